@@ -1,0 +1,164 @@
+import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './cli.ts';
+import { EXIT_CODE_HELP, ExitCode } from './exit-codes.ts';
+import { statePaths, writeCredentials, writeEnrollment } from './state.ts';
+import { AGENT_VERSION } from './version.ts';
+
+/** A real listener that only counts connections: "nothing was sent" must mean nothing reached it. */
+let listener: net.Server;
+let connections = 0;
+let port = 0;
+let tmp: string;
+
+beforeAll(async () => {
+  listener = net.createServer((socket) => {
+    connections += 1;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  port = (listener.address() as net.AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => listener.close(() => resolve()));
+});
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'airlock-agent-cli-'));
+  return async () => fs.rm(tmp, { recursive: true, force: true });
+});
+
+const cli = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    out: { write: (t: string) => (out += t) },
+    err: { write: (t: string) => (err += t) },
+    env,
+    signal: new AbortController().signal,
+  });
+  return { code, out, err };
+};
+
+const enrollArgs = (code: string, server = `https://127.0.0.1:${port}`) => [
+  'enroll', '--server', server, '--site', 'acme', '--code', code, '--state-dir', tmp, '--name', 'vma-01',
+];
+
+describe('airlock-agent (in-process, no server involved)', () => {
+  it('rejects a mistyped pairing code before any network call or key generation', async () => {
+    const before = connections;
+    const { code, err } = await cli(enrollArgs('AX7K-PJ3F-TH2'));
+    expect(code).toBe(ExitCode.Usage);
+    expect(err).toMatch(/the pairing code has 11 symbols, expected 12\. Nothing was sent/);
+    expect(connections).toBe(before);
+    expect(await fs.readdir(tmp)).toEqual([]);
+  });
+
+  it('refuses http:// without --insecure, without connecting', async () => {
+    const before = connections;
+    const { code, err } = await cli(enrollArgs('AX7K-PJ3F-TH2Q', `http://127.0.0.1:${port}`));
+    expect(code).toBe(ExitCode.Usage);
+    expect(err).toMatch(/refusing plain http/);
+    expect(connections).toBe(before);
+  });
+
+  it('warns loudly on every --insecure run', async () => {
+    const { err } = await cli([...enrollArgs('AX7K-PJ3F-TH2Q', 'http://127.0.0.1:1'), '--insecure']);
+    expect(err).toMatch(/WARNING: --insecure with http:\/\//);
+  });
+
+  it('exits 7 with a clear message when the server cannot be reached', async () => {
+    const { code, err } = await cli(enrollArgs('AX7K-PJ3F-TH2Q', 'https://127.0.0.1:1'));
+    expect(code).toBe(ExitCode.Network);
+    expect(err).toMatch(/Cannot reach the server: connect ECONNREFUSED 127\.0\.0\.1:1/);
+  });
+
+  it('refuses to enroll an enrolled machine without --force, naming the current enrollment', async () => {
+    const paths = statePaths(tmp);
+    await fs.chmod(tmp, 0o700);
+    await writeCredentials(paths, {
+      version: 1,
+      agent_id: 'agent-1',
+      site_code: 'ACME',
+      agent_key: `cak_${'k'.repeat(43)}`,
+      server: 'https://edge.example.com',
+      fingerprint: 'SHA256:fp',
+      hostname: 'vma-01',
+      enrolled_at: '2026-11-22T18:00:00.000Z',
+      private_key_file: paths.privateKey,
+      ssh: null,
+      tls: {},
+    });
+    const before = connections;
+    const { code, err, out } = await cli(enrollArgs('AX7K-PJ3F-TH2Q'));
+    expect(code).toBe(ExitCode.AlreadyEnrolled);
+    expect(err).toMatch(/already enrolled: agent agent-1 of site ACME/);
+    expect(err).toMatch(/--force/);
+    expect(connections).toBe(before);
+
+    const status = await cli(['status', '--state-dir', tmp]);
+    expect(status.code).toBe(ExitCode.Ok);
+    expect(status.out).toMatch(/Agent id: +agent-1/);
+    expect(status.out).toMatch(/Key: +SHA256:fp/);
+    expect(status.out + out).not.toContain('cak_');
+  });
+
+  it('refuses a second enroll while one is pending, pointing at --resume', async () => {
+    await fs.chmod(tmp, 0o700);
+    await writeEnrollment(statePaths(tmp), {
+      version: 1,
+      server: 'https://edge.example.com',
+      site_code: 'ACME',
+      method: 'pairing_code',
+      enrollment_id: 'e-1',
+      challenge: 'c',
+      challenge_expires_at: '2026-11-22T18:05:00.000Z',
+      poll_token: 'secret-poll-token',
+      poll_interval: 5,
+      fingerprint: 'SHA256:fp',
+      hostname: 'vma-01',
+      started_at: '2026-11-22T18:00:00.000Z',
+      tls: {},
+    });
+    const { code, err } = await cli(enrollArgs('AX7K-PJ3F-TH2Q'));
+    expect(code).toBe(ExitCode.AlreadyEnrolled);
+    expect(err).toMatch(/enroll --resume/);
+    const status = await cli(['status', '--state-dir', tmp]);
+    expect(status.code).toBe(ExitCode.NotEnrolled);
+    expect(status.out).toMatch(/Pending: +enrollment e-1/);
+    expect(status.out).not.toContain('secret-poll-token');
+  });
+
+  it('says there is nothing to resume in an empty state directory', async () => {
+    const { code, err } = await cli(['enroll', '--resume', '--state-dir', tmp]);
+    expect(code).toBe(ExitCode.NotEnrolled);
+    expect(err).toMatch(/No enrollment to resume/);
+  });
+
+  it('reports "not enrolled" with exit 10', async () => {
+    const { code, out } = await cli(['status', '--state-dir', path.join(tmp, 'none')]);
+    expect(code).toBe(ExitCode.NotEnrolled);
+    expect(out).toMatch(/Not enrolled/);
+  });
+
+  it('documents every exit code in --help', async () => {
+    const { code, out } = await cli(['--help']);
+    expect(code).toBe(ExitCode.Ok);
+    for (const [exit, meaning] of EXIT_CODE_HELP) expect(out).toContain(`${String(exit).padStart(3)}  ${meaning}`);
+    expect((await cli(['enroll', '--help'])).out).toMatch(/--pin sha256:HEX/);
+  });
+
+  it('keeps every exit code distinct', () => {
+    const codes = EXIT_CODE_HELP.map(([c]) => c);
+    expect(new Set(codes).size).toBe(codes.length);
+    expect(new Set(Object.values(ExitCode)).size).toBe(Object.values(ExitCode).length);
+  });
+
+  it('prints the version from package.json', async () => {
+    const pkg = JSON.parse(await fs.readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(AGENT_VERSION).toBe(pkg.version);
+    expect((await cli(['--version'])).out).toBe(`airlock-agent ${pkg.version}\n`);
+  });
+});

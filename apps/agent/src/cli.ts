@@ -1,0 +1,137 @@
+import { UsageError, parseCommand } from './args.ts';
+import { ExitCode } from './exit-codes.ts';
+import { InterruptedError, runEnroll, runResume, runStatus } from './flow.ts';
+import { helpText } from './help.ts';
+import { TransportError } from './http.ts';
+import { formatSeconds, type Explanation } from './messages.ts';
+import { Progress, type Sink } from './progress.ts';
+import { ProtocolError } from './protocol.ts';
+import { StateError, defaultStateDir } from './state.ts';
+import { AGENT_VERSION } from './version.ts';
+
+export interface CliIo {
+  out: Sink & { isTTY?: boolean };
+  err: Sink;
+  env: NodeJS.ProcessEnv;
+  /** Aborted on the first Ctrl-C / SIGTERM. */
+  signal: AbortSignal;
+}
+
+/**
+ * The whole command, minus process wiring, so tests can drive it in-process
+ * for everything that never touches the network.
+ */
+export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCode> => {
+  const tty = io.out.isTTY === true && io.env.TERM !== 'dumb';
+  const progress = new Progress({ out: io.out, err: io.err, tty, color: tty && io.env.NO_COLOR === undefined });
+  try {
+    const command = parseCommand(argv, io.env);
+    switch (command.kind) {
+      case 'help':
+        io.out.write(helpText(command.topic));
+        return ExitCode.Ok;
+      case 'version':
+        io.out.write(`airlock-agent ${AGENT_VERSION}\n`);
+        return ExitCode.Ok;
+      case 'status':
+        return await runStatus(command.stateDir, progress);
+      case 'enroll':
+        return await runEnroll(command, { progress, signal: io.signal });
+      case 'resume':
+        return await runResume(command, { progress, signal: io.signal });
+    }
+  } catch (error) {
+    progress.stopWaiting();
+    const explanation = explainFailure(error);
+    if (explanation === null) {
+      io.err.write(`airlock-agent: ${(error as Error).message}\nRun airlock-agent --help for usage.\n`);
+      return ExitCode.Usage;
+    }
+    progress.fail(explanation);
+    return explanation.exitCode;
+  }
+};
+
+const resumeHint = (dir: string): string =>
+  `airlock-agent enroll --resume${dir === defaultStateDir() ? '' : ` --state-dir ${dir}`}`;
+
+/** Maps thrown failures to a message; null means a usage error (printed in the terse usage style). */
+const explainFailure = (error: unknown): Explanation | null => {
+  if (error instanceof UsageError) return null;
+  if (error instanceof InterruptedError) {
+    return error.resumable
+      ? {
+          exitCode: ExitCode.Interrupted,
+          title: 'Interrupted. The enrollment is saved; nothing was lost.',
+          detail: `State: ${error.paths.enrollment}`,
+          action: `Resume with: ${resumeHint(error.paths.dir)}`,
+        }
+      : {
+          exitCode: ExitCode.Interrupted,
+          title: 'Interrupted before the server accepted the enrollment.',
+          action: 'Run the same airlock-agent enroll command again.',
+        };
+  }
+  if (error instanceof TransportError) return explainTransport(error);
+  if (error instanceof StateError) {
+    return { exitCode: ExitCode.Internal, title: `The state directory cannot be used: ${error.message}.`, action: 'Fix it, or pass --state-dir DIR.' };
+  }
+  if (error instanceof ProtocolError) {
+    return {
+      exitCode: ExitCode.Internal,
+      title: `Unexpected answer: ${error.message}.`,
+      action: `Check --server, and report this with the agent version (${AGENT_VERSION}).`,
+    };
+  }
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return {
+      exitCode: ExitCode.Internal,
+      title: `Cannot write the state directory: ${(error as Error).message}.`,
+      action: 'Run as root (the default directory is /var/lib/airlock-agent for root) or pass --state-dir DIR.',
+    };
+  }
+  return {
+    exitCode: ExitCode.Internal,
+    title: `Unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+    action: `Report this with the agent version (${AGENT_VERSION}).`,
+  };
+};
+
+export const explainTransport = (error: TransportError): Explanation => {
+  switch (error.kind) {
+    case 'pin':
+      return {
+        exitCode: ExitCode.Network,
+        title: 'The server certificate does not match --pin; nothing was sent.',
+        detail: `${error.message}. Someone may be intercepting the connection, or the certificate was replaced.`,
+        action: 'Confirm the fingerprint with your administrator (the edge prints it at start-up). Do not switch to --insecure.',
+      };
+    case 'tls':
+      return {
+        exitCode: ExitCode.Network,
+        title: 'Could not establish a trusted TLS connection; nothing was sent.',
+        detail: error.message,
+        action:
+          'If the server uses a private CA, pass --ca-file FILE; for a self-signed certificate pass --pin sha256:HEX as given by your administrator. Check the clock too (expired/not-yet-valid certificates).',
+      };
+    case 'timeout':
+      return {
+        exitCode: ExitCode.Network,
+        title: `The server did not answer in time: ${error.message}.`,
+        action: 'Check the network path to the server (firewall, proxy) and try again.',
+      };
+    case 'protocol':
+      return { exitCode: ExitCode.Network, title: `Bad answer from the server: ${error.message}.`, action: 'Check --server.' };
+    case 'aborted':
+      return { exitCode: ExitCode.Interrupted, title: 'Interrupted.', action: 'Run the command again.' };
+    case 'network':
+      return {
+        exitCode: ExitCode.Network,
+        title: `Cannot reach the server: ${error.message}.`,
+        action: 'Check --server (host and port), DNS, and that outbound HTTPS to it is allowed.',
+      };
+  }
+};
+
+export { formatSeconds };

@@ -1,0 +1,60 @@
+import { EXIT_CODE_HELP } from './exit-codes.ts';
+import { AGENT_VERSION } from './version.ts';
+
+const exitTable = EXIT_CODE_HELP.map(([code, meaning]) => `  ${String(code).padStart(3)}  ${meaning}`).join('\n');
+
+const ENROLL = `Enroll this machine with an Airlock server, through its edge.
+
+Attended, with a pairing code from your operator:
+  airlock-agent enroll --server https://HOST[:PORT] --site SITE --code XXXX-XXXX-XXXX [--name NAME]
+
+Zero-touch, with the site's enrollment key:
+  airlock-agent enroll --server https://HOST[:PORT] --site SITE --enrollment-key cek_… [--machine-uid UID]
+  (or set AIRLOCK_ENROLLMENT_KEY instead of --enrollment-key, to keep the key out of ps)
+
+Continue waiting after an interruption or a timeout:
+  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]
+
+Options:
+  --server URL          the Airlock edge (https:// only, unless --insecure)
+  --site SITE           site code, e.g. ACME-PHX (any case)
+  --code CODE           pairing code; spaces, hyphens and case do not matter
+  --enrollment-key KEY  site enrollment key (cek_…) for zero-touch enrollment
+  --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
+                        /sys/class/dmi/id/product_uuid (the raw ids never leave)
+  --name NAME           host name to enroll as (default: this machine's)
+  --label KEY=VALUE     attach a label; repeatable, at most 16
+  --state-dir DIR       where keys and credentials live (default
+                        /var/lib/airlock-agent as root, else
+                        $XDG_STATE_HOME/airlock-agent or ~/.local/state/airlock-agent)
+  --ca-file FILE        trust this CA (PEM) in addition to the system CAs
+  --pin sha256:HEX      accept only the server certificate with this SHA-256
+                        fingerprint (colons optional, any case), as printed by
+                        openssl x509 -noout -fingerprint -sha256 or the edge
+  --insecure            allow http:// and unverified certificates (lab only)
+  --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
+  --force               enroll even if this machine is enrolled or an enrollment is pending
+  --resume              continue the stored enrollment
+  -h, --help            this help`;
+
+const STATUS = `Show what this machine is enrolled as: server, site, agent id, key
+fingerprint and since when. Never prints the agent key.
+
+  airlock-agent status [--state-dir DIR]`;
+
+export const helpText = (topic?: 'enroll' | 'status'): string => {
+  if (topic === 'enroll') return `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
+  if (topic === 'status') return `${STATUS}\n\nExit codes: 0 enrolled, 10 not enrolled (or only pending).\n`;
+  return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock.
+
+Commands:
+  enroll    enroll with a pairing code or an enrollment key (see: airlock-agent enroll --help)
+  status    show the enrollment stored on this machine
+  version   print the version
+
+${ENROLL.split('\n').slice(2, 12).join('\n')}
+
+Exit codes:
+${exitTable}
+`;
+};

@@ -1,0 +1,64 @@
+import * as fs from 'node:fs/promises';
+import {
+  encodeOpenSshPrivateKey,
+  encodeSshEd25519PublicKey,
+  generateAgentKeyPair,
+  parseOpenSshPrivateKey,
+  parseSshEd25519PublicKey,
+  sshFingerprint,
+} from '@airlock/crypto';
+import { StateError, fileMode, isNotFound, writeFileAtomic, type StatePaths } from './state.ts';
+
+export interface AgentKey {
+  /** 64-byte tweetnacl secret key (seed + public key). */
+  secretKey: Uint8Array;
+  publicKey: Uint8Array;
+  /** `ssh-ed25519 AAAA… comment`, as sent to the server. */
+  publicLine: string;
+  /** `SHA256:…`, exactly what `ssh-keygen -lf` prints and what the operator sees. */
+  fingerprint: string;
+  generated: boolean;
+}
+
+/** Comments travel in the public key line; the contract allows 100 printable ASCII chars. */
+const keyComment = (hostname: string): string => hostname.replace(/[^\x21-\x7e]/g, '').slice(0, 100);
+
+const describe = (secretKey: Uint8Array, publicKey: Uint8Array, comment: string, generated: boolean): AgentKey => {
+  const publicLine = encodeSshEd25519PublicKey(publicKey, comment);
+  return { secretKey, publicKey, publicLine, fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicLine).blob), generated };
+};
+
+/**
+ * Reuses the key already in the state directory (so a re-enroll or a resume
+ * keeps the identity the operator approved), or generates one. The private key
+ * is written in OpenSSH format, 0600, so `ssh -i id_ed25519` works for the
+ * tunnel later.
+ */
+export const loadOrCreateKey = async (paths: StatePaths, hostname: string): Promise<AgentKey> => {
+  const comment = keyComment(hostname);
+  let pem: string | null = null;
+  try {
+    pem = await fs.readFile(paths.privateKey, 'utf8');
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  if (pem !== null) {
+    let parsed: ReturnType<typeof parseOpenSshPrivateKey>;
+    try {
+      parsed = parseOpenSshPrivateKey(pem);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StateError(`${paths.privateKey} is not an unencrypted OpenSSH Ed25519 key (${reason}); move it away to generate a new one`);
+    }
+    // ssh refuses a private key others can read; keep it usable and private.
+    if ((await fileMode(paths.privateKey)) !== 0o600) await fs.chmod(paths.privateKey, 0o600);
+    const key = describe(parsed.secretKey, parsed.publicKey, comment, false);
+    if ((await fileMode(paths.publicKey)) === null) await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
+    return key;
+  }
+  const pair = generateAgentKeyPair();
+  const key = describe(pair.secretKey, pair.publicKey, comment, true);
+  await writeFileAtomic(paths.privateKey, encodeOpenSshPrivateKey(pair.secretKey, comment), 0o600);
+  await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
+  return key;
+};

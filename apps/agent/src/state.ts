@@ -1,0 +1,186 @@
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as v from 'valibot';
+
+/**
+ * The state directory layout, shared with infra/agent/airlock-enroll.sh:
+ *
+ *   id_ed25519        0600  OpenSSH private key (usable with `ssh -i`)
+ *   id_ed25519.pub    0644  its public line
+ *   enrollment.json   0600  the enrollment waiting for approval (has the poll token)
+ *   credentials.json  0600  what approval delivered (has the agent key)
+ */
+export const FILES = {
+  privateKey: 'id_ed25519',
+  publicKey: 'id_ed25519.pub',
+  enrollment: 'enrollment.json',
+  credentials: 'credentials.json',
+} as const;
+
+/** The state directory cannot be used safely; exit 1 with the reason. */
+export class StateError extends Error {
+  override readonly name = 'StateError';
+}
+
+/**
+ * `/var/lib/airlock-agent` for root (an appliance service), otherwise the XDG
+ * state directory so an unprivileged trial run never needs sudo.
+ */
+export const defaultStateDir = (env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1): string => {
+  if (uid === 0) return '/var/lib/airlock-agent';
+  const xdg = env.XDG_STATE_HOME;
+  const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(env.HOME ?? os.homedir(), '.local', 'state');
+  return path.join(base, 'airlock-agent');
+};
+
+/**
+ * Creates the directory 0700, or tightens an existing one. Refuses a symlink
+ * or a directory owned by someone else: either would let another local user
+ * read the agent key or swap the files under us.
+ */
+export const ensureStateDir = async (dir: string): Promise<{ tightened: boolean }> => {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const info = await fs.lstat(dir);
+  if (info.isSymbolicLink() || !info.isDirectory()) throw new StateError(`${dir} is not a directory (a symlink is not accepted)`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) {
+    throw new StateError(`${dir} belongs to uid ${info.uid}, not to you (uid ${uid}); choose another --state-dir`);
+  }
+  if ((info.mode & 0o777) !== 0o700) {
+    await fs.chmod(dir, 0o700);
+    return { tightened: true };
+  }
+  return { tightened: false };
+};
+
+/**
+ * Writes a secret so that a crash leaves either the old file or the complete
+ * new one, never a torn or world-readable file: temp file created 0600 with
+ * O_EXCL, fsync, rename over the target, fsync the directory.
+ */
+export const writeFileAtomic = async (file: string, content: string, mode = 0o600): Promise<void> => {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await fs.open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
+  try {
+    await handle.writeFile(content, 'utf8');
+    // The umask may have narrowed the mode further; make it exact either way.
+    await handle.chmod(mode);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await fs.rename(temp, file);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  const dirHandle = await fs.open(dir, fsConstants.O_RDONLY);
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
+};
+
+const TlsState = v.object({
+  ca_file: v.optional(v.string()),
+  pin: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  insecure: v.optional(v.boolean()),
+});
+
+/** Everything `enroll --resume` needs; written after enroll and again after verify. */
+export const EnrollmentState = v.object({
+  version: v.literal(1),
+  server: v.string(),
+  site_code: v.string(),
+  method: v.picklist(['pairing_code', 'enrollment_key']),
+  enrollment_id: v.string(),
+  challenge: v.string(),
+  challenge_expires_at: v.string(),
+  poll_token: v.optional(v.string()),
+  poll_interval: v.optional(v.number()),
+  fingerprint: v.string(),
+  hostname: v.string(),
+  machine_uid: v.optional(v.string()),
+  started_at: v.string(),
+  tls: TlsState,
+});
+export type EnrollmentState = v.InferOutput<typeof EnrollmentState>;
+
+export const CredentialsState = v.object({
+  version: v.literal(1),
+  agent_id: v.string(),
+  site_code: v.string(),
+  agent_key: v.string(),
+  server: v.string(),
+  fingerprint: v.string(),
+  hostname: v.string(),
+  machine_uid: v.optional(v.string()),
+  enrolled_at: v.string(),
+  private_key_file: v.string(),
+  ssh: v.nullable(v.unknown()),
+  tls: TlsState,
+});
+export type CredentialsState = v.InferOutput<typeof CredentialsState>;
+
+export const statePaths = (dir: string) => ({
+  dir,
+  privateKey: path.join(dir, FILES.privateKey),
+  publicKey: path.join(dir, FILES.publicKey),
+  enrollment: path.join(dir, FILES.enrollment),
+  credentials: path.join(dir, FILES.credentials),
+});
+export type StatePaths = ReturnType<typeof statePaths>;
+
+const readJson = async <S extends v.GenericSchema>(file: string, schema: S): Promise<v.InferOutput<S> | null> => {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new StateError(`${file} is not valid JSON; move it away to start over`);
+  }
+  const result = v.safeParse(schema, data);
+  if (!result.success) throw new StateError(`${file} is not in the expected format; move it away to start over`);
+  return result.output;
+};
+
+export const readEnrollment = (paths: StatePaths) => readJson(paths.enrollment, EnrollmentState);
+export const readCredentials = (paths: StatePaths) => readJson(paths.credentials, CredentialsState);
+
+export const writeEnrollment = (paths: StatePaths, state: EnrollmentState) =>
+  writeFileAtomic(paths.enrollment, `${JSON.stringify(state, null, 2)}\n`);
+
+export const writeCredentials = (paths: StatePaths, state: CredentialsState) =>
+  writeFileAtomic(paths.credentials, `${JSON.stringify(state, null, 2)}\n`);
+
+export const removeEnrollment = async (paths: StatePaths): Promise<void> => {
+  await fs.rm(paths.enrollment, { force: true });
+};
+
+/** Returns the file's permission bits, or null if it does not exist. */
+export const fileMode = async (file: string): Promise<number | null> => {
+  try {
+    return (await fs.stat(file)).mode & 0o777;
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+};
+
+export const isNotFound = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT';

@@ -1,0 +1,36 @@
+import { drizzle, type PostgresJsDatabase, type PostgresJsQueryResultHKT } from 'drizzle-orm/postgres-js';
+import type { PgDatabase } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+
+/** Anything that runs queries: the database or a transaction on it. */
+export type Executor = PgDatabase<PostgresJsQueryResultHKT>;
+export type Database = PostgresJsDatabase;
+
+export interface DbHandle {
+  db: Database;
+  sql: postgres.Sql;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** A postgres:// URL, or a unix socket path for the embedded server. */
+  url?: string;
+  socketPath?: string;
+  /** Pool size. The embedded database is one session underneath: 1. */
+  max?: number;
+}
+
+export const connectDatabase = (opts: ConnectOptions): DbHandle => {
+  const common = {
+    max: opts.max ?? 10,
+    // Postgres notices (e.g. "relation already exists, skipping") are not ours to print.
+    onnotice: () => {},
+    connection: { application_name: 'airlock-api' },
+    idle_timeout: 60,
+  };
+  const sql = opts.socketPath
+    ? postgres({ ...common, path: opts.socketPath, user: 'postgres', database: 'postgres' })
+    : postgres(opts.url ?? '', common);
+  const db = drizzle(sql);
+  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+};

@@ -1,0 +1,41 @@
+/**
+ * Embedded Postgres for machines without one: PGlite (Postgres compiled to
+ * WASM) behind pglite-socket, so the api talks to it with the same `postgres`
+ * driver and the same SQL as in production.
+ *
+ * PGlite is a single session. pglite-socket can multiplex clients, but
+ * statements of two clients' transactions would then share that session, so
+ * we allow exactly one client (our pool of size 1): transactions are then
+ * serialised, and row locks and single-use updates behave as on Postgres.
+ * The socket is a unix socket inside the 0700 data directory: PGlite has no
+ * authentication, so nobody else on the machine may reach it.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+
+export interface EmbeddedPostgres {
+  socketPath: string;
+  stop(): Promise<void>;
+}
+
+export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedPostgres> => {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pgdata = path.join(dataDir, 'pgdata');
+  const db = await PGlite.create({ dataDir: pgdata });
+  const socketDir = path.join(dataDir, 'run');
+  mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  const socketPath = path.join(socketDir, '.s.PGSQL.5432');
+  // A stale socket from a crashed run would make listen() fail.
+  await import('node:fs/promises').then((fs) => fs.rm(socketPath, { force: true }));
+  const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: 1 });
+  await server.start();
+  return {
+    socketPath,
+    stop: async () => {
+      await server.stop();
+      await db.close();
+    },
+  };
+};

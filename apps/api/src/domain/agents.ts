@@ -1,0 +1,56 @@
+/** Agents: listing, revocation, and the internal check of an agent key. */
+import { isWellFormedSecret, secretDigest } from '@airlock/crypto';
+import type { AgentKeyVerifyResponse, AgentStatus } from '@airlock/schema';
+import { ApiError } from '../errors.ts';
+import { listAgents, lockAgent, revokeAgent, touchLiveAgentKey, type AgentRow } from '../store/agents.ts';
+import { recordAudit } from './audit.ts';
+import type { Actor, Client, Deps } from './deps.ts';
+
+const view = (a: AgentRow) => ({
+  id: a.id,
+  site_code: a.siteCode,
+  hostname: a.hostname,
+  fingerprint: a.fingerprint,
+  machine_uid: a.machineUid,
+  status: a.status,
+  created_at: a.createdAt.toISOString(),
+  last_seen_at: a.lastSeenAt?.toISOString() ?? null,
+  revoked_at: a.revokedAt?.toISOString() ?? null,
+});
+
+export const listAllAgents = async (deps: Deps, status: AgentStatus | undefined) => ({
+  items: (await listAgents(deps.db, status)).map(view),
+});
+
+export const revokeAgentById = async (deps: Deps, id: string, reason: string | null, actor: Actor, client: Client) =>
+  deps.db.transaction(async (tx) => {
+    const agent = await lockAgent(tx, id);
+    if (!agent) throw new ApiError('not_found', 'No such agent');
+    if (agent.status === 'revoked') {
+      throw new ApiError('invalid_state', 'The agent is already revoked', {
+        audit: { eventType: 'agent.revoke_refused', siteCode: agent.siteCode, agentId: id },
+      });
+    }
+    const now = deps.clock.now();
+    const keys = await revokeAgent(tx, id, actor.name, reason, now);
+    await recordAudit(tx, deps, client, {
+      eventType: 'agent.revoked',
+      actor: actor.name,
+      siteCode: agent.siteCode,
+      agentId: id,
+      details: { reason, revoked_keys: keys },
+    });
+    return { ...view({ ...agent, status: 'revoked', revokedAt: now }) };
+  });
+
+/** For the management server: is this `cak_` live, and whose is it? */
+export const verifyAgentKey = async (deps: Deps, agentKey: string): Promise<AgentKeyVerifyResponse> => {
+  const refused = new ApiError('invalid_key', 'The agent key is not valid', {
+    audit: { eventType: 'agent_key.denied' },
+  });
+  // Same work for malformed and unknown keys: digest and look up either way.
+  const digest = secretDigest(agentKey);
+  const agent = await touchLiveAgentKey(deps.db, digest, deps.clock.now());
+  if (!agent || !isWellFormedSecret('cak', agentKey)) throw refused;
+  return { agent_id: agent.id, site_code: agent.siteCode, status: agent.status };
+};

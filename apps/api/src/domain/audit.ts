@@ -1,0 +1,57 @@
+import { insertAuditEvent, listAuditEvents, type AuditEventInput } from '../store/audit.ts';
+import { ApiError } from '../errors.ts';
+import type { Executor } from '../db/client.ts';
+import type { Client, Deps } from './deps.ts';
+
+/** Writes one audit row stamped with the client's address and the injected clock. */
+export const recordAudit = (
+  db: Executor,
+  deps: Pick<Deps, 'clock'>,
+  client: Client | null,
+  e: Omit<AuditEventInput, 'occurredAt' | 'sourceIp' | 'userAgent'>,
+): Promise<void> =>
+  insertAuditEvent(db, {
+    ...e,
+    occurredAt: deps.clock.now(),
+    sourceIp: client?.ip ?? null,
+    userAgent: client?.userAgent ?? null,
+    details: { ...e.details, ...(client ? { request_id: client.requestId } : {}) },
+  });
+
+// The cursor is opaque to clients; inside it is the last row's sequence number.
+const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');
+const decodeCursor = (cursor: string): number => {
+  const m = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m?.[1] || cursor.length > 40) throw new ApiError('invalid_request', 'Invalid query', { fields: { cursor: 'is not a cursor from this API' } });
+  return Number(m[1]);
+};
+
+export const listAudit = async (
+  deps: Deps,
+  q: { eventType?: string; siteCode?: string; agentId?: string; limit: number; cursor?: string },
+) => {
+  const rows = await listAuditEvents(deps.db, {
+    eventType: q.eventType,
+    siteCode: q.siteCode,
+    agentId: q.agentId,
+    beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+    limit: q.limit + 1,
+  });
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({
+      id: r.id,
+      occurred_at: r.occurredAt.toISOString(),
+      event_type: r.eventType,
+      actor: r.actor,
+      site_code: r.siteCode,
+      enrollment_id: r.enrollmentId,
+      agent_id: r.agentId,
+      source_ip: r.sourceIp,
+      user_agent: r.userAgent,
+      details: r.details,
+    })),
+    next_cursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+  };
+};

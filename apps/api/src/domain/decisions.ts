@@ -1,0 +1,114 @@
+/** Operator decisions on an enrollment: approve (or the site policy doing it) and reject. */
+import type { Executor } from '../db/client.ts';
+import { ApiError } from '../errors.ts';
+import { upsertAgentForEnrollment } from '../store/agents.ts';
+import { lockEnrollment, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
+import { recordAudit } from './audit.ts';
+import type { Client, Deps } from './deps.ts';
+
+const DECIDABLE = new Set(['awaiting_approval', 'pending_confirmation']);
+
+/**
+ * Approves a locked enrollment: creates its agent, or takes over the row of
+ * the same machine. The agent key itself is minted when the agent collects
+ * it, because it is shown exactly once and only to the agent.
+ */
+export const approveInTransaction = async (
+  deps: Deps,
+  tx: Executor,
+  e: EnrollmentRow,
+  decidedBy: string,
+  notes: string | null,
+  client: Client | null,
+): Promise<void> => {
+  const now = deps.clock.now();
+  const agent = await upsertAgentForEnrollment(tx, {
+    siteCode: e.siteCode,
+    enrollmentId: e.id,
+    publicKey: e.publicKey,
+    fingerprint: e.fingerprint,
+    hostname: e.hostname,
+    machineUid: e.machineUid,
+    createdBy: decidedBy,
+    now,
+  });
+  if (!agent) {
+    throw new ApiError('site_conflict', 'This machine is enrolled at another site; move it deliberately first', {
+      audit: { eventType: 'enrollment.approve_conflict', siteCode: e.siteCode, enrollmentId: e.id },
+    });
+  }
+  await updateEnrollment(tx, e.id, {
+    status: 'approved',
+    agentId: agent.id,
+    decidedBy,
+    decidedAt: now,
+    notes,
+    updatedAt: now,
+  });
+  await recordAudit(tx, deps, client, {
+    eventType: 'enrollment.approved',
+    actor: decidedBy,
+    siteCode: e.siteCode,
+    enrollmentId: e.id,
+    agentId: agent.id,
+    details: { previous_status: e.status, reused_agent: e.reuseAgentId !== null, ...(notes ? { notes } : {}) },
+  });
+};
+
+/** Locks the enrollment and checks it still waits for a decision; the row lock makes racing decisions take turns. */
+const lockDecidable = async (deps: Deps, tx: Executor, id: string, action: string) => {
+  const e = await lockEnrollment(tx, id);
+  if (!e) throw new ApiError('not_found', 'No such enrollment');
+  const now = deps.clock.now();
+  if (DECIDABLE.has(e.status) && e.approvalExpiresAt && now >= e.approvalExpiresAt) {
+    return { e, error: 'expired' as const };
+  }
+  if (!DECIDABLE.has(e.status)) {
+    throw new ApiError('invalid_state', `Cannot ${action} an enrollment that is ${e.status}`, {
+      audit: { eventType: `enrollment.${action}_refused`, siteCode: e.siteCode, enrollmentId: e.id, details: { status: e.status } },
+    });
+  }
+  return { e, error: null };
+};
+
+const expiredRefusal = (e: EnrollmentRow, action: string) =>
+  new ApiError('invalid_state', `Cannot ${action} an enrollment that expired waiting for approval`, {
+    audit: { eventType: `enrollment.${action}_refused`, siteCode: e.siteCode, enrollmentId: e.id, details: { status: 'expired' } },
+  });
+
+export const approveEnrollment = async (deps: Deps, id: string, notes: string | null, by: string, client: Client) => {
+  const outcome = await deps.db.transaction(async (tx) => {
+    const { e, error } = await lockDecidable(deps, tx, id, 'approve');
+    if (error) {
+      // The expiry is a state change worth keeping even though the approval is refused.
+      await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: deps.clock.now() });
+      return expiredRefusal(e, 'approve');
+    }
+    await approveInTransaction(deps, tx, e, by, notes, client);
+    return null;
+  });
+  if (outcome) throw outcome;
+  return { id, status: 'approved' as const };
+};
+
+export const rejectEnrollment = async (deps: Deps, id: string, reason: string, by: string, client: Client) => {
+  const outcome = await deps.db.transaction(async (tx) => {
+    const { e, error } = await lockDecidable(deps, tx, id, 'reject');
+    const now = deps.clock.now();
+    if (error) {
+      await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: now });
+      return expiredRefusal(e, 'reject');
+    }
+    await updateEnrollment(tx, e.id, { status: 'rejected', rejectReason: reason, decidedBy: by, decidedAt: now, updatedAt: now });
+    await recordAudit(tx, deps, client, {
+      eventType: 'enrollment.rejected',
+      actor: by,
+      siteCode: e.siteCode,
+      enrollmentId: e.id,
+      details: { reason, previous_status: e.status },
+    });
+    return null;
+  });
+  if (outcome) throw outcome;
+  return { id, status: 'rejected' as const };
+};

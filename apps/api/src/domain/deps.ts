@@ -1,0 +1,27 @@
+import type { Clock } from '../clock.ts';
+import type { Database } from '../db/client.ts';
+import type { ApiConfig } from '../env.ts';
+import type { Logger } from '../logger.ts';
+
+/** What every domain function may use. No HTTP in here. */
+export interface Deps {
+  db: Database;
+  clock: Clock;
+  config: ApiConfig;
+  /** Keys the pairing-code HMAC; see secret.ts. */
+  serverSecret: string;
+  logger: Logger;
+}
+
+/** Who is asking, as the HTTP layer established it. */
+export interface Client {
+  ip: string;
+  userAgent: string | null;
+  requestId: string;
+}
+
+/** An operator acting through the admin API. */
+export interface Actor {
+  name: string;
+  role: 'admin' | 'auditor' | 'service';
+}

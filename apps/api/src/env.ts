@@ -1,0 +1,103 @@
+/**
+ * The api's configuration, validated once at startup. Names follow the
+ * contract where it names them; the rest are prefixed AIRLOCK_ or API_.
+ */
+import { BlockList, isIP } from 'node:net';
+import path from 'node:path';
+import * as v from 'valibot';
+
+const int = (min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, 'must be a whole number'),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
+
+const EnvSchema = v.object({
+  DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
+  REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
+  AIRLOCK_DATA_DIR: v.optional(v.string(), './.airlock'),
+  AIRLOCK_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
+  API_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
+  API_PORT: v.optional(int(0, 65535), '8082'),
+  API_TRUSTED_PROXIES: v.optional(v.string(), '127.0.0.0/8,::1/128'),
+  AIRLOCK_PAIRING_CODE_TTL_SECONDS: v.optional(int(60, 86400), '600'),
+  AIRLOCK_CHALLENGE_TTL_SECONDS: v.optional(int(10, 3600), '300'),
+  AIRLOCK_APPROVAL_TTL_SECONDS: v.optional(int(60, 30 * 86400), '86400'),
+  AIRLOCK_POLL_INTERVAL_SECONDS: v.optional(int(1, 300), '5'),
+  AIRLOCK_COLLISION_WINDOW_SECONDS: v.optional(int(0, 365 * 86400), String(7 * 86400)),
+  AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+});
+
+export interface ApiConfig {
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  dataDir: string;
+  secret: string | undefined;
+  host: string;
+  port: number;
+  trustedProxies: BlockList;
+  trustedProxiesText: string;
+  pairingCodeTtlSeconds: number;
+  challengeTtlSeconds: number;
+  approvalTtlSeconds: number;
+  pollIntervalSeconds: number;
+  collisionWindowSeconds: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses comma-separated CIDRs (or bare addresses) into a BlockList. */
+export const parseCidrList = (text: string, name: string): BlockList => {
+  const list = new BlockList();
+  const problems: string[] = [];
+  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [addr, bits, ...rest] = raw.split('/');
+    const family = addr ? isIP(addr) : 0;
+    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
+    if (!addr || family === 0 || rest.length > 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
+      problems.push(`${name}: "${raw}" is not an address or CIDR`);
+      continue;
+    }
+    list.addSubnet(addr, prefix, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return list;
+};
+
+export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => {
+  const input = Object.fromEntries(
+    Object.keys(EnvSchema.entries).flatMap((k) => (env[k] !== undefined && env[k] !== '' ? [[k, env[k]]] : [])),
+  );
+  const parsed = v.safeParse(EnvSchema, input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '?'}: ${i.message}`),
+    );
+  }
+  const o = parsed.output;
+  return {
+    databaseUrl: o.DATABASE_URL,
+    redisUrl: o.REDIS_URL,
+    dataDir: path.resolve(o.AIRLOCK_DATA_DIR),
+    secret: o.AIRLOCK_SECRET,
+    host: o.API_HOST,
+    port: o.API_PORT,
+    trustedProxies: parseCidrList(o.API_TRUSTED_PROXIES, 'API_TRUSTED_PROXIES'),
+    trustedProxiesText: o.API_TRUSTED_PROXIES,
+    pairingCodeTtlSeconds: o.AIRLOCK_PAIRING_CODE_TTL_SECONDS,
+    challengeTtlSeconds: o.AIRLOCK_CHALLENGE_TTL_SECONDS,
+    approvalTtlSeconds: o.AIRLOCK_APPROVAL_TTL_SECONDS,
+    pollIntervalSeconds: o.AIRLOCK_POLL_INTERVAL_SECONDS,
+    collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
+    logLevel: o.AIRLOCK_LOG_LEVEL,
+  };
+};

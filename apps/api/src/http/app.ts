@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { errorEnvelope } from '@airlock/schema';
+import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { recordAudit } from '../domain/audit.ts';
+import type { Deps } from '../domain/deps.ts';
+import { ApiError } from '../errors.ts';
+import { registerAdminRoutes } from '../routes/admin/index.ts';
+import { registerHealthRoutes } from '../routes/health.ts';
+import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
+import { registerPublicRoutes } from '../routes/public/index.ts';
+import { contains, foldMappedIPv4, resolveClientIp } from './client-ip.ts';
+import type { AppEnv } from './context.ts';
+
+/**
+ * A loggable description of an unexpected error. Query errors carry their SQL
+ * parameters in the message; only the driver's own cause is kept, so nothing
+ * a client sent ends up in the log.
+ */
+export const describeError = (err: unknown): string => {
+  if (!(err instanceof Error)) return 'unknown';
+  const cause = err.cause;
+  if (cause instanceof Error) return `${err.name}: ${cause.name}: ${cause.message}`;
+  return `${err.name}: ${err.message.split('\n')[0]?.slice(0, 200) ?? ''}`;
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+export interface AppOptions {
+  /** Extra admin route registrations (e.g. lockouts, which need Redis). */
+  extraAdminRoutes?: (app: Hono<AppEnv>, deps: Deps) => void;
+  isReady?: () => Promise<boolean>;
+}
+
+/** Builds the api: every route registered by hand, one error path, one log line per request. */
+export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const peer = c.env?.incoming?.socket?.remoteAddress;
+    const ip = resolveClientIp(peer, c.req.header('x-forwarded-for'), deps.config.trustedProxies);
+    // A request id from the edge is kept so one id follows a request across both logs.
+    const offered = c.req.header('x-request-id');
+    const trustedPeer = contains(deps.config.trustedProxies, foldMappedIPv4(peer ?? ''));
+    const requestId = offered && REQUEST_ID.test(offered) && trustedPeer ? offered : randomUUID();
+    const ua = c.req.header('user-agent');
+    c.set('client', { ip, userAgent: ua ? ua.slice(0, 256).replace(/[^\x20-\x7e]/g, '?') : null, requestId });
+    try {
+      await next();
+    } finally {
+      c.header('x-request-id', requestId);
+      c.header('cache-control', 'no-store');
+      c.header('x-content-type-options', 'nosniff');
+      deps.logger.info('request', {
+        method: c.req.method,
+        route: c.req.routePath,
+        status: c.res.status,
+        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        request_id: requestId,
+        client_ip: ip,
+      });
+    }
+  });
+
+  registerHealthRoutes(app, deps, opts.isReady);
+  registerPublicRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+  opts.extraAdminRoutes?.(app, deps);
+  registerInternalRoutes(app, deps);
+
+  app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));
+
+  app.onError(async (err, c) => {
+    const client = c.get('client');
+    if (err instanceof ApiError) {
+      if (err.extra.audit) {
+        const operator = c.get('operator');
+        const a = err.extra.audit;
+        await recordAudit(deps.db, deps, client ?? null, {
+          eventType: a.eventType,
+          actor: operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') ? 'agent' : 'anonymous'),
+          siteCode: a.siteCode ?? null,
+          enrollmentId: a.enrollmentId ?? null,
+          agentId: a.agentId ?? null,
+          details: { ...a.details, code: err.code },
+        }).catch((auditErr: unknown) =>
+          deps.logger.error('audit write failed', { error: auditErr instanceof Error ? auditErr.message : 'unknown' }),
+        );
+      }
+      if (err.extra.retryAfterSeconds !== undefined) c.header('retry-after', String(err.extra.retryAfterSeconds));
+      return c.json(errorEnvelope(err.code, err.message, err.extra.fields), err.status as ContentfulStatusCode);
+    }
+    // Malformed framing Hono itself rejects (e.g. a bad JSON parse deep in a library) lands here too.
+    deps.logger.error('unhandled error', {
+      request_id: client?.requestId,
+      error: describeError(err),
+    });
+    return c.json(errorEnvelope('internal_error', 'Internal error'), 500);
+  });
+
+  return app;
+};

@@ -1,0 +1,38 @@
+import type { MiddlewareHandler } from 'hono';
+import { authenticateOperator } from '../domain/operators.ts';
+import type { Deps } from '../domain/deps.ts';
+import { ApiError } from '../errors.ts';
+import type { AppEnv } from './context.ts';
+
+/** `Bearer <token>`, case-insensitive scheme, exactly one token; null otherwise. */
+export const bearerToken = (header: string | undefined): string | null => {
+  const m = /^Bearer ([A-Za-z0-9_-]{1,200})$/i.exec(header ?? '');
+  return m?.[1] ?? null;
+};
+
+/**
+ * Operator authentication and role check for the admin and internal routes.
+ * admin: everything; auditor: GET on admin routes; service: internal routes.
+ */
+export const requireOperator =
+  (deps: Deps, area: 'admin' | 'internal'): MiddlewareHandler<AppEnv> =>
+  async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'));
+    const operator = token ? await authenticateOperator(deps.db, token) : null;
+    if (!operator) {
+      throw new ApiError('unauthorized', 'A valid operator token is required', {
+        audit: { eventType: 'admin.unauthorized', details: { method: c.req.method, path: c.req.path.slice(0, 200) } },
+      });
+    }
+    c.set('operator', operator);
+    const allowed =
+      operator.role === 'admin' ||
+      (area === 'admin' && operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
+      (area === 'internal' && operator.role === 'service');
+    if (!allowed) {
+      throw new ApiError('forbidden', `The ${operator.role} role may not do this`, {
+        audit: { eventType: 'admin.forbidden', details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role } },
+      });
+    }
+    await next();
+  };

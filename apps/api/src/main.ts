@@ -1,0 +1,34 @@
+/** `pnpm start:api`: the internal api, configured from the environment. */
+import { ConfigError, loadApiConfig } from './env.ts';
+import { createLogger } from './logger.ts';
+import { startApi } from './server.ts';
+
+const main = async () => {
+  let config;
+  try {
+    config = loadApiConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`airlock api: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger('api', config.logLevel);
+  const api = await startApi(config, { logger });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    await api.close().catch((err: unknown) => logger.error('shutdown error', { error: String(err) }));
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+};
+
+main().catch((err: unknown) => {
+  process.stderr.write(`airlock api: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,24 @@
+import { ApproveRequest, ENROLLMENT_STATUSES, RejectRequest } from '@airlock/schema';
+import type { Hono } from 'hono';
+import * as v from 'valibot';
+import { approveEnrollment, rejectEnrollment } from '../../domain/decisions.ts';
+import type { Deps } from '../../domain/deps.ts';
+import { listPendingOrAll } from '../../domain/enrollment-list.ts';
+import { readJson, readQuery, uuidParam } from '../../http/body.ts';
+import type { AppEnv } from '../../http/context.ts';
+
+const ListQuery = v.strictObject({ status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')) });
+
+export const registerEnrollmentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
+  app.get('/api/v1/admin/enrollments', async (c) => c.json(await listPendingOrAll(deps, readQuery(c, ListQuery).status)));
+  app.post('/api/v1/admin/enrollments/:id/approve', async (c) => {
+    const id = uuidParam(c, 'id');
+    const body = await readJson(c, ApproveRequest);
+    return c.json(await approveEnrollment(deps, id, body.notes ?? null, c.get('operator').name, c.get('client')));
+  });
+  app.post('/api/v1/admin/enrollments/:id/reject', async (c) => {
+    const id = uuidParam(c, 'id');
+    const body = await readJson(c, RejectRequest);
+    return c.json(await rejectEnrollment(deps, id, body.reason, c.get('operator').name, c.get('client')));
+  });
+};

@@ -1,0 +1,14 @@
+import { errorEnvelope } from '@airlock/schema';
+import type { Hono } from 'hono';
+import type { Deps } from '../domain/deps.ts';
+import type { AppEnv } from '../http/context.ts';
+
+export const registerHealthRoutes = (app: Hono<AppEnv>, _deps: Deps, isReady?: () => Promise<boolean>) => {
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const ready = isReady ? await isReady().catch(() => false) : true;
+    return ready
+      ? c.json({ status: 'ready' })
+      : c.json(errorEnvelope('service_unavailable', 'Database unreachable or not migrated'), 503);
+  });
+};

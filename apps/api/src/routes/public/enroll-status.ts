@@ -1,0 +1,11 @@
+import type { Hono } from 'hono';
+import { pollStatus } from '../../domain/enrollment.ts';
+import type { Deps } from '../../domain/deps.ts';
+import { bearerToken } from '../../http/auth.ts';
+import type { AppEnv } from '../../http/context.ts';
+
+export const registerEnrollStatus = (app: Hono<AppEnv>, deps: Deps) =>
+  app.get('/api/v1/enroll/status', async (c) => {
+    const result = await pollStatus(deps, bearerToken(c.req.header('authorization')), c.get('client'));
+    return c.json(result.body, result.httpStatus);
+  });

@@ -1,0 +1,12 @@
+import { EnrollRequest } from '@airlock/schema';
+import type { Hono } from 'hono';
+import { enroll } from '../../domain/enrollment.ts';
+import type { Deps } from '../../domain/deps.ts';
+import { readJson } from '../../http/body.ts';
+import type { AppEnv } from '../../http/context.ts';
+
+export const registerEnroll = (app: Hono<AppEnv>, deps: Deps) =>
+  app.post('/api/v1/enroll', async (c) => {
+    const body = await readJson(c, EnrollRequest, 'enroll.invalid');
+    return c.json(await enroll(deps, body, c.get('client')), 201);
+  });

@@ -1,0 +1,116 @@
+import { agentKeys, agents, type AgentStatus } from '@airlock/schema';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.ts';
+
+export type AgentRow = typeof agents.$inferSelect;
+
+export const getAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
+  (await db.select().from(agents).where(eq(agents.id, id)))[0] ?? null;
+
+export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
+  (await db.select().from(agents).where(eq(agents.id, id)).for('update'))[0] ?? null;
+
+export const getAgentByMachineUid = async (db: Executor, machineUid: string): Promise<AgentRow | null> =>
+  (await db.select().from(agents).where(eq(agents.machineUid, machineUid)))[0] ?? null;
+
+export interface AgentFromEnrollment {
+  siteCode: string;
+  enrollmentId: string;
+  publicKey: string;
+  fingerprint: string;
+  hostname: string;
+  machineUid: string | null;
+  createdBy: string;
+  now: Date;
+}
+
+/**
+ * Creates the agent, or for a known machine_uid of the same site takes over
+ * its row with the new key: one statement, so concurrent first enrollments of
+ * one machine converge on one row. Null when the uid belongs to another site.
+ */
+export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollment): Promise<AgentRow | null> => {
+  const values = {
+    siteCode: a.siteCode,
+    enrollmentId: a.enrollmentId,
+    publicKey: a.publicKey,
+    fingerprint: a.fingerprint,
+    hostname: a.hostname,
+    machineUid: a.machineUid,
+    status: 'active' as const,
+    createdAt: a.now,
+    createdBy: a.createdBy,
+    lastSeenAt: a.now,
+  };
+  if (a.machineUid === null) return (await db.insert(agents).values(values).returning())[0] ?? null;
+  const rows = await db
+    .insert(agents)
+    .values(values)
+    .onConflictDoUpdate({
+      target: agents.machineUid,
+      set: {
+        enrollmentId: a.enrollmentId,
+        publicKey: a.publicKey,
+        fingerprint: a.fingerprint,
+        hostname: a.hostname,
+        status: 'active',
+        revokedAt: null,
+        revokedBy: null,
+        revokeReason: null,
+        lastSeenAt: a.now,
+      },
+      setWhere: eq(agents.siteCode, a.siteCode),
+    })
+    .returning();
+  return rows[0] ?? null;
+};
+
+export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
+  db
+    .select()
+    .from(agents)
+    .where(status ? eq(agents.status, status) : undefined)
+    .orderBy(desc(agents.createdAt))
+    .limit(500);
+
+export const revokeAgent = async (db: Executor, id: string, by: string, reason: string | null, now: Date) => {
+  await db
+    .update(agents)
+    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason })
+    .where(eq(agents.id, id));
+  return revokeAgentKeys(db, id, now);
+};
+
+export const revokeAgentKeys = async (db: Executor, agentId: string, now: Date): Promise<number> =>
+  (
+    await db
+      .update(agentKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(agentKeys.agentId, agentId), isNull(agentKeys.revokedAt)))
+      .returning({ id: agentKeys.id })
+  ).length;
+
+export const insertAgentKey = async (db: Executor, k: typeof agentKeys.$inferInsert): Promise<void> => {
+  await db.insert(agentKeys).values(k);
+};
+
+/** Looks an agent key up by digest; marks it used and its agent seen, only while both are live. */
+export const touchLiveAgentKey = async (db: Executor, digest: string, now: Date) => {
+  const rows = await db
+    .update(agentKeys)
+    .set({ lastUsedAt: now })
+    .where(
+      and(
+        eq(agentKeys.digest, digest),
+        isNull(agentKeys.revokedAt),
+        sql`exists (select 1 from ${agents} where ${agents.id} = ${agentKeys.agentId} and ${agents.status} = 'active')`,
+      ),
+    )
+    .returning({ agentId: agentKeys.agentId });
+  const hit = rows[0];
+  if (!hit) return null;
+  const agent = (
+    await db.update(agents).set({ lastSeenAt: now }).where(eq(agents.id, hit.agentId)).returning()
+  )[0];
+  return agent ?? null;
+};

@@ -1,0 +1,84 @@
+import { sites, siteEnrollmentKeys, type SitePolicy } from '@airlock/schema';
+import { and, asc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.ts';
+
+export type SiteRow = typeof sites.$inferSelect;
+export type EnrollmentKeyRow = typeof siteEnrollmentKeys.$inferSelect;
+
+/** Returns null when the code is taken (the unique key decides, not a prior read). */
+export const insertSite = async (
+  db: Executor,
+  s: { code: string; name: string; policy: SitePolicy; createdBy: string; createdAt: Date },
+): Promise<SiteRow | null> => {
+  const rows = await db.insert(sites).values(s).onConflictDoNothing().returning();
+  return rows[0] ?? null;
+};
+
+export const listSites = (db: Executor) => db.select().from(sites).orderBy(asc(sites.code));
+
+export const getSite = async (db: Executor, code: string): Promise<SiteRow | null> =>
+  (await db.select().from(sites).where(eq(sites.code, code)))[0] ?? null;
+
+/** Locks the site row so two rotations of one site take turns. */
+export const lockSite = async (db: Executor, code: string): Promise<SiteRow | null> =>
+  (await db.select().from(sites).where(eq(sites.code, code)).for('update'))[0] ?? null;
+
+export const getActiveEnrollmentKey = async (db: Executor, siteCode: string): Promise<EnrollmentKeyRow | null> =>
+  (
+    await db
+      .select()
+      .from(siteEnrollmentKeys)
+      .where(and(eq(siteEnrollmentKeys.siteCode, siteCode), isNull(siteEnrollmentKeys.revokedAt)))
+  )[0] ?? null;
+
+export const latestEnrollmentKeyVersion = async (db: Executor, siteCode: string): Promise<number> => {
+  const rows = await db
+    .select({ v: sql<number>`coalesce(max(${siteEnrollmentKeys.version}), 0)::int` })
+    .from(siteEnrollmentKeys)
+    .where(eq(siteEnrollmentKeys.siteCode, siteCode));
+  return rows[0]?.v ?? 0;
+};
+
+export const revokeActiveEnrollmentKeys = async (db: Executor, siteCode: string, at: Date): Promise<number> => {
+  const rows = await db
+    .update(siteEnrollmentKeys)
+    .set({ revokedAt: at })
+    .where(and(eq(siteEnrollmentKeys.siteCode, siteCode), isNull(siteEnrollmentKeys.revokedAt)))
+    .returning({ id: siteEnrollmentKeys.id });
+  return rows.length;
+};
+
+export const insertEnrollmentKey = async (db: Executor, k: typeof siteEnrollmentKeys.$inferInsert) =>
+  (await db.insert(siteEnrollmentKeys).values(k).returning())[0];
+
+/**
+ * Counts one use of the site's active key, if the digest matches and the key
+ * is neither revoked, expired nor used up: one statement, so concurrent uses
+ * cannot exceed max_uses. Returns null for every kind of refusal alike.
+ */
+export const consumeEnrollmentKey = async (
+  db: Executor,
+  siteCode: string,
+  digest: string,
+  now: Date,
+): Promise<{ id: string; version: number; fingerprint: string; policy: SitePolicy } | null> => {
+  const rows = await db
+    .update(siteEnrollmentKeys)
+    .set({ useCount: sql`${siteEnrollmentKeys.useCount} + 1`, lastUsedAt: now })
+    .where(
+      and(
+        eq(siteEnrollmentKeys.digest, digest),
+        eq(siteEnrollmentKeys.siteCode, siteCode),
+        isNull(siteEnrollmentKeys.revokedAt),
+        or(isNull(siteEnrollmentKeys.expiresAt), gt(siteEnrollmentKeys.expiresAt, now)),
+        or(isNull(siteEnrollmentKeys.maxUses), lt(siteEnrollmentKeys.useCount, siteEnrollmentKeys.maxUses)),
+      ),
+    )
+    .returning({
+      id: siteEnrollmentKeys.id,
+      version: siteEnrollmentKeys.version,
+      fingerprint: siteEnrollmentKeys.fingerprint,
+      policy: sql<SitePolicy>`(select ${sites.policy} from ${sites} where ${sites.code} = ${siteEnrollmentKeys.siteCode})`,
+    });
+  return rows[0] ?? null;
+};

@@ -1,0 +1,205 @@
+import * as v from 'valibot';
+import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
+import { buildTrustList } from './client-ip.ts';
+
+/** Everything the edge needs to run; built once from the environment (or by tests). */
+export interface EdgeConfig {
+  host: string;
+  port: number;
+  upstream: URL;
+  tls: { certPath: string; keyPath: string } | null;
+  trustedProxies: string[];
+  /** null: in-process counters (single edge only). */
+  redisUrl: string | null;
+  redisPrefix: string;
+  metricsHost: string;
+  metricsPort: number;
+  limits: {
+    enrollKeyPerMin: number;
+    enrollPairingPerHour: number;
+    verifyPerHour: number;
+    statusPerMin: number;
+    lockoutFailures: number;
+    lockoutFailureWindowSeconds: number;
+    lockoutSeconds: number;
+    blockFailures: number;
+    blockWindowSeconds: number;
+    blockSeconds: number;
+    maxConnectionsPerIp: number;
+  };
+  timeouts: {
+    headersMs: number;
+    requestMs: number;
+    keepAliveMs: number;
+    connectionsCheckMs: number;
+    upstreamMs: number;
+    shutdownGraceMs: number;
+  };
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+  maxRequestsPerSocket: number;
+  accessLog: boolean;
+  rateLimitHeaders: boolean;
+}
+
+const int = (fallback: number, min: number, max: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, 'must be a whole number'),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(fallback),
+  );
+
+const bool = (fallback: boolean) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
+      v.transform((s) => s === 'true' || s === '1'),
+    ),
+    String(fallback),
+  );
+
+const DAY = 86_400;
+
+/** Contract names first, then the edge's own knobs. Defaults are the contract's table. */
+const EnvSchema = v.object({
+  EDGE_HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '0.0.0.0'),
+  EDGE_PORT: int(443, 0, 65_535),
+  EDGE_UPSTREAM: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.url('must be a URL'),
+      v.check((s) => /^https?:\/\/[^/?#]+\/?$/.test(s), 'must be an http(s) origin without path or query'),
+    ),
+    'http://127.0.0.1:8082',
+  ),
+  EDGE_TLS_CERT: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
+  EDGE_TLS_KEY: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
+  EDGE_TRUSTED_PROXIES: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)),
+      v.check((list) => {
+        try {
+          buildTrustList(list);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be comma-separated IP addresses or CIDRs'),
+    ),
+    '',
+  ),
+  REDIS_URL: v.optional(v.pipe(v.string(), v.trim(), v.regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'))),
+  EDGE_REDIS_PREFIX: v.optional(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:$/, 'must be like "airlock:edge:"')),
+    DEFAULT_KEY_PREFIX,
+  ),
+  EDGE_METRICS_HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '127.0.0.1'),
+  EDGE_METRICS_PORT: int(9464, 0, 65_535),
+  EDGE_LIMIT_ENROLL_KEY_PER_MIN: int(60, 1, 1_000_000),
+  EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: int(10, 1, 1_000_000),
+  EDGE_LIMIT_VERIFY_PER_HOUR: int(600, 1, 1_000_000),
+  EDGE_LIMIT_STATUS_PER_MIN: int(1200, 1, 1_000_000),
+  EDGE_LOCKOUT_FAILURES: int(20, 1, 1_000_000),
+  EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
+  EDGE_LOCKOUT_SECONDS: int(900, 1, 365 * DAY),
+  EDGE_BLOCK_FAILURES: int(100, 1, 1_000_000),
+  EDGE_BLOCK_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
+  EDGE_BLOCK_SECONDS: int(DAY, 1, 365 * DAY),
+  EDGE_MAX_CONNECTIONS_PER_IP: int(10, 1, 100_000),
+  EDGE_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
+  EDGE_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+  EDGE_KEEPALIVE_TIMEOUT_MS: int(5_000, 0, 600_000),
+  EDGE_CONNECTIONS_CHECK_MS: int(1_000, 50, 60_000),
+  EDGE_UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
+  EDGE_SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  EDGE_MAX_HEADER_BYTES: int(8_192, 1_024, 65_536),
+  EDGE_MAX_BODY_BYTES: int(16_384, 1, 16_384),
+  EDGE_MAX_REQUESTS_PER_SOCKET: int(100, 1, 1_000_000),
+  EDGE_ACCESS_LOG: bool(true),
+  EDGE_RATELIMIT_HEADERS: bool(true),
+});
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid edge configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the environment once. Throws ConfigError listing every problem, not
+ * just the first, so an operator fixes the unit file in one pass.
+ *
+ * @example
+ *   const config = loadConfig(process.env);
+ */
+export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig => {
+  // Empty strings in unit files mean "unset", as in most shells' `VAR=`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, val]) => val !== undefined && val !== ''));
+  const parsed = v.safeParse(EnvSchema, present);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.issues.map((issue) => `${v.getDotPath(issue) ?? '(root)'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.output;
+  const problems: string[] = [];
+  if ((e.EDGE_TLS_CERT === undefined) !== (e.EDGE_TLS_KEY === undefined)) {
+    problems.push('EDGE_TLS_CERT and EDGE_TLS_KEY must be set together');
+  }
+  if (e.EDGE_HEADERS_TIMEOUT_MS > e.EDGE_REQUEST_TIMEOUT_MS) {
+    problems.push('EDGE_HEADERS_TIMEOUT_MS must not exceed EDGE_REQUEST_TIMEOUT_MS');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    host: e.EDGE_HOST,
+    port: e.EDGE_PORT,
+    upstream: new URL(e.EDGE_UPSTREAM),
+    tls:
+      e.EDGE_TLS_CERT !== undefined && e.EDGE_TLS_KEY !== undefined
+        ? { certPath: e.EDGE_TLS_CERT, keyPath: e.EDGE_TLS_KEY }
+        : null,
+    trustedProxies: e.EDGE_TRUSTED_PROXIES,
+    redisUrl: e.REDIS_URL ?? null,
+    redisPrefix: e.EDGE_REDIS_PREFIX,
+    metricsHost: e.EDGE_METRICS_HOST,
+    metricsPort: e.EDGE_METRICS_PORT,
+    limits: {
+      enrollKeyPerMin: e.EDGE_LIMIT_ENROLL_KEY_PER_MIN,
+      enrollPairingPerHour: e.EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR,
+      verifyPerHour: e.EDGE_LIMIT_VERIFY_PER_HOUR,
+      statusPerMin: e.EDGE_LIMIT_STATUS_PER_MIN,
+      lockoutFailures: e.EDGE_LOCKOUT_FAILURES,
+      lockoutFailureWindowSeconds: e.EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS,
+      lockoutSeconds: e.EDGE_LOCKOUT_SECONDS,
+      blockFailures: e.EDGE_BLOCK_FAILURES,
+      blockWindowSeconds: e.EDGE_BLOCK_WINDOW_SECONDS,
+      blockSeconds: e.EDGE_BLOCK_SECONDS,
+      maxConnectionsPerIp: e.EDGE_MAX_CONNECTIONS_PER_IP,
+    },
+    timeouts: {
+      headersMs: e.EDGE_HEADERS_TIMEOUT_MS,
+      requestMs: e.EDGE_REQUEST_TIMEOUT_MS,
+      keepAliveMs: e.EDGE_KEEPALIVE_TIMEOUT_MS,
+      connectionsCheckMs: e.EDGE_CONNECTIONS_CHECK_MS,
+      upstreamMs: e.EDGE_UPSTREAM_TIMEOUT_MS,
+      shutdownGraceMs: e.EDGE_SHUTDOWN_GRACE_MS,
+    },
+    maxHeaderBytes: e.EDGE_MAX_HEADER_BYTES,
+    maxBodyBytes: e.EDGE_MAX_BODY_BYTES,
+    maxRequestsPerSocket: e.EDGE_MAX_REQUESTS_PER_SOCKET,
+    accessLog: e.EDGE_ACCESS_LOG,
+    rateLimitHeaders: e.EDGE_RATELIMIT_HEADERS,
+  };
+};

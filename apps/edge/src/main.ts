@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig } from './env.ts';
+import { createLogger } from './log.ts';
+import { startEdge } from './server.ts';
+
+const logger = createLogger();
+
+const main = async () => {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const edge = await startEdge(config, { logger });
+
+  process.on('SIGHUP', () => {
+    void edge.reloadTls();
+  });
+  const stop = (signal: string) => {
+    logger.log('info', 'signal received', { signal });
+    edge.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+};
+
+// A stray rejection must be logged, not take down the only public listener.
+process.on('unhandledRejection', (reason) => {
+  logger.log('error', 'unhandled rejection', { reason: reason instanceof Error ? reason.message : String(reason) });
+});
+
+main().catch((err: unknown) => {
+  logger.log('error', 'edge failed to start', { reason: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry per edge instance, so several edges in one test process never collide. */
+export const createMetrics = () => {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'edge_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'edge_requests_total',
+      help: 'Requests answered, by route (or refusal class) and status',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
+    throttle: new Counter({
+      name: 'edge_throttle_decisions_total',
+      help: 'Throttle decisions by rule and outcome (allow, limit, lockout, block)',
+      labelNames: ['rule', 'decision'] as const,
+      registers: [registry],
+    }),
+    upstreamLatency: new Histogram({
+      name: 'edge_upstream_duration_seconds',
+      help: 'Time from forwarding a request to the api answering its headers',
+      labelNames: ['route'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    upstreamErrors: new Counter({
+      name: 'edge_upstream_errors_total',
+      help: 'Forwarding failures by kind (bad_gateway, gateway_timeout)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    redisUp: new Gauge({
+      name: 'edge_redis_up',
+      help: '1 when the shared Redis is connected; 0 while limiting with the in-memory insurance limiter',
+      registers: [registry],
+    }),
+    redisTransitions: new Counter({
+      name: 'edge_redis_transitions_total',
+      help: 'Redis connection state changes (up, down)',
+      labelNames: ['to'] as const,
+      registers: [registry],
+    }),
+    connectionsRefused: new Counter({
+      name: 'edge_connections_refused_total',
+      help: 'Connections closed because the per-IP connection cap was reached',
+      registers: [registry],
+    }),
+    connectionsOpen: new Gauge({
+      name: 'edge_connections_open',
+      help: 'Open client connections',
+      registers: [registry],
+    }),
+  };
+};
+
+export type Metrics = ReturnType<typeof createMetrics>;

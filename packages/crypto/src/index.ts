@@ -1,0 +1,4 @@
+export * from './codes.ts';
+export * from './secrets.ts';
+export * from './ssh.ts';
+export * from './signatures.ts';

@@ -1,0 +1,212 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * The Redis key layout of the edge's throttle state. Edge, admin API and CLI
+ * all build keys through this module so they can never disagree on names.
+ *
+ * Layout (prefix defaults to `airlock:edge:`; `{site}` is an upper-case
+ * site_code or `_invalid_`, `{ip}` is an IPv4 address or an IPv6 /64 such as
+ * `2001:db8:1:2::/64`):
+ *
+ * | key                               | meaning                                        |
+ * |-----------------------------------|------------------------------------------------|
+ * | `{p}rl:enroll_key:{site}:{ip}`    | enroll-with-site-key counter (per minute)      |
+ * | `{p}rl:enroll_pairing:{ip}`       | enroll-with-pairing-code counter (per hour)    |
+ * | `{p}rl:verify:{ip}`               | verify counter                                 |
+ * | `{p}rl:status:{ip}`               | status counter                                 |
+ * | `{p}fail:site:{site}:{ip}`        | consecutive 401s for one (site, IP)            |
+ * | `{p}fail:ip:{ip}`                 | 401s from one IP across all sites              |
+ * | `{p}lockout:{site}:{ip}`          | active lockout; TTL = time left                |
+ * | `{p}block:{ip}`                   | active cross-site block; TTL = time left       |
+ *
+ * A site_code never contains `:`, so `{site}` ends at the first colon and
+ * everything after it is the IP (which may itself contain colons).
+ *
+ * @example
+ *   const keys = edgeKeys('airlock:edge:');
+ *   keys.lockout('ACME-PHX', '203.0.113.7'); // 'airlock:edge:lockout:ACME-PHX:203.0.113.7'
+ */
+export const DEFAULT_KEY_PREFIX = 'airlock:edge:';
+
+/** Bucket used when an enroll body carries no usable site_code. */
+export const INVALID_SITE_BUCKET = '_invalid_';
+
+const SITE_CODE = /^[A-Z0-9][A-Z0-9-]{1,31}$/;
+
+/**
+ * Upper-cases a site_code for use in a key; anything that is not a valid
+ * site_code lands in one fixed bucket, so junk cannot mint unlimited keys.
+ *
+ * @example
+ *   siteBucket('acme-phx'); // 'ACME-PHX'
+ *   siteBucket('../x');     // '_invalid_'
+ */
+export const siteBucket = (raw: unknown): string => {
+  if (typeof raw !== 'string') return INVALID_SITE_BUCKET;
+  const upper = raw.toUpperCase();
+  return SITE_CODE.test(upper) ? upper : INVALID_SITE_BUCKET;
+};
+
+/** Namespaces, without the trailing colon (rate-limiter-flexible adds it). */
+export interface KeyNamespaces {
+  enrollKey: string;
+  enrollPairing: string;
+  verify: string;
+  status: string;
+  failSite: string;
+  failIp: string;
+  lockout: string;
+  block: string;
+}
+
+export interface EdgeKeys {
+  prefix: string;
+  ns: KeyNamespaces;
+  /** Suffix for per-(site, IP) keys: `{site}:{ip}`. */
+  siteIp: (site: string, ip: string) => string;
+  lockout: (site: string, ip: string) => string;
+  block: (ip: string) => string;
+  failSite: (site: string, ip: string) => string;
+  failIp: (ip: string) => string;
+}
+
+export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
+  if (!prefix.endsWith(':')) throw new Error('key prefix must end with ":"');
+  const ns: KeyNamespaces = {
+    enrollKey: `${prefix}rl:enroll_key`,
+    enrollPairing: `${prefix}rl:enroll_pairing`,
+    verify: `${prefix}rl:verify`,
+    status: `${prefix}rl:status`,
+    failSite: `${prefix}fail:site`,
+    failIp: `${prefix}fail:ip`,
+    lockout: `${prefix}lockout`,
+    block: `${prefix}block`,
+  };
+  const siteIp = (site: string, ip: string): string => `${site}:${ip}`;
+  return {
+    prefix,
+    ns,
+    siteIp,
+    lockout: (site, ip) => `${ns.lockout}:${siteIp(site, ip)}`,
+    block: (ip) => `${ns.block}:${ip}`,
+    failSite: (site, ip) => `${ns.failSite}:${siteIp(site, ip)}`,
+    failIp: (ip) => `${ns.failIp}:${ip}`,
+  };
+};
+
+export interface ActiveLockout {
+  /** Full Redis key; pass it to `clearLockout`. */
+  key: string;
+  /** `lockout`: one (site, IP) after consecutive failures; `block`: one IP across all sites. */
+  kind: 'lockout' | 'block';
+  site_code: string | null;
+  ip: string;
+  retry_after_seconds: number;
+}
+
+export interface LockoutOptions {
+  prefix?: string;
+}
+
+interface ParsedKey {
+  kind: 'lockout' | 'block';
+  site: string | null;
+  ip: string;
+}
+
+const parseKey = (keys: EdgeKeys, key: string): ParsedKey | null => {
+  // Accept the full key or the same key without the deployment prefix.
+  const bare = key.startsWith(keys.prefix) ? key.slice(keys.prefix.length) : key;
+  if (bare.startsWith('lockout:')) {
+    const rest = bare.slice('lockout:'.length);
+    const colon = rest.indexOf(':');
+    if (colon <= 0 || colon === rest.length - 1) return null;
+    return { kind: 'lockout', site: rest.slice(0, colon), ip: rest.slice(colon + 1) };
+  }
+  if (bare.startsWith('block:')) {
+    const ip = bare.slice('block:'.length);
+    return ip.length > 0 ? { kind: 'block', site: null, ip } : null;
+  }
+  return null;
+};
+
+const scanAll = async (redis: Redis, pattern: string): Promise<string[]> => {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found;
+};
+
+/** Escapes glob metacharacters so a custom prefix cannot widen the SCAN. */
+const globEscape = (s: string): string => s.replace(/[*?[\]\\]/g, '\\$&');
+
+/**
+ * Lists the lockouts and blocks currently held in Redis, soonest-expiring last.
+ *
+ * @example
+ *   const active = await listLockouts(redis);
+ *   // [{ key: 'airlock:edge:lockout:ACME:203.0.113.7', kind: 'lockout',
+ *   //    site_code: 'ACME', ip: '203.0.113.7', retry_after_seconds: 840 }]
+ */
+export const listLockouts = async (
+  redis: Redis,
+  options: LockoutOptions = {},
+): Promise<ActiveLockout[]> => {
+  const keys = edgeKeys(options.prefix);
+  const names = [
+    ...(await scanAll(redis, `${globEscape(keys.ns.lockout)}:*`)),
+    ...(await scanAll(redis, `${globEscape(keys.ns.block)}:*`)),
+  ];
+  const unique = [...new Set(names)];
+  if (unique.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const name of unique) pipeline.pttl(name);
+  const ttls = (await pipeline.exec()) ?? [];
+  const result: ActiveLockout[] = [];
+  unique.forEach((name, i) => {
+    const entry = ttls[i];
+    const pttl = entry && entry[0] === null && typeof entry[1] === 'number' ? entry[1] : -2;
+    // -2: expired between SCAN and PTTL.
+    if (pttl === -2) return;
+    const parsed = parseKey(keys, name);
+    if (!parsed) return;
+    result.push({
+      key: name,
+      kind: parsed.kind,
+      site_code: parsed.site,
+      ip: parsed.ip,
+      retry_after_seconds: pttl > 0 ? Math.ceil(pttl / 1000) : 0,
+    });
+  });
+  return result.sort((a, b) => b.retry_after_seconds - a.retry_after_seconds);
+};
+
+/**
+ * Lifts one lockout or block. Also forgets the failure count behind it, so
+ * the next single failure does not lock the key again at once. Returns
+ * whether a lockout or block was actually active. Keys outside the lockout
+ * and block namespaces are refused.
+ *
+ * @example
+ *   await clearLockout(redis, 'airlock:edge:lockout:ACME:203.0.113.7'); // true
+ */
+export const clearLockout = async (
+  redis: Redis,
+  key: string,
+  options: LockoutOptions = {},
+): Promise<boolean> => {
+  const keys = edgeKeys(options.prefix);
+  const parsed = parseKey(keys, key);
+  if (!parsed) throw new Error('not a lockout or block key');
+  const [active, counter] =
+    parsed.kind === 'lockout' && parsed.site !== null
+      ? [keys.lockout(parsed.site, parsed.ip), keys.failSite(parsed.site, parsed.ip)]
+      : [keys.block(parsed.ip), keys.failIp(parsed.ip)];
+  const removed = await redis.del(active);
+  await redis.del(counter);
+  return removed > 0;
+};

@@ -1,0 +1,4 @@
+export * from './errors.ts';
+export * from './requests.ts';
+export * from './tables.ts';
+export * from './responses.ts';

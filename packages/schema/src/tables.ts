@@ -1,0 +1,258 @@
+/**
+ * Drizzle table definitions: the one source of truth for the database.
+ * `pnpm db:generate` turns changes here into SQL under migrations/.
+ *
+ * Secrets never appear here in clear: only digests (see packages/crypto).
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const createdAt = () => ts('created_at').notNull().defaultNow();
+
+export const SITE_POLICIES = ['manual', 'auto'] as const;
+export type SitePolicy = (typeof SITE_POLICIES)[number];
+
+export const sites = pgTable(
+  'sites',
+  {
+    code: text('code').primaryKey(),
+    name: text('name').notNull(),
+    policy: text('policy', { enum: SITE_POLICIES }).notNull().default('manual'),
+    createdAt: createdAt(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [
+    check('sites_code_format', sql`${t.code} ~ '^[A-Z0-9][A-Z0-9-]{1,31}$'`),
+    check('sites_policy_values', sql`${t.policy} in ('manual', 'auto')`),
+  ],
+);
+
+/** Per-site enrollment keys (`cek_`). Exactly one active (not revoked) key per site. */
+export const siteEnrollmentKeys = pgTable(
+  'site_enrollment_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    siteCode: text('site_code')
+      .notNull()
+      .references(() => sites.code),
+    version: integer('version').notNull(),
+    digest: text('digest').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    createdAt: createdAt(),
+    createdBy: text('created_by').notNull(),
+    expiresAt: ts('expires_at'),
+    maxUses: integer('max_uses'),
+    useCount: integer('use_count').notNull().default(0),
+    lastUsedAt: ts('last_used_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    uniqueIndex('site_enrollment_keys_digest_idx').on(t.digest),
+    uniqueIndex('site_enrollment_keys_site_version_idx').on(t.siteCode, t.version),
+    uniqueIndex('site_enrollment_keys_one_active_idx')
+      .on(t.siteCode)
+      .where(sql`${t.revokedAt} is null`),
+  ],
+);
+
+export const pairingCodes = pgTable(
+  'pairing_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** HMAC-SHA-256 of the canonical code under the server secret. */
+    digest: text('digest').notNull(),
+    siteCode: text('site_code')
+      .notNull()
+      .references(() => sites.code),
+    createdBy: text('created_by').notNull(),
+    note: text('note'),
+    autoApprove: boolean('auto_approve').notNull().default(false),
+    createdAt: createdAt(),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    usedByEnrollment: uuid('used_by_enrollment'),
+    revokedAt: ts('revoked_at'),
+    revokedBy: text('revoked_by'),
+  },
+  (t) => [uniqueIndex('pairing_codes_digest_idx').on(t.digest), index('pairing_codes_site_idx').on(t.siteCode)],
+);
+
+export const ENROLLMENT_METHODS = ['pairing_code', 'enrollment_key'] as const;
+export type EnrollmentMethod = (typeof ENROLLMENT_METHODS)[number];
+
+export const ENROLLMENT_STATUSES = [
+  'awaiting_verification',
+  'awaiting_approval',
+  'pending_confirmation',
+  'approved',
+  'rejected',
+  'failed',
+  'expired',
+] as const;
+export type EnrollmentStatus = (typeof ENROLLMENT_STATUSES)[number];
+
+export const enrollments = pgTable(
+  'enrollments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    siteCode: text('site_code')
+      .notNull()
+      .references(() => sites.code),
+    method: text('method', { enum: ENROLLMENT_METHODS }).notNull(),
+    pairingCodeId: uuid('pairing_code_id').references(() => pairingCodes.id),
+    enrollmentKeyId: uuid('enrollment_key_id').references(() => siteEnrollmentKeys.id),
+    autoApprove: boolean('auto_approve').notNull().default(false),
+    publicKey: text('public_key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    hostname: text('hostname').notNull(),
+    agentVersion: text('agent_version'),
+    machineUid: text('machine_uid'),
+    labels: jsonb('labels').$type<Record<string, string>>().notNull().default({}),
+    sourceIp: text('source_ip').notNull(),
+    userAgent: text('user_agent'),
+    challenge: text('challenge').notNull(),
+    challengeExpiresAt: ts('challenge_expires_at').notNull(),
+    verifyAttempts: integer('verify_attempts').notNull().default(0),
+    status: text('status', { enum: ENROLLMENT_STATUSES }).notNull(),
+    pollTokenDigest: text('poll_token_digest'),
+    pollInterval: integer('poll_interval').notNull(),
+    lastPollAt: ts('last_poll_at'),
+    /** Deadline for an operator decision (set when the challenge is answered). */
+    approvalExpiresAt: ts('approval_expires_at'),
+    /** Existing agent this enrollment re-enrolls (same machine_uid, same site). */
+    reuseAgentId: uuid('reuse_agent_id'),
+    agentId: uuid('agent_id'),
+    decidedBy: text('decided_by'),
+    decidedAt: ts('decided_at'),
+    notes: text('notes'),
+    rejectReason: text('reject_reason'),
+    credentialsIssuedAt: ts('credentials_issued_at'),
+    createdAt: createdAt(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('enrollments_poll_token_idx').on(t.pollTokenDigest),
+    index('enrollments_status_idx').on(t.status, t.createdAt),
+    index('enrollments_site_idx').on(t.siteCode),
+  ],
+);
+
+export const AGENT_STATUSES = ['active', 'revoked', 'pending_confirmation'] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+export const agents = pgTable(
+  'agents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    siteCode: text('site_code')
+      .notNull()
+      .references(() => sites.code),
+    enrollmentId: uuid('enrollment_id').notNull(),
+    publicKey: text('public_key').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    hostname: text('hostname').notNull(),
+    machineUid: text('machine_uid'),
+    status: text('status', { enum: AGENT_STATUSES }).notNull(),
+    createdAt: createdAt(),
+    createdBy: text('created_by').notNull(),
+    revokedAt: ts('revoked_at'),
+    revokedBy: text('revoked_by'),
+    revokeReason: text('revoke_reason'),
+    lastSeenAt: ts('last_seen_at'),
+  },
+  (t) => [
+    // One machine is one agent, across all sites: the dedup key of zero-touch
+    // enrollment, and what makes concurrent first enrollments converge.
+    uniqueIndex('agents_machine_uid_idx').on(t.machineUid),
+    index('agents_site_idx').on(t.siteCode),
+  ],
+);
+
+export const agentKeys = pgTable(
+  'agent_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    agentId: uuid('agent_id')
+      .notNull()
+      .references(() => agents.id),
+    digest: text('digest').notNull(),
+    start: text('start').notNull(),
+    createdAt: createdAt(),
+    revokedAt: ts('revoked_at'),
+    lastUsedAt: ts('last_used_at'),
+  },
+  (t) => [uniqueIndex('agent_keys_digest_idx').on(t.digest), index('agent_keys_agent_idx').on(t.agentId)],
+);
+
+/** admin: everything; auditor: GET only; service: the internal routes only (a management server verifying agent keys). */
+export const OPERATOR_ROLES = ['admin', 'auditor', 'service'] as const;
+export type OperatorRole = (typeof OPERATOR_ROLES)[number];
+
+export const operators = pgTable(
+  'operators',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    role: text('role', { enum: OPERATOR_ROLES }).notNull(),
+    /** Argon2id hash, for the console login that is not built yet. */
+    passwordHash: text('password_hash'),
+    createdAt: createdAt(),
+    disabledAt: ts('disabled_at'),
+  },
+  (t) => [uniqueIndex('operators_name_idx').on(t.name)],
+);
+
+export const operatorTokens = pgTable(
+  'operator_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    operatorId: uuid('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    digest: text('digest').notNull(),
+    start: text('start').notNull(),
+    createdAt: createdAt(),
+    revokedAt: ts('revoked_at'),
+    lastUsedAt: ts('last_used_at'),
+  },
+  (t) => [uniqueIndex('operator_tokens_digest_idx').on(t.digest)],
+);
+
+/**
+ * Append-only: a trigger (migration 0001) refuses UPDATE, DELETE and TRUNCATE,
+ * so no application bug can rewrite history. `seq` orders the cursor.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    id: uuid('id').notNull().defaultRandom(),
+    occurredAt: ts('occurred_at').notNull().defaultNow(),
+    eventType: text('event_type').notNull(),
+    actor: text('actor').notNull(),
+    siteCode: text('site_code'),
+    enrollmentId: uuid('enrollment_id'),
+    agentId: uuid('agent_id'),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('audit_events_type_idx').on(t.eventType, t.seq),
+    index('audit_events_site_idx').on(t.siteCode, t.seq),
+    index('audit_events_agent_idx').on(t.agentId, t.seq),
+  ],
+);
