@@ -226,8 +226,7 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
 
   const verified = await verify(client, key, state, paths, deps);
   if (typeof verified === 'number') return verified;
-  state = verified;
-  return waitForApproval(client, key, state, paths, deps, deadline);
+  return waitForApproval(client, key, verified.state, paths, deps, deadline, verified.approved);
 };
 
 /** Signs the challenge and exchanges it for a poll token; retried on network loss while the challenge is valid. */
@@ -237,7 +236,7 @@ const verify = async (
   state: EnrollmentState,
   paths: StatePaths,
   deps: FlowDeps,
-): Promise<EnrollmentState | ExitCode> => {
+): Promise<{ state: EnrollmentState; approved: boolean } | ExitCode> => {
   const { progress } = deps;
   const signature = signRaw(key.secretKey, signedMessage(state.enrollment_id, state.challenge));
   let response: HttpResponse | null = null;
@@ -267,7 +266,7 @@ const verify = async (
   };
   await writeEnrollment(paths, next);
   progress.ok('Challenge signed and verified');
-  return next;
+  return { state: next, approved: ok.status === 'approved' };
 };
 
 const refuse = (progress: Progress, explanation: Explanation): ExitCode => {
@@ -285,6 +284,8 @@ const waitForApproval = async (
   paths: StatePaths,
   deps: FlowDeps,
   deadline: number,
+  /** verify said `approved` (site policy auto): no operator line, the first status read has the credentials. */
+  approvedAlready = false,
 ): Promise<ExitCode> => {
   const { progress } = deps;
   const now = deps.now ?? Date.now;
@@ -295,8 +296,12 @@ const waitForApproval = async (
   let failures = 0;
   const since = Date.parse(state.started_at) || now();
 
-  progress.highlight(`Ask your operator to approve ${state.fingerprint} (${state.hostname}, ${state.site_code})`);
-  progress.startWaiting('Waiting for approval…', since);
+  if (approvedAlready) {
+    progress.ok('Approved automatically by the site policy');
+  } else {
+    progress.highlight(`Ask your operator to approve ${state.fingerprint} (${state.hostname}, ${state.site_code})`);
+    progress.startWaiting('Waiting for approval…', since);
+  }
   try {
     for (;;) {
       let response: HttpResponse;
@@ -456,6 +461,7 @@ export const runResume = async (cmd: ResumeCommand, deps: FlowDeps): Promise<Exi
   const client = await createHttpClient({ server, tls, userAgent: USER_AGENT });
 
   let current = state;
+  let approved = false;
   if (current.poll_token === undefined) {
     // Interrupted between enroll and verify: the challenge may still be answerable.
     if (Date.parse(current.challenge_expires_at) <= now()) {
@@ -471,9 +477,10 @@ export const runResume = async (cmd: ResumeCommand, deps: FlowDeps): Promise<Exi
     }
     const verified = await verify(client, key, current, paths, deps);
     if (typeof verified === 'number') return verified;
-    current = verified;
+    current = verified.state;
+    approved = verified.approved;
   }
-  return waitForApproval(client, key, current, paths, deps, deadline);
+  return waitForApproval(client, key, current, paths, deps, deadline, approved);
 };
 
 /** `status`: what is enrolled where, without ever showing a secret. */

@@ -10,6 +10,10 @@ const onSignal = (): void => {
   signals += 1;
   if (signals === 1) {
     controller.abort();
+    // Usually the flow stops at once; only a request in flight can make it wait, so say why.
+    setTimeout(() => {
+      process.stderr.write('\nairlock-agent: finishing the request in flight so nothing is lost (press Ctrl-C again to quit now)\n');
+    }, 1000).unref();
     return;
   }
   process.stderr.write('\nairlock-agent: stopping now.\n');

@@ -43,6 +43,12 @@ describe('error messages', () => {
     const e = explainError('enrollment_rejected', { ...pairing, phase: 'status', serverMessage: 'not our appliance' });
     expect(e.exitCode).toBe(ExitCode.Rejected);
     expect(e.detail).toBe('Reason given: not our appliance');
+    const prefixed = explainError('enrollment_rejected', {
+      ...pairing,
+      phase: 'status',
+      serverMessage: 'Enrollment rejected by the operator: not our appliance',
+    });
+    expect(prefixed.detail).toBe('Reason given: not our appliance');
   });
 
   it('distinguishes an expired challenge from an expired approval window', () => {

@@ -30,6 +30,13 @@ export const sanitizeServerText = (text: string, max = 500): string => {
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 };
 
+/**
+ * The contract puts the operator's reason in the message; servers tend to
+ * lead with "Enrollment rejected by the operator:", which the title says already.
+ */
+export const rejectionReason = (message: string): string =>
+  message.replace(/^enrollment (was )?rejected( by [^:]{1,40})?:\s*/i, '') || message;
+
 /** `45 s`, `15 min`, `1 h 5 min`. */
 export const formatSeconds = (seconds: number): string => {
   const s = Math.max(0, Math.ceil(seconds));
@@ -125,7 +132,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, (ctx: ErrorContext) => Explanatio
   enrollment_rejected: (ctx) => ({
     exitCode: ExitCode.Rejected,
     title: 'An operator rejected this enrollment.',
-    detail: ctx.serverMessage ? `Reason given: ${ctx.serverMessage}` : 'No reason was given.',
+    detail: ctx.serverMessage ? `Reason given: ${rejectionReason(ctx.serverMessage)}` : 'No reason was given.',
     action: 'Talk to your operator before trying again; a new attempt needs a new pairing code or an approval.',
   }),
   not_found: () => wrongServer('not found'),

@@ -18,6 +18,8 @@ const int = (min: number, max: number) =>
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
+  // The edge's key prefix, so operator commands find the edge's lockouts.
+  EDGE_REDIS_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 characters of A-Za-z0-9:._-'))),
   AIRLOCK_DATA_DIR: v.optional(v.string(), './.airlock'),
   AIRLOCK_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
   API_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
@@ -28,12 +30,15 @@ const EnvSchema = v.object({
   AIRLOCK_APPROVAL_TTL_SECONDS: v.optional(int(60, 30 * 86400), '86400'),
   AIRLOCK_POLL_INTERVAL_SECONDS: v.optional(int(1, 300), '5'),
   AIRLOCK_COLLISION_WINDOW_SECONDS: v.optional(int(0, 365 * 86400), String(7 * 86400)),
+  // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
+  AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
 });
 
 export interface ApiConfig {
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  redisPrefix: string | undefined;
   dataDir: string;
   secret: string | undefined;
   host: string;
@@ -46,6 +51,7 @@ export interface ApiConfig {
   pollIntervalSeconds: number;
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  bootstrapAdmin: boolean;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +93,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
+    redisPrefix: o.EDGE_REDIS_PREFIX,
     dataDir: path.resolve(o.AIRLOCK_DATA_DIR),
     secret: o.AIRLOCK_SECRET,
     host: o.API_HOST,
@@ -99,5 +106,6 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     pollIntervalSeconds: o.AIRLOCK_POLL_INTERVAL_SECONDS,
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
+    bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
   };
 };

@@ -12,7 +12,9 @@ import type { Deps } from './domain/deps.ts';
 import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { bootstrapAdmin } from './bootstrap.ts';
 import { loadServerSecret } from './secret.ts';
+import { connectLockoutStore } from './store/lockouts.ts';
 
 export interface RunningApi {
   url: string;
@@ -75,7 +77,9 @@ export const startApi = async (
     config,
     serverSecret: loadServerSecret(config.secret, config.dataDir),
     logger,
+    lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
   };
+  if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
@@ -92,6 +96,7 @@ export const startApi = async (
     deps,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deps.lockouts?.close();
       await database.close();
     },
   };

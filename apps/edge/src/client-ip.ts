@@ -75,7 +75,7 @@ const expandIpv6 = (ip: string): string[] | null => {
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   // An embedded IPv4 tail only appears in the last 32 bits; the /64 ignores it.
-  const fill = 8 - left.length - right.length - (right.some((g) => g.includes('.')) ? -1 : 0);
+  const fill = 8 - left.length - right.length - (right.some((g) => g.includes('.')) ? 1 : 0);
   if (tail === undefined && left.length < 4) return null;
   const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(fill, 0)).fill('0'), ...right];
   return groups.length >= 4 ? groups.map((g) => g.toLowerCase()) : null;

@@ -58,7 +58,8 @@ export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => 
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
   const agent = tlsUpstream ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const proxy = createProxyServer({
-    target: upstream.origin,
+    // A URL object, so http-proxy-3 does not re-parse the target per request.
+    target: new URL(upstream.origin),
     agent,
     // toProxy + prependPath:false make http-proxy-3 use req.url verbatim. Its
     // default rebuilds the path through `new URL()`, which resolves dot
@@ -128,7 +129,9 @@ export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => 
       // setupOutgoing copies req.headers; it gets only what we chose to send.
       req.headers = headers as http.IncomingHttpHeaders;
       req.url = target;
-      proxy.web(req, res, { buffer: Readable.from(body === null ? [] : [body]) }, (err: Error & { code?: string }) => {
+      // A GET has no body to replay; a POST's was consumed by the screen and is replayed as read.
+      const options = body === null ? {} : { buffer: Readable.from([body]) };
+      proxy.web(req, res, options, (err: Error & { code?: string }) => {
         if (p.settled) {
           if (!res.writableEnded) res.destroy();
           return;

@@ -246,7 +246,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     const peer = foldIp(req.socket.remoteAddress ?? '');
     entry.peer = peer;
     entry.ip = peer;
-    const trustedPeer = isTrusted(trust, peer);
+    const trustedPeer = config.trustedProxies.length > 0 && isTrusted(trust, peer);
     const screening = screenRequest(
       { method: req.method ?? '', target: req.url ?? '', httpVersion: req.httpVersion, rawHeaders: req.rawHeaders },
       { trustedPeer },
@@ -479,6 +479,8 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
         resolve((s.address() as AddressInfo).port);
       });
     });
+  // Counters taken in memory before Redis answers would not be shared; wait briefly.
+  await throttle.waitForRedis(2_000);
   const port = await listen(server, config.port, config.host);
   const metricsPort = await listen(metricsServer, config.metricsPort, config.metricsHost);
   logger.log('info', 'edge listening', {

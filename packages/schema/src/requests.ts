@@ -80,12 +80,13 @@ const LABEL_KEY = /^[a-z0-9_.-]{1,32}$/;
 // JSON.parse makes "__proto__" an own key; keep such names out of every object we build.
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 export const Labels = v.pipe(
+  // valibot's record drops "__proto__" keys silently; refuse them loudly instead.
+  v.custom<Record<string, unknown>>(
+    (o) => typeof o === 'object' && o !== null && !Array.isArray(o) && !Object.keys(o).some((k) => RESERVED_KEYS.has(k)),
+    'must be an object of string labels (reserved keys are refused)',
+  ),
   v.record(
-    v.pipe(
-      v.string(),
-      v.regex(LABEL_KEY, 'label keys must be 1-32 characters of a-z 0-9 _ . -'),
-      v.check((k) => !RESERVED_KEYS.has(k), 'label key is reserved'),
-    ),
+    v.pipe(v.string(), v.regex(LABEL_KEY, 'label keys must be 1-32 characters of a-z 0-9 _ . -')),
     printable(128),
     'must be an object of string labels',
   ),

@@ -12,6 +12,8 @@ export class UsageError extends Error {
     message: string,
     /** The command whose usage to print; undefined prints the overview. */
     readonly command?: CommandSpecBase,
+    /** Without a command: the words given, to list only that group's commands. */
+    readonly group: readonly string[] = [],
   ) {
     super(message);
   }
@@ -49,8 +51,10 @@ export interface GlobalFlags {
 }
 
 export interface ParsedCommandLine<C extends CommandSpecBase> {
-  /** null: no command words at all (bare `airlock` or `airlock --help`). */
+  /** null: no complete command (bare `airlock`, `airlock --help`, `airlock sites --help`). */
   command: C | null;
+  /** The command words given; for a null command, the group to list (empty: all). */
+  group: string[];
   globals: GlobalFlags;
   values: OptionValues;
   positionals: string[];
@@ -121,17 +125,13 @@ export const parseCommandLine = <C extends CommandSpecBase>(
   if (!command) {
     // Parse only the globals, so `airlock --help` and `airlock sites --help` work.
     const globals = parseStrict(rest, GLOBAL_OPTIONS, undefined);
-    if (words.length === 0) {
-      if (globals.positionals.length > 0) {
-        throw new UsageError(`unknown command "${redactSecrets(globals.positionals[0] ?? '')}"`);
-      }
-      return { command: null, globals: readGlobals(globals.values), values: globals.values, positionals: [] };
-    }
-    const group = words.join(' ');
+    const flags = readGlobals(globals.values);
     const next = globals.positionals[0];
-    throw new UsageError(
-      next === undefined ? `"${group}" needs a sub-command` : `unknown command "${group} ${redactSecrets(next)}"`,
-    );
+    if (next !== undefined) {
+      throw new UsageError(`unknown command "${[...words, redactSecrets(next)].join(' ')}"`, undefined, words);
+    }
+    if (words.length > 0 && !flags.help) throw new UsageError(`"${words.join(' ')}" needs a sub-command`, undefined, words);
+    return { command: null, group: words, globals: flags, values: globals.values, positionals: [] };
   }
 
   const parsed = parseStrict(rest, { ...GLOBAL_OPTIONS, ...command.options }, command);
@@ -146,7 +146,7 @@ export const parseCommandLine = <C extends CommandSpecBase>(
       throw new UsageError(`unexpected argument "${redactSecrets(extra)}"`, command);
     }
   }
-  return { command, globals, values: parsed.values, positionals: parsed.positionals };
+  return { command, group: [...command.path], globals, values: parsed.values, positionals: parsed.positionals };
 };
 
 const parseStrict = (args: string[], options: OptionSpecs, command: CommandSpecBase | undefined) => {
@@ -226,7 +226,9 @@ export const commandHelp = (command: CommandSpecBase): string =>
   `usage: ${usageLine(command)}\n\n${command.summary}\n${command.details ? `\n${command.details}\n` : ''}\n${GLOBAL_HELP}\n`;
 
 /** The overview printed by bare `airlock`, `airlock --help` and unknown commands. */
-export const overviewHelp = (commands: readonly CommandSpecBase[]): string => {
+export const overviewHelp = (all: readonly CommandSpecBase[], group: readonly string[] = []): string => {
+  const matching = all.filter((c) => startsWith(c.path, group));
+  const commands = matching.length > 0 ? matching : all;
   // Positionals only: the full flag synopsis of some commands would wrap the table.
   const lines = commands.map(
     (c) => [['airlock', ...c.path, ...c.positionals.map((p) => p.toUpperCase())].join(' '), c.summary] as const,

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import type { ApiConfig } from '../env.ts';
 import type { Logger } from '../logger.ts';
+import type { LockoutStore } from '../store/lockouts.ts';
 
 /** What every domain function may use. No HTTP in here. */
 export interface Deps {
@@ -11,6 +12,8 @@ export interface Deps {
   /** Keys the pairing-code HMAC; see secret.ts. */
   serverSecret: string;
   logger: Logger;
+  /** The edge's lockouts in Redis; null when the api has no REDIS_URL. */
+  lockouts: LockoutStore | null;
 }
 
 /** Who is asking, as the HTTP layer established it. */

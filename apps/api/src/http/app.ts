@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errorEnvelope } from '@airlock/schema';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { recordAudit } from '../domain/audit.ts';
 import type { Deps } from '../domain/deps.ts';
@@ -9,6 +10,7 @@ import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
+import { MAX_BODY_BYTES } from './body.ts';
 import { contains, foldMappedIPv4, resolveClientIp } from './client-ip.ts';
 import type { AppEnv } from './context.ts';
 
@@ -62,6 +64,17 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       });
     }
   });
+
+  // Streams are cut at 16 KiB even without a Content-Length (chunked bodies).
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', 'The body is larger than 16 KiB');
+      },
+    }),
+  );
 
   registerHealthRoutes(app, deps, opts.isReady);
   registerPublicRoutes(app, deps);

@@ -8,23 +8,23 @@ export const MAX_BODY_BYTES = 16 * 1024;
 /**
  * Reads a JSON body strictly: JSON media type (415), at most 16 KiB (413),
  * parseable JSON, then the schema (400 with per-field problems, never values).
- * `auditEvent` names the refusal's audit row, for the routes whose refusals
- * the contract wants recorded.
+ * Every refusal is audited (field names only); `auditEvent` names the row.
  */
 export const readJson = async <S extends v.GenericSchema>(
   c: Context,
   schema: S,
-  auditEvent?: string,
+  auditEvent = 'request.invalid',
 ): Promise<v.InferOutput<S>> => {
-  const audit = (fields: string[]) => (auditEvent ? { eventType: auditEvent, details: { fields } } : undefined);
+  const audit = (fields: string[]) => ({ eventType: auditEvent, details: { route: c.req.routePath, fields } });
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type)) {
     throw new ApiError('unsupported_media_type', 'The body must be application/json', { audit: audit(['_body']) });
   }
   const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) throw new ApiError('payload_too_large', 'The body is larger than 16 KiB');
+  const tooLarge = () => new ApiError('payload_too_large', 'The body is larger than 16 KiB', { audit: audit(['_body']) });
+  if (!Number.isFinite(declared) || declared > MAX_BODY_BYTES) throw tooLarge();
   const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > MAX_BODY_BYTES) throw new ApiError('payload_too_large', 'The body is larger than 16 KiB');
+  if (buf.byteLength > MAX_BODY_BYTES) throw tooLarge();
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf));
@@ -39,16 +39,22 @@ export const readJson = async <S extends v.GenericSchema>(
   return parsed.output;
 };
 
+const invalidQuery = (c: Context, fields: Record<string, string>) =>
+  new ApiError('invalid_request', 'Invalid query', {
+    fields,
+    audit: { eventType: 'request.invalid', details: { route: c.req.routePath, fields: Object.keys(fields) } },
+  });
+
 /** Query parameters through a schema; unknown parameters are refused like unknown body fields. */
 export const readQuery = <S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> => {
   const url = new URL(c.req.url);
   const query: Record<string, string> = {};
   for (const [k, val] of url.searchParams) {
-    if (Object.hasOwn(query, k)) throw new ApiError('invalid_request', 'Invalid query', { fields: { [k]: 'is repeated' } });
+    if (Object.hasOwn(query, k)) throw invalidQuery(c, { [k]: 'is repeated' });
     query[k] = val;
   }
   const parsed = v.safeParse(schema, query);
-  if (!parsed.success) throw new ApiError('invalid_request', 'Invalid query', { fields: issuesToFields(parsed.issues) });
+  if (!parsed.success) throw invalidQuery(c, issuesToFields(parsed.issues));
   return parsed.output;
 };
 

@@ -5,6 +5,7 @@ import type { AppEnv } from '../../http/context.ts';
 import { registerAgentRoutes } from './agents.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerEnrollmentRoutes } from './enrollments.ts';
+import { registerLockoutRoutes } from './lockouts.ts';
 import { registerOperatorRoutes } from './operators.ts';
 import { registerPairingCodeRoutes } from './pairing-codes.ts';
 import { registerSiteRoutes } from './sites.ts';
@@ -17,4 +18,5 @@ export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   registerAgentRoutes(app, deps);
   registerAuditRoutes(app, deps);
   registerOperatorRoutes(app, deps);
+  registerLockoutRoutes(app, deps);
 };

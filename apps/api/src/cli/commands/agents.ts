@@ -1,0 +1,54 @@
+/** Enrolled agents and their revocation. */
+import { AGENT_STATUSES } from '@airlock/schema';
+import { choiceFlag, stringFlag } from '../args.ts';
+import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+
+interface AgentView {
+  id: string;
+  site_code: string;
+  hostname: string;
+  fingerprint: string;
+  machine_uid: string | null;
+  status: string;
+  created_at: string;
+  last_seen_at: string | null;
+}
+
+export const agentsListCommand: Command = {
+  path: ['agents', 'list'],
+  positionals: [],
+  options: { status: { type: 'string' } },
+  synopsis: '[--status active|revoked|pending_confirmation]',
+  summary: 'list enrolled agents',
+  details: `  --status STATUS   one of: ${AGENT_STATUSES.join(', ')}`,
+  run: async (ctx) => {
+    const status = choiceFlag(ctx.values, 'status', AGENT_STATUSES, agentsListCommand);
+    const page = await ctx.admin().get<Page<AgentView>>('/api/v1/admin/agents', { status });
+    emitTable<AgentView>(ctx, page, status ? `no ${status} agents` : 'no agents', [
+      { header: 'id', value: (a) => a.id },
+      { header: 'site', value: (a) => a.site_code },
+      { header: 'hostname', value: (a) => a.hostname, max: 40 },
+      { header: 'status', value: (a) => a.status },
+      { header: 'fingerprint', value: (a) => a.fingerprint },
+      { header: 'created', value: (a) => timeOf(ctx, a.created_at) },
+      { header: 'last seen', value: (a) => timeOf(ctx, a.last_seen_at) ?? 'never' },
+    ]);
+  },
+};
+
+export const revokeAgentCommand: Command = {
+  path: ['revoke'],
+  positionals: ['agent_id'],
+  options: { reason: { type: 'string' } },
+  synopsis: 'AGENT_ID [--reason TEXT]',
+  summary: "revoke an agent: its agent keys stop verifying at once",
+  details: '  --reason TEXT   recorded in the audit log',
+  run: async (ctx) => {
+    const id = positional(ctx, 0);
+    const reason = stringFlag(ctx.values, 'reason');
+    const agent = await ctx
+      .admin()
+      .post<AgentView>(`/api/v1/admin/agents/${encodeURIComponent(id)}/revoke`, reason === undefined ? {} : { reason });
+    emit(ctx, agent, (a) => `revoked agent ${a.id} (${a.hostname}, site ${a.site_code})\n`);
+  },
+};

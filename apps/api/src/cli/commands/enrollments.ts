@@ -1,0 +1,106 @@
+/** Enrollments and the operator's decisions on them. */
+import { ENROLLMENT_STATUSES } from '@airlock/schema';
+import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
+import { emit, emitTable, positional, timeOf, type Command, type CommandContext, type Page } from '../context.ts';
+import { formatAge, type Column } from '../format.ts';
+
+interface EnrollmentView {
+  id: string;
+  site_code: string;
+  method: string;
+  hostname: string;
+  agent_version: string | null;
+  fingerprint: string;
+  source_ip: string | null;
+  status: string;
+  created_at: string;
+}
+
+const LIST_PATH = '/api/v1/admin/enrollments';
+/** The two states an operator can decide on. */
+const DECIDABLE = ['awaiting_approval', 'pending_confirmation'] as const;
+
+const pendingColumns = (ctx: CommandContext): Column<EnrollmentView>[] => [
+  { header: 'id', value: (e) => e.id },
+  { header: 'status', value: (e) => (e.status === 'pending_confirmation' ? 'pending_confirmation (re-enroll)' : e.status) },
+  { header: 'site', value: (e) => e.site_code },
+  { header: 'hostname', value: (e) => e.hostname, max: 40 },
+  { header: 'fingerprint', value: (e) => e.fingerprint },
+  { header: 'source ip', value: (e) => e.source_ip },
+  { header: 'age', value: (e) => formatAge(e.created_at, ctx.now()) },
+  { header: 'method', value: (e) => e.method },
+];
+
+export const pendingCommand: Command = {
+  path: ['pending'],
+  positionals: [],
+  options: {},
+  synopsis: '',
+  summary: 'enrollments waiting for a decision (awaiting_approval, pending_confirmation)',
+  details: `Compare the fingerprint with the one the agent printed (ssh-keygen -lf on the
+machine) before approving. pending_confirmation means the machine re-enrolled
+with a new key while an agent for it already exists. Oldest first.`,
+  run: async (ctx) => {
+    const client = ctx.admin();
+    const pages = await Promise.all(DECIDABLE.map((status) => client.get<Page<EnrollmentView>>(LIST_PATH, { status })));
+    const items = pages.flatMap((p) => p.items).sort((a, b) => a.created_at.localeCompare(b.created_at));
+    emitTable(ctx, { items }, 'no enrollments are waiting for a decision', pendingColumns(ctx));
+  },
+};
+
+export const enrollmentsListCommand: Command = {
+  path: ['enrollments', 'list'],
+  positionals: [],
+  options: { status: { type: 'string' } },
+  synopsis: '[--status STATUS]',
+  summary: 'list enrollments',
+  details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}`,
+  run: async (ctx) => {
+    const status = choiceFlag(ctx.values, 'status', ENROLLMENT_STATUSES, enrollmentsListCommand);
+    const page = await ctx.admin().get<Page<EnrollmentView>>(LIST_PATH, { status });
+    emitTable<EnrollmentView>(ctx, page, status ? `no ${status} enrollments` : 'no enrollments', [
+      { header: 'id', value: (e) => e.id },
+      { header: 'status', value: (e) => e.status },
+      { header: 'site', value: (e) => e.site_code },
+      { header: 'hostname', value: (e) => e.hostname, max: 40 },
+      { header: 'fingerprint', value: (e) => e.fingerprint },
+      { header: 'source ip', value: (e) => e.source_ip },
+      { header: 'created', value: (e) => timeOf(ctx, e.created_at) },
+      { header: 'method', value: (e) => e.method },
+      { header: 'version', value: (e) => e.agent_version },
+    ]);
+  },
+};
+
+const decisionPath = (id: string, action: 'approve' | 'reject') =>
+  `${LIST_PATH}/${encodeURIComponent(id)}/${action}`;
+
+export const approveCommand: Command = {
+  path: ['approve'],
+  positionals: ['id'],
+  options: { notes: { type: 'string' } },
+  synopsis: 'ID [--notes TEXT]',
+  summary: 'approve an enrollment (the agent then collects its key)',
+  details: '  --notes TEXT   recorded in the audit log',
+  run: async (ctx) => {
+    const id = positional(ctx, 0);
+    const notes = stringFlag(ctx.values, 'notes');
+    const result = await ctx.admin().post<{ id: string; status: string }>(decisionPath(id, 'approve'), notes === undefined ? {} : { notes });
+    emit(ctx, result, (r) => `approved enrollment ${r.id}\n`);
+  },
+};
+
+export const rejectCommand: Command = {
+  path: ['reject'],
+  positionals: ['id'],
+  options: { reason: { type: 'string' } },
+  synopsis: 'ID --reason TEXT',
+  summary: 'reject an enrollment; the agent is told the reason',
+  details: '  --reason TEXT   required; shown to the agent and recorded in the audit log',
+  run: async (ctx) => {
+    const id = positional(ctx, 0);
+    const reason = requiredFlag(ctx.values, 'reason', rejectCommand);
+    const result = await ctx.admin().post<{ id: string; status: string }>(decisionPath(id, 'reject'), { reason });
+    emit(ctx, result, (r) => `rejected enrollment ${r.id}\n`);
+  },
+};

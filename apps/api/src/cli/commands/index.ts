@@ -1,0 +1,32 @@
+import type { Command } from '../context.ts';
+import { agentsListCommand, revokeAgentCommand } from './agents.ts';
+import { auditCommand } from './audit.ts';
+import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
+import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
+import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
+import { migrateCommand } from './migrate.ts';
+import { operatorsCreateCommand, operatorsListCommand } from './operators.ts';
+import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
+
+/** Every command, in the order the overview lists them (roughly the order of first use). */
+export const COMMANDS: readonly Command[] = [
+  migrateCommand,
+  operatorsCreateCommand,
+  operatorsListCommand,
+  sitesListCommand,
+  sitesCreateCommand,
+  sitesKeyRotateCommand,
+  sitesKeyShowCommand,
+  codesCreateCommand,
+  codesListCommand,
+  codesRevokeCommand,
+  pendingCommand,
+  enrollmentsListCommand,
+  approveCommand,
+  rejectCommand,
+  agentsListCommand,
+  revokeAgentCommand,
+  auditCommand,
+  lockoutsListCommand,
+  lockoutsClearCommand,
+];

@@ -1,0 +1,96 @@
+/**
+ * Operators. With DATABASE_URL these write to the database directly, which is
+ * how the first admin token is made; without it they go through the admin API.
+ */
+import { CreateOperatorRequest, issuesToFields, type OperatorRole } from '@airlock/schema';
+import * as v from 'valibot';
+import { systemClock } from '../../clock.ts';
+import { createOperator, listAllOperators } from '../../domain/operators.ts';
+import { ApiError } from '../../errors.ts';
+import { requiredFlag, UsageError } from '../args.ts';
+import { ApiRequestError } from '../client.ts';
+import { emit, emitTable, timeOf, type Command, type Page } from '../context.ts';
+import { databaseUrlFrom, describeMigration, migrate, withDatabase } from './database.ts';
+
+interface CreatedOperator {
+  id: string;
+  name: string;
+  role: OperatorRole;
+  token: string;
+}
+
+interface OperatorView {
+  id: string;
+  name: string;
+  role: OperatorRole;
+  created_at: string;
+}
+
+// The domain throws ApiError; shown the same way as the api's own refusals.
+const asRequestError = (err: unknown): unknown =>
+  err instanceof ApiError ? new ApiRequestError(err.status, err.code, err.message, err.extra.fields) : err;
+
+export const operatorsCreateCommand: Command = {
+  path: ['operators', 'create'],
+  positionals: [],
+  options: { name: { type: 'string' }, role: { type: 'string' } },
+  synopsis: '--name NAME --role admin|auditor|service',
+  summary: 'create an operator and print its token once',
+  details: `  --name NAME    1-64 characters of a-z 0-9 . _ -
+  --role ROLE    admin (everything), auditor (read only) or service (internal routes)
+
+With DATABASE_URL set, migrates that database and writes the operator directly
+(bootstrap: no token needed). Without it, calls the admin API with your token.
+The token is printed once, alone on the last line of output (e.g. | tail -n1).`,
+  run: async (ctx) => {
+    const cmd = operatorsCreateCommand;
+    const input = { name: requiredFlag(ctx.values, 'name', cmd), role: requiredFlag(ctx.values, 'role', cmd) };
+    const parsed = v.safeParse(CreateOperatorRequest, input);
+    if (!parsed.success) {
+      const problems = Object.entries(issuesToFields(parsed.issues)).map(([k, p]) => `--${k} ${p}`);
+      throw new UsageError(problems.join('; '), cmd);
+    }
+    const url = databaseUrlFrom(ctx.env);
+    let created: CreatedOperator;
+    let via: string;
+    if (url) {
+      created = await withDatabase(url, async (handle) => {
+        const outcome = await migrate(handle);
+        if (outcome.after !== outcome.before) ctx.io.err(`${describeMigration(outcome)}\n`);
+        return createOperator(handle.db, systemClock, parsed.output, 'cli', null).catch((err: unknown) => {
+          throw asRequestError(err);
+        });
+      });
+      via = 'in the database';
+    } else {
+      created = await ctx.admin().post<CreatedOperator>('/api/v1/admin/operators', parsed.output);
+      via = 'through the api';
+    }
+    emit(
+      ctx,
+      created,
+      (o) => `created ${o.role} operator ${o.name} (id ${o.id}) ${via}; its token is shown only now:\n${o.token}\n`,
+    );
+  },
+};
+
+export const operatorsListCommand: Command = {
+  path: ['operators', 'list'],
+  positionals: [],
+  options: {},
+  synopsis: '',
+  summary: 'list operators (never their tokens)',
+  details: 'With DATABASE_URL set, reads the database directly; otherwise calls the admin API.',
+  run: async (ctx) => {
+    const url = databaseUrlFrom(ctx.env);
+    const page: Page<OperatorView> = url
+      ? await withDatabase(url, (handle) => listAllOperators(handle.db))
+      : await ctx.admin().get<Page<OperatorView>>('/api/v1/admin/operators');
+    emitTable<OperatorView>(ctx, page, 'no operators', [
+      { header: 'id', value: (o) => o.id },
+      { header: 'name', value: (o) => o.name },
+      { header: 'role', value: (o) => o.role },
+      { header: 'created', value: (o) => timeOf(ctx, o.created_at) },
+    ]);
+  },
+};

@@ -1,0 +1,11 @@
+/** `pnpm airlock …`: the operator CLI of the internal api. */
+import { runCli } from './run.ts';
+
+const io = {
+  out: (text: string) => void process.stdout.write(text),
+  err: (text: string) => void process.stderr.write(text),
+};
+
+const code = await runCli(process.argv.slice(2), { io, env: process.env });
+// exitCode, not exit(): lets stdout drain when it is a pipe (`| tail -n1`).
+process.exitCode = code;

@@ -1,0 +1,26 @@
+/**
+ * The edge's lockouts and blocks, held in Redis. Key names come from the
+ * shared @airlock/lockouts package, so the edge and this api cannot disagree.
+ */
+import { clearLockout, listLockouts, type ActiveLockout } from '@airlock/lockouts';
+import { Redis } from 'ioredis';
+
+export interface LockoutStore {
+  list(): Promise<ActiveLockout[]>;
+  clear(key: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export const connectLockoutStore = (redisUrl: string, prefix: string | undefined): LockoutStore => {
+  // Fail fast: an operator waiting on a dead Redis learns so in a second, not a minute.
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000 });
+  redis.on('error', () => {});
+  const opts = prefix ? { prefix } : {};
+  return {
+    list: () => listLockouts(redis, opts),
+    clear: (key) => clearLockout(redis, key, opts),
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+};

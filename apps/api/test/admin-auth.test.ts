@@ -1,0 +1,146 @@
+/** Every admin and internal route passes the same authentication and role checks. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { newAgentKey } from '../../../test/helpers/agent-key.ts';
+import { createCode, createSite, enroll, status, verify } from './flows.ts';
+
+let t: TestApi;
+beforeAll(async () => {
+  t = await startTestApi();
+  await createSite(t, 'AUTH');
+});
+afterAll(async () => t.close());
+
+const ID = '00000000-0000-4000-8000-000000000000';
+const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
+  ['post', '/api/v1/admin/sites'],
+  ['get', '/api/v1/admin/sites'],
+  ['post', '/api/v1/admin/sites/AUTH/enrollment-key'],
+  ['get', '/api/v1/admin/sites/AUTH/enrollment-key'],
+  ['post', '/api/v1/admin/pairing-codes'],
+  ['get', '/api/v1/admin/pairing-codes?status=active'],
+  ['delete', `/api/v1/admin/pairing-codes/${ID}`],
+  ['get', '/api/v1/admin/enrollments?status=awaiting_approval'],
+  ['post', `/api/v1/admin/enrollments/${ID}/approve`],
+  ['post', `/api/v1/admin/enrollments/${ID}/reject`],
+  ['get', '/api/v1/admin/agents?status=active'],
+  ['post', `/api/v1/admin/agents/${ID}/revoke`],
+  ['get', '/api/v1/admin/audit'],
+  ['post', '/api/v1/admin/operators'],
+  ['get', '/api/v1/admin/operators'],
+];
+const INTERNAL_ROUTES: Array<['post', string]> = [['post', '/api/v1/internal/agent-keys/verify']];
+
+const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
+  const req = t.http[method](url);
+  if (token !== undefined) req.set('authorization', token);
+  return method === 'post' ? req.send({}) : req;
+};
+
+describe('operator authentication on every admin and internal route', () => {
+  for (const [method, url] of [...ADMIN_ROUTES, ...INTERNAL_ROUTES]) {
+    it(`${method.toUpperCase()} ${url} refuses a missing, malformed or unknown token with 401`, async () => {
+      for (const header of [undefined, 'Bearer', `Basic ${t.adminToken}`, `Bearer aop_${'A'.repeat(43)}`, `Bearer ${t.adminToken} extra`, 'Bearer ../../etc']) {
+        const r = await call(method, url, header);
+        expect(r.status, String(header)).toBe(401);
+        expect(r.body.error.code).toBe('unauthorized');
+      }
+    });
+  }
+
+  for (const [method, url] of ADMIN_ROUTES) {
+    const auditorMay = method === 'get';
+    it(`${method.toUpperCase()} ${url}: auditor ${auditorMay ? 'may read' : 'gets 403'}, service gets 403`, async () => {
+      const asAuditor = await call(method, url, `Bearer ${t.auditorToken}`);
+      if (auditorMay) expect(asAuditor.status).not.toBe(403);
+      else expect(asAuditor.status).toBe(403);
+      const asService = await call(method, url, `Bearer ${t.serviceToken}`);
+      expect(asService.status).toBe(403);
+      expect(asService.body.error.code).toBe('forbidden');
+    });
+  }
+
+  it('lets only admin and service verify agent keys', async () => {
+    const auditor = await call('post', '/api/v1/internal/agent-keys/verify', `Bearer ${t.auditorToken}`);
+    expect(auditor.status).toBe(403);
+    const service = await t.http
+      .post('/api/v1/internal/agent-keys/verify')
+      .set('authorization', `Bearer ${t.serviceToken}`)
+      .send({ agent_key: `cak_${'A'.repeat(43)}` });
+    expect(service.status).toBe(401);
+    expect(service.body.error.code).toBe('invalid_key');
+  });
+
+  it('never lists pairing codes in clear', async () => {
+    const { code } = await createCode(t, 'AUTH');
+    const list = await t.admin('get', '/api/v1/admin/pairing-codes?status=active');
+    expect(list.status).toBe(200);
+    expect(list.body.items.length).toBeGreaterThan(0);
+    expect(JSON.stringify(list.body)).not.toContain(code);
+    expect(JSON.stringify(list.body)).not.toContain(code.replaceAll('-', ''));
+  });
+});
+
+describe('client address', () => {
+  it('believes X-Forwarded-For from the trusted edge on loopback', async () => {
+    const { code } = await createCode(t, 'AUTH');
+    const key = newAgentKey();
+    const r = await t.http
+      .post('/api/v1/enroll')
+      .set('x-forwarded-for', '203.0.113.7')
+      .send({ site_code: 'AUTH', pairing_code: code, public_key: key.publicKey, hostname: 'xff-host' });
+    expect(r.status).toBe(201);
+    const list = await t.admin('get', '/api/v1/admin/enrollments');
+    const item = list.body.items.find((i: { id: string }) => i.id === r.body.enrollment_id);
+    expect(item.source_ip).toBe('203.0.113.7');
+  });
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
+    const other = await startTestApi({ env: { API_TRUSTED_PROXIES: '10.0.0.0/8' } });
+    try {
+      await createSite(other, 'XFF');
+      const { code } = await createCode(other, 'XFF');
+      const key = newAgentKey();
+      const r = await other.http
+        .post('/api/v1/enroll')
+        .set('x-forwarded-for', '203.0.113.7')
+        .send({ site_code: 'XFF', pairing_code: code, public_key: key.publicKey, hostname: 'h' });
+      const list = await other.admin('get', '/api/v1/admin/enrollments');
+      expect(list.body.items.find((i: { id: string }) => i.id === r.body.enrollment_id).source_ip).toBe('127.0.0.1');
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('real OpenSSH keys and signatures', () => {
+  it('accepts an SSHSIG made by ssh-keygen -Y sign and shows the ssh-keygen -lf fingerprint', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airlock-sshsig-'));
+    try {
+      const keyPath = path.join(dir, 'id_ed25519');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vma-02', '-f', keyPath]);
+      const publicKey = readFileSync(`${keyPath}.pub`, 'utf8').trim();
+      const { code } = await createCode(t, 'AUTH');
+      const e = await enroll(t, { site_code: 'AUTH', pairing_code: code, public_key: publicKey, hostname: 'vma-02' });
+      expect(e.status).toBe(201);
+      const msgPath = path.join(dir, 'msg');
+      writeFileSync(msgPath, `airlock-enroll-v1\n${e.body.enrollment_id}\n${e.body.challenge}`);
+      execFileSync('ssh-keygen', ['-q', '-Y', 'sign', '-n', 'airlock-enroll', '-f', keyPath, msgPath]);
+      const sig = readFileSync(`${msgPath}.sig`, 'utf8');
+      const v = await verify(t, e.body.enrollment_id, sig);
+      expect(v.status).toBe(200);
+      expect(v.body.status).toBe('awaiting_approval');
+      expect((await status(t, v.body.poll_token)).status).toBe(202);
+
+      const expected = execFileSync('ssh-keygen', ['-lf', `${keyPath}.pub`], { encoding: 'utf8' }).split(' ')[1];
+      const list = await t.admin('get', '/api/v1/admin/enrollments');
+      expect(list.body.items.find((i: { id: string }) => i.id === e.body.enrollment_id).fingerprint).toBe(expected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

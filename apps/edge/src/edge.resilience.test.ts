@@ -1,0 +1,211 @@
+import * as http from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  deletePrefix,
+  freePort,
+  metricValue,
+  rawRequest,
+  req,
+  send,
+  sleep,
+  startRecordingUpstream,
+  startRedisServer,
+  startTestEdge,
+  uniquePrefix,
+  waitFor,
+  type RecordingUpstream,
+} from './testing/harness.ts';
+
+let upstream: RecordingUpstream;
+const started: Array<{ close: () => Promise<void> }> = [];
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  upstream = await startRecordingUpstream();
+});
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(started.splice(0).map((e) => e.close()));
+  upstream.requests.length = 0;
+  upstream.respond(200);
+});
+
+afterAll(async () => {
+  await upstream.close();
+});
+
+const edgeWith = async (env: Record<string, string>) => {
+  const edge = await startTestEdge({ EDGE_UPSTREAM: upstream.url, ...env });
+  started.push(edge);
+  return edge;
+};
+
+const status = (port: number) =>
+  send(port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
+
+describe('Redis outage', () => {
+  it('keeps limiting in memory while Redis is down and limits through Redis again once it is back', async () => {
+    const redisServer = await startRedisServer();
+    const prefix = uniquePrefix();
+    const probe = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    probe.on('error', () => undefined);
+    try {
+      const edge = await edgeWith({ REDIS_URL: redisServer.url, EDGE_REDIS_PREFIX: prefix, EDGE_LIMIT_STATUS_PER_MIN: '3' });
+      upstream.respond(202);
+      expect((await status(edge.port)).status).toBe(202);
+      expect(await probe.exists(`${prefix}rl:status:127.0.0.1`)).toBe(1);
+      expect(await metricValue(edge.metricsPort, 'edge_redis_up')).toBe(1);
+
+      await redisServer.stop();
+      await waitFor(async () => (await metricValue(edge.metricsPort, 'edge_redis_up')) === 0, 'edge to notice the outage');
+      const during = [];
+      for (let i = 0; i < 4; i += 1) during.push((await status(edge.port)).status);
+      // Never fails open: the insurance limiter enforces the same budget.
+      expect(during).toEqual([202, 202, 202, 429]);
+      expect(edge.logs.some((l) => l.level === 'error' && l.msg.includes('redis unavailable'))).toBe(true);
+
+      await redisServer.start();
+      await waitFor(async () => (await metricValue(edge.metricsPort, 'edge_redis_up')) === 1, 'edge to reconnect', 20_000);
+      await waitFor(() => probe.status === 'ready', 'probe to reconnect');
+      const after = [];
+      for (let i = 0; i < 4; i += 1) after.push((await status(edge.port)).status);
+      expect(after).toEqual([202, 202, 202, 429]);
+      expect(Number(await probe.get(`${prefix}rl:status:127.0.0.1`))).toBeGreaterThanOrEqual(3);
+      expect(await metricValue(edge.metricsPort, 'edge_redis_transitions_total{to="down"}')).toBe(1);
+    } finally {
+      probe.disconnect();
+      await redisServer.stop();
+    }
+  }, 60_000);
+
+  it('starts and limits when Redis is unreachable from the beginning', async () => {
+    const dead = await freePort();
+    const edge = await edgeWith({ REDIS_URL: `redis://127.0.0.1:${dead}`, EDGE_LIMIT_STATUS_PER_MIN: '1' });
+    upstream.respond(202);
+    expect((await status(edge.port)).status).toBe(202);
+    expect((await status(edge.port)).status).toBe(429);
+    expect(await metricValue(edge.metricsPort, 'edge_redis_up')).toBe(0);
+  });
+});
+
+describe('upstream failure', () => {
+  it('answers 502 when the api is down and stays up', async () => {
+    const dead = await freePort();
+    const edge = await startTestEdge({ EDGE_UPSTREAM: `http://127.0.0.1:${dead}` });
+    started.push(edge);
+    for (let i = 0; i < 3; i += 1) {
+      const res = await status(edge.port);
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'bad_gateway' } });
+    }
+    expect((await send(edge.port, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('answers 504 when the api is too slow', async () => {
+    const edge = await edgeWith({ EDGE_UPSTREAM_TIMEOUT_MS: '300' });
+    upstream.respond(202, 3_000);
+    const res = await status(edge.port);
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'gateway_timeout' } });
+    expect((await send(edge.port, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('does not count a 502 as a failure or a success', async () => {
+    const dead = await freePort();
+    const edge = await startTestEdge({ EDGE_UPSTREAM: `http://127.0.0.1:${dead}`, EDGE_LOCKOUT_FAILURES: '1' });
+    started.push(edge);
+    const body = { site_code: 'ACME', enrollment_key: 'cek_x' };
+    expect((await send(edge.port, 'POST', '/api/v1/enroll', { body })).status).toBe(502);
+    expect((await send(edge.port, 'POST', '/api/v1/enroll', { body })).status).toBe(502);
+  });
+});
+
+describe('slow clients', () => {
+  it('cuts a client that trickles its headers at the header timeout', async () => {
+    const edge = await edgeWith({
+      EDGE_HEADERS_TIMEOUT_MS: '1000',
+      EDGE_REQUEST_TIMEOUT_MS: '5000',
+      EDGE_CONNECTIONS_CHECK_MS: '100',
+    });
+    const socket = connect({ port: edge.port, host: '127.0.0.1' });
+    sockets.push(socket);
+    let received = '';
+    let closed = false;
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: edge.test\r\n');
+    // Keep trickling header bytes like a slowloris would, far past the limit.
+    let sent = 0;
+    while (!closed && sent < 100) {
+      socket.write(`X-Slow-${sent}: 1\r\n`);
+      sent += 1;
+      await sleep(200);
+    }
+    expect(closed).toBe(true);
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    expect(received).toContain('"request_timeout"');
+  }, 30_000);
+
+  it('cuts a client that trickles its body at the whole-request timeout', async () => {
+    const edge = await edgeWith({
+      EDGE_HEADERS_TIMEOUT_MS: '500',
+      EDGE_REQUEST_TIMEOUT_MS: '1500',
+      EDGE_CONNECTIONS_CHECK_MS: '100',
+    });
+    const socket = connect({ port: edge.port, host: '127.0.0.1' });
+    sockets.push(socket);
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(
+      'POST /api/v1/enroll HTTP/1.1\r\nHost: edge.test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+    );
+    let sent = 0;
+    while (!closed && sent < 100) {
+      socket.write(' ');
+      sent += 1;
+      await sleep(200);
+    }
+    expect(closed).toBe(true);
+    expect(upstream.requests).toHaveLength(0);
+  }, 30_000);
+});
+
+describe('connection cap per IP', () => {
+  const openIdle = async (port: number): Promise<Socket> => {
+    const s = connect({ port, host: '127.0.0.1' });
+    s.on('error', () => undefined);
+    sockets.push(s);
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    return s;
+  };
+
+  it('refuses connections beyond the cap and accepts again when one closes', async () => {
+    const edge = await edgeWith({ EDGE_MAX_CONNECTIONS_PER_IP: '3' });
+    const held = [await openIdle(edge.port), await openIdle(edge.port), await openIdle(edge.port)];
+    // Let the edge register them.
+    await sleep(100);
+    const refused = await rawRequest(edge.port, req('GET', '/healthz'));
+    expect(refused.status).toBeNull();
+    expect(refused.closedByServer).toBe(true);
+    held[0]?.destroy();
+    await sleep(100);
+    expect((await rawRequest(edge.port, req('GET', '/healthz'))).status).toBe(200);
+    expect(await metricValue(edge.metricsPort, 'edge_connections_refused_total')).toBe(1);
+  });
+
+  it('makes room by closing an idle keep-alive connection of the same client', async () => {
+    const edge = await edgeWith({ EDGE_MAX_CONNECTIONS_PER_IP: '2' });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    await Promise.all([send(edge.port, 'GET', '/healthz', { agent }), send(edge.port, 'GET', '/healthz', { agent })]);
+    // Two parked keep-alive sockets now fill the cap; a new client must still get in.
+    expect((await rawRequest(edge.port, req('GET', '/healthz'))).status).toBe(200);
+    agent.destroy();
+  });
+});

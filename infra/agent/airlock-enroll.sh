@@ -1,0 +1,871 @@
+#!/bin/sh
+# airlock-enroll.sh: enroll an appliance with Airlock where Node is not
+# available. POSIX sh + curl + ssh-keygen + coreutils; jq is not needed.
+# openssl is used when present (to turn --pin into a curl public-key pin).
+#
+# Same flags, flow, state layout and exit codes as `airlock-agent enroll`
+# (apps/agent/README.md). Run with --help for usage.
+
+set -u
+# Everything this script creates (keys, poll token, credentials) is private.
+umask 077
+
+VERSION=0.1.0
+PROG=airlock-enroll.sh
+
+EXIT_OK=0
+EXIT_INTERNAL=1
+EXIT_USAGE=2
+EXIT_REJECTED=3
+EXIT_EXPIRED=4
+EXIT_DENIED=5
+EXIT_RATE_LIMITED=6
+EXIT_NETWORK=7
+EXIT_TIMEOUT=8
+EXIT_ALREADY_ENROLLED=9
+EXIT_NOT_ENROLLED=10
+EXIT_INTERRUPTED=130
+
+usage() {
+  cat <<EOF
+$PROG $VERSION: enroll this machine with Airlock (shell client).
+
+Attended, with a pairing code from your operator:
+  $PROG --server https://HOST[:PORT] --site SITE --code XXXX-XXXX-XXXX [--name NAME]
+Zero-touch, with the site's enrollment key (or AIRLOCK_ENROLLMENT_KEY):
+  $PROG --server https://HOST[:PORT] --site SITE --enrollment-key cek_... [--machine-uid UID]
+Continue waiting after an interruption or a timeout:
+  $PROG --resume [--state-dir DIR]
+
+Options:
+  --server URL          the Airlock edge (https:// only, unless --insecure)
+  --site SITE           site code (any case)
+  --code CODE           pairing code; spaces, hyphens and case do not matter
+  --enrollment-key KEY  site enrollment key for zero-touch enrollment
+  --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
+                        /sys/class/dmi/id/product_uuid (the raw ids never leave)
+  --name NAME           host name to enroll as (default: this machine's)
+  --state-dir DIR       default /var/lib/airlock-agent as root, else
+                        \$XDG_STATE_HOME/airlock-agent or ~/.local/state/airlock-agent
+  --ca-file FILE        trust this CA (PEM) in addition to the system CAs
+  --pin sha256:HEX      accept only the server certificate with this SHA-256
+                        fingerprint (colons optional, any case)
+  --insecure            allow http:// and unverified certificates (lab only)
+  --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
+  --force               enroll even if enrolled or an enrollment is pending
+  --resume              continue the stored enrollment
+  -h, --help            this help
+
+Exit codes:
+    0  enrolled
+    1  unexpected error
+    2  usage error (bad flag, malformed pairing code, invalid input)
+    3  rejected by an operator
+    4  enrollment expired (or credentials already collected)
+    5  denied (wrong/used/expired code, wrong key or site, bad signature, site conflict)
+    6  rate limited or locked out
+    7  network, TLS or pin failure; server unavailable
+    8  timed out waiting for approval (resumable)
+    9  already enrolled or enrollment pending (use --force / --resume)
+   10  not enrolled / nothing to resume
+  130  interrupted by Ctrl-C or SIGTERM (resumable)
+EOF
+}
+
+# ---------------------------------------------------------------- output
+
+if [ -t 1 ]; then IS_TTY=1; else IS_TTY=0; fi
+WAIT_LINE=0
+
+clear_wait_line() {
+  if [ "$WAIT_LINE" = 1 ]; then printf '\r\033[2K'; WAIT_LINE=0; fi
+}
+say_ok() { clear_wait_line; if [ "$IS_TTY" = 1 ]; then printf '\342\234\223 %s\n' "$1"; else printf '[ok] %s\n' "$1"; fi; }
+say_info() { clear_wait_line; if [ "$IS_TTY" = 1 ]; then printf '  %s\n' "$1"; else printf '[..] %s\n' "$1"; fi; }
+say_highlight() { clear_wait_line; if [ "$IS_TTY" = 1 ]; then printf '\033[1m\342\206\222 %s\033[0m\n' "$1"; else printf '[>>] %s\n' "$1"; fi; }
+say_plain() { clear_wait_line; printf '%s\n' "$1"; }
+say_warn() { clear_wait_line; if [ "$IS_TTY" = 1 ]; then printf '! %s\n' "$1" >&2; else printf '[warn] %s\n' "$1" >&2; fi; }
+
+# fail EXIT TITLE DETAIL ACTION: print the explanation and exit.
+fail() {
+  clear_wait_line
+  if [ "$IS_TTY" = 1 ]; then printf '\342\234\227 %s\n' "$2" >&2; else printf '[error] %s\n' "$2" >&2; fi
+  [ -n "$3" ] && printf '  %s\n' "$3" >&2
+  printf '  What to do: %s\n' "$4" >&2
+  exit "$1"
+}
+
+die_usage() {
+  printf '%s: %s\nRun %s --help for usage.\n' "$PROG" "$1" "$PROG" >&2
+  exit "$EXIT_USAGE"
+}
+
+# seconds -> "45 s", "15 min", "2 h 5 min"
+fmt_seconds() {
+  s=$1
+  if [ "$s" -lt 120 ]; then printf '%s s' "$s"; return; fi
+  m=$(( (s + 59) / 60 ))
+  if [ "$m" -lt 120 ]; then printf '%s min' "$m"; return; fi
+  if [ $((m % 60)) -eq 0 ]; then printf '%s h' $((m / 60)); else printf '%s h %s min' $((m / 60)) $((m % 60)); fi
+}
+
+fmt_elapsed() {
+  t=$1
+  if [ "$t" -ge 3600 ]; then printf '%d:%02d:%02d' $((t / 3600)) $((t % 3600 / 60)) $((t % 60)); else printf '%02d:%02d' $((t / 60)) $((t % 60)); fi
+}
+
+# ---------------------------------------------------------------- JSON
+
+# json_raw KEY FILE: the raw JSON value of the first "KEY": in FILE (string
+# with its quotes, number, literal, object or array). A small scanner that
+# honours strings and nesting, so jq is not required.
+json_raw() {
+  awk -v k="$1" '
+    { buf = buf $0 "\n" }
+    function skipws() { while (i <= n && index(" \t\r\n", substr(buf, i, 1)) > 0) i++ }
+    function strend(p,   q, d) {
+      q = p + 1
+      while (q <= n) { d = substr(buf, q, 1); if (d == "\\") { q += 2; continue }; if (d == "\"") return q; q++ }
+      return n
+    }
+    END {
+      n = length(buf); i = 1; key = "\"" k "\""
+      while (i <= n) {
+        c = substr(buf, i, 1)
+        if (c != "\"") { i++; continue }
+        j = strend(i); tok = substr(buf, i, j - i + 1); i = j + 1
+        if (tok != key) continue
+        skipws()
+        if (substr(buf, i, 1) != ":") continue
+        i++; skipws(); s = i; c = substr(buf, i, 1)
+        if (c == "\"") { e = strend(i) }
+        else if (c == "{" || c == "[") {
+          depth = 0; e = i
+          while (e <= n) {
+            d = substr(buf, e, 1)
+            if (d == "\"") { e = strend(e) + 1; continue }
+            if (d == "{" || d == "[") depth++
+            if (d == "}" || d == "]") { depth--; if (depth == 0) break }
+            e++
+          }
+        } else {
+          e = i
+          while (e <= n && index(",}] \t\r\n", substr(buf, e, 1)) == 0) e++
+          e--
+        }
+        print substr(buf, s, e - s + 1)
+        exit
+      }
+    }' "$2"
+}
+
+# json_str KEY FILE: a string or number value, unquoted and unescaped, with
+# control characters (terminal escapes from a hostile server) turned to spaces.
+json_str() {
+  json_raw "$1" "$2" | sed -e 's/^"//' -e 's/"$//' -e 's/\\"/"/g' -e 's/\\\//\//g' -e 's/\\[nrt]/ /g' -e 's/\\\\/\\/g' |
+    tr '\000-\011\013-\037\177' ' '
+}
+
+# ---------------------------------------------------------------- arguments
+
+SERVER= SITE= CODE= ENROLLMENT_KEY= MACHINE_UID= NAME= STATE_DIR= CA_FILE= PIN=
+INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0
+
+need_value() {
+  [ $# -ge 2 ] || die_usage "$1 needs a value"
+  case $2 in --*) die_usage "$1 needs a value" ;; esac
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --*=*) flag=${1%%=*}; value=${1#*=}; shift; set -- "$flag" "$value" "$@"; continue ;;
+  esac
+  case $1 in
+    -h | --help) usage; exit "$EXIT_OK" ;;
+    --version) printf '%s %s\n' "$PROG" "$VERSION"; exit "$EXIT_OK" ;;
+    --server) need_value "$@"; SERVER=$2; shift 2 ;;
+    --site) need_value "$@"; SITE=$2; shift 2 ;;
+    --code) need_value "$@"; CODE=$2; shift 2 ;;
+    --enrollment-key) need_value "$@"; ENROLLMENT_KEY=$2; shift 2 ;;
+    --machine-uid) need_value "$@"; MACHINE_UID=$2; shift 2 ;;
+    --name) need_value "$@"; NAME=$2; shift 2 ;;
+    --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
+    --ca-file) need_value "$@"; CA_FILE=$2; shift 2 ;;
+    --pin) need_value "$@"; PIN=$2; shift 2 ;;
+    --timeout) need_value "$@"; TIMEOUT_ARG=$2; TIMEOUT_SET=1; shift 2 ;;
+    --insecure) INSECURE=1; shift ;;
+    --force) FORCE=1; shift ;;
+    --resume) RESUME=1; shift ;;
+    enroll) shift ;; # accepted so the command line reads like `airlock-agent enroll`
+    *) die_usage "unknown option '$1'" ;;
+  esac
+done
+
+if [ "$TIMEOUT_SET" = 1 ]; then
+  num=$(printf '%s' "$TIMEOUT_ARG" | sed -n 's/^\([0-9][0-9]*\)[smhSMH]\{0,1\}$/\1/p')
+  [ -n "$num" ] && [ "$num" -gt 0 ] || die_usage "--timeout must be a positive duration like 600, 90s, 30m or 2h, got \"$TIMEOUT_ARG\""
+  case $TIMEOUT_ARG in
+    *[mM]) TIMEOUT_S=$((num * 60)) ;;
+    *[hH]) TIMEOUT_S=$((num * 3600)) ;;
+    *) TIMEOUT_S=$num ;;
+  esac
+fi
+
+# --pin: sha256:HEX, bare HEX, colons optional, any case, or openssl's
+# "sha256 Fingerprint=AB:CD:..." line.
+if [ -n "$PIN" ]; then
+  PIN=$(printf '%s' "$PIN" | sed -e 's/^[[:space:]]*//' -e 's/^[sS][hH][aA]-\{0,1\}256[[:space:]]*[fF][iI][nN][gG][eE][rR][pP][rR][iI][nN][tT][[:space:]]*=[[:space:]]*//' \
+    -e 's/^[sS][hH][aA]-\{0,1\}256://' -e 's/[[:space:]]*$//' | tr -d ':' | tr 'A-F' 'a-f')
+  printf '%s' "$PIN" | grep -Eq '^[0-9a-f]{64}$' ||
+    die_usage "--pin must be sha256: followed by the 64 hex digits of the certificate fingerprint (colons optional), as printed by \`openssl x509 -noout -fingerprint -sha256\`"
+fi
+if [ -n "$CA_FILE" ] && [ ! -r "$CA_FILE" ]; then die_usage "cannot read --ca-file $CA_FILE"; fi
+case $CA_FILE in *'"'* | *'\'*) die_usage '--ca-file must not contain " or \' ;; esac
+case $CA_FILE in '' | /*) ;; *) CA_FILE=$(pwd)/$CA_FILE ;; esac
+
+if [ -z "$STATE_DIR" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    STATE_DIR=/var/lib/airlock-agent
+  else
+    case ${XDG_STATE_HOME:-} in
+      /*) STATE_DIR=$XDG_STATE_HOME/airlock-agent ;;
+      *) STATE_DIR=$HOME/.local/state/airlock-agent ;;
+    esac
+  fi
+fi
+# The path is written into JSON files; refusing the two characters that need escaping keeps that exact.
+case $STATE_DIR in *'"'* | *'\'*) die_usage '--state-dir must not contain " or \' ;; esac
+case $STATE_DIR in /*) ;; *) STATE_DIR=$(pwd)/$STATE_DIR ;; esac
+
+KEY_FILE=$STATE_DIR/id_ed25519
+PUB_FILE=$STATE_DIR/id_ed25519.pub
+ENROLLMENT_FILE=$STATE_DIR/enrollment.json
+CREDENTIALS_FILE=$STATE_DIR/credentials.json
+
+# ---------------------------------------------------------------- state
+
+ensure_state_dir() {
+  if [ -L "$STATE_DIR" ]; then
+    fail "$EXIT_INTERNAL" "The state directory cannot be used: $STATE_DIR is a symlink." "" "Fix it, or pass --state-dir DIR."
+  fi
+  mkdir -p "$STATE_DIR" 2>/dev/null ||
+    fail "$EXIT_INTERNAL" "Cannot create $STATE_DIR." "" "Run as root (the default directory is /var/lib/airlock-agent for root) or pass --state-dir DIR."
+  [ -O "$STATE_DIR" ] ||
+    fail "$EXIT_INTERNAL" "The state directory cannot be used: $STATE_DIR belongs to another user." "" "Choose another --state-dir."
+  if [ -n "$(find "$STATE_DIR" -maxdepth 0 -perm /077 2>/dev/null)" ]; then
+    chmod 700 "$STATE_DIR"
+    say_warn "$STATE_DIR was readable by others; its mode is now 0700"
+  fi
+  chmod 700 "$STATE_DIR"
+}
+
+# write_atomic FILE: stdin -> FILE via a 0600 temp file, fsync, rename, so a
+# crash leaves the old or the complete new file, never a torn one.
+write_atomic() {
+  tmp=$(mktemp "$STATE_DIR/.$(basename "$1").XXXXXX") || return 1
+  if cat >"$tmp" && chmod 600 "$tmp" && sync "$tmp" 2>/dev/null; then
+    mv -f "$tmp" "$1" && sync "$STATE_DIR" 2>/dev/null
+    return 0
+  fi
+  rm -f "$tmp"
+  return 1
+}
+
+now_s() { date +%s; }
+now_iso() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+tls_json() {
+  sep=
+  printf '{'
+  if [ -n "$CA_FILE" ]; then printf '"ca_file": "%s"' "$CA_FILE"; sep=', '; fi
+  if [ -n "$PIN" ]; then printf '%s"pin": "%s"' "$sep" "$PIN"; sep=', '; fi
+  if [ "$INSECURE" = 1 ]; then printf '%s"insecure": true' "$sep"; fi
+  printf '}'
+}
+
+# Values embedded below are validated to [A-Za-z0-9 ._:+/=-] or come from the
+# server as raw JSON tokens, so no JSON escaping is needed.
+write_enrollment() {
+  {
+    printf '{\n  "version": 1,\n  "server": "%s",\n  "site_code": "%s",\n  "method": "%s",\n' "$SERVER" "$SITE" "$METHOD"
+    printf '  "enrollment_id": "%s",\n  "challenge": "%s",\n  "challenge_expires_at": "%s",\n' "$ENROLLMENT_ID" "$CHALLENGE" "$CHALLENGE_EXPIRES_AT"
+    if [ -n "$POLL_TOKEN" ]; then printf '  "poll_token": "%s",\n  "poll_interval": %s,\n' "$POLL_TOKEN" "$POLL_INTERVAL"; fi
+    printf '  "fingerprint": "%s",\n  "hostname": "%s",\n' "$FINGERPRINT" "$NAME"
+    if [ -n "$MACHINE_UID" ]; then printf '  "machine_uid": "%s",\n' "$MACHINE_UID"; fi
+    printf '  "started_at": "%s",\n  "tls": %s\n}\n' "$STARTED_AT" "$(tls_json)"
+  } | write_atomic "$ENROLLMENT_FILE" || fail "$EXIT_INTERNAL" "Cannot write $ENROLLMENT_FILE." "" "Check the disk and the state directory."
+}
+
+# ---------------------------------------------------------------- TLS and HTTP
+
+WORK=
+cleanup() { [ -n "$WORK" ] && rm -rf "$WORK"; }
+trap cleanup EXIT
+
+CAFILE_ARG= PIN_SPKI= PIN_CACERT=
+
+is_tls_curl_error() {
+  case $1 in 35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91) return 0 ;; esac
+  return 1
+}
+
+# curl_call ARGS...: curl with the TLS policy applied. SIGINT/SIGTERM are
+# ignored in curl so a request in flight (it may carry one-time credentials)
+# completes; the shell honours the signal right after.
+curl_call() {
+  (
+    trap '' INT TERM
+    if [ -n "$PIN_SPKI" ]; then
+      if [ -n "$CAFILE_ARG" ]; then exec curl --cacert "$CAFILE_ARG" --pinnedpubkey "sha256//$PIN_SPKI" "$@"; fi
+      # The pin replaces chain and name checks: it names exactly one key, which a pinned self-signed certificate needs.
+      exec curl -k --pinnedpubkey "sha256//$PIN_SPKI" "$@"
+    elif [ -n "$PIN_CACERT" ]; then
+      exec curl --cacert "$PIN_CACERT" "$@"
+    elif [ -n "$CAFILE_ARG" ]; then
+      exec curl --cacert "$CAFILE_ARG" "$@"
+    elif [ "$INSECURE" = 1 ]; then
+      exec curl -k "$@"
+    else
+      exec curl "$@"
+    fi
+  )
+}
+
+PROTO=https
+setup_tls() {
+  case $SERVER in http://*) PROTO=http ;; esac
+  if [ -n "$CA_FILE" ]; then
+    # --ca-file adds to the system CAs, as in airlock-agent; curl's --cacert would replace them.
+    CAFILE_ARG=$WORK/ca.pem
+    for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+      if [ -r "$bundle" ]; then cat "$bundle" >"$CAFILE_ARG"; break; fi
+    done
+    cat "$CA_FILE" >>"$CAFILE_ARG"
+  fi
+  [ -n "$PIN" ] && [ "$PROTO" = https ] || return 0
+  # Fetch the certificate over a connection that carries nothing secret
+  # (GET /healthz), check its SHA-256 against the pin, then bind every real
+  # request to its public key, which curl checks before sending any byte.
+  certs=$(curl -sk --proto =https --connect-timeout 15 --max-time 30 -o /dev/null -w '%{certs}' "$SERVER/healthz" 2>"$WORK/curl.err")
+  rc=$?
+  if [ $rc -ne 0 ]; then transport_fail "$rc"; fi
+  printf '%s\n' "$certs" | awk '/-----BEGIN CERTIFICATE-----/{f=1} f{print} /-----END CERTIFICATE-----/{exit}' >"$WORK/leaf.pem"
+  [ -s "$WORK/leaf.pem" ] ||
+    fail "$EXIT_NETWORK" "Could not read the server certificate to check --pin." "curl 7.88 or newer is needed for --pin." "Upgrade curl, or use --ca-file."
+  actual=$(sed -e '1d' -e '$d' "$WORK/leaf.pem" | tr -d '\r\n' | base64 -d | sha256sum | cut -d' ' -f1)
+  if [ "$actual" != "$PIN" ]; then
+    fail "$EXIT_NETWORK" "The server certificate does not match --pin; nothing was sent." \
+      "the server presented a certificate with fingerprint sha256:$actual, which does not match --pin sha256:$PIN. Someone may be intercepting the connection, or the certificate was replaced." \
+      "Confirm the fingerprint with your administrator (the edge prints it at start-up). Do not switch to --insecure."
+  fi
+  if command -v openssl >/dev/null 2>&1; then
+    PIN_SPKI=$(openssl x509 -in "$WORK/leaf.pem" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
+  else
+    # Without openssl the pinned certificate itself becomes the only trust
+    # anchor; curl then also checks the host name against it.
+    PIN_CACERT=$WORK/leaf.pem
+  fi
+}
+
+transport_fail() {
+  detail=$(head -n 1 "$WORK/curl.err" 2>/dev/null | sed 's/^curl: //')
+  if [ "$1" = 90 ]; then
+    fail "$EXIT_NETWORK" "The server certificate does not match --pin; nothing was sent." "$detail" \
+      "Confirm the fingerprint with your administrator. Do not switch to --insecure."
+  elif is_tls_curl_error "$1"; then
+    fail "$EXIT_NETWORK" "Could not establish a trusted TLS connection; nothing was sent." "$detail" \
+      "If the server uses a private CA, pass --ca-file FILE; for a self-signed certificate pass --pin sha256:HEX as given by your administrator. Check the clock too."
+  elif [ "$1" = 28 ]; then
+    fail "$EXIT_NETWORK" "The server did not answer in time." "$detail" "Check the network path to the server (firewall, proxy) and try again."
+  else
+    fail "$EXIT_NETWORK" "Cannot reach the server: $detail" "" "Check --server (host and port), DNS, and that outbound HTTPS to it is allowed."
+  fi
+}
+
+# http METHOD PATH [BODYFILE] [BEARER]: sets HTTP_STATUS, RETRY_AFTER; the body
+# is in $WORK/resp. Returns curl's exit code. Secrets go through files, not
+# argv, so they never show in ps.
+http() {
+  set -- "$1" "$2" "${3:-}" "${4:-}"
+  rm -f "$WORK/resp" "$WORK/hdr"
+  if [ -n "$4" ]; then printf 'Authorization: Bearer %s\n' "$4" >"$WORK/auth"; else : >"$WORK/auth"; fi
+  if [ -n "$3" ]; then
+    HTTP_STATUS=$(curl_call -sS --proto "=$PROTO" --connect-timeout 15 --max-time 30 -X "$1" \
+      -H 'accept: application/json' -H "user-agent: airlock-enroll.sh/$VERSION" -H 'content-type: application/json' \
+      --data-binary "@$3" -o "$WORK/resp" -D "$WORK/hdr" -w '%{http_code}' "$SERVER$2" 2>"$WORK/curl.err")
+  else
+    HTTP_STATUS=$(curl_call -sS --proto "=$PROTO" --connect-timeout 15 --max-time 30 -X "$1" \
+      -H 'accept: application/json' -H "user-agent: airlock-enroll.sh/$VERSION" -H "@$WORK/auth" \
+      -o "$WORK/resp" -D "$WORK/hdr" -w '%{http_code}' "$SERVER$2" 2>"$WORK/curl.err")
+  fi
+  rc=$?
+  rm -f "$WORK/auth"
+  [ -f "$WORK/resp" ] || : >"$WORK/resp"
+  RETRY_AFTER=$(sed -n 's/^[Rr][Ee][Tt][Rr][Yy]-[Aa][Ff][Tt][Ee][Rr]:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$WORK/hdr" 2>/dev/null | tail -n 1)
+  return $rc
+}
+
+# ---------------------------------------------------------------- messages
+
+# explain PHASE: print what the error in $WORK/resp means and exit with its code.
+explain() {
+  phase=$1
+  code=$(json_str code "$WORK/resp")
+  message=$(json_str message "$WORK/resp" | cut -c1-500)
+  if [ "$METHOD" = pairing_code ]; then again='Ask your operator for a new pairing code and run the command again.'; else again='Run the command again.'; fi
+  case $code in
+    enrollment_denied)
+      if [ "$phase" != enroll ]; then
+        fail "$EXIT_DENIED" "The server no longer accepts this enrollment (it failed or was cancelled)." "" "$again"
+      elif [ "$METHOD" = pairing_code ]; then
+        fail "$EXIT_DENIED" "The pairing code was not accepted for site $SITE." \
+          "It may be mistyped, expired (codes are valid for a few minutes), already used or revoked, or the site code may be wrong. For your safety the server does not say which." \
+          "Ask your operator for a new pairing code (and confirm the site code), then run the command again."
+      else
+        fail "$EXIT_DENIED" "The enrollment key was not accepted for site $SITE." "It may be wrong or rotated out, or the site code may be wrong." \
+          "Ask your administrator for the current enrollment key of site $SITE."
+      fi ;;
+    enrollment_rejected)
+      # The title already says "rejected"; keep only the operator's words.
+      reason=$(printf '%s' "$message" | sed 's/^[Ee]nrollment \(was \)\{0,1\}rejected\( by [^:]*\)\{0,1\}:[[:space:]]*//')
+      [ -n "$reason" ] || reason=$message
+      if [ -n "$message" ]; then detail="Reason given: $reason"; else detail="No reason was given."; fi
+      fail "$EXIT_REJECTED" "An operator rejected this enrollment." "$detail" \
+        "Talk to your operator before trying again; a new attempt needs a new pairing code or an approval." ;;
+    expired_token)
+      if [ "$phase" = status ]; then
+        fail "$EXIT_EXPIRED" "The enrollment expired before an operator approved it." "" "$again"
+      else
+        fail "$EXIT_EXPIRED" "The challenge expired before this agent answered it." "Check this machine's clock and network." "$again"
+      fi ;;
+    credentials_already_issued)
+      fail "$EXIT_EXPIRED" "The credentials for this enrollment were already collected and cannot be delivered twice." \
+        "If this machine has no credentials.json, another process collected them." "Ask your operator to revoke that agent, then enroll again." ;;
+    signature_invalid)
+      fail "$EXIT_DENIED" "The server could not verify this agent's signature over its challenge." \
+        "After three bad signatures the server fails the enrollment for good." "$again If it happens again, move id_ed25519 out of the state directory and report it." ;;
+    invalid_token)
+      fail "$EXIT_DENIED" "The server does not recognise the stored poll token." "" "$again" ;;
+    site_conflict)
+      fail "$EXIT_DENIED" "This machine is already enrolled as an agent of another site, not $SITE." "" \
+        "If the machine moved, ask an administrator to revoke the old agent first; otherwise check --site." ;;
+    rate_limited | slow_down)
+      if [ -n "$RETRY_AFTER" ]; then wait_text="Wait $(fmt_seconds "$RETRY_AFTER") before trying again."; else wait_text="Wait a few minutes before trying again."; fi
+      fail "$EXIT_RATE_LIMITED" "The server is throttling enrollments from this address." \
+        "Too many attempts, or a lockout after repeated failures (for example wrong pairing codes)." "$wait_text" ;;
+    invalid_request)
+      fail "$EXIT_USAGE" "The server rejected the request as invalid." "$message" "Check --name and --machine-uid; if they look right, report it." ;;
+    payload_too_large)
+      fail "$EXIT_USAGE" "The server refused the request as too large." "" "Report it." ;;
+    not_found | method_not_allowed)
+      fail "$EXIT_USAGE" "The server answered \"$code\" to an enrollment request." \
+        "--server probably points at the wrong host or port (it must be the Airlock edge)." "Check the --server address with your operator." ;;
+    unauthorized | forbidden | invalid_key | invalid_state | conflict | unsupported_media_type)
+      fail "$EXIT_INTERNAL" "The server answered with an administrative error ($code) to an enrollment request." \
+        "--server probably points at the internal API instead of the edge." "Check the --server address with your operator." ;;
+    internal_error | bad_gateway | service_unavailable | gateway_timeout | request_timeout)
+      fail "$EXIT_NETWORK" "The Airlock service is unavailable ($code)." "" "Try again in a few minutes. If it keeps happening, tell your operator." ;;
+    *)
+      case $HTTP_STATUS in
+        429) fail "$EXIT_RATE_LIMITED" "The server is throttling enrollments from this address." "" "Wait a few minutes before trying again." ;;
+        5??) fail "$EXIT_NETWORK" "The server answered HTTP $HTTP_STATUS." "" "Try again in a few minutes." ;;
+        404 | 405) fail "$EXIT_USAGE" "The server answered HTTP $HTTP_STATUS." "--server probably points at the wrong host or port." "Check --server." ;;
+        *) fail "$EXIT_INTERNAL" "The server answered HTTP $HTTP_STATUS without an Airlock error; it may not be an Airlock edge." "" "Check --server with your operator." ;;
+      esac ;;
+  esac
+}
+
+# ---------------------------------------------------------------- signals
+
+INTERRUPTED=0
+RESUMABLE=0
+on_signal() { INTERRUPTED=1; }
+trap on_signal INT TERM
+
+check_interrupted() {
+  [ "$INTERRUPTED" = 1 ] || return 0
+  if [ "$RESUMABLE" = 1 ]; then
+    if [ "$STATE_DIR" = /var/lib/airlock-agent ]; then hint="$PROG --resume"; else hint="$PROG --resume --state-dir $STATE_DIR"; fi
+    fail "$EXIT_INTERRUPTED" "Interrupted. The enrollment is saved; nothing was lost." "State: $ENROLLMENT_FILE" "Resume with: $hint"
+  fi
+  fail "$EXIT_INTERRUPTED" "Interrupted before the server accepted the enrollment." "" "Run the same command again."
+}
+
+# pause SECONDS: a sleep that a signal cuts short.
+pause() {
+  sleep "$1" &
+  SLEEP_PID=$!
+  wait "$SLEEP_PID" 2>/dev/null
+  kill "$SLEEP_PID" 2>/dev/null
+  check_interrupted
+}
+
+# ---------------------------------------------------------------- steps
+
+MACHINE_ID_JUNK=' uninitialized 00000000-0000-0000-0000-000000000000 ffffffff-ffff-ffff-ffff-ffffffffffff 03000200-0400-0500-0006-000700080009 00000000000000000000000000000000 '
+
+# Same derivation as airlock-agent (apps/agent/src/machine-uid.ts), so both
+# clients give one machine the same uid: hashed here, raw ids stay local.
+derive_machine_uid() {
+  material=airlock-machine-uid-v1
+  used=
+  for src in /etc/machine-id /sys/class/dmi/id/product_uuid; do
+    value=$(tr -d ' \t\r\n' <"$src" 2>/dev/null | tr 'A-Z' 'a-z') || value=
+    [ -n "$value" ] || continue
+    case $MACHINE_ID_JUNK in *" $value "*) continue ;; esac
+    material="$material
+$src=$value"
+    used="$used${used:+ + }$src"
+  done
+  [ -n "$used" ] || die_usage "cannot derive a machine uid: neither /etc/machine-id nor /sys/class/dmi/id/product_uuid is readable; pass --machine-uid UID"
+  MACHINE_UID=$(printf '%s' "$material" | sha256sum | cut -d' ' -f1)
+  say_ok "Machine uid derived from $used (hashed; the raw ids stay on this machine)"
+}
+
+normalise_code() {
+  norm=$(printf '%s' "$CODE" | tr -d ' \t-' | tr 'a-z' 'A-Z' | tr 'ILO' '110')
+  bad=$(printf '%s' "$norm" | tr -d '0-9ABCDEFGHJKMNPQRSTVWXYZ' | cut -c1)
+  if [ -n "$bad" ]; then
+    die_usage "the pairing code contains '$bad', which is not used in pairing codes. Nothing was sent; check the code with your operator (format XXXX-XXXX-XXXX)."
+  fi
+  count=${#norm}
+  if [ "$count" -ne 12 ]; then
+    die_usage "the pairing code has $count symbols, expected 12. Nothing was sent; check the code with your operator (format XXXX-XXXX-XXXX)."
+  fi
+  CODE=$norm
+}
+
+load_or_create_key() {
+  if [ -f "$KEY_FILE" ]; then
+    chmod 600 "$KEY_FILE"
+    pub=$(ssh-keygen -y -f "$KEY_FILE" 2>/dev/null) ||
+      fail "$EXIT_INTERNAL" "$KEY_FILE is not an unencrypted OpenSSH key." "" "Move it away to generate a new one."
+    case $pub in ssh-ed25519\ *) ;; *) fail "$EXIT_INTERNAL" "$KEY_FILE is not an Ed25519 key." "" "Move it away to generate a new one." ;; esac
+    generated=0
+  else
+    ssh-keygen -q -t ed25519 -N '' -C "$NAME" -f "$KEY_FILE" </dev/null >/dev/null ||
+      fail "$EXIT_INTERNAL" "ssh-keygen could not create $KEY_FILE." "" "Check the state directory."
+    chmod 600 "$KEY_FILE"
+    generated=1
+  fi
+  PUBLIC_LINE="$(ssh-keygen -y -f "$KEY_FILE" | cut -d' ' -f1,2) $NAME"
+  printf '%s\n' "$PUBLIC_LINE" >"$PUB_FILE"
+  chmod 644 "$PUB_FILE"
+  FINGERPRINT=$(ssh-keygen -lf "$PUB_FILE" | cut -d' ' -f2)
+  if [ "$generated" = 1 ]; then say_ok "Generated a new Ed25519 key pair $FINGERPRINT ($KEY_FILE)"; else say_ok "Reusing the Ed25519 key pair $FINGERPRINT ($KEY_FILE)"; fi
+}
+
+verify() {
+  printf 'airlock-enroll-v1\n%s\n%s' "$ENROLLMENT_ID" "$CHALLENGE" >"$WORK/msg"
+  rm -f "$WORK/msg.sig"
+  ssh-keygen -Y sign -n airlock-enroll -f "$KEY_FILE" "$WORK/msg" 2>"$WORK/sign.err" ||
+    fail "$EXIT_INTERNAL" "ssh-keygen could not sign the challenge: $(tr '\n' ' ' <"$WORK/sign.err")" "" "OpenSSH 8.1 or newer is needed for ssh-keygen -Y sign."
+  sig=$(awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "$WORK/msg.sig")
+  printf '{"enrollment_id": "%s", "signature": "%s"}' "$ENROLLMENT_ID" "$sig" >"$WORK/verify.json"
+  attempt=1
+  while :; do
+    http POST /api/v1/enroll/verify "$WORK/verify.json"
+    rc=$?
+    [ $rc -eq 0 ] && break
+    # A repeated verify is allowed by the contract; retry only what may be transient.
+    if is_tls_curl_error "$rc" || [ "$attempt" -ge 3 ]; then transport_fail "$rc"; fi
+    say_warn "Connection problem while verifying; retrying in 5 s"
+    attempt=$((attempt + 1))
+    pause 5
+  done
+  check_interrupted
+  if [ "$HTTP_STATUS" != 200 ]; then
+    rm -f "$ENROLLMENT_FILE"
+    explain verify
+  fi
+  POLL_TOKEN=$(json_str poll_token "$WORK/resp")
+  VERIFY_STATUS=$(json_str status "$WORK/resp")
+  POLL_INTERVAL=$(json_str poll_interval "$WORK/resp")
+  case $POLL_INTERVAL in '' | *[!0-9]*) POLL_INTERVAL=5 ;; esac
+  [ -n "$POLL_TOKEN" ] || fail "$EXIT_INTERNAL" "Unexpected answer to verify." "" "Check --server, and report this."
+  write_enrollment
+  say_ok "Challenge signed and verified"
+}
+
+save_credentials() {
+  agent_id=$(json_raw agent_id "$WORK/resp")
+  site_code=$(json_raw site_code "$WORK/resp")
+  agent_key=$(json_raw agent_key "$WORK/resp")
+  ssh=$(json_raw ssh "$WORK/resp")
+  case $agent_key in
+    '"cak_'*) ;;
+    *)
+      cp "$WORK/resp" "$STATE_DIR/credentials.unparsed.json"
+      fail "$EXIT_INTERNAL" "Approved, but the credentials are not in the format this client expects." \
+        "What the server sent was saved to $STATE_DIR/credentials.unparsed.json (0600)." "Report this to your operator." ;;
+  esac
+  {
+    printf '{\n  "version": 1,\n  "agent_id": %s,\n  "site_code": %s,\n  "agent_key": %s,\n' "$agent_id" "$site_code" "$agent_key"
+    printf '  "server": "%s",\n  "fingerprint": "%s",\n  "hostname": "%s",\n' "$SERVER" "$FINGERPRINT" "$NAME"
+    if [ -n "$MACHINE_UID" ]; then printf '  "machine_uid": "%s",\n' "$MACHINE_UID"; fi
+    printf '  "enrolled_at": "%s",\n  "private_key_file": "%s",\n  "ssh": %s,\n  "tls": %s\n}\n' \
+      "$(now_iso)" "$KEY_FILE" "${ssh:-null}" "$(tls_json)"
+  } | write_atomic "$CREDENTIALS_FILE" ||
+    fail "$EXIT_INTERNAL" "Approved, but $CREDENTIALS_FILE could not be written." "" "Free disk space, then ask your operator to revoke this agent and enroll again."
+  rm -f "$ENROLLMENT_FILE"
+  say_ok "Approved: enrolled as agent $(json_str agent_id "$WORK/resp") of site $(json_str site_code "$WORK/resp")"
+  say_ok "Credentials saved"
+  say_plain ""
+  say_plain "Written:"
+  say_plain "  $CREDENTIALS_FILE  (0600) agent id, site, server, agent key (cak_..., not shown)"
+  say_plain "  $KEY_FILE  (0600) SSH private key, for ssh -i"
+  say_plain "  $PUB_FILE  public key $FINGERPRINT"
+  [ "${ssh:-null}" != null ] && say_plain "  SSH tunnel settings are included in credentials.json."
+  exit "$EXIT_OK"
+}
+
+wait_for_approval() {
+  deadline=$(( $(now_s) + TIMEOUT_S ))
+  since=$(date -d "$STARTED_AT" +%s 2>/dev/null || now_s)
+  interval=$POLL_INTERVAL
+  failures=0
+  last_status=
+  last_log=0
+  RESUMABLE=1
+  if [ "$VERIFY_STATUS" = approved ]; then
+    # Site policy auto: the first status read carries the credentials.
+    say_ok "Approved automatically by the site policy"
+  else
+    say_highlight "Ask your operator to approve $FINGERPRINT ($NAME, $SITE)"
+    [ "$IS_TTY" = 1 ] || say_info "Waiting for approval..."
+  fi
+  while :; do
+    http GET /api/v1/enroll/status "" "$POLL_TOKEN"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+      # A TLS or pin failure mid-wait could be an attack: stop rather than keep offering the token.
+      if is_tls_curl_error "$rc"; then transport_fail "$rc"; fi
+      failures=$((failures + 1))
+      backoff=$((interval * (1 << (failures > 5 ? 4 : failures - 1))))
+      [ "$backoff" -gt 60 ] && backoff=60
+      if [ $(( $(now_s) + backoff )) -gt "$deadline" ]; then timed_out; fi
+      say_warn "Cannot reach the server ($(head -n 1 "$WORK/curl.err" | sed 's/^curl: //')); still waiting, retrying in $(fmt_seconds "$backoff")"
+      pause "$backoff"
+      continue
+    fi
+    [ "$failures" -gt 0 ] && say_info "Connection restored"
+    failures=0
+    [ "$HTTP_STATUS" = 200 ] && save_credentials
+    check_interrupted
+    wait_s=$interval
+    case $HTTP_STATUS in
+      202)
+        pi=$(json_str poll_interval "$WORK/resp")
+        case $pi in '' | *[!0-9]*) ;; *) [ "$pi" -ge 1 ] && interval=$pi ;; esac
+        wait_s=$interval
+        st=$(json_str status "$WORK/resp")
+        if [ "$st" != "$last_status" ] && [ "$st" = pending_confirmation ]; then
+          say_info "This machine matches an agent that is already known; an operator must confirm it is the same machine."
+        fi
+        last_status=$st ;;
+      429)
+        code=$(json_str code "$WORK/resp")
+        if [ "$code" = slow_down ]; then
+          interval=$((interval + 5))
+          wait_s=$interval
+          [ -n "$RETRY_AFTER" ] && [ "$RETRY_AFTER" -gt "$wait_s" ] && wait_s=$RETRY_AFTER
+          say_info "The server asked for slower polling; now every $(fmt_seconds "$interval")"
+        else
+          wait_s=${RETRY_AFTER:-60}
+          [ "$wait_s" -lt "$interval" ] && wait_s=$interval
+          say_warn "The server is rate limiting this address; waiting $(fmt_seconds "$wait_s")"
+        fi ;;
+      5??)
+        wait_s=${RETRY_AFTER:-15}
+        [ "$wait_s" -lt "$interval" ] && wait_s=$interval
+        say_warn "The server answered HTTP $HTTP_STATUS; still waiting, retrying in $(fmt_seconds "$wait_s")" ;;
+      *)
+        code=$(json_str code "$WORK/resp")
+        case $code in enrollment_rejected | expired_token | invalid_token | enrollment_denied | credentials_already_issued) rm -f "$ENROLLMENT_FILE" ;; esac
+        explain status ;;
+    esac
+    if [ $(( $(now_s) + wait_s )) -gt "$deadline" ]; then timed_out; fi
+    elapsed=$(( $(now_s) - since ))
+    if [ "$IS_TTY" = 1 ]; then
+      printf '\r\033[2K... Waiting for approval %s elapsed' "$(fmt_elapsed "$elapsed")"
+      WAIT_LINE=1
+    elif [ $(( $(now_s) - last_log )) -ge 60 ]; then
+      [ "$last_log" -gt 0 ] && say_info "Waiting for approval ($(fmt_elapsed "$elapsed") elapsed)"
+      last_log=$(now_s)
+    fi
+    pause "$wait_s"
+  done
+}
+
+timed_out() {
+  fail "$EXIT_TIMEOUT" "Not approved yet after $(fmt_seconds "$TIMEOUT_S"); stopped waiting (--timeout)." \
+    "The enrollment is saved in $ENROLLMENT_FILE." "Run $PROG --resume$([ "$STATE_DIR" = /var/lib/airlock-agent ] || printf ' --state-dir %s' "$STATE_DIR") to keep waiting."
+}
+
+# ---------------------------------------------------------------- main
+
+for tool in curl ssh-keygen sha256sum base64 awk; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$EXIT_INTERNAL" "$tool is required but not installed." "" "apt-get install -y curl openssh-client"
+done
+
+if [ "$RESUME" = 1 ]; then
+  for flag in "$SERVER" "$SITE" "$CODE" "$ENROLLMENT_KEY" "$MACHINE_UID" "$NAME"; do
+    [ -z "$flag" ] || die_usage "--resume continues the stored enrollment and cannot be combined with --server, --site, --code, --enrollment-key, --machine-uid or --name"
+  done
+  [ "$FORCE" = 0 ] || die_usage "--resume cannot be combined with --force"
+  ensure_state_dir
+  WORK=$(mktemp -d "$STATE_DIR/.work.XXXXXX")
+  if [ ! -f "$ENROLLMENT_FILE" ]; then
+    if [ -f "$CREDENTIALS_FILE" ]; then say_ok "Nothing to resume: already enrolled."; exit "$EXIT_OK"; fi
+    fail "$EXIT_NOT_ENROLLED" "No enrollment to resume in $STATE_DIR." "" "Start one with $PROG --server ... --site ... --code ... (add --state-dir if you used one)."
+  fi
+  SERVER=$(json_str server "$ENROLLMENT_FILE")
+  SITE=$(json_str site_code "$ENROLLMENT_FILE")
+  METHOD=$(json_str method "$ENROLLMENT_FILE")
+  ENROLLMENT_ID=$(json_str enrollment_id "$ENROLLMENT_FILE")
+  CHALLENGE=$(json_str challenge "$ENROLLMENT_FILE")
+  CHALLENGE_EXPIRES_AT=$(json_str challenge_expires_at "$ENROLLMENT_FILE")
+  POLL_TOKEN=$(json_str poll_token "$ENROLLMENT_FILE")
+  POLL_INTERVAL=$(json_str poll_interval "$ENROLLMENT_FILE")
+  case $POLL_INTERVAL in '' | *[!0-9]*) POLL_INTERVAL=5 ;; esac
+  NAME=$(json_str hostname "$ENROLLMENT_FILE")
+  MACHINE_UID=$(json_str machine_uid "$ENROLLMENT_FILE")
+  STARTED_AT=$(json_str started_at "$ENROLLMENT_FILE")
+  VERIFY_STATUS=
+  stored_fp=$(json_str fingerprint "$ENROLLMENT_FILE")
+  # TLS settings of the original run apply unless given again now.
+  [ -n "$CA_FILE" ] || CA_FILE=$(json_str ca_file "$ENROLLMENT_FILE")
+  [ -n "$PIN" ] || PIN=$(json_str pin "$ENROLLMENT_FILE")
+  [ "$(json_raw insecure "$ENROLLMENT_FILE")" = true ] && INSECURE=1
+  [ -n "$SERVER" ] && [ -n "$ENROLLMENT_ID" ] || fail "$EXIT_INTERNAL" "$ENROLLMENT_FILE is not in the expected format." "" "Move it away to start over."
+  if [ "$INSECURE" = 1 ]; then say_warn "WARNING: --insecure: the server is NOT verified. Use --insecure only in a lab."; fi
+  say_plain "$PROG $VERSION: resuming the enrollment of $NAME into site $SITE at $SERVER"
+  load_or_create_key
+  [ "$FINGERPRINT" = "$stored_fp" ] ||
+    fail "$EXIT_INTERNAL" "$KEY_FILE ($FINGERPRINT) is not the key this enrollment was made with ($stored_fp)." "" "Restore the original key or start over with --force."
+  setup_tls
+  RESUMABLE=1
+  [ -n "$POLL_TOKEN" ] || verify
+  wait_for_approval
+fi
+
+[ -n "$SERVER" ] || die_usage '--server is required, e.g. --server https://airlock.example.com'
+[ -n "$SITE" ] || die_usage '--site is required, e.g. --site ACME-PHX'
+case $SERVER in
+  https://*) ;;
+  http://*) [ "$INSECURE" = 1 ] || die_usage 'refusing plain http:// - the pairing code and your credentials would cross the network unencrypted. Use https:// (or --insecure for a lab)' ;;
+  *) die_usage '--server must start with https://' ;;
+esac
+SERVER=${SERVER%/}
+hostport=${SERVER#*://}
+case $hostport in '' | */* | *\?* | *\#* | *@* | *\"* | *\\* | *' '*) die_usage '--server takes only scheme, host and port, e.g. https://airlock.example.com:8443' ;; esac
+
+SITE=$(printf '%s' "$SITE" | tr 'a-z' 'A-Z')
+printf '%s' "$SITE" | grep -Eq '^[A-Z0-9][A-Z0-9-]{1,31}$' || die_usage '--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit'
+
+[ -n "$ENROLLMENT_KEY" ] || [ -n "$CODE" ] || ENROLLMENT_KEY=${AIRLOCK_ENROLLMENT_KEY:-}
+if [ -n "$CODE" ] && [ -n "$ENROLLMENT_KEY" ]; then die_usage 'give either --code (attended) or --enrollment-key (zero-touch), not both'; fi
+if [ -n "$CODE" ]; then
+  METHOD=pairing_code
+  [ -z "$MACHINE_UID" ] || die_usage '--machine-uid is only used with --enrollment-key'
+  normalise_code
+elif [ -n "$ENROLLMENT_KEY" ]; then
+  METHOD=enrollment_key
+  printf '%s' "$ENROLLMENT_KEY" | grep -Eq '^cek_[A-Za-z0-9_-]{16,}$' || die_usage 'the enrollment key should look like cek_... (copy it exactly as the administrator gave it)'
+  if [ -n "$MACHINE_UID" ]; then
+    printf '%s' "$MACHINE_UID" | grep -Eq '^[A-Za-z0-9._:-]{8,128}$' || die_usage '--machine-uid must be 8-128 characters of A-Z a-z 0-9 . _ : -'
+  fi
+else
+  die_usage 'give --code XXXX-XXXX-XXXX (from your operator) or --enrollment-key cek_... (or AIRLOCK_ENROLLMENT_KEY) for zero-touch'
+fi
+
+if [ -z "$NAME" ]; then
+  NAME=$(uname -n)
+  rfc1123_msg="this machine's host name \"$NAME\" is not a valid RFC 1123 name; pass --name NAME"
+else
+  rfc1123_msg='--name must be a host name: letters, digits and hyphens, dot-separated, at most 253 characters'
+fi
+if [ "${#NAME}" -gt 253 ] || ! printf '%s' "$NAME" | grep -Eq '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$'; then
+  die_usage "$rfc1123_msg"
+fi
+
+if [ "$INSECURE" = 1 ]; then
+  if [ "$PROTO" = http ] || case $SERVER in http://*) true ;; *) false ;; esac; then
+    say_warn 'WARNING: --insecure with http:// - the pairing code, poll token and agent key cross the network in clear text.'
+  elif [ -z "$PIN" ]; then
+    say_warn 'WARNING: --insecure - the server certificate is NOT verified; anyone on the path can impersonate the server.'
+  fi
+  say_warn 'WARNING: use --insecure only in a lab. Prefer --ca-file FILE or --pin sha256:HEX.'
+fi
+
+say_plain "$PROG $VERSION: enrolling $NAME into site $SITE at $SERVER"
+ensure_state_dir
+WORK=$(mktemp -d "$STATE_DIR/.work.XXXXXX")
+
+if [ "$FORCE" = 0 ]; then
+  if [ -f "$CREDENTIALS_FILE" ]; then
+    fail "$EXIT_ALREADY_ENROLLED" "This machine is already enrolled: agent $(json_str agent_id "$CREDENTIALS_FILE") of site $(json_str site_code "$CREDENTIALS_FILE") at $(json_str server "$CREDENTIALS_FILE")." \
+      "" "Nothing to do. To enroll again (the old agent stays until an operator revokes it), add --force."
+  fi
+  if [ -f "$ENROLLMENT_FILE" ]; then
+    fail "$EXIT_ALREADY_ENROLLED" "An enrollment into site $(json_str site_code "$ENROLLMENT_FILE") is already waiting for approval (started $(json_str started_at "$ENROLLMENT_FILE"))." \
+      "" "Run $PROG --resume to keep waiting, or add --force to start a new one."
+  fi
+elif [ -f "$CREDENTIALS_FILE" ] || [ -f "$ENROLLMENT_FILE" ]; then
+  say_warn '--force: starting a new enrollment; current credentials stay until the new ones arrive.'
+fi
+
+if [ "$METHOD" = pairing_code ]; then
+  say_ok 'Pairing code format checked'
+else
+  say_ok 'Enrollment key format checked'
+  if [ -z "$MACHINE_UID" ]; then derive_machine_uid; else say_ok 'Machine uid taken from --machine-uid'; fi
+fi
+
+load_or_create_key
+setup_tls
+
+STARTED_AT=$(now_iso)
+START_S=$(now_s)
+POLL_TOKEN=
+POLL_INTERVAL=5
+VERIFY_STATUS=
+{
+  printf '{"site_code": "%s", "public_key": "%s", "hostname": "%s", "agent_version": "%s"' "$SITE" "$PUBLIC_LINE" "$NAME" "$VERSION"
+  if [ "$METHOD" = pairing_code ]; then printf ', "pairing_code": "%s"' "$CODE"; else printf ', "enrollment_key": "%s"' "$ENROLLMENT_KEY"; fi
+  if [ -n "$MACHINE_UID" ]; then printf ', "machine_uid": "%s"' "$MACHINE_UID"; fi
+  printf '}'
+} >"$WORK/enroll.json"
+
+# Zero-touch roll-outs hit many machines behind one NAT: wait out a 429 as
+# the server asks, until --timeout. An attended run reports it instead.
+while :; do
+  http POST /api/v1/enroll "$WORK/enroll.json"
+  rc=$?
+  [ $rc -eq 0 ] || transport_fail "$rc"
+  [ "$HTTP_STATUS" = 201 ] && break
+  check_interrupted
+  [ "$HTTP_STATUS" = 429 ] && [ "$METHOD" = enrollment_key ] || break
+  wait_s=${RETRY_AFTER:-30}
+  [ "$wait_s" -ge 1 ] || wait_s=1
+  [ $(( $(now_s) + wait_s )) -le $(( START_S + TIMEOUT_S )) ] || break
+  say_info "The server is rate limiting enrollments from this address; waiting $(fmt_seconds "$wait_s") before retrying (as it asked)."
+  pause "$wait_s"
+done
+rm -f "$WORK/enroll.json"
+[ "$HTTP_STATUS" = 201 ] || explain enroll
+
+ENROLLMENT_ID=$(json_str enrollment_id "$WORK/resp")
+CHALLENGE=$(json_str challenge "$WORK/resp")
+CHALLENGE_EXPIRES_AT=$(json_str expires_at "$WORK/resp")
+[ -n "$ENROLLMENT_ID" ] && [ -n "$CHALLENGE" ] || fail "$EXIT_INTERNAL" "Unexpected answer to enroll." "" "Check --server, and report this."
+case $PIN in '') tls_text='certificate verified' ;; *) tls_text="certificate matches pin sha256:$(printf '%s' "$PIN" | cut -c1-16)..." ;; esac
+[ "$PROTO" = http ] && tls_text='plain HTTP: NOT ENCRYPTED'
+[ "$PROTO" = https ] && [ "$INSECURE" = 1 ] && [ -z "$PIN" ] && tls_text='certificate NOT VERIFIED'
+say_ok "Connected to $hostport ($tls_text)"
+say_ok "Enrollment requested (id $ENROLLMENT_ID)"
+write_enrollment
+RESUMABLE=1
+check_interrupted
+verify
+wait_for_approval

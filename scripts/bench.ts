@@ -1,0 +1,78 @@
+/**
+ * `pnpm bench`: performance targets, measured side by side in one run on this
+ * machine, printed as ratios (absolute numbers vary with the machine; ratios
+ * measured together hold up). Results go to bench-results/*.json.
+ *
+ * 1. Crypto decisions (packages/crypto, apps/api):
+ *    - Ed25519 verification: node:crypto (what the api uses) ÷ tweetnacl.
+ *    - Secret lookup digest: SHA-256 (what the api stores for 256-bit secrets)
+ *      ÷ Argon2id at OWASP's 19 MiB / t=2 (what it would cost instead).
+ * 2. The edge (apps/edge/bench/edge-bench.ts): forwarded req/s through the edge
+ *    ÷ straight to the api (target ≥ 0.45), 429 answers/s ÷ forwarded (≥ 1.5),
+ *    and the latency the edge adds.
+ */
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
+import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
+import nacl from 'tweetnacl';
+import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
+
+/** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
+const opsPerSecond = async (fn: () => unknown | Promise<unknown>, ms = 1500): Promise<number> => {
+  for (let i = 0; i < 5; i++) await fn();
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    await fn();
+    n++;
+  }
+  return (n * 1000) / (performance.now() - start);
+};
+
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+
+const cryptoBench = async () => {
+  const kp = generateAgentKeyPair();
+  const message = Buffer.from('airlock-enroll-v1\n00000000-0000-4000-8000-000000000000\nAAAA');
+  const sig = Buffer.from(signRaw(kp.secretKey, message), 'base64');
+  const parsed = parseSshEd25519PublicKey(encodeSshEd25519PublicKey(kp.publicKey));
+  const keyObject = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(parsed.key).toString('base64url') }, format: 'jwk' });
+
+  const node = await opsPerSecond(() => nodeVerify(null, message, keyObject, sig));
+  const tweet = await opsPerSecond(() => nacl.sign.detached.verify(message, sig, kp.publicKey), 1500);
+
+  const secret = mintSecret('cak');
+  const sha = await opsPerSecond(() => secretDigest(secret));
+  const argonEncoded = await argonHash(secret, { memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  const argon = await opsPerSecond(() => argonVerify(argonEncoded, secret), 3000);
+
+  return {
+    ed25519_verify_per_s: { node_crypto: node, tweetnacl: tweet, ratio: node / tweet },
+    secret_digest_per_s: { sha256: sha, argon2id_19mib_t2: argon, ratio: sha / argon },
+  };
+};
+
+const main = async () => {
+  mkdirSync('bench-results', { recursive: true });
+  process.stdout.write('crypto (one core, side by side)...\n');
+  const c = await cryptoBench();
+  const rows: Array<[string, string, string, string]> = [
+    ['Ed25519 verify/s', `node:crypto ${fmt(c.ed25519_verify_per_s.node_crypto)}`, `tweetnacl ${fmt(c.ed25519_verify_per_s.tweetnacl)}`, `${fmt(c.ed25519_verify_per_s.ratio)}x`],
+    ['secret digest/s', `SHA-256 ${fmt(c.secret_digest_per_s.sha256)}`, `Argon2id ${fmt(c.secret_digest_per_s.argon2id_19mib_t2)}`, `${fmt(c.secret_digest_per_s.ratio)}x`],
+  ];
+  for (const r of rows) process.stdout.write(`  ${r[0].padEnd(18)} ${r[1].padEnd(24)} ${r[2].padEnd(24)} ratio ${r[3]}\n`);
+  const at = new Date().toISOString();
+  writeFileSync('bench-results/crypto.json', JSON.stringify({ ...c, machine: { cpus: cpus().length, node: process.version }, at }, null, 2));
+
+  process.stdout.write('\nedge (separate processes, autocannon as load generator)...\n');
+  const edge = await runEdgeBench({ outFile: 'bench-results/edge.json' });
+  process.stdout.write(`\nedge targets ${edge.pass ? 'met' : 'NOT met'}; results in bench-results/\n`);
+  process.exitCode = edge.pass ? 0 : 1;
+};
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

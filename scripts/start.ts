@@ -1,0 +1,136 @@
+/**
+ * `pnpm start`: the whole stack on embedded defaults, from a fresh clone.
+ *
+ * - api: embedded Postgres under AIRLOCK_DATA_DIR unless DATABASE_URL is set;
+ *   creates the first admin operator and leaves its token in
+ *   AIRLOCK_DATA_DIR/admin-token (0600) for `pnpm airlock`.
+ * - edge: TLS with a self-signed certificate generated under AIRLOCK_DATA_DIR
+ *   (its SHA-256 is printed for agents to pin); in-process counters unless
+ *   REDIS_URL is set. Port 8443 unless EDGE_PORT is set, so no root is needed.
+ *
+ * Both run as child processes with the same entry points as `pnpm start:api`
+ * and `pnpm start:edge`; Ctrl-C stops both.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = path.join(root, 'node_modules/.bin/tsx');
+const env = process.env;
+const dataDir = path.resolve(env.AIRLOCK_DATA_DIR ?? './.airlock');
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+const apiHost = env.API_HOST ?? '127.0.0.1';
+const apiPort = env.API_PORT ?? '8082';
+const edgePort = env.EDGE_PORT ?? '8443';
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+/** A self-signed certificate for the quickstart, made once and kept. */
+const ensureCertificate = (): { cert: string; key: string } | null => {
+  if (env.EDGE_TLS_CERT && env.EDGE_TLS_KEY) return { cert: env.EDGE_TLS_CERT, key: env.EDGE_TLS_KEY };
+  const dir = path.join(dataDir, 'tls');
+  const cert = path.join(dir, 'edge.crt');
+  const key = path.join(dir, 'edge.key');
+  if (existsSync(cert) && existsSync(key)) return { cert, key };
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '825', '-subj', '/CN=airlock-edge',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ], { stdio: 'ignore', env: { ...env, OPENSSL_CONF: '/dev/null' } });
+    return { cert, key };
+  } catch {
+    say('warning: openssl is not installed; the edge will serve plain HTTP (agents then need --insecure)');
+    return null;
+  }
+};
+
+const fingerprintOf = (certPath: string): string => {
+  const x = new X509Certificate(readFileSync(certPath));
+  return `sha256:${createHash('sha256').update(x.raw).digest('hex')}`;
+};
+
+const children: ChildProcess[] = [];
+const run = (name: string, script: string, extraEnv: Record<string, string>) => {
+  const child = spawn(tsx, [script], { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      say(`${name} exited (${signal ?? code}); stopping the stack`);
+      stop(code ?? 1);
+    }
+  });
+  children.push(child);
+  return child;
+};
+
+let stopping = false;
+const stop = (code: number) => {
+  stopping = true;
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  setTimeout(() => process.exit(code), 200).unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(code));
+};
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+const waitFor = async (probe: () => Promise<boolean>, what: string, ms = 120_000) => {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up within ${ms / 1000} s`);
+};
+
+const main = async () => {
+  const tls = ensureCertificate();
+  run('api', 'apps/api/src/main.ts', { AIRLOCK_DATA_DIR: dataDir, AIRLOCK_BOOTSTRAP_ADMIN: env.AIRLOCK_BOOTSTRAP_ADMIN ?? '1', API_HOST: apiHost, API_PORT: apiPort });
+  const apiUrl = `http://${apiHost}:${apiPort}`;
+  await waitFor(async () => (await fetch(`${apiUrl}/readyz`)).status === 200, 'the api');
+
+  run('edge', 'apps/edge/src/main.ts', {
+    EDGE_PORT: edgePort,
+    EDGE_UPSTREAM: env.EDGE_UPSTREAM ?? apiUrl,
+    ...(tls ? { EDGE_TLS_CERT: tls.cert, EDGE_TLS_KEY: tls.key } : {}),
+  });
+  const host = env.EDGE_HOST && env.EDGE_HOST !== '0.0.0.0' ? env.EDGE_HOST : '127.0.0.1';
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        if (!tls) {
+          fetch(`http://${host}:${edgePort}/healthz`).then((r) => resolve(r.ok), () => resolve(false));
+          return;
+        }
+        // Only a liveness probe of our own certificate: verification is the agents' business (they pin it).
+        const s = connect({ host, port: Number(edgePort), rejectUnauthorized: false }, () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      }),
+    'the edge',
+  );
+
+  const edgeUrl = `${tls ? 'https' : 'http'}://${host}:${edgePort}`;
+  say('');
+  say('Airlock is running.');
+  say(`  edge (agents enroll here): ${edgeUrl}`);
+  say(`  api (operators, private):  ${apiUrl}`);
+  if (tls) say(`  edge certificate pin:      ${fingerprintOf(tls.cert)}`);
+  say(`  admin token:               ${path.join(dataDir, 'admin-token')} (read by pnpm airlock)`);
+  say(`  database:                  ${env.DATABASE_URL ? 'DATABASE_URL' : `embedded, under ${dataDir}`}`);
+  say(`  counters:                  ${env.REDIS_URL ? 'REDIS_URL' : 'in-process (one edge only)'}`);
+  say('Next: pnpm airlock sites create --code ACME-PHX --name "Phoenix DC"   (see README quickstart)');
+  say('');
+};
+
+main().catch((err: unknown) => {
+  say(`airlock start: ${err instanceof Error ? err.message : String(err)}`);
+  stop(1);
+});

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { approvalLine, createPairingCode, createSite, opensslPin, rotateEnrollmentKey, runAgent, tempStateDir } from './support.ts';
+
+// Tight limits and the shortest approval window the api accepts, so the slow
+// paths (waiting out a 429, an enrollment expiring) happen within a test.
+let stack: Stack;
+let pin: string;
+
+beforeAll(async () => {
+  stack = await startStack({
+    tls: true,
+    apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1', AIRLOCK_APPROVAL_TTL_SECONDS: '60' },
+    edgeEnv: { EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '1', EDGE_LIMIT_ENROLL_KEY_PER_MIN: '1' },
+  });
+  pin = opensslPin(stack.certSha256 ?? '');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const base = (site: string, stateDir: string) => ['enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', stateDir, '--pin', pin];
+
+describe.concurrent('airlock-agent under rate limits and expiry (real stack)', () => {
+  it('zero-touch waits out a 429 by itself, saying why, and then enrolls', { timeout: 150_000 }, async () => {
+    const site = await createSite(stack, 'auto');
+    const key = await rotateEnrollmentKey(stack, site);
+    const first = runAgent([...base(site, await tempStateDir()), '--enrollment-key', key, '--machine-uid', 'limit-test-0001']);
+    expect(await first.exit).toBe(0);
+    const second = runAgent([...base(site, await tempStateDir()), '--enrollment-key', key, '--machine-uid', 'limit-test-0002']);
+    await second.waitFor(/rate limiting enrollments from this address; waiting \d+ s before retrying/);
+    expect(await second.exit).toBe(0);
+    expect(second.stdout()).toContain('Approved: enrolled as agent');
+  });
+
+  it('reports the expiry of an enrollment nobody approved', { timeout: 150_000 }, async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const agent = runAgent([...base(site, await tempStateDir()), '--code', code]);
+    await approvalLine(agent, site);
+    expect(await agent.exit).toBe(4);
+    expect(agent.stderr()).toContain('The enrollment expired before an operator approved it.');
+    expect(agent.stderr()).toContain('Ask your operator for a new pairing code');
+  });
+
+  it('an attended enroll that is rate limited says how long to wait', async () => {
+    // The pairing-code allowance (1 per hour per IP) is spent by the expiry test or by this first attempt.
+    const site = await createSite(stack);
+    const attempts = [];
+    for (let i = 0; i < 2; i += 1) {
+      const agent = runAgent([...base(site, await tempStateDir()), '--code', 'AX7K-PJ3F-TH2Q']);
+      attempts.push({ code: await agent.exit, stderr: agent.stderr() });
+    }
+    const limited = attempts.find((a) => a.code === 6);
+    expect(limited?.stderr).toContain('The server is throttling enrollments from this address.');
+    expect(limited?.stderr).toMatch(/What to do: Wait \d+ (s|min) before trying again\./);
+  });
+});

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveMachineUid } from '../../apps/agent/src/machine-uid.ts';
+import { REPO_ROOT, TSX, startStack, type Stack } from '../helpers/stack.ts';
+import {
+  approvalLine,
+  createSite,
+  decide,
+  enrollmentByFingerprint,
+  fileMode,
+  opensslPin,
+  readJson,
+  rotateEnrollmentKey,
+  runAgent,
+  runCommand,
+  tempStateDir,
+  verifyAgentKey,
+} from './support.ts';
+
+let stack: Stack;
+let pin: string;
+
+beforeAll(async () => {
+  stack = await startStack({ tls: true, apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' } });
+  pin = opensslPin(stack.certSha256 ?? '');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const agentsOf = async (site: string): Promise<{ id: string; machine_uid: string | null; hostname: string }[]> => {
+  const res = await stack.admin('GET', '/api/v1/admin/agents');
+  return (res.body.items as { id: string; site_code: string; machine_uid: string | null; hostname: string }[]).filter(
+    (a) => a.site_code === site,
+  );
+};
+
+const keyArgs = (site: string, stateDir: string, extra: string[] = []) => [
+  'enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', stateDir, '--pin', pin, '--name', 'patchd-7', ...extra,
+];
+
+describe('airlock-agent enroll with an enrollment key (real stack)', () => {
+  it('enrolls at once on an auto-approve site, with the key from AIRLOCK_ENROLLMENT_KEY', async () => {
+    const site = await createSite(stack, 'auto');
+    const key = await rotateEnrollmentKey(stack, site);
+    const stateDir = await tempStateDir();
+    const agent = runAgent(keyArgs(site, stateDir, ['--machine-uid', 'vm-4c4c4544-0042']), { AIRLOCK_ENROLLMENT_KEY: key });
+    expect(await agent.exit).toBe(0);
+    expect(agent.stdout()).toContain('Machine uid taken from --machine-uid');
+    expect(agent.stdout()).not.toContain('Ask your operator');
+    const credentials = await readJson(path.join(stateDir, 'credentials.json'));
+    expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
+    expect(credentials).toMatchObject({ site_code: site, machine_uid: 'vm-4c4c4544-0042' });
+    expect((await verifyAgentKey(stack, String(credentials.agent_key))).status).toBe(200);
+    expect(agent.stdout() + agent.stderr()).not.toContain(key);
+    expect(await agentsOf(site)).toMatchObject([{ machine_uid: 'vm-4c4c4544-0042', hostname: 'patchd-7' }]);
+  });
+
+  it('derives the machine uid from the machine ids, hashed, and says which sources it used', async () => {
+    const site = await createSite(stack, 'auto');
+    const key = await rotateEnrollmentKey(stack, site);
+    const agent = runAgent(keyArgs(site, await tempStateDir(), ['--enrollment-key', key]));
+    expect(await agent.exit).toBe(0);
+    const expected = await deriveMachineUid();
+    expect(expected).not.toBeNull();
+    expect(agent.stdout()).toContain(`Machine uid derived from ${expected?.used.join(' + ')} (hashed`);
+    const [registered] = await agentsOf(site);
+    expect(registered?.machine_uid).toBe(expected?.machineUid);
+    const rawMachineId = (await fs.readFile('/etc/machine-id', 'utf8')).trim();
+    expect(registered?.machine_uid).not.toContain(rawMachineId);
+  });
+
+  it('waits for an operator on a manual site', async () => {
+    const site = await createSite(stack, 'manual');
+    const key = await rotateEnrollmentKey(stack, site);
+    const stateDir = await tempStateDir();
+    const agent = runAgent(keyArgs(site, stateDir, ['--enrollment-key', key, '--machine-uid', 'manual-site-0001']));
+    const fingerprint = await approvalLine(agent, site);
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+    expect(await agent.exit).toBe(0);
+  });
+
+  it('explains a wrong or rotated-out key', async () => {
+    const site = await createSite(stack, 'auto');
+    const old = await rotateEnrollmentKey(stack, site);
+    await rotateEnrollmentKey(stack, site);
+    const agent = runAgent(keyArgs(site, await tempStateDir(), ['--enrollment-key', old, '--machine-uid', 'rotated-0001']));
+    expect(await agent.exit).toBe(5);
+    expect(agent.stderr()).toContain(`Ask your administrator for the current enrollment key of site ${site}.`);
+  });
+});
+
+describe('the single-file bundle an appliance installs', () => {
+  it('builds with plain node as its interpreter and enrolls zero-touch', async () => {
+    const outfile = path.join(path.dirname(await tempStateDir()), 'airlock-agent.mjs');
+    await promisify(execFile)(TSX, ['apps/agent/scripts/bundle.ts', '--outfile', outfile], { cwd: REPO_ROOT });
+    expect((await fs.readFile(outfile, 'utf8')).split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(await fileMode(outfile)).toBe(0o755);
+
+    const site = await createSite(stack, 'auto');
+    const key = await rotateEnrollmentKey(stack, site);
+    const stateDir = await tempStateDir();
+    const agent = runCommand(outfile, keyArgs(site, stateDir, ['--machine-uid', 'bundled-0001']), { AIRLOCK_ENROLLMENT_KEY: key });
+    expect(await agent.exit).toBe(0);
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, machine_uid: 'bundled-0001' });
+  });
+});

@@ -1,0 +1,178 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveMachineUid } from '../../apps/agent/src/machine-uid.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import {
+  approvalLine,
+  createPairingCode,
+  createSite,
+  decide,
+  enrollmentByFingerprint,
+  enrollmentsOf,
+  fileMode,
+  opensslPin,
+  readJson,
+  rotateEnrollmentKey,
+  runAgent,
+  runShellClient,
+  tempStateDir,
+  verifyAgentKey,
+  wrongPin,
+} from './support.ts';
+
+const which = async (tool: string): Promise<string> => {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = path.join(dir, tool);
+    if (await fs.access(candidate, fs.constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  throw new Error(`${tool} is not installed (apt-get install -y curl openssh-client mawk)`);
+};
+
+// infra/agent/airlock-enroll.sh: POSIX sh + curl + ssh-keygen, no Node. It
+// signs with `ssh-keygen -Y sign`, so this also covers the SSHSIG path.
+let stack: Stack;
+let pin: string;
+
+beforeAll(async () => {
+  stack = await startStack({
+    tls: true,
+    apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' },
+    edgeEnv: { EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '1000' },
+  });
+  pin = opensslPin(stack.certSha256 ?? '');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const args = (site: string, stateDir: string, extra: string[]) => [
+  '--server', stack.edgeUrl, '--site', site.toLowerCase(), '--state-dir', stateDir, '--name', 'legacy-appliance', ...extra,
+];
+
+describe('airlock-enroll.sh against the real stack', () => {
+  it('enrolls with a pairing code and a pin, writing the same layout airlock-agent reads', async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const stateDir = await tempStateDir();
+    const client = runShellClient(args(site, stateDir, ['--code', code.toLowerCase(), '--pin', pin]));
+    const fingerprint = await approvalLine(client, site);
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+    expect(await client.exit).toBe(0);
+    expect(client.stdout()).toContain('Credentials saved');
+
+    expect(await fileMode(stateDir)).toBe(0o700);
+    expect(await fileMode(path.join(stateDir, 'id_ed25519'))).toBe(0o600);
+    expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['credentials.json', 'id_ed25519', 'id_ed25519.pub']);
+    const credentials = await readJson(path.join(stateDir, 'credentials.json'));
+    expect(credentials).toMatchObject({ version: 1, site_code: site, fingerprint, hostname: 'legacy-appliance', ssh: null });
+    expect((await verifyAgentKey(stack, String(credentials.agent_key))).status).toBe(200);
+    expect(client.stdout() + client.stderr()).not.toContain(String(credentials.agent_key));
+
+    const status = runAgent(['status', '--state-dir', stateDir]);
+    expect(await status.exit).toBe(0);
+    expect(status.stdout()).toContain(`Agent id:     ${String(credentials.agent_id)}`);
+
+    const again = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]));
+    expect(await again.exit).toBe(9);
+  });
+
+  it('catches a mistyped code locally with the usage exit code', async () => {
+    const client = runShellClient(args('ACME', await tempStateDir(), ['--code', 'AX7K-PJ3F-TH2U', '--pin', pin]));
+    expect(await client.exit).toBe(2);
+    expect(client.stderr()).toContain("the pairing code contains 'U', which is not used in pairing codes");
+  });
+
+  it('is interrupted with state saved and resumes to approval', async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const stateDir = await tempStateDir();
+    const client = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]));
+    const fingerprint = await approvalLine(client, site);
+    client.child.kill('SIGTERM');
+    expect(await client.exit).toBe(130);
+    expect(client.stderr()).toContain(`--resume --state-dir ${stateDir}`);
+    expect(await fileMode(path.join(stateDir, 'enrollment.json'))).toBe(0o600);
+
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+    const resumed = runShellClient(['--resume', '--state-dir', stateDir]);
+    expect(await resumed.exit).toBe(0);
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint });
+  });
+
+  it('leaves an interrupted enrollment that airlock-agent --resume can finish', async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const stateDir = await tempStateDir();
+    const client = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]));
+    const fingerprint = await approvalLine(client, site);
+    client.child.kill('SIGINT');
+    expect(await client.exit).toBe(130);
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+    const resumed = runAgent(['enroll', '--resume', '--state-dir', stateDir]);
+    expect(await resumed.exit).toBe(0);
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint });
+  });
+
+  it("reports a rejection with the operator's reason", async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const client = runShellClient(args(site, await tempStateDir(), ['--code', code, '--pin', pin]));
+    const fingerprint = await approvalLine(client, site);
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'reject', { reason: 'decommissioned' });
+    expect(await client.exit).toBe(3);
+    expect(client.stderr()).toContain('Reason given: decommissioned');
+  });
+
+  it('explains a wrong pairing code', async () => {
+    const site = await createSite(stack);
+    const client = runShellClient(args(site, await tempStateDir(), ['--code', 'AX7K-PJ3F-TH2Q', '--pin', pin]));
+    expect(await client.exit).toBe(5);
+    expect(client.stderr()).toContain('Ask your operator for a new pairing code');
+  });
+
+  it('refuses a wrong pin before sending the code, and an unverified certificate', async () => {
+    const site = await createSite(stack);
+    const { id, code } = await createPairingCode(stack, site);
+    const wrong = runShellClient(args(site, await tempStateDir(), ['--code', code, '--pin', wrongPin(stack.certSha256 ?? '')]));
+    expect(await wrong.exit).toBe(7);
+    expect(wrong.stderr()).toContain('does not match --pin; nothing was sent');
+    const untrusted = runShellClient(args(site, await tempStateDir(), ['--code', code]));
+    expect(await untrusted.exit).toBe(7);
+    expect(untrusted.stderr()).toContain('Could not establish a trusted TLS connection');
+    expect(await enrollmentsOf(stack, site)).toEqual([]);
+    const active = await stack.admin('GET', '/api/v1/admin/pairing-codes?status=active');
+    expect((active.body.items as { id: string }[]).map((c) => c.id)).toContain(id);
+  });
+
+  it('works on a minimal Debian: mawk as awk, no openssl, no jq (the pin then anchors trust in the certificate)', async () => {
+    // A PATH with only what the script may rely on; awk is mawk, as on a minimal Debian.
+    const bin = path.join(path.dirname(await tempStateDir()), 'bin');
+    await fs.mkdir(bin);
+    const tools = ['sh', 'curl', 'ssh-keygen', 'sha256sum', 'base64', 'sed', 'tr', 'cut', 'head', 'tail', 'grep', 'date', 'mktemp',
+      'mkdir', 'chmod', 'rm', 'mv', 'cat', 'cp', 'sync', 'find', 'id', 'uname', 'sleep', 'basename'];
+    for (const tool of tools) await fs.symlink(await which(tool), path.join(bin, tool));
+    await fs.symlink(await which('mawk'), path.join(bin, 'awk'));
+
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const stateDir = await tempStateDir();
+    const client = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]), { PATH: bin });
+    const fingerprint = await approvalLine(client, site);
+    await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+    expect(await client.exit).toBe(0);
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint });
+  });
+
+  it('enrolls zero-touch with a derived machine uid equal to the one airlock-agent derives', async () => {
+    const site = await createSite(stack, 'auto');
+    const key = await rotateEnrollmentKey(stack, site);
+    const stateDir = await tempStateDir();
+    const client = runShellClient(args(site, stateDir, ['--pin', pin, '--ca-file', stack.certPath ?? '']), { AIRLOCK_ENROLLMENT_KEY: key });
+    expect(await client.exit).toBe(0);
+    expect(client.stdout()).toContain('Approved automatically by the site policy');
+    const expected = await deriveMachineUid();
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ machine_uid: expected?.machineUid });
+  });
+});

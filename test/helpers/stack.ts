@@ -1,0 +1,198 @@
+/**
+ * The real stack for cross-process tests: the api and the edge as child
+ * processes (the same entry points `pnpm start:api` / `pnpm start:edge` run),
+ * a fresh Postgres database, real Redis under a unique key prefix, and an
+ * admin operator.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const sparePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+
+export interface ManagedProcess {
+  child: ChildProcess;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export const spawnManaged = (args: string[], env: Record<string, string>): ManagedProcess => {
+  const child = spawn(TSX, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+};
+
+/** Polls a URL until it answers 200, or fails with the process output. */
+export const waitForHttp = async (url: string, proc: ManagedProcess, opts: { timeoutMs?: number } = {}) => {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output()}`);
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${url}:\n${proc.output()}`);
+};
+
+export interface SelfSignedCert {
+  certPath: string;
+  keyPath: string;
+  /** SHA-256 of the DER certificate, hex without colons. */
+  sha256: string;
+}
+
+export const makeSelfSignedCert = (dir: string, name = 'edge', cn = 'localhost'): SelfSignedCert => {
+  const certPath = path.join(dir, `${name}.crt`);
+  const keyPath = path.join(dir, `${name}.key`);
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', `/CN=${cn}`,
+    '-addext', `subjectAltName=DNS:${cn},IP:127.0.0.1`,
+  ], { stdio: 'ignore' });
+  const der = Buffer.from(
+    readFileSync(certPath, 'utf8').replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''),
+    'base64',
+  );
+  return { certPath, keyPath, sha256: createHash('sha256').update(der).digest('hex') };
+};
+
+export interface Stack {
+  edgeUrl: string;
+  apiUrl: string;
+  certPath?: string;
+  certSha256?: string;
+  adminToken: string;
+  serviceToken: string;
+  redisPrefix: string;
+  dataDir: string;
+  api: ManagedProcess;
+  edge: ManagedProcess;
+  /** Bodies are JSON as parsed; tests assert them field by field. */
+  // biome-ignore lint: test convenience
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+export const startStack = async (
+  opts: { edgeEnv?: Record<string, string>; apiEnv?: Record<string, string>; tls?: boolean } = {},
+): Promise<Stack> => {
+  const db: TestDatabase = await createTestDatabase('airlock_stack');
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-stack-'));
+  const apiPort = await sparePort();
+  const edgePort = await sparePort();
+  const metricsPort = await sparePort();
+  const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+
+  const api = spawnManaged(['apps/api/src/main.ts'], {
+    DATABASE_URL: db.url,
+    AIRLOCK_SECRET: randomBytes(24).toString('hex'),
+    AIRLOCK_DATA_DIR: dataDir,
+    API_HOST: '127.0.0.1',
+    API_PORT: String(apiPort),
+    AIRLOCK_LOG_LEVEL: 'warn',
+    ...opts.apiEnv,
+  });
+  let edge: ManagedProcess | null = null;
+  try {
+    await waitForHttp(`${apiUrl}/readyz`, api);
+    const tokens = await createOperatorsDirectly(db.url);
+    const cert = opts.tls ? makeSelfSignedCert(dataDir) : null;
+    edge = spawnManaged(['apps/edge/src/main.ts'], {
+      EDGE_HOST: '127.0.0.1',
+      EDGE_PORT: String(edgePort),
+      EDGE_UPSTREAM: apiUrl,
+      EDGE_METRICS_PORT: String(metricsPort),
+      REDIS_URL,
+      EDGE_REDIS_PREFIX: redisPrefix,
+      ...(cert ? { EDGE_TLS_CERT: cert.certPath, EDGE_TLS_KEY: cert.keyPath } : {}),
+      ...opts.edgeEnv,
+    });
+    // The edge answers /healthz itself; over TLS we probe the metrics port instead of fighting fetch's CA checks.
+    await waitForHttp(cert ? `http://127.0.0.1:${metricsPort}/metrics` : `http://127.0.0.1:${edgePort}/healthz`, edge);
+    const edgeProc = edge;
+    return {
+      edgeUrl: `${cert ? 'https' : 'http'}://127.0.0.1:${edgePort}`,
+      apiUrl,
+      ...(cert ? { certPath: cert.certPath, certSha256: cert.sha256 } : {}),
+      adminToken: tokens.admin,
+      serviceToken: tokens.service,
+      redisPrefix,
+      dataDir,
+      api,
+      edge: edgeProc,
+      admin: async (method, p, body) => {
+        const res = await fetch(`${apiUrl}${p}`, {
+          method,
+          headers: { authorization: `Bearer ${tokens.admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await res.text();
+        return { status: res.status, body: text ? JSON.parse(text) : null };
+      },
+      stop: async () => {
+        await edgeProc.stop();
+        await api.stop();
+        await db.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await edge?.stop();
+    await api.stop();
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+};
+
+/** Operators are created in the database directly, as `pnpm airlock operators create` does. */
+const createOperatorsDirectly = async (url: string): Promise<{ admin: string; service: string }> => {
+  const { createOperator } = await import('../../apps/api/src/domain/operators.ts');
+  const { connectDatabase } = await import('../../apps/api/src/db/client.ts');
+  const { systemClock } = await import('../../apps/api/src/clock.ts');
+  const handle = connectDatabase({ url, max: 1 });
+  try {
+    const admin = await createOperator(handle.db, systemClock, { name: 'stack-admin', role: 'admin' }, 'test', null);
+    const service = await createOperator(handle.db, systemClock, { name: 'stack-service', role: 'service' }, 'test', null);
+    return { admin: admin.token, service: service.token };
+  } finally {
+    await handle.close();
+  }
+};
+
