@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { approvalLine, createPairingCode, createSite, opensslPin, rotateEnrollmentKey, runAgent, tempStateDir } from './support.ts';
+import { approvalLine, createSite, opensslPin, rotateEnrollmentKey, runAgent, tempStateDir } from './support.ts';
 
 // Tight limits and the shortest approval window the api accepts, so the slow
 // paths (waiting out a 429, an enrollment expiring) happen within a test.
@@ -34,25 +34,24 @@ describe.concurrent('airlock-agent under rate limits and expiry (real stack)', (
   });
 
   it('reports the expiry of an enrollment nobody approved', { timeout: 150_000 }, async () => {
-    const site = await createSite(stack);
-    const { code } = await createPairingCode(stack, site);
-    const agent = runAgent([...base(site, await tempStateDir()), '--code', code]);
+    // An enrollment key on a manual site, so this test never spends the per-IP pairing-code allowance.
+    const site = await createSite(stack, 'manual');
+    const key = await rotateEnrollmentKey(stack, site);
+    const agent = runAgent([...base(site, await tempStateDir()), '--enrollment-key', key, '--machine-uid', 'expiry-test-0001']);
     await approvalLine(agent, site);
     expect(await agent.exit).toBe(4);
     expect(agent.stderr()).toContain('The enrollment expired before an operator approved it.');
-    expect(agent.stderr()).toContain('Ask your operator for a new pairing code');
+    expect(agent.stderr()).toContain('Run airlock-agent enroll again.');
   });
 
   it('an attended enroll that is rate limited says how long to wait', async () => {
-    // The pairing-code allowance (1 per hour per IP) is spent by the expiry test or by this first attempt.
+    // The only pairing-code enrolls on this stack: the first spends the allowance of 1 per hour per IP.
     const site = await createSite(stack);
-    const attempts = [];
-    for (let i = 0; i < 2; i += 1) {
-      const agent = runAgent([...base(site, await tempStateDir()), '--code', 'AX7K-PJ3F-TH2Q']);
-      attempts.push({ code: await agent.exit, stderr: agent.stderr() });
-    }
-    const limited = attempts.find((a) => a.code === 6);
-    expect(limited?.stderr).toContain('The server is throttling enrollments from this address.');
-    expect(limited?.stderr).toMatch(/What to do: Wait \d+ (s|min) before trying again\./);
+    const first = runAgent([...base(site, await tempStateDir()), '--code', 'AX7K-PJ3F-TH2Q']);
+    expect(await first.exit).toBe(5);
+    const limited = runAgent([...base(site, await tempStateDir()), '--code', 'AX7K-PJ3F-TH2Q']);
+    expect(await limited.exit).toBe(6);
+    expect(limited.stderr()).toContain('The server is throttling enrollments from this address.');
+    expect(limited.stderr()).toMatch(/What to do: Wait \d+ (s|min) before trying again\./);
   });
 });

@@ -167,7 +167,8 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         };
       }
       if (!rate.ok) {
-        overLimit.set(r.full, Date.now() + rate.res.msBeforeNext);
+        // Remember only Redis's verdicts: an outage-time count must not outlive the outage.
+        if (redis === null || up) overLimit.set(r.full, Date.now() + rate.res.msBeforeNext);
         metrics.throttle.inc({ rule: r.rule, decision: 'limit' });
         return { ok: false, retryAfterSeconds: seconds(rate.res.msBeforeNext), rule: r.rule, key: r.full, kind: 'limit' };
       }

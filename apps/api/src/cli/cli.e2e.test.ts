@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -293,9 +294,15 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
     const help = await run(['codes', 'create', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: airlock codes create/);
-    const down = await run(['--api', 'http://127.0.0.1:1', 'sites', 'list']);
-    expect(down.code).toBe(3);
-    expect(down.stderr).toMatch(/^error: cannot reach the api at http:\/\/127\.0\.0\.1:1 \(/);
+    // A port that was just free: nothing listens there, so the connection is refused.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = server.address() as AddressInfo;
+        server.close(() => resolve(p));
+      });
+    });
+    const down = await run(['--api', `http://127.0.0.1:${port}`, 'sites', 'list']);
+    expect(down).toEqual({ code: 3, stdout: '', stderr: `error: cannot reach the api at http://127.0.0.1:${port} (ECONNREFUSED)\n` });
   });
 
   it('lists an edge lockout and lifts it', async () => {
