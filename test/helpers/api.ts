@@ -24,11 +24,16 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export const startTestApi = async (opts: { embedded?: boolean; env?: Record<string, string> } = {}): Promise<TestApi> => {
-  const db = opts.embedded ? null : await createTestDatabase();
+export const startTestApi = async (
+  opts: { embedded?: boolean; env?: Record<string, string>; shareDatabaseOf?: TestApi } = {},
+): Promise<TestApi> => {
+  // A second replica on the first one's database: it neither creates nor drops it.
+  const shared = opts.shareDatabaseOf?.db ?? null;
+  const db = opts.embedded || shared ? null : await createTestDatabase();
+  const url = shared?.url ?? db?.url;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-api-'));
   const config = loadApiConfig({
-    ...(db ? { DATABASE_URL: db.url } : {}),
+    ...(url ? { DATABASE_URL: url } : {}),
     AIRLOCK_SECRET: 'test-secret-'.padEnd(40, 'x'),
     AIRLOCK_DATA_DIR: dataDir,
     API_PORT: '0',
@@ -45,9 +50,10 @@ export const startTestApi = async (opts: { embedded?: boolean; env?: Record<stri
   const api = await startApi(config, { clock, logger });
   const mk = (role: 'admin' | 'auditor' | 'service', name: string) =>
     createOperator(api.deps.db, clock, { name, role }, 'test', null).then((o) => o.token);
-  const adminToken = await mk('admin', 'alice');
-  const auditorToken = await mk('auditor', 'audrey');
-  const serviceToken = await mk('service', 'mgmt');
+  const suffix = shared ? `-${Math.random().toString(36).slice(2, 8)}` : '';
+  const adminToken = await mk('admin', `alice${suffix}`);
+  const auditorToken = await mk('auditor', `audrey${suffix}`);
+  const serviceToken = await mk('service', `mgmt${suffix}`);
   const http = supertest.agent(api.url);
   return {
     api,

@@ -126,6 +126,9 @@ export const startStack = async (
     API_HOST: '127.0.0.1',
     API_PORT: String(apiPort),
     AIRLOCK_LOG_LEVEL: 'warn',
+    // So the operator's lockout commands see this edge's keys.
+    REDIS_URL,
+    EDGE_REDIS_PREFIX: redisPrefix,
     ...opts.apiEnv,
   });
   let edge: ManagedProcess | null = null;

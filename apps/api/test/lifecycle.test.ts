@@ -54,6 +54,13 @@ describe('the enrollment lifecycle', () => {
 
     const twice = await t.admin('post', `/api/v1/admin/agents/${creds.body.agent_id}/revoke`).send({});
     expect(twice.status).toBe(409);
+
+    // One JSON line per request, and no secret in any of them.
+    const requests = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    expect(requests.length).toBeGreaterThan(5);
+    for (const line of requests) expect(Object.keys(line)).toEqual(expect.arrayContaining(['method', 'route', 'status', 'duration_ms', 'request_id']));
+    const all = t.logs.join('\n');
+    for (const secret of [agentKey, pollToken, t.adminToken, t.serviceToken]) expect(all).not.toContain(secret);
   });
 
   it('answers a rejected enrollment with 403 and the operator reason', async () => {

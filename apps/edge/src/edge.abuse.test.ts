@@ -123,12 +123,39 @@ describe('body rules', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('accepts a body of exactly 16 KiB', async () => {
-    const body = JSON.stringify({ site_code: 'ACME', pad: 'x'.repeat(16_384 - 30) }).slice(0, 16_384);
-    const padded = body.length < 16_384 ? body : body;
-    const res = await rawRequest(edge.port, jsonPost('/api/v1/enroll', padded));
+  it('accepts a body of exactly 16 KiB and forwards it byte for byte', async () => {
+    const shell = JSON.stringify({ site_code: 'ACME', pad: '' });
+    const body = JSON.stringify({ site_code: 'ACME', pad: 'x'.repeat(16_384 - shell.length) });
+    expect(Buffer.byteLength(body)).toBe(16_384);
+    const res = await rawRequest(edge.port, jsonPost('/api/v1/enroll', body));
     expect(res.status).toBe(201);
-    expect(upstream.requests[0]?.body).toBe(padded);
+    expect(upstream.requests[0]?.body).toBe(body);
+  });
+
+  it('forwards non-ASCII JSON bodies unchanged', async () => {
+    const body = JSON.stringify({ site_code: 'ACME', hostname: 'vmä-01 ✓' });
+    const res = await rawRequest(edge.port, jsonPost('/api/v1/enroll', body));
+    expect(res.status).toBe(201);
+    expect(upstream.requests[0]?.body).toBe(body);
+  });
+
+  it('answers 413 to Expect: 100-continue without inviting the body', async () => {
+    const res = await rawRequest(
+      edge.port,
+      req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Content-Length', '20000'], ['Expect', '100-continue']]),
+    );
+    expect(res.raw.startsWith('HTTP/1.1 413 ')).toBe(true);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('sends 100 Continue for an acceptable body and forwards it', async () => {
+    const res = await rawRequest(
+      edge.port,
+      req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Content-Length', '2'], ['Expect', '100-continue']], '{}'),
+    );
+    expect(res.raw.startsWith('HTTP/1.1 100 Continue')).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(upstream.requests.map((r) => r.body)).toEqual(['{}']);
   });
 
   it.each([

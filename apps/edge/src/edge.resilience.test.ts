@@ -209,3 +209,28 @@ describe('connection cap per IP', () => {
     agent.destroy();
   });
 });
+
+describe('metrics', () => {
+  it('serves Prometheus metrics on the internal port only', async () => {
+    const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '1' });
+    upstream.respond(202);
+    await status(edge.port);
+    await status(edge.port);
+    await send(edge.port, 'GET', '/nope');
+    const text = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: edge.metricsPort, path: '/metrics' }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString('utf8')));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    expect(text).toContain('edge_requests_total{route="status",status="202"} 1');
+    expect(text).toContain('edge_requests_total{route="status",status="429"} 1');
+    expect(text).toContain('edge_requests_total{route="unmatched",status="404"} 1');
+    expect(text).toContain('edge_throttle_decisions_total{rule="status",decision="limit"} 1');
+    expect(text).toContain('edge_upstream_duration_seconds_count{route="status"} 1');
+    expect(text).toContain('edge_redis_up');
+    expect((await send(edge.port, 'GET', '/metrics')).status).toBe(404);
+    expect((await send(edge.metricsPort, 'GET', '/other')).status).toBe(404);
+  });
+});

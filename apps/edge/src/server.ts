@@ -309,6 +309,8 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
         sendError(res, 'payload_too_large', `Request body exceeds ${config.maxBodyBytes} bytes`, { close: true });
         return;
       }
+      // Only now, with the request screened and the length acceptable, invite the body.
+      if (expectsContinue.has(req)) res.writeContinue();
       const read = await readBody(req, config.maxBodyBytes);
       if (read === 'aborted') {
         entry.reason = 'client aborted body';
@@ -432,6 +434,13 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     }
     if (timeout) rawError(socket, 'request_timeout', 'Request not received in time');
     else rawError(socket, 'invalid_request', 'Request refused: malformed HTTP');
+  });
+
+  // Node would send `100 Continue` before we saw the request; we send it only for a body we will read.
+  const expectsContinue = new WeakSet<http.IncomingMessage>();
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    expectsContinue.add(req);
+    server.emit('request', req, res);
   });
 
   // Node answers unknown expectations with a bare 417; answer with the envelope instead.

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -44,6 +44,7 @@ export const ensureSelfSignedCert = async (
       '-keyout', keyPath, '-out', certPath, '-days', '825',
       '-subj', '/CN=airlock-edge', '-addext', `subjectAltName=${[...new Set(san)].join(',')}`,
     ]);
+    await chmod(keyPath, 0o600);
     created = true;
   }
   const fingerprint256 = new X509Certificate(await readFile(certPath)).fingerprint256;
