@@ -252,23 +252,24 @@ ensure_state_dir() {
     fail "$EXIT_INTERNAL" "Cannot create $STATE_DIR." "" "Run as root (the default directory is /var/lib/airlock-agent for root) or pass --state-dir DIR."
   [ -O "$STATE_DIR" ] ||
     fail "$EXIT_INTERNAL" "The state directory cannot be used: $STATE_DIR belongs to another user." "" "Choose another --state-dir."
-  if [ -n "$(find "$STATE_DIR" -maxdepth 0 -perm /077 2>/dev/null)" ]; then
-    chmod 700 "$STATE_DIR"
-    say_warn "$STATE_DIR was readable by others; its mode is now 0700"
-  fi
+  # The permission string of `ls -ld` is POSIX; `stat -c` and `find -perm /` are not everywhere.
+  perms=$(ls -ld "$STATE_DIR" | cut -c2-10)
   chmod 700 "$STATE_DIR"
+  case $perms in rwx------) ;; *) say_warn "$STATE_DIR was readable by others; its mode is now 0700" ;; esac
 }
 
 # write_atomic FILE: stdin -> FILE via a 0600 temp file, fsync, rename, so a
 # crash leaves the old or the complete new file, never a torn one.
 write_atomic() {
   tmp=$(mktemp "$STATE_DIR/.$(basename "$1").XXXXXX") || return 1
-  if cat >"$tmp" && chmod 600 "$tmp" && sync "$tmp" 2>/dev/null; then
-    mv -f "$tmp" "$1" && sync "$STATE_DIR" 2>/dev/null
-    return 0
+  if ! { cat >"$tmp" && chmod 600 "$tmp"; }; then
+    rm -f "$tmp"
+    return 1
   fi
-  rm -f "$tmp"
-  return 1
+  # `sync FILE` needs coreutils >= 8.24; a plain sync is the portable fallback.
+  sync "$tmp" 2>/dev/null || sync
+  mv -f "$tmp" "$1" || { rm -f "$tmp"; return 1; }
+  sync "$STATE_DIR" 2>/dev/null || sync
 }
 
 now_s() { date +%s; }

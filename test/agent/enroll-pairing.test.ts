@@ -94,6 +94,19 @@ describe('airlock-agent enroll with a pairing code, through the edge (real stack
     const again = runAgent(enrollArgs(site, another, stateDir, ['--pin', pin]));
     expect(await again.exit).toBe(9);
     expect(again.stderr()).toMatch(/already enrolled.*--force/s);
+
+    // --force enrolls again with the same key; the old credentials stay until the new ones are written.
+    const forced = runAgent(enrollArgs(site, another, stateDir, ['--pin', pin, '--force']));
+    expect(await approvalLine(forced, site)).toBe(fingerprint);
+    expect(forced.stderr()).toContain('--force: starting a new enrollment');
+    expect(forced.stdout()).toContain('Reusing the Ed25519 key pair');
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ agent_key: agentKey });
+    const waiting = (await enrollmentsOf(stack, site)).find((e) => e.status === 'awaiting_approval' || e.status === 'pending_confirmation');
+    await decide(stack, waiting?.id ?? 'missing', 'approve');
+    expect(await forced.exit).toBe(0);
+    const replaced = await readJson(path.join(stateDir, 'credentials.json'));
+    expect(replaced.agent_key).not.toBe(agentKey);
+    expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
   });
 
   it('saves state on Ctrl-C while waiting, and --resume picks up the approval', async () => {

@@ -151,7 +151,7 @@ describe('airlock-enroll.sh against the real stack', () => {
     const bin = path.join(path.dirname(await tempStateDir()), 'bin');
     await fs.mkdir(bin);
     const tools = ['sh', 'curl', 'ssh-keygen', 'sha256sum', 'base64', 'sed', 'tr', 'cut', 'head', 'tail', 'grep', 'date', 'mktemp',
-      'mkdir', 'chmod', 'rm', 'mv', 'cat', 'cp', 'sync', 'find', 'id', 'uname', 'sleep', 'basename'];
+      'mkdir', 'chmod', 'rm', 'mv', 'cat', 'cp', 'sync', 'ls', 'id', 'uname', 'sleep', 'basename'];
     for (const tool of tools) await fs.symlink(await which(tool), path.join(bin, tool));
     await fs.symlink(await which('mawk'), path.join(bin, 'awk'));
 

@@ -3,7 +3,7 @@ import { ExitCode } from './exit-codes.ts';
 import { InterruptedError, runEnroll, runResume, runStatus } from './flow.ts';
 import { helpText } from './help.ts';
 import { TransportError } from './http.ts';
-import { formatSeconds, type Explanation } from './messages.ts';
+import type { Explanation } from './messages.ts';
 import { Progress, type Sink } from './progress.ts';
 import { ProtocolError } from './protocol.ts';
 import { StateError, defaultStateDir } from './state.ts';
@@ -42,11 +42,12 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
     }
   } catch (error) {
     progress.stopWaiting();
-    const explanation = explainFailure(error);
-    if (explanation === null) {
-      io.err.write(`airlock-agent: ${(error as Error).message}\nRun airlock-agent --help for usage.\n`);
+    if (error instanceof UsageError) {
+      // Terse, like any CLI's usage error: the one-line fix is in the message.
+      io.err.write(`airlock-agent: ${error.message}\nRun airlock-agent --help for usage.\n`);
       return ExitCode.Usage;
     }
+    const explanation = explainFailure(error);
     progress.fail(explanation);
     return explanation.exitCode;
   }
@@ -55,9 +56,8 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
 const resumeHint = (dir: string): string =>
   `airlock-agent enroll --resume${dir === defaultStateDir() ? '' : ` --state-dir ${dir}`}`;
 
-/** Maps thrown failures to a message; null means a usage error (printed in the terse usage style). */
-const explainFailure = (error: unknown): Explanation | null => {
-  if (error instanceof UsageError) return null;
+/** Maps every other thrown failure to what happened, what to do and the exit code. */
+const explainFailure = (error: unknown): Explanation => {
   if (error instanceof InterruptedError) {
     return error.resumable
       ? {
@@ -134,4 +134,3 @@ export const explainTransport = (error: TransportError): Explanation => {
   }
 };
 
-export { formatSeconds };

@@ -112,7 +112,6 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
   const started = now();
   const deadline = started + cmd.timeoutMs;
   const paths = statePaths(path.resolve(cmd.stateDir ?? defaultStateDir()));
-  const method = cmd.credential.method;
 
   const hostname = cmd.name ?? os.hostname();
   if (!isValidHostname(hostname)) {
@@ -124,94 +123,40 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
 
   const { tightened } = await ensureStateDir(paths.dir);
   if (tightened) progress.warn(`${paths.dir} was readable by others; its mode is now 0700`);
+  const refused = await refuseIfEnrolled(paths, cmd.force, progress);
+  if (refused !== null) return refused;
 
-  const existing = await readCredentials(paths);
-  const pending = await readEnrollment(paths);
-  if (!cmd.force) {
-    if (existing) {
-      progress.fail({
-        exitCode: ExitCode.AlreadyEnrolled,
-        title: `This machine is already enrolled: agent ${existing.agent_id} of site ${existing.site_code} at ${existing.server}, since ${existing.enrolled_at}.`,
-        action: 'Nothing to do. To enroll again (the old agent stays until an operator revokes it), add --force. See: airlock-agent status',
-      });
-      return ExitCode.AlreadyEnrolled;
-    }
-    if (pending) {
-      progress.fail({
-        exitCode: ExitCode.AlreadyEnrolled,
-        title: `An enrollment into site ${pending.site_code} is already waiting for approval (started ${pending.started_at}).`,
-        action: 'Run airlock-agent enroll --resume to keep waiting, or add --force to start a new one.',
-      });
-      return ExitCode.AlreadyEnrolled;
-    }
-  } else if (existing || pending) {
-    progress.warn(
-      `--force: starting a new enrollment; ${existing ? `the current credentials (agent ${existing.agent_id}) stay until the new ones arrive` : 'the pending enrollment is abandoned'}.`,
-    );
-  }
-
-  let machineUid: string | undefined;
-  if (cmd.credential.method === 'pairing_code') {
-    progress.ok('Pairing code format checked');
-  } else {
-    progress.ok('Enrollment key format checked');
-    machineUid = cmd.credential.machineUid;
-    if (machineUid === undefined) {
-      const derived = await deriveMachineUid();
-      if (derived === null) {
-        throw new UsageError(
-          'cannot derive a machine uid: neither /etc/machine-id nor /sys/class/dmi/id/product_uuid is readable; pass --machine-uid UID',
-        );
-      }
-      machineUid = derived.machineUid;
-      progress.ok(`Machine uid derived from ${derived.used.join(' + ')} (hashed; the raw ids stay on this machine)`);
-      for (const s of derived.skipped) progress.info(`not used: ${s.label} (${s.reason})`);
-    } else {
-      progress.ok('Machine uid taken from --machine-uid');
-    }
-  }
+  progress.ok(cmd.credential.method === 'pairing_code' ? 'Pairing code format checked' : 'Enrollment key format checked');
+  const machineUid = cmd.credential.method === 'enrollment_key' ? await resolveMachineUid(cmd.credential.machineUid, progress) : undefined;
 
   const key = await loadOrCreateKey(paths, hostname);
   progress.ok(`${key.generated ? 'Generated a new' : 'Reusing the'} Ed25519 key pair ${key.fingerprint} (${paths.privateKey})`);
 
   const client = await createHttpClient({ server: cmd.server, tls: cmd.tls, userAgent: USER_AGENT });
-  const ctx = { method, site: cmd.site } as const;
-
   const body: Record<string, unknown> = {
     site_code: cmd.site,
     public_key: key.publicLine,
     hostname,
     agent_version: AGENT_VERSION,
+    ...(cmd.credential.method === 'pairing_code'
+      ? { pairing_code: cmd.credential.pairingCode }
+      : { enrollment_key: cmd.credential.enrollmentKey }),
+    ...(machineUid !== undefined ? { machine_uid: machineUid } : {}),
+    ...(Object.keys(cmd.labels).length > 0 ? { labels: cmd.labels } : {}),
   };
-  if (cmd.credential.method === 'pairing_code') body.pairing_code = cmd.credential.pairingCode;
-  else body.enrollment_key = cmd.credential.enrollmentKey;
-  if (machineUid !== undefined) body.machine_uid = machineUid;
-  if (Object.keys(cmd.labels).length > 0) body.labels = cmd.labels;
-
-  // Zero-touch pushes hit many machines behind one NAT at once; waiting out a
-  // 429 by ourselves is what a fleet roll-out needs. An attended run reports it.
-  let enrolled: HttpResponse;
-  for (;;) {
-    enrolled = await client.request('POST', '/api/v1/enroll', { body });
-    // A 201 has consumed the pairing code: record it before honouring Ctrl-C.
-    if (enrolled.status === 201) break;
-    checkInterrupted(deps, paths, false);
-    if (enrolled.status !== 429 || method !== 'enrollment_key') break;
-    const waitS = Math.max(1, enrolled.retryAfterSeconds ?? 30);
-    if (now() + waitS * 1000 > deadline) break;
-    progress.info(`The server is rate limiting enrollments from this address; waiting ${formatSeconds(waitS)} before retrying (as it asked).`);
-    await sleep(waitS * 1000, deps, paths, false);
+  const enrolled = await requestEnrollment(client, body, cmd.credential.method, deadline, paths, deps);
+  if (enrolled.status !== 201) {
+    return refuse(progress, explainResponse(enrolled, { method: cmd.credential.method, site: cmd.site, phase: 'enroll' }));
   }
-  if (enrolled.status !== 201) return refuse(progress, explainResponse(enrolled, { ...ctx, phase: 'enroll' }));
   const created = expectShape(EnrollCreated, enrolled, 'enroll');
   progress.ok(`Connected to ${cmd.server.host} (${tlsDescription(cmd.server, cmd.tls)})`);
   progress.ok(`Enrollment requested (id ${created.enrollment_id})`);
 
-  let state: EnrollmentState = {
+  const state: EnrollmentState = {
     version: 1,
     server: cmd.server.origin,
     site_code: cmd.site,
-    method,
+    method: cmd.credential.method,
     enrollment_id: created.enrollment_id,
     challenge: created.challenge,
     challenge_expires_at: created.expires_at,
@@ -227,6 +172,79 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
   const verified = await verify(client, key, state, paths, deps);
   if (typeof verified === 'number') return verified;
   return waitForApproval(client, key, verified.state, paths, deps, deadline, verified.approved);
+};
+
+/** One machine, one enrollment: refuse a second one unless --force (exit 9), or null to go on. */
+const refuseIfEnrolled = async (paths: StatePaths, force: boolean, progress: Progress): Promise<ExitCode | null> => {
+  const existing = await readCredentials(paths);
+  const pending = await readEnrollment(paths);
+  if (force) {
+    if (existing || pending) {
+      progress.warn(
+        `--force: starting a new enrollment; ${existing ? `the current credentials (agent ${existing.agent_id}) stay until the new ones arrive` : 'the pending enrollment is abandoned'}.`,
+      );
+    }
+    return null;
+  }
+  if (existing) {
+    return refuse(progress, {
+      exitCode: ExitCode.AlreadyEnrolled,
+      title: `This machine is already enrolled: agent ${existing.agent_id} of site ${existing.site_code} at ${existing.server}, since ${existing.enrolled_at}.`,
+      action: 'Nothing to do. To enroll again (the old agent stays until an operator revokes it), add --force. See: airlock-agent status',
+    });
+  }
+  if (pending) {
+    return refuse(progress, {
+      exitCode: ExitCode.AlreadyEnrolled,
+      title: `An enrollment into site ${pending.site_code} is already waiting for approval (started ${pending.started_at}).`,
+      action: 'Run airlock-agent enroll --resume to keep waiting, or add --force to start a new one.',
+    });
+  }
+  return null;
+};
+
+/** --machine-uid, or one derived from the machine's ids (hashed), saying which sources were used. */
+const resolveMachineUid = async (given: string | undefined, progress: Progress): Promise<string> => {
+  if (given !== undefined) {
+    progress.ok('Machine uid taken from --machine-uid');
+    return given;
+  }
+  const derived = await deriveMachineUid();
+  if (derived === null) {
+    throw new UsageError(
+      'cannot derive a machine uid: neither /etc/machine-id nor /sys/class/dmi/id/product_uuid is readable; pass --machine-uid UID',
+    );
+  }
+  progress.ok(`Machine uid derived from ${derived.used.join(' + ')} (hashed; the raw ids stay on this machine)`);
+  for (const s of derived.skipped) progress.info(`not used: ${s.label} (${s.reason})`);
+  return derived.machineUid;
+};
+
+/**
+ * POST /enroll. Zero-touch pushes hit many machines behind one NAT at once,
+ * so a 429 is waited out as the server asks, until the deadline; an attended
+ * run reports it to the person instead.
+ */
+const requestEnrollment = async (
+  client: HttpClient,
+  body: Record<string, unknown>,
+  method: EnrollCommand['credential']['method'],
+  deadline: number,
+  paths: StatePaths,
+  deps: FlowDeps,
+): Promise<HttpResponse> => {
+  const now = deps.now ?? Date.now;
+  for (;;) {
+    const response = await client.request('POST', '/api/v1/enroll', { body });
+    // A 201 has consumed the pairing code: the caller records it before honouring Ctrl-C.
+    if (response.status === 201) return response;
+    checkInterrupted(deps, paths, false);
+    if (response.status !== 429 || method !== 'enrollment_key') return response;
+    const waitS = Math.max(1, response.retryAfterSeconds ?? 30);
+    if (now() + waitS * 1000 > deadline) return response;
+    deps.progress.info(`The server is rate limiting enrollments from this address; waiting ${formatSeconds(waitS)} before retrying (as it asked).`);
+    await sleep(waitS * 1000, deps, paths, false);
+  }
 };
 
 /** Signs the challenge and exchanges it for a poll token; retried on network loss while the challenge is valid. */

@@ -3,9 +3,7 @@ import { AGENT_VERSION } from './version.ts';
 
 const exitTable = EXIT_CODE_HELP.map(([code, meaning]) => `  ${String(code).padStart(3)}  ${meaning}`).join('\n');
 
-const ENROLL = `Enroll this machine with an Airlock server, through its edge.
-
-Attended, with a pairing code from your operator:
+const USAGE = `Attended, with a pairing code from your operator:
   airlock-agent enroll --server https://HOST[:PORT] --site SITE --code XXXX-XXXX-XXXX [--name NAME]
 
 Zero-touch, with the site's enrollment key:
@@ -13,7 +11,11 @@ Zero-touch, with the site's enrollment key:
   (or set AIRLOCK_ENROLLMENT_KEY instead of --enrollment-key, to keep the key out of ps)
 
 Continue waiting after an interruption or a timeout:
-  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]
+  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]`;
+
+const ENROLL = `Enroll this machine with an Airlock server, through its edge.
+
+${USAGE}
 
 Options:
   --server URL          the Airlock edge (https:// only, unless --insecure)
@@ -52,7 +54,7 @@ Commands:
   status    show the enrollment stored on this machine
   version   print the version
 
-${ENROLL.split('\n').slice(2, 12).join('\n')}
+${USAGE}
 
 Exit codes:
 ${exitTable}

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
-import { isIP } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsFlags } from './args.ts';
 
@@ -28,14 +28,14 @@ export interface HttpResponse {
   retryAfterSeconds: number | null;
 }
 
-export interface RequestInit {
+export interface AgentRequest {
   body?: unknown;
   bearer?: string;
   signal?: AbortSignal;
 }
 
 export interface HttpClient {
-  request(method: 'GET' | 'POST', path: string, init?: RequestInit): Promise<HttpResponse>;
+  request(method: 'GET' | 'POST', path: string, init?: AgentRequest): Promise<HttpResponse>;
 }
 
 export interface ClientOptions {
@@ -167,25 +167,24 @@ const connectTls = (o: TlsConnectOptions): Promise<tls.TLSSocket> =>
     });
   });
 
-const connectPlain = async (host: string, port: number, timeoutMs: number, signal?: AbortSignal) => {
-  const { connect } = await import('node:net');
-  return new Promise<import('node:net').Socket>((resolve, reject) => {
-    const socket = connect({ host, port });
+const connectPlain = (host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> =>
+  new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port });
     const fail = (error: TransportError) => {
       clearTimeout(timer);
       socket.destroy();
       reject(error);
     };
     const timer = setTimeout(() => fail(new TransportError('timeout', `no connection to ${host}:${port} within ${timeoutMs / 1000} s`)), timeoutMs);
-    socket.once('error', (error) => fail(classify(error, `${host}:${port}`)));
+    const onError = (error: Error) => fail(classify(error, `${host}:${port}`));
+    socket.once('error', onError);
     signal?.addEventListener('abort', () => fail(new TransportError('aborted', 'interrupted')), { once: true });
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
+      socket.off('error', onError);
       resolve(socket);
     });
   });
-};
 
 interface SendOptions {
   host: string;
@@ -197,7 +196,7 @@ interface SendOptions {
   signal: AbortSignal | undefined;
 }
 
-const send = (socket: import('node:net').Socket, o: SendOptions): Promise<HttpResponse> =>
+const send = (socket: Socket, o: SendOptions): Promise<HttpResponse> =>
   new Promise((resolve, reject) => {
     let settled = false;
     const finish = (error: TransportError | null, response?: HttpResponse) => {

@@ -28,9 +28,9 @@ export const formatElapsed = (ms: number): string => {
 };
 
 /**
- * What the person at the far end reads: a tick per completed step, a live
- * elapsed time while waiting on a terminal, and plain timestamped-by-the-logger
- * lines when stdout is a file or a journal.
+ * What the person at the far end reads: a tick per completed step and a live
+ * elapsed time while waiting on a terminal; plain prefixed lines, no escape
+ * codes, when stdout is a file or a journal (which adds its own timestamps).
  */
 export class Progress {
   private waiting: { label: string; since: number; timer: NodeJS.Timeout; frame: number } | null = null;

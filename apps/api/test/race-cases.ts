@@ -11,11 +11,14 @@ export const raceEnrollsWithOneCode = async (t: TestApi, site: string, n: number
   return responses.map((r) => r.status);
 };
 
-export const raceApproveAndReject = async (t: TestApi, site: string): Promise<[number, number]> => {
+const decide = (t: TestApi, id: string, action: 'approve' | 'reject') =>
+  t.admin('post', `/api/v1/admin/enrollments/${id}/${action}`).send(action === 'reject' ? { reason: 'race' } : {});
+
+/** Two operator decisions on one enrollment at once; returns both statuses. */
+export const raceDecisions = async (t: TestApi, site: string, first: 'approve' | 'reject', second: 'approve' | 'reject'): Promise<[number, number]> => {
   const { enrollmentId } = await enrollAndVerify(t, site);
-  const [a, r] = await Promise.all([
-    t.admin('post', `/api/v1/admin/enrollments/${enrollmentId}/approve`).send({}),
-    t.admin('post', `/api/v1/admin/enrollments/${enrollmentId}/reject`).send({ reason: 'race' }),
-  ]);
-  return [a.status, r.status];
+  const [a, b] = await Promise.all([decide(t, enrollmentId, first), decide(t, enrollmentId, second)]);
+  return [a.status, b.status];
 };
+
+export const raceApproveAndReject = (t: TestApi, site: string) => raceDecisions(t, site, 'approve', 'reject');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { raceEnrollsWithOneCode, raceApproveAndReject } from './race-cases.ts';
+import { raceApproveAndReject, raceDecisions, raceEnrollsWithOneCode } from './race-cases.ts';
 import { createSite } from './flows.ts';
 
 let t: TestApi;
@@ -21,6 +21,12 @@ describe('races on real Postgres', () => {
     for (let round = 0; round < 5; round++) {
       const [a, r] = await raceApproveAndReject(t, 'RACE');
       expect([a, r].sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('lets exactly one of two concurrent approvals win', async () => {
+    for (let round = 0; round < 5; round++) {
+      expect((await raceDecisions(t, 'RACE', 'approve', 'approve')).sort()).toEqual([200, 409]);
     }
   });
 });

@@ -7,7 +7,8 @@
  *
  * Every party is its own process: a stand-in api (or the real one via
  * `apiUrl`), the edge(s) via `tsx apps/edge/src/main.ts`, and autocannon as
- * the load generator. Run alone with `tsx apps/edge/bench/edge-bench.ts`.
+ * the load generator. Run alone with `tsx apps/edge/bench/edge-bench.ts`
+ * (set EDGE_BENCH_API_URL=http://127.0.0.1:8082 to measure against the real api).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -43,11 +44,15 @@ export interface EdgeBenchResult {
   connections: number;
   duration_sec: number;
   rounds: number;
-  runs: { direct_rps: number[]; edge_forward_rps: number[]; edge_429_rps: number[] };
+  runs: { direct_rps: number[]; edge_forward_rps: number[]; edge_429_rps: number[]; bare_proxy_rps: number[] };
   direct_rps: number;
   edge_forward_rps: number;
   edge_429_rps: number;
+  /** Baseline: http-proxy-3 alone, no edge logic (context, not a target). */
+  bare_proxy_rps: number;
   forward_ratio: number;
+  /** Edge ÷ bare http-proxy-3: what the edge's own screening, throttling and logging cost. */
+  edge_vs_bare_ratio: number;
   refusal_ratio: number;
   latency_ms: {
     direct_p50: number;
@@ -136,6 +141,8 @@ const cannon = (url: string, connections: number, durationSec: number): Promise<
   });
 
 const count = (r: CannonResult, status: string) => r.statusCodeStats[status]?.count ?? 0;
+const dominantStatus = (r: CannonResult): string =>
+  Object.entries(r.statusCodeStats).sort((a, b) => b[1].count - a[1].count)[0]?.[0] ?? '202';
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -172,37 +179,49 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
       REDIS_URL: redisUrl,
       EDGE_REDIS_PREFIX: pfx,
       EDGE_LIMIT_STATUS_PER_MIN: statusPerMin,
+      // A real api answers an unknown poll token with 401, which would count toward the block.
+      EDGE_BLOCK_FAILURES: '1000000',
       // autocannon's connections all come from 127.0.0.1; the cap is not what we measure.
       EDGE_MAX_CONNECTIONS_PER_IP: String(Math.max(100, connections * 4)),
       EDGE_MAX_REQUESTS_PER_SOCKET: '1000000',
     });
-    const [forwardPort, refusePort] = await Promise.all([freePort(), freePort()]);
+    const [forwardPort, refusePort, barePort] = await Promise.all([freePort(), freePort(), freePort()]);
+    children.push(startTsx('apps/edge/bench/bare-proxy.ts', { UPSTREAM: apiUrl, PORT: String(barePort) }));
     // One edge with a budget it never exhausts, one whose budget is spent at once.
     children.push(startTsx('apps/edge/src/main.ts', edgeEnv(forwardPort, '1000000', `${prefix}fwd:`)));
     children.push(startTsx('apps/edge/src/main.ts', edgeEnv(refusePort, '1', `${prefix}429:`)));
     await waitUp(`http://127.0.0.1:${forwardPort}/healthz`, 'forwarding edge');
     await waitUp(`http://127.0.0.1:${refusePort}/healthz`, 'refusing edge');
+    await waitUp(`http://127.0.0.1:${barePort}${ROUTE}`, 'bare proxy');
 
     const directUrl = `${apiUrl}${ROUTE}`;
     const forwardUrl = `http://127.0.0.1:${forwardPort}${ROUTE}`;
     const refuseUrl = `http://127.0.0.1:${refusePort}${ROUTE}`;
+    const bareUrl = `http://127.0.0.1:${barePort}${ROUTE}`;
 
     say('warming up');
     await cannon(directUrl, connections, 2);
     await cannon(forwardUrl, connections, 2);
     await cannon(refuseUrl, connections, 2);
+    await cannon(bareUrl, connections, 2);
 
     const directRuns: number[] = [];
     const forwardRuns: number[] = [];
     const refusedRuns: number[] = [];
+    const bareRuns: number[] = [];
+    let expected = '202';
     for (let round = 1; round <= rounds; round += 1) {
-      say(`round ${round}/${rounds}: direct, through the edge, refused (429); ${connections} connections, ${duration}s each`);
+      say(`round ${round}/${rounds}: direct, edge, edge 429, bare http-proxy-3; ${connections} connections, ${duration}s each`);
       const direct = await cannon(directUrl, connections, duration);
-      directRuns.push(count(direct, '202') / direct.duration);
+      // The api's usual answer (202 from the stand-in, 401 from a real api without a token).
+      expected = dominantStatus(direct);
+      directRuns.push(count(direct, expected) / direct.duration);
       const forward = await cannon(forwardUrl, connections, duration);
-      forwardRuns.push(count(forward, '202') / forward.duration);
+      forwardRuns.push(count(forward, expected) / forward.duration);
       const refused = await cannon(refuseUrl, connections, duration);
       refusedRuns.push(count(refused, '429') / refused.duration);
+      const bare = await cannon(bareUrl, connections, duration);
+      bareRuns.push(count(bare, expected) / bare.duration);
     }
     say(`latency at 1 connection, ${latencySec}s each`);
     const directLat = await cannon(directUrl, 1, latencySec);
@@ -211,6 +230,7 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
     const directRps = median(directRuns);
     const forwardRps = median(forwardRuns);
     const refusedRps = median(refusedRuns);
+    const bareRps = median(bareRuns);
     const forwardRatio = forwardRps / directRps;
     const refusalRatio = refusedRps / forwardRps;
     const result: EdgeBenchResult = {
@@ -222,11 +242,14 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
         direct_rps: directRuns.map((x) => round(x, 0)),
         edge_forward_rps: forwardRuns.map((x) => round(x, 0)),
         edge_429_rps: refusedRuns.map((x) => round(x, 0)),
+        bare_proxy_rps: bareRuns.map((x) => round(x, 0)),
       },
       direct_rps: round(directRps, 0),
       edge_forward_rps: round(forwardRps, 0),
       edge_429_rps: round(refusedRps, 0),
+      bare_proxy_rps: round(bareRps, 0),
       forward_ratio: round(forwardRatio),
+      edge_vs_bare_ratio: round(forwardRps / bareRps),
       refusal_ratio: round(refusalRatio),
       latency_ms: {
         direct_p50: directLat.latency.p50,
@@ -269,8 +292,10 @@ const printTable = (r: EdgeBenchResult) => {
     ['direct to api (req/s)', String(r.direct_rps), ''],
     ['through edge (req/s)', String(r.edge_forward_rps), ''],
     ['edge 429 answers (/s)', String(r.edge_429_rps), ''],
+    ['bare http-proxy-3 (req/s)', String(r.bare_proxy_rps), 'baseline'],
     ['forward ratio', String(r.forward_ratio), `>= ${r.targets.forward_ratio}`],
     ['429 ratio', String(r.refusal_ratio), `>= ${r.targets.refusal_ratio}`],
+    ['edge / bare proxy', String(r.edge_vs_bare_ratio), 'context'],
     ['added latency p50 (ms)', String(r.latency_ms.added_p50), ''],
     ['added latency p99 (ms)', String(r.latency_ms.added_p99), ''],
   ];
@@ -285,7 +310,9 @@ const printTable = (r: EdgeBenchResult) => {
 };
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  runEdgeBench().catch((err: unknown) => {
+  // EDGE_BENCH_API_URL: measure against a running api instead of the stand-in.
+  const apiUrl = process.env['EDGE_BENCH_API_URL'];
+  runEdgeBench(apiUrl ? { apiUrl } : {}).catch((err: unknown) => {
     process.stderr.write(`edge bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });
