@@ -6,9 +6,14 @@
 # Same flags, flow, state layout and exit codes as `airlock-agent enroll`
 # (apps/agent/README.md). Run with --help for usage.
 
+# shellcheck disable=SC2015,SC2018,SC2019
+# (A && B || fail is used only where fail exits; tr ranges are ASCII on purpose, see LC_ALL.)
 set -u
 # Everything this script creates (keys, poll token, credentials) is private.
 umask 077
+# Byte-wise, ASCII-only text handling: codes, site codes and hex are ASCII.
+LC_ALL=C
+export LC_ALL
 
 VERSION=0.1.0
 PROG=airlock-enroll.sh
@@ -41,6 +46,7 @@ Options:
   --server URL          the Airlock edge (https:// only, unless --insecure)
   --site SITE           site code (any case)
   --code CODE           pairing code; spaces, hyphens and case do not matter
+                        (left out on a terminal: asked for)
   --enrollment-key KEY  site enrollment key for zero-touch enrollment
   --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
                         /sys/class/dmi/id/product_uuid (the raw ids never leave)
@@ -168,7 +174,7 @@ json_str() {
 
 # ---------------------------------------------------------------- arguments
 
-SERVER= SITE= CODE= ENROLLMENT_KEY= MACHINE_UID= NAME= STATE_DIR= CA_FILE= PIN=
+SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
 INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0
 
 need_value() {
@@ -220,7 +226,7 @@ if [ -n "$PIN" ]; then
     die_usage "--pin must be sha256: followed by the 64 hex digits of the certificate fingerprint (colons optional), as printed by \`openssl x509 -noout -fingerprint -sha256\`"
 fi
 if [ -n "$CA_FILE" ] && [ ! -r "$CA_FILE" ]; then die_usage "cannot read --ca-file $CA_FILE"; fi
-case $CA_FILE in *'"'* | *'\'*) die_usage '--ca-file must not contain " or \' ;; esac
+case $CA_FILE in *'"'* | *\\*) die_usage '--ca-file must not contain " or a backslash' ;; esac
 case $CA_FILE in '' | /*) ;; *) CA_FILE=$(pwd)/$CA_FILE ;; esac
 
 if [ -z "$STATE_DIR" ]; then
@@ -234,7 +240,7 @@ if [ -z "$STATE_DIR" ]; then
   fi
 fi
 # The path is written into JSON files; refusing the two characters that need escaping keeps that exact.
-case $STATE_DIR in *'"'* | *'\'*) die_usage '--state-dir must not contain " or \' ;; esac
+case $STATE_DIR in *'"'* | *\\*) die_usage '--state-dir must not contain " or a backslash' ;; esac
 case $STATE_DIR in /*) ;; *) STATE_DIR=$(pwd)/$STATE_DIR ;; esac
 
 KEY_FILE=$STATE_DIR/id_ed25519
@@ -253,6 +259,7 @@ ensure_state_dir() {
   [ -O "$STATE_DIR" ] ||
     fail "$EXIT_INTERNAL" "The state directory cannot be used: $STATE_DIR belongs to another user." "" "Choose another --state-dir."
   # The permission string of `ls -ld` is POSIX; `stat -c` and `find -perm /` are not everywhere.
+  # shellcheck disable=SC2012
   perms=$(ls -ld "$STATE_DIR" | cut -c2-10)
   chmod 700 "$STATE_DIR"
   case $perms in rwx------) ;; *) say_warn "$STATE_DIR was readable by others; its mode is now 0700" ;; esac
@@ -303,7 +310,7 @@ WORK=
 cleanup() { [ -n "$WORK" ] && rm -rf "$WORK"; }
 trap cleanup EXIT
 
-CAFILE_ARG= PIN_SPKI= PIN_CACERT=
+CAFILE_ARG='' PIN_SPKI='' PIN_CACERT=''
 
 is_tls_curl_error() {
   case $1 in 35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91) return 0 ;; esac
@@ -523,17 +530,41 @@ $src=$value"
   say_ok "Machine uid derived from $used (hashed; the raw ids stay on this machine)"
 }
 
-normalise_code() {
-  norm=$(printf '%s' "$CODE" | tr -d ' \t-' | tr 'a-z' 'A-Z' | tr 'ILO' '110')
-  bad=$(printf '%s' "$norm" | tr -d '0-9ABCDEFGHJKMNPQRSTVWXYZ' | cut -c1)
+# code_problem CODE: prints what is wrong with a typed pairing code (nothing if
+# it is fine) and sets NORMALISED_CODE to the canonical 12 symbols.
+code_problem() {
+  NORMALISED_CODE=$(printf '%s' "$1" | tr -d ' \t-' | tr 'a-z' 'A-Z' | tr 'ILO' '110')
+  bad=$(printf '%s' "$NORMALISED_CODE" | tr -d '0-9ABCDEFGHJKMNPQRSTVWXYZ' | cut -c1)
   if [ -n "$bad" ]; then
-    die_usage "the pairing code contains '$bad', which is not used in pairing codes. Nothing was sent; check the code with your operator (format XXXX-XXXX-XXXX)."
+    case $bad in
+      [[:print:]]) printf "the pairing code contains '%s', which is not used in pairing codes." "$bad" ;;
+      *) printf 'the pairing code contains a non-ASCII or control character, which may look like a code symbol but is not one.' ;;
+    esac
+  elif [ "${#NORMALISED_CODE}" -ne 12 ]; then
+    printf 'the pairing code has %s symbols, expected 12.' "${#NORMALISED_CODE}"
   fi
-  count=${#norm}
-  if [ "$count" -ne 12 ]; then
-    die_usage "the pairing code has $count symbols, expected 12. Nothing was sent; check the code with your operator (format XXXX-XXXX-XXXX)."
-  fi
-  CODE=$norm
+}
+
+normalise_code() {
+  problem=$(code_problem "$CODE")
+  [ -z "$problem" ] || die_usage "$problem Nothing was sent; check the code with your operator (format XXXX-XXXX-XXXX)."
+  code_problem "$CODE" >/dev/null
+  CODE=$NORMALISED_CODE
+}
+
+# On a terminal, ask for a missing code (three tries) rather than fail; it also
+# keeps the code out of shell history and ps.
+prompt_code() {
+  tries=0
+  while [ "$tries" -lt 3 ]; do
+    printf 'Pairing code from your operator (XXXX-XXXX-XXXX): '
+    IFS= read -r CODE || return 1
+    problem=$(code_problem "$CODE")
+    [ -z "$problem" ] && return 0
+    printf '%s Try again.\n' "$problem" >&2
+    tries=$((tries + 1))
+  done
+  die_usage "$problem"
 }
 
 load_or_create_key() {
@@ -757,6 +788,7 @@ case $SERVER in
   http://*) [ "$INSECURE" = 1 ] || die_usage 'refusing plain http:// - the pairing code and your credentials would cross the network unencrypted. Use https:// (or --insecure for a lab)' ;;
   *) die_usage '--server must start with https://' ;;
 esac
+case $SERVER in http://*) [ -z "$PIN$CA_FILE" ] || die_usage '--pin and --ca-file apply to https:// servers only' ;; esac
 SERVER=${SERVER%/}
 hostport=${SERVER#*://}
 case $hostport in '' | */* | *\?* | *\#* | *@* | *\"* | *\\* | *' '*) die_usage '--server takes only scheme, host and port, e.g. https://airlock.example.com:8443' ;; esac
@@ -765,6 +797,7 @@ SITE=$(printf '%s' "$SITE" | tr 'a-z' 'A-Z')
 printf '%s' "$SITE" | grep -Eq '^[A-Z0-9][A-Z0-9-]{1,31}$' || die_usage '--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit'
 
 [ -n "$ENROLLMENT_KEY" ] || [ -n "$CODE" ] || ENROLLMENT_KEY=${AIRLOCK_ENROLLMENT_KEY:-}
+if [ -z "$ENROLLMENT_KEY" ] && [ -z "$CODE" ] && [ -t 0 ]; then prompt_code || true; fi
 if [ -n "$CODE" ] && [ -n "$ENROLLMENT_KEY" ]; then die_usage 'give either --code (attended) or --enrollment-key (zero-touch), not both'; fi
 if [ -n "$CODE" ]; then
   METHOD=pairing_code

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { approvalLine, createSite, opensslPin, rotateEnrollmentKey, runAgent, tempStateDir } from './support.ts';
+import {
+  approvalLine,
+  createSite,
+  opensslPin,
+  removeTempDirs,
+  rotateEnrollmentKey,
+  runAgent,
+  tempStateDir,
+} from './support.ts';
 
 // Tight limits and the shortest approval window the api accepts, so the slow
 // paths (waiting out a 429, an enrollment expiring) happen within a test.
@@ -17,6 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.stop();
+  await removeTempDirs();
 });
 
 const base = (site: string, stateDir: string) => ['enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', stateDir, '--pin', pin];

@@ -18,6 +18,7 @@ import {
   tempStateDir,
   verifyAgentKey,
   wrongPin,
+  removeTempDirs,
 } from './support.ts';
 
 const run = promisify(execFile);
@@ -35,6 +36,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.stop();
+  await removeTempDirs();
 });
 
 const enrollArgs = (siteCode: string, code: string, stateDir: string, extra: string[] = []) => [

@@ -18,6 +18,7 @@ import {
   runCommand,
   tempStateDir,
   verifyAgentKey,
+  removeTempDirs,
 } from './support.ts';
 
 let stack: Stack;
@@ -29,6 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.stop();
+  await removeTempDirs();
 });
 
 const agentsOf = async (site: string): Promise<{ id: string; machine_uid: string | null; hostname: string }[]> => {
@@ -83,6 +85,18 @@ describe('airlock-agent enroll with an enrollment key (real stack)', () => {
     expect(await agent.exit).toBe(0);
   });
 
+  it('explains a site conflict: the same machine uid already belongs to another site', async () => {
+    const first = await createSite(stack, 'auto');
+    const second = await createSite(stack, 'auto');
+    const uid = `moved-machine-${first.toLowerCase()}`;
+    const original = runAgent(keyArgs(first, await tempStateDir(), ['--enrollment-key', await rotateEnrollmentKey(stack, first), '--machine-uid', uid]));
+    expect(await original.exit).toBe(0);
+    const moved = runAgent(keyArgs(second, await tempStateDir(), ['--enrollment-key', await rotateEnrollmentKey(stack, second), '--machine-uid', uid]));
+    expect(await moved.exit).toBe(5);
+    expect(moved.stderr()).toContain(`already enrolled as an agent of another site, not ${second}`);
+    expect(moved.stderr()).toContain('revoke the old agent first');
+  });
+
   it('explains a wrong or rotated-out key', async () => {
     const site = await createSite(stack, 'auto');
     const old = await rotateEnrollmentKey(stack, site);
@@ -106,5 +120,33 @@ describe('the single-file bundle an appliance installs', () => {
     const agent = runCommand(outfile, keyArgs(site, stateDir, ['--machine-uid', 'bundled-0001']), { AIRLOCK_ENROLLMENT_KEY: key });
     expect(await agent.exit).toBe(0);
     expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, machine_uid: 'bundled-0001' });
+  });
+});
+
+describe('a plain-HTTP edge (lab only)', () => {
+  let plain: Stack;
+  beforeAll(async () => {
+    plain = await startStack({ apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' } });
+  });
+  afterAll(async () => {
+    await plain?.stop();
+  });
+
+  it('is refused without --insecure, and works with it after a loud warning', async () => {
+    const site = await (async () => {
+      const res = await plain.admin('POST', '/api/v1/admin/sites', { site_code: 'LAB-HTTP', name: 'lab', policy: 'auto' });
+      expect(res.status).toBe(201);
+      return 'LAB-HTTP';
+    })();
+    const key = (await plain.admin('POST', `/api/v1/admin/sites/${site}/enrollment-key`)).body.key as string;
+    const args = ['enroll', '--server', plain.edgeUrl, '--site', site, '--state-dir', await tempStateDir(), '--machine-uid', 'lab-http-0001'];
+    const refused = runAgent(args, { AIRLOCK_ENROLLMENT_KEY: key });
+    expect(await refused.exit).toBe(2);
+    expect(refused.stderr()).toContain('refusing plain http://');
+
+    const insecure = runAgent([...args, '--insecure'], { AIRLOCK_ENROLLMENT_KEY: key });
+    expect(await insecure.exit).toBe(0);
+    expect(insecure.stderr()).toContain('WARNING: --insecure with http://');
+    expect(insecure.stdout()).toContain('plain HTTP: NOT ENCRYPTED');
   });
 });

@@ -19,6 +19,7 @@ import {
   tempStateDir,
   verifyAgentKey,
   wrongPin,
+  removeTempDirs,
 } from './support.ts';
 
 const which = async (tool: string): Promise<string> => {
@@ -44,6 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack?.stop();
+  await removeTempDirs();
 });
 
 const args = (site: string, stateDir: string, extra: string[]) => [

@@ -23,7 +23,8 @@ const start = (command: string, args: string[], env: Record<string, string>): Ru
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     // NO_COLOR and a pipe for stdout: the agent logs plain lines, which is also what an appliance's journal gets.
-    env: { ...process.env, NO_COLOR: '1', AIRLOCK_ENROLLMENT_KEY: '', ...env },
+    // No proxy from the test runner's environment: the stack is on 127.0.0.1.
+    env: { ...process.env, NO_COLOR: '1', AIRLOCK_ENROLLMENT_KEY: '', HTTPS_PROXY: '', https_proxy: '', HTTP_PROXY: '', http_proxy: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -70,10 +71,18 @@ export const runCommand = (file: string, args: string[], env: Record<string, str
 export const runShellClient = (args: string[], env: Record<string, string> = {}): Run =>
   start('sh', ['infra/agent/airlock-enroll.sh', ...args], env);
 
+const tempDirs: string[] = [];
+
 export const tempStateDir = async (): Promise<string> => {
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'airlock-agent-e2e-'));
+  tempDirs.push(base);
   // A directory that does not exist yet: the client must create it 0700.
   return path.join(base, 'state');
+};
+
+/** For afterAll: the state directories hold real (test) keys and credentials. */
+export const removeTempDirs = async (): Promise<void> => {
+  await Promise.all(tempDirs.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
 };
 
 export const fileMode = async (file: string): Promise<number> => (await fs.stat(file)).mode & 0o777;

@@ -86,6 +86,12 @@ describe('parseCommand', () => {
     expect(command.kind === 'enroll' && command.tls.insecure).toBe(true);
   });
 
+  it('refuses --pin or --ca-file with an http:// server, where they would silently do nothing', () => {
+    const http = ['enroll', '--server', 'http://edge.example.com', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q', '--insecure'];
+    expect(usage([...http, '--pin', `sha256:${PIN_HEX}`])).toMatch(/https:\/\/ servers only/);
+    expect(usage([...http, '--ca-file', '/etc/ca.pem'])).toMatch(/https:\/\/ servers only/);
+  });
+
   it('refuses a server URL with a path, query or credentials', () => {
     for (const server of ['https://x.example/api', 'https://x.example/?a=1', 'https://u:p@x.example', 'ftp://x.example', 'not a url']) {
       expect(usage(['enroll', '--server', server, '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--server/);

@@ -6,6 +6,9 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** Neither --code nor --enrollment-key: on a terminal the CLI asks for the code instead. */
+export class MissingCredentialError extends UsageError {}
+
 export interface TlsFlags {
   /** PEM bundle added to the trust store; normal chain and hostname checks still apply. */
   caFile?: string;
@@ -128,6 +131,9 @@ const parseEnroll = (argv: readonly string[], env: NodeJS.ProcessEnv): Command =
   if (values.server === undefined) throw new UsageError('--server is required, e.g. --server https://airlock.example.com');
   if (values.site === undefined) throw new UsageError('--site is required, e.g. --site ACME-PHX');
   const server = parseServerUrl(values.server, tls.insecure);
+  if (server.protocol === 'http:' && (tls.pin !== undefined || tls.caFile !== undefined)) {
+    throw new UsageError('--pin and --ca-file apply to https:// servers only');
+  }
   const site = parseSiteCode(values.site);
   const credential = parseCredential(values, env);
 
@@ -162,7 +168,7 @@ const parseCredential = (
   }
   const enrollmentKey = values['enrollment-key'] ?? envKey;
   if (enrollmentKey === undefined) {
-    throw new UsageError(
+    throw new MissingCredentialError(
       'give --code XXXX-XXXX-XXXX (from your operator) or --enrollment-key cek_… (or AIRLOCK_ENROLLMENT_KEY) for zero-touch',
     );
   }

@@ -30,16 +30,25 @@ beforeEach(async () => {
   return async () => fs.rm(tmp, { recursive: true, force: true });
 });
 
-const cli = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+const cli = async (argv: string[], env: NodeJS.ProcessEnv = {}, answers?: (string | null)[]) => {
   let out = '';
   let err = '';
+  const questions: string[] = [];
   const code = await runCli(argv, {
     out: { write: (t: string) => (out += t) },
     err: { write: (t: string) => (err += t) },
     env,
     signal: new AbortController().signal,
+    ...(answers
+      ? {
+          prompt: async (question: string) => {
+            questions.push(question);
+            return answers.shift() ?? null;
+          },
+        }
+      : {}),
   });
-  return { code, out, err };
+  return { code, out, err, questions };
 };
 
 const enrollArgs = (code: string, server = `https://127.0.0.1:${port}`) => [
@@ -54,6 +63,25 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(err).toMatch(/the pairing code has 11 symbols, expected 12\. Nothing was sent/);
     expect(connections).toBe(before);
     expect(await fs.readdir(tmp)).toEqual([]);
+  });
+
+  it('asks for the pairing code on a terminal when --code is missing, re-asking after a typo', async () => {
+    const argv = ['enroll', '--server', 'https://127.0.0.1:1', '--site', 'acme', '--state-dir', tmp, '--name', 'vma-01'];
+    const { code, err, questions } = await cli(argv, {}, ['AX7K-PJ3F-TH2', 'ax7k pj3f th2q']);
+    expect(questions).toEqual(['Pairing code from your operator (XXXX-XXXX-XXXX): ', 'Pairing code from your operator (XXXX-XXXX-XXXX): ']);
+    expect(err).toContain('the pairing code has 11 symbols, expected 12. Try again.');
+    // The second answer was accepted; it then failed only on the (closed) network port.
+    expect(code).toBe(ExitCode.Network);
+  });
+
+  it('gives up on the prompt after three bad codes, and without a terminal just explains', async () => {
+    const argv = ['enroll', '--server', 'https://127.0.0.1:1', '--site', 'acme', '--state-dir', tmp];
+    const prompted = await cli(argv, {}, ['x', 'y', 'z']);
+    expect(prompted.code).toBe(ExitCode.Usage);
+    expect(prompted.questions).toHaveLength(3);
+    const unattended = await cli(argv);
+    expect(unattended.code).toBe(ExitCode.Usage);
+    expect(unattended.err).toContain('give --code XXXX-XXXX-XXXX');
   });
 
   it('refuses http:// without --insecure, without connecting', async () => {

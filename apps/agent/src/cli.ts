@@ -1,4 +1,4 @@
-import { UsageError, parseCommand } from './args.ts';
+import { MissingCredentialError, UsageError, parseCommand, parsePairingCode, type Command } from './args.ts';
 import { ExitCode } from './exit-codes.ts';
 import { InterruptedError, runEnroll, runResume, runStatus } from './flow.ts';
 import { helpText } from './help.ts';
@@ -15,7 +15,34 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Aborted on the first Ctrl-C / SIGTERM. */
   signal: AbortSignal;
+  /** Reads one line from the person at the keyboard; only given when stdin is a terminal. */
+  prompt?: (question: string) => Promise<string | null>;
 }
+
+const PROMPT_ATTEMPTS = 3;
+
+/**
+ * `enroll` without --code on a terminal: ask for the code rather than fail,
+ * re-asking after a typo. Keeps the code out of shell history and `ps` too.
+ */
+const parseOrPrompt = async (argv: readonly string[], io: CliIo): Promise<Command> => {
+  try {
+    return parseCommand(argv, io.env);
+  } catch (error) {
+    if (!(error instanceof MissingCredentialError) || io.prompt === undefined) throw error;
+    for (let attempt = 1; ; attempt += 1) {
+      const answer = await io.prompt('Pairing code from your operator (XXXX-XXXX-XXXX): ');
+      if (answer === null) throw error;
+      try {
+        parsePairingCode(answer);
+        return parseCommand([...argv, '--code', answer], io.env);
+      } catch (problem) {
+        if (!(problem instanceof UsageError) || attempt >= PROMPT_ATTEMPTS) throw problem;
+        io.err.write(`${problem.message.replace(/ Nothing was sent;.*$/, '')} Try again.\n`);
+      }
+    }
+  }
+};
 
 /**
  * The whole command, minus process wiring, so tests can drive it in-process
@@ -25,7 +52,7 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
   const tty = io.out.isTTY === true && io.env.TERM !== 'dumb';
   const progress = new Progress({ out: io.out, err: io.err, tty, color: tty && io.env.NO_COLOR === undefined });
   try {
-    const command = parseCommand(argv, io.env);
+    const command = await parseOrPrompt(argv, io);
     switch (command.kind) {
       case 'help':
         io.out.write(helpText(command.topic));
@@ -36,9 +63,9 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
       case 'status':
         return await runStatus(command.stateDir, progress);
       case 'enroll':
-        return await runEnroll(command, { progress, signal: io.signal });
+        return await runEnroll(command, { progress, signal: io.signal, env: io.env });
       case 'resume':
-        return await runResume(command, { progress, signal: io.signal });
+        return await runResume(command, { progress, signal: io.signal, env: io.env });
     }
   } catch (error) {
     progress.stopWaiting();

@@ -9,6 +9,7 @@ import { ExitCode } from './exit-codes.ts';
 import { TransportError, createHttpClient, formatPin, type HttpClient, type HttpResponse } from './http.ts';
 import { loadOrCreateKey, type AgentKey } from './keys.ts';
 import { deriveMachineUid } from './machine-uid.ts';
+import { describeProxy, proxyFor } from './proxy.ts';
 import { formatSeconds, type Explanation } from './messages.ts';
 import type { Progress } from './progress.ts';
 import {
@@ -42,6 +43,8 @@ export interface FlowDeps {
   /** Aborted by Ctrl-C / SIGTERM. Only sleeps listen to it: see checkInterrupted. */
   signal: AbortSignal;
   now?: () => number;
+  /** For HTTPS_PROXY / NO_PROXY; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Ctrl-C or SIGTERM arrived; main prints how to resume and exits 130. */
@@ -132,7 +135,8 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
   const key = await loadOrCreateKey(paths, hostname);
   progress.ok(`${key.generated ? 'Generated a new' : 'Reusing the'} Ed25519 key pair ${key.fingerprint} (${paths.privateKey})`);
 
-  const client = await createHttpClient({ server: cmd.server, tls: cmd.tls, userAgent: USER_AGENT });
+  const proxy = proxyFor(cmd.server, deps.env ?? process.env);
+  const client = await createHttpClient({ server: cmd.server, tls: cmd.tls, userAgent: USER_AGENT, proxy });
   const body: Record<string, unknown> = {
     site_code: cmd.site,
     public_key: key.publicLine,
@@ -149,7 +153,8 @@ export const runEnroll = async (cmd: EnrollCommand, deps: FlowDeps): Promise<Exi
     return refuse(progress, explainResponse(enrolled, { method: cmd.credential.method, site: cmd.site, phase: 'enroll' }));
   }
   const created = expectShape(EnrollCreated, enrolled, 'enroll');
-  progress.ok(`Connected to ${cmd.server.host} (${tlsDescription(cmd.server, cmd.tls)})`);
+  const via = proxy ? `, via proxy ${describeProxy(proxy)}` : '';
+  progress.ok(`Connected to ${cmd.server.host} (${tlsDescription(cmd.server, cmd.tls)}${via})`);
   progress.ok(`Enrollment requested (id ${created.enrollment_id})`);
 
   const state: EnrollmentState = {
@@ -476,7 +481,7 @@ export const runResume = async (cmd: ResumeCommand, deps: FlowDeps): Promise<Exi
     throw new StateError(`${paths.privateKey} (${key.fingerprint}) is not the key this enrollment was made with (${state.fingerprint})`);
   }
   progress.ok(`Key pair ${key.fingerprint}`);
-  const client = await createHttpClient({ server, tls, userAgent: USER_AGENT });
+  const client = await createHttpClient({ server, tls, userAgent: USER_AGENT, proxy: proxyFor(server, deps.env ?? process.env) });
 
   let current = state;
   let approved = false;

@@ -21,6 +21,7 @@ Options:
   --server URL          the Airlock edge (https:// only, unless --insecure)
   --site SITE           site code, e.g. ACME-PHX (any case)
   --code CODE           pairing code; spaces, hyphens and case do not matter
+                        (left out on a terminal: asked for)
   --enrollment-key KEY  site enrollment key (cek_…) for zero-touch enrollment
   --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
                         /sys/class/dmi/id/product_uuid (the raw ids never leave)
@@ -37,7 +38,12 @@ Options:
   --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
   --force               enroll even if this machine is enrolled or an enrollment is pending
   --resume              continue the stored enrollment
-  -h, --help            this help`;
+  -h, --help            this help
+
+Environment:
+  AIRLOCK_ENROLLMENT_KEY           zero-touch key, instead of --enrollment-key
+  HTTPS_PROXY, NO_PROXY (any case) an http:// proxy (CONNECT); TLS and --pin stay end to end
+  NO_COLOR                         no colours on a terminal`;
 
 const STATUS = `Show what this machine is enrolled as: server, site, agent id, key
 fingerprint and since when. Never prints the agent key.

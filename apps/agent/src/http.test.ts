@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -108,5 +109,79 @@ describe('createHttpClient over TLS', () => {
 
   it('fails clearly when the --ca-file cannot be read', async () => {
     await expect(client({ insecure: false, caFile: path.join(tmp, 'missing.pem') })).rejects.toBeInstanceOf(TransportError);
+  });
+});
+
+describe('createHttpClient through an http:// proxy (CONNECT)', () => {
+  /** A real CONNECT proxy: it only ever sees the tunnel target and encrypted bytes. */
+  const startProxy = async (answer: (head: string) => string | null) => {
+    const seen: string[] = [];
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      sockets.add(client);
+      client.once('data', (chunk: Buffer) => {
+        const head = chunk.toString('latin1');
+        seen.push(head);
+        const refusal = answer(head);
+        if (refusal !== null) {
+          client.end(refusal);
+          return;
+        }
+        const [, target = ''] = /^CONNECT (\S+) /.exec(head) ?? [];
+        const [targetHost = '', targetPort = ''] = target.split(/:(?=\d+$)/);
+        const upstream = net.connect(Number(targetPort), targetHost, () => {
+          sockets.add(upstream);
+          client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+          client.pipe(upstream).pipe(client);
+        });
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = new URL(`http://user:p%40ss@127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+    const close = () =>
+      new Promise<void>((resolve) => {
+        // A test proxy keeps no state worth a graceful shutdown.
+        for (const socket of sockets) socket.destroy();
+        proxy.close(() => resolve());
+      });
+    return { url, seen, close };
+  };
+
+  it('tunnels TLS end to end, the pin still checked, with proxy credentials', async () => {
+    const proxy = await startProxy(() => null);
+    try {
+      const c = await createHttpClient({ server: origin, tls: { insecure: false, pin: Buffer.from(certHex, 'hex') }, userAgent: 'test', proxy: proxy.url });
+      const response = await c.request('POST', '/api/v1/enroll', { body: { pairing_code: 'SECRET-CODE' } });
+      expect(response.status).toBe(200);
+      expect(proxy.seen[0]).toMatch(new RegExp(`^CONNECT 127\\.0\\.0\\.1:${origin.port} HTTP/1\\.1\\r\\n`));
+      expect(proxy.seen[0]).toContain(`Proxy-Authorization: Basic ${Buffer.from('user:p@ss').toString('base64')}`);
+      // The proxy only saw the CONNECT line: the body went through TLS.
+      expect(proxy.seen.join('')).not.toContain('SECRET-CODE');
+
+      const wrong = Buffer.from(certHex, 'hex');
+      wrong[31] = (wrong[31] ?? 0) ^ 1;
+      const refused = await (await createHttpClient({ server: origin, tls: { insecure: false, pin: wrong }, userAgent: 'test', proxy: proxy.url }))
+        .request('GET', '/')
+        .catch((e: unknown) => e);
+      expect((refused as TransportError).kind).toBe('pin');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('reports a proxy that refuses the tunnel as a network failure', async () => {
+    const proxy = await startProxy(() => 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+    try {
+      const c = await createHttpClient({ server: origin, tls: { insecure: false, pin: Buffer.from(certHex, 'hex') }, userAgent: 'test', proxy: proxy.url });
+      const error = await c.request('GET', '/').catch((e: unknown) => e);
+      expect((error as TransportError).kind).toBe('network');
+      expect((error as TransportError).message).toContain('refused the tunnel');
+      expect((error as TransportError).message).toContain('403 Forbidden');
+      expect((error as TransportError).message).not.toContain('p%40ss');
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -4,21 +4,10 @@ import * as http from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsFlags } from './args.ts';
+import { TransportError } from './http-errors.ts';
+import { openTunnel } from './proxy.ts';
 
-export type TransportErrorKind = 'network' | 'tls' | 'pin' | 'timeout' | 'aborted' | 'protocol';
-
-/** The request never produced an HTTP answer we can use. */
-export class TransportError extends Error {
-  override readonly name = 'TransportError';
-  constructor(
-    readonly kind: TransportErrorKind,
-    message: string,
-    /** The OS or OpenSSL code, e.g. ECONNREFUSED or DEPTH_ZERO_SELF_SIGNED_CERT. */
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
+export { TransportError, type TransportErrorKind } from './http-errors.ts';
 
 export interface HttpResponse {
   status: number;
@@ -44,6 +33,8 @@ export interface ClientOptions {
   userAgent: string;
   /** Per request, connect to last byte. */
   timeoutMs?: number;
+  /** An http:// proxy to tunnel through (see proxyFor), or null/undefined for a direct connection. */
+  proxy?: URL | null;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -67,14 +58,23 @@ export const createHttpClient = async (options: ClientOptions): Promise<HttpClie
   const port = Number(server.port || (secure ? 443 : 80));
   const timeoutMs = options.timeoutMs ?? 30_000;
 
-  const connect = (signal?: AbortSignal) =>
-    secure
-      ? connectTls({ host, port, ca, pin: options.tls.pin, insecure: options.tls.insecure, timeoutMs, signal })
-      : connectPlain(host, port, timeoutMs, signal);
+  const proxy = options.proxy ?? null;
+  // Returns the tunnel too: destroying a TLS socket that wraps another socket does not close the one below.
+  const connect = async (signal?: AbortSignal): Promise<{ socket: Socket; tunnel: Socket | undefined }> => {
+    const tunnel = proxy ? await openTunnel(proxy, host, port, timeoutMs, signal) : undefined;
+    if (!secure) return { socket: tunnel ?? (await connectPlain(host, port, timeoutMs, signal)), tunnel };
+    try {
+      const socket = await connectTls({ host, port, ca, pin: options.tls.pin, insecure: options.tls.insecure, timeoutMs, signal, tunnel });
+      return { socket, tunnel };
+    } catch (error) {
+      tunnel?.destroy();
+      throw error;
+    }
+  };
 
   return {
     async request(method, path, init = {}) {
-      const socket = await connect(init.signal);
+      const { socket, tunnel } = await connect(init.signal);
       const payload = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body), 'utf8');
       const headers: http.OutgoingHttpHeaders = {
         'user-agent': options.userAgent,
@@ -86,7 +86,12 @@ export const createHttpClient = async (options: ClientOptions): Promise<HttpClie
         headers['content-length'] = payload.length;
       }
       if (init.bearer !== undefined) headers.authorization = `Bearer ${init.bearer}`;
-      return send(socket, { host: server.host, method, path, headers, payload, timeoutMs, signal: init.signal });
+      try {
+        return await send(socket, { host: server.host, method, path, headers, payload, timeoutMs, signal: init.signal });
+      } finally {
+        socket.destroy();
+        tunnel?.destroy();
+      }
     },
   };
 };
@@ -108,6 +113,8 @@ interface TlsConnectOptions {
   insecure: boolean;
   timeoutMs: number;
   signal: AbortSignal | undefined;
+  /** A CONNECT tunnel through a proxy; TLS runs inside it. */
+  tunnel?: Socket | undefined;
 }
 
 const connectTls = (o: TlsConnectOptions): Promise<tls.TLSSocket> =>
@@ -120,6 +127,7 @@ const connectTls = (o: TlsConnectOptions): Promise<tls.TLSSocket> =>
     const socket = tls.connect({
       host: o.host,
       port: o.port,
+      ...(o.tunnel ? { socket: o.tunnel } : {}),
       ...(isIP(o.host) === 0 ? { servername: o.host } : {}),
       ...(o.ca ? { ca: [...tls.rootCertificates, o.ca.toString('utf8')] } : {}),
       rejectUnauthorized: verifyChain,

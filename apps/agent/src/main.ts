@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
+import { createInterface } from 'node:readline/promises';
 import { runCli } from './cli.ts';
 import { ExitCode } from './exit-codes.ts';
 
@@ -22,10 +23,23 @@ const onSignal = (): void => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+/** One line from the terminal; null at end of input or on Ctrl-C. */
+const prompt = async (question: string): Promise<string | null> => {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  try {
+    return await rl.question(question, { signal: controller.signal });
+  } catch {
+    return null;
+  } finally {
+    rl.close();
+  }
+};
+
 const code = await runCli(process.argv.slice(2), {
   out: process.stdout,
   err: process.stderr,
   env: process.env,
   signal: controller.signal,
+  ...(process.stdin.isTTY ? { prompt } : {}),
 });
 process.exitCode = code;

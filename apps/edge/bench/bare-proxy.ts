@@ -7,7 +7,7 @@
 import * as http from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo', noDelay: true });
 const proxy = createProxyServer({ target: new URL(process.env['UPSTREAM'] ?? 'http://127.0.0.1:8082'), agent });
 const server = http.createServer((req, res) =>
   proxy.web(req, res, {}, () => {

@@ -8,6 +8,7 @@ import {
   startRecordingUpstream,
   startTestEdge,
   uniquePrefix,
+  waitFor,
   type RecordingUpstream,
 } from './testing/harness.ts';
 
@@ -120,6 +121,7 @@ describe('body rules', () => {
     );
     expect(res.status).toBe(413);
     expectEnvelope(res.body, 'payload_too_large');
+    expect(res.headers['connection']).toBe('close');
     expect(upstream.requests).toHaveLength(0);
   });
 
@@ -154,7 +156,7 @@ describe('body rules', () => {
       req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Content-Length', '2'], ['Expect', '100-continue']], '{}'),
     );
     expect(res.raw.startsWith('HTTP/1.1 100 Continue')).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => upstream.requests.length === 1, 'the body to reach the api');
     expect(upstream.requests.map((r) => r.body)).toEqual(['{}']);
   });
 
@@ -228,6 +230,18 @@ const ABUSE: Record<string, Array<[string, string]>> = {
     [
       'Transfer-Encoding chunked',
       req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], `2\r\n{}\r\n0\r\n\r\n`),
+    ],
+    [
+      'obfuscated Transfer-Encoding',
+      req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Content-Length', '2'], ['Transfer-Encoding', 'xchunked']], '{}'),
+    ],
+    [
+      'Transfer-Encoding list',
+      req('POST', '/api/v1/enroll', [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked, identity']], '2\r\n{}\r\n0\r\n\r\n'),
+    ],
+    [
+      'Transfer-Encoding with a tab before the value',
+      `POST /api/v1/enroll HTTP/1.1\r\nHost: edge.test\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding:\tchunked\r\n\r\n{}`,
     ],
     [
       'duplicated Content-Length, same value',
@@ -321,7 +335,7 @@ describe('pipelining and smuggling follow-ups', () => {
     const two = req('GET', '/api/v1/enroll/status', [['Authorization', 'Bearer two']]);
     await rawRequest(edge.port, one + two);
     // The second answer may still be in flight when the first completes.
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => upstream.requests.length === 2, 'both pipelined requests');
     expect(upstream.requests.map((r) => r.headers.authorization)).toEqual(['Bearer one', 'Bearer two']);
   });
 });

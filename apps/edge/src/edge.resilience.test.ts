@@ -3,7 +3,6 @@ import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  deletePrefix,
   freePort,
   metricValue,
   rawRequest,
@@ -232,5 +231,46 @@ describe('metrics', () => {
     expect(text).toContain('edge_redis_up');
     expect((await send(edge.port, 'GET', '/metrics')).status).toBe(404);
     expect((await send(edge.metricsPort, 'GET', '/other')).status).toBe(404);
+  });
+});
+
+describe('connection cap and trusted proxies', () => {
+  it('does not cap a trusted proxy, which carries many clients', async () => {
+    const edge = await edgeWith({ EDGE_MAX_CONNECTIONS_PER_IP: '2', EDGE_TRUSTED_PROXIES: '127.0.0.1' });
+    for (let i = 0; i < 3; i += 1) {
+      const s = connect({ port: edge.port, host: '127.0.0.1' });
+      s.on('error', () => undefined);
+      sockets.push(s);
+      await new Promise<void>((r) => s.once('connect', () => r()));
+    }
+    await sleep(100);
+    expect((await rawRequest(edge.port, req('GET', '/healthz'))).status).toBe(200);
+  });
+});
+
+describe('dual-stack listener', () => {
+  it('folds IPv4-mapped peers to IPv4 in X-Forwarded-For', async () => {
+    const edge = await edgeWith({ EDGE_HOST: '::' });
+    upstream.respond(202);
+    await status(edge.port);
+    expect(upstream.requests[0]?.headers['x-forwarded-for']).toBe('127.0.0.1');
+  });
+});
+
+describe('clients that hang up', () => {
+  it('finishes its bookkeeping when the client leaves while the api is slow', async () => {
+    const edge = await edgeWith({});
+    upstream.respond(202, 800);
+    const socket = connect({ port: edge.port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(req('GET', '/api/v1/enroll/status', [['Authorization', 'Bearer t']]));
+    await waitFor(() => upstream.requests.length === 1, 'request to reach the api');
+    socket.destroy();
+    await waitFor(
+      () => edge.logs.some((l) => l.msg === 'access' && l.fields['reason'] === 'client closed the connection'),
+      'access line for the abandoned request',
+    );
+    expect((await send(edge.port, 'GET', '/healthz')).status).toBe(200);
   });
 });

@@ -1,11 +1,11 @@
-import { ConfigError, loadConfig } from './env.ts';
+import { ConfigError, loadConfig, type EdgeConfig } from './env.ts';
 import { createLogger } from './log.ts';
 import { startEdge } from './server.ts';
 
 const logger = createLogger();
 
 const main = async () => {
-  let config;
+  let config: EdgeConfig;
   try {
     config = loadConfig(process.env);
   } catch (err) {

@@ -12,7 +12,8 @@ export interface ForwardResult {
 }
 
 export interface ForwardFailure {
-  kind: 'bad_gateway' | 'gateway_timeout';
+  /** `client_gone`: the client hung up first; there is nobody left to answer. */
+  kind: 'bad_gateway' | 'gateway_timeout' | 'client_gone';
   reason: string;
 }
 
@@ -55,7 +56,8 @@ const HOP_BY_HOP_RESPONSE = new Set([
 export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => {
   const tlsUpstream = upstream.protocol === 'https:';
   // Keep-alive to the api: a TCP (or TLS) handshake per request would halve throughput.
-  const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  // noDelay: small JSON requests must not wait on Nagle for an ACK the api delays.
+  const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
   const agent = tlsUpstream ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const proxy = createProxyServer({
     // A URL object, so http-proxy-3 does not re-parse the target per request.
@@ -75,7 +77,8 @@ export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => 
   });
   const pending = new WeakMap<http.IncomingMessage, Pending>();
 
-  proxy.on('proxyReq', (proxyReq, req) => {
+  proxy.on('proxyReq', (proxyReq, req, _res, _options, socket) => {
+    socket.setNoDelay(true);
     const p = pending.get(req);
     // Last line of defence: what goes on the wire must be the string we matched.
     if (!p || proxyReq.path !== p.target) {
@@ -99,6 +102,10 @@ export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => 
       status,
       upstreamMs: performance.now() - p.started,
       relay: () => {
+        if (res.destroyed) {
+          proxyRes.destroy();
+          return;
+        }
         res.statusCode = status;
         for (const [name, value] of Object.entries(proxyRes.headers)) {
           if (value !== undefined && !HOP_BY_HOP_RESPONSE.has(name)) res.setHeader(name, value);
@@ -126,6 +133,9 @@ export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => 
         },
       };
       pending.set(req, p);
+      // http-proxy-3 swallows the upstream reset it causes when the client
+      // hangs up (its `econnreset` event), so settle here or wait forever.
+      res.once('close', () => p.settle({ kind: 'client_gone', reason: 'client closed the connection' }));
       // setupOutgoing copies req.headers; it gets only what we chose to send.
       req.headers = headers as http.IncomingHttpHeaders;
       req.url = target;

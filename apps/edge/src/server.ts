@@ -101,14 +101,19 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   // ---- connection cap per client IP -------------------------------------
   const conns = new Map<string, ConnState>();
   const byIp = new Map<string, Set<ConnState>>();
+  const refusalLogged = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
-    const ipKey = throttleIdentity(foldIp(socket.remoteAddress ?? ''));
+    const peer = foldIp(socket.remoteAddress ?? '');
+    // A trusted proxy carries many clients on its connections; capping it
+    // would cap them all together. Its clients are throttled per request.
+    const capped = !(config.trustedProxies.length > 0 && isTrusted(trust, peer));
+    const ipKey = throttleIdentity(peer);
     let set = byIp.get(ipKey);
     if (!set) {
       set = new Set();
       byIp.set(ipKey, set);
     }
-    if (set.size >= config.limits.maxConnectionsPerIp) {
+    if (capped && set.size >= config.limits.maxConnectionsPerIp) {
       // Prefer evicting an idle keep-alive connection of the same client: a
       // NAT full of agents should not be refused because of parked sockets.
       const idle = [...set].find((c) => c.busy === 0 && c.served > 0);
@@ -117,10 +122,16 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
         idle.socket.destroy();
       } else {
         metrics.connectionsRefused.inc();
-        logger.log('warn', 'connection refused: per-IP connection cap', {
-          ip: ipKey,
-          cap: config.limits.maxConnectionsPerIp,
-        });
+        // One line per client per 10 s: a connection flood must not become a log flood.
+        const now = Date.now();
+        if ((refusalLogged.get(ipKey) ?? 0) < now - 10_000) {
+          refusalLogged.set(ipKey, now);
+          if (refusalLogged.size > 10_000) refusalLogged.clear();
+          logger.log('warn', 'connection refused: per-IP connection cap', {
+            ip: ipKey,
+            cap: config.limits.maxConnectionsPerIp,
+          });
+        }
         socket.destroy();
         return;
       }
@@ -158,6 +169,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     message: string,
     opts: { close?: boolean; headers?: http.OutgoingHttpHeaders } = {},
   ) => {
+    if (res.destroyed || res.writableEnded) return;
     if (res.headersSent) {
       res.destroy();
       return;
@@ -228,6 +240,12 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       req.on('close', () => resolve('aborted'));
     });
 
+  /** An unread body is never drained for a refused request: the connection is closed instead. */
+  const hasBody = (req: http.IncomingMessage): boolean => {
+    const length = req.headers['content-length'];
+    return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  };
+
   const enrollFacts = (body: Buffer): EnrollFacts => {
     let parsed: unknown = null;
     try {
@@ -255,7 +273,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       entry.reason = screening.reason;
       entry.route = screening.code === 'not_found' ? 'unmatched' : 'refused';
       if (screening.code === 'not_found') {
-        sendError(res, 'not_found', 'Not found');
+        sendError(res, 'not_found', 'Not found', { close: hasBody(req) });
       } else {
         // Close, and drop anything already pipelined behind it: whatever
         // follows an ambiguous request on this socket is suspect too.
@@ -299,7 +317,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     let body: Buffer | null = null;
     if (route.method === 'POST') {
       if (!isJsonContentType(headers.get('content-type'))) {
-        sendError(res, 'unsupported_media_type', 'Request body must be application/json');
+        sendError(res, 'unsupported_media_type', 'Request body must be application/json', { close: hasBody(req) });
         return;
       }
       const declared = Number(headers.get('content-length') ?? '0');
@@ -367,6 +385,10 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     if (body !== null) outgoing['content-length'] = String(body.length);
 
     const result = await forwarder.forward(req, res, route.target, outgoing, body);
+    if (result.kind === 'client_gone') {
+      entry.reason = result.reason;
+      return;
+    }
     if (result.kind !== 'response') {
       metrics.upstreamErrors.inc({ kind: result.kind });
       entry.reason = `upstream: ${result.reason}`;
@@ -396,21 +418,30 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     res.setHeader('x-request-id', entry.requestId);
     const conn = conns.get(connKey(req.socket));
     if (conn) conn.busy += 1;
+    // The access line waits for both the answer and our own bookkeeping, so
+    // it carries the reason even when the client left early.
+    let pending = 2;
+    const done = () => {
+      pending -= 1;
+      if (pending === 0) accessLog(entry, req, res, started);
+    };
     res.once('close', () => {
       if (conn) {
         conn.busy -= 1;
         conn.served += 1;
       }
-      accessLog(entry, req, res, started);
+      done();
     });
     if (draining) res.setHeader('connection', 'close');
-    handle(req, res, entry).catch((err: unknown) => {
-      logger.log('error', 'request failed', {
-        request_id: entry.requestId,
-        reason: err instanceof Error ? err.message : 'unknown',
-      });
-      sendError(res, 'internal_error', 'Internal error');
-    });
+    handle(req, res, entry)
+      .catch((err: unknown) => {
+        logger.log('error', 'request failed', {
+          request_id: entry.requestId,
+          reason: err instanceof Error ? err.message : 'unknown',
+        });
+        sendError(res, 'internal_error', 'Internal error');
+      })
+      .finally(done);
   });
 
   // Parser-level refusals (smuggling, obs-fold, bad methods, oversized or slow headers).

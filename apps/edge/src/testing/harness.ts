@@ -182,7 +182,9 @@ export const rawRequest = (
     socket.on(opts.tls ? 'secureConnect' : 'connect', () => socket.write(bytes));
     socket.on('data', (d: Buffer) => {
       raw += d.toString('latin1');
-      const parsed = parseResponse(raw);
+      // Skip interim 1xx answers (100 Continue) when deciding completeness.
+      const interim = /^HTTP\/1\.1 1\d\d [^\r]*\r\n\r\n/.exec(raw);
+      const parsed = parseResponse(interim ? raw.slice(interim[0].length) : raw);
       if (parsed?.complete) finish(false);
     });
     socket.on('end', () => finish(true));
