@@ -162,6 +162,11 @@ describe('expiry, with the clock moved by hand', () => {
     const a = await enrollAndVerify(t, 'ACME-PHX');
     const b = await enrollAndVerify(t, 'ACME-PHX');
     t.clock.advance(86_400_000 + 1000);
+    // Operators never see a dead enrollment as pending.
+    const pending = await t.admin('get', '/api/v1/admin/enrollments?status=awaiting_approval');
+    expect(pending.body.items.map((i: { id: string }) => i.id)).not.toContain(b.enrollmentId);
+    const expiredList = await t.admin('get', '/api/v1/admin/enrollments?status=expired');
+    expect(expiredList.body.items.find((i: { id: string }) => i.id === b.enrollmentId)?.status).toBe('expired');
     const s = await status(t, a.pollToken);
     expect(s.status).toBe(410);
     expect(s.body.error.code).toBe('expired_token');

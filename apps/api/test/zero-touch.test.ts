@@ -155,6 +155,25 @@ describe('machine identity', () => {
     expect(t.logs.some((l) => l.includes('"level":"warn"') && l.includes('enroll.site_conflict'))).toBe(true);
   });
 
+  it('lets an operator move a machine by revoking its agent at the old site first', async () => {
+    const a = await rotate('AUTO-SITE');
+    const uid = newUid();
+    const first = await fullKeyEnroll('AUTO-SITE', a.key, uid);
+    const creds = await status(t, first.verify.poll_token);
+    const m = await rotate('MANUAL-SITE');
+    expect((await keyEnroll('MANUAL-SITE', m.key, newAgentKey(), uid)).status).toBe(409);
+    expect((await t.admin('post', `/api/v1/admin/agents/${creds.body.agent_id}/revoke`).send({ reason: 'moving to MANUAL-SITE' })).status).toBe(200);
+    const moved = await fullKeyEnroll('MANUAL-SITE', m.key, uid);
+    expect(moved.verify.status).toBe('awaiting_approval');
+    expect((await t.admin('post', `/api/v1/admin/enrollments/${moved.enrollmentId}/approve`).send({})).status).toBe(200);
+    const newCreds = await pollAfterInterval(t, moved.verify.poll_token);
+    expect(newCreds.status).toBe(200);
+    expect(newCreds.body.site_code).toBe('MANUAL-SITE');
+    expect(newCreds.body.agent_id).not.toBe(creds.body.agent_id);
+    const audit = await t.admin('get', `/api/v1/admin/audit?event_type=agent.machine_moved&agent_id=${creds.body.agent_id}`);
+    expect(audit.body.items).toHaveLength(1);
+  });
+
   it('holds a clone (same uid, recently seen, other hostname) as pending_confirmation for an operator', async () => {
     const k = await rotate('AUTO-SITE');
     const uid = newUid();

@@ -1,7 +1,7 @@
 /** Operator decisions on an enrollment: approve (or the site policy doing it) and reject. */
 import type { Executor } from '../db/client.ts';
 import { ApiError } from '../errors.ts';
-import { upsertAgentForEnrollment } from '../store/agents.ts';
+import { releaseRevokedMachineUid, upsertAgentForEnrollment } from '../store/agents.ts';
 import { lockEnrollment, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
 import { recordAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
@@ -22,6 +22,19 @@ export const approveInTransaction = async (
   client: Client | null,
 ): Promise<void> => {
   const now = deps.clock.now();
+  if (e.machineUid) {
+    const released = await releaseRevokedMachineUid(tx, e.machineUid, e.siteCode);
+    if (released) {
+      await recordAudit(tx, deps, client, {
+        eventType: 'agent.machine_moved',
+        actor: decidedBy,
+        siteCode: e.siteCode,
+        enrollmentId: e.id,
+        agentId: released.id,
+        details: { machine_uid: e.machineUid, from_site_code: released.siteCode },
+      });
+    }
+  }
   const agent = await upsertAgentForEnrollment(tx, {
     siteCode: e.siteCode,
     enrollmentId: e.id,

@@ -142,12 +142,18 @@ const denied = (siteCode: string, method: string) =>
     audit: { eventType: 'enroll.denied', details: { method, attempted_site_code: siteCode } },
   });
 
-/** A machine belongs to one site; moving it is an operator's deliberate act, never a side effect. */
+/**
+ * A machine belongs to one site; moving it is an operator's deliberate act
+ * (revoking its agent at the old site), never a side effect. Returns the
+ * machine's agent at this site, if any.
+ */
 const refuseForeignMachine = async (deps: Deps, tx: Executor, siteCode: string, machineUid: string) => {
   const existing = await getAgentByMachineUid(tx, machineUid);
   if (existing && existing.siteCode !== siteCode) {
+    // Revoked by an operator: the machine is free to enroll elsewhere.
+    if (existing.status === 'revoked') return null;
     deps.logger.warn('enroll.site_conflict', { site_code: siteCode, other_site_code: existing.siteCode, agent_id: existing.id });
-    throw new ApiError('site_conflict', 'This machine is already enrolled at another site; an operator must move it', {
+    throw new ApiError('site_conflict', 'This machine is enrolled at another site; an operator must revoke it there first', {
       audit: {
         eventType: 'enroll.site_conflict',
         siteCode,

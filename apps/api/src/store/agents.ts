@@ -1,5 +1,5 @@
 import { agentKeys, agents, type AgentStatus } from '@airlock/schema';
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -12,6 +12,19 @@ export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | nu
 
 export const getAgentByMachineUid = async (db: Executor, machineUid: string): Promise<AgentRow | null> =>
   (await db.select().from(agents).where(eq(agents.machineUid, machineUid)))[0] ?? null;
+
+/**
+ * Frees a machine_uid held by a revoked agent of another site, so the machine
+ * can enroll where an operator moved it. The old row and its history stay.
+ */
+export const releaseRevokedMachineUid = async (db: Executor, machineUid: string, siteCode: string) =>
+  (
+    await db
+      .update(agents)
+      .set({ machineUid: null })
+      .where(and(eq(agents.machineUid, machineUid), eq(agents.status, 'revoked'), ne(agents.siteCode, siteCode)))
+      .returning({ id: agents.id, siteCode: agents.siteCode })
+  )[0] ?? null;
 
 export interface AgentFromEnrollment {
   siteCode: string;

@@ -1,5 +1,5 @@
 import { enrollments, type EnrollmentStatus } from '@airlock/schema';
-import { desc, eq } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lte, or, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
@@ -26,10 +26,22 @@ export const updateEnrollment = async (
   await db.update(enrollments).set(patch).where(eq(enrollments.id, id));
 };
 
-export const listEnrollments = (db: Executor, status: EnrollmentStatus | undefined) =>
-  db
-    .select()
-    .from(enrollments)
-    .where(status ? eq(enrollments.status, status) : undefined)
-    .orderBy(desc(enrollments.createdAt))
-    .limit(500);
+const WAITING: EnrollmentStatus[] = ['awaiting_approval', 'pending_confirmation'];
+const pastDeadline = (now: Date) => and(inArray(enrollments.status, WAITING), lte(enrollments.approvalExpiresAt, now));
+
+/**
+ * Lists by effective status: an enrollment still marked waiting whose
+ * decision deadline has passed is expired (it is marked so when next touched),
+ * so operators never see it as pending.
+ */
+export const listEnrollments = (db: Executor, status: EnrollmentStatus | undefined, now: Date) => {
+  let where: SQL | undefined;
+  if (status === 'expired') where = or(eq(enrollments.status, 'expired'), pastDeadline(now));
+  else if (status && WAITING.includes(status)) {
+    where = and(eq(enrollments.status, status), or(isNull(enrollments.approvalExpiresAt), gt(enrollments.approvalExpiresAt, now)));
+  } else if (status) where = eq(enrollments.status, status);
+  return db.select().from(enrollments).where(where).orderBy(desc(enrollments.createdAt)).limit(500);
+};
+
+export const effectiveStatus = (e: EnrollmentRow, now: Date): EnrollmentStatus =>
+  WAITING.includes(e.status) && e.approvalExpiresAt && e.approvalExpiresAt <= now ? 'expired' : e.status;
