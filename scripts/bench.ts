@@ -12,12 +12,15 @@
  *    and the latency the edge adds.
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
 import nacl from 'tweetnacl';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { sparePort, spawnManaged, waitForHttp } from '../test/helpers/stack.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
 const opsPerSecond = async (fn: () => unknown | Promise<unknown>, ms = 1500): Promise<number> => {
@@ -54,6 +57,37 @@ const cryptoBench = async () => {
   };
 };
 
+/**
+ * The real api as its own process, on a throwaway database: local Postgres
+ * when it answers (as in production), else embedded PGlite.
+ */
+const startRealApi = async (): Promise<{ url: string; stop(): Promise<void> }> => {
+  let db: TestDatabase | null = null;
+  try {
+    db = await createTestDatabase('airlock_bench');
+  } catch {
+    process.stdout.write('  (no local Postgres: the api runs on embedded PGlite)\n');
+  }
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-'));
+  const port = await sparePort();
+  const proc = spawnManaged(['apps/api/src/main.ts'], {
+    ...(db ? { DATABASE_URL: db.url } : {}),
+    AIRLOCK_DATA_DIR: dataDir,
+    API_PORT: String(port),
+    AIRLOCK_LOG_LEVEL: 'warn',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/readyz`, proc, { timeoutMs: 120_000 });
+  return {
+    url,
+    stop: async () => {
+      await proc.stop();
+      await db?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
 const main = async () => {
   mkdirSync('bench-results', { recursive: true });
   process.stdout.write('crypto (one core, side by side)...\n');
@@ -66,8 +100,14 @@ const main = async () => {
   const at = new Date().toISOString();
   writeFileSync('bench-results/crypto.json', JSON.stringify({ ...c, machine: { cpus: cpus().length, node: process.version }, at }, null, 2));
 
-  process.stdout.write('\nedge (separate processes, autocannon as load generator)...\n');
-  const edge = await runEdgeBench({ outFile: 'bench-results/edge.json' });
+  process.stdout.write('\nedge vs the real api (separate processes, autocannon as load generator)...\n');
+  const api = await startRealApi();
+  let edge;
+  try {
+    edge = await runEdgeBench({ outFile: 'bench-results/edge.json', apiUrl: api.url });
+  } finally {
+    await api.stop();
+  }
   process.stdout.write(`\nedge targets ${edge.pass ? 'met' : 'NOT met'}; results in bench-results/\n`);
   process.exitCode = edge.pass ? 0 : 1;
 };
