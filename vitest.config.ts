@@ -11,5 +11,7 @@ export default defineConfig({
     // A skipped test must never look like a pass in CI.
     allowOnly: false,
     passWithNoTests: false,
+    // In CI a JSON report too, so .ci/run can print the totals and fail on any skipped test.
+    ...(process.env.CI ? { reporters: ['default', 'json'], outputFile: { json: '.tmp/vitest-report.json' } } : {}),
   },
 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import type { Stack } from '../helpers/stack.ts';
 import {
   approvalLine,
   createPairingCode,
@@ -12,7 +12,7 @@ import {
   enrollmentByFingerprint,
   enrollmentsOf,
   fileMode,
-  opensslPin,
+  startAttendedStack,
   readJson,
   runAgent,
   tempStateDir,
@@ -26,13 +26,7 @@ let stack: Stack;
 let pin: string;
 
 beforeAll(async () => {
-  stack = await startStack({
-    tls: true,
-    apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' },
-    // Every test here enrolls from 127.0.0.1; the per-IP pairing limit has its own test file.
-    edgeEnv: { EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '1000' },
-  });
-  pin = opensslPin(stack.certSha256 ?? '');
+  ({ stack, pin } = await startAttendedStack());
 });
 afterAll(async () => {
   await stack?.stop();

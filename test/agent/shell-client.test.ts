@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMachineUid } from '../../apps/agent/src/machine-uid.ts';
-import { startStack, type Stack } from '../helpers/stack.ts';
+import type { Stack } from '../helpers/stack.ts';
 import {
   approvalLine,
   createPairingCode,
@@ -11,7 +11,7 @@ import {
   enrollmentByFingerprint,
   enrollmentsOf,
   fileMode,
-  opensslPin,
+  startAttendedStack,
   readJson,
   rotateEnrollmentKey,
   runAgent,
@@ -36,12 +36,7 @@ let stack: Stack;
 let pin: string;
 
 beforeAll(async () => {
-  stack = await startStack({
-    tls: true,
-    apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' },
-    edgeEnv: { EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '1000' },
-  });
-  pin = opensslPin(stack.certSha256 ?? '');
+  ({ stack, pin } = await startAttendedStack());
 });
 afterAll(async () => {
   await stack?.stop();

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, TSX, type Stack } from '../helpers/stack.ts';
+import { REPO_ROOT, TSX, startStack, type Stack } from '../helpers/stack.ts';
 
 export interface Run {
   child: ChildProcess;
@@ -159,3 +159,17 @@ export const verifyAgentKey = async (stack: Stack, agentKey: string): Promise<{ 
 };
 
 export { REPO_ROOT };
+
+/**
+ * The stack most agent tests want: TLS with a self-signed certificate (its
+ * pin in openssl's form), 1 s polls, and the per-IP pairing limit raised
+ * because every test enrolls from 127.0.0.1 (that limit has its own file).
+ */
+export const startAttendedStack = async (): Promise<{ stack: Stack; pin: string }> => {
+  const stack = await startStack({
+    tls: true,
+    apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1' },
+    edgeEnv: { EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '1000' },
+  });
+  return { stack, pin: opensslPin(stack.certSha256 ?? '') };
+};

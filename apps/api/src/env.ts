@@ -2,7 +2,8 @@
  * The api's configuration, validated once at startup. Names follow the
  * contract where it names them; the rest are prefixed AIRLOCK_ or API_.
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP, type BlockList } from 'node:net';
+import { buildTrustList } from '@airlock/net';
 import path from 'node:path';
 import * as v from 'valibot';
 
@@ -62,21 +63,12 @@ export class ConfigError extends Error {
 }
 
 /** Parses comma-separated CIDRs (or bare addresses) into a BlockList. */
-export const parseCidrList = (text: string, name: string): BlockList => {
-  const list = new BlockList();
-  const problems: string[] = [];
-  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [addr, bits, ...rest] = raw.split('/');
-    const family = addr ? isIP(addr) : 0;
-    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
-    if (!addr || family === 0 || rest.length > 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
-      problems.push(`${name}: "${raw}" is not an address or CIDR`);
-      continue;
-    }
-    list.addSubnet(addr, prefix, family === 6 ? 'ipv6' : 'ipv4');
+const parseCidrList = (text: string, name: string): BlockList => {
+  try {
+    return buildTrustList(text.split(',').map((s) => s.trim()).filter(Boolean));
+  } catch (err) {
+    throw new ConfigError([`${name}: ${err instanceof Error ? err.message : 'invalid'}`]);
   }
-  if (problems.length) throw new ConfigError(problems);
-  return list;
 };
 
 export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => {

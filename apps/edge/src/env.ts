@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
-import { buildTrustList } from './client-ip.ts';
+import { buildTrustList } from '@airlock/net';
 
 /** Everything the edge needs to run; built once from the environment (or by tests). */
 export interface EdgeConfig {

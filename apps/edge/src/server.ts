@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ERROR_STATUS, errorEnvelope, type ErrorCode } from '@airlock/schema';
 import { siteBucket } from '@airlock/lockouts';
-import { buildTrustList, foldIp, isTrusted, resolveForwardedFor, throttleIdentity } from './client-ip.ts';
+import { buildTrustList, foldIp, isTrusted, resolveForwardedFor, throttleIdentity } from '@airlock/net';
 import type { EdgeConfig } from './env.ts';
 import { createLogger, loggable, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';

@@ -11,7 +11,7 @@ import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
 import { MAX_BODY_BYTES } from './body.ts';
-import { contains, foldMappedIPv4, resolveClientIp } from './client-ip.ts';
+import { resolveClient } from './client-ip.ts';
 import type { AppEnv } from './context.ts';
 
 /**
@@ -41,10 +41,9 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   app.use('*', async (c, next) => {
     const started = performance.now();
     const peer = c.env?.incoming?.socket?.remoteAddress;
-    const ip = resolveClientIp(peer, c.req.header('x-forwarded-for'), deps.config.trustedProxies);
+    const { ip, trustedPeer } = resolveClient(peer, c.req.header('x-forwarded-for'), deps.config.trustedProxies);
     // A request id from the edge is kept so one id follows a request across both logs.
     const offered = c.req.header('x-request-id');
-    const trustedPeer = contains(deps.config.trustedProxies, foldMappedIPv4(peer ?? ''));
     const requestId = offered && REQUEST_ID.test(offered) && trustedPeer ? offered : randomUUID();
     const ua = c.req.header('user-agent');
     c.set('client', { ip, userAgent: ua ? ua.slice(0, 256).replace(/[^\x20-\x7e]/g, '?') : null, requestId });

@@ -1,25 +1,19 @@
-import { isIP, type BlockList } from 'node:net';
-
-/** `::ffff:10.0.0.1` is 10.0.0.1: one client, one throttle key, one audit address. */
-export const foldMappedIPv4 = (ip: string): string => {
-  const m = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  return m?.[1] ?? ip;
-};
-
-export const contains = (list: BlockList, ip: string): boolean => {
-  const family = isIP(ip);
-  return family !== 0 && list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
-};
+import { foldIp, isTrusted, resolveForwardedFor } from '@airlock/net';
+import type { BlockList } from 'node:net';
 
 /**
- * The client address: the socket peer, unless the peer is a trusted proxy
- * (the edge), whose X-Forwarded-For we then believe. Only the last entry is
- * taken: it is the one our own proxy appended; anything left of it came from
- * the client and proves nothing.
+ * Who is asking: the socket peer, unless the peer is a trusted proxy (the
+ * edge), whose X-Forwarded-For we then believe, walking from the right past
+ * our own proxies. `trustedPeer` also decides whether the edge's request id
+ * is kept.
  */
-export const resolveClientIp = (peer: string | undefined, xff: string | undefined, trusted: BlockList): string => {
-  const socketIp = foldMappedIPv4(peer ?? '');
-  if (!xff || !contains(trusted, socketIp)) return socketIp || 'unknown';
-  const last = foldMappedIPv4(xff.split(',').at(-1)?.trim() ?? '');
-  return isIP(last) ? last : socketIp;
+export const resolveClient = (
+  peer: string | undefined,
+  xff: string | undefined,
+  trusted: BlockList,
+): { ip: string; trustedPeer: boolean } => {
+  const socketIp = foldIp(peer ?? '') || 'unknown';
+  const trustedPeer = isTrusted(trusted, socketIp);
+  if (!trustedPeer || !xff) return { ip: socketIp, trustedPeer };
+  return { ip: resolveForwardedFor(xff, trusted) ?? socketIp, trustedPeer };
 };
