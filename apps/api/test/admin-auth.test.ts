@@ -32,6 +32,9 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['get', '/api/v1/admin/audit'],
   ['post', '/api/v1/admin/operators'],
   ['get', '/api/v1/admin/operators'],
+  ['post', '/api/v1/admin/operators/nobody/disable'],
+  ['get', '/api/v1/admin/lockouts'],
+  ['post', '/api/v1/admin/lockouts/clear'],
 ];
 const INTERNAL_ROUTES: Array<['post', string]> = [['post', '/api/v1/internal/agent-keys/verify']];
 
@@ -82,6 +85,29 @@ describe('operator authentication on every admin and internal route', () => {
     expect(list.body.items.length).toBeGreaterThan(0);
     expect(JSON.stringify(list.body)).not.toContain(code);
     expect(JSON.stringify(list.body)).not.toContain(code.replaceAll('-', ''));
+  });
+});
+
+describe('disabling an operator', () => {
+  it('stops every token of that operator at once, audited, and refuses disabling oneself', async () => {
+    const created = await t.admin('post', '/api/v1/admin/operators').send({ name: 'temp-admin', role: 'admin' });
+    expect(created.status).toBe(201);
+    const token: string = created.body.token;
+    expect((await t.http.get('/api/v1/admin/sites').set('authorization', `Bearer ${token}`)).status).toBe(200);
+
+    const self = await t.http.post('/api/v1/admin/operators/temp-admin/disable').set('authorization', `Bearer ${token}`).send({});
+    expect(self.status).toBe(409);
+
+    const disabled = await t.admin('post', '/api/v1/admin/operators/temp-admin/disable').send({});
+    expect(disabled.status).toBe(200);
+    expect((await t.http.get('/api/v1/admin/sites').set('authorization', `Bearer ${token}`)).status).toBe(401);
+    expect((await t.admin('post', '/api/v1/admin/operators/temp-admin/disable').send({})).status).toBe(409);
+    expect((await t.admin('post', '/api/v1/admin/operators/no-such/disable').send({})).status).toBe(404);
+    const list = await t.admin('get', '/api/v1/admin/operators');
+    expect(list.body.items.find((o: { name: string }) => o.name === 'temp-admin').disabled_at).not.toBeNull();
+    const audit = await t.admin('get', '/api/v1/admin/audit?event_type=operator.disabled');
+    expect(audit.body.items[0]).toMatchObject({ actor: 'alice', details: expect.objectContaining({ operator: 'temp-admin' }) });
+    expect(JSON.stringify(audit.body)).not.toContain(token);
   });
 });
 

@@ -162,8 +162,12 @@ export const RevokeAgentRequest = strict({ reason: v.optional(printable(500)) })
 export const AgentKeyVerifyRequest = strict({
   agent_key: v.pipe(v.string('must be a string'), v.maxLength(100, 'is not an agent key')),
 });
+export const OperatorName = v.pipe(
+  v.string('must be a string'),
+  v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 . _ -'),
+);
 export const CreateOperatorRequest = strict({
-  name: v.pipe(v.string('must be a string'), v.regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 characters of a-z 0-9 . _ -')),
+  name: OperatorName,
   role: v.picklist(['admin', 'auditor', 'service'], 'must be "admin", "auditor" or "service"'),
 });
 export const ClearLockoutRequest = strict({ key: printable(200, 1) });

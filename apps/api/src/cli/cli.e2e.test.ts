@@ -147,6 +147,19 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
     expect(r.stdout).toBe('');
   });
 
+  it('disables an operator through the api, after which its token is refused', async () => {
+    const created = await run(['operators', 'create', '--name', 'temp', '--role', 'auditor']);
+    expect(created.code).toBe(0);
+    const tempToken = lastLine(created.stdout);
+    secrets.push(tempToken);
+    const r = await run(['operators', 'disable', 'temp']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('disabled operator temp; its tokens no longer work\n');
+    const refused = await run(['sites', 'list'], { AIRLOCK_TOKEN: tempToken });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('unauthorized');
+  });
+
   it('creates a site and lists it in a table', async () => {
     const created = await run(['sites', 'create', '--code', 'acme-phx', '--name', 'Acme Phoenix', '--policy', 'manual']);
     expect(created).toEqual({ code: 0, stdout: 'created site ACME-PHX (Acme Phoenix), policy manual\n', stderr: '' });
@@ -257,7 +270,9 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
     expect(types.indexOf('enrollment.approved')).toBeLessThan(types.indexOf('site.created'));
     const times = page.items.map((e) => e.occurred_at);
     expect([...times].sort().reverse()).toEqual(times);
-    expect(page.items.find((e) => e.event_type === 'operator.created')?.actor).toBe('cli');
+    // Newest first: `temp` was made by root through the api, `root` itself by the CLI in the database.
+    const created = page.items.filter((e) => e.event_type === 'operator.created').map((e) => e.actor);
+    expect(created).toEqual(['root', 'cli']);
     for (const s of secrets) expect(r.stdout).not.toContain(s);
   });
 

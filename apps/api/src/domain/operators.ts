@@ -4,7 +4,15 @@ import type { OperatorRole } from '@airlock/schema';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import { ApiError } from '../errors.ts';
-import { findOperatorByTokenDigest, insertOperator, insertOperatorToken, listOperators, type Operator } from '../store/operators.ts';
+import {
+  disableOperatorByName,
+  findOperatorByTokenDigest,
+  insertOperator,
+  insertOperatorToken,
+  listOperators,
+  operatorExists,
+  type Operator,
+} from '../store/operators.ts';
 import { recordAudit } from './audit.ts';
 import type { Client } from './deps.ts';
 
@@ -31,8 +39,32 @@ export const createOperator = async (
   });
 
 export const listAllOperators = async (db: Database) => ({
-  items: (await listOperators(db)).map((o) => ({ id: o.id, name: o.name, role: o.role, created_at: o.createdAt.toISOString() })),
+  items: (await listOperators(db)).map((o) => ({
+    id: o.id,
+    name: o.name,
+    role: o.role,
+    created_at: o.createdAt.toISOString(),
+    disabled_at: o.disabledAt?.toISOString() ?? null,
+  })),
 });
+
+/**
+ * Disables an operator: every token it holds stops working at once. An
+ * operator cannot disable itself, so the last admin cannot lock everyone out
+ * by mistake (with DATABASE_URL the CLI can still make a new admin).
+ */
+export const disableOperator = async (db: Database, clock: Clock, name: string, by: string, client: Client | null) =>
+  db.transaction(async (tx) => {
+    if (name === by) throw new ApiError('invalid_state', 'An operator cannot disable itself');
+    const now = clock.now();
+    const op = await disableOperatorByName(tx, name, now);
+    if (!op) {
+      if (await operatorExists(tx, name)) throw new ApiError('invalid_state', `Operator ${name} is already disabled`);
+      throw new ApiError('not_found', `No operator ${name}`);
+    }
+    await recordAudit(tx, { clock }, client, { eventType: 'operator.disabled', actor: by, details: { operator: op.name, role: op.role } });
+    return { name: op.name, role: op.role, disabled_at: now.toISOString() };
+  });
 
 /** Resolves a bearer token to an operator, or null. Lookup is by digest: nothing to time. */
 export const authenticateOperator = async (db: Database, token: string): Promise<Operator | null> => {

@@ -36,8 +36,34 @@ export const findOperatorByTokenDigest = async (db: Executor, digest: string): P
       .where(and(eq(operatorTokens.digest, digest), isNull(operatorTokens.revokedAt), isNull(operators.disabledAt)))
   )[0] ?? null;
 
+/** Disables an operator and revokes all its tokens; null when there is no such active operator. */
+export const disableOperatorByName = async (db: Executor, name: string, now: Date): Promise<Operator | null> => {
+  const op = (
+    await db
+      .update(operators)
+      .set({ disabledAt: now })
+      .where(and(eq(operators.name, name), isNull(operators.disabledAt)))
+      .returning({ id: operators.id, name: operators.name, role: operators.role })
+  )[0];
+  if (!op) return null;
+  await db
+    .update(operatorTokens)
+    .set({ revokedAt: now })
+    .where(and(eq(operatorTokens.operatorId, op.id), isNull(operatorTokens.revokedAt)));
+  return op;
+};
+
+export const operatorExists = async (db: Executor, name: string): Promise<boolean> =>
+  (await db.select({ id: operators.id }).from(operators).where(eq(operators.name, name))).length > 0;
+
 export const listOperators = (db: Executor) =>
   db
-    .select({ id: operators.id, name: operators.name, role: operators.role, createdAt: operators.createdAt })
+    .select({
+      id: operators.id,
+      name: operators.name,
+      role: operators.role,
+      createdAt: operators.createdAt,
+      disabledAt: operators.disabledAt,
+    })
     .from(operators)
     .orderBy(asc(operators.name));

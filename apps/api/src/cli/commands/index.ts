@@ -5,7 +5,7 @@ import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './code
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
 import { migrateCommand } from './migrate.ts';
-import { operatorsCreateCommand, operatorsListCommand } from './operators.ts';
+import { operatorsCreateCommand, operatorsDisableCommand, operatorsListCommand } from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
@@ -13,6 +13,7 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   operatorsCreateCommand,
   operatorsListCommand,
+  operatorsDisableCommand,
   sitesListCommand,
   sitesCreateCommand,
   sitesKeyRotateCommand,

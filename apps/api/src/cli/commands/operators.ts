@@ -5,11 +5,11 @@
 import { CreateOperatorRequest, issuesToFields, type OperatorRole } from '@airlock/schema';
 import * as v from 'valibot';
 import { systemClock } from '../../clock.ts';
-import { createOperator, listAllOperators } from '../../domain/operators.ts';
+import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
 import { ApiError } from '../../errors.ts';
 import { requiredFlag, UsageError } from '../args.ts';
 import { ApiRequestError } from '../client.ts';
-import { emit, emitTable, timeOf, type Command, type Page } from '../context.ts';
+import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { databaseUrlFrom, describeMigration, migrate, withDatabase } from './database.ts';
 
 interface CreatedOperator {
@@ -24,6 +24,7 @@ interface OperatorView {
   name: string;
   role: OperatorRole;
   created_at: string;
+  disabled_at: string | null;
 }
 
 // The domain throws ApiError; shown the same way as the api's own refusals.
@@ -91,6 +92,30 @@ export const operatorsListCommand: Command = {
       { header: 'name', value: (o) => o.name },
       { header: 'role', value: (o) => o.role },
       { header: 'created', value: (o) => timeOf(ctx, o.created_at) },
+      { header: 'disabled', value: (o) => (o.disabled_at ? timeOf(ctx, o.disabled_at) : '-') },
     ]);
+  },
+};
+
+export const operatorsDisableCommand: Command = {
+  path: ['operators', 'disable'],
+  positionals: ['NAME'],
+  options: {},
+  synopsis: 'NAME',
+  summary: 'disable an operator; its tokens stop working at once',
+  details: `With DATABASE_URL set, writes the database directly (recovery: e.g. a leaked
+admin token when no other admin is at hand). Otherwise calls the admin API; an
+operator cannot disable itself.`,
+  run: async (ctx) => {
+    const name = positional(ctx, 0);
+    const url = databaseUrlFrom(ctx.env);
+    const result = url
+      ? await withDatabase(url, (handle) =>
+          disableOperator(handle.db, systemClock, name, 'cli', null).catch((err: unknown) => {
+            throw asRequestError(err);
+          }),
+        )
+      : await ctx.admin().post<{ name: string; disabled_at: string }>(`/api/v1/admin/operators/${encodeURIComponent(name)}/disable`, {});
+    emit(ctx, result, (r) => `disabled operator ${r.name}; its tokens no longer work\n`);
   },
 };

@@ -1,7 +1,9 @@
-import { CreateOperatorRequest } from '@airlock/schema';
+import { CreateOperatorRequest, OperatorName } from '@airlock/schema';
 import type { Hono } from 'hono';
+import * as v from 'valibot';
 import type { Deps } from '../../domain/deps.ts';
-import { createOperator, listAllOperators } from '../../domain/operators.ts';
+import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
+import { ApiError } from '../../errors.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
@@ -11,4 +13,9 @@ export const registerOperatorRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     return c.json(await createOperator(deps.db, deps.clock, body, c.get('operator').name, c.get('client')), 201);
   });
   app.get('/api/v1/admin/operators', async (c) => c.json(await listAllOperators(deps.db)));
+  app.post('/api/v1/admin/operators/:name/disable', async (c) => {
+    const name = v.safeParse(OperatorName, c.req.param('name'));
+    if (!name.success) throw new ApiError('not_found', 'No such operator');
+    return c.json(await disableOperator(deps.db, deps.clock, name.output, c.get('operator').name, c.get('client')));
+  });
 };
