@@ -103,7 +103,7 @@ export interface Stack {
   api: ManagedProcess;
   edge: ManagedProcess;
   /** Bodies are JSON as parsed; tests assert them field by field. */
-  // biome-ignore lint: test convenience
+  // `any` on purpose, as in helpers/http.ts.
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
