@@ -155,6 +155,21 @@ describe('machine identity', () => {
     expect(t.logs.some((l) => l.includes('"level":"warn"') && l.includes('enroll.site_conflict'))).toBe(true);
   });
 
+  it('denies a verify whose machine another site claimed since the enroll (verify has no 409 in the contract)', async () => {
+    const a = await rotate('AUTO-SITE');
+    const m = await rotate('MANUAL-SITE');
+    const uid = newUid();
+    const slow = newAgentKey();
+    const e = await keyEnroll('MANUAL-SITE', m.key, slow, uid);
+    expect(e.status).toBe(201);
+    const fast = await fullKeyEnroll('AUTO-SITE', a.key, uid);
+    expect(fast.verify.status).toBe('approved');
+    const v = await verify(t, e.body.enrollment_id, slow.sign(e.body.enrollment_id, e.body.challenge));
+    expect(v.status).toBe(401);
+    expect(v.body.error.code).toBe('enrollment_denied');
+    expect((await latestAudit(t))?.event_type).toBe('enroll.site_conflict');
+  });
+
   it('lets an operator move a machine by revoking its agent at the old site first', async () => {
     const a = await rotate('AUTO-SITE');
     const uid = newUid();

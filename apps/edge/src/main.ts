@@ -15,11 +15,17 @@ const main = async () => {
     }
     throw err;
   }
-  const edge = await startEdge(config, { logger });
-
+  // Installed before the listener opens: an unhandled SIGHUP kills a Node
+  // process, and `systemctl reload` may come while the edge is still starting.
+  let reload: (() => Promise<unknown>) | null = null;
+  let reloadRequested = false;
   process.on('SIGHUP', () => {
-    void edge.reloadTls();
+    if (reload) void reload();
+    else reloadRequested = true;
   });
+  const edge = await startEdge(config, { logger });
+  reload = () => edge.reloadTls();
+  if (reloadRequested) void reload();
   const stop = (signal: string) => {
     logger.log('info', 'signal received', { signal });
     edge.close().then(

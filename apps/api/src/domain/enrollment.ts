@@ -43,8 +43,6 @@ const POLL_GRACE_MS = 500;
 
 const DENIED_MESSAGE = 'Enrollment denied: the site, pairing code or enrollment key is not valid';
 
-
-
 /** Refusals found inside a transaction whose other writes must still commit. */
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 const unwrap = <T>(o: Outcome<T>): T => {
@@ -229,7 +227,14 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (e.status === 'awaiting_verification') {
-      const decision = await decideAfterVerification(deps, tx, e);
+      // The contract gives verify no 409: a machine claimed by another site
+      // since this enroll (a race) is a denial here, with the reason audited.
+      const decision = await decideAfterVerification(deps, tx, e).catch((err: unknown) => {
+        if (err instanceof ApiError && err.code === 'site_conflict') {
+          throw new ApiError('enrollment_denied', err.message, { audit: err.extra.audit });
+        }
+        throw err;
+      });
       status = decision.status === 'approved' ? 'awaiting_approval' : decision.status;
       await updateEnrollment(tx, e.id, {
         status,
