@@ -87,6 +87,38 @@ describe('the enrollment lifecycle', () => {
     expect(s.body.credentials.agent_key).toMatch(/^cak_/);
   });
 
+  it('makes pairing-code enrollments wait for an operator even at an auto-policy site', async () => {
+    await createSite(t, 'AUTO-PAIR', 'auto');
+    const { verify: v } = await enrollAndVerify(t, 'AUTO-PAIR');
+    expect(v.status).toBe('awaiting_approval');
+  });
+
+  it('gives pairing codes a 600 s lifetime by default and challenges 300 s', async () => {
+    const now = t.clock.now().getTime();
+    const code = await createCode(t, 'ACME-PHX');
+    expect(new Date(code.expires_at).getTime() - now).toBe(600_000);
+    expect(code.code).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/);
+    const e = await enroll(t, enrollBody(newAgentKey(), 'ACME-PHX', code.code));
+    expect(new Date(e.body.expires_at).getTime() - now).toBe(300_000);
+    expect(Buffer.from(e.body.challenge, 'base64')).toHaveLength(32);
+  });
+
+  it('reads a pairing code case-insensitively, with spaces instead of hyphens or none at all', async () => {
+    for (const variant of [(c: string) => c.toLowerCase().replaceAll('-', ' '), (c: string) => c.replaceAll('-', '')]) {
+      const { code } = await createCode(t, 'ACME-PHX');
+      const r = await enroll(t, enrollBody(newAgentKey(), 'acme-phx', variant(code)));
+      expect(r.status).toBe(201);
+    }
+  });
+
+  it('answers unknown api routes with the 404 envelope', async () => {
+    for (const [method, path] of [['get', '/nope'], ['delete', '/api/v1/enroll'], ['put', '/api/v1/enroll/verify']] as const) {
+      const r = await t.http[method](path);
+      expect(r.status).toBe(404);
+      expect(r.body).toEqual({ error: { code: 'not_found', message: 'Not found' } });
+    }
+  });
+
   it('answers a repeated verify with a fresh poll token that replaces the old one', async () => {
     const key = newAgentKey();
     const { code } = await createCode(t, 'ACME-PHX');
