@@ -77,6 +77,8 @@ describe('parseCommand', () => {
   it('refuses a malformed site code', () => {
     expect(usage(['enroll', '--server', 'https://x.example', '--site', '-acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
     expect(usage(['enroll', '--server', 'https://x.example', '--site', 'a', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
+    // Upper-cases to ACME-PHIX, but is not what the operator typed into the console.
+    expect(usage(['enroll', '--server', 'https://x.example', '--site', 'acme-phıx', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
   });
 
   it('refuses plain http:// unless --insecure', () => {

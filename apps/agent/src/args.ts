@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { describePairingCodeProblem, normalizePairingCode } from '@airlock/crypto';
+import { Hostname, Labels, MachineUid, SiteCode } from '@airlock/schema';
+import * as v from 'valibot';
 
 /** A mistake in how the command was called; always exit code 2 with a one-line fix. */
 export class UsageError extends Error {
@@ -51,10 +53,8 @@ export type Command =
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
 
-const SITE_CODE = /^[A-Z0-9][A-Z0-9-]{1,31}$/;
-const MACHINE_UID = /^[A-Za-z0-9._:-]{8,128}$/;
-const LABEL_KEY = /^[a-z0-9_.-]{1,32}$/;
-const PRINTABLE = /^[\x20-\x7e]*$/;
+// The api's own request schemas (@airlock/schema) decide what is valid, so the
+// agent refuses locally exactly what the api would; the messages are the CLI's.
 const MAX_LABELS = 16;
 
 const ENROLL_OPTIONS = {
@@ -178,7 +178,7 @@ const parseCredential = (
   const credential: EnrollCredential = { method: 'enrollment_key', enrollmentKey };
   const uid = values['machine-uid'];
   if (uid !== undefined) {
-    if (!MACHINE_UID.test(uid)) throw new UsageError('--machine-uid must be 8-128 characters of A-Z a-z 0-9 . _ : -');
+    if (!v.is(MachineUid, uid)) throw new UsageError('--machine-uid must be 8-128 characters of A-Z a-z 0-9 . _ : -');
     credential.machineUid = uid;
   }
   return credential;
@@ -195,11 +195,11 @@ export const parsePairingCode = (input: string): string => {
 };
 
 export const parseSiteCode = (input: string): string => {
-  const site = input.trim().toUpperCase();
-  if (!SITE_CODE.test(site)) {
+  const site = v.safeParse(SiteCode, input.trim());
+  if (!site.success) {
     throw new UsageError('--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit');
   }
-  return site;
+  return site.output;
 };
 
 /**
@@ -229,10 +229,7 @@ export const parseServerUrl = (input: string, insecure: boolean): URL => {
 };
 
 /** RFC 1123 host name, as the contract requires for `hostname`. */
-export const isValidHostname = (name: string): boolean =>
-  name.length >= 1 &&
-  name.length <= 253 &&
-  name.split('.').every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
+export const isValidHostname = (name: string): boolean => v.is(Hostname, name);
 
 const parseHostname = (input: string, flag: string): string => {
   if (!isValidHostname(input)) {
@@ -248,8 +245,9 @@ const parseLabels = (items: readonly string[]): Record<string, string> => {
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
     const value = eq < 0 ? '' : item.slice(eq + 1);
-    if (eq < 0 || !LABEL_KEY.test(key)) throw new UsageError(`--label must be key=value with key [a-z0-9_.-]{1,32}, got "${item}"`);
-    if (value.length > 128 || !PRINTABLE.test(value)) throw new UsageError(`--label ${key}: value must be at most 128 printable characters`);
+    // The key alone first (with an empty value, always valid), then key and value.
+    if (eq < 0 || !v.is(Labels, { [key]: '' })) throw new UsageError(`--label must be key=value with key [a-z0-9_.-]{1,32}, got "${item}"`);
+    if (!v.is(Labels, { [key]: value })) throw new UsageError(`--label ${key}: value must be at most 128 printable characters`);
     labels[key] = value;
   }
   return labels;

@@ -34,6 +34,8 @@ const HOSTILE: Array<[string, unknown]> = [
   ['a newline', 'line1\nline2'],
   ['Cyrillic look-alikes', 'АСМЕ-РНХ'],
   ['fullwidth look-alikes', 'ＡＸ７Ｋ'],
+  // These two upper-case to ASCII (ı → I, ſ → S): a parser that upper-cases first lets them through.
+  ['dotless i and long s', 'acme-phıx-ſ'],
   ['SQL metacharacters', "x'; drop table sites; --"],
   ['shell metacharacters', '$(reboot)`id`;|&'],
 ];
@@ -101,7 +103,7 @@ const CASES: Case[] = [
   { name: 'reject reason', method: 'post', path: () => `/api/v1/admin/enrollments/${enrollmentId}/reject`, body: (v) => ({ reason: v }), field: 'reason', admin: true, accepts: ['SQL metacharacters', 'shell metacharacters'] },
   { name: 'approve notes', method: 'post', path: () => `/api/v1/admin/enrollments/${enrollmentId}/approve`, body: (v) => ({ notes: v }), field: 'notes', admin: true, accepts: ['SQL metacharacters', 'shell metacharacters'] },
   { name: 'rotate key max_uses', method: 'post', path: () => '/api/v1/admin/sites/ACME-PHX/enrollment-key', body: (v) => ({ max_uses: v }), field: 'max_uses', admin: true, accepts: ['a number'], extra: BAD_NUMBERS.filter((n) => n !== 1e12 && n !== Number.MAX_SAFE_INTEGER).concat([2e6]) },
-  { name: 'agent key verify agent_key', method: 'post', path: () => '/api/v1/internal/agent-keys/verify', body: (v) => ({ agent_key: v }), field: 'agent_key', admin: true, accepts: ['a NUL byte', 'an escape sequence', 'a newline', 'Cyrillic look-alikes', 'fullwidth look-alikes', 'SQL metacharacters', 'shell metacharacters'] },
+  { name: 'agent key verify agent_key', method: 'post', path: () => '/api/v1/internal/agent-keys/verify', body: (v) => ({ agent_key: v }), field: 'agent_key', admin: true, accepts: ['a NUL byte', 'an escape sequence', 'a newline', 'Cyrillic look-alikes', 'fullwidth look-alikes', 'dotless i and long s', 'SQL metacharacters', 'shell metacharacters'] },
 ];
 
 const send = (c: Case, body: unknown) => {

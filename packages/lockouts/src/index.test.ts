@@ -32,6 +32,9 @@ describe('key helpers', () => {
     expect(siteBucket('ACME:1.2.3.4')).toBe('_invalid_');
     expect(siteBucket(42)).toBe('_invalid_');
     expect(siteBucket('x'.repeat(33))).toBe('_invalid_');
+    // Upper-case to ASCII (ı → I, ſ → S) but are not site codes.
+    expect(siteBucket('acme-phıx')).toBe('_invalid_');
+    expect(siteBucket('ſite')).toBe('_invalid_');
   });
 
   it('refuses a prefix without a trailing colon', () => {

@@ -1,3 +1,4 @@
+import { normalizeSiteCode } from '@airlock/schema';
 import type { Redis } from 'ioredis';
 
 /**
@@ -31,8 +32,6 @@ export const DEFAULT_KEY_PREFIX = 'airlock:edge:';
 /** Bucket used when an enroll body carries no usable site_code. */
 export const INVALID_SITE_BUCKET = '_invalid_';
 
-const SITE_CODE = /^[A-Z0-9][A-Z0-9-]{1,31}$/;
-
 /**
  * Upper-cases a site_code for use in a key; anything that is not a valid
  * site_code lands in one fixed bucket, so junk cannot mint unlimited keys.
@@ -43,8 +42,7 @@ const SITE_CODE = /^[A-Z0-9][A-Z0-9-]{1,31}$/;
  */
 export const siteBucket = (raw: unknown): string => {
   if (typeof raw !== 'string') return INVALID_SITE_BUCKET;
-  const upper = raw.toUpperCase();
-  return SITE_CODE.test(upper) ? upper : INVALID_SITE_BUCKET;
+  return normalizeSiteCode(raw) ?? INVALID_SITE_BUCKET;
 };
 
 /** Namespaces, without the trailing colon (rate-limiter-flexible adds it). */

@@ -20,12 +20,26 @@ const printable = (max: number, min = 0) =>
     v.regex(PRINTABLE_ASCII, 'must be printable ASCII'),
   );
 
+/** A site_code as stored (upper-case); the one definition edge, api and agent share. */
 export const SITE_CODE_PATTERN = /^[A-Z0-9][A-Z0-9-]{1,31}$/;
-/** Input is case-insensitive; stored and compared upper-case. */
+// Input is case-insensitive. Without the `u` flag, /i never folds a non-ASCII
+// letter into an ASCII one (dotless ı stays ı), so look-alikes cannot pass;
+// upper-casing first would have turned ı into I.
+const SITE_CODE_INPUT = new RegExp(SITE_CODE_PATTERN.source, 'i');
+
+/**
+ * The stored form of a site_code typed in any case, or null.
+ *
+ * @example
+ *   normalizeSiteCode('acme-phx'); // 'ACME-PHX'
+ *   normalizeSiteCode('acme-phıx'); // null (dotless i)
+ */
+export const normalizeSiteCode = (raw: string): string | null => (SITE_CODE_INPUT.test(raw) ? raw.toUpperCase() : null);
+
 export const SiteCode = v.pipe(
   v.string('must be a string'),
   v.maxLength(32, 'must be at most 32 characters'),
-  v.regex(/^[A-Za-z0-9][A-Za-z0-9-]{1,31}$/, 'must be 2-32 characters of A-Z 0-9 -, starting with a letter or digit'),
+  v.regex(SITE_CODE_INPUT, 'must be 2-32 characters of A-Z 0-9 -, starting with a letter or digit'),
   v.toUpperCase(),
 );
 
