@@ -20,7 +20,8 @@ import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicK
 import nacl from 'tweetnacl';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
-import { sparePort, spawnManaged, waitForHttp } from '../test/helpers/stack.ts';
+import { freePort } from '../apps/edge/src/testing/harness.ts';
+import { spawnManaged, waitForHttp } from '../test/helpers/stack.ts';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
 const opsPerSecond = async (fn: () => unknown | Promise<unknown>, ms = 1500): Promise<number> => {
@@ -69,7 +70,7 @@ const startRealApi = async (): Promise<{ url: string; stop(): Promise<void> }> =
     process.stdout.write('  (no local Postgres: the api runs on embedded PGlite)\n');
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-bench-'));
-  const port = await sparePort();
+  const port = await freePort();
   const proc = spawnManaged(['apps/api/src/main.ts'], {
     ...(db ? { DATABASE_URL: db.url } : {}),
     AIRLOCK_DATA_DIR: dataDir,

@@ -11,17 +11,19 @@
  * Both run as child processes with the same entry points as `pnpm start:api`
  * and `pnpm start:edge`; Ctrl-C stops both.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { adminTokenPath, DEFAULT_DATA_DIR } from '../apps/api/src/data-dir.ts';
+import { ensureSelfSignedCert } from '../apps/edge/src/tls.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsx = path.join(root, 'node_modules/.bin/tsx');
 const env = process.env;
-const dataDir = path.resolve(env.AIRLOCK_DATA_DIR ?? './.airlock');
+const dataDir = path.resolve(env.AIRLOCK_DATA_DIR ?? DEFAULT_DATA_DIR);
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
 const apiHost = env.API_HOST ?? '127.0.0.1';
@@ -29,30 +31,21 @@ const apiPort = env.API_PORT ?? '8082';
 const edgePort = env.EDGE_PORT ?? '8443';
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-/** A self-signed certificate for the quickstart, made once and kept. */
-const ensureCertificate = (): { cert: string; key: string } | null => {
-  if (env.EDGE_TLS_CERT && env.EDGE_TLS_KEY) return { cert: env.EDGE_TLS_CERT, key: env.EDGE_TLS_KEY };
-  const dir = path.join(dataDir, 'tls');
-  const cert = path.join(dir, 'edge.crt');
-  const key = path.join(dir, 'edge.key');
-  if (existsSync(cert) && existsSync(key)) return { cert, key };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+/** The operator's certificate, or a self-signed one for the quickstart, made once and kept. */
+const ensureCertificate = async (): Promise<{ cert: string; key: string; pin: string } | null> => {
+  const pinOf = (fingerprint256: string) => `sha256:${fingerprint256.replaceAll(':', '').toLowerCase()}`;
+  if (env.EDGE_TLS_CERT && env.EDGE_TLS_KEY) {
+    const x = new X509Certificate(readFileSync(env.EDGE_TLS_CERT));
+    return { cert: env.EDGE_TLS_CERT, key: env.EDGE_TLS_KEY, pin: pinOf(x.fingerprint256) };
+  }
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', key, '-out', cert, '-days', '825', '-subj', '/CN=airlock-edge',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: 'ignore', env: { ...env, OPENSSL_CONF: '/dev/null' } });
-    return { cert, key };
-  } catch {
-    say('warning: openssl is not installed; the edge will serve plain HTTP (agents then need --insecure)');
+    const made = await ensureSelfSignedCert(dataDir);
+    return { cert: made.certPath, key: made.keyPath, pin: pinOf(made.fingerprint256) };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    say(`warning: could not make a self-signed certificate with openssl (${why}); the edge will serve plain HTTP (agents then need --insecure)`);
     return null;
   }
-};
-
-const fingerprintOf = (certPath: string): string => {
-  const x = new X509Certificate(readFileSync(certPath));
-  return `sha256:${createHash('sha256').update(x.raw).digest('hex')}`;
 };
 
 const children: ChildProcess[] = [];
@@ -89,7 +82,7 @@ const waitFor = async (probe: () => Promise<boolean>, what: string, ms = 120_000
 };
 
 const main = async () => {
-  const tls = ensureCertificate();
+  const tls = await ensureCertificate();
   run('api', 'apps/api/src/main.ts', { AIRLOCK_DATA_DIR: dataDir, AIRLOCK_BOOTSTRAP_ADMIN: env.AIRLOCK_BOOTSTRAP_ADMIN ?? '1', API_HOST: apiHost, API_PORT: apiPort });
   const apiUrl = `http://${apiHost}:${apiPort}`;
   await waitFor(async () => (await fetch(`${apiUrl}/readyz`)).status === 200, 'the api');
@@ -122,8 +115,8 @@ const main = async () => {
   say('Airlock is running.');
   say(`  edge (agents enroll here): ${edgeUrl}`);
   say(`  api (operators, private):  ${apiUrl}`);
-  if (tls) say(`  edge certificate pin:      ${fingerprintOf(tls.cert)}`);
-  say(`  admin token:               ${path.join(dataDir, 'admin-token')} (read by pnpm airlock)`);
+  if (tls) say(`  edge certificate pin:      ${tls.pin}`);
+  say(`  admin token:               ${adminTokenPath(dataDir)} (read by pnpm airlock)`);
   say(`  database:                  ${env.DATABASE_URL ? 'DATABASE_URL' : `embedded, under ${dataDir}`}`);
   say(`  counters:                  ${env.REDIS_URL ? 'REDIS_URL' : 'in-process (one edge only)'}`);
   say('Next: pnpm airlock sites create --code ACME-PHX --name "Phoenix DC"   (see README quickstart)');

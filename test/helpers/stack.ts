@@ -4,29 +4,18 @@
  * a fresh Postgres database, real Redis under a unique key prefix, and an
  * admin operator.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, REDIS_URL, REPO_ROOT } from '../../apps/edge/src/testing/harness.ts';
+import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// One harness for sockets, ports and Redis: the edge's (apps/edge/src/testing).
+export { REDIS_URL, REPO_ROOT };
 export const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export const sparePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 
 export interface ManagedProcess {
   child: ChildProcess;
@@ -69,28 +58,6 @@ export const waitForHttp = async (url: string, proc: ManagedProcess, opts: { tim
   throw new Error(`timed out waiting for ${url}:\n${proc.output()}`);
 };
 
-export interface SelfSignedCert {
-  certPath: string;
-  keyPath: string;
-  /** SHA-256 of the DER certificate, hex without colons. */
-  sha256: string;
-}
-
-export const makeSelfSignedCert = (dir: string, name = 'edge', cn = 'localhost'): SelfSignedCert => {
-  const certPath = path.join(dir, `${name}.crt`);
-  const keyPath = path.join(dir, `${name}.key`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', `/CN=${cn}`,
-    '-addext', `subjectAltName=DNS:${cn},IP:127.0.0.1`,
-  ], { stdio: 'ignore' });
-  const der = Buffer.from(
-    readFileSync(certPath, 'utf8').replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''),
-    'base64',
-  );
-  return { certPath, keyPath, sha256: createHash('sha256').update(der).digest('hex') };
-};
-
 export interface Stack {
   edgeUrl: string;
   apiUrl: string;
@@ -113,9 +80,9 @@ export const startStack = async (
 ): Promise<Stack> => {
   const db: TestDatabase = await createTestDatabase('airlock_stack');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-stack-'));
-  const apiPort = await sparePort();
-  const edgePort = await sparePort();
-  const metricsPort = await sparePort();
+  const apiPort = await freePort();
+  const edgePort = await freePort();
+  const metricsPort = await freePort();
   const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
@@ -135,7 +102,8 @@ export const startStack = async (
   try {
     await waitForHttp(`${apiUrl}/readyz`, api);
     const tokens = await createOperatorsDirectly(db.url);
-    const cert = opts.tls ? makeSelfSignedCert(dataDir) : null;
+    const made = opts.tls ? await ensureSelfSignedCert(dataDir) : null;
+    const cert = made && { certPath: made.certPath, keyPath: made.keyPath, sha256: made.fingerprint256.replaceAll(':', '').toLowerCase() };
     edge = spawnManaged(['apps/edge/src/main.ts'], {
       EDGE_HOST: '127.0.0.1',
       EDGE_PORT: String(edgePort),

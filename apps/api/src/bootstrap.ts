@@ -5,16 +5,14 @@
  * reach the tables, so this is how the first operator comes to exist there.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { operators } from '@airlock/schema';
 import { sql } from 'drizzle-orm';
+import { adminTokenPath } from './data-dir.ts';
 import type { Deps } from './domain/deps.ts';
 import { createOperator } from './domain/operators.ts';
 
-export const ADMIN_TOKEN_FILE = 'admin-token';
-
 export const bootstrapAdmin = async (deps: Deps): Promise<void> => {
-  const file = path.join(deps.config.dataDir, ADMIN_TOKEN_FILE);
+  const file = adminTokenPath(deps.config.dataDir);
   if (existsSync(file)) return;
   const [row] = await deps.db.select({ n: sql<number>`count(*)::int` }).from(operators);
   if ((row?.n ?? 0) > 0) {

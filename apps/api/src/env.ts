@@ -6,6 +6,7 @@ import { isIP, type BlockList } from 'node:net';
 import { buildTrustList } from '@airlock/net';
 import path from 'node:path';
 import * as v from 'valibot';
+import { DEFAULT_DATA_DIR } from './data-dir.ts';
 
 const int = (min: number, max: number) =>
   v.pipe(
@@ -21,7 +22,7 @@ const EnvSchema = v.object({
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
   // The edge's key prefix, so operator commands find the edge's lockouts.
   EDGE_REDIS_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 characters of A-Za-z0-9:._-'))),
-  AIRLOCK_DATA_DIR: v.optional(v.string(), './.airlock'),
+  AIRLOCK_DATA_DIR: v.optional(v.string(), DEFAULT_DATA_DIR),
   AIRLOCK_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
   API_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
   API_PORT: v.optional(int(0, 65535), '8082'),

@@ -3,12 +3,11 @@
  * every user through `ps` and lands in shell history.
  */
 import { statSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { adminTokenPath, DEFAULT_DATA_DIR } from '../data-dir.ts';
 
-export const DEFAULT_DATA_DIR = './.airlock';
-export const TOKEN_FILE_NAME = 'admin-token';
-
+// Only catches the obviously wrong (a key pasted instead of a token); the api decides the rest.
 const TOKEN_SHAPE = /^aop_[A-Za-z0-9_-]{20,200}$/;
+const isOperatorToken = (value: string) => TOKEN_SHAPE.test(value);
 
 /** The token could not be used; the message says how to fix it and never contains the token. */
 export class TokenError extends Error {
@@ -21,8 +20,7 @@ export interface LoadedToken {
   source: string;
 }
 
-export const tokenFilePath = (env: NodeJS.ProcessEnv): string =>
-  path.resolve(env.AIRLOCK_DATA_DIR || DEFAULT_DATA_DIR, TOKEN_FILE_NAME);
+export const tokenFilePath = (env: NodeJS.ProcessEnv): string => adminTokenPath(env.AIRLOCK_DATA_DIR || DEFAULT_DATA_DIR);
 
 /**
  * `AIRLOCK_TOKEN`, else `$AIRLOCK_DATA_DIR/admin-token`; null when neither exists.
@@ -33,7 +31,7 @@ export const tokenFilePath = (env: NodeJS.ProcessEnv): string =>
 export const loadOperatorToken = (env: NodeJS.ProcessEnv): LoadedToken | null => {
   const fromEnv = env.AIRLOCK_TOKEN?.trim();
   if (fromEnv) {
-    if (!TOKEN_SHAPE.test(fromEnv)) throw new TokenError('AIRLOCK_TOKEN is not an operator token (expected aop_…)');
+    if (!isOperatorToken(fromEnv)) throw new TokenError('AIRLOCK_TOKEN is not an operator token (expected aop_…)');
     return { token: fromEnv, source: 'AIRLOCK_TOKEN' };
   }
   const file = tokenFilePath(env);
@@ -54,6 +52,6 @@ export const loadOperatorToken = (env: NodeJS.ProcessEnv): LoadedToken | null =>
     throw new TokenError(`${file} belongs to another user (uid ${stat.uid}); refusing to use it`);
   }
   const token = readFileSync(file, 'utf8').trim();
-  if (!TOKEN_SHAPE.test(token)) throw new TokenError(`${file} does not hold an operator token (expected aop_…)`);
+  if (!isOperatorToken(token)) throw new TokenError(`${file} does not hold an operator token (expected aop_…)`);
   return { token, source: file };
 };

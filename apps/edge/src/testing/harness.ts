@@ -14,7 +14,7 @@ import type { LogFields, Logger, LogLevel } from '../log.ts';
 import { startEdge, type RunningEdge } from '../server.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-export const REDIS_URL = 'redis://127.0.0.1:6379';
+export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
