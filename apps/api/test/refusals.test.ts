@@ -235,3 +235,26 @@ describe('audit of refusals', () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe('unexpected failures', () => {
+  it('answers 500 with the bare envelope, no stack and no query parameters, and logs only the driver cause', async () => {
+    const doomed = await startTestApi();
+    try {
+      await createSite(doomed, 'DOOMED');
+      const { code } = await createCode(doomed, 'DOOMED');
+      // The database vanishes under the running api.
+      await doomed.db?.drop();
+      const r = await doomed.http.post('/api/v1/enroll').send(enrollBody(newAgentKey(), 'DOOMED', code));
+      expect(r.status).toBe(500);
+      expect(r.body).toEqual({ error: { code: 'internal_error', message: 'Internal error' } });
+      const errors = doomed.logs.filter((l) => l.includes('"level":"error"'));
+      expect(errors.length).toBeGreaterThan(0);
+      for (const line of errors) {
+        expect(line).not.toContain('params');
+        expect(line).not.toMatch(/\bat .*\.ts:\d+/);
+      }
+    } finally {
+      await doomed.close();
+    }
+  });
+});

@@ -50,6 +50,18 @@ describe('site enrollment keys', () => {
     expect(JSON.stringify(d.body)).not.toContain(k.key);
   });
 
+  it('rotates with an empty POST, and refuses a body that is not declared JSON', async () => {
+    const empty = await t.http.post('/api/v1/admin/sites/MANUAL-SITE/enrollment-key').set('authorization', `Bearer ${t.adminToken}`);
+    expect(empty.status).toBe(201);
+    expect(empty.body.max_uses).toBeNull();
+    const undeclared = await t.http
+      .post('/api/v1/admin/sites/MANUAL-SITE/enrollment-key')
+      .set('authorization', `Bearer ${t.adminToken}`)
+      .set('content-type', 'text/plain')
+      .send('{"max_uses":1}');
+    expect(undeclared.status).toBe(415);
+  });
+
   it('rotation refuses the old key at once, accepts the new one, and leaves enrolled agents working', async () => {
     const old = await rotate('AUTO-SITE');
     const first = await fullKeyEnroll('AUTO-SITE', old.key, newUid());

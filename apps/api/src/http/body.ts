@@ -1,4 +1,4 @@
-import { issuesToFields } from '@airlock/schema';
+import { issuesToFields, Uuid } from '@airlock/schema';
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import { ApiError } from '../errors.ts';
@@ -60,9 +60,20 @@ export const readQuery = <S extends v.GenericSchema>(c: Context, schema: S): v.I
 
 /** A path parameter that must be a UUID: anything else cannot name a row, so 404. */
 export const uuidParam = (c: Context, name: string): string => {
-  const value = c.req.param(name) ?? '';
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) {
-    throw new ApiError('not_found', 'Not found');
-  }
-  return value.toLowerCase();
+  const parsed = v.safeParse(Uuid, c.req.param(name) ?? '');
+  if (!parsed.success) throw new ApiError('not_found', 'Not found');
+  return parsed.output.toLowerCase();
+};
+
+/**
+ * For routes whose body is optional: an empty request is `{}` through the
+ * same schema; any body present is read as strictly as readJson reads it.
+ */
+export const readOptionalJson = async <S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> => {
+  const length = c.req.header('content-length');
+  const empty = length === '0' || (length === undefined && c.req.header('transfer-encoding') === undefined);
+  if (!empty) return readJson(c, schema);
+  const parsed = v.safeParse(schema, {});
+  if (!parsed.success) throw new ApiError('invalid_request', 'Invalid request', { fields: issuesToFields(parsed.issues) });
+  return parsed.output;
 };

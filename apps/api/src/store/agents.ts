@@ -4,9 +4,6 @@ import type { Executor } from '../db/client.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
 
-export const getAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
-  (await db.select().from(agents).where(eq(agents.id, id)))[0] ?? null;
-
 export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
   (await db.select().from(agents).where(eq(agents.id, id)).for('update'))[0] ?? null;
 

@@ -3,7 +3,7 @@ import type { Hono } from 'hono';
 import * as v from 'valibot';
 import { listAllAgents, revokeAgentById } from '../../domain/agents.ts';
 import type { Deps } from '../../domain/deps.ts';
-import { readJson, readQuery, uuidParam } from '../../http/body.ts';
+import { readOptionalJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 const ListQuery = v.strictObject({ status: v.optional(v.picklist(AGENT_STATUSES, 'is not an agent status')) });
@@ -12,7 +12,7 @@ export const registerAgentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/api/v1/admin/agents', async (c) => c.json(await listAllAgents(deps, readQuery(c, ListQuery).status)));
   app.post('/api/v1/admin/agents/:id/revoke', async (c) => {
     const id = uuidParam(c, 'id');
-    const body = c.req.header('content-length') === '0' ? {} : await readJson(c, RevokeAgentRequest);
+    const body = await readOptionalJson(c, RevokeAgentRequest);
     return c.json(await revokeAgentById(deps, id, body.reason ?? null, c.get('operator'), c.get('client')));
   });
 };

@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import type { Deps } from '../../domain/deps.ts';
 import { createSite, describeEnrollmentKey, listAllSites, rotateEnrollmentKey } from '../../domain/sites.ts';
 import { ApiError } from '../../errors.ts';
-import { readJson } from '../../http/body.ts';
+import { readJson, readOptionalJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 const siteParam = (c: Context) => {
@@ -22,9 +22,7 @@ export const registerSiteRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post('/api/v1/admin/sites/:site_code/enrollment-key', async (c) => {
     const site = siteParam(c);
     // The body is optional: an empty POST rotates with no expiry and no use limit.
-    const body = c.req.header('content-length') === '0' || !c.req.header('content-type')
-      ? {}
-      : await readJson(c, RotateEnrollmentKeyRequest);
+    const body = await readOptionalJson(c, RotateEnrollmentKeyRequest);
     return c.json(await rotateEnrollmentKey(deps, site, body, c.get('operator'), c.get('client')), 201);
   });
   app.get('/api/v1/admin/sites/:site_code/enrollment-key', async (c) => c.json(await describeEnrollmentKey(deps, siteParam(c))));
