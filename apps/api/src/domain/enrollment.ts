@@ -98,7 +98,7 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
       autoApprove = used.autoApprove;
     }
 
-    if (body.machine_uid !== undefined) await refuseForeignMachine(deps, tx, body.site_code, body.machine_uid);
+    if (body.machine_uid !== undefined) await refuseForeignMachine(deps, tx, body.site_code, body.machine_uid, 'site_conflict');
 
     await insertEnrollment(tx, {
       id,
@@ -143,15 +143,23 @@ const denied = (siteCode: string, method: string) =>
 /**
  * A machine belongs to one site; moving it is an operator's deliberate act
  * (revoking its agent at the old site), never a side effect. Returns the
- * machine's agent at this site, if any.
+ * machine's agent at this site, if any. `code` is how the route may say no:
+ * enroll answers 409 site_conflict; verify, which the contract gives no 409,
+ * answers enrollment_denied (a machine claimed elsewhere since the enroll).
  */
-const refuseForeignMachine = async (deps: Deps, tx: Executor, siteCode: string, machineUid: string) => {
+const refuseForeignMachine = async (
+  deps: Deps,
+  tx: Executor,
+  siteCode: string,
+  machineUid: string,
+  code: 'site_conflict' | 'enrollment_denied',
+) => {
   const existing = await getAgentByMachineUid(tx, machineUid);
   if (existing && existing.siteCode !== siteCode) {
     // Revoked by an operator: the machine is free to enroll elsewhere.
     if (existing.status === 'revoked') return null;
     deps.logger.warn('enroll.site_conflict', { site_code: siteCode, other_site_code: existing.siteCode, agent_id: existing.id });
-    throw new ApiError('site_conflict', 'This machine is enrolled at another site; an operator must revoke it there first', {
+    throw new ApiError(code, 'This machine is enrolled at another site; an operator must revoke it there first', {
       audit: {
         eventType: 'enroll.site_conflict',
         siteCode,
@@ -169,7 +177,7 @@ const decideAfterVerification = async (
   tx: Executor,
   e: EnrollmentRow,
 ): Promise<{ status: 'approved' | 'awaiting_approval' | 'pending_confirmation'; reuseAgentId: string | null; reason: string }> => {
-  const existing = e.machineUid ? await refuseForeignMachine(deps, tx, e.siteCode, e.machineUid) : null;
+  const existing = e.machineUid ? await refuseForeignMachine(deps, tx, e.siteCode, e.machineUid, 'enrollment_denied') : null;
   if (existing) {
     if (existing.status === 'revoked') {
       // A revoked machine comes back only by an operator's hand, whatever the policy.
@@ -227,14 +235,7 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (e.status === 'awaiting_verification') {
-      // The contract gives verify no 409: a machine claimed by another site
-      // since this enroll (a race) is a denial here, with the reason audited.
-      const decision = await decideAfterVerification(deps, tx, e).catch((err: unknown) => {
-        if (err instanceof ApiError && err.code === 'site_conflict') {
-          throw new ApiError('enrollment_denied', err.message, { audit: err.extra.audit });
-        }
-        throw err;
-      });
+      const decision = await decideAfterVerification(deps, tx, e);
       status = decision.status === 'approved' ? 'awaiting_approval' : decision.status;
       await updateEnrollment(tx, e.id, {
         status,
