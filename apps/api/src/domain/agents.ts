@@ -40,7 +40,7 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
       agentId: id,
       details: { reason, revoked_keys: keys },
     });
-    return { ...view({ ...agent, status: 'revoked', revokedAt: now }) };
+    return view({ ...agent, status: 'revoked', revokedAt: now });
   });
 
 /** For the management server: is this `cak_` live, and whose is it? */

@@ -29,8 +29,7 @@ export const describeError = (err: unknown): string => {
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
 export interface AppOptions {
-  /** Extra admin route registrations (e.g. lockouts, which need Redis). */
-  extraAdminRoutes?: (app: Hono<AppEnv>, deps: Deps) => void;
+  /** Database reachable and migrated, for /readyz. */
   isReady?: () => Promise<boolean>;
 }
 
@@ -75,10 +74,9 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
     }),
   );
 
-  registerHealthRoutes(app, deps, opts.isReady);
+  registerHealthRoutes(app, opts.isReady);
   registerPublicRoutes(app, deps);
   registerAdminRoutes(app, deps);
-  opts.extraAdminRoutes?.(app, deps);
   registerInternalRoutes(app, deps);
 
   app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));

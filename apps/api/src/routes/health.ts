@@ -1,9 +1,8 @@
 import { errorEnvelope } from '@airlock/schema';
 import type { Hono } from 'hono';
-import type { Deps } from '../domain/deps.ts';
 import type { AppEnv } from '../http/context.ts';
 
-export const registerHealthRoutes = (app: Hono<AppEnv>, _deps: Deps, isReady?: () => Promise<boolean>) => {
+export const registerHealthRoutes = (app: Hono<AppEnv>, isReady?: () => Promise<boolean>) => {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const ready = isReady ? await isReady().catch(() => false) : true;
