@@ -34,6 +34,7 @@ const EnvSchema = v.object({
   AIRLOCK_COLLISION_WINDOW_SECONDS: v.optional(int(0, 365 * 86400), String(7 * 86400)),
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
+  AIRLOCK_AUDIT_MIN_RETENTION_DAYS: v.optional(int(0, 36500), '90'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
 });
 
@@ -53,6 +54,8 @@ export interface ApiConfig {
   pollIntervalSeconds: number;
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `audit prune` refuses a cutoff newer than this many days ago. */
+  auditMinRetentionDays: number;
   bootstrapAdmin: boolean;
 }
 
@@ -99,6 +102,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     pollIntervalSeconds: o.AIRLOCK_POLL_INTERVAL_SECONDS,
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
+    auditMinRetentionDays: o.AIRLOCK_AUDIT_MIN_RETENTION_DAYS,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
   };
 };

@@ -7,6 +7,12 @@ export interface AuditOnRefusal {
   enrollmentId?: string | null;
   agentId?: string | null;
   details?: Record<string, unknown>;
+  /**
+   * The refusal concerns nothing real (no enrollment, agent or operator; a
+   * site only if `siteCode` names one that exists): counted per (source IP,
+   * kind, minute) instead of one row each. See domain/refusals.ts.
+   */
+  anonymous?: boolean;
 }
 
 /**

@@ -204,10 +204,18 @@ describe('audit of refusals', () => {
     expect(JSON.stringify(row)).not.toContain('ZZZZ');
   });
 
-  it('writes a row for a bad signature and for an unknown enrollment', async () => {
+  it('counts an unknown enrollment (it names nothing real) instead of writing a row, and writes a row for a bad signature on a real one', async () => {
+    const before = await snapshotState(t);
     const v = await t.http.post('/api/v1/enroll/verify').send({ enrollment_id: '00000000-0000-4000-8000-000000000000', signature: 'AAAA' });
     expect(v.status).toBe(401);
-    expect((await latestAudit(t))?.event_type).toBe('verify.denied');
+    const counted = await t.api.deps.db.execute<{ n: number }>(
+      sql`select coalesce(sum(count), 0)::int as n from audit_refusal_counts where kind = 'verify.denied'`,
+    );
+    expect(counted[0]?.n).toBeGreaterThan(0);
+    expect((await snapshotState(t)).auditCount).toBe(before.auditCount + 1);
+    const bad = await t.http.post('/api/v1/enroll/verify').send({ enrollment_id: enrollmentId, signature: 'A'.repeat(86) + '==' });
+    expect(bad.status).toBe(401);
+    expect((await latestAudit(t))?.event_type).toMatch(/^verify\./);
   });
 
   it('cannot update or delete an audit row, even with the application\'s own connection', async () => {

@@ -12,7 +12,10 @@ export const snapshotState = async (t: TestApi): Promise<{ tables: Record<string
     );
     tables[table] = rows[0]?.h ?? '';
   }
-  const audit = await t.api.deps.db.execute<{ n: number }>(sql`select count(*)::int as n from audit_events`);
+  // A refusal leaves either its own row or one more count in audit_refusal_counts (#8.1): both are one trace.
+  const audit = await t.api.deps.db.execute<{ n: number }>(
+    sql`select (select count(*) from audit_events)::int + (select coalesce(sum(count), 0) from audit_refusal_counts)::int as n`,
+  );
   return { tables, auditCount: audit[0]?.n ?? -1 };
 };
 

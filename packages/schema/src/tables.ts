@@ -13,6 +13,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -134,6 +135,10 @@ export const enrollments = pgTable(
     approvalExpiresAt: ts('approval_expires_at'),
     /** Existing agent this enrollment re-enrolls (same machine_uid, same site). */
     reuseAgentId: uuid('reuse_agent_id'),
+    /** The reused agent's key fingerprint when this enrollment would replace it with another key (migration 0002). */
+    replacesFingerprint: text('replaces_fingerprint'),
+    /** The key change was signed by the agent's current key (X-Airlock-Rekey-Signature on verify). */
+    rekeySigned: boolean('rekey_signed').notNull().default(false),
     agentId: uuid('agent_id'),
     decidedBy: text('decided_by'),
     decidedAt: ts('decided_at'),
@@ -147,6 +152,7 @@ export const enrollments = pgTable(
     uniqueIndex('enrollments_poll_token_idx').on(t.pollTokenDigest),
     index('enrollments_status_idx').on(t.status, t.createdAt),
     index('enrollments_site_idx').on(t.siteCode),
+    index('enrollments_created_idx').on(t.createdAt, t.id),
   ],
 );
 
@@ -254,5 +260,25 @@ export const auditEvents = pgTable(
     index('audit_events_type_idx').on(t.eventType, t.seq),
     index('audit_events_site_idx').on(t.siteCode, t.seq),
     index('audit_events_agent_idx').on(t.agentId, t.seq),
+    index('audit_events_occurred_idx').on(t.occurredAt),
   ],
+);
+
+/**
+ * Refusals that concern no real site, enrollment or agent (unknown site,
+ * malformed body, bad admin bearer, unknown poll token …) are counted here per
+ * (source IP, kind, minute) instead of writing one audit row each: a stranger
+ * looping junk grows this table by at most one row per kind and minute.
+ * Upserted, so not append-only; rows leave only with `airlock audit prune`.
+ */
+export const auditRefusalCounts = pgTable(
+  'audit_refusal_counts',
+  {
+    sourceIp: text('source_ip').notNull(),
+    kind: text('kind').notNull(),
+    minute: ts('minute').notNull(),
+    count: integer('count').notNull().default(0),
+    lastAt: ts('last_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sourceIp, t.kind, t.minute] }), index('audit_refusal_counts_minute_idx').on(t.minute)],
 );

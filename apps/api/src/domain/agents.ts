@@ -46,7 +46,7 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
 /** For the management server: is this `cak_` live, and whose is it? */
 export const verifyAgentKey = async (deps: Deps, agentKey: string): Promise<AgentKeyVerifyResponse> => {
   const refused = new ApiError('invalid_key', 'The agent key is not valid', {
-    audit: { eventType: 'agent_key.denied' },
+    audit: { eventType: 'agent_key.denied', anonymous: true },
   });
   // Same work for malformed and unknown keys: digest and look up either way.
   const digest = secretDigest(agentKey);

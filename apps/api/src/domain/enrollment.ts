@@ -55,7 +55,7 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
   const invalid = (field: string, problem: string) =>
     new ApiError('invalid_request', 'Invalid request', {
       fields: { [field]: problem },
-      audit: { eventType: 'enroll.invalid', siteCode: null, details: { fields: [field], method } },
+      audit: { eventType: 'enroll.invalid', siteCode: null, anonymous: true, details: { fields: [field], method } },
     });
 
   let key;
@@ -136,8 +136,8 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
 
 const denied = (siteCode: string, method: string) =>
   new ApiError('enrollment_denied', DENIED_MESSAGE, {
-    // The attempted site is recorded for forensics; the cause is not knowable without extra work.
-    audit: { eventType: 'enroll.denied', details: { method, attempted_site_code: siteCode } },
+    // A denial at a real site keeps its own row (site_code set); one at an unknown site is only counted.
+    audit: { eventType: 'enroll.denied', siteCode, anonymous: true, details: { method, attempted_site_code: siteCode } },
   });
 
 /**
@@ -200,7 +200,7 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const e = await lockEnrollment(tx, body.enrollment_id);
     const deny = (reason: string) =>
       new ApiError('enrollment_denied', 'Enrollment denied: unknown or failed enrollment', {
-        audit: { eventType: 'verify.denied', siteCode: e?.siteCode ?? null, enrollmentId: e ? e.id : null, details: { reason } },
+        audit: { eventType: 'verify.denied', siteCode: e?.siteCode ?? null, enrollmentId: e ? e.id : null, anonymous: true, details: { reason } },
       });
     if (!e) throw deny('unknown_enrollment');
     if (e.status === 'failed' || e.status === 'rejected' || e.status === 'expired') throw deny(e.status);
@@ -283,7 +283,7 @@ export type StatusResult =
 export const pollStatus = async (deps: Deps, pollToken: string | null, client: Client): Promise<StatusResult> => {
   const invalidToken = (enrollmentId: string | null = null, siteCode: string | null = null) =>
     new ApiError('invalid_token', 'Unknown poll token', {
-      audit: { eventType: 'status.invalid_token', enrollmentId, siteCode },
+      audit: { eventType: 'status.invalid_token', enrollmentId, siteCode, anonymous: true },
     });
   if (!pollToken || !isWellFormedSecret('ept', pollToken)) throw invalidToken();
   const digest = secretDigest(pollToken);

@@ -3,7 +3,7 @@ import { errorEnvelope } from '@airlock/schema';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { recordAudit } from '../domain/audit.ts';
+import { recordRefusal } from '../domain/refusals.ts';
 import type { Deps } from '../domain/deps.ts';
 import { ApiError } from '../errors.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
@@ -86,15 +86,8 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
     if (err instanceof ApiError) {
       if (err.extra.audit) {
         const operator = c.get('operator');
-        const a = err.extra.audit;
-        await recordAudit(deps.db, deps, client ?? null, {
-          eventType: a.eventType,
-          actor: operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') ? 'agent' : 'anonymous'),
-          siteCode: a.siteCode ?? null,
-          enrollmentId: a.enrollmentId ?? null,
-          agentId: a.agentId ?? null,
-          details: { ...a.details, code: err.code },
-        }).catch((auditErr: unknown) =>
+        const actor = operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') ? 'agent' : 'anonymous');
+        await recordRefusal(deps, client ?? null, actor, operator !== undefined, err.extra.audit, err.code).catch((auditErr: unknown) =>
           deps.logger.error('audit write failed', { error: auditErr instanceof Error ? auditErr.message : 'unknown' }),
         );
       }

@@ -21,7 +21,7 @@ export const requireOperator =
     const operator = token ? await authenticateOperator(deps.db, token) : null;
     if (!operator) {
       throw new ApiError('unauthorized', 'A valid operator token is required', {
-        audit: { eventType: 'admin.unauthorized', details: { method: c.req.method, path: c.req.path.slice(0, 200) } },
+        audit: { eventType: 'admin.unauthorized', anonymous: true, details: { method: c.req.method, path: c.req.path.slice(0, 200) } },
       });
     }
     c.set('operator', operator);

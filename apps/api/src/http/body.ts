@@ -15,7 +15,8 @@ export const readJson = async <S extends v.GenericSchema>(
   schema: S,
   auditEvent = 'request.invalid',
 ): Promise<v.InferOutput<S>> => {
-  const audit = (fields: string[]) => ({ eventType: auditEvent, details: { route: c.req.routePath, fields } });
+  // A stranger's malformed body concerns nothing real: counted, not one row each (an operator's still gets its row).
+  const audit = (fields: string[]) => ({ eventType: auditEvent, anonymous: true, details: { route: c.req.routePath, fields } });
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type)) {
     throw new ApiError('unsupported_media_type', 'The body must be application/json', { audit: audit(['_body']) });
@@ -42,7 +43,7 @@ export const readJson = async <S extends v.GenericSchema>(
 const invalidQuery = (c: Context, fields: Record<string, string>) =>
   new ApiError('invalid_request', 'Invalid query', {
     fields,
-    audit: { eventType: 'request.invalid', details: { route: c.req.routePath, fields: Object.keys(fields) } },
+    audit: { eventType: 'request.invalid', anonymous: true, details: { route: c.req.routePath, fields: Object.keys(fields) } },
   });
 
 /** Query parameters through a schema; unknown parameters are refused like unknown body fields. */

@@ -1,5 +1,5 @@
 /** The audit log, newest first, page by page. */
-import { booleanFlag, integerFlag, stringFlag, UsageError } from '../args.ts';
+import { booleanFlag, integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
 import { emit, timeOf, type Command } from '../context.ts';
 import { formatDetails, renderTable } from '../format.ts';
 
@@ -86,5 +86,74 @@ export const auditCommand: Command = {
             );
       return r.next_cursor ? `${table}next cursor: ${r.next_cursor} (airlock audit --cursor ${r.next_cursor})\n` : table;
     });
+  },
+};
+
+interface RefusalCount {
+  source_ip: string;
+  kind: string;
+  minute: string;
+  count: number;
+  last_at: string;
+}
+
+/** `airlock audit refusals`: the counted refusals that concern no real site, enrollment or agent. */
+export const auditRefusalsCommand: Command = {
+  path: ['audit', 'refusals'],
+  positionals: [],
+  options: { since: { type: 'string' }, kind: { type: 'string' }, ip: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+  synopsis: '[--since TIME] [--kind K] [--ip ADDR] [--limit N] [--cursor C]',
+  summary: 'counted refusals from strangers (junk bodies, unknown sites, bad tokens), per source IP, kind and minute',
+  details: `  --since TIME   only minutes from this RFC 3339 time or date on
+  --kind K       only this kind, e.g. enroll.invalid, admin.unauthorized
+  --ip ADDR      only this source address
+  --limit N      rows per page, 1-1000 (default 100)
+  --cursor C     continue after a previous page
+
+Refusals about a real site, enrollment or agent are full rows in \`airlock audit\`.`,
+  run: async (ctx) => {
+    const limit = integerFlag(ctx.values, 'limit', auditRefusalsCommand, { min: 1, max: 1000 });
+    const page = await ctx.admin().get<{ items: RefusalCount[]; next_cursor: string | null }>('/api/v1/admin/audit/refusals', {
+      since: stringFlag(ctx.values, 'since'),
+      kind: stringFlag(ctx.values, 'kind'),
+      source_ip: stringFlag(ctx.values, 'ip'),
+      limit,
+      cursor: stringFlag(ctx.values, 'cursor'),
+    });
+    emit(ctx, page, (p) => {
+      const table =
+        p.items.length === 0
+          ? 'no counted refusals\n'
+          : renderTable<RefusalCount>(
+              [
+                { header: 'minute', value: (r) => timeOf(ctx, r.minute) },
+                { header: 'source ip', value: (r) => r.source_ip },
+                { header: 'kind', value: (r) => r.kind },
+                { header: 'count', value: (r) => String(r.count) },
+              ],
+              p.items,
+            );
+      return p.next_cursor ? `${table}next cursor: ${p.next_cursor}\n` : table;
+    });
+  },
+};
+
+/** `airlock audit prune --before DATE`: the only way audit rows leave (admin only; audited as audit.pruned). */
+export const auditPruneCommand: Command = {
+  path: ['audit', 'prune'],
+  positionals: [],
+  options: { before: { type: 'string' } },
+  synopsis: '--before DATE',
+  summary: 'delete audit rows and counted refusals older than DATE (admin; writes an audit.pruned row)',
+  details: `  --before DATE   RFC 3339 time or date (e.g. 2026-01-01); rows older than this go.
+                  The api refuses a cutoff newer than AIRLOCK_AUDIT_MIN_RETENTION_DAYS
+                  (default 90) days ago. audit.pruned rows are never deleted.`,
+  run: async (ctx) => {
+    const before = requiredFlag(ctx.values, 'before', auditPruneCommand);
+    const r = await ctx.admin().post<{ before: string; events_deleted: number; refusal_counts_deleted: number }>(
+      '/api/v1/admin/audit/prune',
+      { before },
+    );
+    emit(ctx, r, (x) => `pruned ${x.events_deleted} audit events and ${x.refusal_counts_deleted} refusal counts older than ${x.before}\n`);
   },
 };

@@ -1,6 +1,6 @@
 import type { Command } from '../context.ts';
 import { agentsListCommand, revokeAgentCommand } from './agents.ts';
-import { auditCommand } from './audit.ts';
+import { auditCommand, auditPruneCommand, auditRefusalsCommand } from './audit.ts';
 import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
@@ -28,6 +28,8 @@ export const COMMANDS: readonly Command[] = [
   agentsListCommand,
   revokeAgentCommand,
   auditCommand,
+  auditRefusalsCommand,
+  auditPruneCommand,
   lockoutsListCommand,
   lockoutsClearCommand,
 ];
