@@ -1,15 +1,29 @@
 /** The agent's side of the challenge, for tests: real keys, real signatures. */
-import { encodeSshEd25519PublicKey, generateAgentKeyPair, signRaw, signedMessage } from '@airlock/crypto';
+import {
+  encodeSshEd25519PublicKey,
+  generateAgentKeyPair,
+  parseSshEd25519PublicKey,
+  signRaw,
+  signRekey,
+  signedMessage,
+  sshFingerprint,
+} from '@airlock/crypto';
 
 export interface TestAgentKey {
   publicKey: string;
+  fingerprint: string;
   sign(enrollmentId: string, challenge: string): string;
+  /** This (current) key's re-key proof for a successor key's enrollment (#8.2). */
+  signRekey(enrollmentId: string, challenge: string, newFingerprint: string): string;
 }
 
 export const newAgentKey = (comment = 'test-agent'): TestAgentKey => {
   const kp = generateAgentKeyPair();
+  const publicKey = encodeSshEd25519PublicKey(kp.publicKey, comment);
   return {
-    publicKey: encodeSshEd25519PublicKey(kp.publicKey, comment),
+    publicKey,
+    fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
     sign: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
+    signRekey: (id, challenge, newFingerprint) => signRekey(kp.secretKey, id, challenge, newFingerprint),
   };
 };

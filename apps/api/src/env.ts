@@ -34,6 +34,9 @@ const EnvSchema = v.object({
   AIRLOCK_COLLISION_WINDOW_SECONDS: v.optional(int(0, 365 * 86400), String(7 * 86400)),
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
+  // New site enrollment keys expire and wear out by default (#8.11); 0 = no limit.
+  AIRLOCK_SITE_KEY_TTL_SECONDS: v.optional(v.pipe(int(0, 366 * 86400), v.check((n) => n === 0 || n >= 60, 'must be 0 (no expiry) or at least 60')), String(30 * 86400)),
+  AIRLOCK_SITE_KEY_MAX_USES: v.optional(int(0, 1_000_000), '1000'),
   AIRLOCK_AUDIT_MIN_RETENTION_DAYS: v.optional(int(0, 36500), '90'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
 });
@@ -54,6 +57,10 @@ export interface ApiConfig {
   pollIntervalSeconds: number;
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Default lifetime of a new site enrollment key; null: none. */
+  siteKeyTtlSeconds: number | null;
+  /** Default use limit of a new site enrollment key; null: none. */
+  siteKeyMaxUses: number | null;
   /** `audit prune` refuses a cutoff newer than this many days ago. */
   auditMinRetentionDays: number;
   bootstrapAdmin: boolean;
@@ -103,6 +110,8 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
     auditMinRetentionDays: o.AIRLOCK_AUDIT_MIN_RETENTION_DAYS,
+    siteKeyTtlSeconds: o.AIRLOCK_SITE_KEY_TTL_SECONDS === 0 ? null : o.AIRLOCK_SITE_KEY_TTL_SECONDS,
+    siteKeyMaxUses: o.AIRLOCK_SITE_KEY_MAX_USES === 0 ? null : o.AIRLOCK_SITE_KEY_MAX_USES,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
   };
 };

@@ -53,7 +53,8 @@ describe('site enrollment keys', () => {
   it('rotates with an empty POST, and refuses a body that is not declared JSON', async () => {
     const empty = await t.http.post('/api/v1/admin/sites/MANUAL-SITE/enrollment-key').set('authorization', `Bearer ${t.adminToken}`);
     expect(empty.status).toBe(201);
-    expect(empty.body.max_uses).toBeNull();
+    // No limits asked for: the defaults apply (#8.11).
+    expect(empty.body.max_uses).toBe(1000);
     const undeclared = await t.http
       .post('/api/v1/admin/sites/MANUAL-SITE/enrollment-key')
       .set('authorization', `Bearer ${t.adminToken}`)
@@ -138,7 +139,17 @@ describe('machine identity', () => {
     const first = await fullKeyEnroll('AUTO-SITE', k.key, uid, 'reimaged');
     const c1 = await status(t, first.verify.poll_token);
     const oldKey = c1.body.credentials.agent_key as string;
-    const second = await fullKeyEnroll('AUTO-SITE', k.key, uid, 'reimaged');
+    // A new key for an active agent goes through without an operator only when its current key signs the change (#8.2).
+    const next = newAgentKey();
+    const e2 = await keyEnroll('AUTO-SITE', k.key, next, uid, 'reimaged');
+    expect(e2.status).toBe(201);
+    const v2 = await t.http.post('/api/v1/enroll/verify').send({
+      enrollment_id: e2.body.enrollment_id,
+      signature: next.sign(e2.body.enrollment_id, e2.body.challenge),
+      rekey_signature: first.agent.signRekey(e2.body.enrollment_id, e2.body.challenge, next.fingerprint),
+    });
+    expect(v2.status).toBe(200);
+    const second = { verify: v2.body };
     expect(second.verify.status).toBe('approved');
     // The old key keeps working until the new one is actually handed out.
     expect((await internalVerify(oldKey)).status).toBe(200);

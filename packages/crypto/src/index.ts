@@ -2,3 +2,4 @@ export * from './codes.ts';
 export * from './secrets.ts';
 export * from './ssh.ts';
 export * from './signatures.ts';
+export * from './rekey.ts';

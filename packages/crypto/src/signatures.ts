@@ -103,6 +103,7 @@ const sshsigSignedData = (
   sshsig: Buffer,
   publicKeyBlob: Buffer,
   message: Uint8Array,
+  expectedNamespace: string,
 ): { data: Buffer; signature: Buffer } | null => {
   if (!sshsig.subarray(0, SSHSIG_MAGIC.length).equals(SSHSIG_MAGIC)) return null;
   const reader = new WireReader(sshsig.subarray(SSHSIG_MAGIC.length));
@@ -116,7 +117,7 @@ const sshsigSignedData = (
   const signatureBlob = reader.string();
   reader.end();
   if (!embeddedKey.equals(publicKeyBlob)) return null;
-  if (namespace.toString('latin1') !== ENROLL_NAMESPACE) return null;
+  if (namespace.toString('latin1') !== expectedNamespace) return null;
   if (!SSHSIG_HASHES.has(hashAlgorithm)) return null;
 
   const sig = new WireReader(signatureBlob);
@@ -151,6 +152,8 @@ export const verifyEnrollmentSignature = (
   publicKeyBlob: Uint8Array,
   message: Uint8Array,
   signature: string,
+  /** The SSHSIG namespace a signature must carry; see rekey.ts for the other one. */
+  namespace: string = ENROLL_NAMESPACE,
 ): boolean => {
   try {
     if (typeof signature !== 'string' || signature.length > MAX_SIGNATURE_INPUT) return false;
@@ -164,7 +167,7 @@ export const verifyEnrollmentSignature = (
     if (signature.startsWith(SSHSIG_BEGIN)) {
       const sshsig = dearmor(signature);
       if (sshsig === null) return false;
-      const parsed = sshsigSignedData(sshsig, blob, message);
+      const parsed = sshsigSignedData(sshsig, blob, message, namespace);
       if (parsed === null) return false;
       data = parsed.data;
       rawSignature = parsed.signature;

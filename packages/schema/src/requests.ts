@@ -142,6 +142,15 @@ export const Uuid = v.pipe(v.string('must be a string'), v.maxLength(36, 'must b
 export const VerifyRequest = strict({
   enrollment_id: Uuid,
   signature: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(4096, 'is too long')),
+  /**
+   * Optional addition (#8.2): when the machine already has an active agent
+   * with another key, the CURRENT key's signature over
+   * `airlock-rekey-v1\n{enrollment_id}\n{challenge}\n{new_fingerprint}`
+   * (see @airlock/crypto rekey.ts). Without it a key change waits for an operator.
+   */
+  rekey_signature: v.optional(
+    v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(4096, 'is too long')),
+  ),
 });
 export type VerifyRequest = v.InferOutput<typeof VerifyRequest>;
 
@@ -152,11 +161,15 @@ export const CreateSiteRequest = strict({
 });
 export type CreateSiteRequest = v.InferOutput<typeof CreateSiteRequest>;
 
+// Omitted: the server's default (AIRLOCK_SITE_KEY_TTL_SECONDS / AIRLOCK_SITE_KEY_MAX_USES, #8.11);
+// null: explicitly no limit.
 export const RotateEnrollmentKeyRequest = strict({
   expires_in_seconds: v.optional(
-    v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(60), v.maxValue(366 * 86400)),
+    v.nullable(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(60), v.maxValue(366 * 86400))),
   ),
-  max_uses: v.optional(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(1), v.maxValue(1_000_000))),
+  max_uses: v.optional(
+    v.nullable(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(1), v.maxValue(1_000_000))),
+  ),
 });
 export type RotateEnrollmentKeyRequest = v.InferOutput<typeof RotateEnrollmentKeyRequest>;
 

@@ -2,7 +2,15 @@
 import { isWellFormedSecret, secretDigest } from '@airlock/crypto';
 import type { AgentKeyVerifyResponse, AgentStatus } from '@airlock/schema';
 import { ApiError } from '../errors.ts';
-import { listAgents, lockAgent, revokeAgent, touchLiveAgentKey, type AgentRow } from '../store/agents.ts';
+import {
+  cancelUncollectedEnrollments,
+  listAgents,
+  lockAgent,
+  lockUncollectedEnrollments,
+  revokeAgent,
+  touchLiveAgentKey,
+  type AgentRow,
+} from '../store/agents.ts';
 import { recordAudit } from './audit.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 
@@ -24,6 +32,7 @@ export const listAllAgents = async (deps: Deps, status: AgentStatus | undefined)
 
 export const revokeAgentById = async (deps: Deps, id: string, reason: string | null, actor: Actor, client: Client) =>
   deps.db.transaction(async (tx) => {
+    await lockUncollectedEnrollments(tx, id);
     const agent = await lockAgent(tx, id);
     if (!agent) throw new ApiError('not_found', 'No such agent');
     if (agent.status === 'revoked') {
@@ -33,12 +42,14 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
     }
     const now = deps.clock.now();
     const keys = await revokeAgent(tx, id, actor.name, reason, now);
+    // Credentials approved but never collected die with the agent, in the same transaction (#8.5).
+    const cancelled = await cancelUncollectedEnrollments(tx, id, actor.name, 'the agent was revoked before its credentials were collected', now);
     await recordAudit(tx, deps, client, {
       eventType: 'agent.revoked',
       actor: actor.name,
       siteCode: agent.siteCode,
       agentId: id,
-      details: { reason, revoked_keys: keys },
+      details: { reason, revoked_keys: keys, cancelled_enrollments: cancelled },
     });
     return view({ ...agent, status: 'revoked', revokedAt: now });
   });

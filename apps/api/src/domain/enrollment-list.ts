@@ -1,12 +1,34 @@
 import type { EnrollmentStatus } from '@airlock/schema';
+import { ApiError } from '../errors.ts';
 import { effectiveStatus, listEnrollments } from '../store/enrollments.ts';
 import type { Deps } from './deps.ts';
 
-export const listPendingOrAll = async (deps: Deps, status: EnrollmentStatus | undefined) => {
+/** Page size when the caller names none: the old fixed cap, now with a cursor to the rest (#8.11). */
+export const DEFAULT_ENROLLMENT_PAGE = 500;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.createdAt.getTime()}.${e.id}`).toString('base64url');
+const decodeCursor = (cursor: string) => {
+  const m = /^(\d{1,15})\.(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m?.[1] || !m[2] || !UUID.test(m[2])) {
+    throw new ApiError('invalid_request', 'Invalid query', { fields: { cursor: 'is not a cursor from this API' } });
+  }
+  return { createdAt: new Date(Number(m[1])), id: m[2] };
+};
+
+export const listPendingOrAll = async (
+  deps: Deps,
+  status: EnrollmentStatus | undefined,
+  page: { limit?: number; cursor?: string } = {},
+) => {
   const now = deps.clock.now();
-  const rows = await listEnrollments(deps.db, status, now);
+  const limit = page.limit ?? DEFAULT_ENROLLMENT_PAGE;
+  const rows = await listEnrollments(deps.db, status, now, { limit: limit + 1, after: page.cursor ? decodeCursor(page.cursor) : undefined });
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
   return {
-    items: rows.map((e) => ({
+    next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+    items: items.map((e) => ({
       id: e.id,
       site_code: e.siteCode,
       method: e.method,
@@ -18,6 +40,10 @@ export const listPendingOrAll = async (deps: Deps, status: EnrollmentStatus | un
       source_ip: e.sourceIp,
       status: effectiveStatus(e, now),
       agent_id: e.agentId,
+      // #8.2: what an approval would replace ("replaces agent X, old fingerprint -> new fingerprint").
+      replaces_agent_id: e.replacesFingerprint ? e.reuseAgentId : null,
+      replaces_fingerprint: e.replacesFingerprint,
+      rekey_signed: e.rekeySigned,
       created_at: e.createdAt.toISOString(),
       decided_by: e.decidedBy,
       decided_at: e.decidedAt?.toISOString() ?? null,

@@ -15,6 +15,7 @@ import {
   signedMessage,
   sshFingerprint,
   verifyEnrollmentSignature,
+  verifyRekeySignature,
 } from '@airlock/crypto';
 import type {
   EnrollRequest,
@@ -171,27 +172,46 @@ const refuseForeignMachine = async (
   return existing;
 };
 
-/** What a freshly verified enrollment waits for, from its method, policy and machine identity. */
-const decideAfterVerification = async (
-  deps: Deps,
-  tx: Executor,
-  e: EnrollmentRow,
-): Promise<{ status: 'approved' | 'awaiting_approval' | 'pending_confirmation'; reuseAgentId: string | null; reason: string }> => {
+type Decision = {
+  status: 'approved' | 'awaiting_approval' | 'pending_confirmation';
+  reuseAgentId: string | null;
+  reason: string;
+  /** The active agent's current fingerprint when this enrollment would replace its key. */
+  replacesFingerprint: string | null;
+  rekeySigned: boolean;
+};
+
+/**
+ * What a freshly verified enrollment waits for, from its method, policy and
+ * machine identity. Any change of key on an active agent waits for an
+ * operator (pending_confirmation), whatever the policy or hostname, unless
+ * the agent's current key signed the change (#8.2): otherwise anyone holding
+ * the site's cek_ could take over a machine by its machine_uid.
+ */
+const decideAfterVerification = async (deps: Deps, tx: Executor, e: EnrollmentRow, rekeySignature: string | undefined): Promise<Decision> => {
+  const byPolicy = e.autoApprove ? ('approved' as const) : ('awaiting_approval' as const);
   const existing = e.machineUid ? await refuseForeignMachine(deps, tx, e.siteCode, e.machineUid, 'enrollment_denied') : null;
-  if (existing) {
-    if (existing.status === 'revoked') {
-      // A revoked machine comes back only by an operator's hand, whatever the policy.
-      return { status: 'awaiting_approval', reuseAgentId: existing.id, reason: 'revoked_agent' };
-    }
-    const windowStart = deps.clock.now().getTime() - deps.config.collisionWindowSeconds * 1000;
-    const seenRecently = existing.lastSeenAt !== null && existing.lastSeenAt.getTime() >= windowStart;
-    if (existing.status === 'active' && seenRecently && existing.hostname !== e.hostname) {
-      // Template-cloned VMs share a machine id: hold it for a person to look at.
-      return { status: 'pending_confirmation', reuseAgentId: existing.id, reason: 'identity_collision' };
-    }
-    return { status: e.autoApprove ? 'approved' : 'awaiting_approval', reuseAgentId: existing.id, reason: 'reuse' };
+  if (!existing) return { status: byPolicy, reuseAgentId: null, reason: 'new', replacesFingerprint: null, rekeySigned: false };
+  const keyChanges = existing.fingerprint !== e.fingerprint;
+  const replacesFingerprint = keyChanges ? existing.fingerprint : null;
+  if (existing.status === 'revoked') {
+    // A revoked machine comes back only by an operator's hand, whatever the policy.
+    return { status: 'awaiting_approval', reuseAgentId: existing.id, reason: 'revoked_agent', replacesFingerprint, rekeySigned: false };
   }
-  return { status: e.autoApprove ? 'approved' : 'awaiting_approval', reuseAgentId: null, reason: 'new' };
+  if (!keyChanges) {
+    return { status: byPolicy, reuseAgentId: existing.id, reason: 'reuse', replacesFingerprint: null, rekeySigned: false };
+  }
+  const signed =
+    rekeySignature !== undefined &&
+    verifyRekeySignature(parseSshEd25519PublicKey(existing.publicKey).blob, e.id, e.challenge, e.fingerprint, rekeySignature);
+  if (signed) {
+    // The current key vouches for its successor: the site policy decides, as for any enrollment.
+    return { status: byPolicy, reuseAgentId: existing.id, reason: 'rekey_signed', replacesFingerprint, rekeySigned: true };
+  }
+  const windowStart = deps.clock.now().getTime() - deps.config.collisionWindowSeconds * 1000;
+  const seenRecently = existing.lastSeenAt !== null && existing.lastSeenAt.getTime() >= windowStart;
+  const reason = rekeySignature !== undefined ? 'rekey_signature_invalid' : seenRecently && existing.hostname !== e.hostname ? 'identity_collision' : 'key_change_unsigned';
+  return { status: 'pending_confirmation', reuseAgentId: existing.id, reason, replacesFingerprint, rekeySigned: false };
 };
 
 export const verify = async (deps: Deps, body: VerifyRequest, client: Client): Promise<VerifyResponse> => {
@@ -235,13 +255,15 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (e.status === 'awaiting_verification') {
-      const decision = await decideAfterVerification(deps, tx, e);
+      const decision = await decideAfterVerification(deps, tx, e, body.rekey_signature);
       status = decision.status === 'approved' ? 'awaiting_approval' : decision.status;
       await updateEnrollment(tx, e.id, {
         status,
         pollTokenDigest: secretDigest(pollToken),
         approvalExpiresAt: addSeconds(now, deps.config.approvalTtlSeconds),
         reuseAgentId: decision.reuseAgentId,
+        replacesFingerprint: decision.replacesFingerprint,
+        rekeySigned: decision.rekeySigned,
         updatedAt: now,
       });
       await recordAudit(tx, deps, client, {
@@ -250,17 +272,30 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
         siteCode: e.siteCode,
         enrollmentId: e.id,
         agentId: decision.reuseAgentId,
-        details: { status: decision.status, reason: decision.reason },
+        details: {
+          status: decision.status,
+          reason: decision.reason,
+          ...(decision.replacesFingerprint ? { replaces_fingerprint: decision.replacesFingerprint, new_fingerprint: e.fingerprint } : {}),
+        },
       });
       if (decision.status === 'pending_confirmation') {
-        deps.logger.warn('enroll.identity_collision', { enrollment_id: e.id, agent_id: decision.reuseAgentId, site_code: e.siteCode });
+        deps.logger.warn('enroll.identity_collision', {
+          enrollment_id: e.id,
+          agent_id: decision.reuseAgentId,
+          site_code: e.siteCode,
+          reason: decision.reason,
+        });
       }
       if (decision.status === 'approved') {
         await approveInTransaction(deps, tx, { ...e, status: 'awaiting_approval', reuseAgentId: decision.reuseAgentId }, 'system', null, client);
         status = 'approved';
       }
     } else {
-      // A retry after a lost response: same challenge, fresh poll token replacing the old one.
+      // A retry after a lost response gets a fresh poll token, but only while the
+      // current one has never been used: once the agent has polled, a repeated
+      // verify is a replay of a captured request and would steal the credentials (#8.4).
+      if (e.lastPollAt !== null || e.credentialsIssuedAt !== null) throw deny('poll_token_used');
+      // Same challenge, fresh poll token replacing the old one.
       await updateEnrollment(tx, e.id, { pollTokenDigest: secretDigest(pollToken), updatedAt: now });
       await recordAudit(tx, deps, client, {
         eventType: 'verify.repeated',

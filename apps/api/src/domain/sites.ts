@@ -75,7 +75,10 @@ export const rotateEnrollmentKey = async (
     const revoked = await revokeActiveEnrollmentKeys(tx, siteCode, now);
     const key = mintSecret('cek');
     const fingerprint = enrollmentKeyFingerprint(key, version);
-    const expiresAt = body.expires_in_seconds ? addSeconds(now, body.expires_in_seconds) : null;
+    // Omitted: the configured default; null: no limit, only when asked for explicitly.
+    const ttl = body.expires_in_seconds === undefined ? deps.config.siteKeyTtlSeconds : body.expires_in_seconds;
+    const maxUses = body.max_uses === undefined ? deps.config.siteKeyMaxUses : body.max_uses;
+    const expiresAt = ttl ? addSeconds(now, ttl) : null;
     await insertEnrollmentKey(tx, {
       siteCode,
       version,
@@ -84,20 +87,20 @@ export const rotateEnrollmentKey = async (
       createdAt: now,
       createdBy: actor.name,
       expiresAt,
-      maxUses: body.max_uses ?? null,
+      maxUses,
     });
     await recordAudit(tx, deps, client, {
       eventType: 'site.enrollment_key_rotated',
       actor: actor.name,
       siteCode,
-      details: { version, fingerprint, revoked_previous: revoked, expires_at: expiresAt?.toISOString() ?? null, max_uses: body.max_uses ?? null },
+      details: { version, fingerprint, revoked_previous: revoked, expires_at: expiresAt?.toISOString() ?? null, max_uses: maxUses },
     });
     return {
       key,
       version,
       fingerprint,
       expires_at: expiresAt?.toISOString() ?? null,
-      max_uses: body.max_uses ?? null,
+      max_uses: maxUses,
     };
   });
 

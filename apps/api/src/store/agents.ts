@@ -1,4 +1,4 @@
-import { agentKeys, agents, type AgentStatus } from '@airlock/schema';
+import { agentKeys, agents, enrollments, type AgentStatus } from '@airlock/schema';
 import { and, desc, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
@@ -82,6 +82,29 @@ export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
     .where(status ? eq(agents.status, status) : undefined)
     .orderBy(desc(agents.createdAt))
     .limit(500);
+
+/**
+ * Row-locks the enrollments approved for this agent whose credentials were
+ * never collected. Taken BEFORE the agent row: the status read locks its
+ * enrollment first and the agent (key share, through agent_keys' foreign key)
+ * second, so revocation takes the same order and the two cannot deadlock.
+ */
+export const lockUncollectedEnrollments = (db: Executor, agentId: string) =>
+  db
+    .select({ id: enrollments.id })
+    .from(enrollments)
+    .where(and(eq(enrollments.agentId, agentId), eq(enrollments.status, 'approved'), isNull(enrollments.credentialsIssuedAt)))
+    .for('update');
+
+/** Cancels approved-but-uncollected credentials of a revoked agent: they become rejected, so no later approval revives them (#8.5). */
+export const cancelUncollectedEnrollments = async (db: Executor, agentId: string, by: string, reason: string, now: Date) =>
+  (
+    await db
+      .update(enrollments)
+      .set({ status: 'rejected', rejectReason: reason, decidedBy: by, decidedAt: now, updatedAt: now })
+      .where(and(eq(enrollments.agentId, agentId), eq(enrollments.status, 'approved'), isNull(enrollments.credentialsIssuedAt)))
+      .returning({ id: enrollments.id })
+  ).map((r) => r.id);
 
 export const revokeAgent = async (db: Executor, id: string, by: string, reason: string | null, now: Date) => {
   await db

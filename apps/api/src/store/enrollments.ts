@@ -1,5 +1,5 @@
 import { enrollments, type EnrollmentStatus } from '@airlock/schema';
-import { and, desc, eq, gt, inArray, isNull, lte, or, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, lte, or, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
@@ -34,13 +34,27 @@ const pastDeadline = (now: Date) => and(inArray(enrollments.status, WAITING), lt
  * decision deadline has passed is expired (it is marked so when next touched),
  * so operators never see it as pending.
  */
-export const listEnrollments = (db: Executor, status: EnrollmentStatus | undefined, now: Date) => {
+export const listEnrollments = (
+  db: Executor,
+  status: EnrollmentStatus | undefined,
+  now: Date,
+  page: { limit: number; after?: { createdAt: Date; id: string } } = { limit: 500 },
+) => {
   let where: SQL | undefined;
   if (status === 'expired') where = or(eq(enrollments.status, 'expired'), pastDeadline(now));
   else if (status && WAITING.includes(status)) {
     where = and(eq(enrollments.status, status), or(isNull(enrollments.approvalExpiresAt), gt(enrollments.approvalExpiresAt, now)));
   } else if (status) where = eq(enrollments.status, status);
-  return db.select().from(enrollments).where(where).orderBy(desc(enrollments.createdAt)).limit(500);
+  // Keyset paging, newest first: (created_at, id) strictly before the cursor's row.
+  const after = page.after
+    ? or(lt(enrollments.createdAt, page.after.createdAt), and(eq(enrollments.createdAt, page.after.createdAt), lt(enrollments.id, page.after.id)))
+    : undefined;
+  return db
+    .select()
+    .from(enrollments)
+    .where(and(where, after))
+    .orderBy(desc(enrollments.createdAt), desc(enrollments.id))
+    .limit(page.limit);
 };
 
 export const effectiveStatus = (e: EnrollmentRow, now: Date): EnrollmentStatus =>

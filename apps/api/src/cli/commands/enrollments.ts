@@ -2,7 +2,7 @@
 import { ENROLLMENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type CommandContext, type Page } from '../context.ts';
-import { formatAge, type Column } from '../format.ts';
+import { formatAge, renderTable, sanitizeCell, type Column } from '../format.ts';
 
 interface EnrollmentView {
   id: string;
@@ -14,7 +14,46 @@ interface EnrollmentView {
   source_ip: string | null;
   status: string;
   created_at: string;
+  /** #8.2: the agent an approval would re-key, and its current fingerprint. */
+  replaces_agent_id?: string | null;
+  replaces_fingerprint?: string | null;
+  rekey_signed?: boolean;
 }
+
+interface EnrollmentPage {
+  items: EnrollmentView[];
+  next_cursor?: string | null;
+}
+
+// The api pages at most 500 rows; a bound keeps a misbehaving server from looping us forever.
+const MAX_PAGES = 1000;
+
+/** Every enrollment of one status, following the api's cursor (#8.11: no silent truncation at 500). */
+const listAll = async (ctx: CommandContext, status: string): Promise<EnrollmentView[]> => {
+  const client = ctx.admin();
+  const items: EnrollmentView[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page = await client.get<EnrollmentPage>(LIST_PATH, { status, cursor });
+    items.push(...page.items);
+    if (!page.next_cursor || page.next_cursor === cursor) break;
+    cursor = page.next_cursor;
+  }
+  return items;
+};
+
+/** "replaces agent X, old fingerprint -> new fingerprint" for each pending key change. */
+const replacementLines = (items: readonly EnrollmentView[]): string =>
+  items
+    .filter((e) => e.replaces_agent_id && e.replaces_fingerprint)
+    .map(
+      (e) =>
+        `${sanitizeCell(e.id)} replaces agent ${sanitizeCell(e.replaces_agent_id ?? '')}, ` +
+        `${sanitizeCell(e.replaces_fingerprint ?? '')} -> ${sanitizeCell(e.fingerprint)}` +
+        (e.rekey_signed ? ' (signed by the old key)' : ' (NOT signed by the old key: check before approving)') +
+        '\n',
+    )
+    .join('');
 
 const LIST_PATH = '/api/v1/admin/enrollments';
 /** The two states an operator can decide on. */
@@ -39,12 +78,16 @@ export const pendingCommand: Command = {
   summary: 'enrollments waiting for a decision (awaiting_approval, pending_confirmation)',
   details: `Compare the fingerprint with the one the agent printed (ssh-keygen -lf on the
 machine) before approving. pending_confirmation means the machine re-enrolled
-with a new key while an agent for it already exists. Oldest first.`,
+with a new key while an agent for it already exists: the lines under the table say
+which agent an approval would re-key, old fingerprint -> new fingerprint. Oldest first.`,
   run: async (ctx) => {
-    const client = ctx.admin();
-    const pages = await Promise.all(DECIDABLE.map((status) => client.get<Page<EnrollmentView>>(LIST_PATH, { status })));
-    const items = pages.flatMap((p) => p.items).sort((a, b) => a.created_at.localeCompare(b.created_at));
-    emitTable(ctx, { items }, 'no enrollments are waiting for a decision', pendingColumns(ctx));
+    const lists = await Promise.all(DECIDABLE.map((status) => listAll(ctx, status)));
+    const items = lists.flat().sort((a, b) => a.created_at.localeCompare(b.created_at));
+    emit(ctx, { items }, (p) =>
+      p.items.length === 0
+        ? 'no enrollments are waiting for a decision\n'
+        : renderTable(pendingColumns(ctx), p.items) + replacementLines(p.items),
+    );
   },
 };
 

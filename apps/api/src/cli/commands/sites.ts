@@ -1,5 +1,5 @@
 /** Sites and their enrollment keys (`cek_`). */
-import { choiceFlag, integerFlag, requiredFlag } from '../args.ts';
+import { choiceFlag, integerFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { renderPairs } from '../format.ts';
 
@@ -80,16 +80,20 @@ export const sitesKeyRotateCommand: Command = {
   options: { 'expires-in': { type: 'string' }, 'max-uses': { type: 'string' } },
   synopsis: 'SITE [--expires-in SECONDS] [--max-uses N]',
   summary: "mint a new enrollment key for a site (the old one stops working)",
-  details: `  --expires-in SECONDS   the key stops working after this long (60 to 31622400)
-  --max-uses N           the key stops working after N enrollments
+  details: `  --expires-in SECONDS   the key stops working after this long (60 to 31622400);
+                         0 or none: never. Default: the api's AIRLOCK_SITE_KEY_TTL_SECONDS (30 days)
+  --max-uses N           the key stops working after N enrollments;
+                         0 or none: unlimited. Default: the api's AIRLOCK_SITE_KEY_MAX_USES (1000)
 
 The key is printed once, alone on the last line; it cannot be shown again.
 Agents already enrolled keep working: they hold their own agent keys.`,
   run: async (ctx) => {
     const cmd = sitesKeyRotateCommand;
     const site = positional(ctx, 0);
-    const expires = integerFlag(ctx.values, 'expires-in', cmd, { min: 60, max: 366 * 86400 });
-    const maxUses = integerFlag(ctx.values, 'max-uses', cmd, { min: 1, max: 1_000_000 });
+    // `0` / `none` ask explicitly for no limit (null); absent leaves the api's default.
+    const unlimited = (name: string) => ['0', 'none'].includes(stringFlag(ctx.values, name) ?? '');
+    const expires = unlimited('expires-in') ? null : integerFlag(ctx.values, 'expires-in', cmd, { min: 60, max: 366 * 86400 });
+    const maxUses = unlimited('max-uses') ? null : integerFlag(ctx.values, 'max-uses', cmd, { min: 1, max: 1_000_000 });
     const body = {
       ...(expires !== undefined ? { expires_in_seconds: expires } : {}),
       ...(maxUses !== undefined ? { max_uses: maxUses } : {}),

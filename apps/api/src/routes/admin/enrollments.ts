@@ -7,10 +7,19 @@ import { listPendingOrAll } from '../../domain/enrollment-list.ts';
 import { readJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const ListQuery = v.strictObject({ status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')) });
+const ListQuery = v.strictObject({
+  status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')),
+  limit: v.optional(
+    v.pipe(v.string(), v.regex(/^\d{1,3}$/, 'must be 1-500'), v.transform(Number), v.minValue(1, 'must be 1-500'), v.maxValue(500, 'must be 1-500')),
+  ),
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(100, 'is not a cursor from this API'))),
+});
 
 export const registerEnrollmentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.get('/api/v1/admin/enrollments', async (c) => c.json(await listPendingOrAll(deps, readQuery(c, ListQuery).status)));
+  app.get('/api/v1/admin/enrollments', async (c) => {
+    const q = readQuery(c, ListQuery);
+    return c.json(await listPendingOrAll(deps, q.status, { limit: q.limit, cursor: q.cursor }));
+  });
   app.post('/api/v1/admin/enrollments/:id/approve', async (c) => {
     const id = uuidParam(c, 'id');
     const body = await readJson(c, ApproveRequest);
