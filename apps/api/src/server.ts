@@ -14,6 +14,7 @@ import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadServerSecret } from './secret.ts';
+import { ensurePrivateDir } from './data-dir.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
 
 export interface RunningApi {
@@ -36,7 +37,7 @@ export const openDatabase = async (config: ApiConfig, logger: Logger): Promise<O
     return { handle, embedded: null, close: () => handle.close() };
   }
   logger.info('DATABASE_URL is unset: using embedded Postgres (PGlite)', { data_dir: config.dataDir });
-  const embedded = await startEmbeddedPostgres(config.dataDir);
+  const embedded = await startEmbeddedPostgres(config.dataDir, (m, f) => logger.warn(m, f));
   const handle = connectDatabase({ socketPath: embedded.socketPath, max: 1 });
   return {
     handle,
@@ -64,6 +65,10 @@ export const startApi = async (
   opts: { clock?: Clock; logger?: Logger; app?: AppOptions } = {},
 ): Promise<RunningApi> => {
   const logger = opts.logger ?? createLogger('api', config.logLevel);
+  // The data dir holds the server secret and the admin token even with DATABASE_URL: check it first (#8.9).
+  ensurePrivateDir(config.dataDir, (m, f) => logger.warn(m, f));
+  // Before the database: a bad secret file stops the start with nothing opened.
+  const serverSecret = loadServerSecret(config.secret, config.dataDir);
   const database = await openDatabase(config, logger);
   try {
     await migrateDatabase(config, database);
@@ -75,7 +80,7 @@ export const startApi = async (
     db: database.handle.db,
     clock: opts.clock ?? systemClock,
     config,
-    serverSecret: loadServerSecret(config.secret, config.dataDir),
+    serverSecret,
     logger,
     lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
   };

@@ -2,6 +2,8 @@
  * The api on embedded Postgres (PGlite behind pglite-socket, DATABASE_URL
  * unset): the same lifecycle and the same single-winner races hold.
  */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
 import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
@@ -37,6 +39,21 @@ describe('embedded Postgres', () => {
   it('lets exactly one of a concurrent approve and reject win', async () => {
     const [a, r] = await raceApproveAndReject(t, 'EMBED');
     expect([a, r].sort()).toEqual([200, 409]);
+  });
+
+  it('leaves no file or directory of the embedded database readable by other users (#8.9)', () => {
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        if (e.isSymbolicLink()) return [];
+        return e.isDirectory() ? [p, ...walk(p)] : [p];
+      });
+    const dataDir = t.api.deps.config.dataDir;
+    const files = walk(dataDir);
+    expect(files.length).toBeGreaterThan(10);
+    const open = files.filter((f) => (statSync(f).mode & 0o077) !== 0).map((f) => `${f} ${(statSync(f).mode & 0o777).toString(8)}`);
+    expect(open).toEqual([]);
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
   });
 
   it('refuses UPDATE and DELETE on the audit table here too', async () => {

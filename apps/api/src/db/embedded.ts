@@ -11,6 +11,7 @@
  * authentication, so nobody else on the machine may reach it.
  */
 import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir, tightenTree } from '../data-dir.ts';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -20,12 +21,22 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-export const startEmbeddedPostgres = async (dataDir: string): Promise<EmbeddedPostgres> => {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+type Warn = (message: string, fields: Record<string, unknown>) => void;
+
+export const startEmbeddedPostgres = async (dataDir: string, warn: Warn = () => {}): Promise<EmbeddedPostgres> => {
+  ensurePrivateDir(dataDir, warn);
   const pgdata = path.join(dataDir, 'pgdata');
+  ensurePrivateDir(pgdata, warn);
+  // PGlite writes its files 0666 and leaves the rest to the umask: make it
+  // 077 for this process (it writes nothing meant for others), and fix files
+  // an earlier run left open (#8.9).
+  process.umask(0o077);
+  const loosened = tightenTree(pgdata);
+  if (loosened > 0) warn('embedded database files were readable by others; tightened', { dir: pgdata, files: loosened });
   const db = await PGlite.create({ dataDir: pgdata });
   const socketDir = path.join(dataDir, 'run');
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(socketDir, warn);
   const socketPath = path.join(socketDir, '.s.PGSQL.5432');
   // A stale socket from a crashed run would make listen() fail.
   await import('node:fs/promises').then((fs) => fs.rm(socketPath, { force: true }));
