@@ -7,6 +7,7 @@ import { buildTrustList } from '@airlock/net';
 import path from 'node:path';
 import * as v from 'valibot';
 import { DEFAULT_DATA_DIR } from './data-dir.ts';
+import { loadApiTls, type ApiTlsMaterial } from './tls.ts';
 
 const int = (min: number, max: number) =>
   v.pipe(
@@ -27,6 +28,9 @@ const EnvSchema = v.object({
   API_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
   API_PORT: v.optional(int(0, 65535), '8082'),
   API_TRUSTED_PROXIES: v.optional(v.string(), '127.0.0.0/8,::1/128'),
+  // Optional TLS on the api's own listener (#8.8): PEM files, both or neither.
+  API_TLS_CERT: v.optional(v.string()),
+  API_TLS_KEY: v.optional(v.string()),
   AIRLOCK_PAIRING_CODE_TTL_SECONDS: v.optional(int(60, 86400), '600'),
   AIRLOCK_CHALLENGE_TTL_SECONDS: v.optional(int(10, 3600), '300'),
   AIRLOCK_APPROVAL_TTL_SECONDS: v.optional(int(60, 30 * 86400), '86400'),
@@ -51,6 +55,8 @@ export interface ApiConfig {
   port: number;
   trustedProxies: BlockList;
   trustedProxiesText: string;
+  /** Certificate and key for an https listener; null: plain http. */
+  tls: ApiTlsMaterial | null;
   pairingCodeTtlSeconds: number;
   challengeTtlSeconds: number;
   approvalTtlSeconds: number;
@@ -93,6 +99,15 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     );
   }
   const o = parsed.output;
+  let tls: ApiTlsMaterial | null = null;
+  if ((o.API_TLS_CERT === undefined) !== (o.API_TLS_KEY === undefined)) {
+    throw new ConfigError(['API_TLS_CERT / API_TLS_KEY: set both (PEM certificate and key files) or neither']);
+  }
+  if (o.API_TLS_CERT !== undefined && o.API_TLS_KEY !== undefined) {
+    const loaded = loadApiTls(o.API_TLS_CERT, o.API_TLS_KEY);
+    if (!loaded.material) throw new ConfigError(loaded.problems);
+    tls = loaded.material;
+  }
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
@@ -103,6 +118,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     port: o.API_PORT,
     trustedProxies: parseCidrList(o.API_TRUSTED_PROXIES, 'API_TRUSTED_PROXIES'),
     trustedProxiesText: o.API_TRUSTED_PROXIES,
+    tls,
     pairingCodeTtlSeconds: o.AIRLOCK_PAIRING_CODE_TTL_SECONDS,
     challengeTtlSeconds: o.AIRLOCK_CHALLENGE_TTL_SECONDS,
     approvalTtlSeconds: o.AIRLOCK_APPROVAL_TTL_SECONDS,

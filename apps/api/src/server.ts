@@ -3,6 +3,7 @@
  * main.ts calls this; tests call it too, against real Postgres.
  */
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import { systemClock, type Clock } from './clock.ts';
 import { connectDatabase, type DbHandle } from './db/client.ts';
@@ -86,17 +87,34 @@ export const startApi = async (
   };
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
+  const tls = config.tls;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const s = tls
+      ? serve(
+          {
+            fetch: app.fetch,
+            hostname: config.host,
+            port: config.port,
+            createServer: createHttpsServer,
+            serverOptions: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
+          },
+          () => resolve(s),
+        )
+      : serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
     s.once('error', reject);
   });
   // The api sits behind the edge on a private network; still, bound idle sockets.
   server.setTimeout?.(60_000);
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  logger.info('api listening', { host: config.host, port, embedded_database: database.embedded !== null });
+  logger.info('api listening', {
+    host: config.host,
+    port,
+    tls: tls ? { sha256: tls.fingerprint256 } : false,
+    embedded_database: database.embedded !== null,
+  });
   return {
-    url: `http://${host}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${host}:${port}`,
     port,
     deps,
     close: async () => {

@@ -219,7 +219,9 @@ export const GLOBAL_HELP = `global flags:
   -h, --help    show help for a command
 
 The operator token comes from $AIRLOCK_TOKEN, else from $AIRLOCK_DATA_DIR/admin-token
-(default data dir ./.airlock; the file must be mode 0600). It is never taken as a flag.`;
+(default data dir ./.airlock; the file must be mode 0600). It is never taken as a flag.
+For an https:// api: $AIRLOCK_API_CA (PEM file of CA certificates to trust) and/or
+$AIRLOCK_API_PIN (sha256:<hex> of the api certificate).`;
 
 /** Full help for one command. */
 export const commandHelp = (command: CommandSpecBase): string =>

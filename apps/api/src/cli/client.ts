@@ -3,6 +3,9 @@
  * and the contract's error envelope turned into a typed error.
  */
 
+import { readFileSync } from 'node:fs';
+import { exchange, parsePin, TransportError, type RawResponse, type TlsTrust } from './transport.ts';
+
 export const DEFAULT_API_URL = 'http://127.0.0.1:8082';
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -50,6 +53,29 @@ export const resolveApiUrl = (flag: string | undefined, env: NodeJS.ProcessEnv):
   return url;
 };
 
+/**
+ * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
+ * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8).
+ * A bad value is a usage problem, found before anything is sent.
+ */
+export const resolveTlsTrust = (env: NodeJS.ProcessEnv): TlsTrust => {
+  const trust: TlsTrust = {};
+  if (env.AIRLOCK_API_CA) {
+    try {
+      trust.ca = readFileSync(env.AIRLOCK_API_CA, 'utf8');
+    } catch (err) {
+      throw new ApiUrlError(`AIRLOCK_API_CA: cannot read ${env.AIRLOCK_API_CA} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!trust.ca.includes('-----BEGIN CERTIFICATE-----')) throw new ApiUrlError(`AIRLOCK_API_CA: ${env.AIRLOCK_API_CA} holds no PEM certificate`);
+  }
+  if (env.AIRLOCK_API_PIN) {
+    const pin = parsePin(env.AIRLOCK_API_PIN);
+    if (!pin) throw new ApiUrlError('AIRLOCK_API_PIN must be sha256:<64 hex digits> (the SHA-256 of the api certificate)');
+    trust.pinSha256 = pin;
+  }
+  return trust;
+};
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const readFields = (v: unknown): Record<string, string> => {
@@ -70,6 +96,8 @@ export type Query = Record<string, string | number | undefined>;
 
 export interface AdminClientOptions {
   baseUrl: URL;
+  /** For an https:// api: a private CA and/or a certificate pin (AIRLOCK_API_CA / AIRLOCK_API_PIN). */
+  trust?: TlsTrust;
   /** Null for a caller that only wants to know the URL; requests then fail with unauthorized. */
   token: string | null;
   userAgent?: string;
@@ -79,8 +107,10 @@ export class AdminClient {
   readonly baseUrl: URL;
   readonly #token: string | null;
   readonly #userAgent: string;
+  readonly #trust: TlsTrust;
 
   constructor(opts: AdminClientOptions) {
+    this.#trust = opts.trust ?? {};
     this.baseUrl = opts.baseUrl;
     this.#token = opts.token;
     this.#userAgent = opts.userAgent ?? 'airlock-cli';
@@ -109,20 +139,20 @@ export class AdminClient {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(url, {
+      // node:http never follows a redirect: it would carry the bearer token to wherever it points.
+      res = await exchange(url, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        // Never follow a redirect: it would carry the bearer token to wherever it points.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        trust: this.#trust,
+        timeoutMs: REQUEST_TIMEOUT_MS,
       });
     } catch (err) {
-      throw new ApiUnreachableError(this.displayUrl, networkReason(err));
+      throw new ApiUnreachableError(this.displayUrl, err instanceof TransportError ? err.reason : networkReason(err));
     }
-    const text = await res.text().catch(() => '');
+    const text = res.body;
     let json: unknown = undefined;
     if (text) {
       try {

@@ -3,7 +3,7 @@
  * Takes its streams and environment as arguments so tests can run it whole.
  */
 import { commandHelp, overviewHelp, parseCommandLine, redactSecrets, UsageError } from './args.ts';
-import { AdminClient, ApiRequestError, ApiUnreachableError, ApiUrlError, resolveApiUrl } from './client.ts';
+import { AdminClient, ApiRequestError, ApiUnreachableError, ApiUrlError, resolveApiUrl, resolveTlsTrust } from './client.ts';
 import { COMMANDS } from './commands/index.ts';
 import { CliError, DatabaseUnreachableError, type CommandContext, type Io } from './context.ts';
 import { loadOperatorToken, TokenError, tokenFilePath } from './token.ts';
@@ -64,7 +64,7 @@ export const runCli = async (argv: readonly string[], opts: RunOptions): Promise
               'The first admin token comes from `airlock operators create` with DATABASE_URL set.',
           );
         }
-        client = new AdminClient({ baseUrl, token: token.token });
+        client = new AdminClient({ baseUrl, token: token.token, trust: resolveTlsTrust(env) });
         return client;
       },
     };

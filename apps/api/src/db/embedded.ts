@@ -21,19 +21,33 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
+/** How often files PGlite created since are taken out of others' reach. */
+const TIGHTEN_INTERVAL_MS = 10_000;
+
 type Warn = (message: string, fields: Record<string, unknown>) => void;
 
 export const startEmbeddedPostgres = async (dataDir: string, warn: Warn = () => {}): Promise<EmbeddedPostgres> => {
   ensurePrivateDir(dataDir, warn);
   const pgdata = path.join(dataDir, 'pgdata');
   ensurePrivateDir(pgdata, warn);
-  // PGlite writes its files 0666 and leaves the rest to the umask: make it
-  // 077 for this process (it writes nothing meant for others), and fix files
-  // an earlier run left open (#8.9).
+  // PGlite (Emscripten's NODEFS) creates files 0666 and chmods them so
+  // explicitly, past the umask. The 0700 directory is what keeps other users
+  // out; on top of it (#8.9): umask 077 for this process (it writes nothing
+  // meant for others), fix what an earlier run left open, tighten again once
+  // PGlite has created its files, and keep tightening new ones.
   process.umask(0o077);
   const loosened = tightenTree(pgdata);
   if (loosened > 0) warn('embedded database files were readable by others; tightened', { dir: pgdata, files: loosened });
   const db = await PGlite.create({ dataDir: pgdata });
+  tightenTree(pgdata);
+  const sweeper = setInterval(() => {
+    try {
+      tightenTree(pgdata);
+    } catch {
+      // A file removed mid-walk (a dropped relation): the next sweep sees the rest.
+    }
+  }, TIGHTEN_INTERVAL_MS);
+  sweeper.unref();
   const socketDir = path.join(dataDir, 'run');
   mkdirSync(socketDir, { recursive: true, mode: 0o700 });
   ensurePrivateDir(socketDir, warn);
@@ -45,8 +59,10 @@ export const startEmbeddedPostgres = async (dataDir: string, warn: Warn = () => 
   return {
     socketPath,
     stop: async () => {
+      clearInterval(sweeper);
       await server.stop();
       await db.close();
+      tightenTree(pgdata);
     },
   };
 };
