@@ -195,7 +195,7 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
   });
 
   it('rotates the site key: the key once with its fingerprint and a warning, then only the fingerprint', async () => {
-    const r = await run(['sites', 'key', 'rotate', 'acme-phx', '--max-uses', '3']);
+    const r = await run(['sites', 'key', 'rotate', 'acme-phx', '--max-uses', '3', '--expires-in', 'none']);
     expect(r.code).toBe(0);
     const key = lastLine(r.stdout);
     expect(key).toMatch(/^cek_[A-Za-z0-9_-]{43}$/);
