@@ -210,7 +210,9 @@ const decideAfterVerification = async (deps: Deps, tx: Executor, e: EnrollmentRo
   }
   const windowStart = deps.clock.now().getTime() - deps.config.collisionWindowSeconds * 1000;
   const seenRecently = existing.lastSeenAt !== null && existing.lastSeenAt.getTime() >= windowStart;
-  const reason = rekeySignature !== undefined ? 'rekey_signature_invalid' : seenRecently && existing.hostname !== e.hostname ? 'identity_collision' : 'key_change_unsigned';
+  let reason = 'key_change_unsigned';
+  if (rekeySignature !== undefined) reason = 'rekey_signature_invalid';
+  else if (seenRecently && existing.hostname !== e.hostname) reason = 'identity_collision';
   return { status: 'pending_confirmation', reuseAgentId: existing.id, reason, replacesFingerprint, rekeySigned: false };
 };
 
