@@ -194,15 +194,18 @@ describe('#8.5 revocation cancels credentials not yet collected', () => {
   it('revoke raced against the status read: exactly one consistent outcome, never a live key for a revoked agent', async () => {
     const outcomes: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const x = await approvedUncollected(uid());
+      const machineUid = uid();
+      const x = await approvedUncollected(machineUid);
       t.clock.advance(10_000);
       const [revoke, read] = await Promise.all([
         t.admin('post', `/api/v1/admin/agents/${x.agentId}/revoke`).send({}),
         status(t, x.pollToken),
       ]);
       expect(revoke.status).toBe(200);
+      // The machine comes back through a new enrollment an operator approves: its agent row is active again.
+      await approvedUncollected(machineUid);
       if (read.status === 200) {
-        // Collected first: the key was issued, then revoked with its agent.
+        // Collected first: the key was issued, then revoked with its agent, and stays dead after the revival.
         expect((await internalVerify(read.body.credentials.agent_key)).status).toBe(401);
         outcomes.push('collected-then-revoked');
       } else {
