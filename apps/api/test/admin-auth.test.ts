@@ -30,6 +30,8 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['get', '/api/v1/admin/agents?status=active'],
   ['post', `/api/v1/admin/agents/${ID}/revoke`],
   ['get', '/api/v1/admin/audit'],
+  ['get', '/api/v1/admin/audit/refusals'],
+  ['post', '/api/v1/admin/audit/prune'],
   ['post', '/api/v1/admin/operators'],
   ['get', '/api/v1/admin/operators'],
   ['post', '/api/v1/admin/operators/nobody/disable'],

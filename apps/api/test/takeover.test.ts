@@ -106,6 +106,27 @@ describe('#8.2 takeover by machine_uid', () => {
     expect((await internalVerify(creds.body.credentials.agent_key)).status).toBe(200);
   });
 
+  it('shows the replacement live: an enrollment verified before the machine had an agent says whom it would now replace', async () => {
+    const machineUid = uid();
+    const early = newAgentKey();
+    const { code } = await createCode(t, 'MANUAL-HQ');
+    const e = await enroll(t, enrollBody(early, 'MANUAL-HQ', code, { machine_uid: machineUid }));
+    const v = await verify(t, e.body.enrollment_id, early.sign(e.body.enrollment_id, e.body.challenge));
+    expect(v.body.status).toBe('awaiting_approval');
+    const find = async () =>
+      (await t.admin('get', '/api/v1/admin/enrollments?status=awaiting_approval')).body.items.find((i: { id: string }) => i.id === e.body.enrollment_id);
+    expect((await find()).replaces_agent_id).toBeNull();
+
+    // Meanwhile the machine is enrolled and approved through another enrollment.
+    const owner = newAgentKey();
+    const second = await createCode(t, 'MANUAL-HQ');
+    const e2 = await enroll(t, enrollBody(owner, 'MANUAL-HQ', second.code, { machine_uid: machineUid }));
+    await verify(t, e2.body.enrollment_id, owner.sign(e2.body.enrollment_id, e2.body.challenge));
+    expect((await t.admin('post', `/api/v1/admin/enrollments/${e2.body.enrollment_id}/approve`).send({})).status).toBe(200);
+    const agentId = (await t.admin('get', '/api/v1/admin/enrollments?status=approved')).body.items.find((i: { id: string }) => i.id === e2.body.enrollment_id).agent_id;
+    expect(await find()).toMatchObject({ replaces_agent_id: agentId, replaces_fingerprint: owner.fingerprint, fingerprint: early.fingerprint });
+  });
+
   it('an operator can still approve an unsigned key change after looking at it', async () => {
     const victim = await enrolledVictim();
     const reimaged = newAgentKey();

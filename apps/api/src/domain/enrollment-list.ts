@@ -1,5 +1,6 @@
 import type { EnrollmentStatus } from '@airlock/schema';
 import { ApiError } from '../errors.ts';
+import { getAgentsByMachineUids } from '../store/agents.ts';
 import { effectiveStatus, listEnrollments } from '../store/enrollments.ts';
 import type { Deps } from './deps.ts';
 
@@ -16,6 +17,15 @@ const decodeCursor = (cursor: string) => {
   return { createdAt: new Date(Number(m[1])), id: m[2] };
 };
 
+const DECIDABLE: ReadonlySet<EnrollmentStatus> = new Set(['awaiting_approval', 'pending_confirmation']);
+
+/** #8.2: what an approval would replace ("replaces agent X, old fingerprint -> new fingerprint"). */
+const replacementView = (r: { agentId: string | null; fingerprint: string } | null, rekeySigned: boolean) => ({
+  replaces_agent_id: r?.agentId ?? null,
+  replaces_fingerprint: r?.fingerprint ?? null,
+  rekey_signed: rekeySigned,
+});
+
 export const listPendingOrAll = async (
   deps: Deps,
   status: EnrollmentStatus | undefined,
@@ -26,9 +36,22 @@ export const listPendingOrAll = async (
   const rows = await listEnrollments(deps.db, status, now, { limit: limit + 1, after: page.cursor ? decodeCursor(page.cursor) : undefined });
   const items = rows.slice(0, limit);
   const last = items.at(-1);
+  // For enrollments still waiting, what an approval would replace is read live: the machine may have
+  // gained an active agent (or that agent a new key) since the enrollment was verified.
+  const waitingUids = items.filter((e) => e.machineUid && DECIDABLE.has(effectiveStatus(e, now))).flatMap((e) => (e.machineUid ? [e.machineUid] : []));
+  const liveAgents = new Map((await getAgentsByMachineUids(deps.db, waitingUids)).map((a) => [a.machineUid, a]));
+  const replaces = (e: (typeof items)[number]) => {
+    const live = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? liveAgents.get(e.machineUid) : undefined;
+    if (live && live.siteCode === e.siteCode && live.fingerprint !== e.fingerprint) {
+      return { agentId: live.id, fingerprint: live.fingerprint };
+    }
+    if (live) return null;
+    return e.replacesFingerprint ? { agentId: e.reuseAgentId, fingerprint: e.replacesFingerprint } : null;
+  };
   return {
     next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
     items: items.map((e) => ({
+      ...replacementView(replaces(e), e.rekeySigned),
       id: e.id,
       site_code: e.siteCode,
       method: e.method,
@@ -40,10 +63,6 @@ export const listPendingOrAll = async (
       source_ip: e.sourceIp,
       status: effectiveStatus(e, now),
       agent_id: e.agentId,
-      // #8.2: what an approval would replace ("replaces agent X, old fingerprint -> new fingerprint").
-      replaces_agent_id: e.replacesFingerprint ? e.reuseAgentId : null,
-      replaces_fingerprint: e.replacesFingerprint,
-      rekey_signed: e.rekeySigned,
       created_at: e.createdAt.toISOString(),
       decided_by: e.decidedBy,
       decided_at: e.decidedAt?.toISOString() ?? null,

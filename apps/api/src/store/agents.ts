@@ -1,5 +1,5 @@
 import { agentKeys, agents, enrollments, type AgentStatus } from '@airlock/schema';
-import { and, desc, eq, isNull, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -9,6 +9,9 @@ export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | nu
 
 export const getAgentByMachineUid = async (db: Executor, machineUid: string): Promise<AgentRow | null> =>
   (await db.select().from(agents).where(eq(agents.machineUid, machineUid)))[0] ?? null;
+
+export const getAgentsByMachineUids = async (db: Executor, machineUids: readonly string[]): Promise<AgentRow[]> =>
+  machineUids.length === 0 ? [] : db.select().from(agents).where(inArray(agents.machineUid, [...new Set(machineUids)]));
 
 /**
  * Frees a machine_uid held by a revoked agent of another site, so the machine

@@ -1,7 +1,7 @@
 /** Enrollments and the operator's decisions on them. */
 import { ENROLLMENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
-import { emit, emitTable, positional, timeOf, type Command, type CommandContext, type Page } from '../context.ts';
+import { emit, emitTable, positional, timeOf, type Command, type CommandContext } from '../context.ts';
 import { formatAge, renderTable, sanitizeCell, type Column } from '../format.ts';
 
 interface EnrollmentView {
@@ -94,13 +94,15 @@ which agent an approval would re-key, old fingerprint -> new fingerprint. Oldest
 export const enrollmentsListCommand: Command = {
   path: ['enrollments', 'list'],
   positionals: [],
-  options: { status: { type: 'string' } },
-  synopsis: '[--status STATUS]',
-  summary: 'list enrollments',
-  details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}`,
+  options: { status: { type: 'string' }, cursor: { type: 'string' } },
+  synopsis: '[--status STATUS] [--cursor C]',
+  summary: 'list enrollments, newest first, 500 a page',
+  details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}
+  --cursor C        continue after a previous page (the cursor it printed)`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', ENROLLMENT_STATUSES, enrollmentsListCommand);
-    const page = await ctx.admin().get<Page<EnrollmentView>>(LIST_PATH, { status });
+    const page = await ctx.admin().get<EnrollmentPage>(LIST_PATH, { status, cursor: stringFlag(ctx.values, 'cursor') || undefined });
+    if (page.next_cursor && !ctx.json) ctx.io.err(`more: airlock enrollments list --cursor ${page.next_cursor}\n`);
     emitTable<EnrollmentView>(ctx, page, status ? `no ${status} enrollments` : 'no enrollments', [
       { header: 'id', value: (e) => e.id },
       { header: 'status', value: (e) => e.status },
