@@ -199,6 +199,18 @@ export const CreateOperatorRequest = strict({
 });
 export const ClearLockoutRequest = strict({ key: printable(200, 1) });
 
+/** An RFC 3339 time or a bare date (UTC midnight), as a Date. */
+export const Instant = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(40, 'must be an RFC 3339 time or a date'),
+  v.regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/, 'must be an RFC 3339 time or a date'),
+  v.transform((s) => new Date(s)),
+  v.check((d) => !Number.isNaN(d.getTime()), 'must be an RFC 3339 time or a date'),
+);
+
+/** `POST /api/v1/admin/audit/prune` (#8.1): rows older than `before` leave. */
+export const PruneAuditRequest = strict({ before: Instant });
+
 /**
  * Turns valibot issues into the envelope's `fields` map: one problem per
  * field, never the offending value (it may be a secret).

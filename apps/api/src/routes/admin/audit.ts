@@ -1,4 +1,4 @@
-import { SiteCode, Uuid } from '@airlock/schema';
+import { Instant, PruneAuditRequest, SiteCode, Uuid } from '@airlock/schema';
 import type { Hono } from 'hono';
 import * as v from 'valibot';
 import { listAudit } from '../../domain/audit.ts';
@@ -28,15 +28,6 @@ const AuditQuery = v.strictObject({
   cursor: v.optional(v.pipe(v.string(), v.maxLength(40, 'is not a cursor from this API'))),
 });
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
-const Instant = v.pipe(
-  v.string('must be a string'),
-  v.maxLength(40, 'must be an RFC 3339 time or a date'),
-  v.regex(RFC3339, 'must be an RFC 3339 time or a date'),
-  v.transform((s) => new Date(s)),
-  v.check((d) => !Number.isNaN(d.getTime()), 'must be an RFC 3339 time or a date'),
-);
-
 const RefusalQuery = v.strictObject({
   since: v.optional(Instant),
   kind: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not a refusal kind'))),
@@ -44,8 +35,6 @@ const RefusalQuery = v.strictObject({
   limit: limitParam(1000, '100'),
   cursor: v.optional(v.pipe(v.string(), v.maxLength(200, 'is not a cursor from this API'))),
 });
-
-const PruneRequest = v.strictObject({ before: Instant }, 'unknown field');
 
 export const registerAuditRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/api/v1/admin/audit', async (c) => {
@@ -61,7 +50,7 @@ export const registerAuditRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   });
   // Retention: admin only (requireOperator lets an auditor GET, never POST).
   app.post('/api/v1/admin/audit/prune', async (c) => {
-    const body = await readJson(c, PruneRequest);
+    const body = await readJson(c, PruneAuditRequest);
     return c.json(await pruneAudit(deps, body.before, c.get('operator'), c.get('client')));
   });
 };
