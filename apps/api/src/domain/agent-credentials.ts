@@ -17,7 +17,7 @@ import {
 import type { AgentChallengeRequest, AgentChallengeResponse, AgentCredentialsRequest, AgentCredentialsResponse } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { consumeAgentChallenge, findAgentsByFingerprint, insertAgentChallenge, purgeExpiredChallenges } from '../store/agent-challenges.ts';
+import { consumeAgentChallenge, findAgentByFingerprint, insertAgentChallenge, purgeExpiredChallenges } from '../store/agent-challenges.ts';
 import { lockAgent, markAgentSeen, type AgentRow } from '../store/agents.ts';
 import { recordAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
@@ -65,7 +65,9 @@ export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRe
   const now = deps.clock.now();
   // Spent first, whatever follows: a challenge answers once, right or wrong.
   const challenge = await consumeAgentChallenge(deps.db, body.challenge_id, now);
-  const [agent = null, other = null] = await findAgentsByFingerprint(deps.db, body.fingerprint);
+  // A key enrolled twice (no machine_uid) names several agents; both are held by whoever holds
+  // the key, so nothing crosses a boundary by answering for the newest live one.
+  const agent = await findAgentByFingerprint(deps.db, body.fingerprint);
   const key = agent ? parseSshEd25519PublicKey(agent.publicKey).blob : NOBODY;
   const message = agentSignedMessage(body.challenge_id, challenge?.challenge ?? NO_CHALLENGE);
   const signatureOk = verifyAgentSignature(key, message, body.signature);
@@ -80,11 +82,9 @@ export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRe
           ? 'unknown_fingerprint'
           : agent.status !== 'active'
             ? `agent_${agent.status}`
-            : other?.status === 'active'
-              ? 'fingerprint_of_several_agents'
-              : !signatureOk
-                ? 'bad_signature'
-                : null;
+            : !signatureOk
+              ? 'bad_signature'
+              : null;
   if (reason !== null || !agent) throw denied(reason ?? 'unknown_fingerprint', body.fingerprint, agent);
 
   // Only a proven agent gets its request judged: a stranger learns nothing from a 400.

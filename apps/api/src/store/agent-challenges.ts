@@ -28,11 +28,13 @@ export const consumeAgentChallenge = async (db: Executor, id: string, now: Date)
       .returning()
   )[0] ?? null;
 
-/** Agents enrolled with this key, live ones first (at most two: enough to tell one from several). */
-export const findAgentsByFingerprint = (db: Executor, fingerprint: string) =>
-  db
-    .select()
-    .from(agents)
-    .where(eq(agents.fingerprint, fingerprint))
-    .orderBy(sql`(${agents.status} = 'active') desc`, desc(agents.createdAt))
-    .limit(2);
+/** The agent enrolled with this key: the newest live one, else the newest of any standing. */
+export const findAgentByFingerprint = async (db: Executor, fingerprint: string) =>
+  (
+    await db
+      .select()
+      .from(agents)
+      .where(eq(agents.fingerprint, fingerprint))
+      .orderBy(sql`(${agents.status} = 'active') desc`, desc(agents.createdAt))
+      .limit(1)
+  )[0] ?? null;
