@@ -73,7 +73,27 @@ describe('the CA under the data dir', () => {
     const a = await caFiles('mismatch-a');
     const b = await caFiles('mismatch-b');
     const config = loadApiConfig({ AIRLOCK_CA_CERT: a.cert, AIRLOCK_CA_KEY: b.key });
-    await expect(loadCaBundle(config, new Date(), quiet)).rejects.toThrow(/does not match/);
+    await expect(loadCaBundle(config, new Date(), quiet)).rejects.toThrow(/AIRLOCK_CA_KEY.*does not match/);
+    const missing = loadApiConfig({ AIRLOCK_CA_CERT: path.join(dir, 'nope.crt'), AIRLOCK_CA_KEY: b.key });
+    await expect(loadCaBundle(missing, new Date(), quiet)).rejects.toThrow(/^AIRLOCK_CA_CERT: ENOENT/);
+  });
+
+  it('refuses an extra bundle holding anything but CA certificates', async () => {
+    const a = await caFiles('extra-a');
+    const dataDir = path.join(dir, 'leafy');
+    const first = await startTestApi({ env: { AIRLOCK_CA_CERT: a.cert, AIRLOCK_CA_KEY: a.key, AIRLOCK_DATA_DIR: dataDir } });
+    try {
+      await createSite(first, 'LEAF');
+      const { answer } = await enrollWithCsr(first, 'LEAF');
+      const leafBundle = path.join(dir, 'leaf-bundle.pem');
+      writeFileSync(leafBundle, answer.credentials.tls.certificate);
+      const config = loadApiConfig({ AIRLOCK_CA_CERT: a.cert, AIRLOCK_CA_KEY: a.key, AIRLOCK_CA_BUNDLE_EXTRA: leafBundle });
+      await expect(loadCaBundle(config, new Date(), quiet)).rejects.toThrow(/AIRLOCK_CA_BUNDLE_EXTRA: .* is not a CA certificate/);
+      writeFileSync(leafBundle, 'junk');
+      await expect(loadCaBundle(config, new Date(), quiet)).rejects.toThrow(/AIRLOCK_CA_BUNDLE_EXTRA: not a PEM bundle/);
+    } finally {
+      await first.close();
+    }
   });
 });
 
