@@ -14,7 +14,9 @@ import {
   pollAfterInterval,
   renew,
 } from './credential-flows.ts';
-import { createSite } from './flows.ts';
+import { agentSignedMessage, parseSshEd25519PublicKey, signedMessage, sshFingerprint } from '@airlock/crypto';
+import { keygenEd25519, keygenSign } from '../../../packages/crypto/src/test-support.ts';
+import { createCode, createSite, enroll, verify } from './flows.ts';
 
 let t: TestApi;
 let dir: string;
@@ -191,6 +193,24 @@ describe('the agent routes', () => {
     expect(malformed.body.error.fields).toEqual({ fingerprint: expect.any(String) });
     const extra = await t.http.post('/api/v1/agent/challenge').send({ fingerprint: agent.fingerprint, agent_id: 'x' });
     expect(extra.status).toBe(400);
+  });
+
+  it('accepts an ssh-keygen SSHSIG in namespace airlock-agent as the proof, and refuses one made for enrollment', async () => {
+    const key = keygenEd25519(dir, `sshsig-${Date.now()}`, 'vma-01');
+    const { code } = await createCode(t, 'ACME-PHX', { auto_approve: true });
+    const e = await enroll(t, { site_code: 'ACME-PHX', pairing_code: code, public_key: key.publicLine, hostname: 'vma-01' });
+    const v = await verify(t, e.body.enrollment_id, keygenSign(key.privatePath, signedMessage(e.body.enrollment_id, e.body.challenge), 'airlock-enroll'));
+    expect(v.body.status).toBe('approved');
+    const fingerprint = sshFingerprint(parseSshEd25519PublicKey(key.publicLine).blob);
+    const answer = async (namespace: string) => {
+      const c = await challenge(t, fingerprint);
+      const signature = keygenSign(key.privatePath, agentSignedMessage(c.body.challenge_id, c.body.challenge), namespace);
+      return t.http.post('/api/v1/agent/credentials').send({ fingerprint, challenge_id: c.body.challenge_id, signature, rotate_agent_key: true });
+    };
+    expect((await answer('airlock-enroll')).status).toBe(401);
+    const ok = await answer('airlock-agent');
+    expect(ok.status).toBe(200);
+    expect(ok.body.credentials.agent_key).toMatch(/^cak_/);
   });
 
   it('refuses a challenge issued for another key', async () => {
