@@ -50,6 +50,18 @@ const pemToDer = (pem: string): Buffer | null => {
   return der.toString('base64') === b64 ? der : null;
 };
 
+/** Total length (header + content) of the DER SEQUENCE at the start of `der`, or -1. */
+const derSequenceLength = (der: Buffer): number => {
+  if (der.length < 2 || der[0] !== 0x30) return -1;
+  const first = der[1] ?? 0;
+  if (first < 0x80) return 2 + first;
+  const octets = first & 0x7f;
+  if (octets === 0 || octets > 3 || der.length < 2 + octets) return -1;
+  let length = 0;
+  for (let i = 0; i < octets; i++) length = length * 256 + (der[2 + i] ?? 0);
+  return 2 + octets + length;
+};
+
 /**
  * Checks a request against the enrolled key: PEM PKCS#10, Ed25519 key equal
  * to `publicKeyBlob` (an ssh-ed25519 wire blob), a valid self-signature, and
@@ -70,6 +82,8 @@ export const checkAgentCsr = async (pem: string, publicKeyBlob: Uint8Array, host
   } catch {
     return 'is not a PKCS#10 certificate request';
   }
+  // Bytes after the request would be signed by nobody and read by somebody: one request, nothing else.
+  if (derSequenceLength(der) !== der.length) return 'has data after the request';
   try {
     const expectedSpki = Buffer.concat([ED25519_SPKI_PREFIX, rawKeyFromEd25519Blob(publicKeyBlob)]);
     if (!Buffer.from(csr.publicKey.rawData).equals(expectedSpki)) return 'is not for the enrolled Ed25519 key';

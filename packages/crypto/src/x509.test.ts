@@ -48,6 +48,9 @@ describe('agent certificate requests', () => {
     const pem = await buildAgentCsr(key.secretKey, 'vma-01');
     expect(await checkAgentCsr(pem, agentKey().blob, 'vma-01')).toBe('is not for the enrolled Ed25519 key');
     expect(await checkAgentCsr(pem, key.blob, 'vma-02')).toBe('requests a name other than the host name');
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const trailing = `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.concat([der, Buffer.from([0, 0])]).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect(await checkAgentCsr(trailing, key.blob, 'vma-01')).toEqual(expect.any(String));
     for (const junk of ['', 'x'.repeat(5000), pem.replace('REQUEST', 'REQUESTS'), pem.replace(/\n-----END/, 'A\n-----END'), '-----BEGIN CERTIFICATE REQUEST-----\n\n-----END CERTIFICATE REQUEST-----\n']) {
       expect(await checkAgentCsr(junk, key.blob, 'vma-01')).toEqual(expect.any(String));
     }
