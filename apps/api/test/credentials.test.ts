@@ -223,6 +223,35 @@ describe('the agent routes', () => {
   });
 });
 
+describe('abuse of the agent routes', () => {
+  it('refuses malformed bodies with the envelope, audited, and never logs a minted key', async () => {
+    const { agent } = await enrollWithCsr(t, 'ACME-PHX', { csr: null });
+    const c = await challenge(t, agent.fingerprint);
+    const good = { fingerprint: agent.fingerprint, challenge_id: c.body.challenge_id, signature: agent.signAgent(c.body.challenge_id, c.body.challenge) };
+    const bad: [Record<string, unknown>, string][] = [
+      [{ ...good, agent_id: 'x' }, 'agent_id'],
+      [{ ...good, challenge_id: 'not-a-uuid' }, 'challenge_id'],
+      [{ ...good, signature: 'A'.repeat(5000) }, 'signature'],
+      [{ ...good, rotate_agent_key: 'yes' }, 'rotate_agent_key'],
+      [{ ...good, fingerprint: `md5:${'a'.repeat(32)}` }, 'fingerprint'],
+      [{ ...good, csr: 'bad\u0000csr' }, 'csr'],
+    ];
+    for (const [body, field] of bad) {
+      const r = await t.http.post('/api/v1/agent/credentials').send(body);
+      expect(r.status, field).toBe(400);
+      expect(Object.keys(r.body.error.fields), field).toEqual([field]);
+    }
+    const text = await t.http.post('/api/v1/agent/credentials').set('content-type', 'text/plain').send(JSON.stringify(good));
+    expect(text.status).toBe(415);
+    // None of the refusals above spent the challenge: the proof still works, once.
+    const ok = await t.http.post('/api/v1/agent/credentials').send({ ...good, rotate_agent_key: true });
+    expect(ok.status).toBe(200);
+    const invalid = await t.admin('get', '/api/v1/admin/audit?event_type=agent.invalid&limit=100');
+    expect(invalid.body.items.length).toBeGreaterThanOrEqual(bad.length);
+    expect(t.logs.join('\n')).not.toContain(ok.body.credentials.agent_key);
+  });
+});
+
 describe('the internal certificate routes', () => {
   it('gives the CA bundle to every operator role, and nobody else', async () => {
     for (const token of [t.adminToken, t.auditorToken, t.serviceToken]) {

@@ -38,6 +38,20 @@ export const buildAgentCsr = async (secretKey: Uint8Array, hostname: string): Pr
   return csr.toString('pem') + '\n';
 };
 
+/**
+ * The agent's Ed25519 private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
+ * the form TLS libraries load beside a certificate (OpenSSL cannot read the
+ * OpenSSH format). Write it with mode 0600.
+ *
+ * @example
+ *   writeFileSync('tls/key.pem', ed25519PrivateKeyPem(state.secretKey), { mode: 0o600 })
+ */
+export const ed25519PrivateKeyPem = (secretKey: Uint8Array): string => {
+  if (secretKey.length !== 64) throw new TypeError('an Ed25519 secret key is 64 bytes');
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64')}\n-----END PRIVATE KEY-----\n`;
+};
+
 /** Why a request was refused, in words fit for the 400's `fields.csr` (never echoing the request). */
 export type CsrProblem = string;
 

@@ -10,7 +10,7 @@ import {
   loadCertificateAuthority,
   parseCertificates,
 } from './certificates.ts';
-import { buildAgentCsr, checkAgentCsr } from './csr.ts';
+import { buildAgentCsr, checkAgentCsr, ed25519PrivateKeyPem } from './csr.ts';
 import { AGENT_NAMESPACE, ENROLL_NAMESPACE, agentSignedMessage, generateAgentKeyPair, signRaw, verifyAgentSignature, verifyEnrollmentSignature } from './signatures.ts';
 import { encodeSshEd25519PublicKey, parseSshEd25519PublicKey } from './ssh.ts';
 import { keygenEd25519, keygenSign, makeTempDir } from './test-support.ts';
@@ -41,6 +41,13 @@ describe('agent certificate requests', () => {
     expect(text).toContain('Public Key Algorithm: ED25519');
     expect(await checkAgentCsr(pem, key.blob, 'vma-01')).toBeNull();
     expect(await checkAgentCsr(pem, key.blob, 'VMA-01')).toBeNull();
+  });
+
+  it('writes the agent key as PKCS#8 PEM that openssl reads as the same key the request carries', async () => {
+    const key = agentKey();
+    const keyPem = ed25519PrivateKeyPem(key.secretKey);
+    expect(keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=]{64}\n-----END PRIVATE KEY-----\n$/);
+    expect(openssl(['pkey', '-pubout'], keyPem)).toBe(openssl(['req', '-noout', '-pubkey'], await buildAgentCsr(key.secretKey, 'vma-01')));
   });
 
   it('refuses a request for another key or another host name, and never throws on junk', async () => {
