@@ -3,3 +3,5 @@ export * from './secrets.ts';
 export * from './ssh.ts';
 export * from './signatures.ts';
 export * from './rekey.ts';
+export * from './csr.ts';
+export * from './certificates.ts';

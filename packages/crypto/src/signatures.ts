@@ -15,8 +15,11 @@ import {
  * made for git, file signing or anything else cannot be replayed here.
  */
 export const ENROLL_NAMESPACE = 'airlock-enroll';
+/** The SSHSIG namespace of an enrolled agent's proof on `/api/v1/agent/credentials`. */
+export const AGENT_NAMESPACE = 'airlock-agent';
 
 const MESSAGE_VERSION = 'airlock-enroll-v1';
+const AGENT_MESSAGE_VERSION = 'airlock-agent-v1';
 const CHALLENGE_BYTES = 32;
 // An armored SSHSIG for Ed25519 is ~300 bytes; 4 KiB is generous and bounds
 // the work a hostile client can make us do.
@@ -54,6 +57,22 @@ export const signedMessage = (enrollmentId: string, challenge: string): Buffer =
     throw new TypeError('enrollment id and challenge must not contain newlines');
   }
   return Buffer.from(`${MESSAGE_VERSION}\n${enrollmentId}\n${challenge}`, 'utf8');
+};
+
+/**
+ * The exact bytes an enrolled agent signs to renew or recover its credentials:
+ * UTF-8 of `airlock-agent-v1\n{challenge_id}\n{challenge}`, no trailing
+ * newline. A different version tag than enrollment, so a signature made for
+ * one can never be replayed as the other.
+ *
+ * @example
+ *   agentSignedMessage('5f1c…', 'q5S0…=').toString() // => 'airlock-agent-v1\n5f1c…\nq5S0…='
+ */
+export const agentSignedMessage = (challengeId: string, challenge: string): Buffer => {
+  if (challengeId.includes('\n') || challenge.includes('\n')) {
+    throw new TypeError('challenge id and challenge must not contain newlines');
+  }
+  return Buffer.from(`${AGENT_MESSAGE_VERSION}\n${challengeId}\n${challenge}`, 'utf8');
 };
 
 /**
@@ -154,6 +173,24 @@ export const verifyEnrollmentSignature = (
   signature: string,
   /** The SSHSIG namespace a signature must carry; see rekey.ts for the other one. */
   namespace: string = ENROLL_NAMESPACE,
+): boolean => verifyNamespacedSignature(publicKeyBlob, message, signature, namespace);
+
+/**
+ * {@link verifyEnrollmentSignature} for an enrolled agent's proof: the same
+ * two forms, but an SSHSIG must carry the namespace `airlock-agent`
+ * (`ssh-keygen -Y sign -n airlock-agent`).
+ *
+ * @example
+ *   verifyAgentSignature(agentKey.blob, agentSignedMessage(id, challenge), body.signature) // => true | false
+ */
+export const verifyAgentSignature = (publicKeyBlob: Uint8Array, message: Uint8Array, signature: string): boolean =>
+  verifyNamespacedSignature(publicKeyBlob, message, signature, AGENT_NAMESPACE);
+
+const verifyNamespacedSignature = (
+  publicKeyBlob: Uint8Array,
+  message: Uint8Array,
+  signature: string,
+  namespace: string,
 ): boolean => {
   try {
     if (typeof signature !== 'string' || signature.length > MAX_SIGNATURE_INPUT) return false;

@@ -86,7 +86,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
     if (err instanceof ApiError) {
       if (err.extra.audit) {
         const operator = c.get('operator');
-        const actor = operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') ? 'agent' : 'anonymous');
+        const actor = operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') || c.req.path.startsWith('/api/v1/agent/') ? 'agent' : 'anonymous');
         await recordRefusal(deps, client ?? null, actor, operator !== undefined, err.extra.audit, err.code).catch((auditErr: unknown) =>
           deps.logger.error('audit write failed', { error: auditErr instanceof Error ? auditErr.message : 'unknown' }),
         );
