@@ -35,6 +35,8 @@ const EnvSchema = v.object({
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+  // Console: mark the session cookie Secure. Set to 1 whenever operators reach the api over TLS.
+  AIRLOCK_CONSOLE_SECURE_COOKIE: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
 });
 
 export interface ApiConfig {
@@ -54,6 +56,8 @@ export interface ApiConfig {
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   bootstrapAdmin: boolean;
+  /** Console session cookie carries `Secure` (the api is reached over TLS). */
+  consoleSecureCookie: boolean;
 }
 
 export class ConfigError extends Error {
@@ -100,5 +104,6 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
+    consoleSecureCookie: o.AIRLOCK_CONSOLE_SECURE_COOKIE === '1',
   };
 };
