@@ -14,7 +14,7 @@ import { CONSOLE_CSP } from '../src/console/security.ts';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
 import { ConsoleClient } from '../../../test/helpers/console.ts';
 import { createOperator } from '../src/domain/operators.ts';
-import { createSite } from './flows.ts';
+import { createCode, createSite, enrollAndVerify } from './flows.ts';
 
 const PW = 'correct horse battery staple';
 let t: TestApi;
@@ -281,12 +281,31 @@ describe('state changes need same origin, a CSRF token and a form media type', (
 
 describe('roles', () => {
   it('shows an auditor the pages without action buttons, and refuses a forged action with 403', async () => {
+    // Something to act on: one enrollment waiting, one active agent, one active code.
+    await createSite(t, 'ROLES');
+    const waiting = await enrollAndVerify(t, 'ROLES', { hostname: 'waiting-01' });
+    const approved = await enrollAndVerify(t, 'ROLES', { hostname: 'approved-01' });
+    expect((await t.admin('post', `/api/v1/admin/enrollments/${approved.enrollmentId}/approve`).send({})).status).toBe(200);
+    await createCode(t, 'ROLES');
+    const buttons = /<button[^>]*>\s*(Approve|Reject|Revoke|Create pairing code|Create site|Rotate enrollment key|Create enrollment key|Lift)\s*</g;
+    const admin = await signedIn('alice', '10.5.0.2');
+    const adminButtons = new Set<string>();
+    for (const path of ['/console/pending', '/console/pairing-codes', '/console/agents', '/console/sites']) {
+      for (const m of (await admin.get(path)).text.matchAll(buttons)) adminButtons.add(m[1] ?? '');
+    }
+    expect([...adminButtons]).toEqual(expect.arrayContaining(['Approve', 'Create pairing code', 'Create site', 'Reject', 'Revoke']));
+    expect(adminButtons.has('Rotate enrollment key') || adminButtons.has('Create enrollment key')).toBe(true);
     const c = await signedIn('audrey', '10.5.0.1');
     for (const path of ['/console/pending', '/console/pairing-codes', '/console/agents', '/console/sites', '/console/lockouts']) {
       const page = await c.get(path);
       expect(page.status).toBe(200);
-      expect(page.text).not.toMatch(/>\s*(Approve|Reject|Revoke|Create pairing code|Create site|Rotate enrollment key|Lift)\s*</);
+      expect(page.text).not.toMatch(buttons);
     }
+    expect((await c.get('/console/pending')).text).toContain('waiting-01');
+    const forgedApprove = await c.post(`/console/pending/${waiting.enrollmentId}/approve`, {});
+    expect(forgedApprove.status).toBe(403);
+    const stillWaiting = await t.admin('get', '/api/v1/admin/enrollments?status=awaiting_approval');
+    expect(stillWaiting.body.items.some((e: { id: string }) => e.id === waiting.enrollmentId)).toBe(true);
     const forged = await c.post('/console/sites', { site_code: 'AUDITOR', name: 'Forged' });
     expect(forged.status).toBe(403);
     expect(forged.text).toContain('The auditor role may not do this');
@@ -295,7 +314,7 @@ describe('roles', () => {
     const forbidden = await auditRows('admin.forbidden');
     expect(forbidden.some((r) => r.actor === 'audrey' && (r.details as { via?: string }).via === 'console')).toBe(true);
     const codes = await t.admin('get', '/api/v1/admin/pairing-codes?status=active');
-    expect(codes.body.items).toEqual([]);
+    expect(codes.body.items.filter((i: { site_code: string }) => i.site_code === 'WEB')).toEqual([]);
   });
 });
 
