@@ -257,6 +257,15 @@ describe('state changes need same origin, a CSRF token and a form media type', (
       expect(r.res.status).toBe(403);
       expect(r.created).toBe(false);
     }
+    // Browsers send `Origin: null` under Referrer-Policy: no-referrer; only Sec-Fetch-Site can vouch then.
+    const nullAlone = await attempt({ origin: 'null' }, 'NULL-ALONE');
+    expect(nullAlone.res.status).toBe(403);
+    expect(nullAlone.created).toBe(false);
+    const nullCross = await attempt({ origin: 'null', secFetchSite: 'cross-site' }, 'NULL-CROSS');
+    expect(nullCross.res.status).toBe(403);
+    const nullSame = await attempt({ origin: 'null', secFetchSite: 'same-origin' }, 'NULL-SAME');
+    expect(nullSame.res.status).toBe(303);
+    expect(nullSame.created).toBe(true);
     const bare = await attempt({ origin: null }, 'BARE');
     expect(bare.res.status).toBe(403);
     expect(bare.created).toBe(false);

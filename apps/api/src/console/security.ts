@@ -39,7 +39,9 @@ export const isSameOrigin = (c: Context): boolean => {
   const site = c.req.header('sec-fetch-site');
   if (site !== undefined && site !== 'same-origin') return false;
   const origin = c.req.header('origin');
-  if (origin === undefined) return site === 'same-origin';
+  // Our own Referrer-Policy: no-referrer makes browsers send `Origin: null` on
+  // form posts; then only the browser's Sec-Fetch-Site can vouch for the origin.
+  if (origin === undefined || origin === 'null') return site === 'same-origin';
   return origin === new URL(c.req.url).origin;
 };
 
