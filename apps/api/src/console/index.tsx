@@ -58,7 +58,11 @@ const PAGES = new Set(['pending', 'pairing-codes', 'agents', 'sites', 'audit', '
  */
 export const renderConsoleError = (c: Context<AppEnv>, deps: Deps, err: unknown) => {
   const status = (err instanceof ApiError ? err.status : 500) as ContentfulStatusCode;
-  const message = err instanceof ApiError && err.status < 500 ? err.message : 'Internal error; the request id is in the response headers';
+  let message = err instanceof ApiError && err.status < 500 ? err.message : 'Internal error; the request id is in the response headers';
+  // Field problems (never values) say what to fix, as the JSON envelope's `fields` would.
+  const fields = err instanceof ApiError ? Object.entries(err.extra.fields ?? {}) : [];
+  const detail = fields.map(([k, p]) => `${k.replaceAll('_', ' ')} ${p}`).join('; ');
+  if (detail && !message.includes(detail)) message = `${message}: ${detail}`;
   if (c.req.path === '/console/sign-in' && c.req.method === 'POST' && (status === 401 || status === 429 || status === 400)) {
     return c.html(<SignInPage csrf={signInCsrfToken(c, deps)} error={message} />, status);
   }

@@ -20,10 +20,21 @@ export const SignInPage = ({ csrf, error, info, name }: { csrf: string; error?: 
   </BarePage>
 );
 
+const HEADINGS: Record<number, string> = {
+  400: 'Check the form',
+  401: 'Signed out',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Not possible now',
+  413: 'Too large',
+  415: 'Not accepted',
+  429: 'Too many attempts',
+};
+
 export const ErrorPage = ({ status, message, back }: { status: number; message: string; back: string }) => (
   <BarePage title={`Error ${status}`}>
     <div class="card">
-      <h1>{status === 404 ? 'Not found' : status === 403 ? 'Not allowed' : status === 401 ? 'Signed out' : 'Something went wrong'}</h1>
+      <h1>{HEADINGS[status] ?? (status >= 500 ? 'Something went wrong' : 'Not done')}</h1>
       <Notice kind="error" text={message} />
       <p>
         {status === 401 ? <a href="/console/sign-in">Sign in again</a> : <a href={back}>Back</a>}
