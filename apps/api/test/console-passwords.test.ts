@@ -113,3 +113,55 @@ describe('pnpm airlock operators set-password NAME', () => {
     expect(await canSignIn('alice', 'through the api 2', '10.9.1.3')).toBe(true);
   });
 });
+
+describe('on a terminal', () => {
+  it('asks twice and echoes nothing (a real pseudo-terminal via script(1))', async () => {
+    const cmd = `${TSX} ${MAIN} operators set-password alice`;
+    const out = await new Promise<{ code: number; text: string }>((resolve) => {
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: t.db?.url ?? '', TERM: 'dumb' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let text = '';
+      let answered = 0;
+      const onData = (d: Buffer) => {
+        text += d.toString();
+        // Answer each prompt as it appears, as a person would.
+        const prompts = (text.match(/New console password: |Repeat it: /g) ?? []).length;
+        while (answered < prompts) {
+          answered++;
+          child.stdin.write('typed at a tty 7\r');
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('close', (code) => resolve({ code: code ?? -1, text }));
+    });
+    expect(out.text).toContain('New console password: ');
+    expect(out.text).toContain('Repeat it: ');
+    expect(out.text).not.toContain('typed at a tty 7');
+    expect(out.code).toBe(0);
+    expect(await canSignIn('alice', 'typed at a tty 7', '10.9.2.1')).toBe(true);
+  });
+});
+
+describe('on the embedded database (PGlite)', () => {
+  it('sets a password through the admin API and signs in', async () => {
+    const e = await startTestApi({ embedded: true });
+    try {
+      const res = await fetch(`${e.api.url}/api/v1/admin/operators/alice/password`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${e.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ password: 'embedded password 1' }),
+      });
+      expect(res.status).toBe(200);
+      const browser = new ConsoleClient(e.api.url);
+      expect((await browser.signIn('alice', 'wrong password here')).status).toBe(401);
+      expect((await browser.signIn('alice', 'embedded password 1')).status).toBe(303);
+      expect((await browser.get('/console/pending')).status).toBe(200);
+    } finally {
+      await e.close();
+    }
+  });
+});

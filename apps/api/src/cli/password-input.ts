@@ -28,8 +28,9 @@ const readOneLine = async (input: Readable): Promise<string> => {
 /** One line from a terminal with echo off: raw mode, our own line editing (backspace, Ctrl-C). */
 const readHidden = (input: PasswordInput, prompt: string, err: Writable): Promise<string> =>
   new Promise((resolve, reject) => {
-    err.write(prompt);
+    // Echo off before the prompt shows: whatever is typed after seeing it is never echoed.
     input.setRawMode?.(true);
+    err.write(prompt);
     input.resume();
     let value = '';
     const done = (fn: () => void) => {

@@ -42,8 +42,11 @@ export const signInCsrfToken = (c: Context, deps: Deps): string => {
   return csrfTokenFor(deps.serverSecret, `sign-in:${pre}`);
 };
 
-export const checkSignInCsrf = (c: Context, deps: Deps, presented: string | undefined) =>
-  checkCsrf(deps.serverSecret, `sign-in:${getCookie(c, SIGN_IN_COOKIE) ?? ''}`, presented, c.req.path);
+export const checkSignInCsrf = (c: Context, deps: Deps, presented: string | undefined) => {
+  const pre = getCookie(c, SIGN_IN_COOKIE);
+  // No pre-session cookie: nothing to bind to, so no token can be right.
+  checkCsrf(deps.serverSecret, `sign-in:${pre ?? ''}`, pre && /^[A-Za-z0-9_-]{43}$/.test(pre) ? presented : undefined, c.req.path);
+};
 
 export const sessionCsrfToken = (deps: Deps, s: ConsoleSession) => csrfTokenFor(deps.serverSecret, `session:${s.id}`);
 
