@@ -125,7 +125,28 @@
     setTimeout(poll, 2000);
   }
 
+  // Loading state for actions: the pressed button shows it is working, and a
+  // double click cannot send the same action twice.
+  function setupBusyButtons() {
+    document.addEventListener('submit', function (e) {
+      var btn = e.submitter;
+      if (!btn || (e.target && e.target.method === 'get')) return;
+      btn.setAttribute('aria-busy', 'true');
+      btn.classList.add('is-busy');
+      setTimeout(function () { btn.disabled = true; }, 0);
+    });
+    // Coming back with the Back button restores the page from cache: make its buttons usable again.
+    window.addEventListener('pageshow', function () {
+      document.querySelectorAll('button.is-busy').forEach(function (b) {
+        b.disabled = false;
+        b.classList.remove('is-busy');
+        b.removeAttribute('aria-busy');
+      });
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
+    setupBusyButtons();
     tickCountdowns();
     tickRelative();
     setInterval(tickCountdowns, 1000);
