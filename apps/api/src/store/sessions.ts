@@ -1,6 +1,6 @@
 /** Console sessions and the sign-in throttle's count. SQL only; the rules live in domain/console-sessions.ts. */
 import { auditEvents, operators, operatorSessions, type OperatorRole } from '@airlock/schema';
-import { and, asc, count, eq, gt, isNull, min, sql } from 'drizzle-orm';
+import { and, count, eq, gt, isNull, min, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export interface SessionRow {
@@ -112,10 +112,3 @@ export const countSignInFailures = async (db: Executor, operatorName: string, ip
     );
   return { count: row?.n ?? 0, oldest: row?.oldest ?? null };
 };
-
-export const listLiveSessions = (db: Executor, operatorId: string) =>
-  db
-    .select({ id: operatorSessions.id, createdAt: operatorSessions.createdAt })
-    .from(operatorSessions)
-    .where(and(eq(operatorSessions.operatorId, operatorId), isNull(operatorSessions.endedAt)))
-    .orderBy(asc(operatorSessions.createdAt));
