@@ -30,6 +30,7 @@ import { frame } from './page-routes.tsx';
 import { checkSessionCsrf, requireAdmin } from './session.ts';
 import { CodesPage } from './views/codes.tsx';
 import { SitesPage } from './views/sites.tsx';
+import { sendPage } from './render.ts';
 
 /** CSRF first (a forged request learns nothing else), then the role. */
 const adminForm = async (c: Context<AppEnv>, deps: Deps): Promise<FormFields> => {
@@ -76,7 +77,7 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     });
     const created = await createPairingCode(deps, body, c.get('operator'), c.get('client'));
     const [items, sites] = await Promise.all([loadActiveCodes(deps), siteCodes(deps)]);
-    return c.html(<CodesPage {...frame(c, deps)} items={items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
+    return sendPage(c, <CodesPage {...frame(c, deps)} items={items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
   });
 
   app.post('/console/pairing-codes/:id/revoke', async (c) => {
@@ -106,7 +107,7 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const site = siteParam(c);
     const rotated = await rotateEnrollmentKey(deps, site, {}, c.get('operator'), c.get('client'));
     const items = await loadSites(deps);
-    return c.html(<SitesPage {...frame(c, deps)} items={items} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
+    return sendPage(c, <SitesPage {...frame(c, deps)} items={items} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
   });
 
   app.post('/console/lockouts/lift', async (c) => {

@@ -8,12 +8,13 @@ import type { AppEnv } from '../http/context.ts';
 import { CSRF_FIELD, readForm } from './forms.ts';
 import { checkSessionCsrf, checkSignInCsrf, clearSessionCookie, requireSession, sessionCookie, setSessionCookie, signInCsrfToken } from './session.ts';
 import { SignInPage } from './views/auth.tsx';
+import { sendPage } from './render.ts';
 
 const SIGNED_OUT_NOTICE = 'You are signed out.';
 
 export const registerAuthRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/console/sign-in', (c) =>
-    c.html(<SignInPage csrf={signInCsrfToken(c, deps)} info={c.req.query('done') === 'signed_out' ? SIGNED_OUT_NOTICE : undefined} />),
+    sendPage(c, <SignInPage csrf={signInCsrfToken(c, deps)} info={c.req.query('done') === 'signed_out' ? SIGNED_OUT_NOTICE : undefined} />),
   );
 
   app.post('/console/sign-in', async (c) => {

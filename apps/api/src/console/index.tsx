@@ -18,6 +18,7 @@ import { registerPageRoutes } from './page-routes.tsx';
 import { consoleHeaders, stateChangeGuard } from './security.ts';
 import { requireSession, signInCsrfToken } from './session.ts';
 import { ErrorPage, SignInPage } from './views/auth.tsx';
+import { sendPage } from './render.ts';
 
 const ASSETS: Record<string, { type: string; body: string }> = {
   'console.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('./assets/console.css', import.meta.url), 'utf8') },
@@ -64,8 +65,8 @@ export const renderConsoleError = (c: Context<AppEnv>, deps: Deps, err: unknown)
   const detail = fields.map(([k, p]) => `${k.replaceAll('_', ' ')} ${p}`).join('; ');
   if (detail && !message.includes(detail)) message = `${message}: ${detail}`;
   if (c.req.path === '/console/sign-in' && c.req.method === 'POST' && (status === 401 || status === 429 || status === 400)) {
-    return c.html(<SignInPage csrf={signInCsrfToken(c, deps)} error={message} />, status);
+    return sendPage(c, <SignInPage csrf={signInCsrfToken(c, deps)} error={message} />, status);
   }
   const section = c.req.path.split('/')[2] ?? '';
-  return c.html(<ErrorPage status={status} message={message} back={PAGES.has(section) ? `/console/${section}` : '/console/pending'} />, status);
+  return sendPage(c, <ErrorPage status={status} message={message} back={PAGES.has(section) ? `/console/${section}` : '/console/pending'} />, status);
 };

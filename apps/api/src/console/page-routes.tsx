@@ -16,6 +16,7 @@ import { CodesPage } from './views/codes.tsx';
 import { LockoutsPage } from './views/lockouts.tsx';
 import { PendingPage, PendingRows } from './views/pending.tsx';
 import { SitesPage } from './views/sites.tsx';
+import { sendPage } from './render.ts';
 
 /** Fixed texts for `?done=`: the query can only pick one, never inject one. */
 const NOTICES: Record<string, string> = {
@@ -58,7 +59,7 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/console/pending', async (c) => {
     const f = frame(c, deps);
     const { items, collisions } = await loadPending(deps);
-    return c.html(<PendingPage {...f} items={items} collisions={collisions} />);
+    return sendPage(c, <PendingPage {...f} items={items} collisions={collisions} />);
   });
 
   // The live refresh: only the table body, fetched by the page script every few seconds.
@@ -71,7 +72,7 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/console/pairing-codes', async (c) => {
     const f = frame(c, deps);
     const [items, sites] = await Promise.all([loadActiveCodes(deps), siteCodes(deps)]);
-    return c.html(<CodesPage {...f} items={items} sites={sites} created={null} />);
+    return sendPage(c, <CodesPage {...f} items={items} sites={sites} created={null} />);
   });
 
   app.get('/console/agents', async (c) => {
@@ -79,12 +80,12 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const q = parseWith(AgentsQuery, { site: blankToUndefined(c.req.query('site')), status: blankToUndefined(c.req.query('status')) });
     const [all, sites] = await Promise.all([listAllAgents(deps, q.status), siteCodes(deps)]);
     const items = q.site ? all.items.filter((a) => a.site_code === q.site) : all.items;
-    return c.html(<AgentsPage {...f} items={items} sites={sites} filter={{ site: q.site, status: q.status }} />);
+    return sendPage(c, <AgentsPage {...f} items={items} sites={sites} filter={{ site: q.site, status: q.status }} />);
   });
 
   app.get('/console/sites', async (c) => {
     const f = frame(c, deps);
-    return c.html(<SitesPage {...f} items={await loadSites(deps)} rotated={null} />);
+    return sendPage(c, <SitesPage {...f} items={await loadSites(deps)} rotated={null} />);
   });
 
   app.get('/console/audit', async (c) => {
@@ -97,11 +98,11 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     });
     const page = await listAudit(deps, { eventType: q.event_type, siteCode: q.site_code, agentId: q.agent_id, limit: 50, cursor: q.cursor });
     const filter = { event_type: q.event_type, site_code: q.site_code, agent_id: q.agent_id };
-    return c.html(<AuditPage {...f} items={page.items} nextCursor={page.next_cursor} filter={filter} paged={q.cursor !== undefined} />);
+    return sendPage(c, <AuditPage {...f} items={page.items} nextCursor={page.next_cursor} filter={filter} paged={q.cursor !== undefined} />);
   });
 
   app.get('/console/lockouts', async (c) => {
     const f = frame(c, deps);
-    return c.html(<LockoutsPage {...f} state={await loadLockouts(deps)} />);
+    return sendPage(c, <LockoutsPage {...f} state={await loadLockouts(deps)} />);
   });
 };
