@@ -26,7 +26,7 @@ export interface CollidesWith {
 
 export const Labels = ({ labels }: { labels: Record<string, string> }) => {
   const entries = Object.entries(labels);
-  if (entries.length === 0) return <span class="muted">none</span>;
+  if (entries.length === 0) return null;
   return (
     <ul class="labels">
       {entries.map(([k, v]) => (
