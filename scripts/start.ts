@@ -116,9 +116,13 @@ const main = async () => {
   say(`  edge (agents enroll here): ${edgeUrl}`);
   say(`  api (operators, private):  ${apiUrl}`);
   if (tls) say(`  edge certificate pin:      ${tls.pin}`);
+  say(`  operator console:          ${apiUrl}/console (private, like the api)`);
   say(`  admin token:               ${adminTokenPath(dataDir)} (read by pnpm airlock)`);
   say(`  database:                  ${env.DATABASE_URL ? 'DATABASE_URL' : `embedded, under ${dataDir}`}`);
   say(`  counters:                  ${env.REDIS_URL ? 'REDIS_URL' : 'in-process (one edge only)'}`);
+  say('Console sign-in: set a password first (read from standard input, not echoed):');
+  say('  pnpm airlock operators set-password admin');
+  say(`  then sign in at ${apiUrl}/console as "admin"`);
   say('Next: pnpm airlock sites create --code ACME-PHX --name "Phoenix DC"   (see README quickstart)');
   say('');
 };

@@ -77,6 +77,8 @@ const EnvSchema = v.object({
     ),
     '24h',
   ),
+  // Console: mark the session cookie Secure. Set to 1 whenever operators reach the api over TLS.
+  AIRLOCK_CONSOLE_SECURE_COOKIE: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
 });
 
 export interface ApiConfig {
@@ -110,6 +112,8 @@ export interface ApiConfig {
   caBundleExtraPath: string | undefined;
   trustDomain: string;
   certTtlSeconds: number;
+  /** Console session cookie carries `Secure` (the api is reached over TLS). */
+  consoleSecureCookie: boolean;
 }
 
 export class ConfigError extends Error {
@@ -177,5 +181,6 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     caBundleExtraPath: o.AIRLOCK_CA_BUNDLE_EXTRA,
     trustDomain: o.AIRLOCK_TRUST_DOMAIN,
     certTtlSeconds: o.AIRLOCK_CERT_TTL,
+    consoleSecureCookie: o.AIRLOCK_CONSOLE_SECURE_COOKIE === '1',
   };
 };

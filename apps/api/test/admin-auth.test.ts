@@ -35,6 +35,7 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['post', '/api/v1/admin/operators'],
   ['get', '/api/v1/admin/operators'],
   ['post', '/api/v1/admin/operators/nobody/disable'],
+  ['post', '/api/v1/admin/operators/nobody/password'],
   ['get', '/api/v1/admin/lockouts'],
   ['post', '/api/v1/admin/lockouts/clear'],
 ];

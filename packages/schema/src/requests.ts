@@ -231,6 +231,17 @@ export const CreateOperatorRequest = strict({
   name: OperatorName,
   role: v.picklist(['admin', 'auditor', 'service'], 'must be "admin", "auditor" or "service"'),
 });
+/**
+ * A console password: 12-256 characters, no control characters (so it survives
+ * a terminal and a form alike). Length, not composition rules (NIST SP 800-63B).
+ */
+export const OperatorPassword = v.pipe(
+  v.string('must be a string'),
+  v.minLength(12, 'must be at least 12 characters'),
+  v.maxLength(256, 'must be at most 256 characters'),
+  v.check((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters'),
+);
+export const SetPasswordRequest = strict({ password: OperatorPassword });
 export const ClearLockoutRequest = strict({ key: printable(200, 1) });
 
 /** An RFC 3339 time or a bare date (UTC midnight), as a Date. */

@@ -215,7 +215,7 @@ export const operators = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     name: text('name').notNull(),
     role: text('role', { enum: OPERATOR_ROLES }).notNull(),
-    /** Argon2id hash, for the console login that is not built yet. */
+    /** Argon2id hash (PHC string) for the console sign-in; null: the operator cannot sign in. */
     passwordHash: text('password_hash'),
     createdAt: createdAt(),
     disabledAt: ts('disabled_at'),
@@ -263,6 +263,10 @@ export const auditEvents = pgTable(
     index('audit_events_site_idx').on(t.siteCode, t.seq),
     index('audit_events_agent_idx').on(t.agentId, t.seq),
     index('audit_events_occurred_idx').on(t.occurredAt),
+    // Console sign-in throttle (migration 0005): failures per (operator, IP) in a window.
+    index('audit_events_login_failed_idx')
+      .on(sql`(${t.details}->>'operator')`, t.sourceIp, t.occurredAt)
+      .where(sql`${t.eventType} = 'operator.login_failed'`),
   ],
 );
 
@@ -327,5 +331,31 @@ export const issuedCertificates = pgTable(
   (t) => [
     uniqueIndex('issued_certificates_fingerprint_idx').on(t.fingerprint),
     index('issued_certificates_agent_idx').on(t.agentId, t.notAfter),
+  ],
+);
+
+/**
+ * Operator console sessions (migration 0005). The cookie carries a random
+ * 256-bit token; only its SHA-256 digest is stored. A session ends on sign-out,
+ * idle or absolute timeout, a password change, or when the operator is disabled.
+ */
+export const operatorSessions = pgTable(
+  'operator_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    operatorId: uuid('operator_id')
+      .notNull()
+      .references(() => operators.id),
+    tokenDigest: text('token_digest').notNull(),
+    createdAt: ts('created_at').notNull(),
+    lastSeenAt: ts('last_seen_at').notNull(),
+    endedAt: ts('ended_at'),
+    endReason: text('end_reason'),
+  },
+  (t) => [
+    uniqueIndex('operator_sessions_token_digest_idx').on(t.tokenDigest),
+    index('operator_sessions_live_idx')
+      .on(t.operatorId)
+      .where(sql`${t.endedAt} is null`),
   ],
 );

@@ -1,5 +1,6 @@
 /** What every command gets to work with; built once per run by run.ts. */
 import type { CommandSpecBase, OptionValues } from './args.ts';
+import type { PasswordInput } from './password-input.ts';
 import type { AdminClient } from './client.ts';
 import { formatTime, renderJson, renderTable, type Column } from './format.ts';
 
@@ -16,6 +17,8 @@ export interface CommandContext {
   now(): Date;
   values: OptionValues;
   positionals: string[];
+  /** Standard input (only `operators set-password` reads it). */
+  stdin: PasswordInput;
   /** The admin client; loads the token on first use, so `migrate` never needs one. */
   admin(): AdminClient;
 }

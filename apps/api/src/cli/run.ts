@@ -6,6 +6,7 @@ import { commandHelp, overviewHelp, parseCommandLine, redactSecrets, UsageError 
 import { AdminClient, ApiRequestError, ApiUnreachableError, ApiUrlError, resolveApiUrl, resolveTlsTrust } from './client.ts';
 import { COMMANDS } from './commands/index.ts';
 import { CliError, DatabaseUnreachableError, type CommandContext, type Io } from './context.ts';
+import type { PasswordInput } from './password-input.ts';
 import { loadOperatorToken, TokenError, tokenFilePath } from './token.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -14,6 +15,7 @@ export interface RunOptions {
   io: Io;
   env: NodeJS.ProcessEnv;
   now?: () => Date;
+  stdin?: PasswordInput;
 }
 
 const describeApiError = (err: ApiRequestError, env: NodeJS.ProcessEnv): string => {
@@ -54,6 +56,7 @@ export const runCli = async (argv: readonly string[], opts: RunOptions): Promise
       now: opts.now ?? (() => new Date()),
       values: parsed.values,
       positionals: parsed.positionals,
+      stdin: opts.stdin ?? process.stdin,
       admin: () => {
         if (client) return client;
         const baseUrl = resolveApiUrl(parsed.globals.api, env);

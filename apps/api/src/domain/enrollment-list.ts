@@ -63,6 +63,8 @@ export const listPendingOrAll = async (
       source_ip: e.sourceIp,
       status: effectiveStatus(e, now),
       agent_id: e.agentId,
+      // The agent this enrollment would take over (same machine); for pending_confirmation, the one it collides with.
+      existing_agent_id: e.reuseAgentId,
       created_at: e.createdAt.toISOString(),
       decided_by: e.decidedBy,
       decided_at: e.decidedAt?.toISOString() ?? null,

@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { recordRefusal } from '../domain/refusals.ts';
 import type { Deps } from '../domain/deps.ts';
+import { isConsolePath, registerConsole, renderConsoleError } from '../console/index.tsx';
 import { ApiError } from '../errors.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
@@ -78,6 +79,8 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   registerPublicRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerInternalRoutes(app, deps);
+  // Operator console (HTML, cookie sessions); the edge never forwards /console.
+  registerConsole(app, deps);
 
   app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));
 
@@ -92,6 +95,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
         );
       }
       if (err.extra.retryAfterSeconds !== undefined) c.header('retry-after', String(err.extra.retryAfterSeconds));
+      if (isConsolePath(c.req.path)) return renderConsoleError(c, deps, err);
       return c.json(errorEnvelope(err.code, err.message, err.extra.fields), err.status as ContentfulStatusCode);
     }
     // Malformed framing Hono itself rejects (e.g. a bad JSON parse deep in a library) lands here too.
@@ -99,6 +103,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       request_id: client?.requestId,
       error: describeError(err),
     });
+    if (isConsolePath(c.req.path)) return renderConsoleError(c, deps, err);
     return c.json(errorEnvelope('internal_error', 'Internal error'), 500);
   });
 

@@ -1,4 +1,4 @@
-import { operators, operatorTokens, type OperatorRole } from '@airlock/schema';
+import { operators, operatorSessions, operatorTokens, type OperatorRole } from '@airlock/schema';
 import { and, asc, eq, isNull } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
@@ -36,7 +36,7 @@ export const findOperatorByTokenDigest = async (db: Executor, digest: string): P
       .where(and(eq(operatorTokens.digest, digest), isNull(operatorTokens.revokedAt), isNull(operators.disabledAt)))
   )[0] ?? null;
 
-/** Disables an operator and revokes all its tokens; null when there is no such active operator. */
+/** Disables an operator, revokes all its tokens and ends its console sessions; null when there is no such active operator. */
 export const disableOperatorByName = async (db: Executor, name: string, now: Date): Promise<Operator | null> => {
   const op = (
     await db
@@ -50,6 +50,11 @@ export const disableOperatorByName = async (db: Executor, name: string, now: Dat
     .update(operatorTokens)
     .set({ revokedAt: now })
     .where(and(eq(operatorTokens.operatorId, op.id), isNull(operatorTokens.revokedAt)));
+  // Console sessions end in the same transaction: a disabled operator's open browser stops at once.
+  await db
+    .update(operatorSessions)
+    .set({ endedAt: now, endReason: 'operator_disabled' })
+    .where(and(eq(operatorSessions.operatorId, op.id), isNull(operatorSessions.endedAt)));
   return op;
 };
 

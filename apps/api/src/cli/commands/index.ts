@@ -5,7 +5,7 @@ import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './code
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
 import { migrateCommand } from './migrate.ts';
-import { operatorsCreateCommand, operatorsDisableCommand, operatorsListCommand } from './operators.ts';
+import { operatorsCreateCommand, operatorsDisableCommand, operatorsListCommand, operatorsSetPasswordCommand } from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
@@ -14,6 +14,7 @@ export const COMMANDS: readonly Command[] = [
   operatorsCreateCommand,
   operatorsListCommand,
   operatorsDisableCommand,
+  operatorsSetPasswordCommand,
   sitesListCommand,
   sitesCreateCommand,
   sitesKeyRotateCommand,

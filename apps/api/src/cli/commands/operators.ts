@@ -2,14 +2,17 @@
  * Operators. With DATABASE_URL these write to the database directly, which is
  * how the first admin token is made; without it they go through the admin API.
  */
-import { CreateOperatorRequest, issuesToFields, type OperatorRole } from '@airlock/schema';
+import { CreateOperatorRequest, issuesToFields, OperatorName, OperatorPassword, type OperatorRole } from '@airlock/schema';
+import { Writable } from 'node:stream';
 import * as v from 'valibot';
 import { systemClock } from '../../clock.ts';
+import { setOperatorPassword } from '../../domain/console-sessions.ts';
 import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
 import { ApiError } from '../../errors.ts';
 import { requiredFlag, UsageError } from '../args.ts';
 import { ApiRequestError } from '../client.ts';
-import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+import { CliError, emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+import { readPassword } from '../password-input.ts';
 import { databaseUrlFrom, describeMigration, migrate, withDatabase } from './database.ts';
 
 interface CreatedOperator {
@@ -117,5 +120,42 @@ operator cannot disable itself.`,
         )
       : await ctx.admin().post<{ name: string; disabled_at: string }>(`/api/v1/admin/operators/${encodeURIComponent(name)}/disable`, {});
     emit(ctx, result, (r) => `disabled operator ${r.name}; its tokens no longer work\n`);
+  },
+};
+
+export const operatorsSetPasswordCommand: Command = {
+  path: ['operators', 'set-password'],
+  positionals: ['NAME'],
+  options: {},
+  synopsis: 'NAME',
+  summary: 'set the console password of an admin or auditor (read from standard input)',
+  details: `Reads the password from standard input: on a terminal it is asked twice and
+not echoed; from a pipe or file, exactly one line, no confirmation
+(e.g. printf '%s\\n' "$PW" | pnpm airlock operators set-password alice).
+12-256 characters. Stored as Argon2id; the operator's open console sessions end.
+With DATABASE_URL set, writes the database directly; otherwise calls the admin API.`,
+  run: async (ctx) => {
+    const cmd = operatorsSetPasswordCommand;
+    const name = v.safeParse(OperatorName, positional(ctx, 0));
+    if (!name.success) throw new UsageError('NAME must be 1-64 characters of a-z 0-9 . _ -', cmd);
+    let password: string;
+    try {
+      password = await readPassword(ctx.stdin, new Writable({ write: (chunk: Buffer, _enc, cb) => (ctx.io.err(chunk.toString('utf8')), cb()) }));
+    } catch (err) {
+      throw new CliError(`cannot read the password: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const checked = v.safeParse(OperatorPassword, password);
+    if (!checked.success) throw new CliError(`the password ${checked.issues[0]?.message ?? 'is not acceptable'}`);
+    const url = databaseUrlFrom(ctx.env);
+    const result = url
+      ? await withDatabase(url, async (handle) => {
+          const outcome = await migrate(handle);
+          if (outcome.after !== outcome.before) ctx.io.err(`${describeMigration(outcome)}\n`);
+          return setOperatorPassword(handle.db, systemClock, name.output, password, 'cli', null).catch((err: unknown) => {
+            throw asRequestError(err);
+          });
+        })
+      : await ctx.admin().post<{ name: string; role: string }>(`/api/v1/admin/operators/${encodeURIComponent(name.output)}/password`, { password });
+    emit(ctx, result, (r) => `set the console password of ${r.role} operator ${r.name}; its open console sessions were ended\n`);
   },
 };

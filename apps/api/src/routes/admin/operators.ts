@@ -1,6 +1,7 @@
-import { CreateOperatorRequest, OperatorName } from '@airlock/schema';
+import { CreateOperatorRequest, OperatorName, SetPasswordRequest } from '@airlock/schema';
 import type { Hono } from 'hono';
 import * as v from 'valibot';
+import { setOperatorPassword } from '../../domain/console-sessions.ts';
 import type { Deps } from '../../domain/deps.ts';
 import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
 import { ApiError } from '../../errors.ts';
@@ -17,5 +18,12 @@ export const registerOperatorRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const name = v.safeParse(OperatorName, c.req.param('name'));
     if (!name.success) throw new ApiError('not_found', 'No such operator');
     return c.json(await disableOperator(deps.db, deps.clock, name.output, c.get('operator').name, c.get('client')));
+  });
+  // Console password (for `pnpm airlock operators set-password` without DATABASE_URL); admin only.
+  app.post('/api/v1/admin/operators/:name/password', async (c) => {
+    const name = v.safeParse(OperatorName, c.req.param('name'));
+    if (!name.success) throw new ApiError('not_found', 'No such operator');
+    const body = await readJson(c, SetPasswordRequest);
+    return c.json(await setOperatorPassword(deps.db, deps.clock, name.output, body.password, c.get('operator').name, c.get('client')));
   });
 };

@@ -1,0 +1,117 @@
+/** @jsxImportSource hono/jsx */
+import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
+
+export interface AgentItem {
+  id: string;
+  site_code: string;
+  hostname: string;
+  fingerprint: string;
+  machine_uid: string | null;
+  status: string;
+  created_at: string;
+  last_seen_at: string | null;
+}
+
+export const AGENT_STATUS_FILTERS = ['active', 'pending_confirmation', 'revoked'] as const;
+
+export const AgentsPage = (
+  props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
+    items: AgentItem[];
+    sites: string[];
+    filter: { site?: string; status?: string };
+    canAct: boolean;
+  },
+) => (
+  <Layout title="Agents" session={props.session} csrf={props.csrf} active="agents" notice={props.notice}>
+    <form method="get" action="/console/agents" class="filters">
+      <div class="field">
+        <label for="agents-site">Site</label>
+        <select id="agents-site" name="site">
+          <option value="">All sites</option>
+          {props.sites.map((s) => (
+            <option value={s} selected={s === props.filter.site}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field">
+        <label for="agents-status">Status</label>
+        <select id="agents-status" name="status">
+          <option value="">Any status</option>
+          {AGENT_STATUS_FILTERS.map((s) => (
+            <option value={s} selected={s === props.filter.status}>
+              {s.replaceAll('_', ' ')}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="field field-submit">
+        <button type="submit" class="btn">
+          Filter
+        </button>
+      </div>
+    </form>
+    {props.items.length === 0 ? (
+      <Empty title="No agents match." hint="Agents appear here once an enrollment is approved." />
+    ) : (
+      <div class="table-wrap">
+        <table class="data">
+          <thead>
+            <tr>
+              <th scope="col">Hostname</th>
+              <th scope="col">Site</th>
+              <th scope="col">Status</th>
+              <th scope="col">Fingerprint</th>
+              <th scope="col">Enrolled</th>
+              <th scope="col">Last seen</th>
+              {props.canAct ? <th scope="col">Actions</th> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {props.items.map((a) => (
+              <tr data-id={a.id}>
+                <td data-label="Hostname">
+                  <strong class="hostname">{a.hostname}</strong>
+                  <div class="muted small">
+                    id <code>{a.id}</code>
+                  </div>
+                  {a.machine_uid ? <div class="muted small">machine {a.machine_uid}</div> : null}
+                </td>
+                <td data-label="Site">{a.site_code}</td>
+                <td data-label="Status">
+                  <Badge value={a.status} />
+                </td>
+                <td data-label="Fingerprint">
+                  <Fingerprint value={a.fingerprint} />
+                </td>
+                <td data-label="Enrolled">
+                  <Time iso={a.created_at} />
+                </td>
+                <td data-label="Last seen">
+                  <Time iso={a.last_seen_at} />
+                </td>
+                {props.canAct ? (
+                  <td data-label="Actions" class="actions">
+                    {a.status === 'revoked' ? (
+                      <span class="muted">revoked</span>
+                    ) : (
+                      <form method="post" action={`/console/agents/${a.id}/revoke`} class="stack">
+                        <CsrfField token={props.csrf} />
+                        <label for={`revoke-reason-${a.id}`}>Reason</label>
+                        <input id={`revoke-reason-${a.id}`} name="reason" type="text" maxlength={500} required />
+                        <button type="submit" class="btn btn-danger">
+                          Revoke
+                        </button>
+                      </form>
+                    )}
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    )}
+  </Layout>
+);

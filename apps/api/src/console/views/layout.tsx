@@ -1,0 +1,130 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * The console's page frame and small shared pieces. Everything here goes
+ * through hono/jsx, which escapes every text and attribute value; raw() is
+ * never used, so operator- or agent-supplied text always renders as text.
+ */
+import type { Child } from 'hono/jsx';
+import type { ConsoleSession } from '../../domain/console-sessions.ts';
+
+export const ASSET_VERSION = '1';
+const css = `/console/assets/console.css?v=${ASSET_VERSION}`;
+const js = `/console/assets/console.js?v=${ASSET_VERSION}`;
+
+export type NavKey = 'pending' | 'agents' | 'sites' | 'codes' | 'audit' | 'lockouts';
+
+const NAV: readonly { key: NavKey; href: string; label: string }[] = [
+  { key: 'pending', href: '/console/pending', label: 'Pending' },
+  { key: 'codes', href: '/console/pairing-codes', label: 'Pairing codes' },
+  { key: 'agents', href: '/console/agents', label: 'Agents' },
+  { key: 'sites', href: '/console/sites', label: 'Sites' },
+  { key: 'audit', href: '/console/audit', label: 'Audit' },
+  { key: 'lockouts', href: '/console/lockouts', label: 'Lockouts' },
+];
+
+export interface PageFrame {
+  title: string;
+  session: ConsoleSession;
+  csrf: string;
+  active: NavKey;
+  notice?: { kind: 'ok' | 'error' | 'info'; text: string } | null;
+  children?: Child;
+}
+
+const Head = ({ title }: { title: string }) => (
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="referrer" content="no-referrer" />
+    <title>{`${title} · Airlock console`}</title>
+    <link rel="stylesheet" href={css} />
+    <script src={js} defer></script>
+  </head>
+);
+
+const Brand = () => (
+  <a class="brand" href="/console/pending">
+    <span class="brand-mark" aria-hidden="true">◆</span> Airlock
+  </a>
+);
+
+export const Layout = ({ title, session, csrf, active, notice, children }: PageFrame) => (
+  <html lang="en">
+    <Head title={title} />
+    <body>
+      <header class="topbar">
+        <Brand />
+        <nav aria-label="Console">
+          <ul>
+            {NAV.map((n) => (
+              <li>
+                <a href={n.href} aria-current={n.key === active ? 'page' : undefined}>
+                  {n.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="who">
+          <span class="who-name">{session.operator.name}</span>
+          <span class={`role role-${session.operator.role}`}>{session.operator.role}</span>
+          <form method="post" action="/console/sign-out" class="inline">
+            <CsrfField token={csrf} />
+            <button type="submit" class="btn btn-quiet">Sign out</button>
+          </form>
+        </div>
+      </header>
+      <main id="main">
+        <h1>{title}</h1>
+        {notice ? <Notice kind={notice.kind} text={notice.text} /> : null}
+        {children}
+      </main>
+    </body>
+  </html>
+);
+
+/** A page without a session: sign-in and errors before sign-in. */
+export const BarePage = ({ title, children }: { title: string; children?: Child }) => (
+  <html lang="en">
+    <Head title={title} />
+    <body class="bare">
+      <main class="bare-main">
+        <div class="bare-brand">
+          <Brand />
+          <span class="muted">operator console</span>
+        </div>
+        {children}
+      </main>
+    </body>
+  </html>
+);
+
+export const CsrfField = ({ token }: { token: string }) => <input type="hidden" name="_csrf" value={token} />;
+
+export const Notice = ({ kind, text }: { kind: 'ok' | 'error' | 'info'; text: string }) => (
+  <p class={`notice notice-${kind}`} role={kind === 'error' ? 'alert' : 'status'}>
+    {text}
+  </p>
+);
+
+export const Empty = ({ title, hint }: { title: string; hint?: string }) => (
+  <div class="empty">
+    <p class="empty-title">{title}</p>
+    {hint ? <p class="muted">{hint}</p> : null}
+  </div>
+);
+
+/** A UTC timestamp; the script adds "5 min ago" beside it. */
+export const Time = ({ iso }: { iso: string | null }) =>
+  iso ? (
+    <time datetime={iso} data-relative="">
+      {iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z').replace('Z', ' UTC')}
+    </time>
+  ) : (
+    <span class="muted">never</span>
+  );
+
+export const Badge = ({ value }: { value: string }) => <span class={`badge badge-${value.replaceAll('_', '-')}`}>{value.replaceAll('_', ' ')}</span>;
+
+/** Fingerprints are shown in full, never truncated: they are what operators compare. */
+export const Fingerprint = ({ value }: { value: string }) => <code class="fp">{value}</code>;

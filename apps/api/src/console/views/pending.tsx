@@ -1,0 +1,142 @@
+/** @jsxImportSource hono/jsx */
+import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
+
+export interface PendingItem {
+  id: string;
+  site_code: string;
+  method: string;
+  hostname: string;
+  agent_version: string | null;
+  fingerprint: string;
+  machine_uid: string | null;
+  labels: Record<string, string>;
+  source_ip: string;
+  status: string;
+  created_at: string;
+  existing_agent_id: string | null;
+}
+
+export interface CollidesWith {
+  id: string;
+  hostname: string;
+  fingerprint: string;
+  site_code: string;
+  status: string;
+}
+
+export const Labels = ({ labels }: { labels: Record<string, string> }) => {
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return null;
+  return (
+    <ul class="labels">
+      {entries.map(([k, v]) => (
+        <li>
+          <span class="label-key">{k}</span>=<span class="label-value">{v}</span>
+        </li>
+      ))}
+    </ul>
+  );
+};
+
+const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canAct: boolean; collides: CollidesWith | null }) => (
+  <tr data-id={e.id} class={e.status === 'pending_confirmation' ? 'row-warn' : undefined}>
+    <td data-label="Hostname">
+      <strong class="hostname">{e.hostname}</strong>
+      <div class="muted small">
+        {e.method === 'pairing_code' ? 'pairing code' : 'enrollment key'}
+        {e.agent_version ? ` · agent ${e.agent_version}` : ''}
+      </div>
+      <Labels labels={e.labels} />
+    </td>
+    <td data-label="Fingerprint">
+      <Fingerprint value={e.fingerprint} />
+      {e.machine_uid ? <div class="muted small">machine {e.machine_uid}</div> : null}
+    </td>
+    <td data-label="Site">{e.site_code}</td>
+    <td data-label="Source IP">
+      <code>{e.source_ip}</code>
+    </td>
+    <td data-label="Status">
+      <Badge value={e.status} />
+      {e.status === 'pending_confirmation' ? (
+        <div class="collision">
+          <strong>Identity collision:</strong> this machine is already enrolled with a different key
+          {collides ? (
+            <>
+              {' '}as <strong>{collides.hostname}</strong> at {collides.site_code} ({collides.status}), key <Fingerprint value={collides.fingerprint} />. Approving replaces that
+              key.
+            </>
+          ) : (
+            '.'
+          )}
+        </div>
+      ) : null}
+      <div class="muted small">
+        <Time iso={e.created_at} />
+      </div>
+    </td>
+    {canAct ? (
+      <td data-label="Decision" class="actions">
+        <form method="post" action={`/console/pending/${e.id}/approve`} class="stack">
+          <CsrfField token={csrf} />
+          <label for={`notes-${e.id}`}>Notes</label>
+          <input id={`notes-${e.id}`} name="notes" type="text" maxlength={500} placeholder="optional" />
+          <button type="submit" class="btn btn-primary">
+            Approve
+          </button>
+        </form>
+        <form method="post" action={`/console/pending/${e.id}/reject`} class="stack">
+          <CsrfField token={csrf} />
+          <label for={`reason-${e.id}`}>Reason</label>
+          <input id={`reason-${e.id}`} name="reason" type="text" maxlength={500} required />
+          <button type="submit" class="btn btn-danger">
+            Reject
+          </button>
+        </form>
+      </td>
+    ) : null}
+  </tr>
+);
+
+/** The table body alone: the page script swaps it in when the list changes. */
+export const PendingRows = ({ items, csrf, canAct, collisions }: { items: PendingItem[]; csrf: string; canAct: boolean; collisions: Map<string, CollidesWith> }) => (
+  <tbody id="pending-rows" data-version={items.map((i) => `${i.id}:${i.status}`).join(',')}>
+    {items.length === 0 ? (
+      <tr class="empty-row">
+        <td colspan={canAct ? 6 : 5}>
+          <Empty title="Nothing waits for a decision." hint="New enrollments appear here within seconds, without reloading." />
+        </td>
+      </tr>
+    ) : (
+      items.map((e) => <Row e={e} csrf={csrf} canAct={canAct} collides={e.existing_agent_id ? collisions.get(e.existing_agent_id) ?? null : null} />)
+    )}
+  </tbody>
+);
+
+export const PendingPage = (props: Omit<PageFrame, 'children' | 'title' | 'active'> & { items: PendingItem[]; canAct: boolean; collisions: Map<string, CollidesWith> }) => (
+  <Layout title="Pending" session={props.session} csrf={props.csrf} active="pending" notice={props.notice}>
+    <p class="lede">
+      Enrollments whose signature checked out and that wait for an operator. Compare the fingerprint with the one the machine shows (
+      <code>airlock-agent status</code>) before approving.
+    </p>
+    <p class="live-status" id="live-status" role="status" aria-live="polite">
+      Live
+    </p>
+    <div class="table-wrap">
+      <table class="data" data-live="/console/pending/rows">
+        <caption class="visually-hidden">Enrollments awaiting a decision</caption>
+        <thead>
+          <tr>
+            <th scope="col">Hostname</th>
+            <th scope="col">Fingerprint</th>
+            <th scope="col">Site</th>
+            <th scope="col">Source IP</th>
+            <th scope="col">Status</th>
+            {props.canAct ? <th scope="col">Decision</th> : null}
+          </tr>
+        </thead>
+        <PendingRows items={props.items} csrf={props.csrf} canAct={props.canAct} collisions={props.collisions} />
+      </table>
+    </div>
+  </Layout>
+);

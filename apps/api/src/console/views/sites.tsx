@@ -1,0 +1,137 @@
+/** @jsxImportSource hono/jsx */
+import { Badge, CsrfField, Empty, Layout, Time, type PageFrame } from './layout.tsx';
+
+export interface SiteItem {
+  site_code: string;
+  name: string;
+  policy: string;
+  created_at: string;
+  created_by: string;
+  key: {
+    version: number;
+    fingerprint: string;
+    use_count: number;
+    last_used_at: string | null;
+    max_uses: number | null;
+    expires_at: string | null;
+  } | null;
+}
+
+export interface RotatedKey {
+  site_code: string;
+  key: string;
+  fingerprint: string;
+}
+
+const RotatedKeyCard = ({ rotated }: { rotated: RotatedKey }) => (
+  <section class="card secret-card" aria-labelledby="new-key-title">
+    <h2 id="new-key-title">
+      New enrollment key for {rotated.site_code}, <span class="fp">{rotated.fingerprint}</span>
+    </h2>
+    <p class="secret secret-long" id="new-key">
+      {rotated.key}
+    </p>
+    <div class="secret-meta">
+      <span>The previous key stopped working. Shown only now.</span>
+      <button type="button" class="btn" data-copy="new-key">
+        Copy
+      </button>
+    </div>
+  </section>
+);
+
+export const SitesPage = (
+  props: Omit<PageFrame, 'children' | 'title' | 'active'> & { items: SiteItem[]; canAct: boolean; rotated: RotatedKey | null },
+) => (
+  <Layout title="Sites" session={props.session} csrf={props.csrf} active="sites" notice={props.notice}>
+    {props.rotated ? <RotatedKeyCard rotated={props.rotated} /> : null}
+    {props.canAct ? (
+      <form method="post" action="/console/sites" class="card form-grid">
+        <h2>Create a site</h2>
+        <CsrfField token={props.csrf} />
+        <div class="field">
+          <label for="site-code">Site code</label>
+          <input id="site-code" name="site_code" type="text" required maxlength={32} pattern="[A-Za-z0-9][A-Za-z0-9\-]{1,31}" placeholder="ACME-PHX" />
+        </div>
+        <div class="field field-wide">
+          <label for="site-name">Name</label>
+          <input id="site-name" name="name" type="text" required maxlength={100} placeholder="Phoenix DC" />
+        </div>
+        <div class="field">
+          <label for="site-policy">Policy</label>
+          <select id="site-policy" name="policy">
+            <option value="manual">manual: an operator approves</option>
+            <option value="auto">auto: enrollment keys approve</option>
+          </select>
+        </div>
+        <div class="field field-submit">
+          <button type="submit" class="btn btn-primary">
+            Create site
+          </button>
+        </div>
+      </form>
+    ) : null}
+    {props.items.length === 0 ? (
+      <Empty title="No sites yet." hint={props.canAct ? 'Create the first one above.' : 'An admin creates sites.'} />
+    ) : (
+      <div class="table-wrap">
+        <table class="data">
+          <thead>
+            <tr>
+              <th scope="col">Site</th>
+              <th scope="col">Policy</th>
+              <th scope="col">Enrollment key</th>
+              <th scope="col">Key usage</th>
+              {props.canAct ? <th scope="col">Actions</th> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {props.items.map((s) => (
+              <tr data-site={s.site_code}>
+                <td data-label="Site">
+                  <strong>{s.site_code}</strong>
+                  <div class="muted small">{s.name}</div>
+                  <div class="muted small">
+                    by {s.created_by} · <Time iso={s.created_at} />
+                  </div>
+                </td>
+                <td data-label="Policy">
+                  <Badge value={s.policy} />
+                </td>
+                <td data-label="Enrollment key">{s.key ? <code class="fp">{s.key.fingerprint}</code> : <span class="muted">none</span>}</td>
+                <td data-label="Key usage">
+                  {s.key ? (
+                    <>
+                      {s.key.use_count} use{s.key.use_count === 1 ? '' : 's'}
+                      {s.key.max_uses !== null ? ` of ${s.key.max_uses}` : ''}
+                      <div class="muted small">
+                        last used <Time iso={s.key.last_used_at} />
+                      </div>
+                      {s.key.expires_at ? (
+                        <div class="muted small">
+                          expires <Time iso={s.key.expires_at} />
+                        </div>
+                      ) : null}
+                    </>
+                  ) : (
+                    <span class="muted">n/a</span>
+                  )}
+                </td>
+                {props.canAct ? (
+                  <td data-label="Actions">
+                    <form method="post" action={`/console/sites/${s.site_code}/rotate-key`} class="inline">
+                      <CsrfField token={props.csrf} />
+                      <button type="submit" class="btn btn-small">
+                        {s.key ? 'Rotate enrollment key' : 'Create enrollment key'}
+                      </button>
+                    </form>
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    )}
+  </Layout>
+);

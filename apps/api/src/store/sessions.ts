@@ -1,0 +1,114 @@
+/** Console sessions and the sign-in throttle's count. SQL only; the rules live in domain/console-sessions.ts. */
+import { auditEvents, operators, operatorSessions, type OperatorRole } from '@airlock/schema';
+import { and, count, eq, gt, isNull, min, sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.ts';
+
+export interface SessionRow {
+  id: string;
+  operatorId: string;
+  operatorName: string;
+  role: OperatorRole;
+  createdAt: Date;
+  lastSeenAt: Date;
+}
+
+export const insertSession = async (
+  db: Executor,
+  s: { operatorId: string; tokenDigest: string; now: Date },
+): Promise<string> => {
+  const [row] = await db
+    .insert(operatorSessions)
+    .values({ operatorId: s.operatorId, tokenDigest: s.tokenDigest, createdAt: s.now, lastSeenAt: s.now })
+    .returning({ id: operatorSessions.id });
+  if (!row) throw new Error('insert returned no row');
+  return row.id;
+};
+
+/** A live (not ended) session of an enabled operator, by token digest; timeouts are the domain's to judge. */
+export const findLiveSession = async (db: Executor, tokenDigest: string): Promise<SessionRow | null> =>
+  (
+    await db
+      .select({
+        id: operatorSessions.id,
+        operatorId: operatorSessions.operatorId,
+        operatorName: operators.name,
+        role: operators.role,
+        createdAt: operatorSessions.createdAt,
+        lastSeenAt: operatorSessions.lastSeenAt,
+      })
+      .from(operatorSessions)
+      .innerJoin(operators, eq(operators.id, operatorSessions.operatorId))
+      .where(and(eq(operatorSessions.tokenDigest, tokenDigest), isNull(operatorSessions.endedAt), isNull(operators.disabledAt)))
+  )[0] ?? null;
+
+export const touchSession = async (db: Executor, id: string, now: Date): Promise<void> => {
+  await db.update(operatorSessions).set({ lastSeenAt: now }).where(and(eq(operatorSessions.id, id), isNull(operatorSessions.endedAt)));
+};
+
+/** Ends one session; false when it had already ended (a second sign-out, a race with a timeout). */
+export const endSession = async (db: Executor, id: string, reason: string, now: Date): Promise<boolean> =>
+  (
+    await db
+      .update(operatorSessions)
+      .set({ endedAt: now, endReason: reason })
+      .where(and(eq(operatorSessions.id, id), isNull(operatorSessions.endedAt)))
+      .returning({ id: operatorSessions.id })
+  ).length > 0;
+
+/** Ends every live session of an operator (disabled, password changed); returns how many. */
+export const endSessionsOfOperator = async (db: Executor, operatorId: string, reason: string, now: Date): Promise<number> =>
+  (
+    await db
+      .update(operatorSessions)
+      .set({ endedAt: now, endReason: reason })
+      .where(and(eq(operatorSessions.operatorId, operatorId), isNull(operatorSessions.endedAt)))
+      .returning({ id: operatorSessions.id })
+  ).length;
+
+/** The operator a sign-in names, with its password hash (null: no password set). */
+export const findOperatorForSignIn = async (db: Executor, name: string) =>
+  (
+    await db
+      .select({
+        id: operators.id,
+        name: operators.name,
+        role: operators.role,
+        passwordHash: operators.passwordHash,
+        disabledAt: operators.disabledAt,
+      })
+      .from(operators)
+      .where(eq(operators.name, name))
+  )[0] ?? null;
+
+export const setPasswordHash = async (db: Executor, name: string, passwordHash: string) =>
+  (
+    await db
+      .update(operators)
+      .set({ passwordHash })
+      .where(and(eq(operators.name, name), isNull(operators.disabledAt)))
+      .returning({ id: operators.id, name: operators.name, role: operators.role })
+  )[0] ?? null;
+
+/**
+ * Serialises sign-ins per (operator, IP) for the rest of the transaction, so
+ * concurrent guesses cannot all read the same failure count.
+ */
+export const lockSignInKey = async (db: Executor, key: string): Promise<void> => {
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`console-sign-in:${key}`}, 0))`);
+};
+
+/** Failed sign-ins for (operator, IP) since `since`, and the oldest of them (for the wait). */
+export const countSignInFailures = async (db: Executor, operatorName: string, ip: string, since: Date) => {
+  const [row] = await db
+    .select({ n: count(), oldest: min(auditEvents.occurredAt) })
+    .from(auditEvents)
+    .where(
+      and(
+        eq(auditEvents.eventType, 'operator.login_failed'),
+        sql`(${auditEvents.details}->>'operator') = ${operatorName}`,
+        eq(auditEvents.sourceIp, ip),
+        gt(auditEvents.occurredAt, since),
+      ),
+    );
+  return { count: row?.n ?? 0, oldest: row?.oldest ?? null };
+};
