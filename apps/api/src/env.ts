@@ -17,6 +17,22 @@ const int = (min: number, max: number) =>
     v.maxValue(max, `must be at most ${max}`),
   );
 
+// host:port where host is a DNS name, IPv4, or [IPv6]; it lands in sshd options and known_hosts, so no quotes or spaces.
+const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
+
+/** `host:port` (IPv6 in brackets) into its parts. */
+export const splitHostPort = (s: string): { host: string; port: number } => {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+};
+
+export interface SshEndpointConfig {
+  host: string;
+  port: number;
+  user: string;
+  permitOpen: string[];
+}
+
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
@@ -35,6 +51,12 @@ const EnvSchema = v.object({
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+  // ---- tunnel endpoint (credentials.ssh) ----
+  AIRLOCK_SSH_ENDPOINT: v.optional(v.pipe(v.string(), v.regex(HOST_PORT, 'must be host:port (e.g. oma.example.com:443)'))),
+  AIRLOCK_SSH_USER: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name')), 'airlock'),
+  AIRLOCK_SSH_PERMIT_OPEN: v.optional(
+    v.pipe(v.string(), v.check((s) => s.split(',').every((e) => HOST_PORT.test(e.trim())), 'must be a comma-separated host:port list')),
+  ),
 });
 
 export interface ApiConfig {
@@ -54,6 +76,8 @@ export interface ApiConfig {
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   bootstrapAdmin: boolean;
+  /** Where agents dial the tunnel; null: no tunnel, `credentials.ssh` is null. */
+  sshEndpoint: SshEndpointConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +107,10 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     );
   }
   const o = parsed.output;
+  // No list would mean no permitopen option at all, which sshd reads as "forward anywhere".
+  if (o.AIRLOCK_SSH_ENDPOINT && !o.AIRLOCK_SSH_PERMIT_OPEN) {
+    throw new ConfigError(['AIRLOCK_SSH_PERMIT_OPEN: is required with AIRLOCK_SSH_ENDPOINT (the host:port list agents may forward to)']);
+  }
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
@@ -100,5 +128,12 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
+    sshEndpoint: o.AIRLOCK_SSH_ENDPOINT
+      ? {
+          ...splitHostPort(o.AIRLOCK_SSH_ENDPOINT),
+          user: o.AIRLOCK_SSH_USER,
+          permitOpen: (o.AIRLOCK_SSH_PERMIT_OPEN ?? '').split(',').map((e) => e.trim()).filter(Boolean),
+        }
+      : null,
   };
 };

@@ -1,3 +1,4 @@
+import type { SshCredentials } from './tunnel.ts';
 /** Response bodies of the public routes, shared by the api (producer) and the agent (consumer). */
 export interface EnrollResponse {
   enrollment_id: string;
@@ -21,7 +22,7 @@ export interface StatusApprovedResponse {
   status: 'approved';
   agent_id: string;
   site_code: string;
-  credentials: { agent_key: string; ssh: null | Record<string, unknown> };
+  credentials: { agent_key: string; ssh: null | SshCredentials };
 }
 
 export interface AgentKeyVerifyResponse {

@@ -32,6 +32,7 @@ import { getAgentByMachineUid, insertAgentKey, revokeAgentKeys } from '../store/
 import { insertEnrollment, lockEnrollment, lockEnrollmentByPollToken, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
 import { consumePairingCode } from '../store/pairing-codes.ts';
 import { consumeEnrollmentKey } from '../store/sites.ts';
+import { sshCredentials } from './tunnel.ts';
 import { recordAudit } from './audit.ts';
 import { approveInTransaction } from './decisions.ts';
 import { pairingCodeDigest } from './pairing-codes.ts';
@@ -346,7 +347,7 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
           ok: true,
           value: {
             httpStatus: 200,
-            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { agent_key: agentKey, ssh: null } },
+            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { agent_key: agentKey, ssh: await sshCredentials(tx, deps) } },
           },
         };
       }
