@@ -46,8 +46,13 @@ export const createTunnelApi = (config: Pick<TunnelConfig, 'apiUrl' | 'apiToken'
       await post('/api/v1/internal/tunnel/events', e);
     },
     activeAgents: async (ids) => {
-      const body = (await post('/api/v1/internal/tunnel/active-agents', { agent_ids: ids })) as { active?: unknown };
-      return new Set(Array.isArray(body.active) ? body.active.filter((x): x is string => typeof x === 'string') : []);
+      const active = new Set<string>();
+      // The api takes at most 400 ids per call (16 KiB bodies).
+      for (let i = 0; i < ids.length; i += 400) {
+        const body = (await post('/api/v1/internal/tunnel/active-agents', { agent_ids: ids.slice(i, i + 400) })) as { active?: unknown };
+        for (const x of Array.isArray(body.active) ? body.active : []) if (typeof x === 'string') active.add(x);
+      }
+      return active;
     },
   };
 };

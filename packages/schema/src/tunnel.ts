@@ -68,7 +68,7 @@ export const TunnelEventRequest = strict({
 
 /** POST /api/v1/internal/tunnel/active-agents: which of these agents may keep their tunnels. */
 export const TunnelActiveAgentsRequest = strict({
-  agent_ids: v.pipe(v.array(TUNNEL_UUID, 'must be an array'), v.maxLength(1000, 'at most 1000 ids')),
+  agent_ids: v.pipe(v.array(TUNNEL_UUID, 'must be an array'), v.maxLength(400, 'at most 400 ids (16 KiB body)')),
 });
 export interface TunnelActiveAgentsResponse {
   active: string[];
