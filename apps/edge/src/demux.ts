@@ -90,6 +90,11 @@ export const startDemux = async (opts: {
     // Reported by the throttle's own client; this one only must not crash the process.
     redis.on('error', () => {});
   }
+  // Notes and counts taken before Redis answers would be lost or unshared; wait briefly, like the throttle.
+  if (redis !== null) {
+    const r = redis;
+    await Promise.race([new Promise((ok) => r.once('ready', ok)), new Promise((ok) => setTimeout(ok, 2_000).unref())]);
+  }
   const memory = new RateLimiterMemory({ keyPrefix: `${config.redisPrefix}ssh`, points: demux.sshPerMin, duration: 60 });
   const limiter: RateLimiterAbstract =
     redis === null
@@ -161,9 +166,12 @@ export const startDemux = async (opts: {
       if (seen[0] === TLS_HANDSHAKE || (config.tls === null && !sshSoFar)) {
         // Plain HTTP only when the edge itself has no TLS (a terminator in front speaks TLS for it).
         finish();
+        // Paused, the bytes stay in the socket's buffer: the TLS layer replays
+        // them when it takes the socket over; the HTTP parser reads them on resume.
+        socket.pause();
         socket.unshift(seen);
         server.emit('connection', socket);
-        socket.resume();
+        if (config.tls === null) process.nextTick(() => socket.resume());
         return;
       }
       if (!sshSoFar) {
