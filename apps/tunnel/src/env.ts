@@ -26,7 +26,8 @@ const EnvSchema = v.object({
   TUNNEL_USER: v.optional(v.pipe(v.string(), v.regex(UNIX_USER, 'must be a Unix user name')), 'airlock'),
   TUNNEL_HOST_KEY: v.optional(absPath('sshd reloads need absolute paths')),
   TUNNEL_API_URL: v.optional(v.pipe(v.string(), v.regex(/^https?:\/\/[^\s"'\\]+$/, 'must be an http(s):// URL')), 'http://127.0.0.1:8082'),
-  TUNNEL_API_TOKEN: v.pipe(v.string('is required (a service operator token: pnpm airlock operators create NAME --role service)'), v.regex(/^aop_[A-Za-z0-9_-]{20,200}$/, 'must be an aop_ operator token')),
+  // Optional here only so its absence gets a readable message below.
+  TUNNEL_API_TOKEN: v.optional(v.pipe(v.string(), v.regex(/^aop_[A-Za-z0-9_-]{20,200}$/, 'must be an aop_ operator token'))),
   AIRLOCK_DATA_DIR: v.optional(v.string(), './.airlock'),
   // Where the keys helper is installed: sshd insists that it and every parent are root-owned, not group/world-writable.
   TUNNEL_HELPER_DIR: v.optional(absPath('root-owned directory for the keys helper'), '/usr/local/libexec/airlock-tunnel'),
@@ -73,6 +74,9 @@ export const loadTunnelConfig = (env: NodeJS.ProcessEnv = process.env): TunnelCo
     throw new ConfigError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '?'}: ${i.message}`));
   }
   const o = parsed.output;
+  if (o.TUNNEL_API_TOKEN === undefined) {
+    throw new ConfigError(['TUNNEL_API_TOKEN: is required (a service operator token: pnpm airlock operators create NAME --role service)']);
+  }
   const stateDir = path.resolve(o.AIRLOCK_DATA_DIR, 'tunnel');
   return {
     host: o.TUNNEL_HOST,
