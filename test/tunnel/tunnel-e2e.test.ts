@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
 import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
-import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, tempStateDir, type Run } from '../agent/support.ts';
+import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, runShellClient, tempStateDir, type Run } from '../agent/support.ts';
 import { cleanupTunnelDirs, echoThrough, ensureAccounts, runSsh, startEcho, startTunnel, type TunnelEndpoint } from './support.ts';
 
 let stack: Stack;
@@ -269,6 +269,26 @@ describe('airlock-agent tunnel', () => {
     } finally {
       agent.child.kill('SIGTERM');
       await agent.exit;
+    }
+  });
+
+  it('brings up the tunnel from what the shell client stored (same layout)', async () => {
+    const dir = await tempStateDir();
+    const sh = runShellClient(
+      ['--server', stack.edgeUrl, '--site', site, '--state-dir', dir, '--name', 'legacy-sh', '--pin', pin, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
+      { AIRLOCK_ENROLLMENT_KEY: enrollmentKey },
+    );
+    expect(await sh.exit).toBe(0);
+    const creds = JSON.parse(readFileSync(path.join(dir, 'credentials.json'), 'utf8'));
+    expect(creds.ssh.permit_open).toEqual([`127.0.0.1:${echo.port}`]);
+    const lp = await freePort();
+    const agent = runAgent(['tunnel', '--state-dir', dir, '--forward', `${lp}=127.0.0.1:${echo.port}`]);
+    try {
+      await agent.waitFor(/airlock-agent tunnel: up/);
+      await waitFor(async () => (await echoThrough(lp)).got !== null, 'the echo through the tunnel');
+    } finally {
+      agent.child.kill('SIGTERM');
+      expect(await agent.exit).toBe(0);
     }
   });
 

@@ -95,11 +95,11 @@ export const startDemux = async (opts: {
     const r = redis;
     await Promise.race([new Promise((ok) => r.once('ready', ok)), new Promise((ok) => setTimeout(ok, 2_000).unref())]);
   }
-  const memory = new RateLimiterMemory({ keyPrefix: `${config.redisPrefix}ssh`, points: demux.sshPerMin, duration: 60 });
+  const memory = new RateLimiterMemory({ keyPrefix: `${config.redisPrefix}rl:ssh`, points: demux.sshPerMin, duration: 60 });
   const limiter: RateLimiterAbstract =
     redis === null
       ? memory
-      : new RateLimiterRedis({ storeClient: redis, keyPrefix: `${config.redisPrefix}ssh`, points: demux.sshPerMin, duration: 60, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+      : new RateLimiterRedis({ storeClient: redis, keyPrefix: `${config.redisPrefix}rl:ssh`, points: demux.sshPerMin, duration: 60, rejectIfRedisNotReady: true, insuranceLimiter: memory });
 
   const release = (ipKey: string) => {
     const n = (byIp.get(ipKey) ?? 1) - 1;
