@@ -316,6 +316,30 @@ const fetchThroughEdge = (p: string, body: unknown) =>
     req.end(payload);
   });
 
+describe('an endpoint that died hard', () => {
+  it('ends the sshd it left behind at its next start', async () => {
+    const first = await startTunnel({ apiUrl: stack.apiUrl, token: stack.serviceToken, waitFor: 'tunnel listening' });
+    const sshdPid = Number(first.lines().find((l) => l.msg === 'sshd started')?.pid);
+    // SIGKILL the supervisor itself (tsx's node child), as an OOM kill would: its sshd survives, orphaned.
+    const tsxPid = first.proc.child.pid ?? 0;
+    const children = readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    for (const pid of children) process.kill(pid, 'SIGKILL');
+    await first.proc.stop('SIGKILL');
+    expect(() => process.kill(sshdPid, 0)).not.toThrow();
+    const second = await startTunnel({ apiUrl: stack.apiUrl, token: stack.serviceToken, port: first.port, dataDir: first.dataDir, helper: first.helperDir, waitFor: 'tunnel listening' });
+    extraTunnels.push(second);
+    expect(second.lines().some((l) => l.msg === 'ending an sshd left by a previous run')).toBe(true);
+    await waitFor(() => {
+      try {
+        process.kill(sshdPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the orphaned sshd to end');
+  });
+});
+
 describe('the keys helper when the api is unreachable', () => {
   it('refuses everyone while sshd keeps running', async () => {
     const a = await enrollAgent('vma-apidown');

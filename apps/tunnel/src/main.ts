@@ -6,7 +6,7 @@
 import { createTunnelApi } from './api.ts';
 import { ConfigError, loadTunnelConfig, type TunnelConfig } from './env.ts';
 import { checkAccounts, ensureHostKey, ensurePrivsepDir, installKeysHelper, SetupError, writeSshdConfig } from './install.ts';
-import { endProcesses, sshdPidsForConnection } from './sockets.ts';
+import { endProcesses, sshdListenersFor, sshdPidsForConnection } from './sockets.ts';
 import { startSupervisor, type LogFn } from './supervisor.ts';
 
 const log: LogFn = (level, msg, fields = {}) => {
@@ -43,7 +43,13 @@ const main = async () => {
   const hostKey = await ensureHostKey(config.hostKey);
   const helper = await installKeysHelper(config, keysAccount);
   const sshdConfig = await writeSshdConfig(config, helper);
-  // Sessions left by a previous run that died hard are nobody's to revoke: end them, agents reconnect.
+  // A listener and sessions left by a previous run that died hard: the port
+  // must be ours, and sessions are nobody's to revoke. End them; agents reconnect.
+  const stale = await sshdListenersFor(sshdConfig);
+  if (stale.length > 0) {
+    log('warn', 'ending an sshd left by a previous run', { processes: stale.length });
+    await endProcesses(stale);
+  }
   const orphans = await sshdPidsForConnection(config.port);
   if (orphans.length > 0) {
     log('warn', 'ending sessions left by a previous run', { processes: orphans.length });

@@ -78,6 +78,26 @@ export const sshdPidsForConnection = async (localPort: number, peerIp?: string, 
   return pids;
 };
 
+/**
+ * sshd listeners started with this exact config file: ours by construction.
+ * A run that died hard (SIGKILL) leaves its listener holding the port.
+ */
+export const sshdListenersFor = async (configPath: string): Promise<number[]> => {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const comm = (await readFile(`/proc/${entry}/comm`, 'utf8')).trim();
+      if (!comm.startsWith('sshd')) continue;
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (cmdline.includes(` -f ${configPath} `) || cmdline.endsWith(` -f ${configPath}`) || cmdline.includes(` -f ${configPath} [listener]`)) pids.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return pids;
+};
+
 export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import type { TunnelApi } from './api.ts';
 import type { TunnelConfig } from './env.ts';
 import { parseSshdLine, type SshdLogEvent } from './sshd-log.ts';
-import { connectionOpen, endProcesses, sshdPidsForConnection } from './sockets.ts';
+import { connectionOpen, endProcesses, sshdListenersFor, sshdPidsForConnection } from './sockets.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -181,6 +181,8 @@ export const startSupervisor = (config: TunnelConfig, sshdConfigPath: string, ap
       proc.kill('SIGTERM');
       await exited;
     }
+    // Whatever else listens with our config (a restart that raced the stop) goes too.
+    await endProcesses(await sshdListenersFor(sshdConfigPath));
     await queue;
     // Sessions outlive the listener (setsid); without this process nobody would
     // enforce revocation on them, so they end with it.
