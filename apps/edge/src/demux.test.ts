@@ -196,6 +196,25 @@ describe('the SSH rate limit', () => {
     }
   });
 
+  it('with TLS off (a terminator in front), hands plain HTTP to the HTTP server and still pipes SSH', async () => {
+    const env = { REDIS_URL, EDGE_REDIS_PREFIX: uniquePrefix(), EDGE_SSH_UPSTREAM: `127.0.0.1:${upstream.port}` };
+    const plain = await startEdge(testConfig(env), { logger: captureLogger(), sshDemux: loadSshDemuxConfig(env) });
+    try {
+      const res = await fetch(`http://127.0.0.1:${plain.port}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+      const s = net.connect({ port: plain.port, host: '127.0.0.1' });
+      s.on('error', () => {});
+      await new Promise((r) => s.once('connect', r));
+      s.write('SSH-2.0-x\r\nping');
+      expect((await new Promise<Buffer>((r) => s.once('data', r))).toString()).toBe('pong');
+      s.destroy();
+    } finally {
+      await plain.close();
+      await deletePrefix(REDIS_URL, env.EDGE_REDIS_PREFIX);
+    }
+  });
+
   it('refuses a malformed EDGE_SSH_UPSTREAM at startup', () => {
     expect(() => loadSshDemuxConfig({ EDGE_SSH_UPSTREAM: 'nope' })).toThrow(/EDGE_SSH_UPSTREAM/);
     expect(() => loadSshDemuxConfig({ EDGE_SSH_UPSTREAM: 'h:99999' })).toThrow(/port/);
