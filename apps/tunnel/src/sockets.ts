@@ -48,9 +48,21 @@ const socketInodes = async (localPort: number, peerIp?: string, peerPort?: numbe
   return inodes;
 };
 
-/** Whether the client's connection to our port is still ESTABLISHED. */
-export const connectionOpen = async (localPort: number, peerIp: string, peerPort: number): Promise<boolean> =>
-  (await socketInodes(localPort, peerIp, peerPort)).size > 0;
+/** The peer ports of every ESTABLISHED connection to our port: one read of /proc/net/tcp* for a whole poll. */
+export const establishedPeerPorts = async (localPort: number): Promise<Set<number>> => {
+  const lp = localPort.toString(16).toUpperCase().padStart(4, '0');
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== ESTABLISHED || f[1]?.split(':')[1] !== lp) continue;
+      const rport = f[2]?.split(':')[1];
+      if (rport) ports.add(parseInt(rport, 16));
+    }
+  }
+  return ports;
+};
 
 /** PIDs of sshd processes holding the connection from peerIp:peerPort to our localPort (every connection without a peer). */
 export const sshdPidsForConnection = async (localPort: number, peerIp?: string, peerPort?: number): Promise<number[]> => {

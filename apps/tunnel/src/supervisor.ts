@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import type { TunnelApi } from './api.ts';
 import type { TunnelConfig } from './env.ts';
 import { parseSshdLine, type SshdLogEvent } from './sshd-log.ts';
-import { connectionOpen, endProcesses, sshdListenersFor, sshdPidsForConnection } from './sockets.ts';
+import { endProcesses, establishedPeerPorts, sshdListenersFor, sshdPidsForConnection } from './sockets.ts';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -77,12 +77,15 @@ export const startSupervisor = (config: TunnelConfig, sshdConfigPath: string, ap
       } catch (err) {
         log('warn', 'cannot identify the agent of a new tunnel', { reason: err instanceof Error ? err.message : 'unknown' });
       }
-      const conn: Connection = { ip: e.ip, port: e.port, sourceIp, fingerprint: e.fingerprint, agentId: agentId ?? '' };
       if (agentId === null) {
         // A connection the revocation loop could not follow must not stay open.
-        await cut(conn, 'unidentified');
+        const pids = await sshdPidsForConnection(config.port, e.ip, e.port);
+        await endProcesses(pids);
+        log('warn', 'tunnel cut: agent not identified', { source_ip: sourceIp, fingerprint: e.fingerprint });
+        await report({ event: 'denied', fingerprint: e.fingerprint, source_ip: sourceIp, source_port: e.port, reason: 'unidentified' });
         return;
       }
+      const conn: Connection = { ip: e.ip, port: e.port, sourceIp, fingerprint: e.fingerprint, agentId };
       conns.set(keyOf(e.ip, e.port), conn);
       log('info', 'tunnel opened', { agent_id: agentId, source_ip: sourceIp });
       await report({ event: 'opened', fingerprint: e.fingerprint, agent_id: agentId, source_ip: sourceIp, source_port: e.port });
@@ -145,8 +148,9 @@ export const startSupervisor = (config: TunnelConfig, sshdConfigPath: string, ap
     if (polling || stopping) return;
     polling = true;
     try {
+      const open = await establishedPeerPorts(config.port);
       for (const c of [...conns.values()]) {
-        if (!(await connectionOpen(config.port, c.ip, c.port))) {
+        if (!open.has(c.port)) {
           conns.delete(keyOf(c.ip, c.port));
           await report({ event: 'closed', fingerprint: c.fingerprint, agent_id: c.agentId, source_ip: c.sourceIp, source_port: c.port, reason: 'gone' });
         }
