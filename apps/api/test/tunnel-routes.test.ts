@@ -62,6 +62,18 @@ describe('credentials.ssh', () => {
   });
 });
 
+describe('host-keys', () => {
+  it('converges on one row per key when endpoints register at once', async () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEOPBuKXNu8R1rtHsFGv4IegZf1l9vGo/LRJ+AwbF1co';
+    const results = await Promise.all(Array.from({ length: 12 }, () => internal('host-keys').send({ keys: [key, HOST_KEY] })));
+    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 204));
+    const a = await approvedAgent();
+    const lines = (a.status.credentials.ssh.known_hosts as string).trim().split('\n');
+    expect(lines.filter((l) => l.endsWith(key))).toHaveLength(1);
+    expect(lines.filter((l) => l.endsWith(HOST_KEY))).toHaveLength(1);
+  });
+});
+
 describe('authorized-keys', () => {
   it('answers an active agent by fingerprint and key, and nobody once it is revoked', async () => {
     const a = await approvedAgent();
