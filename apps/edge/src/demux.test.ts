@@ -115,6 +115,10 @@ describe('the SSH demux', () => {
     expect(await healthz(edge.port)).toEqual({ status: 200, body: '{"status":"ok"}' });
   });
 
+  it('gives a closed HTTPS connection back to its address: 25 in a row past a cap of 10', async () => {
+    for (let i = 0; i < 25; i++) expect((await healthz(edge.port)).status).toBe(200);
+  });
+
   it('closes plain HTTP, garbage and SSH-1 greetings without piping them', async () => {
     const before = upstream.received.size;
     for (const bytes of ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', '\x00\x01garbage', 'SSH-1.5-old\r\n', 'SSH-2.1-odd\r\n']) {
