@@ -76,12 +76,13 @@ export interface Stack {
 }
 
 export const startStack = async (
-  opts: { edgeEnv?: Record<string, string>; apiEnv?: Record<string, string>; tls?: boolean } = {},
+  // edgePort: chosen by the caller when the api must know it up front (the SSH endpoint it advertises).
+  opts: { edgeEnv?: Record<string, string>; apiEnv?: Record<string, string>; tls?: boolean; edgePort?: number } = {},
 ): Promise<Stack> => {
   const db: TestDatabase = await createTestDatabase('airlock_stack');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-stack-'));
   const apiPort = await freePort();
-  const edgePort = await freePort();
+  const edgePort = opts.edgePort ?? (await freePort());
   const metricsPort = await freePort();
   const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;

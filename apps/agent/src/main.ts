@@ -2,6 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { runCli } from './cli.ts';
 import { ExitCode } from './exit-codes.ts';
+import { runTunnelCommand } from './commands/tunnel.ts';
 
 // First Ctrl-C / SIGTERM: finish the request in flight (it may carry one-time
 // credentials), save state and exit 130. A second one quits at once.
@@ -35,11 +36,16 @@ const prompt = async (question: string): Promise<string | null> => {
   }
 };
 
-const code = await runCli(process.argv.slice(2), {
-  out: process.stdout,
-  err: process.stderr,
-  env: process.env,
-  signal: controller.signal,
-  ...(process.stdin.isTTY ? { prompt } : {}),
-});
+const argv = process.argv.slice(2);
+// `tunnel` runs on its own (commands/tunnel.ts): a long-lived supervisor, not a one-shot flow.
+const code =
+  argv[0] === 'tunnel'
+    ? await runTunnelCommand(argv.slice(1), { err: process.stderr, env: process.env, signal: controller.signal })
+    : await runCli(argv, {
+        out: process.stdout,
+        err: process.stderr,
+        env: process.env,
+        signal: controller.signal,
+        ...(process.stdin.isTTY ? { prompt } : {}),
+      });
 process.exitCode = code;

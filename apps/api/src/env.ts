@@ -32,6 +32,21 @@ export const parseDuration = (text: string): number | null => {
 
 const MIN_CERT_TTL_SECONDS = 60;
 const MAX_CERT_TTL_SECONDS = 90 * 86400;
+// host:port where host is a DNS name, IPv4, or [IPv6]; it lands in sshd options and known_hosts, so no quotes or spaces.
+const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
+
+/** `host:port` (IPv6 in brackets) into its parts. */
+export const splitHostPort = (s: string): { host: string; port: number } => {
+  const i = s.lastIndexOf(':');
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+};
+
+export interface SshEndpointConfig {
+  host: string;
+  port: number;
+  user: string;
+  permitOpen: string[];
+}
 
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
@@ -79,6 +94,12 @@ const EnvSchema = v.object({
   ),
   // Console: mark the session cookie Secure. Set to 1 whenever operators reach the api over TLS.
   AIRLOCK_CONSOLE_SECURE_COOKIE: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
+  // ---- tunnel endpoint (credentials.ssh) ----
+  AIRLOCK_SSH_ENDPOINT: v.optional(v.pipe(v.string(), v.regex(HOST_PORT, 'must be host:port (e.g. oma.example.com:443)'))),
+  AIRLOCK_SSH_USER: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Unix user name')), 'airlock'),
+  AIRLOCK_SSH_PERMIT_OPEN: v.optional(
+    v.pipe(v.string(), v.check((s) => s.split(',').every((e) => HOST_PORT.test(e.trim())), 'must be a comma-separated host:port list')),
+  ),
 });
 
 export interface ApiConfig {
@@ -114,6 +135,8 @@ export interface ApiConfig {
   certTtlSeconds: number;
   /** Console session cookie carries `Secure` (the api is reached over TLS). */
   consoleSecureCookie: boolean;
+  /** Where agents dial the tunnel; null: no tunnel, `credentials.ssh` is null. */
+  sshEndpoint: SshEndpointConfig | null;
 }
 
 export class ConfigError extends Error {
@@ -155,6 +178,10 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     if (!loaded.material) throw new ConfigError(loaded.problems);
     tls = loaded.material;
   }
+  // No list would mean no permitopen option at all, which sshd reads as "forward anywhere".
+  if (o.AIRLOCK_SSH_ENDPOINT && !o.AIRLOCK_SSH_PERMIT_OPEN) {
+    throw new ConfigError(['AIRLOCK_SSH_PERMIT_OPEN: is required with AIRLOCK_SSH_ENDPOINT (the host:port list agents may forward to)']);
+  }
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
@@ -181,6 +208,14 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     caBundleExtraPath: o.AIRLOCK_CA_BUNDLE_EXTRA,
     trustDomain: o.AIRLOCK_TRUST_DOMAIN,
     certTtlSeconds: o.AIRLOCK_CERT_TTL,
-    consoleSecureCookie: o.AIRLOCK_CONSOLE_SECURE_COOKIE === '1',
+    // An api serving TLS itself always marks the console cookie Secure.
+    consoleSecureCookie: o.AIRLOCK_CONSOLE_SECURE_COOKIE === '1' || tls !== null,
+    sshEndpoint: o.AIRLOCK_SSH_ENDPOINT
+      ? {
+          ...splitHostPort(o.AIRLOCK_SSH_ENDPOINT),
+          user: o.AIRLOCK_SSH_USER,
+          permitOpen: (o.AIRLOCK_SSH_PERMIT_OPEN ?? '').split(',').map((e) => e.trim()).filter(Boolean),
+        }
+      : null,
   };
 };

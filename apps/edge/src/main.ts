@@ -1,13 +1,16 @@
 import { ConfigError, loadConfig, type EdgeConfig } from './env.ts';
 import { createLogger } from './log.ts';
 import { startEdge } from './server.ts';
+import { loadSshDemuxConfig, type SshDemuxConfig } from './demux.ts';
 
 const logger = createLogger();
 
 const main = async () => {
   let config: EdgeConfig;
+  let sshDemux: SshDemuxConfig | null; // SSH demux (tunnel)
   try {
     config = loadConfig(process.env);
+    sshDemux = loadSshDemuxConfig(process.env); // SSH demux (tunnel)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -23,7 +26,7 @@ const main = async () => {
     if (reload) void reload();
     else reloadRequested = true;
   });
-  const edge = await startEdge(config, { logger });
+  const edge = await startEdge(config, { logger, sshDemux });
   reload = () => edge.reloadTls();
   if (reloadRequested) void reload();
   const stop = (signal: string) => {

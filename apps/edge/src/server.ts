@@ -11,6 +11,7 @@ import type { EdgeConfig } from './env.ts';
 import { createLogger, loggable, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createForwarder } from './proxy.ts';
+import { startDemux, type SshDemuxConfig } from './demux.ts';
 import { isJsonContentType, screenRequest, type RouteId } from './screen.ts';
 import { createThrottle, type EnrollFacts } from './throttle.ts';
 
@@ -25,6 +26,8 @@ export interface RunningEdge {
 
 export interface StartOptions {
   logger?: Logger;
+  /** SSH demux (EDGE_SSH_UPSTREAM): SSH and HTTPS on one port; see demux.ts. */
+  sshDemux?: SshDemuxConfig | null;
 }
 
 /** Request headers the api may see from the client; everything else stays at the edge. */
@@ -521,7 +524,10 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     });
   // Counters taken in memory before Redis answers would not be shared; wait briefly.
   await throttle.waitForRedis(2_000);
-  const port = await listen(server, config.port, config.host);
+  // ---- SSH demux (tunnel): the public port reads first bytes, HTTPS goes to `server` ----
+  const demux = options.sshDemux ? await startDemux({ server, config, demux: options.sshDemux, logger }) : null;
+  const port = demux ? demux.port : await listen(server, config.port, config.host);
+  // ---- end SSH demux ----
   const metricsPort = await listen(metricsServer, config.metricsPort, config.metricsHost);
   logger.log('info', 'edge listening', {
     host: config.host,
@@ -538,6 +544,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     closing ??= (async () => {
       draining = true;
       logger.log('info', 'edge draining', { grace_ms: t.shutdownGraceMs });
+      const demuxClosed = demux?.close(); // SSH demux (tunnel): stop accepting, cut SSH pipes
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Keep-alive sockets turn idle after their in-flight answer; close them as they do.
@@ -547,6 +554,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       clearInterval(sweep);
       server.closeAllConnections();
       await closed;
+      await demuxClosed; // SSH demux (tunnel)
       await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       metricsServer.closeAllConnections();
       forwarder.close();

@@ -1,3 +1,4 @@
+import type { SshCredentials } from './tunnel.ts';
 /** Response bodies of the public routes, shared by the api (producer) and the agent (consumer). */
 export interface EnrollResponse {
   enrollment_id: string;
@@ -27,7 +28,7 @@ export interface TlsCredentials {
 /** What an agent is handed: by the approved status answer (agent_key always set) and by the credentials route. */
 export interface AgentCredentials {
   agent_key: string | null;
-  ssh: null | Record<string, unknown>;
+  ssh: null | SshCredentials;
   tls: TlsCredentials | null;
 }
 

@@ -186,6 +186,8 @@ export const agents = pgTable(
     // enrollment, and what makes concurrent first enrollments converge.
     uniqueIndex('agents_machine_uid_idx').on(t.machineUid),
     index('agents_site_idx').on(t.siteCode),
+    // The tunnel's keys helper looks an offered key up by fingerprint on every SSH login (migration 0003).
+    index('agents_fingerprint_idx').on(t.fingerprint),
   ],
 );
 
@@ -359,3 +361,18 @@ export const operatorSessions = pgTable(
       .where(sql`${t.endedAt} is null`),
   ],
 );
+
+// ---- tunnel endpoint (migration 0003) -------------------------------------
+
+/**
+ * Host keys the SSH tunnel endpoint presents, pushed by the endpoint at
+ * startup; the api serves them as `credentials.ssh.known_hosts`, so agents
+ * never trust a host key on first use.
+ */
+export const tunnelHostKeys = pgTable('tunnel_host_keys', {
+  /** `type base64`, no comment. */
+  publicKey: text('public_key').primaryKey(),
+  registeredBy: text('registered_by').notNull(),
+  registeredAt: ts('registered_at').notNull().defaultNow(),
+  lastSeenAt: ts('last_seen_at').notNull().defaultNow(),
+});

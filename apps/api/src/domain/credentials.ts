@@ -1,7 +1,7 @@
 /**
  * What an agent is handed, built in one place for both answers that carry it:
  * the approved status answer (enrollment) and `POST /api/v1/agent/credentials`
- * (renewal, key rotation, recovery). `ssh` is filled by `sshCredentials`.
+ * (renewal, key rotation, recovery). `ssh` comes from the tunnel endpoint's configuration (domain/tunnel.ts).
  */
 import { issueAgentCertificate, mintSecret, parseSshEd25519PublicKey, secretDigest, secretDisplayStart } from '@airlock/crypto';
 import type { AgentCredentials, TlsCredentials } from '@airlock/schema';
@@ -9,6 +9,7 @@ import type { Executor } from '../db/client.ts';
 import { insertAgentKey, revokeAgentKeys } from '../store/agents.ts';
 import { insertIssuedCertificate } from '../store/certificates.ts';
 import { recordAudit } from './audit.ts';
+import { sshCredentials } from './tunnel.ts';
 import type { Client, Deps } from './deps.ts';
 
 export interface CredentialSubject {
@@ -23,12 +24,6 @@ export interface CredentialSubject {
 /** The SPIFFE ID an agent's certificate names it by. */
 export const spiffeId = (trustDomain: string, siteCode: string, agentId: string): string =>
   `spiffe://${trustDomain}/site/${siteCode}/agent/${agentId}`;
-
-/**
- * The tunnel endpoint for the agent, or null when the api has none configured
- * (AIRLOCK_SSH_ENDPOINT unset). The tunnel work plugs in here, once, for both answers.
- */
-export const sshCredentials = (_deps: Deps, _subject: CredentialSubject): AgentCredentials['ssh'] => null;
 
 /**
  * Signs a certificate for the agent's enrolled key and records it. The CSR
@@ -88,5 +83,5 @@ export const issueCredentials = async (
     await insertAgentKey(tx, { agentId: s.agentId, digest: secretDigest(agentKey), start: secretDisplayStart(agentKey), createdAt: now });
   }
   const tls = opts.withCertificate ? await issueTls(deps, tx, s, opts.client, opts.actor) : null;
-  return { credentials: { agent_key: agentKey, ssh: sshCredentials(deps, s), tls }, revokedKeys };
+  return { credentials: { agent_key: agentKey, ssh: await sshCredentials(tx, deps), tls }, revokedKeys };
 };

@@ -11,6 +11,7 @@ import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
+import { registerTunnelRoutes } from '../routes/internal/tunnel.ts';
 import { MAX_BODY_BYTES } from './body.ts';
 import { resolveClient } from './client-ip.ts';
 import type { AppEnv } from './context.ts';
@@ -81,6 +82,8 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   registerInternalRoutes(app, deps);
   // Operator console (HTML, cookie sessions); the edge never forwards /console.
   registerConsole(app, deps);
+  // Tunnel endpoint routes; behind the /api/v1/internal/* guard registered just above.
+  registerTunnelRoutes(app, deps);
 
   app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));
 

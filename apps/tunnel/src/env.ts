@@ -1,0 +1,97 @@
+/**
+ * The tunnel endpoint's configuration, validated once at startup. Names from
+ * the contract ("Tunnel endpoint (SSH)"); the rest are prefixed TUNNEL_.
+ */
+import { isIP } from 'node:net';
+import path from 'node:path';
+import * as v from 'valibot';
+
+const int = (fallback: number, min: number, max: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d+$/, 'must be a whole number'),
+      v.transform(Number),
+      v.minValue(min, `must be at least ${min}`),
+      v.maxValue(max, `must be at most ${max}`),
+    ),
+    String(fallback),
+  );
+const UNIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+const absPath = (what: string) => v.pipe(v.string(), v.check((p) => path.isAbsolute(p), `must be an absolute path (${what})`));
+
+const EnvSchema = v.object({
+  TUNNEL_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
+  TUNNEL_PORT: int(2222, 1, 65_535),
+  TUNNEL_USER: v.optional(v.pipe(v.string(), v.regex(UNIX_USER, 'must be a Unix user name')), 'airlock'),
+  TUNNEL_HOST_KEY: v.optional(absPath('sshd reloads need absolute paths')),
+  TUNNEL_API_URL: v.optional(v.pipe(v.string(), v.regex(/^https?:\/\/[^\s"'\\]+$/, 'must be an http(s):// URL')), 'http://127.0.0.1:8082'),
+  // Optional here only so its absence gets a readable message below.
+  TUNNEL_API_TOKEN: v.optional(v.pipe(v.string(), v.regex(/^aop_[A-Za-z0-9_-]{20,200}$/, 'must be an aop_ operator token'))),
+  AIRLOCK_DATA_DIR: v.optional(v.string(), './.airlock'),
+  // Where the keys helper is installed: sshd insists that it and every parent are root-owned, not group/world-writable.
+  TUNNEL_HELPER_DIR: v.optional(absPath('root-owned directory for the keys helper'), '/usr/local/libexec/airlock-tunnel'),
+  // The account sshd runs the keys helper as; it reads the helper's token file (0640, root:its group).
+  TUNNEL_KEYS_USER: v.optional(v.pipe(v.string(), v.regex(UNIX_USER, 'must be a Unix user name')), 'airlock-keys'),
+  TUNNEL_SSHD: v.optional(absPath('the sshd binary'), '/usr/sbin/sshd'),
+  TUNNEL_REVOCATION_POLL_MS: int(3000, 200, 60_000),
+  TUNNEL_API_TIMEOUT_MS: int(3000, 100, 30_000),
+  // The edge's Redis, where it notes which client each piped SSH connection came from.
+  REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
+  EDGE_REDIS_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 characters of A-Za-z0-9:._-')), 'airlock:edge:'),
+});
+
+export interface TunnelConfig {
+  host: string;
+  port: number;
+  user: string;
+  hostKey: string;
+  apiUrl: string;
+  apiToken: string;
+  stateDir: string;
+  helperDir: string;
+  keysUser: string;
+  sshd: string;
+  revocationPollMs: number;
+  apiTimeoutMs: number;
+  redisUrl: string | null;
+  redisPrefix: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const loadTunnelConfig = (env: NodeJS.ProcessEnv = process.env): TunnelConfig => {
+  const input = Object.fromEntries(
+    Object.keys(EnvSchema.entries).flatMap((k) => (env[k] !== undefined && env[k] !== '' ? [[k, env[k]]] : [])),
+  );
+  const parsed = v.safeParse(EnvSchema, input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '?'}: ${i.message}`));
+  }
+  const o = parsed.output;
+  if (o.TUNNEL_API_TOKEN === undefined) {
+    throw new ConfigError(['TUNNEL_API_TOKEN: is required (a service operator token: pnpm airlock operators create NAME --role service)']);
+  }
+  const stateDir = path.resolve(o.AIRLOCK_DATA_DIR, 'tunnel');
+  return {
+    host: o.TUNNEL_HOST,
+    port: o.TUNNEL_PORT,
+    user: o.TUNNEL_USER,
+    hostKey: o.TUNNEL_HOST_KEY ?? path.join(stateDir, 'ssh_host_ed25519_key'),
+    apiUrl: o.TUNNEL_API_URL.replace(/\/+$/, ''),
+    apiToken: o.TUNNEL_API_TOKEN,
+    stateDir,
+    helperDir: o.TUNNEL_HELPER_DIR,
+    keysUser: o.TUNNEL_KEYS_USER,
+    sshd: o.TUNNEL_SSHD,
+    revocationPollMs: o.TUNNEL_REVOCATION_POLL_MS,
+    apiTimeoutMs: o.TUNNEL_API_TIMEOUT_MS,
+    redisUrl: o.REDIS_URL ?? null,
+    redisPrefix: o.EDGE_REDIS_PREFIX,
+  };
+};

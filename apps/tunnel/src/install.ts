@@ -1,0 +1,132 @@
+/**
+ * Everything the tunnel prepares before sshd starts: the privilege separation
+ * directory, the account checks, the host key, the keys helper and its config,
+ * and the sshd_config. Each failure says what to run to fix it.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { TunnelConfig } from './env.ts';
+import { renderSshdConfig } from './sshd-config.ts';
+
+const run = promisify(execFile);
+
+export class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
+const HELPER_SOURCE = fileURLToPath(new URL('../helper/airlock-keys.cjs', import.meta.url));
+export const HELPER_NAME = 'airlock-keys.cjs';
+export const HELPER_CONFIG = 'airlock-keys.json';
+
+interface Account {
+  uid: number;
+  gid: number;
+}
+
+const lookupAccount = async (name: string): Promise<Account | null> => {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  return null;
+};
+
+/** The login account must exist and not be locked: with UsePAM no, sshd refuses a locked one before any key. */
+export const checkAccounts = async (config: Pick<TunnelConfig, 'user' | 'keysUser'>): Promise<Account> => {
+  if (!(await lookupAccount(config.user))) {
+    throw new SetupError(`Unix account ${config.user} does not exist: useradd --create-home --shell /usr/sbin/nologin ${config.user} && usermod -p '*' ${config.user}`);
+  }
+  const shadow = await readFile('/etc/shadow', 'utf8').catch(() => '');
+  const hash = shadow.split('\n').find((l) => l.startsWith(`${config.user}:`))?.split(':')[1];
+  if (hash !== undefined && hash.startsWith('!')) {
+    throw new SetupError(`Unix account ${config.user} is locked (useradd leaves it so) and sshd would refuse it: usermod -p '*' ${config.user}`);
+  }
+  const keys = await lookupAccount(config.keysUser);
+  if (!keys) throw new SetupError(`Unix account ${config.keysUser} (runs the keys helper) does not exist: useradd --system --no-create-home --shell /usr/sbin/nologin ${config.keysUser}`);
+  return keys;
+};
+
+/** sshd exits with "Missing privilege separation directory" without it (a fresh openssh-server install has none). */
+export const ensurePrivsepDir = async (): Promise<void> => {
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  await chmod('/run/sshd', 0o755);
+};
+
+/** The host key, made on first start; returns the public line `type base64`. */
+export const ensureHostKey = async (keyPath: string): Promise<string> => {
+  await mkdir(path.dirname(keyPath), { recursive: true, mode: 0o700 });
+  const exists = await stat(keyPath).then(() => true, () => false);
+  if (!exists) await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'airlock-tunnel', '-f', keyPath]);
+  await chmod(keyPath, 0o600);
+  const pub = await readFile(`${keyPath}.pub`, 'utf8').catch(async () => (await run('ssh-keygen', ['-y', '-f', keyPath])).stdout);
+  const [type, blob] = pub.trim().split(/\s+/);
+  if (!type || !blob) throw new SetupError(`cannot read the public half of ${keyPath}`);
+  return `${type} ${blob}`;
+};
+
+/** sshd's own rule for AuthorizedKeysCommand: root-owned, not group/world-writable, all the way up. */
+const assertSafePath = async (target: string): Promise<void> => {
+  for (let p = target; ; p = path.dirname(p)) {
+    const s = await stat(p);
+    if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
+      throw new SetupError(
+        `${p} must be owned by root and not group- or world-writable, or sshd refuses every login ("Unsafe AuthorizedKeysCommand"); set TUNNEL_HELPER_DIR to a root-owned directory (not under /tmp)`,
+      );
+    }
+    if (p === path.dirname(p)) return;
+  }
+};
+
+const writeAtomic = async (file: string, content: string, mode: number, uid: number, gid: number) => {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, content, { mode });
+  await chown(tmp, uid, gid);
+  await chmod(tmp, mode);
+  await rename(tmp, file);
+};
+
+/**
+ * Installs the keys helper (Node's absolute path in its first line, since
+ * sshd gives it a minimal PATH) and its config: the token file is 0640
+ * root:<keys user's group>, readable by the helper and nobody else.
+ */
+export const installKeysHelper = async (config: TunnelConfig, keysAccount: Account): Promise<string> => {
+  if (process.getuid?.() !== 0) throw new SetupError('the tunnel must run as root: sshd needs it, and the keys helper must be root-owned');
+  await mkdir(config.helperDir, { recursive: true, mode: 0o755 });
+  await chown(config.helperDir, 0, 0);
+  await chmod(config.helperDir, 0o755);
+  await assertSafePath(config.helperDir);
+  const source = await readFile(HELPER_SOURCE, 'utf8');
+  const helper = path.join(config.helperDir, HELPER_NAME);
+  await writeAtomic(helper, `#!${process.execPath}\n${source}`, 0o755, 0, 0);
+  const settings = { api_url: config.apiUrl, token: config.apiToken, user: config.user, timeout_ms: config.apiTimeoutMs };
+  await writeAtomic(path.join(config.helperDir, HELPER_CONFIG), `${JSON.stringify(settings)}\n`, 0o640, 0, keysAccount.gid);
+  await assertSafePath(helper);
+  return helper;
+};
+
+/** Writes sshd_config under the state directory and has sshd check it; returns its absolute path. */
+export const writeSshdConfig = async (config: TunnelConfig, keysCommand: string): Promise<string> => {
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const file = path.resolve(config.stateDir, 'sshd_config');
+  const text = renderSshdConfig({
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    hostKey: path.resolve(config.hostKey),
+    keysCommand,
+    keysUser: config.keysUser,
+  });
+  await writeFile(file, text, { mode: 0o600 });
+  try {
+    await run(config.sshd, ['-t', '-f', file]);
+  } catch (err) {
+    const stderr = typeof err === 'object' && err !== null && 'stderr' in err ? String(err.stderr).trim() : '';
+    throw new SetupError(`sshd -t rejected the generated config: ${stderr || 'unknown error'}`);
+  }
+  return file;
+};
