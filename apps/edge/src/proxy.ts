@@ -1,7 +1,7 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import { VerifyingAgent, type UpstreamTrust } from './upstream-tls.ts';
 
 export interface ForwardResult {
   kind: 'response';
@@ -53,12 +53,16 @@ const HOP_BY_HOP_RESPONSE = new Set([
   'proxy-authenticate',
 ]);
 
-export const createForwarder = (upstream: URL, timeoutMs: number): Forwarder => {
+export const createForwarder = (
+  upstream: URL,
+  timeoutMs: number,
+  trust: UpstreamTrust = { ca: null, pin: null },
+): Forwarder => {
   const tlsUpstream = upstream.protocol === 'https:';
   // Keep-alive to the api: a TCP (or TLS) handshake per request would halve throughput.
   // noDelay: small JSON requests must not wait on Nagle for an ACK the api delays.
   const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const, noDelay: true };
-  const agent = tlsUpstream ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const agent: http.Agent = tlsUpstream ? new VerifyingAgent(agentOptions, trust) : new http.Agent(agentOptions);
   const proxy = createProxyServer({
     // A URL object, so http-proxy-3 does not re-parse the target per request.
     target: new URL(upstream.origin),
