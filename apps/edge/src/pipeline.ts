@@ -26,6 +26,7 @@ export const handleRequest = async (edge: EdgeContext, ex: Exchange): Promise<vo
   const body = await bodyStep(edge, ex, screened); //      bounded JSON body, read in full
   if (body === undefined) return;
   const facts = route === 'enroll' ? enrollFacts(body) : null; // site_code and key shape
-  if (!(await throttleStep(edge, ex, route, client.ids, facts))) return; // blocks, lockouts, budgets
-  await relayStep(edge, ex, screened, client, route, body, facts); //      forward, count, relay
+  const admitted = await throttleStep(edge, ex, route, client.ids, facts); // blocks, lockouts, budgets
+  if (admitted === false) return;
+  await relayStep(edge, ex, screened, client, route, body, facts, admitted === 'streak'); // forward, count, relay
 };

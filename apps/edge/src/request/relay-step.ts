@@ -20,6 +20,7 @@ export const relayStep = async (
   route: ThrottledRoute,
   body: Buffer | null,
   facts: EnrollFacts | null,
+  streak: boolean,
 ): Promise<void> => {
   const outgoing: http.OutgoingHttpHeaders = {
     host: edge.config.upstream.host,
@@ -47,6 +48,6 @@ export const relayStep = async (
   }
   ex.upstreamMs = result.upstreamMs;
   edge.metrics.upstreamLatency.observe({ route }, result.upstreamMs / 1000);
-  await edge.throttle.recordOutcome(route, client.ids, facts, result.status);
+  await edge.throttle.recordOutcome(route, client.ids, facts, result.status, streak);
   result.relay();
 };

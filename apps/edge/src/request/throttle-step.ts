@@ -2,14 +2,17 @@ import type { EdgeContext, Exchange } from '../context.ts';
 import { sendError } from '../respond.ts';
 import type { EnrollFacts, ThrottledRoute } from '../throttle/index.ts';
 
-/** Step 4: the throttle's verdict; a refusal is answered here. Returns whether to forward. */
+/**
+ * Step 4: the throttle's verdict; a refusal is answered here. Returns whether
+ * to forward ('streak': yes, and a failure streak is running for this key).
+ */
 export const throttleStep = async (
   edge: EdgeContext,
   ex: Exchange,
   route: ThrottledRoute,
   ids: readonly string[],
   facts: EnrollFacts | null,
-): Promise<boolean> => {
+): Promise<boolean | 'streak'> => {
   const admission = await edge.throttle.admit(route, ids, facts);
   if (admission.ok) {
     if (edge.config.rateLimitHeaders && admission.limit) {
@@ -18,7 +21,7 @@ export const throttleStep = async (
       ex.res.setHeader('ratelimit-remaining', String(admission.limit.remaining));
       ex.res.setHeader('ratelimit-reset', String(admission.limit.resetSeconds));
     }
-    return true;
+    return admission.streak ? 'streak' : true;
   }
   ex.rule = admission.rule;
   ex.throttleKey = admission.key;

@@ -23,14 +23,15 @@ import { ExpiringSet, type Verdict } from './verdict.ts';
 export type { EnrollFacts, ThrottledRoute } from './plan.ts';
 
 export type Admission =
-  | { ok: true; limit?: { limit: number; remaining: number; resetSeconds: number } }
+  | { ok: true; limit?: { limit: number; remaining: number; resetSeconds: number }; streak: boolean }
   | { ok: false; retryAfterSeconds: number; rule: string; key: string; kind: 'limit' | 'lockout' | 'block' | 'error' };
 
 export interface Throttle {
   /** Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client. */
   admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Promise<Admission>;
   /** Counts the api's answer (see plan.ts for which answers count where). */
-  recordOutcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number) => Promise<void>;
+  /** `streak`: from the admission; a success resets a failure streak only when one was seen. */
+  recordOutcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => Promise<void>;
   redisStatus: () => 'none' | 'up' | 'down';
   /** Resolves once Redis is connected, or after `ms` (then limits start in memory). */
   waitForRedis: (ms: number) => Promise<void>;
@@ -165,11 +166,12 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
       return { ok: false, retryAfterSeconds: seconds(verdict.ms), rule: b.rule, key: b.key, kind: 'limit' };
     }
-    if (primary === undefined) return { ok: true };
+    if (primary === undefined) return { ok: true, streak: verdict.watched };
     metrics.throttle.inc({ rule: primary.rule, decision: 'allow' });
     return {
       ok: true,
       limit: { limit: primary.limit, remaining: Math.max(0, verdict.remaining), resetSeconds: seconds(verdict.ms) },
+      streak: verdict.watched,
     };
   };
 
@@ -195,8 +197,8 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     }
   };
 
-  const recordOutcome: Throttle['recordOutcome'] = async (route, ids, enroll, status) => {
-    const plan = rules.outcome(route, ids, enroll, status);
+  const recordOutcome: Throttle['recordOutcome'] = async (route, ids, enroll, status, streak) => {
+    const plan = rules.outcome(route, ids, enroll, status, streak);
     if (plan === null) return;
     try {
       let set: number[] | null = null;

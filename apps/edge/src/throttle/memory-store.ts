@@ -49,7 +49,8 @@ export class MemoryStore {
         ms = w.until - now;
       }
     }
-    return { kind: 'ok', remaining, ms };
+    const watched = plan.watch !== null && this.current(plan.watch, now) !== undefined;
+    return { kind: 'ok', remaining, ms, watched };
   }
 
   /** Returns the indices of the tallies whose gate this outcome set. */

@@ -37,6 +37,12 @@ export interface AdmitPlan {
   gates: Gate[];
   /** The first budget is the one announced in RateLimit headers. */
   budgets: Budget[];
+  /**
+   * A failure streak whose existence the store reports with its verdict, so a
+   * success resets it only when there is one: a forwarded request then costs
+   * one Redis round trip, not two.
+   */
+  watch: string | null;
 }
 
 /** One failure count; reaching `threshold` (when > 0) sets `gate` for `gateMs`. */
@@ -57,7 +63,8 @@ export interface OutcomePlan {
 export interface Rules {
   admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => AdmitPlan;
   /** null when the answer moves no counter (the common case: a success without a streak to reset). */
-  outcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number) => OutcomePlan | null;
+  /** `streak`: the admit verdict saw the plan's watched failure streak. */
+  outcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => OutcomePlan | null;
 }
 
 const MINUTE = 60_000;
@@ -89,6 +96,7 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
     const gates = blocks(ids);
     const budgets: Budget[] = [];
     const ip = ids[0] ?? '';
+    let watch: string | null = null;
     switch (route) {
       case 'enroll': {
         const site = enroll?.site ?? '_invalid_';
@@ -102,6 +110,7 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
         perIp(budgets, ids, ns.enrollIp, 'enroll_ip', l.enrollPerMin, MINUTE, true);
         perIp(budgets, ids, ns.rejected, 'rejected', l.rejectedPerHour, HOUR, false);
         gates.push({ key: keys.lockout(site, ip), rule: 'consecutive_failures', kind: 'lockout' });
+        watch = keys.failSite(site, ip);
         break;
       }
       case 'verify':
@@ -121,7 +130,7 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
         perIp(budgets, ids, ns.rejected, 'rejected', l.rejectedPerHour, HOUR, false);
         break;
     }
-    return { gates, budgets };
+    return { gates, budgets, watch };
   };
 
   const ipBlockTallies = (out: Tally[], ids: readonly string[]) => {
@@ -137,10 +146,10 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
     }
   };
 
-  const outcome: Rules['outcome'] = (route, ids, enroll, status) => {
+  const outcome: Rules['outcome'] = (route, ids, enroll, status, streak) => {
     const ip = ids[0] ?? '';
     if (status >= 200 && status < 300) {
-      return route === 'enroll' && enroll !== null ? { clear: [keys.failSite(enroll.site, ip)], tallies: [] } : null;
+      return route === 'enroll' && enroll !== null && streak ? { clear: [keys.failSite(enroll.site, ip)], tallies: [] } : null;
     }
     // 429 (slow_down) is the api pacing an honest poller; 5xx is ours to fix.
     if (status < 400 || status >= 500 || status === 429) return null;

@@ -10,25 +10,27 @@ import type { Verdict } from './verdict.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    airlockAdmit(...args: Array<string | number>): Result<[number, number, number], Context>;
+    airlockAdmit(...args: Array<string | number>): Result<[number, number, number, number?], Context>;
     airlockRecord(...args: Array<string | number>): Result<number[], Context>;
   }
 }
 
 /**
- * KEYS: gates…, budgets…  ARGV: #gates, #budgets, then per budget limit, window ms, consume (1/0).
- * Returns {1, gate#, ms} | {2, budget#, ms} | {0, remaining of budget 1, ms of budget 1}.
+ * KEYS: gates…, budgets…, [watched]  ARGV: #gates, #budgets, has watched (1/0), then per
+ * budget limit, window ms, consume (1/0).
+ * Returns {1, gate#, ms} | {2, budget#, ms} | {0, remaining of budget 1, ms of budget 1, watched exists}.
  */
 const ADMIT = `
 local ng = tonumber(ARGV[1])
 local nb = tonumber(ARGV[2])
+local nw = tonumber(ARGV[3])
 for i = 1, ng do
   local t = redis.call('PTTL', KEYS[i])
   if t > 0 then return {1, i, t} end
   if t == -1 then return {1, i, 86400000} end
 end
 for j = 1, nb do
-  local b = 2 + (j - 1) * 3
+  local b = 3 + (j - 1) * 3
   local v = tonumber(redis.call('GET', KEYS[ng + j]) or '0')
   if v >= tonumber(ARGV[b + 1]) then
     local t = redis.call('PTTL', KEYS[ng + j])
@@ -38,7 +40,7 @@ for j = 1, nb do
 end
 local rem, ms = -1, -1
 for j = 1, nb do
-  local b = 2 + (j - 1) * 3
+  local b = 3 + (j - 1) * 3
   if ARGV[b + 3] == '1' then
     local k = KEYS[ng + j]
     local v = redis.call('INCR', k)
@@ -53,7 +55,9 @@ for j = 1, nb do
     end
   end
 end
-return {0, rem, ms}
+local watched = 0
+if nw == 1 then watched = redis.call('EXISTS', KEYS[ng + nb + 1]) end
+return {0, rem, ms, watched}
 `;
 
 /**
@@ -90,15 +94,17 @@ export class RedisStore {
 
   async admit(plan: AdmitPlan): Promise<Verdict> {
     const { gates, budgets } = plan;
-    const args: Array<string | number> = [gates.length + budgets.length];
+    const watch = plan.watch;
+    const args: Array<string | number> = [gates.length + budgets.length + (watch === null ? 0 : 1)];
     for (const g of gates) args.push(g.key);
     for (const b of budgets) args.push(b.key);
-    args.push(gates.length, budgets.length);
+    if (watch !== null) args.push(watch);
+    args.push(gates.length, budgets.length, watch === null ? 0 : 1);
     for (const b of budgets) args.push(b.limit, b.windowMs, b.consume ? 1 : 0);
-    const [kind, a, ms] = await this.redis.airlockAdmit(...args);
+    const [kind, a, ms, watched] = await this.redis.airlockAdmit(...args);
     if (kind === 1) return { kind: 'gate', index: a - 1, ms };
     if (kind === 2) return { kind: 'limit', index: a - 1, ms };
-    return { kind: 'ok', remaining: a, ms };
+    return { kind: 'ok', remaining: a, ms, watched: watched === 1 };
   }
 
   async record(plan: OutcomePlan): Promise<number[]> {
