@@ -1,7 +1,4 @@
-import * as https from 'node:https';
-import type { Duplex } from 'node:stream';
-import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import type { ClientRequestArgs } from 'node:http';
+import { buildConnector } from 'undici';
 
 export interface UpstreamTrust {
   /** PEM bundle that must have signed the api's certificate; null: system CAs (unless pinned). */
@@ -11,52 +8,45 @@ export interface UpstreamTrust {
 }
 
 /**
- * An https.Agent for the edge → api hop that hands a socket to the request
- * only after the api's certificate passed the CA check and/or the pin, so not
- * one byte of an enrollment request is written to an impostor.
+ * The socket factory for the edge → api hop. For an `https://` upstream it
+ * hands a socket to the pool only after the api's certificate passed the CA
+ * check and/or the pin, so not one byte of an enrollment request is written
+ * to an impostor. With a pin alone the chain is not checked (a self-signed
+ * api certificate is the common case); the pin is then the whole trust.
  *
- * With a pin alone the chain is not checked (a self-signed api certificate
- * is the common case); the pin is then the whole trust.
+ * @example
+ *   const connect = upstreamConnector(new URL('https://api.internal:8443'), { ca: null, pin: 'AB12…' }, 15_000);
  */
-export class VerifyingAgent extends https.Agent {
-  constructor(
-    options: https.AgentOptions,
-    private readonly trust: UpstreamTrust,
-  ) {
-    super(options);
-  }
-
-  override createConnection(
-    options: ClientRequestArgs,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): Duplex | null | undefined {
-    const tlsOptions: ConnectionOptions = {
-      host: options.host ?? undefined,
-      port: Number(options.port),
-      servername: (options as { servername?: string }).servername ?? undefined,
-      ...(this.trust.ca !== null ? { ca: this.trust.ca } : {}),
-      rejectUnauthorized: this.trust.ca !== null || this.trust.pin === null,
-      minVersion: 'TLSv1.2',
-    };
-    const socket: TLSSocket = connect(tlsOptions);
-    let done = false;
-    const finish = (err: Error | null) => {
-      if (done) return;
-      done = true;
-      if (err !== null) socket.destroy();
-      callback?.(err, socket);
-    };
-    socket.once('secureConnect', () => {
-      if (this.trust.pin !== null) {
-        const seen = socket.getPeerCertificate().fingerprint256?.replace(/:/g, '').toUpperCase();
-        if (seen !== this.trust.pin) {
-          finish(Object.assign(new Error('upstream certificate does not match EDGE_UPSTREAM_PIN'), { code: 'EPINMISMATCH' }));
-          return;
+export const upstreamConnector = (upstream: URL, trust: UpstreamTrust, timeoutMs: number): buildConnector.connector => {
+  const tls = upstream.protocol === 'https:';
+  const base = buildConnector({
+    timeout: timeoutMs,
+    // noDelay: small JSON requests must not wait on Nagle for an ACK the api delays.
+    noDelay: true,
+    ...(tls
+      ? {
+          ...(trust.ca !== null ? { ca: trust.ca } : {}),
+          rejectUnauthorized: trust.ca !== null || trust.pin === null,
+          minVersion: 'TLSv1.2' as const,
         }
+      : {}),
+  });
+  const pin = tls ? trust.pin : null;
+  if (pin === null) return base;
+  return (options, callback) => {
+    base(options, (err, socket) => {
+      if (err !== null || socket === null) {
+        callback(err ?? new Error('upstream connection failed'), null);
+        return;
       }
-      finish(null);
+      const peer = 'getPeerCertificate' in socket ? socket.getPeerCertificate() : null;
+      const seen = peer?.fingerprint256?.replace(/:/g, '').toUpperCase();
+      if (seen !== pin) {
+        socket.destroy();
+        callback(Object.assign(new Error('upstream certificate does not match EDGE_UPSTREAM_PIN'), { code: 'EPINMISMATCH' }), null);
+        return;
+      }
+      callback(null, socket);
     });
-    socket.once('error', (err: Error) => finish(err));
-    return undefined;
-  }
-}
+  };
+};
