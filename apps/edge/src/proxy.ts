@@ -143,9 +143,14 @@ class Relay implements Dispatcher.DispatchHandler, ForwardResult {
       if (value !== undefined && !HOP_BY_HOP_RESPONSE.has(name)) res.setHeader(name, value);
     }
     this.relaying = true;
+    if (this.ended) {
+      // The whole answer is here (the usual case): headers and body leave in one write.
+      res.end(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+      this.chunks.length = 0;
+      return;
+    }
     for (const chunk of this.chunks) res.write(chunk);
     this.chunks.length = 0;
-    if (this.ended) res.end();
   }
 }
 
