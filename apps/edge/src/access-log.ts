@@ -1,5 +1,9 @@
+import cluster from 'node:cluster';
 import type { EdgeContext, Exchange } from './context.ts';
 import { loggable } from './log.ts';
+
+/** Which worker answered, in cluster mode (EDGE_WORKERS > 1). */
+const WORKER = cluster.isWorker ? cluster.worker?.id : undefined;
 
 const headerOf = (ex: Exchange, name: string): string | undefined => {
   const v = ex.req.headers[name];
@@ -27,5 +31,6 @@ export const accessLog = (edge: EdgeContext, ex: Exchange): void => {
     throttle_key: ex.throttleKey,
     completed: res.writableFinished,
     user_agent: loggable(req.rawHeaders.length <= 128 ? headerOf(ex, 'user-agent') : undefined),
+    worker: WORKER,
   });
 };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import * as v from 'valibot';
 import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
 import { buildTrustList } from '@airlock/net';
@@ -52,6 +53,8 @@ export interface EdgeConfig {
   rateLimitHeaders: boolean;
   /** Known blocks, lockouts and exhausted budgets kept in memory (entries). */
   negativeCacheSize: number;
+  /** Worker processes (node:cluster); 1 runs the edge in this process. */
+  workers: number;
 }
 
 const int = (fallback: number, min: number, max: number) =>
@@ -138,7 +141,18 @@ const EnvSchema = v.object({
   EDGE_POLL_BLOCK_SECONDS: int(300, 1, DAY),
   EDGE_IPV6_56_FACTOR: int(4, 1, 65_536),
   EDGE_IPV6_48_FACTOR: int(16, 1, 65_536),
-  EDGE_NEGATIVE_CACHE_SIZE: int(100_000, 0, 10_000_000),
+  EDGE_WORKERS: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^(?:auto|\d{1,2})$/, 'must be "auto" or a number of workers'),
+      v.transform((s) => (s === 'auto' ? availableParallelism() : Number(s))),
+      v.minValue(1, 'must be at least 1'),
+      v.maxValue(64, 'must be at most 64'),
+    ),
+    '1',
+  ),
+  EDGE_NEGATIVE_CACHE_SIZE: int(100_000, 1_000, 10_000_000),
   EDGE_LOCKOUT_FAILURES: int(20, 1, 1_000_000),
   EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
   EDGE_LOCKOUT_SECONDS: int(900, 1, 365 * DAY),
@@ -248,5 +262,6 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
     accessLog: e.EDGE_ACCESS_LOG,
     rateLimitHeaders: e.EDGE_RATELIMIT_HEADERS,
     negativeCacheSize: e.EDGE_NEGATIVE_CACHE_SIZE,
+    workers: e.EDGE_WORKERS,
   };
 };

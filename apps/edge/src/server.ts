@@ -1,9 +1,11 @@
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import { AggregatorRegistry } from 'prom-client';
 import { buildTrustList } from '@airlock/net';
 import { accessLog } from './access-log.ts';
 import { enforceConnectionCap, type ConnLookup } from './connections.ts';
@@ -31,6 +33,8 @@ export interface RunningEdge {
 
 export interface StartOptions {
   logger?: Logger;
+  /** false in a cluster worker: the primary serves the workers' metrics, aggregated. */
+  serveMetrics?: boolean;
 }
 
 const EXCHANGE = Symbol('airlock.exchange');
@@ -133,12 +137,18 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   const served: Served = { edge, connOf };
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(served, req, res));
   refuseProtocolAbuse(server, edge, connOf);
-  const metricsServer = createMetricsServer(metrics);
+  const serveMetrics = options.serveMetrics ?? true;
+  const metricsServer = serveMetrics ? createMetricsServer(metrics) : null;
+  if (!serveMetrics) {
+    AggregatorRegistry.setRegistries([metrics.registry]);
+    // Constructing one installs the worker's answer to the primary's metric requests.
+    void new AggregatorRegistry();
+  }
 
   // Counters taken in memory before Redis answers would not be shared; wait briefly.
   await edge.throttle.waitForRedis(2_000);
   const port = await listen(server, config.port, config.host);
-  const metricsPort = await listen(metricsServer, config.metricsPort, config.metricsHost);
+  const metricsPort = metricsServer === null ? 0 : await listen(metricsServer, config.metricsPort, config.metricsHost);
   logger.log('info', 'edge listening', {
     host: config.host,
     port,
@@ -147,6 +157,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     metrics_port: metricsPort,
     upstream: config.upstream.origin,
     redis: config.redisUrl !== null,
+    ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}),
   });
 
   let closing: Promise<void> | null = null;
@@ -164,8 +175,10 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       clearInterval(sweep);
       server.closeAllConnections();
       await closed;
-      await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
-      metricsServer.closeAllConnections();
+      if (metricsServer !== null) {
+        await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+        metricsServer.closeAllConnections();
+      }
       edge.forwarder.close();
       await edge.throttle.close();
       logger.log('info', 'edge stopped');
