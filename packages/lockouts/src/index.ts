@@ -55,7 +55,7 @@ export const siteBucket = (raw: unknown): string => {
   return normalizeSiteCode(raw) ?? INVALID_SITE_BUCKET;
 };
 
-/** Namespaces, without the trailing colon (rate-limiter-flexible adds it). */
+/** Namespaces, without the trailing colon (keys are `{namespace}:{suffix}`). */
 export interface KeyNamespaces {
   enrollKey: string;
   enrollPairing: string;
