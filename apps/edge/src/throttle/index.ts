@@ -62,6 +62,8 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     redis.on('ready', () => {
       if (up) return;
       void restoreOfflineGates().finally(() => {
+        // The connection may have dropped again while we were writing.
+        if (up || redis.status !== 'ready') return;
         up = true;
         memory.reset();
         metrics.redisUp.set(1);
