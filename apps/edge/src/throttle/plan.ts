@@ -87,7 +87,11 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
       out.push({ key: `${space}:${ids[i]}`, rule, limit: limit * factor(i), windowMs, consume });
     }
   };
-  const blocks = (ids: readonly string[]): Gate[] => ids.map((id) => ({ key: keys.block(id), rule: 'ip_failures', kind: 'block' }));
+  const blocks = (ids: readonly string[]): Gate[] => {
+    const out: Gate[] = [];
+    for (const id of ids) out.push({ key: keys.block(id), rule: 'ip_failures', kind: 'block' });
+    return out;
+  };
   const pollBlocks = (out: Gate[], ids: readonly string[]) => {
     for (const id of ids) out.push({ key: keys.pollBlock(id), rule: 'poll_failures', kind: 'block' });
   };
