@@ -32,9 +32,10 @@ beforeAll(async () => {
     EDGE_WORKERS: '2',
     EDGE_LIMIT_STATUS_PER_MIN: '10',
     EDGE_LOCKOUT_FAILURES: '5',
-  });
-  await waitFor(() => edge.lines.filter((l) => l['msg'] === 'edge listening').length === 2, 'both workers to listen', 30_000);
-}, 60_000);
+  }, { startMs: 90_000 });
+  // Each worker loads the TypeScript sources itself: slow on a busy machine.
+  await waitFor(() => edge.lines.filter((l) => l['msg'] === 'edge listening').length === 2, 'both workers to listen', 90_000);
+}, 200_000);
 
 afterAll(async () => {
   await stopProcess(edge);
