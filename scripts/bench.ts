@@ -19,6 +19,7 @@ import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
 import nacl from 'tweetnacl';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
+import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { freePort } from '../apps/edge/src/testing/harness.ts';
 import { spawnManaged, waitForHttp } from '../test/helpers/stack.ts';
@@ -110,7 +111,13 @@ const main = async () => {
     await api.stop();
   }
   process.stdout.write(`\nedge targets ${edge.pass ? 'met' : 'NOT met'}; results in bench-results/\n`);
-  process.exitCode = edge.pass ? 0 : 1;
+
+  // Issue #12: the edge next to nginx on a trivial upstream, wrk as load generator.
+  process.stdout.write('\nedge side by side with nginx (trivial upstream, wrk, interleaved rounds)...\n');
+  const sbs = await runSideBySide({ outFile: 'bench-results/edge-side-by-side.json' });
+  const sbsPass = sbs === null || Object.values(sbs.met).every(Boolean);
+  process.stdout.write(`side-by-side targets ${sbs === null ? 'skipped' : sbsPass ? 'met' : 'NOT met'}\n`);
+  process.exitCode = edge.pass && sbsPass ? 0 : 1;
 };
 
 main().catch((err: unknown) => {

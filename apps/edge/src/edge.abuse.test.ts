@@ -113,6 +113,26 @@ describe('allowlist', () => {
   });
 });
 
+describe('operator console (never forwarded)', () => {
+  it.each([
+    ['the console root', req('GET', '/console')],
+    ['the console with a trailing slash', req('GET', '/console/')],
+    ['a console page', req('GET', '/console/pending')],
+    ['a console asset', req('GET', '/console/assets/app.js')],
+    ['the console sign-in', jsonPost('/console/login', '{"operator":"a","password":"b"}')],
+    ['a console api call', jsonPost('/console/api/enrollments/x/approve', '{}')],
+    ['a console path behind the public prefix', req('GET', '/api/v1/console')],
+    ['an encoded console path', req('GET', '/%63onsole')],
+    ['a dot-segment console path', req('GET', '/api/v1/../../console')],
+    ['a case variant of the console', req('GET', '/Console')],
+  ])('refuses %s without reaching the api', async (_name, bytes) => {
+    const res = await rawRequest(edge.port, bytes);
+    expect([400, 404]).toContain(res.status);
+    expectEnvelope(res.body, res.status === 404 ? 'not_found' : 'invalid_request');
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
+
 describe('body rules', () => {
   it('answers 413 from the declared length without reading the body', async () => {
     const res = await rawRequest(

@@ -50,3 +50,41 @@ describe('loadConfig', () => {
     expect(loadConfig({ EDGE_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.1' }).trustedProxies).toEqual(['10.0.0.0/8', '192.168.1.1']);
   });
 });
+
+describe('issue #8 and #12 settings', () => {
+  it('defaults the new limits to the contract and the issue', () => {
+    const c = loadConfig({});
+    expect(c.limits).toMatchObject({
+      enrollPerMin: 120,
+      rejectedPerHour: 100,
+      agentPerHour: 60,
+      pollFailures: 100,
+      pollFailureWindowSeconds: 600,
+      pollBlockSeconds: 300,
+      ipv6Factor56: 4,
+      ipv6Factor48: 16,
+    });
+    expect(c.upstreamTls).toEqual({ caPath: null, pin: null });
+    expect(c.workers).toBe(1);
+    expect(c.negativeCacheSize).toBe(100_000);
+  });
+
+  it('normalises an upstream pin and refuses a malformed one', () => {
+    const hex = 'ab'.repeat(32);
+    const colons = hex.match(/../g)?.join(':') ?? '';
+    const c = loadConfig({ EDGE_UPSTREAM: 'https://api.internal:8443', EDGE_UPSTREAM_PIN: `sha256:${colons}` });
+    expect(c.upstreamTls.pin).toBe(hex.toUpperCase());
+    expect(() => loadConfig({ EDGE_UPSTREAM: 'https://api.internal:8443', EDGE_UPSTREAM_PIN: 'abc' })).toThrow(ConfigError);
+  });
+
+  it('refuses a CA or pin for a plain-HTTP upstream', () => {
+    expect(() => loadConfig({ EDGE_UPSTREAM_CA: '/etc/airlock/api-ca.pem' })).toThrow(/need an https:\/\/ EDGE_UPSTREAM/);
+  });
+
+  it('reads EDGE_WORKERS as a count or auto', () => {
+    expect(loadConfig({ EDGE_WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ EDGE_WORKERS: 'auto' }).workers).toBeGreaterThanOrEqual(1);
+    expect(() => loadConfig({ EDGE_WORKERS: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ EDGE_WORKERS: 'many' })).toThrow(ConfigError);
+  });
+});

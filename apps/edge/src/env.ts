@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import * as v from 'valibot';
 import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
 import { buildTrustList } from '@airlock/net';
@@ -7,6 +8,8 @@ export interface EdgeConfig {
   host: string;
   port: number;
   upstream: URL;
+  /** How the edge checks an `https://` upstream: a CA file and/or a certificate pin. */
+  upstreamTls: { caPath: string | null; pin: string | null };
   tls: { certPath: string; keyPath: string } | null;
   trustedProxies: string[];
   /** null: in-process counters (single edge only). */
@@ -19,6 +22,14 @@ export interface EdgeConfig {
     enrollPairingPerHour: number;
     verifyPerHour: number;
     statusPerMin: number;
+    enrollPerMin: number;
+    rejectedPerHour: number;
+    agentPerHour: number;
+    pollFailures: number;
+    pollFailureWindowSeconds: number;
+    pollBlockSeconds: number;
+    ipv6Factor56: number;
+    ipv6Factor48: number;
     lockoutFailures: number;
     lockoutFailureWindowSeconds: number;
     lockoutSeconds: number;
@@ -40,6 +51,10 @@ export interface EdgeConfig {
   maxRequestsPerSocket: number;
   accessLog: boolean;
   rateLimitHeaders: boolean;
+  /** Known blocks, lockouts and exhausted budgets kept in memory (entries). */
+  negativeCacheSize: number;
+  /** Worker processes (node:cluster); 1 runs the edge in this process. */
+  workers: number;
 }
 
 const int = (fallback: number, min: number, max: number) =>
@@ -81,6 +96,15 @@ const EnvSchema = v.object({
     ),
     'http://127.0.0.1:8082',
   ),
+  EDGE_UPSTREAM_CA: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
+  EDGE_UPSTREAM_PIN: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.transform((s) => s.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase()),
+      v.regex(/^[0-9A-F]{64}$/, 'must be the SHA-256 of the certificate in hex (colons allowed)'),
+    ),
+  ),
   EDGE_TLS_CERT: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
   EDGE_TLS_KEY: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
   EDGE_TRUSTED_PROXIES: v.optional(
@@ -109,6 +133,26 @@ const EnvSchema = v.object({
   EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: int(10, 1, 1_000_000),
   EDGE_LIMIT_VERIFY_PER_HOUR: int(600, 1, 1_000_000),
   EDGE_LIMIT_STATUS_PER_MIN: int(1200, 1, 1_000_000),
+  EDGE_LIMIT_ENROLL_PER_MIN: int(120, 1, 1_000_000),
+  EDGE_LIMIT_REJECTED_PER_HOUR: int(100, 1, 1_000_000),
+  EDGE_LIMIT_AGENT_PER_HOUR: int(60, 1, 1_000_000),
+  EDGE_POLL_BLOCK_FAILURES: int(100, 1, 1_000_000),
+  EDGE_POLL_BLOCK_WINDOW_SECONDS: int(600, 1, DAY),
+  EDGE_POLL_BLOCK_SECONDS: int(300, 1, DAY),
+  EDGE_IPV6_56_FACTOR: int(4, 1, 65_536),
+  EDGE_IPV6_48_FACTOR: int(16, 1, 65_536),
+  EDGE_WORKERS: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^(?:auto|\d{1,2})$/, 'must be "auto" or a number of workers'),
+      v.transform((s) => (s === 'auto' ? availableParallelism() : Number(s))),
+      v.minValue(1, 'must be at least 1'),
+      v.maxValue(64, 'must be at most 64'),
+    ),
+    '1',
+  ),
+  EDGE_NEGATIVE_CACHE_SIZE: int(100_000, 1_000, 10_000_000),
   EDGE_LOCKOUT_FAILURES: int(20, 1, 1_000_000),
   EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
   EDGE_LOCKOUT_SECONDS: int(900, 1, 365 * DAY),
@@ -157,6 +201,13 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
   if ((e.EDGE_TLS_CERT === undefined) !== (e.EDGE_TLS_KEY === undefined)) {
     problems.push('EDGE_TLS_CERT and EDGE_TLS_KEY must be set together');
   }
+  const upstreamIsTls = e.EDGE_UPSTREAM.startsWith('https://');
+  if (!upstreamIsTls && (e.EDGE_UPSTREAM_CA !== undefined || e.EDGE_UPSTREAM_PIN !== undefined)) {
+    problems.push('EDGE_UPSTREAM_CA and EDGE_UPSTREAM_PIN need an https:// EDGE_UPSTREAM');
+  }
+  if (e.EDGE_IPV6_48_FACTOR < e.EDGE_IPV6_56_FACTOR) {
+    problems.push('EDGE_IPV6_48_FACTOR must be at least EDGE_IPV6_56_FACTOR');
+  }
   if (e.EDGE_HEADERS_TIMEOUT_MS > e.EDGE_REQUEST_TIMEOUT_MS) {
     problems.push('EDGE_HEADERS_TIMEOUT_MS must not exceed EDGE_REQUEST_TIMEOUT_MS');
   }
@@ -166,6 +217,7 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
     host: e.EDGE_HOST,
     port: e.EDGE_PORT,
     upstream: new URL(e.EDGE_UPSTREAM),
+    upstreamTls: { caPath: e.EDGE_UPSTREAM_CA ?? null, pin: e.EDGE_UPSTREAM_PIN ?? null },
     tls:
       e.EDGE_TLS_CERT !== undefined && e.EDGE_TLS_KEY !== undefined
         ? { certPath: e.EDGE_TLS_CERT, keyPath: e.EDGE_TLS_KEY }
@@ -180,6 +232,14 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
       enrollPairingPerHour: e.EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR,
       verifyPerHour: e.EDGE_LIMIT_VERIFY_PER_HOUR,
       statusPerMin: e.EDGE_LIMIT_STATUS_PER_MIN,
+      enrollPerMin: e.EDGE_LIMIT_ENROLL_PER_MIN,
+      rejectedPerHour: e.EDGE_LIMIT_REJECTED_PER_HOUR,
+      agentPerHour: e.EDGE_LIMIT_AGENT_PER_HOUR,
+      pollFailures: e.EDGE_POLL_BLOCK_FAILURES,
+      pollFailureWindowSeconds: e.EDGE_POLL_BLOCK_WINDOW_SECONDS,
+      pollBlockSeconds: e.EDGE_POLL_BLOCK_SECONDS,
+      ipv6Factor56: e.EDGE_IPV6_56_FACTOR,
+      ipv6Factor48: e.EDGE_IPV6_48_FACTOR,
       lockoutFailures: e.EDGE_LOCKOUT_FAILURES,
       lockoutFailureWindowSeconds: e.EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS,
       lockoutSeconds: e.EDGE_LOCKOUT_SECONDS,
@@ -201,5 +261,7 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
     maxRequestsPerSocket: e.EDGE_MAX_REQUESTS_PER_SOCKET,
     accessLog: e.EDGE_ACCESS_LOG,
     rateLimitHeaders: e.EDGE_RATELIMIT_HEADERS,
+    negativeCacheSize: e.EDGE_NEGATIVE_CACHE_SIZE,
+    workers: e.EDGE_WORKERS,
   };
 };

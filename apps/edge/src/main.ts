@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster-primary.ts';
 import { ConfigError, loadConfig, type EdgeConfig } from './env.ts';
 import { createLogger } from './log.ts';
 import { startEdge } from './server.ts';
@@ -18,6 +20,10 @@ const main = async () => {
     }
     throw err;
   }
+  if (config.workers > 1 && cluster.isPrimary) {
+    await runPrimary(config, logger);
+    return;
+  }
   // Installed before the listener opens: an unhandled SIGHUP kills a Node
   // process, and `systemctl reload` may come while the edge is still starting.
   let reload: (() => Promise<unknown>) | null = null;
@@ -26,7 +32,7 @@ const main = async () => {
     if (reload) void reload();
     else reloadRequested = true;
   });
-  const edge = await startEdge(config, { logger, sshDemux });
+  const edge = await startEdge(config, { logger, serveMetrics: !cluster.isWorker, sshDemux });
   reload = () => edge.reloadTls();
   if (reloadRequested) void reload();
   const stop = (signal: string) => {

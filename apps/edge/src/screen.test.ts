@@ -117,3 +117,21 @@ describe('isJsonContentType', () => {
     expect(isJsonContentType(value)).toBe(expected);
   });
 });
+
+describe('agent routes and the console (v1.1)', () => {
+  it('accepts exactly POST on the two agent routes', () => {
+    expect(reason({ target: '/api/v1/agent/challenge' })).toBe('ok');
+    expect(reason({ target: '/api/v1/agent/credentials' })).toBe('ok');
+    expect(reason({ method: 'GET', target: '/api/v1/agent/challenge', rawHeaders: ['Host', 'e'] })).toBe('not_found: no such route');
+    expect(reason({ target: '/api/v1/agent' })).toBe('not_found: no such route');
+    expect(reason({ target: '/api/v1/agent/credentials/' })).toBe('invalid_request: empty path segment');
+    expect(reason({ target: '/api/v1/Agent/challenge' })).toBe('invalid_request: case variant of a public route');
+  });
+
+  it('never matches the operator console', () => {
+    for (const target of ['/console', '/console/login', '/console/api/session', '/console/assets/app.js']) {
+      expect(reason({ method: 'GET', target, rawHeaders: ['Host', 'e'] })).toBe('not_found: no such route');
+      expect(reason({ target })).toBe('not_found: no such route');
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * any proxy in front of it) may resolve such ambiguity another way.
  */
 
-export type RouteId = 'enroll' | 'verify' | 'status' | 'healthz';
+export type RouteId = 'enroll' | 'verify' | 'status' | 'agent_challenge' | 'agent_credentials' | 'healthz';
 
 interface RouteEntry {
   method: 'GET' | 'POST';
@@ -14,11 +14,13 @@ interface RouteEntry {
   forwarded: boolean;
 }
 
-/** The contract's public routes plus the edge's own health check. */
+/** The contract's public routes (v1 and v1.1's agent routes) plus the edge's own health check. */
 export const ROUTES: readonly RouteEntry[] = [
   { method: 'POST', target: '/api/v1/enroll', id: 'enroll', forwarded: true },
   { method: 'POST', target: '/api/v1/enroll/verify', id: 'verify', forwarded: true },
   { method: 'GET', target: '/api/v1/enroll/status', id: 'status', forwarded: true },
+  { method: 'POST', target: '/api/v1/agent/challenge', id: 'agent_challenge', forwarded: true },
+  { method: 'POST', target: '/api/v1/agent/credentials', id: 'agent_credentials', forwarded: true },
   { method: 'GET', target: '/healthz', id: 'healthz', forwarded: false },
 ];
 

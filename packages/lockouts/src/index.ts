@@ -13,12 +13,22 @@ import type { Redis } from 'ioredis';
  * |-----------------------------------|------------------------------------------------|
  * | `{p}rl:enroll_key:{site}:{ip}`    | enroll-with-site-key counter (per minute)      |
  * | `{p}rl:enroll_pairing:{ip}`       | enroll-with-pairing-code counter (per hour)    |
+ * | `{p}rl:enroll_ip:{ip}`            | every enroll from one IP, any site and outcome |
+ * | `{p}rl:rejected:{ip}`             | 4xx answers of the api to one IP (per hour)    |
  * | `{p}rl:verify:{ip}`               | verify counter                                 |
  * | `{p}rl:status:{ip}`               | status counter                                 |
+ * | `{p}rl:agent_challenge:{ip}`      | agent challenge counter (per hour)             |
+ * | `{p}rl:agent_credentials:{ip}`    | agent credentials counter (per hour)           |
  * | `{p}fail:site:{site}:{ip}`        | consecutive 401s for one (site, IP)            |
- * | `{p}fail:ip:{ip}`                 | 401s from one IP across all sites              |
+ * | `{p}fail:ip:{ip}`                 | enroll and agent 401s from one IP, all sites   |
+ * | `{p}fail:poll:{ip}`               | verify and status failures from one IP         |
  * | `{p}lockout:{site}:{ip}`          | active lockout; TTL = time left                |
  * | `{p}block:{ip}`                   | active cross-site block; TTL = time left       |
+ * | `{p}pollblock:{ip}`               | short block of verify and status; TTL = left   |
+ *
+ * `{ip}` for IPv6 is counted three times, under the /64, /56 and /48.
+ * `clearLockout` publishes the lifted key on `{p}lifted`, so edges that
+ * cache known blocks drop theirs at once.
  *
  * A site_code never contains `:`, so `{site}` ends at the first colon and
  * everything after it is the IP (which may itself contain colons).
@@ -45,7 +55,7 @@ export const siteBucket = (raw: unknown): string => {
   return normalizeSiteCode(raw) ?? INVALID_SITE_BUCKET;
 };
 
-/** Namespaces, without the trailing colon (rate-limiter-flexible adds it). */
+/** Namespaces, without the trailing colon (keys are `{namespace}:{suffix}`). */
 export interface KeyNamespaces {
   enrollKey: string;
   enrollPairing: string;
@@ -55,6 +65,12 @@ export interface KeyNamespaces {
   failIp: string;
   lockout: string;
   block: string;
+  enrollIp: string;
+  rejected: string;
+  agentChallenge: string;
+  agentCredentials: string;
+  failPoll: string;
+  pollBlock: string;
 }
 
 export interface EdgeKeys {
@@ -66,6 +82,10 @@ export interface EdgeKeys {
   block: (ip: string) => string;
   failSite: (site: string, ip: string) => string;
   failIp: (ip: string) => string;
+  pollBlock: (ip: string) => string;
+  failPoll: (ip: string) => string;
+  /** Pub/sub channel on which lifted lockout and block keys are announced. */
+  liftChannel: string;
 }
 
 export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
@@ -79,6 +99,12 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     failIp: `${prefix}fail:ip`,
     lockout: `${prefix}lockout`,
     block: `${prefix}block`,
+    enrollIp: `${prefix}rl:enroll_ip`,
+    rejected: `${prefix}rl:rejected`,
+    agentChallenge: `${prefix}rl:agent_challenge`,
+    agentCredentials: `${prefix}rl:agent_credentials`,
+    failPoll: `${prefix}fail:poll`,
+    pollBlock: `${prefix}pollblock`,
   };
   const siteIp = (site: string, ip: string): string => `${site}:${ip}`;
   return {
@@ -89,14 +115,20 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     block: (ip) => `${ns.block}:${ip}`,
     failSite: (site, ip) => `${ns.failSite}:${siteIp(site, ip)}`,
     failIp: (ip) => `${ns.failIp}:${ip}`,
+    pollBlock: (ip) => `${ns.pollBlock}:${ip}`,
+    failPoll: (ip) => `${ns.failPoll}:${ip}`,
+    liftChannel: `${prefix}lifted`,
   };
 };
 
 export interface ActiveLockout {
   /** Full Redis key; pass it to `clearLockout`. */
   key: string;
-  /** `lockout`: one (site, IP) after consecutive failures; `block`: one IP across all sites. */
-  kind: 'lockout' | 'block';
+  /**
+   * `lockout`: one (site, IP) after consecutive failures; `block`: one IP
+   * across all sites; `poll_block`: verify and status only, for minutes.
+   */
+  kind: 'lockout' | 'block' | 'poll_block';
   site_code: string | null;
   ip: string;
   retry_after_seconds: number;
@@ -107,7 +139,7 @@ export interface LockoutOptions {
 }
 
 interface ParsedKey {
-  kind: 'lockout' | 'block';
+  kind: 'lockout' | 'block' | 'poll_block';
   site: string | null;
   ip: string;
 }
@@ -120,6 +152,10 @@ const parseKey = (keys: EdgeKeys, key: string): ParsedKey | null => {
     const colon = rest.indexOf(':');
     if (colon <= 0 || colon === rest.length - 1) return null;
     return { kind: 'lockout', site: rest.slice(0, colon), ip: rest.slice(colon + 1) };
+  }
+  if (bare.startsWith('pollblock:')) {
+    const ip = bare.slice('pollblock:'.length);
+    return ip.length > 0 ? { kind: 'poll_block', site: null, ip } : null;
   }
   if (bare.startsWith('block:')) {
     const ip = bare.slice('block:'.length);
@@ -158,6 +194,7 @@ export const listLockouts = async (
   const names = [
     ...(await scanAll(redis, `${globEscape(keys.ns.lockout)}:*`)),
     ...(await scanAll(redis, `${globEscape(keys.ns.block)}:*`)),
+    ...(await scanAll(redis, `${globEscape(keys.ns.pollBlock)}:*`)),
   ];
   const unique = [...new Set(names)];
   if (unique.length === 0) return [];
@@ -203,8 +240,12 @@ export const clearLockout = async (
   const [active, counter] =
     parsed.kind === 'lockout' && parsed.site !== null
       ? [keys.lockout(parsed.site, parsed.ip), keys.failSite(parsed.site, parsed.ip)]
-      : [keys.block(parsed.ip), keys.failIp(parsed.ip)];
+      : parsed.kind === 'poll_block'
+        ? [keys.pollBlock(parsed.ip), keys.failPoll(parsed.ip)]
+        : [keys.block(parsed.ip), keys.failIp(parsed.ip)];
   const removed = await redis.del(active);
   await redis.del(counter);
+  // Edges keep known blocks in memory to refuse without a round trip; tell them.
+  await redis.publish(keys.liftChannel, active);
   return removed > 0;
 };

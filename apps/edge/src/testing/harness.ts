@@ -248,7 +248,7 @@ export interface EdgeProcess {
   exited: Promise<number | null>;
 }
 
-export const spawnEdge = async (env: Record<string, string>): Promise<EdgeProcess> => {
+export const spawnEdge = async (env: Record<string, string>, opts: { startMs?: number } = {}): Promise<EdgeProcess> => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'apps/edge/src/main.ts'], {
     cwd: REPO_ROOT,
     env: {
@@ -281,7 +281,7 @@ export const spawnEdge = async (env: Record<string, string>): Promise<EdgeProces
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const listening = await Promise.race([
-    waitFor(() => lines.find((l) => l['msg'] === 'edge listening'), 'edge to listen', 20_000),
+    waitFor(() => lines.find((l) => l['msg'] === 'edge listening'), 'edge to listen', opts.startMs ?? 20_000),
     exited.then((code) => {
       throw new Error(`edge exited early (${code}): ${err}`);
     }),

@@ -1,0 +1,353 @@
+/**
+ * The edge next to nginx (issue #12), in one run on this machine, with wrk as
+ * the one load generator. Every party is its own process:
+ *
+ *   upstream     nginx, 1 worker, answers 202 at once
+ *   direct       wrk straight to the upstream
+ *   nginx-1      nginx, 1 worker, limit_req per IP, keep-alive upstream
+ *   nginx-auto   the same with worker_processes auto
+ *   edge-1       the Airlock edge, one process (Redis counters, access log on)
+ *   edge-auto    the edge with EDGE_WORKERS=auto
+ *   bare         the forwarding library alone (undici Pool, no edge logic)
+ *
+ * Forward and 429 rates are medians of interleaved rounds (so load from other
+ * processes hurts every party alike); latency is p50/p99 at one connection;
+ * idle memory is the edge's RSS holding 10,000 idle keep-alive connections
+ * from 1,000 loopback addresses. Prints each ratio against its target and
+ * writes bench-results/edge-side-by-side.json.
+ *
+ * Run alone: tsx apps/edge/bench/side-by-side.ts
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort } from '../src/testing/harness.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const HERE = fileURLToPath(new URL('./', import.meta.url));
+const ROUTE = '/api/v1/enroll/status';
+const NGINX = process.env['NGINX_BIN'] ?? '/usr/sbin/nginx';
+const WRK = process.env['WRK_BIN'] ?? '/usr/bin/wrk';
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export const TARGETS = {
+  forward_vs_nginx_1: 0.5,
+  forward_auto_vs_nginx_auto: 0.5,
+  refusal_vs_nginx_1: 0.4,
+  edge_vs_bare: 0.9,
+  added_p99_ms_max: 2,
+  idle_rss_mb_max: 150,
+} as const;
+
+interface Wrk {
+  rps: number;
+  non2xx: number;
+  requests: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const toMs = (v: string): number => {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+};
+
+const wrk = async (port: number, seconds: number, connections: number): Promise<Wrk> => {
+  const { stdout } = await run(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Authorization: Bearer bench', `http://127.0.0.1:${port}${ROUTE}`], {
+    timeout: (seconds + 30) * 1000,
+  });
+  const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 'NaN');
+  return {
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? '0'),
+    requests: num(/(\d+) requests in/),
+    p50ms: toMs(/\s50%\s+(\S+)/.exec(stdout)?.[1] ?? ''),
+    p99ms: toMs(/\s99%\s+(\S+)/.exec(stdout)?.[1] ?? ''),
+  };
+};
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+};
+
+const waitPort = async (port: number, what: string, ms = 30_000): Promise<void> => {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1' });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`${what} did not listen on ${port}`);
+    await sleep(100);
+  }
+};
+
+const procs: ChildProcess[] = [];
+const start = (cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess => {
+  const child = spawn(cmd, args, { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'ignore' });
+  procs.push(child);
+  return child;
+};
+const stopAll = async () => {
+  await Promise.all(
+    procs.splice(0).map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) {
+            resolve();
+            return;
+          }
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+          setTimeout(() => p.kill('SIGKILL'), 5_000).unref();
+        }),
+    ),
+  );
+};
+
+const nginxConf = (dir: string, template: string, vars: Record<string, string>): string => {
+  let text = readFileSync(join(HERE, 'nginx', template), 'utf8');
+  for (const [k, v] of Object.entries({ DIR: dir, ...vars })) text = text.replaceAll(`{{${k}}}`, v);
+  const path = join(dir, `${vars['NAME'] ?? 'upstream'}-${template}`);
+  writeFileSync(path, text);
+  return path;
+};
+
+const edgeEnv = (port: number, upstreamPort: number, prefix: string, extra: Record<string, string>) => ({
+  EDGE_HOST: '127.0.0.1',
+  EDGE_PORT: String(port),
+  EDGE_METRICS_PORT: '0',
+  EDGE_UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
+  REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+  EDGE_REDIS_PREFIX: prefix,
+  ...extra,
+});
+
+const startEdgeProcess = (env: Record<string, string>) => start(process.execPath, ['--import', 'tsx', 'apps/edge/src/main.ts'], env);
+
+const rssMb = (pid: number): number => {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') / 1024;
+};
+
+/** Opens `ips × perIp` keep-alive connections, each after one answered request, and leaves them idle. */
+const openIdle = async (port: number, ips: number, perIp: number): Promise<{ sockets: Socket[]; answered: number }> => {
+  const sockets: Socket[] = [];
+  let answered = 0;
+  const one = (localAddress: string) =>
+    new Promise<void>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1', localAddress });
+      sockets.push(s);
+      s.on('error', () => resolve());
+      s.once('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: edge.bench\r\n\r\n'));
+      s.once('data', (d: Buffer) => {
+        if (d.toString('latin1').startsWith('HTTP/1.1 200')) answered += 1;
+        resolve();
+      });
+    });
+  for (let i = 0; i < ips; i += 1) {
+    const addr = `127.10.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+    await Promise.all(Array.from({ length: perIp }, () => one(addr)));
+  }
+  return { sockets, answered };
+};
+
+export interface SideBySide {
+  rounds: number;
+  seconds: number;
+  connections: number;
+  forward_rps: Record<string, number[]>;
+  refusal_rps: Record<string, number[]>;
+  medians: { forward: Record<string, number>; refusal: Record<string, number> };
+  latency_1conn_ms: { direct_p50: number; direct_p99: number; edge_p50: number; edge_p99: number; added_p50: number; added_p99: number };
+  idle: { connections: number; answered: number; rss_before_mb: number; rss_after_mb: number; serves_after: boolean };
+  ratios: Record<string, number>;
+  targets: typeof TARGETS;
+  met: Record<string, boolean>;
+  machine: { cpus: number; node: string; loadavg_1m_start: number; loadavg_1m_end: number; edge_workers_auto: number };
+  at: string;
+}
+
+export const runSideBySide = async (opts: { outFile?: string; rounds?: number; seconds?: number } = {}): Promise<SideBySide | null> => {
+  if (!existsSync(NGINX) || !existsSync(WRK)) {
+    process.stdout.write(`  skipped: needs nginx (${NGINX}) and wrk (${WRK}); apt-get install nginx-light wrk\n`);
+    return null;
+  }
+  const rounds = opts.rounds ?? Number(process.env['EDGE_BENCH_ROUNDS'] ?? 3);
+  const seconds = opts.seconds ?? Number(process.env['EDGE_BENCH_SECONDS'] ?? 5);
+  const connections = 10;
+  const load0 = loadavg()[0] ?? 0;
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sbs-'));
+  const prefix = `airlock:bench:${process.pid}:`;
+  const ports = {
+    upstream: await freePort(),
+    nginx1: await freePort(),
+    nginx1Limit: await freePort(),
+    nginxAuto: await freePort(),
+    nginxAutoLimit: await freePort(),
+    edge1: await freePort(),
+    edge1Limit: await freePort(),
+    edgeAuto: await freePort(),
+    edgeAutoLimit: await freePort(),
+    bare: await freePort(),
+    idle: await freePort(),
+  };
+  try {
+    start(NGINX, ['-p', dir, '-c', nginxConf(dir, 'upstream.conf', { UPSTREAM_PORT: String(ports.upstream) })]);
+    for (const [name, workers, fwd, lim] of [
+      ['one', '1', ports.nginx1, ports.nginx1Limit],
+      ['auto', 'auto', ports.nginxAuto, ports.nginxAutoLimit],
+    ] as const) {
+      start(NGINX, [
+        '-p', dir, '-c',
+        nginxConf(dir, 'proxy.conf', { NAME: name, WORKERS: workers, UPSTREAM_PORT: String(ports.upstream), FORWARD_PORT: String(fwd), LIMIT_PORT: String(lim) }),
+      ]);
+    }
+    const big = { EDGE_LIMIT_STATUS_PER_MIN: '1000000' };
+    const one = { EDGE_LIMIT_STATUS_PER_MIN: '1' };
+    startEdgeProcess(edgeEnv(ports.edge1, ports.upstream, `${prefix}f1:`, big));
+    startEdgeProcess(edgeEnv(ports.edge1Limit, ports.upstream, `${prefix}l1:`, one));
+    startEdgeProcess(edgeEnv(ports.edgeAuto, ports.upstream, `${prefix}fa:`, { ...big, EDGE_WORKERS: 'auto' }));
+    startEdgeProcess(edgeEnv(ports.edgeAutoLimit, ports.upstream, `${prefix}la:`, { ...one, EDGE_WORKERS: 'auto' }));
+    start(process.execPath, ['--import', 'tsx', 'apps/edge/bench/bare-undici.ts'], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bare) });
+    for (const [name, port] of Object.entries(ports)) if (name !== 'idle') await waitPort(port, name, 60_000);
+    // Workers of the auto edges listen on the shared port one by one; let them all come up.
+    await sleep(3_000);
+
+    const forward: Record<string, number[]> = { direct: [], nginx_1: [], edge_1: [], bare: [], nginx_auto: [], edge_auto: [] };
+    const refusal: Record<string, number[]> = { nginx_1: [], edge_1: [], nginx_auto: [], edge_auto: [] };
+    const fwdPorts: Record<string, number> = {
+      direct: ports.upstream, nginx_1: ports.nginx1, edge_1: ports.edge1, bare: ports.bare, nginx_auto: ports.nginxAuto, edge_auto: ports.edgeAuto,
+    };
+    const limPorts: Record<string, number> = {
+      nginx_1: ports.nginx1Limit, edge_1: ports.edge1Limit, nginx_auto: ports.nginxAutoLimit, edge_auto: ports.edgeAutoLimit,
+    };
+    // Warm-up: JIT, keep-alive pools, scripts loaded into Redis.
+    for (const port of [...Object.values(fwdPorts), ...Object.values(limPorts)]) await wrk(port, 1, connections);
+    for (let r = 0; r < rounds; r += 1) {
+      for (const [name, port] of Object.entries(fwdPorts)) {
+        const w = await wrk(port, seconds, connections);
+        // A forward run must be forwards: any non-2xx would flatter the number.
+        forward[name]?.push(w.non2xx > 0 ? Number.NaN : w.rps);
+      }
+      for (const [name, port] of Object.entries(limPorts)) {
+        const w = await wrk(port, seconds, connections);
+        refusal[name]?.push(w.requests > 0 ? (w.rps * w.non2xx) / w.requests : 0);
+      }
+      process.stdout.write(`  round ${r + 1}/${rounds} done\n`);
+    }
+    const direct1 = await wrk(ports.upstream, seconds, 1);
+    const edge1 = await wrk(ports.edge1, seconds, 1);
+
+    // Idle keep-alive connections: a fresh edge that keeps idle sockets open for the test.
+    const idleEdge = startEdgeProcess(
+      edgeEnv(ports.idle, ports.upstream, `${prefix}idle:`, { EDGE_KEEPALIVE_TIMEOUT_MS: '300000', EDGE_ACCESS_LOG: 'false' }),
+    );
+    await waitPort(ports.idle, 'idle edge');
+    await sleep(500);
+    const rssBefore = rssMb(idleEdge.pid ?? 0);
+    const held = await openIdle(ports.idle, 1_000, 10);
+    await sleep(2_000);
+    const rssAfter = rssMb(idleEdge.pid ?? 0);
+    const check = await wrk(ports.idle, 1, 1);
+    const servesAfter = check.requests > 0 && check.non2xx === 0;
+    for (const s of held.sockets) s.destroy();
+
+    const med = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, median(v.filter((x) => !Number.isNaN(x)))]));
+    const f = med(forward);
+    const x = med(refusal);
+    const ratios = {
+      forward_vs_nginx_1: (f['edge_1'] ?? 0) / (f['nginx_1'] ?? 1),
+      forward_auto_vs_nginx_auto: (f['edge_auto'] ?? 0) / (f['nginx_auto'] ?? 1),
+      refusal_vs_nginx_1: (x['edge_1'] ?? 0) / (x['nginx_1'] ?? 1),
+      refusal_auto_vs_nginx_auto: (x['edge_auto'] ?? 0) / (x['nginx_auto'] ?? 1),
+      edge_vs_bare: (f['edge_1'] ?? 0) / (f['bare'] ?? 1),
+      nginx_1_vs_direct: (f['nginx_1'] ?? 0) / (f['direct'] ?? 1),
+    };
+    const latency = {
+      direct_p50: direct1.p50ms,
+      direct_p99: direct1.p99ms,
+      edge_p50: edge1.p50ms,
+      edge_p99: edge1.p99ms,
+      added_p50: edge1.p50ms - direct1.p50ms,
+      added_p99: edge1.p99ms - direct1.p99ms,
+    };
+    const met = {
+      forward_vs_nginx_1: ratios.forward_vs_nginx_1 >= TARGETS.forward_vs_nginx_1,
+      forward_auto_vs_nginx_auto: ratios.forward_auto_vs_nginx_auto >= TARGETS.forward_auto_vs_nginx_auto,
+      refusal_vs_nginx_1: ratios.refusal_vs_nginx_1 >= TARGETS.refusal_vs_nginx_1,
+      edge_vs_bare: ratios.edge_vs_bare >= TARGETS.edge_vs_bare,
+      added_p99_ms_max: latency.added_p99 <= TARGETS.added_p99_ms_max,
+      idle_rss_mb_max: rssAfter < TARGETS.idle_rss_mb_max && servesAfter && held.answered === 10_000,
+    };
+    const result: SideBySide = {
+      rounds,
+      seconds,
+      connections,
+      forward_rps: forward,
+      refusal_rps: refusal,
+      medians: { forward: f, refusal: x },
+      latency_1conn_ms: latency,
+      idle: { connections: held.sockets.length, answered: held.answered, rss_before_mb: rssBefore, rss_after_mb: rssAfter, serves_after: servesAfter },
+      ratios,
+      targets: TARGETS,
+      met,
+      machine: { cpus: availableParallelism(), node: process.version, loadavg_1m_start: load0, loadavg_1m_end: loadavg()[0] ?? 0, edge_workers_auto: availableParallelism() },
+      at: new Date().toISOString(),
+    };
+    const fmt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+    const line = (label: string, value: string, target: string, ok: boolean | null) =>
+      process.stdout.write(`  ${label.padEnd(44)} ${value.padStart(12)}   target ${target.padEnd(10)} ${ok === null ? '' : ok ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(`\n  forwarded req/s (median of ${rounds}, ${connections} connections):\n`);
+    for (const [k, v] of Object.entries(f)) line(`    ${k}`, fmt(v), '', null);
+    process.stdout.write(`  429 answers/s:\n`);
+    for (const [k, v] of Object.entries(x)) line(`    ${k}`, fmt(v), '', null);
+    line('edge-1 ÷ nginx-1, forwarded', ratios.forward_vs_nginx_1.toFixed(2), `≥ ${TARGETS.forward_vs_nginx_1}`, met.forward_vs_nginx_1);
+    line('edge-auto ÷ nginx-auto, forwarded', ratios.forward_auto_vs_nginx_auto.toFixed(2), `≥ ${TARGETS.forward_auto_vs_nginx_auto}`, met.forward_auto_vs_nginx_auto);
+    line('edge-1 ÷ nginx-1, 429s', ratios.refusal_vs_nginx_1.toFixed(2), `≥ ${TARGETS.refusal_vs_nginx_1}`, met.refusal_vs_nginx_1);
+    line('edge-1 ÷ bare forwarding library', ratios.edge_vs_bare.toFixed(2), `≥ ${TARGETS.edge_vs_bare}`, met.edge_vs_bare);
+    line('added latency p50 / p99 at 1 connection (ms)', `${latency.added_p50.toFixed(2)} / ${latency.added_p99.toFixed(2)}`, `p99 ≤ ${TARGETS.added_p99_ms_max}`, met.added_p99_ms_max);
+    line(`RSS with ${held.answered.toLocaleString('en-US')} idle connections (MB)`, rssAfter.toFixed(1), `< ${TARGETS.idle_rss_mb_max}`, met.idle_rss_mb_max);
+    process.stdout.write(`  (load average ${load0.toFixed(1)} → ${(loadavg()[0] ?? 0).toFixed(1)} on ${availableParallelism()} cores)\n`);
+    if (opts.outFile) {
+      mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
+      writeFileSync(join(ROOT, opts.outFile), `${JSON.stringify(result, null, 2)}\n`);
+    }
+    return result;
+  } finally {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+    const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    try {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  }
+};
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  runSideBySide({ outFile: 'bench-results/edge-side-by-side.json' }).then(
+    (r) => process.exit(r === null || Object.values(r.met).every(Boolean) ? 0 : 1),
+    (err: unknown) => {
+      process.stderr.write(`side-by-side bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,49 @@
+import type * as http from 'node:http';
+import type { BlockList, Socket } from 'node:net';
+import type { EdgeConfig } from './env.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Forwarder } from './proxy.ts';
+import type { RouteId } from './screen.ts';
+import type { Throttle } from './throttle/index.ts';
+
+/** What every request step may use; built once per edge. */
+export interface EdgeContext {
+  config: EdgeConfig;
+  logger: Logger;
+  metrics: Metrics;
+  trust: BlockList;
+  /** EDGE_TRUSTED_PROXIES is non-empty. */
+  hasTrustedProxies: boolean;
+  throttle: Throttle;
+  forwarder: Forwarder;
+  /** Sockets that sent a refused request; requests pipelined after it are never handled. */
+  poisoned: WeakSet<Socket>;
+  /** Requests that sent `Expect: 100-continue`; we invite the body only once it will be read. */
+  expectsContinue: WeakSet<http.IncomingMessage>;
+  draining: boolean;
+}
+
+/** One request and what the access line says about it. */
+export class Exchange {
+  requestId: string;
+  route: RouteId | 'refused' | 'unmatched' = 'refused';
+  peer = '';
+  ip = '';
+  reason: string | undefined = undefined;
+  rule: string | undefined = undefined;
+  throttleKey: string | undefined = undefined;
+  upstreamMs: number | undefined = undefined;
+  bytesIn = 0;
+  /** The access line waits for both the answer and our own bookkeeping. */
+  pending = 2;
+
+  constructor(
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+    readonly started: number,
+    requestId: string,
+  ) {
+    this.requestId = requestId;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Admission and outcome counting for the forwarded routes. Rules: plan.ts.
+ * Stores: Redis (shared, one script per request) or memory (no Redis, or
+ * Redis down). Known blocks, lockouts and exhausted budgets are kept in a
+ * bounded local cache:
+ * - a refused client then costs no Redis round trip (lifts reach the cache
+ *   through the `{prefix}lifted` channel; without that subscription the
+ *   cache is not trusted while Redis is up);
+ * - while Redis is down, the memory store starts from them, so an outage
+ *   never unlocks a client this edge knew to be locked out;
+ * - blocks made during an outage are kept and written to Redis once it is back.
+ */
+import type { Redis } from 'ioredis';
+import { edgeKeys } from '@airlock/lockouts';
+import type { EdgeConfig } from '../env.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { MemoryStore } from './memory-store.ts';
+import { createRules, type AdmitPlan, type EnrollFacts, type Gate, type ThrottledRoute } from './plan.ts';
+import { RedisStore } from './redis-store.ts';
+import { ExpiringSet, type Verdict } from './verdict.ts';
+
+export type { EnrollFacts, ThrottledRoute } from './plan.ts';
+
+export type Admission =
+  | { ok: true; limit?: { limit: number; remaining: number; resetSeconds: number }; streak: boolean }
+  | { ok: false; retryAfterSeconds: number; rule: string; key: string; kind: 'limit' | 'lockout' | 'block' | 'error' };
+
+export interface Throttle {
+  /** Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client. */
+  admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Promise<Admission>;
+  /** Counts the api's answer (see plan.ts for which answers count where). */
+  /** `streak`: from the admission; a success resets a failure streak only when one was seen. */
+  recordOutcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => Promise<void>;
+  redisStatus: () => 'none' | 'up' | 'down';
+  /** Resolves once Redis is connected, or after `ms` (then limits start in memory). */
+  waitForRedis: (ms: number) => Promise<void>;
+  close: () => Promise<void>;
+}
+
+const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+
+const ERROR: Admission = { ok: false, retryAfterSeconds: 1, rule: 'internal', key: '', kind: 'error' };
+
+export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metrics, redis: Redis | null): Throttle => {
+  const keys = edgeKeys(config.redisPrefix);
+  const rules = createRules(config.limits, keys);
+  const knownGates = new ExpiringSet(config.negativeCacheSize);
+  const knownSpent = new ExpiringSet(config.negativeCacheSize);
+  /** Gates set while Redis was down, to write there once it is back. */
+  const madeOffline = new ExpiringSet(config.negativeCacheSize);
+  const memory = new MemoryStore(knownGates);
+  const store = redis === null ? null : new RedisStore(redis);
+  let up = false;
+  let liftsHeard = false;
+  let subscriber: Redis | null = null;
+
+  if (redis === null) {
+    logger.log('warn', 'REDIS_URL unset: throttle counters are in-process; run a single edge only');
+  } else {
+    metrics.redisUp.set(0);
+    redis.on('ready', () => {
+      if (up) return;
+      void restoreOfflineGates().finally(() => {
+        // The connection may have dropped again while we were writing.
+        if (up || redis.status !== 'ready') return;
+        up = true;
+        memory.reset();
+        metrics.redisUp.set(1);
+        metrics.redisTransitions.inc({ to: 'up' });
+        logger.log('info', 'redis connected: limits shared through Redis');
+      });
+    });
+    const down = (why: string) => {
+      if (!up) return;
+      up = false;
+      metrics.redisUp.set(0);
+      metrics.redisTransitions.inc({ to: 'down' });
+      logger.log('error', 'redis unavailable: limiting in memory from the last known blocks', { reason: why });
+    };
+    redis.on('close', () => down('connection closed'));
+    // Without an error listener ioredis would crash the process on ECONNREFUSED.
+    redis.on('error', (err: Error) => down(err.message));
+
+    // Lifts by operators (clearLockout) arrive here; only while we hear them
+    // may a known block be answered from memory with Redis up.
+    const sub = redis.duplicate();
+    subscriber = sub;
+    sub.on('error', () => undefined);
+    sub.on('close', () => {
+      liftsHeard = false;
+    });
+    sub.on('message', (_channel: string, key: string) => knownGates.delete(key));
+    sub.on('ready', () => {
+      sub.subscribe(keys.liftChannel).then(
+        () => {
+          // Lifts may have been missed while deaf: forget what Redis can tell again.
+          knownGates.clear();
+          for (const [key, until] of madeOffline.live(Date.now())) knownGates.set(key, until);
+          liftsHeard = true;
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  const restoreOfflineGates = async (): Promise<void> => {
+    if (store === null) return;
+    const now = Date.now();
+    const pending = [...madeOffline.live(now)];
+    for (const [key, until] of pending) {
+      try {
+        await store.restoreGate(key, until - now);
+        madeOffline.delete(key);
+      } catch {
+        // Still down after all; the next `ready` tries again.
+        return;
+      }
+    }
+    if (pending.length > 0) logger.log('info', 'blocks made during the redis outage written back', { count: pending.length });
+  };
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    knownGates.sweep(now);
+    knownSpent.sweep(now);
+    madeOffline.sweep(now);
+    memory.sweep(now);
+  }, 10_000);
+  sweep.unref();
+
+  const refuseGate = (gate: Gate, ms: number): Admission => {
+    metrics.throttle.inc({ rule: gate.rule, decision: gate.kind });
+    return { ok: false, retryAfterSeconds: seconds(ms), rule: gate.rule, key: gate.key, kind: gate.kind };
+  };
+
+  /** Answers from memory what is already known: no store call for a refused flood. */
+  const fromCache = (plan: AdmitPlan, now: number): Admission | null => {
+    if (redis === null || !up || liftsHeard) {
+      for (const gate of plan.gates) {
+        const until = knownGates.until(gate.key, now);
+        if (until !== undefined) return refuseGate(gate, until - now);
+      }
+    }
+    for (const b of plan.budgets) {
+      const until = knownSpent.until(b.key, now);
+      if (until !== undefined) {
+        metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+        return { ok: false, retryAfterSeconds: seconds(until - now), rule: b.rule, key: b.key, kind: 'limit' };
+      }
+    }
+    return null;
+  };
+
+  const decide = (plan: AdmitPlan, verdict: Verdict, now: number, shared: boolean): Admission => {
+    if (verdict.kind === 'gate') {
+      const gate = plan.gates[verdict.index];
+      if (gate === undefined) return ERROR;
+      knownGates.set(gate.key, now + verdict.ms);
+      return refuseGate(gate, verdict.ms);
+    }
+    const primary = plan.budgets[0];
+    if (verdict.kind === 'limit') {
+      const b = plan.budgets[verdict.index];
+      if (b === undefined) return ERROR;
+      // Remember only shared verdicts: an outage-time count must not outlive the outage.
+      if (shared) knownSpent.set(b.key, now + verdict.ms);
+      metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+      return { ok: false, retryAfterSeconds: seconds(verdict.ms), rule: b.rule, key: b.key, kind: 'limit' };
+    }
+    if (primary === undefined) return { ok: true, streak: verdict.watched };
+    metrics.throttle.inc({ rule: primary.rule, decision: 'allow' });
+    return {
+      ok: true,
+      limit: { limit: primary.limit, remaining: Math.max(0, verdict.remaining), resetSeconds: seconds(verdict.ms) },
+      streak: verdict.watched,
+    };
+  };
+
+  const admit: Throttle['admit'] = async (route, ids, enroll) => {
+    try {
+      const plan = rules.admit(route, ids, enroll);
+      const now = Date.now();
+      const cached = fromCache(plan, now);
+      if (cached !== null) return cached;
+      if (store !== null && up) {
+        try {
+          return decide(plan, await store.admit(plan), Date.now(), true);
+        } catch (err) {
+          logger.log('error', 'redis throttle call failed; deciding in memory', { reason: err instanceof Error ? err.message : 'unknown' });
+        }
+      }
+      return decide(plan, memory.admit(plan, now), now, store === null);
+    } catch (err) {
+      // Refuse rather than fail open.
+      logger.log('error', 'throttle error; refusing request', { reason: err instanceof Error ? err.message : 'unknown' });
+      metrics.throttle.inc({ rule: 'internal', decision: 'error' });
+      return ERROR;
+    }
+  };
+
+  const recordOutcome: Throttle['recordOutcome'] = async (route, ids, enroll, status, streak) => {
+    const plan = rules.outcome(route, ids, enroll, status, streak);
+    if (plan === null) return;
+    try {
+      let set: number[] | null = null;
+      if (store !== null && up) {
+        try {
+          set = await store.record(plan);
+        } catch (err) {
+          logger.log('error', 'redis outcome call failed; counting in memory', { reason: err instanceof Error ? err.message : 'unknown' });
+        }
+      }
+      const offline = set === null && store !== null;
+      const now = Date.now();
+      set ??= memory.record(plan, now);
+      for (const i of set) {
+        const tally = plan.tallies[i];
+        const gate = tally?.gate;
+        if (tally === undefined || gate === undefined || gate === null) continue;
+        knownGates.set(gate.key, now + tally.gateMs);
+        if (offline) madeOffline.set(gate.key, now + tally.gateMs);
+        const lockout = gate.kind === 'lockout';
+        metrics.throttle.inc({ rule: gate.rule, decision: lockout ? 'lockout_set' : 'block_set' });
+        logger.log('warn', lockout ? 'lockout' : gate.rule === 'poll_failures' ? 'poll block' : 'block', {
+          key: gate.key,
+          ...(lockout && enroll !== null ? { site_code: enroll.site } : {}),
+          ip: ids[0],
+          failures: tally.threshold,
+          seconds: Math.round(tally.gateMs / 1000),
+          ...(offline ? { redis: 'down' } : {}),
+        });
+      }
+    } catch (err) {
+      logger.log('error', 'could not record outcome', { reason: err instanceof Error ? err.message : 'unknown' });
+    }
+  };
+
+  return {
+    admit,
+    recordOutcome,
+    redisStatus: () => (redis === null ? 'none' : up ? 'up' : 'down'),
+    waitForRedis: (ms) =>
+      new Promise<void>((resolve) => {
+        if (redis === null || up) {
+          resolve();
+          return;
+        }
+        const timer = setTimeout(() => {
+          clearInterval(poll);
+          logger.log('warn', 'redis not reachable at startup: limiting in memory until it is', {});
+          resolve();
+        }, ms);
+        // `up` turns true a tick after `ready` (after offline blocks are restored).
+        const poll = setInterval(() => {
+          if (up) {
+            clearTimeout(timer);
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      }),
+    close: async () => {
+      clearInterval(sweep);
+      subscriber?.disconnect();
+      redis?.disconnect();
+    },
+  };
+};

@@ -1,0 +1,52 @@
+import { buildConnector } from 'undici';
+
+export interface UpstreamTrust {
+  /** PEM bundle that must have signed the api's certificate; null: system CAs (unless pinned). */
+  ca: Buffer | null;
+  /** Upper-case hex SHA-256 of the api's DER certificate; null: no pin. */
+  pin: string | null;
+}
+
+/**
+ * The socket factory for the edge → api hop. For an `https://` upstream it
+ * hands a socket to the pool only after the api's certificate passed the CA
+ * check and/or the pin, so not one byte of an enrollment request is written
+ * to an impostor. With a pin alone the chain is not checked (a self-signed
+ * api certificate is the common case); the pin is then the whole trust.
+ *
+ * @example
+ *   const connect = upstreamConnector(new URL('https://api.internal:8443'), { ca: null, pin: 'AB12…' }, 15_000);
+ */
+export const upstreamConnector = (upstream: URL, trust: UpstreamTrust, timeoutMs: number): buildConnector.connector => {
+  const tls = upstream.protocol === 'https:';
+  const base = buildConnector({
+    timeout: timeoutMs,
+    // noDelay: small JSON requests must not wait on Nagle for an ACK the api delays.
+    noDelay: true,
+    ...(tls
+      ? {
+          ...(trust.ca !== null ? { ca: trust.ca } : {}),
+          rejectUnauthorized: trust.ca !== null || trust.pin === null,
+          minVersion: 'TLSv1.2' as const,
+        }
+      : {}),
+  });
+  const pin = tls ? trust.pin : null;
+  if (pin === null) return base;
+  return (options, callback) => {
+    base(options, (err, socket) => {
+      if (err !== null || socket === null) {
+        callback(err ?? new Error('upstream connection failed'), null);
+        return;
+      }
+      const peer = 'getPeerCertificate' in socket ? socket.getPeerCertificate() : null;
+      const seen = peer?.fingerprint256?.replace(/:/g, '').toUpperCase();
+      if (seen !== pin) {
+        socket.destroy();
+        callback(Object.assign(new Error('upstream certificate does not match EDGE_UPSTREAM_PIN'), { code: 'EPINMISMATCH' }), null);
+        return;
+      }
+      callback(null, socket);
+    });
+  };
+};
