@@ -69,7 +69,8 @@ describe('refusals from strangers', () => {
     expect(await count(sql`select coalesce(sum(count), 0)::int as n from audit_refusal_counts`)).toBe(N);
     expect(anonymousRefusals.total() - metricBefore).toBe(N);
     expect(anonymousRefusals.snapshot()['enroll.denied']).toBeGreaterThanOrEqual(N / 5);
-  });
+    // 3,000 real requests on a shared two-core machine: room to finish, no timing asserted.
+  }, 240_000);
 
   it('starts a new summary row for each minute, not for each request', async () => {
     const before = await count(sql`select count(*)::int as n from audit_refusal_counts where kind = 'admin.unauthorized'`);
