@@ -69,7 +69,8 @@ describe('refusals from strangers', () => {
     expect(await count(sql`select coalesce(sum(count), 0)::int as n from audit_refusal_counts`)).toBe(N);
     expect(anonymousRefusals.total() - metricBefore).toBe(N);
     expect(anonymousRefusals.snapshot()['enroll.denied']).toBeGreaterThanOrEqual(N / 5);
-  });
+    // 3,000 real requests on a shared two-core machine: room to finish, no timing asserted.
+  }, 240_000);
 
   it('starts a new summary row for each minute, not for each request', async () => {
     const before = await count(sql`select count(*)::int as n from audit_refusal_counts where kind = 'admin.unauthorized'`);
@@ -176,6 +177,24 @@ describe('audit retention', () => {
     const types = (await t.api.deps.db.execute<{ event_type: string }>(sql`select event_type from audit_events order by seq`)).map((r) => r.event_type);
     expect(types.filter((x) => x === 'audit.pruned')).toHaveLength(2);
     expect(types).not.toContain('site.created');
+    // Directly on the database (DATABASE_URL), for when the api is down: same limits, same audit.pruned row.
+    const direct = async (before: string) => {
+      let text = '';
+      const c = await runCli(['audit', 'prune', '--before', before], {
+        io: { out: (s) => (text += s), err: (s) => (text += s) },
+        env: { DATABASE_URL: t.db?.url ?? '' },
+        now: () => t.clock.now(),
+      });
+      return { c, text };
+    };
+    const recent = await direct(t.clock.now().toISOString());
+    expect(recent.c).toBe(1);
+    expect(recent.text).toContain('kept at least 90 days');
+    const ok = await direct('2020-01-01');
+    expect(ok.c, ok.text).toBe(0);
+    const lastRow = await t.api.deps.db.execute<{ event_type: string; actor: string }>(sql`select event_type, actor from audit_events order by seq desc limit 1`);
+    expect(lastRow[0]?.event_type).toBe('audit.pruned');
+    expect(lastRow[0]?.actor).toMatch(/^database:/);
     // And a plain DELETE still fails afterwards: the cutoff was transaction-local.
     await expect(t.api.deps.db.execute(sql`delete from audit_events`)).rejects.toThrow();
   });

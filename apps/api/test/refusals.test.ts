@@ -102,7 +102,7 @@ const CASES: Case[] = [
   { name: 'create code auto_approve', method: 'post', path: () => '/api/v1/admin/pairing-codes', body: (v) => ({ site_code: 'ACME-PHX', auto_approve: v }), field: 'auto_approve', admin: true, accepts: ['a boolean'] },
   { name: 'reject reason', method: 'post', path: () => `/api/v1/admin/enrollments/${enrollmentId}/reject`, body: (v) => ({ reason: v }), field: 'reason', admin: true, accepts: ['SQL metacharacters', 'shell metacharacters'] },
   { name: 'approve notes', method: 'post', path: () => `/api/v1/admin/enrollments/${enrollmentId}/approve`, body: (v) => ({ notes: v }), field: 'notes', admin: true, accepts: ['SQL metacharacters', 'shell metacharacters'] },
-  { name: 'rotate key max_uses', method: 'post', path: () => '/api/v1/admin/sites/ACME-PHX/enrollment-key', body: (v) => ({ max_uses: v }), field: 'max_uses', admin: true, accepts: ['a number'], extra: BAD_NUMBERS.filter((n) => n !== 1e12 && n !== Number.MAX_SAFE_INTEGER).concat([2e6]) },
+  { name: 'rotate key max_uses', method: 'post', path: () => '/api/v1/admin/sites/ACME-PHX/enrollment-key', body: (v) => ({ max_uses: v }), field: 'max_uses', admin: true, accepts: ['a number', 'null'], extra: BAD_NUMBERS.filter((n) => n !== 1e12 && n !== Number.MAX_SAFE_INTEGER).concat([2e6]) },
   { name: 'agent key verify agent_key', method: 'post', path: () => '/api/v1/internal/agent-keys/verify', body: (v) => ({ agent_key: v }), field: 'agent_key', admin: true, accepts: ['a NUL byte', 'an escape sequence', 'a newline', 'Cyrillic look-alikes', 'fullwidth look-alikes', 'dotless i and long s', 'SQL metacharacters', 'shell metacharacters'] },
 ];
 

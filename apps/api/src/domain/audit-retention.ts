@@ -7,23 +7,29 @@
  */
 import { sql } from 'drizzle-orm';
 import { ApiError } from '../errors.ts';
+import type { Executor } from '../db/client.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 
 const DAY_MS = 86_400_000;
 
-export const pruneAudit = async (deps: Deps, before: Date, actor: Actor, client: Client | null) => {
-  const now = deps.clock.now();
-  const latest = new Date(now.getTime() - deps.config.auditMinRetentionDays * DAY_MS);
+export interface PruneContext {
+  db: Executor;
+  now: Date;
+  minRetentionDays: number;
+}
+
+export const pruneAuditRows = async (ctx: PruneContext, before: Date, actorName: string, client: Client | null) => {
+  const latest = new Date(ctx.now.getTime() - ctx.minRetentionDays * DAY_MS);
   if (before > latest) {
-    throw new ApiError('invalid_request', `Audit rows are kept at least ${deps.config.auditMinRetentionDays} days`, {
+    throw new ApiError('invalid_request', `Audit rows are kept at least ${ctx.minRetentionDays} days`, {
       fields: { before: `must be on or before ${latest.toISOString()} (AIRLOCK_AUDIT_MIN_RETENTION_DAYS)` },
       audit: { eventType: 'audit.prune_refused', details: { before: before.toISOString() } },
     });
   }
   const details = { request_id: client?.requestId ?? null };
-  const rows = await deps.db.transaction((tx) =>
+  const rows = await ctx.db.transaction((tx) =>
     tx.execute<{ events: string; refusal_counts: string }>(
-      sql`select events, refusal_counts from airlock_prune_audit(${before.toISOString()}::timestamptz, ${actor.name}, ${now.toISOString()}::timestamptz, ${client?.ip ?? null}, ${client?.userAgent ?? null}, ${JSON.stringify(details)}::jsonb)`,
+      sql`select events, refusal_counts from airlock_prune_audit(${before.toISOString()}::timestamptz, ${actorName}, ${ctx.now.toISOString()}::timestamptz, ${client?.ip ?? null}, ${client?.userAgent ?? null}, ${JSON.stringify(details)}::jsonb)`,
     ),
   );
   const r = rows[0];
@@ -33,3 +39,7 @@ export const pruneAudit = async (deps: Deps, before: Date, actor: Actor, client:
     refusal_counts_deleted: Number(r?.refusal_counts ?? 0),
   };
 };
+
+/** Through the admin API: the operator's name is the actor. */
+export const pruneAudit = (deps: Deps, before: Date, actor: Actor, client: Client | null) =>
+  pruneAuditRows({ db: deps.db, now: deps.clock.now(), minRetentionDays: deps.config.auditMinRetentionDays }, before, actor.name, client);

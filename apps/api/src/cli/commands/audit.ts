@@ -1,6 +1,12 @@
-/** The audit log, newest first, page by page. */
+/** The audit log, newest first, page by page; counted refusals; retention. */
+import { userInfo } from 'node:os';
+import { Instant } from '@airlock/schema';
+import * as v from 'valibot';
 import { booleanFlag, integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
-import { emit, timeOf, type Command } from '../context.ts';
+import { pruneAuditRows } from '../../domain/audit-retention.ts';
+import { ApiError } from '../../errors.ts';
+import { CliError, emit, timeOf, type Command } from '../context.ts';
+import { databaseUrlFrom, withDatabase } from './database.ts';
 import { formatDetails, renderTable } from '../format.ts';
 
 interface AuditEvent {
@@ -146,14 +152,34 @@ export const auditPruneCommand: Command = {
   synopsis: '--before DATE',
   summary: 'delete audit rows and counted refusals older than DATE (admin; writes an audit.pruned row)',
   details: `  --before DATE   RFC 3339 time or date (e.g. 2026-01-01); rows older than this go.
-                  The api refuses a cutoff newer than AIRLOCK_AUDIT_MIN_RETENTION_DAYS
-                  (default 90) days ago. audit.pruned rows are never deleted.`,
+                  A cutoff newer than AIRLOCK_AUDIT_MIN_RETENTION_DAYS (default 90) days
+                  ago is refused. audit.pruned rows are never deleted.
+
+Through the admin API (admin role), or with DATABASE_URL set directly on the
+database (actor database:<unix user>), for when the api is down.`,
   run: async (ctx) => {
-    const before = requiredFlag(ctx.values, 'before', auditPruneCommand);
-    const r = await ctx.admin().post<{ before: string; events_deleted: number; refusal_counts_deleted: number }>(
-      '/api/v1/admin/audit/prune',
-      { before },
-    );
+    const raw = requiredFlag(ctx.values, 'before', auditPruneCommand);
+    const url = databaseUrlFrom(ctx.env);
+    type Pruned = { before: string; events_deleted: number; refusal_counts_deleted: number };
+    let r: Pruned;
+    if (url) {
+      // Direct: whoever holds DATABASE_URL owns the tables anyway; the same function, limits and audit.pruned row.
+      const parsed = v.safeParse(Instant, raw);
+      if (!parsed.success) throw new UsageError('--before must be an RFC 3339 time or a date', auditPruneCommand);
+      // The api's own setting, read the same way (whole days, default 90).
+      const configured = ctx.env.AIRLOCK_AUDIT_MIN_RETENTION_DAYS;
+      if (configured && !/^\d{1,5}$/.test(configured)) throw new CliError('AIRLOCK_AUDIT_MIN_RETENTION_DAYS must be a whole number of days');
+      const minRetentionDays = configured ? Number(configured) : 90;
+      const actor = `database:${userInfo().username}`;
+      try {
+        r = await withDatabase(url, (handle) => pruneAuditRows({ db: handle.db, now: ctx.now(), minRetentionDays }, parsed.output, actor, null));
+      } catch (err) {
+        if (err instanceof ApiError) throw new CliError(`${err.message}: ${Object.values(err.extra.fields ?? {}).join('; ')}`);
+        throw err;
+      }
+    } else {
+      r = await ctx.admin().post<Pruned>('/api/v1/admin/audit/prune', { before: raw });
+    }
     emit(ctx, r, (x) => `pruned ${x.events_deleted} audit events and ${x.refusal_counts_deleted} refusal counts older than ${x.before}\n`);
   },
 };
