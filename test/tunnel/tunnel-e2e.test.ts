@@ -316,6 +316,29 @@ const fetchThroughEdge = (p: string, body: unknown) =>
     req.end(payload);
   });
 
+describe('reload', () => {
+  it('SIGHUP has sshd re-read its config in place (same process, absolute paths) and logins keep working', async () => {
+    const a = await enrollAgent('vma-reload');
+    const sshdPid = Number([...tunnel.lines()].reverse().find((l) => l.msg === 'sshd started')?.pid);
+    const listening = () => tunnel.lines().filter((l) => l.msg === 'sshd' && String(l.line).startsWith('Server listening')).length;
+    const before = listening();
+    const tsxPid = tunnel.proc.child.pid ?? 0;
+    const [nodePid] = readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    process.kill(nodePid ?? 0, 'SIGHUP');
+    await waitFor(() => listening() > before, 'sshd to listen again after SIGHUP');
+    expect(tunnel.lines().some((l) => l.msg === 'sshd' && String(l.line).includes('Received SIGHUP; restarting'))).toBe(true);
+    expect(() => process.kill(sshdPid, 0)).not.toThrow();
+    const lp = await freePort();
+    const ssh = runSsh({ port: edgePort, key: a.key, knownHosts: a.knownHosts, args: ['-N', '-L', `127.0.0.1:${lp}:127.0.0.1:${echo.port}`, '127.0.0.1'] });
+    try {
+      await waitFor(async () => (await echoThrough(lp)).got !== null, 'a tunnel after the reload');
+    } finally {
+      ssh.child.kill();
+      await ssh.exit;
+    }
+  });
+});
+
 describe('an endpoint that died hard', () => {
   it('ends the sshd it left behind at its next start', async () => {
     const first = await startTunnel({ apiUrl: stack.apiUrl, token: stack.serviceToken, waitFor: 'tunnel listening' });

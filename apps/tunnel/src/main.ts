@@ -36,7 +36,12 @@ const main = async () => {
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGHUP', () => log('info', 'SIGHUP ignored: restart the service to apply new settings'));
+  // SIGHUP: rewrite sshd_config and the helper from this process's settings, then have sshd re-read them.
+  let reload: (() => Promise<void>) | null = null;
+  process.on('SIGHUP', () => {
+    if (!reload) return log('info', 'SIGHUP before sshd started: ignored');
+    reload().catch((err: unknown) => log('error', 'reload failed; sshd keeps its previous config', { reason: err instanceof Error ? err.message : 'unknown' }));
+  });
 
   const keysAccount = await checkAccounts(config);
   await ensurePrivsepDir();
@@ -59,6 +64,11 @@ const main = async () => {
   const api = createTunnelApi(config);
   const supervisor = startSupervisor(config, sshdConfig, api, log);
   stop = supervisor.stop;
+  reload = async () => {
+    await installKeysHelper(config, keysAccount);
+    await writeSshdConfig(config, helper);
+    supervisor.reload();
+  };
   await supervisor.listening;
   log('info', 'tunnel listening', { host: config.host, port: config.port, user: config.user, host_key: hostKey.split(' ')[0] ?? '' });
 

@@ -25,6 +25,8 @@ interface Connection {
 
 export interface Supervisor {
   stop(): Promise<void>;
+  /** SIGHUP to sshd: it re-executes itself with the same absolute paths and re-reads its config; sessions stay. */
+  reload(): void;
   /** Resolves once sshd has logged that it listens (the first time). */
   listening: Promise<void>;
 }
@@ -194,5 +196,12 @@ export const startSupervisor = (config: TunnelConfig, sshdConfigPath: string, ap
     redis?.disconnect();
   };
 
-  return { stop, listening };
+  const reload = () => {
+    if (child && child.exitCode === null) {
+      log('info', 'sshd reload requested');
+      child.kill('SIGHUP');
+    }
+  };
+
+  return { stop, listening, reload };
 };
