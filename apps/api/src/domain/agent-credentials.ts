@@ -63,6 +63,8 @@ const denied = (reason: string, fingerprint: string, agent: AgentRow | null) =>
       eventType: 'agent.denied',
       siteCode: agent?.siteCode ?? null,
       agentId: agent?.id ?? null,
+      // A fingerprint of no agent concerns nothing real: counted, not a row each (#8.1).
+      anonymous: agent === null,
       details: { reason, fingerprint },
     },
   });

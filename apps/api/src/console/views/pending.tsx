@@ -14,6 +14,10 @@ export interface PendingItem {
   status: string;
   created_at: string;
   existing_agent_id: string | null;
+  /** #8.2: the active agent whose key an approval would replace. */
+  replaces_agent_id?: string | null;
+  replaces_fingerprint?: string | null;
+  rekey_signed?: boolean;
 }
 
 export interface CollidesWith {
@@ -69,6 +73,12 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
           ) : (
             '.'
           )}
+        </div>
+      ) : null}
+      {e.replaces_agent_id && e.replaces_fingerprint ? (
+        <div class="replaces">
+          Replaces agent <code>{e.replaces_agent_id}</code>: <Fingerprint value={e.replaces_fingerprint} /> → <Fingerprint value={e.fingerprint} />
+          {e.rekey_signed ? ' (signed by the current key)' : ' (not signed by the current key)'}
         </div>
       ) : null}
       <div class="muted small">
