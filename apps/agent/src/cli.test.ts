@@ -178,6 +178,14 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect((await cli(['enroll', '--help'])).out).toMatch(/--pin sha256:HEX/);
   });
 
+  it('dispatches help per command and refuses an unknown command', async () => {
+    expect((await cli(['help', 'status'])).out).toMatch(/airlock-agent status/);
+    expect((await cli(['status', '--help'])).out).toMatch(/airlock-agent status/);
+    const unknown = await cli(['frobnicate']);
+    expect(unknown.code).toBe(ExitCode.Usage);
+    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "status"/);
+  });
+
   it('keeps every exit code distinct', () => {
     const codes = EXIT_CODE_HELP.map(([c]) => c);
     expect(new Set(codes).size).toBe(codes.length);

@@ -45,19 +45,15 @@ Environment:
   HTTPS_PROXY, NO_PROXY (any case) an http:// proxy (CONNECT); TLS and --pin stay end to end
   NO_COLOR                         no colours on a terminal`;
 
-const STATUS = `Show what this machine is enrolled as: server, site, agent id, key
-fingerprint and since when. Never prints the agent key.
+export const ENROLL_HELP = `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
 
-  airlock-agent status [--state-dir DIR]`;
-
-export const helpText = (topic?: 'enroll' | 'status'): string => {
-  if (topic === 'enroll') return `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
-  if (topic === 'status') return `${STATUS}\n\nExit codes: 0 enrolled, 10 not enrolled (or only pending).\n`;
-  return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock.
+/** The top-level help; `commands` is the registry's name and summary of each command. */
+export const helpText = (commands: ReadonlyArray<{ name: string; summary: string }>): string => {
+  const list = commands.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n');
+  return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock and keep its credentials.
 
 Commands:
-  enroll    enroll with a pairing code or an enrollment key (see: airlock-agent enroll --help)
-  status    show the enrollment stored on this machine
+${list}
   version   print the version
 
 ${USAGE}

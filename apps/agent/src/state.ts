@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
+import type { TlsFlags } from './args.ts';
 
 /**
  * The state directory layout, shared with infra/agent/airlock-enroll.sh:
@@ -184,3 +185,20 @@ export const fileMode = async (file: string): Promise<number | null> => {
 
 export const isNotFound = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT';
+
+/** How to reach the server, as stored so `--resume` and `renew` need no flags. */
+export const tlsToState = (tls: TlsFlags): EnrollmentState['tls'] => ({
+  ...(tls.caFile !== undefined ? { ca_file: path.resolve(tls.caFile) } : {}),
+  ...(tls.pin !== undefined ? { pin: tls.pin.toString('hex') } : {}),
+  ...(tls.insecure ? { insecure: true } : {}),
+});
+
+/** The stored settings, with the flags given on this run taking precedence. */
+export const tlsFromState = (stored: EnrollmentState['tls'], override: Partial<TlsFlags>): TlsFlags => {
+  const tls: TlsFlags = { insecure: override.insecure ?? stored.insecure ?? false };
+  const caFile = override.caFile ?? stored.ca_file;
+  if (caFile !== undefined) tls.caFile = caFile;
+  const pin = override.pin ?? (stored.pin !== undefined ? Buffer.from(stored.pin, 'hex') : undefined);
+  if (pin !== undefined) tls.pin = pin;
+  return tls;
+};
