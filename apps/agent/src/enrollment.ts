@@ -4,7 +4,7 @@ import { signRaw, signedMessage } from '@airlock/crypto';
 import { ExitCode } from './exit-codes.ts';
 import { TransportError, type HttpClient, type HttpResponse } from './http.ts';
 import type { AgentKey } from './keys.ts';
-import { formatSeconds } from './messages.ts';
+import { formatSeconds, sanitizeServerText } from './messages.ts';
 import { StatusApproved, StatusWaiting, VerifyOk, errorCodeOf, expectShape, explainResponse } from './protocol.ts';
 import {
   StateError,
@@ -186,7 +186,7 @@ const saveApproval = async (
     await writeFileAtomic(rescue, `${JSON.stringify(response.json, null, 2)}\n`);
     progress.fail({
       exitCode: ExitCode.Internal,
-      title: 'Approved, but the credentials are not in the format this agent expects.',
+      title: `Approved, but the credentials are not in the format this agent expects (${sanitizeServerText(v.getDotPath(parsed.issues[0]) ?? 'the body', 60)} is missing or malformed).`,
       detail: `What the server sent was saved to ${rescue} (0600).`,
       action: 'Report this to your operator together with the agent version.',
     });
@@ -206,6 +206,7 @@ const saveApproval = async (
     private_key_file: paths.privateKey,
     ssh: approved.credentials.ssh,
     tls: state.tls,
+    certificate: null,
   };
   await writeCredentials(paths, credentials);
   await removeEnrollment(paths);

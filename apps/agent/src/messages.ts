@@ -1,5 +1,6 @@
 import type { ErrorCode } from '@airlock/schema';
 import { ExitCode } from './exit-codes.ts';
+import { stripControls } from './sanitize.ts';
 
 export interface ErrorContext {
   method: 'pairing_code' | 'enrollment_key';
@@ -25,8 +26,7 @@ export interface Explanation {
  * a hostile or broken server cannot move the cursor or rewrite earlier lines.
  */
 export const sanitizeServerText = (text: string, max = 500): string => {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim();
+  const clean = stripControls(text).trim();
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 };
 
