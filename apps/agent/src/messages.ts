@@ -93,6 +93,13 @@ export const ERROR_MESSAGES: Record<ErrorCode, (ctx: ErrorContext) => Explanatio
   unauthorized: () => adminOnly('unauthorized'),
   forbidden: () => adminOnly('forbidden'),
   invalid_key: () => adminOnly('invalid_key'),
+  invalid_certificate: () => adminOnly('invalid_certificate'),
+  agent_denied: () => ({
+    exitCode: ExitCode.Denied,
+    title: 'The server did not accept this agent\'s proof of its enrolled key.',
+    detail: 'The agent may have been revoked, or this state directory holds a key the server does not know.',
+    action: 'Ask your operator whether this agent is still enrolled; if it was revoked, enroll again.',
+  }),
   invalid_state: () => adminOnly('invalid_state'),
   conflict: () => adminOnly('conflict'),
   enrollment_denied: (ctx) => {

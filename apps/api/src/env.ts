@@ -17,6 +17,21 @@ const int = (min: number, max: number) =>
     v.maxValue(max, `must be at most ${max}`),
   );
 
+/**
+ * A lifetime: whole seconds (`86400`) or units, largest first (`24h`, `90m`,
+ * `7d`, `1h30m`). Returns seconds, or null when the text is neither.
+ */
+export const parseDuration = (text: string): number | null => {
+  if (/^\d{1,9}$/.test(text)) return Number(text);
+  const m = /^(?:(\d{1,5})d)?(?:(\d{1,6})h)?(?:(\d{1,7})m)?(?:(\d{1,9})s)?$/.exec(text);
+  if (!m || text === '') return null;
+  const [, d = '0', h = '0', min = '0', sec = '0'] = m;
+  return Number(d) * 86400 + Number(h) * 3600 + Number(min) * 60 + Number(sec);
+};
+
+const MIN_CERT_TTL_SECONDS = 60;
+const MAX_CERT_TTL_SECONDS = 90 * 86400;
+
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
@@ -35,6 +50,25 @@ const EnvSchema = v.object({
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+  // v1.1 credentials: Airlock's CA (PEM files; both or neither), extra trusted CAs during a rotation,
+  // the SPIFFE trust domain of agents' certificates, and their lifetime.
+  AIRLOCK_CA_CERT: v.optional(v.pipe(v.string(), v.minLength(1))),
+  AIRLOCK_CA_KEY: v.optional(v.pipe(v.string(), v.minLength(1))),
+  AIRLOCK_CA_BUNDLE_EXTRA: v.optional(v.pipe(v.string(), v.minLength(1))),
+  AIRLOCK_TRUST_DOMAIN: v.optional(
+    v.pipe(v.string(), v.regex(/^[a-z0-9._-]{1,255}$/, 'must be a SPIFFE trust domain: 1-255 characters of a-z 0-9 . _ -')),
+    'airlock',
+  ),
+  AIRLOCK_CERT_TTL: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(parseDuration),
+      v.number('must be seconds (86400) or a duration such as 24h, 90m, 7d, 1h30m'),
+      v.minValue(MIN_CERT_TTL_SECONDS, `must be at least ${MIN_CERT_TTL_SECONDS} s`),
+      v.maxValue(MAX_CERT_TTL_SECONDS, `must be at most ${MAX_CERT_TTL_SECONDS} s (90d)`),
+    ),
+    '24h',
+  ),
 });
 
 export interface ApiConfig {
@@ -54,6 +88,12 @@ export interface ApiConfig {
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   bootstrapAdmin: boolean;
+  /** Airlock's CA: the PEM files when given, else created under dataDir/ca (see ca.ts). */
+  caCertPath: string | undefined;
+  caKeyPath: string | undefined;
+  caBundleExtraPath: string | undefined;
+  trustDomain: string;
+  certTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -83,6 +123,9 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     );
   }
   const o = parsed.output;
+  if ((o.AIRLOCK_CA_CERT === undefined) !== (o.AIRLOCK_CA_KEY === undefined)) {
+    throw new ConfigError(['AIRLOCK_CA_CERT / AIRLOCK_CA_KEY: set both or neither']);
+  }
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
@@ -100,5 +143,10 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
+    caCertPath: o.AIRLOCK_CA_CERT,
+    caKeyPath: o.AIRLOCK_CA_KEY,
+    caBundleExtraPath: o.AIRLOCK_CA_BUNDLE_EXTRA,
+    trustDomain: o.AIRLOCK_TRUST_DOMAIN,
+    certTtlSeconds: o.AIRLOCK_CERT_TTL,
   };
 };

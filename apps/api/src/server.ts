@@ -13,6 +13,7 @@ import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
+import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
 
@@ -71,13 +72,22 @@ export const startApi = async (
     await database.close();
     throw err;
   }
+  const clock = opts.clock ?? systemClock;
+  let ca;
+  try {
+    ca = await loadCaBundle(config, clock.now(), logger);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   const deps: Deps = {
     db: database.handle.db,
-    clock: opts.clock ?? systemClock,
+    clock,
     config,
     serverSecret: loadServerSecret(config.secret, config.dataDir),
     logger,
     lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
+    ca,
   };
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });

@@ -2,3 +2,5 @@ export * from './codes.ts';
 export * from './secrets.ts';
 export * from './ssh.ts';
 export * from './signatures.ts';
+export * from './csr.ts';
+export * from './certificates.ts';

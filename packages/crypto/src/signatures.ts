@@ -15,8 +15,11 @@ import {
  * made for git, file signing or anything else cannot be replayed here.
  */
 export const ENROLL_NAMESPACE = 'airlock-enroll';
+/** The SSHSIG namespace of an enrolled agent's proof on `/api/v1/agent/credentials`. */
+export const AGENT_NAMESPACE = 'airlock-agent';
 
 const MESSAGE_VERSION = 'airlock-enroll-v1';
+const AGENT_MESSAGE_VERSION = 'airlock-agent-v1';
 const CHALLENGE_BYTES = 32;
 // An armored SSHSIG for Ed25519 is ~300 bytes; 4 KiB is generous and bounds
 // the work a hostile client can make us do.
@@ -54,6 +57,22 @@ export const signedMessage = (enrollmentId: string, challenge: string): Buffer =
     throw new TypeError('enrollment id and challenge must not contain newlines');
   }
   return Buffer.from(`${MESSAGE_VERSION}\n${enrollmentId}\n${challenge}`, 'utf8');
+};
+
+/**
+ * The exact bytes an enrolled agent signs to renew or recover its credentials:
+ * UTF-8 of `airlock-agent-v1\n{challenge_id}\n{challenge}`, no trailing
+ * newline. A different version tag than enrollment, so a signature made for
+ * one can never be replayed as the other.
+ *
+ * @example
+ *   agentSignedMessage('5f1c…', 'q5S0…=').toString() // => 'airlock-agent-v1\n5f1c…\nq5S0…='
+ */
+export const agentSignedMessage = (challengeId: string, challenge: string): Buffer => {
+  if (challengeId.includes('\n') || challenge.includes('\n')) {
+    throw new TypeError('challenge id and challenge must not contain newlines');
+  }
+  return Buffer.from(`${AGENT_MESSAGE_VERSION}\n${challengeId}\n${challenge}`, 'utf8');
 };
 
 /**
@@ -103,6 +122,7 @@ const sshsigSignedData = (
   sshsig: Buffer,
   publicKeyBlob: Buffer,
   message: Uint8Array,
+  expectedNamespace: string,
 ): { data: Buffer; signature: Buffer } | null => {
   if (!sshsig.subarray(0, SSHSIG_MAGIC.length).equals(SSHSIG_MAGIC)) return null;
   const reader = new WireReader(sshsig.subarray(SSHSIG_MAGIC.length));
@@ -116,7 +136,7 @@ const sshsigSignedData = (
   const signatureBlob = reader.string();
   reader.end();
   if (!embeddedKey.equals(publicKeyBlob)) return null;
-  if (namespace.toString('latin1') !== ENROLL_NAMESPACE) return null;
+  if (namespace.toString('latin1') !== expectedNamespace) return null;
   if (!SSHSIG_HASHES.has(hashAlgorithm)) return null;
 
   const sig = new WireReader(signatureBlob);
@@ -151,6 +171,24 @@ export const verifyEnrollmentSignature = (
   publicKeyBlob: Uint8Array,
   message: Uint8Array,
   signature: string,
+): boolean => verifyNamespacedSignature(publicKeyBlob, message, signature, ENROLL_NAMESPACE);
+
+/**
+ * {@link verifyEnrollmentSignature} for an enrolled agent's proof: the same
+ * two forms, but an SSHSIG must carry the namespace `airlock-agent`
+ * (`ssh-keygen -Y sign -n airlock-agent`).
+ *
+ * @example
+ *   verifyAgentSignature(agentKey.blob, agentSignedMessage(id, challenge), body.signature) // => true | false
+ */
+export const verifyAgentSignature = (publicKeyBlob: Uint8Array, message: Uint8Array, signature: string): boolean =>
+  verifyNamespacedSignature(publicKeyBlob, message, signature, AGENT_NAMESPACE);
+
+const verifyNamespacedSignature = (
+  publicKeyBlob: Uint8Array,
+  message: Uint8Array,
+  signature: string,
+  namespace: string,
 ): boolean => {
   try {
     if (typeof signature !== 'string' || signature.length > MAX_SIGNATURE_INPUT) return false;
@@ -164,7 +202,7 @@ export const verifyEnrollmentSignature = (
     if (signature.startsWith(SSHSIG_BEGIN)) {
       const sshsig = dearmor(signature);
       if (sshsig === null) return false;
-      const parsed = sshsigSignedData(sshsig, blob, message);
+      const parsed = sshsigSignedData(sshsig, blob, message, namespace);
       if (parsed === null) return false;
       data = parsed.data;
       rawSignature = parsed.signature;

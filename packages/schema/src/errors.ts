@@ -13,6 +13,9 @@ export const ERROR_STATUS = {
   signature_invalid: 401,
   invalid_token: 401,
   invalid_key: 401,
+  // v1.1: an enrolled agent's proof refused (one body for every cause), and a certificate the verify route refuses.
+  agent_denied: 401,
+  invalid_certificate: 401,
   forbidden: 403,
   enrollment_rejected: 403,
   not_found: 404,

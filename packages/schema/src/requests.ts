@@ -107,6 +107,23 @@ export const Labels = v.pipe(
   v.check((o) => Object.keys(o).length <= 16, 'at most 16 labels'),
 );
 
+/**
+ * v1.1: a PEM PKCS#10 request (a few hundred bytes for Ed25519). Only the
+ * shape is bounded here; what it asks for is judged by packages/crypto.
+ */
+export const CsrInput = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(4096, 'must be at most 4096 characters'),
+  v.regex(/^[\x20-\x7e\r\n]*$/, 'must be a PEM certificate request'),
+);
+
+/** `ssh-keygen -lf` form: SHA256: + 43 characters of unpadded base64. */
+export const KeyFingerprint = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(64, 'must be a SHA256: key fingerprint'),
+  v.regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be a SHA256: key fingerprint'),
+);
+
 export const EnrollRequest = v.pipe(
   strict(
     {
@@ -118,6 +135,7 @@ export const EnrollRequest = v.pipe(
       agent_version: v.optional(AgentVersion),
       machine_uid: v.optional(MachineUid),
       labels: v.optional(Labels),
+      csr: v.optional(CsrInput),
     },
   ),
   v.forward(
@@ -144,6 +162,22 @@ export const VerifyRequest = strict({
   signature: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(4096, 'is too long')),
 });
 export type VerifyRequest = v.InferOutput<typeof VerifyRequest>;
+
+export const AgentChallengeRequest = strict({ fingerprint: KeyFingerprint });
+export type AgentChallengeRequest = v.InferOutput<typeof AgentChallengeRequest>;
+
+export const AgentCredentialsRequest = strict({
+  fingerprint: KeyFingerprint,
+  challenge_id: Uuid,
+  signature: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(4096, 'is too long')),
+  csr: v.optional(CsrInput),
+  rotate_agent_key: v.optional(v.boolean('must be true or false')),
+});
+export type AgentCredentialsRequest = v.InferOutput<typeof AgentCredentialsRequest>;
+
+export const CertificateVerifyRequest = strict({
+  certificate: v.pipe(v.string('must be a string'), v.maxLength(8192, 'is too long')),
+});
 
 export const CreateSiteRequest = strict({
   site_code: SiteCode,

@@ -140,6 +140,8 @@ export const enrollments = pgTable(
     notes: text('notes'),
     rejectReason: text('reject_reason'),
     credentialsIssuedAt: ts('credentials_issued_at'),
+    /** v1.1: the agent's PEM PKCS#10 request, checked at enroll, signed when the credentials are collected. */
+    csr: text('csr'),
     createdAt: createdAt(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -254,5 +256,50 @@ export const auditEvents = pgTable(
     index('audit_events_type_idx').on(t.eventType, t.seq),
     index('audit_events_site_idx').on(t.siteCode, t.seq),
     index('audit_events_agent_idx').on(t.agentId, t.seq),
+  ],
+);
+
+/**
+ * v1.1: one-time challenges of `POST /api/v1/agent/challenge`. A row is
+ * written for every request, known fingerprint or not, so the route does the
+ * same work and says nothing; `used_at` is set by the one conditional UPDATE
+ * that consumes it, whatever the outcome of the proof.
+ */
+export const agentChallenges = pgTable(
+  'agent_challenges',
+  {
+    id: uuid('id').primaryKey(),
+    fingerprint: text('fingerprint').notNull(),
+    challenge: text('challenge').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    sourceIp: text('source_ip'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('agent_challenges_expires_idx').on(t.expiresAt)],
+);
+
+/** v1.1: every certificate Airlock's CA signed, for the verify route and for forensics. */
+export const issuedCertificates = pgTable(
+  'issued_certificates',
+  {
+    /** Lower-case hex serial (128 random bits). */
+    serial: text('serial').primaryKey(),
+    agentId: uuid('agent_id')
+      .notNull()
+      .references(() => agents.id),
+    siteCode: text('site_code').notNull(),
+    enrollmentId: uuid('enrollment_id'),
+    /** SHA-256 of the certificate's DER, hex: a presented certificate must match it, not just its serial. */
+    fingerprint: text('fingerprint').notNull(),
+    /** SHA-256 of the signing CA certificate's DER, hex. */
+    issuerFingerprint: text('issuer_fingerprint').notNull(),
+    notBefore: ts('not_before').notNull(),
+    notAfter: ts('not_after').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('issued_certificates_fingerprint_idx').on(t.fingerprint),
+    index('issued_certificates_agent_idx').on(t.agentId, t.notAfter),
   ],
 );

@@ -1,3 +1,4 @@
+import type { CaBundle } from '../ca.ts';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import type { ApiConfig } from '../env.ts';
@@ -14,6 +15,8 @@ export interface Deps {
   logger: Logger;
   /** The edge's lockouts in Redis; null when the api has no REDIS_URL. */
   lockouts: LockoutStore | null;
+  /** v1.1: Airlock's CA, signing agents' certificates (see ca.ts). */
+  ca: CaBundle;
 }
 
 /** Who is asking, as the HTTP layer established it. */

@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  checkAgentCsr,
   isWellFormedSecret,
   mintSecret,
   newChallenge,
   normalizePairingCode,
   parseSshEd25519PublicKey,
   secretDigest,
-  secretDisplayStart,
   signedMessage,
   sshFingerprint,
   verifyEnrollmentSignature,
@@ -28,11 +28,12 @@ import type {
 import { addSeconds } from '../clock.ts';
 import type { Executor } from '../db/client.ts';
 import { ApiError } from '../errors.ts';
-import { getAgentByMachineUid, insertAgentKey, revokeAgentKeys } from '../store/agents.ts';
+import { getAgentByMachineUid, lockAgent } from '../store/agents.ts';
 import { insertEnrollment, lockEnrollment, lockEnrollmentByPollToken, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
 import { consumePairingCode } from '../store/pairing-codes.ts';
 import { consumeEnrollmentKey } from '../store/sites.ts';
 import { recordAudit } from './audit.ts';
+import { issueCredentials } from './credentials.ts';
 import { approveInTransaction } from './decisions.ts';
 import { pairingCodeDigest } from './pairing-codes.ts';
 import type { Client, Deps } from './deps.ts';
@@ -63,6 +64,11 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
     key = parseSshEd25519PublicKey(body.public_key);
   } catch (err) {
     throw invalid('public_key', err instanceof Error ? err.message : 'is not an ssh-ed25519 public key');
+  }
+  if (body.csr !== undefined) {
+    // v1.1: a request for the enrolled key only; checked now, signed when the credentials are collected.
+    const problem = await checkAgentCsr(body.csr, key.blob, body.hostname);
+    if (problem) throw invalid('csr', problem);
   }
   let credentialDigest: string;
   if (body.enrollment_key !== undefined) {
@@ -117,6 +123,7 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
       userAgent: client.userAgent,
       challenge,
       challengeExpiresAt: expiresAt,
+      csr: body.csr ?? null,
       status: 'awaiting_verification',
       pollInterval: deps.config.pollIntervalSeconds,
       createdAt: now,
@@ -320,10 +327,19 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
             }),
           );
         }
-        const agentKey = mintSecret('cak');
-        // Re-enrollment: the machine's older keys stop working as the new one is issued.
-        const revoked = await revokeAgentKeys(tx, e.agentId, now);
-        await insertAgentKey(tx, { agentId: e.agentId, digest: secretDigest(agentKey), start: secretDisplayStart(agentKey), createdAt: now });
+        // The agent's row lock orders this against a concurrent renewal on the agent routes:
+        // whichever mints last, exactly one key is live.
+        const agent = await lockAgent(tx, e.agentId);
+        if (!agent) throw invalidToken(e.id, e.siteCode);
+        // Re-enrollment: the machine's older keys stop working as the new one is issued (issueCredentials).
+        const { credentials, revokedKeys: revoked } = await issueCredentials(
+          deps,
+          tx,
+          { agentId: e.agentId, siteCode: e.siteCode, hostname: e.hostname, publicKey: e.publicKey, enrollmentId: e.id },
+          { mintAgentKey: true, withCertificate: e.csr !== null, client, actor: 'agent' },
+        );
+        const agentKey = credentials.agent_key;
+        if (agentKey === null) throw new Error('issueCredentials minted no agent key');
         await updateEnrollment(tx, e.id, { credentialsIssuedAt: now, updatedAt: now });
         if (e.reuseAgentId) {
           await recordAudit(tx, deps, client, {
@@ -346,7 +362,7 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
           ok: true,
           value: {
             httpStatus: 200,
-            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { agent_key: agentKey, ssh: null } },
+            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { ...credentials, agent_key: agentKey } },
           },
         };
       }

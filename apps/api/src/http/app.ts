@@ -89,7 +89,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
         const a = err.extra.audit;
         await recordAudit(deps.db, deps, client ?? null, {
           eventType: a.eventType,
-          actor: operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') ? 'agent' : 'anonymous'),
+          actor: operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') || c.req.path.startsWith('/api/v1/agent/') ? 'agent' : 'anonymous'),
           siteCode: a.siteCode ?? null,
           enrollmentId: a.enrollmentId ?? null,
           agentId: a.agentId ?? null,

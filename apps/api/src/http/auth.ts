@@ -12,7 +12,7 @@ export const bearerToken = (header: string | undefined): string | null => {
 
 /**
  * Operator authentication and role check for the admin and internal routes.
- * admin: everything; auditor: GET on admin routes; service: internal routes.
+ * admin: everything; auditor: GET only; service: internal routes.
  */
 export const requireOperator =
   (deps: Deps, area: 'admin' | 'internal'): MiddlewareHandler<AppEnv> =>
@@ -27,7 +27,8 @@ export const requireOperator =
     c.set('operator', operator);
     const allowed =
       operator.role === 'admin' ||
-      (area === 'admin' && operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
+      // An auditor reads (GET) everywhere: admin lists, and the internal CA bundle.
+      (operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
       (area === 'internal' && operator.role === 'service');
     if (!allowed) {
       throw new ApiError('forbidden', `The ${operator.role} role may not do this`, {

@@ -124,3 +124,8 @@ export const touchLiveAgentKey = async (db: Executor, digest: string, now: Date)
   )[0];
   return agent ?? null;
 };
+
+/** v1.1: an agent proved its key on the agent routes. */
+export const markAgentSeen = async (db: Executor, id: string, now: Date): Promise<void> => {
+  await db.update(agents).set({ lastSeenAt: now }).where(eq(agents.id, id));
+};

@@ -5,6 +5,7 @@ import type { Deps } from '../../domain/deps.ts';
 import { requireOperator } from '../../http/auth.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
+import { registerCertificateRoutes } from './certificates.ts';
 
 export const registerInternalRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/internal/*', requireOperator(deps, 'internal'));
@@ -12,4 +13,5 @@ export const registerInternalRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const body = await readJson(c, AgentKeyVerifyRequest);
     return c.json(await verifyAgentKey(deps, body.agent_key));
   });
+  registerCertificateRoutes(app, deps);
 };

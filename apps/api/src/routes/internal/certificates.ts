@@ -1,0 +1,19 @@
+import { CertificateVerifyRequest } from '@airlock/schema';
+import type { Hono } from 'hono';
+import { caCertificates, verifyCertificate } from '../../domain/certificates.ts';
+import type { Deps } from '../../domain/deps.ts';
+import { readJson } from '../../http/body.ts';
+import type { AppEnv } from '../../http/context.ts';
+
+/**
+ * v1.1 internal routes for mTLS peers. Operator auth comes from the
+ * `/api/v1/internal/*` middleware: GET /ca is open to every role (an auditor
+ * reads, as everywhere), verify to admin and service.
+ */
+export const registerCertificateRoutes = (app: Hono<AppEnv>, deps: Deps) => {
+  app.get('/api/v1/internal/ca', (c) => c.json(caCertificates(deps)));
+  app.post('/api/v1/internal/certificates/verify', async (c) => {
+    const body = await readJson(c, CertificateVerifyRequest);
+    return c.json(await verifyCertificate(deps, body.certificate));
+  });
+};

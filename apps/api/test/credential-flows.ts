@@ -1,0 +1,93 @@
+/** The agent's side of v1.1 credentials, for tests: a real Ed25519 key, real CSRs, real signatures. */
+import { createPrivateKey } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import {
+  agentSignedMessage,
+  buildAgentCsr,
+  encodeSshEd25519PublicKey,
+  generateAgentKeyPair,
+  parseSshEd25519PublicKey,
+  signRaw,
+  signedMessage,
+  sshFingerprint,
+} from '@airlock/crypto';
+import { expect } from 'vitest';
+import type { TestApi } from '../../../test/helpers/api.ts';
+import { createCode, enroll, status, verify } from './flows.ts';
+export { pollAfterInterval } from './flows.ts';
+
+export interface TlsAgent {
+  publicKey: string;
+  fingerprint: string;
+  secretKey: Uint8Array;
+  /** PKCS#8 PEM of the agent's Ed25519 key, as a TLS client loads it. */
+  privateKeyPem: string;
+  signEnrollment(enrollmentId: string, challenge: string): string;
+  signAgent(challengeId: string, challenge: string): string;
+  csr(hostname?: string): Promise<string>;
+}
+
+export const newTlsAgent = (): TlsAgent => {
+  const kp = generateAgentKeyPair();
+  const publicKey = encodeSshEd25519PublicKey(kp.publicKey, 'test-agent');
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(kp.secretKey.subarray(0, 32))]);
+  return {
+    publicKey,
+    fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
+    secretKey: kp.secretKey,
+    privateKeyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString(),
+    signEnrollment: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
+    signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),
+    csr: (hostname = 'vma-01') => buildAgentCsr(kp.secretKey, hostname),
+  };
+};
+
+/** Enrolls with an auto-approving pairing code (and a CSR unless told not to) and collects the status answer. */
+export const enrollWithCsr = async (
+  t: TestApi,
+  site: string,
+  opts: { agent?: TlsAgent; csr?: string | null; hostname?: string } = {},
+) => {
+  const agent = opts.agent ?? newTlsAgent();
+  const hostname = opts.hostname ?? 'vma-01';
+  const csr = opts.csr === undefined ? await agent.csr(hostname) : opts.csr;
+  const { code } = await createCode(t, site, { auto_approve: true });
+  const e = await enroll(t, {
+    site_code: site,
+    pairing_code: code,
+    public_key: agent.publicKey,
+    hostname,
+    ...(csr === null ? {} : { csr }),
+  });
+  expect(e.status).toBe(201);
+  const v = await verify(t, e.body.enrollment_id, agent.signEnrollment(e.body.enrollment_id, e.body.challenge));
+  expect(v.status).toBe(200);
+  expect(v.body.status).toBe('approved');
+  const s = await status(t, v.body.poll_token);
+  expect(s.status).toBe(200);
+  return { agent, answer: s.body, enrollmentId: e.body.enrollment_id as string, pollToken: v.body.poll_token as string };
+};
+
+export const challenge = (t: TestApi, fingerprint: string) => t.http.post('/api/v1/agent/challenge').send({ fingerprint });
+
+/** One full renewal: challenge, sign, credentials. */
+export const renew = async (t: TestApi, agent: TlsAgent, extra: Record<string, unknown> = {}) => {
+  const c = await challenge(t, agent.fingerprint);
+  expect(c.status).toBe(201);
+  return t.http.post('/api/v1/agent/credentials').send({
+    fingerprint: agent.fingerprint,
+    challenge_id: c.body.challenge_id,
+    signature: agent.signAgent(c.body.challenge_id, c.body.challenge),
+    ...extra,
+  });
+};
+
+export const internalAgentKeyVerify = (t: TestApi, agentKey: string) =>
+  t.http.post('/api/v1/internal/agent-keys/verify').set('authorization', `Bearer ${t.serviceToken}`).send({ agent_key: agentKey });
+
+export const internalCertVerify = (t: TestApi, certificate: string, token = t.serviceToken) =>
+  t.http.post('/api/v1/internal/certificates/verify').set('authorization', `Bearer ${token}`).send({ certificate });
+
+/** The real openssl, reading PEM from standard input. */
+export const openssl = (args: string[], input?: string): string =>
+  execFileSync('openssl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
