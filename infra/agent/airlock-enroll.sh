@@ -536,7 +536,8 @@ explain() {
       fi ;;
     credentials_already_issued)
       fail "$EXIT_EXPIRED" "The credentials for this enrollment were already collected and cannot be delivered twice." \
-        "If this machine has no credentials.json, another process collected them." "Ask your operator to revoke that agent, then enroll again." ;;
+        "The answer that carried them was lost, or another process collected them. The enrollment is kept in $ENROLLMENT_FILE." \
+        "Run airlock-agent recover --state-dir $STATE_DIR (it proves this machine's key and gets new credentials), or ask your operator to revoke the agent and enroll again." ;;
     signature_invalid)
       fail "$EXIT_DENIED" "The server could not verify this agent's signature over its challenge." \
         "After three bad signatures the server fails the enrollment for good." "$again If it happens again, move id_ed25519 out of the state directory and report it." ;;
@@ -868,7 +869,8 @@ wait_for_approval() {
         say_warn "The server answered HTTP $HTTP_STATUS; still waiting, retrying in $(fmt_seconds "$wait_s")" ;;
       *)
         code=$(json_text code "$WORK/resp")
-        case $code in enrollment_rejected | expired_token | invalid_token | enrollment_denied | credentials_already_issued) rm -f "$ENROLLMENT_FILE" ;; esac
+        # Not credentials_already_issued: `airlock-agent recover` works from enrollment.json and the key.
+        case $code in enrollment_rejected | expired_token | invalid_token | enrollment_denied) rm -f "$ENROLLMENT_FILE" ;; esac
         explain status ;;
     esac
     if [ $(( $(now_s) + wait_s )) -gt "$deadline" ]; then timed_out; fi

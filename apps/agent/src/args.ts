@@ -34,6 +34,8 @@ export interface EnrollCommand {
   tls: TlsFlags;
   timeoutMs: number;
   force: boolean;
+  /** Ask for a certificate from Airlock's CA (a CSR for the agent's key); on unless --no-tls. */
+  certificate: boolean;
 }
 
 export interface ResumeCommand {
@@ -65,6 +67,7 @@ const ENROLL_OPTIONS = {
   timeout: { type: 'string' },
   force: { type: 'boolean' },
   resume: { type: 'boolean' },
+  'no-tls': { type: 'boolean' },
 } as const;
 
 /**
@@ -82,7 +85,7 @@ export const parseEnrollArgs = (argv: readonly string[], env: NodeJS.ProcessEnv)
   const tls = parseTlsFlags(values);
 
   if (values.resume) {
-    const clashing = (['server', 'site', 'code', 'enrollment-key', 'machine-uid', 'name', 'label', 'force'] as const).filter(
+    const clashing = (['server', 'site', 'code', 'enrollment-key', 'machine-uid', 'name', 'label', 'force', 'no-tls'] as const).filter(
       (flag) => values[flag] !== undefined,
     );
     if (clashing.length > 0) {
@@ -115,6 +118,7 @@ export const parseEnrollArgs = (argv: readonly string[], env: NodeJS.ProcessEnv)
     tls,
     timeoutMs,
     force: values.force ?? false,
+    certificate: values['no-tls'] !== true,
   };
   if (values.name !== undefined) command.name = parseHostname(values.name, '--name');
   return withStateDir(command, values['state-dir']);

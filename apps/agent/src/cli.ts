@@ -18,6 +18,8 @@ export interface CliIo {
   signal: AbortSignal;
   /** Reads one line from the person at the keyboard; only given when stdin is a terminal. */
   prompt?: (question: string) => Promise<string | null>;
+  /** The clock; tests move it to see renewal fall due. */
+  now?: () => number;
 }
 
 const isHelp = (arg: string | undefined): boolean => arg === '--help' || arg === '-h' || arg === 'help';
@@ -58,6 +60,7 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
       signal: io.signal,
       env: io.env,
       ...(io.prompt ? { prompt: io.prompt } : {}),
+      ...(io.now ? { now: io.now } : {}),
     };
     return await command.run(rest, ctx);
   } catch (error) {

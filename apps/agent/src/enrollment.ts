@@ -12,12 +12,14 @@ import {
   writeCredentials,
   writeEnrollment,
   writeFileAtomic,
+  type CertificateState,
   type CredentialsState,
   type EnrollmentState,
   type StatePaths,
 } from './state.ts';
 import { checkInterrupted, refuse, sleep, stateDirFlag, type CommandContext } from './context.ts';
 import type { Progress } from './progress.ts';
+import { writeTlsFiles } from './tls-files.ts';
 
 /**
  * The enrollment protocol after POST /enroll, shared by `enroll` and
@@ -68,8 +70,12 @@ export const verify = async (
   return { state: next, approved: ok.status === 'approved' };
 };
 
-/** Codes after which the stored enrollment is dead, so a plain `enroll` must not be blocked by it. */
-const TERMINAL = new Set(['enrollment_rejected', 'expired_token', 'invalid_token', 'enrollment_denied', 'credentials_already_issued']);
+/**
+ * Codes after which the stored enrollment is dead, so a plain `enroll` must
+ * not be blocked by it. Not credentials_already_issued: the agent was approved
+ * and the answer lost, and `recover` needs enrollment.json and the key.
+ */
+const TERMINAL = new Set(['enrollment_rejected', 'expired_token', 'invalid_token', 'enrollment_denied']);
 
 export const waitForApproval = async (
   client: HttpClient,
@@ -208,15 +214,36 @@ const saveApproval = async (
     tls: state.tls,
     certificate: null,
   };
+  // The agent key first: it is delivered once. The certificate can be fetched again (renew --tls).
   await writeCredentials(paths, credentials);
   await removeEnrollment(paths);
   progress.ok(`Approved: enrolled as agent ${approved.agent_id} of site ${approved.site_code}`);
   progress.ok('Credentials saved');
+  const tls = approved.credentials.tls;
+  if (tls !== null) {
+    let certificate: CertificateState;
+    try {
+      certificate = await writeTlsFiles(paths, tls, key);
+    } catch (error) {
+      progress.fail({
+        exitCode: ExitCode.Internal,
+        title: `Enrolled and the credentials are saved, but the certificate was not stored: ${error instanceof Error ? error.message : String(error)}.`,
+        action: `Run airlock-agent renew --tls${stateDirFlag(paths)} to ask for a new one; report this if it happens again.`,
+      });
+      return ExitCode.Internal;
+    }
+    await writeCredentials(paths, { ...credentials, certificate });
+    progress.ok(`Certificate from Airlock's CA saved, valid until ${certificate.expires_at}`);
+  }
   progress.plain('');
   progress.plain('Written:');
   progress.plain(`  ${paths.credentials}  (0600) agent id, site, server, agent key (cak_…, not shown)`);
   progress.plain(`  ${paths.privateKey}  (0600) SSH private key, for ssh -i`);
   progress.plain(`  ${paths.publicKey}  public key ${key.fingerprint}`);
+  if (tls !== null) {
+    progress.plain(`  ${paths.tlsCert}, ${paths.tlsCa}  (0644) certificate and CA bundle`);
+    progress.plain(`  ${paths.tlsKey}  (0600) the same key, PKCS#8 PEM for TLS`);
+  }
   if (approved.credentials.ssh !== null) progress.plain('  SSH tunnel settings are included in credentials.json.');
   progress.plain(`Check any time with: airlock-agent status${stateDirFlag(paths)}`);
   return ExitCode.Ok;

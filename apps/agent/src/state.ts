@@ -15,12 +15,20 @@ import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3
  *   id_ed25519.pub    0644  its public line
  *   enrollment.json   0600  the enrollment waiting for approval (has the poll token)
  *   credentials.json  0600  what approval delivered (has the agent key)
+ *   tls/cert.pem      0644  the agent's certificate from Airlock's CA (tls-files.ts)
+ *   tls/ca.pem        0644  the CA bundle to trust peers with
+ *   tls/key.pem       0600  the same Ed25519 key as id_ed25519, PKCS#8 PEM for TLS stacks
+ *   tunnel-state.json 0644  written by `airlock-agent tunnel`, read by `status`
+ *   renew.lock        0600  held while renew/recover runs
  */
 export const FILES = {
   privateKey: 'id_ed25519',
   publicKey: 'id_ed25519.pub',
   enrollment: 'enrollment.json',
   credentials: 'credentials.json',
+  tlsDir: 'tls',
+  tunnelState: 'tunnel-state.json',
+  renewLock: 'renew.lock',
 } as const;
 
 /** The state directory cannot be used safely; exit 1 with the reason. */
@@ -166,6 +174,12 @@ export const statePaths = (dir: string) => ({
   publicKey: path.join(dir, FILES.publicKey),
   enrollment: path.join(dir, FILES.enrollment),
   credentials: path.join(dir, FILES.credentials),
+  tlsDir: path.join(dir, FILES.tlsDir),
+  tlsCert: path.join(dir, FILES.tlsDir, 'cert.pem'),
+  tlsCa: path.join(dir, FILES.tlsDir, 'ca.pem'),
+  tlsKey: path.join(dir, FILES.tlsDir, 'key.pem'),
+  tunnelState: path.join(dir, FILES.tunnelState),
+  renewLock: path.join(dir, FILES.renewLock),
 });
 export type StatePaths = ReturnType<typeof statePaths>;
 

@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { buildAgentCsr } from '@airlock/crypto';
 import { MissingCredentialError, UsageError, isValidHostname, parseEnrollArgs, parsePairingCode, type EnrollCommand, type ResumeCommand } from '../args.ts';
 import {
   checkInterrupted,
@@ -18,7 +19,7 @@ import { loadOrCreateKey } from '../keys.ts';
 import { deriveMachineUid } from '../machine-uid.ts';
 import { formatSeconds } from '../messages.ts';
 import type { Progress } from '../progress.ts';
-import { EnrollCreated, expectShape, explainResponse } from '../protocol.ts';
+import { EnrollCreated, errorCodeOf, expectShape, explainResponse } from '../protocol.ts';
 import { describeProxy, proxyFor } from '../proxy.ts';
 import {
   StateError,
@@ -116,7 +117,14 @@ const runEnroll = async (cmd: EnrollCommand, ctx: CommandContext): Promise<ExitC
     ...(machineUid !== undefined ? { machine_uid: machineUid } : {}),
     ...(Object.keys(cmd.labels).length > 0 ? { labels: cmd.labels } : {}),
   };
-  const enrolled = await requestEnrollment(client, body, cmd.credential.method, deadline, paths, ctx);
+  if (cmd.certificate) body.csr = await buildAgentCsr(key.secretKey, hostname);
+  let enrolled = await requestEnrollment(client, body, cmd.credential.method, deadline, paths, ctx);
+  if (body.csr !== undefined && refusedCsrField(enrolled)) {
+    // A v1 server refuses the unknown field before consuming anything; enroll without a certificate.
+    progress.warn('This server does not issue certificates (no csr support); enrolling without one. Use --no-tls to skip asking.');
+    delete body.csr;
+    enrolled = await requestEnrollment(client, body, cmd.credential.method, deadline, paths, ctx);
+  }
   if (enrolled.status !== 201) {
     return refuse(progress, explainResponse(enrolled, { method: cmd.credential.method, site: cmd.site, phase: 'enroll' }));
   }
@@ -145,6 +153,13 @@ const runEnroll = async (cmd: EnrollCommand, ctx: CommandContext): Promise<ExitC
   const verified = await verify(client, key, state, paths, ctx);
   if (typeof verified === 'number') return verified;
   return waitForApproval(client, key, verified.state, paths, ctx, deadline, verified.approved);
+};
+
+/** A 400 whose problem is the csr field itself: the server predates certificates (contract v1). */
+const refusedCsrField = (response: HttpResponse): boolean => {
+  if (response.status !== 400 || errorCodeOf(response) !== 'invalid_request') return false;
+  const json = response.json as { error?: { fields?: Record<string, unknown> } } | null;
+  return json?.error?.fields?.csr === 'unknown field';
 };
 
 /** One machine, one enrollment: refuse a second one unless --force (exit 9), or null to go on. */
