@@ -59,6 +59,8 @@ Options:
   --insecure            allow http:// and unverified certificates (lab only)
   --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
   --force               enroll even if enrolled or an enrollment is pending
+  --no-tls              do not ask for a certificate from Airlock's CA (asked
+                        for by default when openssl >= 1.1.1 is installed)
   --resume              continue the stored enrollment
   -h, --help            this help
 
@@ -261,7 +263,7 @@ state_str() {
 # ---------------------------------------------------------------- arguments
 
 SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
-INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0
+INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0
 
 need_value() {
   [ $# -ge 2 ] || die_usage "$1 needs a value"
@@ -286,6 +288,7 @@ while [ $# -gt 0 ]; do
     --pin) need_value "$@"; PIN=$2; shift 2 ;;
     --timeout) need_value "$@"; TIMEOUT_ARG=$2; TIMEOUT_SET=1; shift 2 ;;
     --insecure) INSECURE=1; shift ;;
+    --no-tls) NO_TLS=1; shift ;;
     --force) FORCE=1; shift ;;
     --resume) RESUME=1; shift ;;
     enroll) shift ;; # accepted so the command line reads like `airlock-agent enroll`
@@ -707,6 +710,38 @@ verify() {
   say_ok "Challenge signed and verified"
 }
 
+# make_tls_key: $WORK/key.pem, the agent's Ed25519 key as PKCS#8 PEM (what
+# TLS stacks load), derived from the OpenSSH key file. In an unencrypted
+# OpenSSH Ed25519 key every field before the private key has a fixed length,
+# so its 32-byte seed starts at byte 161 of the decoded blob; PKCS#8 is a
+# fixed 16-byte header + that seed (RFC 8410). Checked against the public key.
+make_tls_key() {
+  [ -s "$WORK/key.pem" ] && return 0
+  seed=$(sed -e '1d' -e '$d' "$KEY_FILE" | tr -d '\n' | base64 -d 2>/dev/null | od -An -v -tx1 -j161 -N32 | tr -d ' \n')
+  is_match '[0-9a-f]{64}' "$seed" || return 1
+  octal=$(printf '%s' "302e020100300506032b657004220420$seed" | awk '{
+    for (i = 1; i <= length($0); i += 2) {
+      h = index("0123456789abcdef", substr($0, i, 1)) - 1; l = index("0123456789abcdef", substr($0, i + 1, 1)) - 1
+      printf "\\%03o", h * 16 + l
+    } }')
+  # shellcheck disable=SC2059 # the format is only octal escapes made just above
+  { printf -- '-----BEGIN PRIVATE KEY-----\n'; printf "$octal" | base64; printf -- '-----END PRIVATE KEY-----\n'; } >"$WORK/key.pem"
+  if command -v openssl >/dev/null 2>&1; then
+    derived=$(openssl pkey -in "$WORK/key.pem" -pubout -outform der 2>/dev/null | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+    enrolled=$(ssh-keygen -y -f "$KEY_FILE" | cut -d' ' -f2 | base64 -d | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+    [ -n "$derived" ] && [ "$derived" = "$enrolled" ] || { rm -f "$WORK/key.pem"; return 1; }
+  fi
+}
+
+# make_csr: $WORK/csr.pem, a PKCS#10 request for the agent's key asking for
+# CN and SAN DNS = the host name only (Airlock decides everything else).
+make_csr() {
+  command -v openssl >/dev/null 2>&1 || return 1
+  printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = %s\n' "$NAME" >"$WORK/req.cnf"
+  openssl req -new -key "$WORK/key.pem" -config "$WORK/req.cnf" -addext "subjectAltName=DNS:$NAME" -out "$WORK/csr.pem" 2>/dev/null &&
+    is_match '-----BEGIN CERTIFICATE REQUEST-----' "$(head -n 1 "$WORK/csr.pem")"
+}
+
 # rescue_credentials: the one-time answer is off the contract; keep it (0600)
 # for the operator rather than lose it, and stop.
 rescue_credentials() {
@@ -744,32 +779,62 @@ ssh_json() {
   printf '{"host": "%s", "port": %s, "user": "%s", "known_hosts": %s, "permit_open": %s}' "$host" "$port" "$user" "$kh" "$po"
 }
 
+# tls_bad FIELD: the certificate part of an approved answer is unusable. The
+# agent key is saved by then (it is delivered once); the certificate can be
+# asked for again.
+tls_bad() {
+  fail "$EXIT_INTERNAL" "Enrolled and the credentials are saved, but the certificate was not stored ($1 is missing or malformed)." "" \
+    "Run airlock-agent renew --tls --state-dir $STATE_DIR to ask for a new one; report this if it happens again."
+}
+
 # pem_field KEY FILE OUT: a JSON string holding PEM certificates only (base64
 # lines and BEGIN/END CERTIFICATE markers joined by \n), decoded into OUT.
 pem_field() {
   raw=$(json_raw "$1" "$2")
-  is_match '"(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]|\\r|\\n)+"' "$raw" || rescue_credentials "tls.$1"
+  is_match '"(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]|\\r|\\n)+"' "$raw" || tls_bad "tls.$1"
   printf '%s' "$raw" | sed -e 's/^"//' -e 's/"$//' -e 's/\\r//g' | awk '{ gsub(/\\n/, "\n"); printf "%s", $0 }' >"$3"
-  printf '\n' >>"$3"
-  head -n 1 "$3" | grep -qx -- '-----BEGIN CERTIFICATE-----' || rescue_credentials "tls.$1"
+  [ -z "$(tail -c 1 "$3")" ] || printf '\n' >>"$3"
+  head -n 1 "$3" | grep -qx -- '-----BEGIN CERTIFICATE-----' || tls_bad "tls.$1"
   if command -v openssl >/dev/null 2>&1; then
-    openssl x509 -in "$3" -noout 2>/dev/null || rescue_credentials "tls.$1"
+    openssl x509 -in "$3" -noout 2>/dev/null || tls_bad "tls.$1"
   fi
 }
 
-# tls_certificate_json FILE: validates `tls` (null, absent, or the agent's
-# certificate) and stages tls/cert.pem and tls/ca.pem; prints the
-# credentials.json `certificate` value.
-TLS_STAGED=0
+# tls_certificate_json FILE: checks `tls` of the answer (null, absent, or the
+# agent's certificate and CA bundle), writes tls/ (key.pem 0600, ca.pem and
+# cert.pem 0644) and prints the credentials.json `certificate` value.
 tls_certificate_json() {
   raw=$(json_raw tls "$1")
-  case $raw in '' | null) printf 'null'; return 0 ;; '{'*) ;; *) rescue_credentials tls ;; esac
+  case $raw in '' | null) printf 'null'; return 0 ;; '{'*) ;; *) tls_bad tls ;; esac
   printf '%s' "$raw" >"$WORK/tls"
-  expires=$(approved_str expires_at "$WORK/tls" "$TIME_RE") || exit
+  expires=$( (server_str expires_at "$WORK/tls" "$TIME_RE" status) 2>/dev/null) || tls_bad tls.expires_at
   pem_field certificate "$WORK/tls" "$WORK/cert.pem"
   pem_field ca_certificates "$WORK/tls" "$WORK/ca.pem"
+  make_tls_key || tls_bad "the key ($KEY_FILE as PKCS#8)"
+  if command -v openssl >/dev/null 2>&1; then
+    # Only a certificate for this agent's own key is worth storing.
+    for_key=$(openssl x509 -in "$WORK/cert.pem" -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform der 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    ours=$(openssl pkey -in "$WORK/key.pem" -pubout -outform der 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    [ -n "$ours" ] && [ "$for_key" = "$ours" ] || tls_bad "tls.certificate (not for this agent's key)"
+  fi
+  mkdir -p "$STATE_DIR/tls" && chmod 755 "$STATE_DIR/tls" &&
+    write_atomic "$STATE_DIR/tls/key.pem" 600 <"$WORK/key.pem" &&
+    write_atomic "$STATE_DIR/tls/ca.pem" 644 <"$WORK/ca.pem" &&
+    write_atomic "$STATE_DIR/tls/cert.pem" 644 <"$WORK/cert.pem" ||
+    fail "$EXIT_INTERNAL" "Enrolled and the credentials are saved, but $STATE_DIR/tls could not be written." "" "Free disk space, then run airlock-agent renew --tls."
   printf '{"cert_file": "%s", "ca_file": "%s", "key_file": "%s", "expires_at": "%s", "issued_at": "%s"}' \
-    "$STATE_DIR/tls/cert.pem" "$STATE_DIR/tls/ca.pem" "$KEY_FILE" "$expires" "$(now_iso)"
+    "$STATE_DIR/tls/cert.pem" "$STATE_DIR/tls/ca.pem" "$STATE_DIR/tls/key.pem" "$expires" "$(now_iso)"
+}
+
+# write_credentials CERTIFICATE_JSON: credentials.json from checked values only.
+write_credentials() {
+  {
+    printf '{\n  "version": 1,\n  "agent_id": "%s",\n  "site_code": "%s",\n  "agent_key": "%s",\n' "$agent_id" "$site_code" "$agent_key"
+    printf '  "server": "%s",\n  "fingerprint": "%s",\n  "hostname": "%s",\n' "$SERVER" "$FINGERPRINT" "$NAME"
+    if [ -n "$MACHINE_UID" ]; then printf '  "machine_uid": "%s",\n' "$MACHINE_UID"; fi
+    printf '  "enrolled_at": "%s",\n  "private_key_file": "%s",\n  "ssh": %s,\n  "tls": %s,\n  "certificate": %s\n}\n' \
+      "$ENROLLED_AT" "$KEY_FILE" "$ssh" "$(tls_json)" "$1"
+  } | write_atomic "$CREDENTIALS_FILE"
 }
 
 save_credentials() {
@@ -778,32 +843,28 @@ save_credentials() {
   json_raw credentials "$WORK/resp" >"$WORK/creds"
   agent_key=$(approved_str agent_key "$WORK/creds" "$AGENT_KEY_RE") || exit
   ssh=$(ssh_json "$WORK/creds") || exit
-  certificate=$(tls_certificate_json "$WORK/creds") || exit
-  if [ "$certificate" != null ]; then
-    # Public material, 0644 like any certificate; written before credentials.json names them.
-    mkdir -p "$STATE_DIR/tls" && chmod 755 "$STATE_DIR/tls" &&
-      write_atomic "$STATE_DIR/tls/cert.pem" 644 <"$WORK/cert.pem" &&
-      write_atomic "$STATE_DIR/tls/ca.pem" 644 <"$WORK/ca.pem" ||
-      fail "$EXIT_INTERNAL" "Approved, but $STATE_DIR/tls could not be written." "" "Free disk space, then run airlock-agent recover."
-  fi
-  {
-    printf '{\n  "version": 1,\n  "agent_id": "%s",\n  "site_code": "%s",\n  "agent_key": "%s",\n' "$agent_id" "$site_code" "$agent_key"
-    printf '  "server": "%s",\n  "fingerprint": "%s",\n  "hostname": "%s",\n' "$SERVER" "$FINGERPRINT" "$NAME"
-    if [ -n "$MACHINE_UID" ]; then printf '  "machine_uid": "%s",\n' "$MACHINE_UID"; fi
-    printf '  "enrolled_at": "%s",\n  "private_key_file": "%s",\n  "ssh": %s,\n  "tls": %s,\n  "certificate": %s\n}\n' \
-      "$(now_iso)" "$KEY_FILE" "$ssh" "$(tls_json)" "$certificate"
-  } | write_atomic "$CREDENTIALS_FILE" ||
+  ENROLLED_AT=$(now_iso)
+  # The agent key first: it is delivered once.
+  write_credentials null ||
     fail "$EXIT_INTERNAL" "Approved, but $CREDENTIALS_FILE could not be written." "" "Free disk space, then ask your operator to revoke this agent and enroll again."
   rm -f "$ENROLLMENT_FILE"
   say_ok "Approved: enrolled as agent $agent_id of site $site_code"
   say_ok "Credentials saved"
+  certificate=$(tls_certificate_json "$WORK/creds") || exit
+  if [ "$certificate" != null ]; then
+    write_credentials "$certificate" || fail "$EXIT_INTERNAL" "Cannot update $CREDENTIALS_FILE with the certificate." "" "Run airlock-agent renew --tls."
+    say_ok "Certificate from Airlock's CA saved, valid until $(printf '%s' "$certificate" | sed 's/.*"expires_at": "\([^"]*\)".*/\1/')"
+  fi
   say_plain ""
   say_plain "Written:"
   say_plain "  $CREDENTIALS_FILE  (0600) agent id, site, server, agent key (cak_..., not shown)"
   say_plain "  $KEY_FILE  (0600) SSH private key, for ssh -i"
   say_plain "  $PUB_FILE  public key $FINGERPRINT"
+  if [ "$certificate" != null ]; then
+    say_plain "  $STATE_DIR/tls/cert.pem, $STATE_DIR/tls/ca.pem  (0644) certificate and CA bundle"
+    say_plain "  $STATE_DIR/tls/key.pem  (0600) the same key, PKCS#8 PEM for TLS"
+  fi
   [ "$ssh" != null ] && say_plain "  SSH tunnel settings are included in credentials.json."
-  [ "$certificate" != null ] && say_plain "  $STATE_DIR/tls/cert.pem, tls/ca.pem  (0644) certificate from Airlock's CA and its CA bundle"
   exit "$EXIT_OK"
 }
 
@@ -1026,8 +1087,19 @@ VERIFY_STATUS=
   printf '{"site_code": "%s", "public_key": "%s", "hostname": "%s", "agent_version": "%s"' "$SITE" "$PUBLIC_LINE" "$NAME" "$VERSION"
   if [ "$METHOD" = pairing_code ]; then printf ', "pairing_code": "%s"' "$CODE"; else printf ', "enrollment_key": "%s"' "$ENROLLMENT_KEY"; fi
   if [ -n "$MACHINE_UID" ]; then printf ', "machine_uid": "%s"' "$MACHINE_UID"; fi
-  printf '}'
-} >"$WORK/enroll.json"
+} >"$WORK/enroll.head"
+{ cat "$WORK/enroll.head"; printf '}'; } >"$WORK/enroll.json"
+if [ "$NO_TLS" = 0 ]; then
+  if make_tls_key && make_csr; then
+    # The CSR is base64 lines and two markers: joined with \n escapes it is a JSON string as is.
+    { cat "$WORK/enroll.head"; printf ', "csr": "'; awk '{ printf "%s\\n", $0 }' "$WORK/csr.pem"; printf '"}'; } >"$WORK/enroll.csr.json"
+    mv "$WORK/enroll.json" "$WORK/enroll.plain.json"
+    mv "$WORK/enroll.csr.json" "$WORK/enroll.json"
+  else
+    say_info 'No certificate requested: openssl 1.1.1 or newer (for Ed25519) is needed to make the request.'
+  fi
+fi
+rm -f "$WORK/enroll.head"
 
 # Zero-touch roll-outs hit many machines behind one NAT: wait out a 429 as
 # the server asks, until --timeout. An attended run reports it instead.
@@ -1044,7 +1116,13 @@ while :; do
   say_info "The server is rate limiting enrollments from this address; waiting $(fmt_seconds "$wait_s") before retrying (as it asked)."
   pause "$wait_s"
 done
-rm -f "$WORK/enroll.json"
+# A server before contract v1.1 refuses the unknown csr field before it
+# consumes anything: enroll again without it.
+if [ "$HTTP_STATUS" = 400 ] && [ -f "$WORK/enroll.plain.json" ] && [ "$(json_raw csr "$WORK/resp")" = '"unknown field"' ]; then
+  say_warn 'This server does not issue certificates (no csr support); enrolling without one. Use --no-tls to skip asking.'
+  http POST /api/v1/enroll "$WORK/enroll.plain.json" || transport_fail "$?"
+fi
+rm -f "$WORK/enroll.json" "$WORK/enroll.plain.json"
 [ "$HTTP_STATUS" = 201 ] || explain enroll
 
 # Command substitution runs in a subshell, so off_contract's exit only ends

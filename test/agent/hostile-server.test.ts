@@ -1,4 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,13 +12,39 @@ import { fileMode, readJson, removeTempDirs, runAgent, runShellClient, tempState
 // reach a state file, a later --resume or the terminal unchecked.
 
 let server: HostileServer;
+let caDir: string;
 beforeAll(async () => {
   server = await startHostileServer();
+  caDir = path.dirname(await tempStateDir());
+  const ca = ['-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=test-ca'];
+  execFileSync('openssl', ['req', ...ca, '-keyout', path.join(caDir, 'ca.key'), '-out', path.join(caDir, 'ca.pem')], { stdio: 'ignore' });
 });
 afterAll(async () => {
   await server?.close();
   await removeTempDirs();
 });
+
+/** What a real CA would do with the client's CSR: a certificate for the key in it. */
+const signCsr = (csr: string): string =>
+  execFileSync('openssl', ['x509', '-req', '-days', '1', '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-CA', path.join(caDir, 'ca.pem'), '-CAkey', path.join(caDir, 'ca.key')], {
+    input: csr,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+
+/** A certificate from the same CA for a key that is not the client's. */
+const foreignCertificate = (): string => {
+  const csr = execFileSync('openssl', ['req', '-new', '-newkey', 'ed25519', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=vma-01'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return signCsr(csr);
+};
+
+const SSH = {
+  host: 'oma.example.com',
+  port: 443,
+  user: 'airlock',
+  known_hosts: '[oma.example.com]:443 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKmJ0N+7PYWexvEMe7ZrlnJCsIuWQa6S7XVSsNqMl8nU\n',
+  permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'],
+};
 beforeEach(() => {
   server.seen.length = 0;
 });
@@ -177,6 +205,64 @@ describe.each(CLIENTS)('%s against a hostile server', (client) => {
     expect(r.stderr()).toMatch(/Reason given: not this one .*FAKE OK/);
     expectCleanTerminal(r);
     expect(r.stderr()).not.toMatch(/\nFAKE LINE/);
+  });
+});
+
+describe.each(CLIENTS)('%s storing what a server issued', (client) => {
+  /** Enroll answers as a real edge would give them, with the certificate made by `certificateFor`. */
+  const approvedWith = (certificateFor: (csr: string) => string) => {
+    const v = valid();
+    let csr = '';
+    server.answer((req) => {
+      if (req.path === '/api/v1/enroll') {
+        csr = String((JSON.parse(req.body) as { csr?: string }).csr ?? '');
+        return json(201, { enrollment_id: v.enrollmentId, challenge: v.challenge, expires_at: v.expiresAt });
+      }
+      if (req.path === '/api/v1/enroll/verify') return json(200, { status: 'approved', poll_token: v.pollToken, poll_interval: 1 });
+      if (req.path === '/api/v1/enroll/status') {
+        const certificate = certificateFor(csr);
+        return json(200, {
+          status: 'approved',
+          agent_id: v.agentId,
+          site_code: 'ACME',
+          credentials: {
+            agent_key: v.agentKey,
+            ssh: SSH,
+            tls: { certificate, ca_certificates: readFileSync(path.join(caDir, 'ca.pem'), 'utf8'), expires_at: new Date(new X509Certificate(certificate).validTo).toISOString() },
+          },
+        });
+      }
+      return undefined;
+    });
+    return v;
+  };
+
+  it('stores the ssh block and a certificate for its own key exactly as checked, in the layout status reads', async () => {
+    const v = approvedWith(signCsr);
+    const dir = await tempStateDir();
+    const r = enroll(client, dir);
+    expect(await r.exit).toBe(0);
+    const credentials = await readJson(path.join(dir, 'credentials.json'));
+    expect(credentials).toMatchObject({ agent_id: v.agentId, agent_key: v.agentKey, site_code: 'ACME' });
+    expect(credentials.ssh).toEqual(SSH);
+    expect(await fileMode(path.join(dir, 'tls', 'cert.pem'))).toBe(0o644);
+    expect(await fileMode(path.join(dir, 'tls', 'ca.pem'))).toBe(0o644);
+    expect(await fileMode(path.join(dir, 'tls', 'key.pem'))).toBe(0o600);
+    expect(await fs.readFile(path.join(dir, 'tls', 'ca.pem'), 'utf8')).toBe(await fs.readFile(path.join(caDir, 'ca.pem'), 'utf8'));
+
+    const status = runAgent(['status', '--state-dir', dir, '--json']);
+    expect(await status.exit).toBe(0);
+    expect(JSON.parse(status.stdout())).toMatchObject({ agent_id: v.agentId, ssh_tunnel_issued: true, certificate: { expired: false } });
+  });
+
+  it("refuses a certificate for someone else's key, after keeping the one-time agent key", async () => {
+    const v = approvedWith(foreignCertificate);
+    const dir = await tempStateDir();
+    const r = enroll(client, dir);
+    expect(await r.exit).toBe(1);
+    expect(r.stderr()).toMatch(/credentials are saved, but the certificate was not stored.*not for this agent's key/);
+    expect(await readJson(path.join(dir, 'credentials.json'))).toMatchObject({ agent_key: v.agentKey, certificate: null });
+    expect(await exists(path.join(dir, 'tls', 'cert.pem'))).toBe(false);
   });
 });
 
