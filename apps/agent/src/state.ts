@@ -18,7 +18,7 @@ import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3
  *   tls/cert.pem      0644  the agent's certificate from Airlock's CA (tls-files.ts)
  *   tls/ca.pem        0644  the CA bundle to trust peers with
  *   tls/key.pem       0600  the same Ed25519 key as id_ed25519, PKCS#8 PEM for TLS stacks
- *   tunnel-state.json 0644  written by `airlock-agent tunnel`, read by `status`
+ *   tunnel-state.json 0600  written by `airlock-agent tunnel`, read by `status`
  *   renew.lock        0600  held while renew/recover runs
  */
 export const FILES = {
