@@ -14,6 +14,7 @@ import {
   loadCertificateAuthority,
   parseCertificates,
   type Certificate,
+  isCaCertificate,
   type CertificateAuthority,
 } from '@airlock/crypto';
 import type { ApiConfig } from './env.ts';
@@ -66,15 +67,35 @@ const dataDirCa = async (dataDir: string, now: Date, logger: Logger): Promise<{ 
   return read();
 };
 
+/** Startup problems name the variable to fix, not just the errno. */
+const named = <T>(name: string, f: () => T): T => {
+  try {
+    return f();
+  } catch (err) {
+    throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+};
+
 export const loadCaBundle = async (config: ApiConfig, now: Date, logger: Logger): Promise<CaBundle> => {
+  const { caCertPath, caKeyPath, caBundleExtraPath } = config;
   const { certPem, keyPem } =
-    config.caCertPath && config.caKeyPath
-      ? { certPem: readFileSync(config.caCertPath, 'utf8'), keyPem: readPrivateFile(config.caKeyPath) }
+    caCertPath && caKeyPath
+      ? {
+          certPem: named('AIRLOCK_CA_CERT', () => readFileSync(caCertPath, 'utf8')),
+          keyPem: named('AIRLOCK_CA_KEY', () => readPrivateFile(caKeyPath)),
+        }
       : await dataDirCa(config.dataDir, now, logger);
-  const signer = await loadCertificateAuthority(certPem, keyPem, now);
+  const signer = await loadCertificateAuthority(certPem, keyPem, now).catch((err: unknown) => {
+    throw new Error(`Airlock CA (${caCertPath ? 'AIRLOCK_CA_CERT / AIRLOCK_CA_KEY' : 'AIRLOCK_DATA_DIR/ca'}): ${err instanceof Error ? err.message : String(err)}`);
+  });
   const trusted: Certificate[] = [signer.certificate];
-  if (config.caBundleExtraPath) {
-    for (const cert of parseCertificates(readFileSync(config.caBundleExtraPath, 'utf8'))) {
+  if (caBundleExtraPath) {
+    const extras = named('AIRLOCK_CA_BUNDLE_EXTRA', () => parseCertificates(readFileSync(caBundleExtraPath, 'utf8')));
+    for (const cert of extras) {
+      // Only CA certificates belong in a trust bundle; a leaf here would be a configuration mistake.
+      if (!isCaCertificate(cert)) {
+        throw new Error(`AIRLOCK_CA_BUNDLE_EXTRA: ${cert.subject} is not a CA certificate`);
+      }
       if (!trusted.some((t) => certificateFingerprint(t) === certificateFingerprint(cert))) trusted.push(cert);
     }
   }

@@ -36,7 +36,12 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['get', '/api/v1/admin/lockouts'],
   ['post', '/api/v1/admin/lockouts/clear'],
 ];
-const INTERNAL_ROUTES: Array<['post', string]> = [['post', '/api/v1/internal/agent-keys/verify']];
+const INTERNAL_ROUTES: Array<['get' | 'post', string]> = [
+  ['post', '/api/v1/internal/agent-keys/verify'],
+  // v1.1 credentials
+  ['get', '/api/v1/internal/ca'],
+  ['post', '/api/v1/internal/certificates/verify'],
+];
 
 const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
   const req = t.http[method](url);

@@ -1,9 +1,9 @@
 /** The agent's side of v1.1 credentials, for tests: a real Ed25519 key, real CSRs, real signatures. */
-import { createPrivateKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import {
   agentSignedMessage,
   buildAgentCsr,
+  ed25519PrivateKeyPem,
   encodeSshEd25519PublicKey,
   generateAgentKeyPair,
   parseSshEd25519PublicKey,
@@ -30,12 +30,11 @@ export interface TlsAgent {
 export const newTlsAgent = (): TlsAgent => {
   const kp = generateAgentKeyPair();
   const publicKey = encodeSshEd25519PublicKey(kp.publicKey, 'test-agent');
-  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(kp.secretKey.subarray(0, 32))]);
   return {
     publicKey,
     fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
     secretKey: kp.secretKey,
-    privateKeyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString(),
+    privateKeyPem: ed25519PrivateKeyPem(kp.secretKey),
     signEnrollment: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
     signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),
     csr: (hostname = 'vma-01') => buildAgentCsr(kp.secretKey, hostname),

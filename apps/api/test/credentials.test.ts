@@ -14,7 +14,9 @@ import {
   pollAfterInterval,
   renew,
 } from './credential-flows.ts';
-import { createSite } from './flows.ts';
+import { agentSignedMessage, parseSshEd25519PublicKey, signedMessage, sshFingerprint } from '@airlock/crypto';
+import { keygenEd25519, keygenSign } from '../../../packages/crypto/src/test-support.ts';
+import { createCode, createSite, enroll, verify } from './flows.ts';
 
 let t: TestApi;
 let dir: string;
@@ -193,6 +195,24 @@ describe('the agent routes', () => {
     expect(extra.status).toBe(400);
   });
 
+  it('accepts an ssh-keygen SSHSIG in namespace airlock-agent as the proof, and refuses one made for enrollment', async () => {
+    const key = keygenEd25519(dir, `sshsig-${Date.now()}`, 'vma-01');
+    const { code } = await createCode(t, 'ACME-PHX', { auto_approve: true });
+    const e = await enroll(t, { site_code: 'ACME-PHX', pairing_code: code, public_key: key.publicLine, hostname: 'vma-01' });
+    const v = await verify(t, e.body.enrollment_id, keygenSign(key.privatePath, signedMessage(e.body.enrollment_id, e.body.challenge), 'airlock-enroll'));
+    expect(v.body.status).toBe('approved');
+    const fingerprint = sshFingerprint(parseSshEd25519PublicKey(key.publicLine).blob);
+    const answer = async (namespace: string) => {
+      const c = await challenge(t, fingerprint);
+      const signature = keygenSign(key.privatePath, agentSignedMessage(c.body.challenge_id, c.body.challenge), namespace);
+      return t.http.post('/api/v1/agent/credentials').send({ fingerprint, challenge_id: c.body.challenge_id, signature, rotate_agent_key: true });
+    };
+    expect((await answer('airlock-enroll')).status).toBe(401);
+    const ok = await answer('airlock-agent');
+    expect(ok.status).toBe(200);
+    expect(ok.body.credentials.agent_key).toMatch(/^cak_/);
+  });
+
   it('refuses a challenge issued for another key', async () => {
     const { agent } = await enrollWithCsr(t, 'ACME-PHX', { csr: null });
     const other = newTlsAgent();
@@ -200,6 +220,35 @@ describe('the agent routes', () => {
     const r = await t.http.post('/api/v1/agent/credentials').send({ fingerprint: agent.fingerprint, challenge_id: c.body.challenge_id, signature: agent.signAgent(c.body.challenge_id, c.body.challenge) });
     expect(r.status).toBe(401);
     expect(r.body.error.code).toBe('agent_denied');
+  });
+});
+
+describe('abuse of the agent routes', () => {
+  it('refuses malformed bodies with the envelope, audited, and never logs a minted key', async () => {
+    const { agent } = await enrollWithCsr(t, 'ACME-PHX', { csr: null });
+    const c = await challenge(t, agent.fingerprint);
+    const good = { fingerprint: agent.fingerprint, challenge_id: c.body.challenge_id, signature: agent.signAgent(c.body.challenge_id, c.body.challenge) };
+    const bad: [Record<string, unknown>, string][] = [
+      [{ ...good, agent_id: 'x' }, 'agent_id'],
+      [{ ...good, challenge_id: 'not-a-uuid' }, 'challenge_id'],
+      [{ ...good, signature: 'A'.repeat(5000) }, 'signature'],
+      [{ ...good, rotate_agent_key: 'yes' }, 'rotate_agent_key'],
+      [{ ...good, fingerprint: `md5:${'a'.repeat(32)}` }, 'fingerprint'],
+      [{ ...good, csr: 'bad\u0000csr' }, 'csr'],
+    ];
+    for (const [body, field] of bad) {
+      const r = await t.http.post('/api/v1/agent/credentials').send(body);
+      expect(r.status, field).toBe(400);
+      expect(Object.keys(r.body.error.fields), field).toEqual([field]);
+    }
+    const text = await t.http.post('/api/v1/agent/credentials').set('content-type', 'text/plain').send(JSON.stringify(good));
+    expect(text.status).toBe(415);
+    // None of the refusals above spent the challenge: the proof still works, once.
+    const ok = await t.http.post('/api/v1/agent/credentials').send({ ...good, rotate_agent_key: true });
+    expect(ok.status).toBe(200);
+    const invalid = await t.admin('get', '/api/v1/admin/audit?event_type=agent.invalid&limit=100');
+    expect(invalid.body.items.length).toBeGreaterThanOrEqual(bad.length);
+    expect(t.logs.join('\n')).not.toContain(ok.body.credentials.agent_key);
   });
 });
 

@@ -52,6 +52,9 @@ export const parseCertificates = (pem: string): Certificate[] => {
   return blocks.map((m) => new x509.X509Certificate(Buffer.from((m[1] ?? '').replace(/\n/g, ''), 'base64')));
 };
 
+/** True for a certificate with basicConstraints CA:TRUE: the only kind a trust bundle should hold. */
+export const isCaCertificate = (cert: Certificate): boolean => cert.getExtension(x509.BasicConstraintsExtension)?.ca === true;
+
 /** PEM of certificates, one after another, as TLS libraries read a CA file. */
 export const certificatesToPem = (certs: readonly Certificate[]): string => certs.map(toPem).join('');
 
@@ -101,8 +104,7 @@ export const loadCertificateAuthority = async (
   const certs = parseCertificates(certificatePem);
   const certificate = certs[0];
   if (!certificate || certs.length !== 1) throw new Error('the CA certificate file must hold exactly one certificate');
-  const basic = certificate.getExtension(x509.BasicConstraintsExtension);
-  if (!basic?.ca) throw new Error('the CA certificate is not a CA (basicConstraints CA:TRUE is missing)');
+  if (!isCaCertificate(certificate)) throw new Error('the CA certificate is not a CA (basicConstraints CA:TRUE is missing)');
   if (now < certificate.notBefore || now > certificate.notAfter) throw new Error('the CA certificate is not valid now');
 
   let keyObject;

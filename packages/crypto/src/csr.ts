@@ -38,6 +38,20 @@ export const buildAgentCsr = async (secretKey: Uint8Array, hostname: string): Pr
   return csr.toString('pem') + '\n';
 };
 
+/**
+ * The agent's Ed25519 private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
+ * the form TLS libraries load beside a certificate (OpenSSL cannot read the
+ * OpenSSH format). Write it with mode 0600.
+ *
+ * @example
+ *   writeFileSync('tls/key.pem', ed25519PrivateKeyPem(state.secretKey), { mode: 0o600 })
+ */
+export const ed25519PrivateKeyPem = (secretKey: Uint8Array): string => {
+  if (secretKey.length !== 64) throw new TypeError('an Ed25519 secret key is 64 bytes');
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]);
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64')}\n-----END PRIVATE KEY-----\n`;
+};
+
 /** Why a request was refused, in words fit for the 400's `fields.csr` (never echoing the request). */
 export type CsrProblem = string;
 
@@ -48,6 +62,18 @@ const pemToDer = (pem: string): Buffer | null => {
   const der = Buffer.from(b64, 'base64');
   // Node's decoder skips junk; one spelling per request.
   return der.toString('base64') === b64 ? der : null;
+};
+
+/** Total length (header + content) of the DER SEQUENCE at the start of `der`, or -1. */
+const derSequenceLength = (der: Buffer): number => {
+  if (der.length < 2 || der[0] !== 0x30) return -1;
+  const first = der[1] ?? 0;
+  if (first < 0x80) return 2 + first;
+  const octets = first & 0x7f;
+  if (octets === 0 || octets > 3 || der.length < 2 + octets) return -1;
+  let length = 0;
+  for (let i = 0; i < octets; i++) length = length * 256 + (der[2 + i] ?? 0);
+  return 2 + octets + length;
 };
 
 /**
@@ -70,6 +96,8 @@ export const checkAgentCsr = async (pem: string, publicKeyBlob: Uint8Array, host
   } catch {
     return 'is not a PKCS#10 certificate request';
   }
+  // Bytes after the request would be signed by nobody and read by somebody: one request, nothing else.
+  if (derSequenceLength(der) !== der.length) return 'has data after the request';
   try {
     const expectedSpki = Buffer.concat([ED25519_SPKI_PREFIX, rawKeyFromEd25519Blob(publicKeyBlob)]);
     if (!Buffer.from(csr.publicKey.rawData).equals(expectedSpki)) return 'is not for the enrolled Ed25519 key';

@@ -17,7 +17,13 @@ import {
 import type { AgentChallengeRequest, AgentChallengeResponse, AgentCredentialsRequest, AgentCredentialsResponse } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { consumeAgentChallenge, findAgentByFingerprint, insertAgentChallenge, purgeExpiredChallenges } from '../store/agent-challenges.ts';
+import {
+  consumeAgentChallenge,
+  findAgentByFingerprint,
+  insertAgentChallenge,
+  purgeExpiredChallenges,
+  type AgentChallengeRow,
+} from '../store/agent-challenges.ts';
 import { lockAgent, markAgentSeen, type AgentRow } from '../store/agents.ts';
 import { recordAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
@@ -61,6 +67,23 @@ const denied = (reason: string, fingerprint: string, agent: AgentRow | null) =>
     },
   });
 
+/** Why a proof is refused (for the audit row only), or null when it stands. */
+const denialReason = (
+  now: Date,
+  fingerprint: string,
+  challenge: AgentChallengeRow | null,
+  agent: AgentRow | null,
+  signatureOk: boolean,
+): string | null => {
+  if (!challenge) return 'unknown_or_used_challenge';
+  if (now >= challenge.expiresAt) return 'expired_challenge';
+  if (challenge.fingerprint !== fingerprint) return 'challenge_for_another_key';
+  if (!agent) return 'unknown_fingerprint';
+  if (agent.status !== 'active') return `agent_${agent.status}`;
+  if (!signatureOk) return 'bad_signature';
+  return null;
+};
+
 export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRequest, client: Client): Promise<AgentCredentialsResponse> => {
   const now = deps.clock.now();
   // Spent first, whatever follows: a challenge answers once, right or wrong.
@@ -72,19 +95,7 @@ export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRe
   const message = agentSignedMessage(body.challenge_id, challenge?.challenge ?? NO_CHALLENGE);
   const signatureOk = verifyAgentSignature(key, message, body.signature);
 
-  const reason = !challenge
-    ? 'unknown_or_used_challenge'
-    : now >= challenge.expiresAt
-      ? 'expired_challenge'
-      : challenge.fingerprint !== body.fingerprint
-        ? 'challenge_for_another_key'
-        : !agent
-          ? 'unknown_fingerprint'
-          : agent.status !== 'active'
-            ? `agent_${agent.status}`
-            : !signatureOk
-              ? 'bad_signature'
-              : null;
+  const reason = denialReason(now, body.fingerprint, challenge, agent, signatureOk);
   if (reason !== null || !agent) throw denied(reason ?? 'unknown_fingerprint', body.fingerprint, agent);
 
   // Only a proven agent gets its request judged: a stranger learns nothing from a 400.
