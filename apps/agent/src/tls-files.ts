@@ -1,18 +1,10 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { ed25519PrivateKeyPem } from '@airlock/crypto';
 import * as fs from 'node:fs/promises';
 import type { TlsCredentials } from './formats.ts';
 import type { AgentKey } from './keys.ts';
 import { ProtocolError } from './protocol.ts';
 import { fileMode, writeFileAtomic, type CertificateState, type StatePaths } from './state.ts';
-
-/** PKCS#8 of an Ed25519 private key is this 16-byte header + the 32-byte seed (RFC 8410). */
-const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-
-/** The agent's key as TLS stacks load it (Node, OpenSSL, Go): PKCS#8 PEM. */
-export const pkcs8Pem = (secretKey: Uint8Array): string =>
-  createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
-    .export({ format: 'pem', type: 'pkcs8' })
-    .toString();
 
 /**
  * The certificate must be for this agent's own key: a server that hands out
@@ -45,7 +37,8 @@ export const writeTlsFiles = async (paths: StatePaths, tls: TlsCredentials, key:
   const cert = checkCertificate(tls, key);
   await fs.mkdir(paths.tlsDir, { recursive: true, mode: 0o755 });
   await fs.chmod(paths.tlsDir, 0o755);
-  const keyPem = pkcs8Pem(key.secretKey);
+  // PKCS#8 PEM: TLS stacks (Node, OpenSSL, Go) do not read the OpenSSH format.
+  const keyPem = ed25519PrivateKeyPem(key.secretKey);
   const currentKey = await fs.readFile(paths.tlsKey, 'utf8').catch(() => null);
   if (currentKey !== keyPem || (await fileMode(paths.tlsKey)) !== 0o600) await writeFileAtomic(paths.tlsKey, keyPem, 0o600);
   await writeFileAtomic(paths.tlsCa, ensureNewline(tls.ca_certificates), 0o644);
