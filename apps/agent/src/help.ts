@@ -11,7 +11,11 @@ Zero-touch, with the site's enrollment key:
   (or set AIRLOCK_ENROLLMENT_KEY instead of --enrollment-key, to keep the key out of ps)
 
 Continue waiting after an interruption or a timeout:
-  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]`;
+  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]
+
+Keep the credentials (from a timer), or get new ones without an operator:
+  airlock-agent renew [--state-dir DIR] [--rotate-key] [--force]
+  airlock-agent recover [--state-dir DIR]`;
 
 const ENROLL = `Enroll this machine with an Airlock server, through its edge.
 
@@ -37,6 +41,9 @@ Options:
   --insecure            allow http:// and unverified certificates (lab only)
   --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
   --force               enroll even if this machine is enrolled or an enrollment is pending
+  --no-tls              do not ask for a certificate from Airlock's CA (by default a
+                        CSR for this machine's key is sent; the certificate lands in
+                        STATE_DIR/tls/cert.pem, ca.pem and key.pem)
   --resume              continue the stored enrollment
   -h, --help            this help
 
