@@ -59,6 +59,8 @@ Options:
   --insecure            allow http:// and unverified certificates (lab only)
   --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
   --force               enroll even if enrolled or an enrollment is pending
+  --no-tls              do not ask for a certificate from Airlock's CA (asked
+                        for by default when openssl >= 1.1.1 is installed)
   --resume              continue the stored enrollment
   -h, --help            this help
 
@@ -172,10 +174,96 @@ json_str() {
     tr '\000-\011\013-\037\177' ' '
 }
 
+# json_text KEY FILE: server text for display only. Escape sequences a server
+# wrote as \u001b… are dropped whole (CSI, and OSC up to its BEL), every other
+# control character becomes a space, and what is left is printable ASCII
+# (control or non-ASCII bytes become ?), on one line.
+json_text() {
+  json_raw "$1" "$2" | sed -e 's/^"//' -e 's/"$//' \
+    -e 's/\\u001[bB]][^\\]*\\u0007//g' -e 's/\\u001[bB]\[[0-?]*[ -\/]*[@-~]//g' \
+    -e 's/\\u00[0189][0-9a-fA-F]/ /g' -e 's/\\u007[fF]/ /g' \
+    -e 's/\\"/"/g' -e 's/\\\//\//g' -e 's/\\[nrtbf]/ /g' -e 's/\\\\/\\/g' |
+    tr -d '\n' | tr '\000-\037\177-\377' '?'
+}
+
+# ---------------------------------------------------------------- formats
+# Every value from a server (or read back from a state file) is matched as a
+# whole against the contract's format before it is used, stored or shown.
+# Values that pass contain no quote, backslash or control character, so they
+# can be written into JSON as they are.
+
+NL='
+'
+UUID_RE='[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+CHALLENGE_RE='[A-Za-z0-9+/]{43}='
+TIME_RE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})'
+POLL_TOKEN_RE='ept_[A-Za-z0-9_-]{43}'
+AGENT_KEY_RE='cak_[A-Za-z0-9_-]{43}'
+SITE_RE='[A-Z0-9][A-Z0-9-]{1,31}'
+HOSTNAME_RE='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
+MACHINE_UID_RE='[A-Za-z0-9._:-]{8,128}'
+FINGERPRINT_RE='SHA256:[A-Za-z0-9+/]{43}'
+NET_HOST_RE='[A-Za-z0-9][A-Za-z0-9.:-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\]'
+HOST_PORT_RE='([A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}'
+SERVER_RE='https?://[A-Za-z0-9.:-]{1,253}|https?://\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?'
+# A path this script wrote into JSON: absolute, printable, no quote or backslash.
+PATH_RE='/[] !#-[^-~]*'
+
+# is_match ERE VALUE: VALUE as a whole matches ^(ERE)$. grep alone would
+# accept a multi-line value when any one line matches, so a newline (or any
+# other control character) fails outright.
+is_match() {
+  case $2 in *"$NL"* | *[[:cntrl:]]*) return 1 ;; esac
+  printf '%s\n' "$2" | grep -Eq "^($1)\$"
+}
+
+# off_contract WHAT FIELD: the server answered 2xx with something this client
+# must not trust. Names the field, never its value.
+off_contract() {
+  fail "$EXIT_INTERNAL" "Unexpected answer to $1: $2 is missing or malformed (off the contract)." "" \
+    "Check --server (it must be the Airlock edge), and report this with the client version ($VERSION)."
+}
+
+# server_str KEY FILE ERE WHAT: a JSON string value that must match ERE whole;
+# prints it, or stops with off_contract. Valid values never need JSON escapes,
+# so any backslash in the raw token is a refusal, not something to unescape.
+server_str() {
+  raw=$(json_raw "$1" "$2")
+  case $raw in
+    \"*\") val=${raw#\"}; val=${val%\"} ;;
+    *) off_contract "$4" "$1" ;;
+  esac
+  case $val in *\\* | *\"*) off_contract "$4" "$1" ;; esac
+  is_match "$3" "$val" || off_contract "$4" "$1"
+  printf '%s' "$val"
+}
+
+# server_int KEY FILE WHAT: a JSON integer 0-99999, or empty when absent.
+server_int() {
+  raw=$(json_raw "$1" "$2")
+  [ -z "$raw" ] && return 0
+  is_match '[0-9]{1,5}' "$raw" || off_contract "$3" "$1"
+  printf '%s' "$raw"
+}
+
+state_bad() {
+  fail "$EXIT_INTERNAL" "$ENROLLMENT_FILE is not in the expected format ($1)." "" "Move it away to start over."
+}
+
+# state_str KEY ERE [optional]: a value of enrollment.json, checked like server_str.
+state_str() {
+  raw=$(json_raw "$1" "$ENROLLMENT_FILE")
+  if [ -z "$raw" ] && [ "${3:-}" = optional ]; then return 0; fi
+  case $raw in \"*\") val=${raw#\"}; val=${val%\"} ;; *) state_bad "$1" ;; esac
+  case $val in *\\* | *\"*) state_bad "$1" ;; esac
+  is_match "$2" "$val" || state_bad "$1"
+  printf '%s' "$val"
+}
+
 # ---------------------------------------------------------------- arguments
 
 SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
-INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0
+INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0
 
 need_value() {
   [ $# -ge 2 ] || die_usage "$1 needs a value"
@@ -200,6 +288,7 @@ while [ $# -gt 0 ]; do
     --pin) need_value "$@"; PIN=$2; shift 2 ;;
     --timeout) need_value "$@"; TIMEOUT_ARG=$2; TIMEOUT_SET=1; shift 2 ;;
     --insecure) INSECURE=1; shift ;;
+    --no-tls) NO_TLS=1; shift ;;
     --force) FORCE=1; shift ;;
     --resume) RESUME=1; shift ;;
     enroll) shift ;; # accepted so the command line reads like `airlock-agent enroll`
@@ -208,8 +297,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$TIMEOUT_SET" = 1 ]; then
-  num=$(printf '%s' "$TIMEOUT_ARG" | sed -n 's/^\([0-9][0-9]*\)[smhSMH]\{0,1\}$/\1/p')
-  [ -n "$num" ] && [ "$num" -gt 0 ] || die_usage "--timeout must be a positive duration like 600, 90s, 30m or 2h, got \"$TIMEOUT_ARG\""
+  is_match '[0-9]{1,7}[smhSMH]?' "$TIMEOUT_ARG" || die_usage "--timeout must be a positive duration like 600, 90s, 30m or 2h, got \"$TIMEOUT_ARG\""
+  num=$(printf '%s' "$TIMEOUT_ARG" | tr -d 'smhSMH')
+  [ "$num" -gt 0 ] || die_usage "--timeout must be a positive duration like 600, 90s, 30m or 2h, got \"$TIMEOUT_ARG\""
   case $TIMEOUT_ARG in
     *[mM]) TIMEOUT_S=$((num * 60)) ;;
     *[hH]) TIMEOUT_S=$((num * 3600)) ;;
@@ -222,11 +312,11 @@ fi
 if [ -n "$PIN" ]; then
   PIN=$(printf '%s' "$PIN" | sed -e 's/^[[:space:]]*//' -e 's/^[sS][hH][aA]-\{0,1\}256[[:space:]]*[fF][iI][nN][gG][eE][rR][pP][rR][iI][nN][tT][[:space:]]*=[[:space:]]*//' \
     -e 's/^[sS][hH][aA]-\{0,1\}256://' -e 's/[[:space:]]*$//' | tr -d ':' | tr 'A-F' 'a-f')
-  printf '%s' "$PIN" | grep -Eq '^[0-9a-f]{64}$' ||
+  is_match '[0-9a-f]{64}' "$PIN" ||
     die_usage "--pin must be sha256: followed by the 64 hex digits of the certificate fingerprint (colons optional), as printed by \`openssl x509 -noout -fingerprint -sha256\`"
 fi
 if [ -n "$CA_FILE" ] && [ ! -r "$CA_FILE" ]; then die_usage "cannot read --ca-file $CA_FILE"; fi
-case $CA_FILE in *'"'* | *\\*) die_usage '--ca-file must not contain " or a backslash' ;; esac
+case $CA_FILE in *'"'* | *\\* | *[[:cntrl:]]*) die_usage '--ca-file must not contain ", a backslash or a control character' ;; esac
 case $CA_FILE in '' | /*) ;; *) CA_FILE=$(pwd)/$CA_FILE ;; esac
 
 if [ -z "$STATE_DIR" ]; then
@@ -240,7 +330,7 @@ if [ -z "$STATE_DIR" ]; then
   fi
 fi
 # The path is written into JSON files; refusing the two characters that need escaping keeps that exact.
-case $STATE_DIR in *'"'* | *\\*) die_usage '--state-dir must not contain " or a backslash' ;; esac
+case $STATE_DIR in *'"'* | *\\* | *[[:cntrl:]]*) die_usage '--state-dir must not contain ", a backslash or a control character' ;; esac
 case $STATE_DIR in /*) ;; *) STATE_DIR=$(pwd)/$STATE_DIR ;; esac
 
 KEY_FILE=$STATE_DIR/id_ed25519
@@ -265,11 +355,12 @@ ensure_state_dir() {
   case $perms in rwx------) ;; *) say_warn "$STATE_DIR was readable by others; its mode is now 0700" ;; esac
 }
 
-# write_atomic FILE: stdin -> FILE via a 0600 temp file, fsync, rename, so a
-# crash leaves the old or the complete new file, never a torn one.
+# write_atomic FILE [MODE]: stdin -> FILE via a temp file (0600 unless MODE),
+# fsync, rename, so a crash leaves the old or the complete new file, never a
+# torn one.
 write_atomic() {
-  tmp=$(mktemp "$STATE_DIR/.$(basename "$1").XXXXXX") || return 1
-  if ! { cat >"$tmp" && chmod 600 "$tmp"; }; then
+  tmp=$(mktemp "$(dirname "$1")/.$(basename "$1").XXXXXX") || return 1
+  if ! { cat >"$tmp" && chmod "${2:-600}" "$tmp"; }; then
     rm -f "$tmp"
     return 1
   fi
@@ -418,8 +509,8 @@ http() {
 # explain PHASE: print what the error in $WORK/resp means and exit with its code.
 explain() {
   phase=$1
-  code=$(json_str code "$WORK/resp")
-  message=$(json_str message "$WORK/resp" | cut -c1-500)
+  code=$(json_text code "$WORK/resp" | cut -c1-64)
+  message=$(json_text message "$WORK/resp" | cut -c1-500)
   if [ "$METHOD" = pairing_code ]; then again='Ask your operator for a new pairing code and run the command again.'; else again='Run the command again.'; fi
   case $code in
     enrollment_denied)
@@ -448,7 +539,8 @@ explain() {
       fi ;;
     credentials_already_issued)
       fail "$EXIT_EXPIRED" "The credentials for this enrollment were already collected and cannot be delivered twice." \
-        "If this machine has no credentials.json, another process collected them." "Ask your operator to revoke that agent, then enroll again." ;;
+        "The answer that carried them was lost, or another process collected them. The enrollment is kept in $ENROLLMENT_FILE." \
+        "Run airlock-agent recover --state-dir $STATE_DIR (it proves this machine's key and gets new credentials), or ask your operator to revoke the agent and enroll again." ;;
     signature_invalid)
       fail "$EXIT_DENIED" "The server could not verify this agent's signature over its challenge." \
         "After three bad signatures the server fails the enrollment for good." "$again If it happens again, move id_ed25519 out of the state directory and report it." ;;
@@ -610,44 +702,169 @@ verify() {
     rm -f "$ENROLLMENT_FILE"
     explain verify
   fi
-  POLL_TOKEN=$(json_str poll_token "$WORK/resp")
-  VERIFY_STATUS=$(json_str status "$WORK/resp")
-  POLL_INTERVAL=$(json_str poll_interval "$WORK/resp")
-  case $POLL_INTERVAL in '' | *[!0-9]*) POLL_INTERVAL=5 ;; esac
-  [ -n "$POLL_TOKEN" ] || fail "$EXIT_INTERNAL" "Unexpected answer to verify." "" "Check --server, and report this."
+  POLL_TOKEN=$(server_str poll_token "$WORK/resp" "$POLL_TOKEN_RE" verify) || exit
+  VERIFY_STATUS=$(server_str status "$WORK/resp" 'awaiting_approval|approved|pending_confirmation' verify) || exit
+  POLL_INTERVAL=$(server_int poll_interval "$WORK/resp" verify) || exit
+  [ -n "$POLL_INTERVAL" ] || POLL_INTERVAL=5
   write_enrollment
   say_ok "Challenge signed and verified"
 }
 
-save_credentials() {
-  agent_id=$(json_raw agent_id "$WORK/resp")
-  site_code=$(json_raw site_code "$WORK/resp")
-  agent_key=$(json_raw agent_key "$WORK/resp")
-  ssh=$(json_raw ssh "$WORK/resp")
-  case $agent_key in
-    '"cak_'*) ;;
-    *)
-      cp "$WORK/resp" "$STATE_DIR/credentials.unparsed.json"
-      fail "$EXIT_INTERNAL" "Approved, but the credentials are not in the format this client expects." \
-        "What the server sent was saved to $STATE_DIR/credentials.unparsed.json (0600)." "Report this to your operator." ;;
-  esac
+# make_tls_key: $WORK/key.pem, the agent's Ed25519 key as PKCS#8 PEM (what
+# TLS stacks load), derived from the OpenSSH key file. In an unencrypted
+# OpenSSH Ed25519 key every field before the private key has a fixed length,
+# so its 32-byte seed starts at byte 161 of the decoded blob; PKCS#8 is a
+# fixed 16-byte header + that seed (RFC 8410). Checked against the public key.
+make_tls_key() {
+  [ -s "$WORK/key.pem" ] && return 0
+  seed=$(sed -e '1d' -e '$d' "$KEY_FILE" | tr -d '\n' | base64 -d 2>/dev/null | od -An -v -tx1 -j161 -N32 | tr -d ' \n')
+  is_match '[0-9a-f]{64}' "$seed" || return 1
+  octal=$(printf '%s' "302e020100300506032b657004220420$seed" | awk '{
+    for (i = 1; i <= length($0); i += 2) {
+      h = index("0123456789abcdef", substr($0, i, 1)) - 1; l = index("0123456789abcdef", substr($0, i + 1, 1)) - 1
+      printf "\\%03o", h * 16 + l
+    } }')
+  # shellcheck disable=SC2059 # the format is only octal escapes made just above
+  { printf -- '-----BEGIN PRIVATE KEY-----\n'; printf "$octal" | base64; printf -- '-----END PRIVATE KEY-----\n'; } >"$WORK/key.pem"
+  if command -v openssl >/dev/null 2>&1; then
+    derived=$(openssl pkey -in "$WORK/key.pem" -pubout -outform der 2>/dev/null | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+    enrolled=$(ssh-keygen -y -f "$KEY_FILE" | cut -d' ' -f2 | base64 -d | tail -c 32 | od -An -v -tx1 | tr -d ' \n')
+    [ -n "$derived" ] && [ "$derived" = "$enrolled" ] || { rm -f "$WORK/key.pem"; return 1; }
+  fi
+}
+
+# make_csr: $WORK/csr.pem, a PKCS#10 request for the agent's key asking for
+# CN and SAN DNS = the host name only (Airlock decides everything else).
+make_csr() {
+  command -v openssl >/dev/null 2>&1 || return 1
+  printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = %s\n' "$NAME" >"$WORK/req.cnf"
+  openssl req -new -key "$WORK/key.pem" -config "$WORK/req.cnf" -addext "subjectAltName=DNS:$NAME" -out "$WORK/csr.pem" 2>/dev/null &&
+    is_match '-----BEGIN CERTIFICATE REQUEST-----' "$(head -n 1 "$WORK/csr.pem")"
+}
+
+# rescue_credentials: the one-time answer is off the contract; keep it (0600)
+# for the operator rather than lose it, and stop.
+rescue_credentials() {
+  cp "$WORK/resp" "$STATE_DIR/credentials.unparsed.json"
+  fail "$EXIT_INTERNAL" "Approved, but the credentials are not in the format this client expects ($1 is missing or malformed)." \
+    "What the server sent was saved to $STATE_DIR/credentials.unparsed.json (0600)." "Report this to your operator."
+}
+
+# approved_str KEY FILE ERE: server_str for the approved answer, rescuing it on failure.
+approved_str() {
+  ( server_str "$1" "$2" "$3" status ) >"$WORK/val" 2>/dev/null || rescue_credentials "$1"
+  cat "$WORK/val"
+}
+
+# ssh_json FILE: the `ssh` object of FILE checked field by field and written
+# out again from the checked values (or `null`); never spliced as received.
+ssh_json() {
+  raw=$(json_raw ssh "$1")
+  case $raw in null) printf 'null'; return 0 ;; '{'*) ;; *) rescue_credentials ssh ;; esac
+  printf '%s' "$raw" >"$WORK/ssh"
+  host=$(approved_str host "$WORK/ssh" "$NET_HOST_RE") || exit
+  user=$(approved_str user "$WORK/ssh" '[a-z_][a-z0-9_-]{0,31}') || exit
+  port=$(json_raw port "$WORK/ssh")
+  is_match '[0-9]{1,5}' "$port" && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || rescue_credentials ssh.port
+  # known_hosts: one JSON string of key lines joined by \n escapes; no other escape, quote or control character.
+  kh=$(json_raw known_hosts "$WORK/ssh")
+  is_match '"([] !#-[^-~]|\\n)*"' "$kh" || rescue_credentials ssh.known_hosts
+  printf '%s' "$kh" | sed -e 's/^"//' -e 's/"$//' | awk '{ gsub(/\\n/, "\n"); printf "%s", $0 }' >"$WORK/known_hosts"
+  grep -Evq '^$|^(@cert-authority |@revoked )?[][A-Za-z0-9.:,*?!_-]{1,300} (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com|rsa-sha2-(256|512)) [A-Za-z0-9+/]+={0,2}( [ -~]{0,100})?$' "$WORK/known_hosts" &&
+    rescue_credentials ssh.known_hosts
+  [ -s "$WORK/known_hosts" ] || rescue_credentials ssh.known_hosts
+  # permit_open: an array of "host:port" strings; whitespace between them is JSON's, not the values'.
+  po=$(json_raw permit_open "$WORK/ssh" | tr -d ' \t\r\n')
+  is_match "\\[(\"($HOST_PORT_RE)\"(,\"($HOST_PORT_RE)\")*)?\\]" "$po" || rescue_credentials ssh.permit_open
+  printf '{"host": "%s", "port": %s, "user": "%s", "known_hosts": %s, "permit_open": %s}' "$host" "$port" "$user" "$kh" "$po"
+}
+
+# tls_bad FIELD: the certificate part of an approved answer is unusable. The
+# agent key is saved by then (it is delivered once); the certificate can be
+# asked for again.
+tls_bad() {
+  fail "$EXIT_INTERNAL" "Enrolled and the credentials are saved, but the certificate was not stored ($1 is missing or malformed)." "" \
+    "Run airlock-agent renew --tls --state-dir $STATE_DIR to ask for a new one; report this if it happens again."
+}
+
+# pem_field KEY FILE OUT: a JSON string holding PEM certificates only (base64
+# lines and BEGIN/END CERTIFICATE markers joined by \n), decoded into OUT.
+pem_field() {
+  raw=$(json_raw "$1" "$2")
+  is_match '"(-----(BEGIN|END) CERTIFICATE-----|[A-Za-z0-9+/=]|\\r|\\n)+"' "$raw" || tls_bad "tls.$1"
+  printf '%s' "$raw" | sed -e 's/^"//' -e 's/"$//' -e 's/\\r//g' | awk '{ gsub(/\\n/, "\n"); printf "%s", $0 }' >"$3"
+  [ -z "$(tail -c 1 "$3")" ] || printf '\n' >>"$3"
+  head -n 1 "$3" | grep -qx -- '-----BEGIN CERTIFICATE-----' || tls_bad "tls.$1"
+  if command -v openssl >/dev/null 2>&1; then
+    openssl x509 -in "$3" -noout 2>/dev/null || tls_bad "tls.$1"
+  fi
+}
+
+# tls_certificate_json FILE: checks `tls` of the answer (null, absent, or the
+# agent's certificate and CA bundle), writes tls/ (key.pem 0600, ca.pem and
+# cert.pem 0644) and prints the credentials.json `certificate` value.
+tls_certificate_json() {
+  raw=$(json_raw tls "$1")
+  case $raw in '' | null) printf 'null'; return 0 ;; '{'*) ;; *) tls_bad tls ;; esac
+  printf '%s' "$raw" >"$WORK/tls"
+  expires=$( (server_str expires_at "$WORK/tls" "$TIME_RE" status) 2>/dev/null) || tls_bad tls.expires_at
+  pem_field certificate "$WORK/tls" "$WORK/cert.pem"
+  pem_field ca_certificates "$WORK/tls" "$WORK/ca.pem"
+  make_tls_key || tls_bad "the key ($KEY_FILE as PKCS#8)"
+  if command -v openssl >/dev/null 2>&1; then
+    # Only a certificate for this agent's own key is worth storing.
+    for_key=$(openssl x509 -in "$WORK/cert.pem" -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform der 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    ours=$(openssl pkey -in "$WORK/key.pem" -pubout -outform der 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    [ -n "$ours" ] && [ "$for_key" = "$ours" ] || tls_bad "tls.certificate (not for this agent's key)"
+  fi
+  mkdir -p "$STATE_DIR/tls" && chmod 755 "$STATE_DIR/tls" &&
+    write_atomic "$STATE_DIR/tls/key.pem" 600 <"$WORK/key.pem" &&
+    write_atomic "$STATE_DIR/tls/ca.pem" 644 <"$WORK/ca.pem" &&
+    write_atomic "$STATE_DIR/tls/cert.pem" 644 <"$WORK/cert.pem" ||
+    fail "$EXIT_INTERNAL" "Enrolled and the credentials are saved, but $STATE_DIR/tls could not be written." "" "Free disk space, then run airlock-agent renew --tls."
+  printf '{"cert_file": "%s", "ca_file": "%s", "key_file": "%s", "expires_at": "%s", "issued_at": "%s"}' \
+    "$STATE_DIR/tls/cert.pem" "$STATE_DIR/tls/ca.pem" "$STATE_DIR/tls/key.pem" "$expires" "$(now_iso)"
+}
+
+# write_credentials CERTIFICATE_JSON: credentials.json from checked values only.
+write_credentials() {
   {
-    printf '{\n  "version": 1,\n  "agent_id": %s,\n  "site_code": %s,\n  "agent_key": %s,\n' "$agent_id" "$site_code" "$agent_key"
+    printf '{\n  "version": 1,\n  "agent_id": "%s",\n  "site_code": "%s",\n  "agent_key": "%s",\n' "$agent_id" "$site_code" "$agent_key"
     printf '  "server": "%s",\n  "fingerprint": "%s",\n  "hostname": "%s",\n' "$SERVER" "$FINGERPRINT" "$NAME"
     if [ -n "$MACHINE_UID" ]; then printf '  "machine_uid": "%s",\n' "$MACHINE_UID"; fi
-    printf '  "enrolled_at": "%s",\n  "private_key_file": "%s",\n  "ssh": %s,\n  "tls": %s\n}\n' \
-      "$(now_iso)" "$KEY_FILE" "${ssh:-null}" "$(tls_json)"
-  } | write_atomic "$CREDENTIALS_FILE" ||
+    printf '  "enrolled_at": "%s",\n  "private_key_file": "%s",\n  "ssh": %s,\n  "tls": %s,\n  "certificate": %s\n}\n' \
+      "$ENROLLED_AT" "$KEY_FILE" "$ssh" "$(tls_json)" "$1"
+  } | write_atomic "$CREDENTIALS_FILE"
+}
+
+save_credentials() {
+  agent_id=$(approved_str agent_id "$WORK/resp" "$UUID_RE") || exit
+  site_code=$(approved_str site_code "$WORK/resp" "$SITE_RE") || exit
+  json_raw credentials "$WORK/resp" >"$WORK/creds"
+  agent_key=$(approved_str agent_key "$WORK/creds" "$AGENT_KEY_RE") || exit
+  ssh=$(ssh_json "$WORK/creds") || exit
+  ENROLLED_AT=$(now_iso)
+  # The agent key first: it is delivered once.
+  write_credentials null ||
     fail "$EXIT_INTERNAL" "Approved, but $CREDENTIALS_FILE could not be written." "" "Free disk space, then ask your operator to revoke this agent and enroll again."
   rm -f "$ENROLLMENT_FILE"
-  say_ok "Approved: enrolled as agent $(json_str agent_id "$WORK/resp") of site $(json_str site_code "$WORK/resp")"
+  say_ok "Approved: enrolled as agent $agent_id of site $site_code"
   say_ok "Credentials saved"
+  certificate=$(tls_certificate_json "$WORK/creds") || exit
+  if [ "$certificate" != null ]; then
+    write_credentials "$certificate" || fail "$EXIT_INTERNAL" "Cannot update $CREDENTIALS_FILE with the certificate." "" "Run airlock-agent renew --tls."
+    say_ok "Certificate from Airlock's CA saved, valid until $(printf '%s' "$certificate" | sed 's/.*"expires_at": "\([^"]*\)".*/\1/')"
+  fi
   say_plain ""
   say_plain "Written:"
   say_plain "  $CREDENTIALS_FILE  (0600) agent id, site, server, agent key (cak_..., not shown)"
   say_plain "  $KEY_FILE  (0600) SSH private key, for ssh -i"
   say_plain "  $PUB_FILE  public key $FINGERPRINT"
-  [ "${ssh:-null}" != null ] && say_plain "  SSH tunnel settings are included in credentials.json."
+  if [ "$certificate" != null ]; then
+    say_plain "  $STATE_DIR/tls/cert.pem, $STATE_DIR/tls/ca.pem  (0644) certificate and CA bundle"
+    say_plain "  $STATE_DIR/tls/key.pem  (0600) the same key, PKCS#8 PEM for TLS"
+  fi
+  [ "$ssh" != null ] && say_plain "  SSH tunnel settings are included in credentials.json."
   exit "$EXIT_OK"
 }
 
@@ -687,16 +904,16 @@ wait_for_approval() {
     wait_s=$interval
     case $HTTP_STATUS in
       202)
-        pi=$(json_str poll_interval "$WORK/resp")
-        case $pi in '' | *[!0-9]*) ;; *) [ "$pi" -ge 1 ] && interval=$pi ;; esac
+        pi=$(server_int poll_interval "$WORK/resp" status) || exit
+        [ -n "$pi" ] && [ "$pi" -ge 1 ] && interval=$pi
         wait_s=$interval
-        st=$(json_str status "$WORK/resp")
+        st=$(server_str status "$WORK/resp" 'awaiting_approval|pending_confirmation' status) || exit
         if [ "$st" != "$last_status" ] && [ "$st" = pending_confirmation ]; then
           say_info "This machine matches an agent that is already known; an operator must confirm it is the same machine."
         fi
         last_status=$st ;;
       429)
-        code=$(json_str code "$WORK/resp")
+        code=$(json_text code "$WORK/resp")
         if [ "$code" = slow_down ]; then
           interval=$((interval + 5))
           wait_s=$interval
@@ -712,8 +929,9 @@ wait_for_approval() {
         [ "$wait_s" -lt "$interval" ] && wait_s=$interval
         say_warn "The server answered HTTP $HTTP_STATUS; still waiting, retrying in $(fmt_seconds "$wait_s")" ;;
       *)
-        code=$(json_str code "$WORK/resp")
-        case $code in enrollment_rejected | expired_token | invalid_token | enrollment_denied | credentials_already_issued) rm -f "$ENROLLMENT_FILE" ;; esac
+        code=$(json_text code "$WORK/resp")
+        # Not credentials_already_issued: `airlock-agent recover` works from enrollment.json and the key.
+        case $code in enrollment_rejected | expired_token | invalid_token | enrollment_denied) rm -f "$ENROLLMENT_FILE" ;; esac
         explain status ;;
     esac
     if [ $(( $(now_s) + wait_s )) -gt "$deadline" ]; then timed_out; fi
@@ -751,25 +969,26 @@ if [ "$RESUME" = 1 ]; then
     if [ -f "$CREDENTIALS_FILE" ]; then say_ok "Nothing to resume: already enrolled."; exit "$EXIT_OK"; fi
     fail "$EXIT_NOT_ENROLLED" "No enrollment to resume in $STATE_DIR." "" "Start one with $PROG --server ... --site ... --code ... (add --state-dir if you used one)."
   fi
-  SERVER=$(json_str server "$ENROLLMENT_FILE")
-  SITE=$(json_str site_code "$ENROLLMENT_FILE")
-  METHOD=$(json_str method "$ENROLLMENT_FILE")
-  ENROLLMENT_ID=$(json_str enrollment_id "$ENROLLMENT_FILE")
-  CHALLENGE=$(json_str challenge "$ENROLLMENT_FILE")
-  CHALLENGE_EXPIRES_AT=$(json_str challenge_expires_at "$ENROLLMENT_FILE")
-  POLL_TOKEN=$(json_str poll_token "$ENROLLMENT_FILE")
-  POLL_INTERVAL=$(json_str poll_interval "$ENROLLMENT_FILE")
-  case $POLL_INTERVAL in '' | *[!0-9]*) POLL_INTERVAL=5 ;; esac
-  NAME=$(json_str hostname "$ENROLLMENT_FILE")
-  MACHINE_UID=$(json_str machine_uid "$ENROLLMENT_FILE")
-  STARTED_AT=$(json_str started_at "$ENROLLMENT_FILE")
+  # Read back with the same checks as a server answer: whatever is in the
+  # file (written by either client, or tampered with) must still be well formed.
+  SERVER=$(state_str server "$SERVER_RE") || exit
+  SITE=$(state_str site_code "$SITE_RE") || exit
+  METHOD=$(state_str method 'pairing_code|enrollment_key') || exit
+  ENROLLMENT_ID=$(state_str enrollment_id "$UUID_RE") || exit
+  CHALLENGE=$(state_str challenge "$CHALLENGE_RE") || exit
+  CHALLENGE_EXPIRES_AT=$(state_str challenge_expires_at "$TIME_RE") || exit
+  POLL_TOKEN=$(state_str poll_token "$POLL_TOKEN_RE" optional) || exit
+  POLL_INTERVAL=$(json_raw poll_interval "$ENROLLMENT_FILE")
+  is_match '[0-9]{1,5}' "$POLL_INTERVAL" || POLL_INTERVAL=5
+  NAME=$(state_str hostname "$HOSTNAME_RE") || exit
+  MACHINE_UID=$(state_str machine_uid "$MACHINE_UID_RE" optional) || exit
+  STARTED_AT=$(state_str started_at "$TIME_RE") || exit
   VERIFY_STATUS=
-  stored_fp=$(json_str fingerprint "$ENROLLMENT_FILE")
+  stored_fp=$(state_str fingerprint "$FINGERPRINT_RE") || exit
   # TLS settings of the original run apply unless given again now.
-  [ -n "$CA_FILE" ] || CA_FILE=$(json_str ca_file "$ENROLLMENT_FILE")
-  [ -n "$PIN" ] || PIN=$(json_str pin "$ENROLLMENT_FILE")
-  [ "$(json_raw insecure "$ENROLLMENT_FILE")" = true ] && INSECURE=1
-  [ -n "$SERVER" ] && [ -n "$ENROLLMENT_ID" ] || fail "$EXIT_INTERNAL" "$ENROLLMENT_FILE is not in the expected format." "" "Move it away to start over."
+  [ -n "$CA_FILE" ] || CA_FILE=$(state_str ca_file "$PATH_RE" optional) || exit
+  [ -n "$PIN" ] || PIN=$(state_str pin '[0-9a-f]{64}' optional) || exit
+  case $(json_raw insecure "$ENROLLMENT_FILE") in true) INSECURE=1 ;; '' | false) ;; *) state_bad insecure ;; esac
   if [ "$INSECURE" = 1 ]; then say_warn "WARNING: --insecure: the server is NOT verified. Use --insecure only in a lab."; fi
   say_plain "$PROG $VERSION: resuming the enrollment of $NAME into site $SITE at $SERVER"
   load_or_create_key
@@ -791,10 +1010,10 @@ esac
 case $SERVER in http://*) [ -z "$PIN$CA_FILE" ] || die_usage '--pin and --ca-file apply to https:// servers only' ;; esac
 SERVER=${SERVER%/}
 hostport=${SERVER#*://}
-case $hostport in '' | */* | *\?* | *\#* | *@* | *\"* | *\\* | *' '*) die_usage '--server takes only scheme, host and port, e.g. https://airlock.example.com:8443' ;; esac
+case $hostport in '' | */* | *\?* | *\#* | *@* | *\"* | *\\* | *' '* | *[[:cntrl:]]*) die_usage '--server takes only scheme, host and port, e.g. https://airlock.example.com:8443' ;; esac
 
 SITE=$(printf '%s' "$SITE" | tr 'a-z' 'A-Z')
-printf '%s' "$SITE" | grep -Eq '^[A-Z0-9][A-Z0-9-]{1,31}$' || die_usage '--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit'
+is_match "$SITE_RE" "$SITE" || die_usage '--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit'
 
 [ -n "$ENROLLMENT_KEY" ] || [ -n "$CODE" ] || ENROLLMENT_KEY=${AIRLOCK_ENROLLMENT_KEY:-}
 if [ -z "$ENROLLMENT_KEY" ] && [ -z "$CODE" ] && [ -t 0 ]; then prompt_code || true; fi
@@ -805,9 +1024,9 @@ if [ -n "$CODE" ]; then
   normalise_code
 elif [ -n "$ENROLLMENT_KEY" ]; then
   METHOD=enrollment_key
-  printf '%s' "$ENROLLMENT_KEY" | grep -Eq '^cek_[A-Za-z0-9_-]{16,}$' || die_usage 'the enrollment key should look like cek_... (copy it exactly as the administrator gave it)'
+  is_match 'cek_[A-Za-z0-9_-]{16,}' "$ENROLLMENT_KEY" || die_usage 'the enrollment key should look like cek_... (copy it exactly as the administrator gave it)'
   if [ -n "$MACHINE_UID" ]; then
-    printf '%s' "$MACHINE_UID" | grep -Eq '^[A-Za-z0-9._:-]{8,128}$' || die_usage '--machine-uid must be 8-128 characters of A-Z a-z 0-9 . _ : -'
+    is_match "$MACHINE_UID_RE" "$MACHINE_UID" || die_usage '--machine-uid must be 8-128 characters of A-Z a-z 0-9 . _ : -'
   fi
 else
   die_usage 'give --code XXXX-XXXX-XXXX (from your operator) or --enrollment-key cek_... (or AIRLOCK_ENROLLMENT_KEY) for zero-touch'
@@ -819,7 +1038,7 @@ if [ -z "$NAME" ]; then
 else
   rfc1123_msg='--name must be a host name: letters, digits and hyphens, dot-separated, at most 253 characters'
 fi
-if [ "${#NAME}" -gt 253 ] || ! printf '%s' "$NAME" | grep -Eq '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$'; then
+if [ "${#NAME}" -gt 253 ] || ! is_match "$HOSTNAME_RE" "$NAME"; then
   die_usage "$rfc1123_msg"
 fi
 
@@ -868,8 +1087,19 @@ VERIFY_STATUS=
   printf '{"site_code": "%s", "public_key": "%s", "hostname": "%s", "agent_version": "%s"' "$SITE" "$PUBLIC_LINE" "$NAME" "$VERSION"
   if [ "$METHOD" = pairing_code ]; then printf ', "pairing_code": "%s"' "$CODE"; else printf ', "enrollment_key": "%s"' "$ENROLLMENT_KEY"; fi
   if [ -n "$MACHINE_UID" ]; then printf ', "machine_uid": "%s"' "$MACHINE_UID"; fi
-  printf '}'
-} >"$WORK/enroll.json"
+} >"$WORK/enroll.head"
+{ cat "$WORK/enroll.head"; printf '}'; } >"$WORK/enroll.json"
+if [ "$NO_TLS" = 0 ]; then
+  if make_tls_key && make_csr; then
+    # The CSR is base64 lines and two markers: joined with \n escapes it is a JSON string as is.
+    { cat "$WORK/enroll.head"; printf ', "csr": "'; awk '{ printf "%s\\n", $0 }' "$WORK/csr.pem"; printf '"}'; } >"$WORK/enroll.csr.json"
+    mv "$WORK/enroll.json" "$WORK/enroll.plain.json"
+    mv "$WORK/enroll.csr.json" "$WORK/enroll.json"
+  else
+    say_info 'No certificate requested: openssl 1.1.1 or newer (for Ed25519) is needed to make the request.'
+  fi
+fi
+rm -f "$WORK/enroll.head"
 
 # Zero-touch roll-outs hit many machines behind one NAT: wait out a 429 as
 # the server asks, until --timeout. An attended run reports it instead.
@@ -886,13 +1116,20 @@ while :; do
   say_info "The server is rate limiting enrollments from this address; waiting $(fmt_seconds "$wait_s") before retrying (as it asked)."
   pause "$wait_s"
 done
-rm -f "$WORK/enroll.json"
+# A server before contract v1.1 refuses the unknown csr field before it
+# consumes anything: enroll again without it.
+if [ "$HTTP_STATUS" = 400 ] && [ -f "$WORK/enroll.plain.json" ] && [ "$(json_raw csr "$WORK/resp")" = '"unknown field"' ]; then
+  say_warn 'This server does not issue certificates (no csr support); enrolling without one. Use --no-tls to skip asking.'
+  http POST /api/v1/enroll "$WORK/enroll.plain.json" || transport_fail "$?"
+fi
+rm -f "$WORK/enroll.json" "$WORK/enroll.plain.json"
 [ "$HTTP_STATUS" = 201 ] || explain enroll
 
-ENROLLMENT_ID=$(json_str enrollment_id "$WORK/resp")
-CHALLENGE=$(json_str challenge "$WORK/resp")
-CHALLENGE_EXPIRES_AT=$(json_str expires_at "$WORK/resp")
-[ -n "$ENROLLMENT_ID" ] && [ -n "$CHALLENGE" ] || fail "$EXIT_INTERNAL" "Unexpected answer to enroll." "" "Check --server, and report this."
+# Command substitution runs in a subshell, so off_contract's exit only ends
+# that; `|| exit` carries its exit code (the message is already printed).
+ENROLLMENT_ID=$(server_str enrollment_id "$WORK/resp" "$UUID_RE" enroll) || exit
+CHALLENGE=$(server_str challenge "$WORK/resp" "$CHALLENGE_RE" enroll) || exit
+CHALLENGE_EXPIRES_AT=$(server_str expires_at "$WORK/resp" "$TIME_RE" enroll) || exit
 case $PIN in '') tls_text='certificate verified' ;; *) tls_text="certificate matches pin sha256:$(printf '%s' "$PIN" | cut -c1-16)..." ;; esac
 [ "$PROTO" = http ] && tls_text='plain HTTP: NOT ENCRYPTED'
 [ "$PROTO" = https ] && [ "$INSECURE" = 1 ] && [ -z "$PIN" ] && tls_text='certificate NOT VERIFIED'

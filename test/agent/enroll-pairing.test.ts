@@ -61,7 +61,9 @@ describe('airlock-agent enroll with a pairing code, through the edge (real stack
     expect(await fileMode(stateDir)).toBe(0o700);
     expect(await fileMode(path.join(stateDir, 'id_ed25519'))).toBe(0o600);
     expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
-    expect((await fs.readdir(stateDir)).sort()).toEqual(['credentials.json', 'id_ed25519', 'id_ed25519.pub']);
+    // tls/ holds the certificate asked for by default (its own tests are in credentials.test.ts).
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['credentials.json', 'id_ed25519', 'id_ed25519.pub', 'tls']);
+    expect((await fs.readdir(path.join(stateDir, 'tls'))).sort()).toEqual(['ca.pem', 'cert.pem', 'key.pem']);
 
     const credentials = await readJson(path.join(stateDir, 'credentials.json'));
     expect(credentials).toMatchObject({ version: 1, site_code: site, server: stack.edgeUrl, fingerprint, hostname: 'vma-01' });

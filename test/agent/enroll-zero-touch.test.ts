@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -120,6 +120,29 @@ describe('the single-file bundle an appliance installs', () => {
     const agent = runCommand(outfile, keyArgs(site, stateDir, ['--machine-uid', 'bundled-0001']), { AIRLOCK_ENROLLMENT_KEY: key });
     expect(await agent.exit).toBe(0);
     expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, machine_uid: 'bundled-0001' });
+    // The CSR (@peculiar/x509 on WebCrypto) works from the single file too.
+    expect(agent.stdout()).toMatch(/Certificate from Airlock's CA saved/);
+    expect(await fileMode(path.join(stateDir, 'tls', 'cert.pem'))).toBe(0o644);
+
+    // status --json is one clean JSON document, and renew reads the same state (nothing due, nothing sent).
+    const status = runCommand(outfile, ['status', '--state-dir', stateDir, '--json']);
+    expect(await status.exit).toBe(0);
+    expect(JSON.parse(status.stdout())).toMatchObject({ enrolled: true, site_code: site, tunnel: { state: 'not running' } });
+    expect(status.stderr()).toBe('');
+    const renew = runCommand(outfile, ['renew', '--state-dir', stateDir]);
+    expect(await renew.exit).toBe(0);
+    expect(renew.stdout()).toMatch(/Nothing to do/);
+
+    // Output piped into a reader that is already gone (`| head`): a quiet exit with the command's own code, no EPIPE stack.
+    for (const argv of [['status', '--state-dir', stateDir], ['--help']]) {
+      const piped = spawn(outfile, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      piped.stdout.destroy();
+      let stderr = '';
+      piped.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => piped.once('close', (c) => resolve(c)));
+      expect(stderr).not.toMatch(/EPIPE|Error|\n\s+at /);
+      expect(code).toBe(0);
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,15 +62,27 @@ describe('airlock-enroll.sh against the real stack', () => {
     expect(await fileMode(stateDir)).toBe(0o700);
     expect(await fileMode(path.join(stateDir, 'id_ed25519'))).toBe(0o600);
     expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
-    expect((await fs.readdir(stateDir)).sort()).toEqual(['credentials.json', 'id_ed25519', 'id_ed25519.pub']);
+    expect((await fs.readdir(stateDir)).sort()).toEqual(['credentials.json', 'id_ed25519', 'id_ed25519.pub', 'tls']);
     const credentials = await readJson(path.join(stateDir, 'credentials.json'));
     expect(credentials).toMatchObject({ version: 1, site_code: site, fingerprint, hostname: 'legacy-appliance', ssh: null });
+
+    // With openssl present it asked for a certificate (a CSR made from its OpenSSH key) and laid out tls/ like airlock-agent.
+    const tlsDir = path.join(stateDir, 'tls');
+    expect(await fileMode(path.join(tlsDir, 'cert.pem'))).toBe(0o644);
+    expect(await fileMode(path.join(tlsDir, 'ca.pem'))).toBe(0o644);
+    expect(await fileMode(path.join(tlsDir, 'key.pem'))).toBe(0o600);
+    const cert = new X509Certificate(await fs.readFile(path.join(tlsDir, 'cert.pem')));
+    expect(cert.subjectAltName).toContain('DNS:legacy-appliance');
+    expect(cert.checkPrivateKey(createPrivateKey(await fs.readFile(path.join(tlsDir, 'key.pem'))))).toBe(true);
+    expect(cert.checkIssued(new X509Certificate(await fs.readFile(path.join(tlsDir, 'ca.pem'))))).toBe(true);
+    expect(credentials.certificate).toMatchObject({ cert_file: path.join(tlsDir, 'cert.pem'), key_file: path.join(tlsDir, 'key.pem') });
     expect((await verifyAgentKey(stack, String(credentials.agent_key))).status).toBe(200);
     expect(client.stdout() + client.stderr()).not.toContain(String(credentials.agent_key));
 
     const status = runAgent(['status', '--state-dir', stateDir]);
     expect(await status.exit).toBe(0);
     expect(status.stdout()).toContain(`Agent id:     ${String(credentials.agent_id)}`);
+    expect(status.stdout()).toMatch(/Certificate: +valid until/);
 
     const again = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]));
     expect(await again.exit).toBe(9);
@@ -159,7 +172,8 @@ describe('airlock-enroll.sh against the real stack', () => {
     const fingerprint = await approvalLine(client, site);
     await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
     expect(await client.exit).toBe(0);
-    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint });
+    expect(client.stdout()).toContain('No certificate requested: openssl 1.1.1 or newer');
+    expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint, certificate: null });
   });
 
   it('enrolls zero-touch with a derived machine uid equal to the one airlock-agent derives', async () => {

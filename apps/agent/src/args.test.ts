@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TIMEOUT_MS, UsageError, parseCommand, parseDuration, parsePin, type EnrollCommand } from './args.ts';
+import { DEFAULT_TIMEOUT_MS, UsageError, parseEnrollArgs, parseDuration, parsePin, type EnrollCommand } from './args.ts';
 
-const base = ['enroll', '--server', 'https://edge.example.com', '--site', 'acme-phx'];
+const base = ['--server', 'https://edge.example.com', '--site', 'acme-phx'];
 const enroll = (...extra: string[]): EnrollCommand => {
-  const command = parseCommand([...base, ...extra], {});
+  const command = parseEnrollArgs([...base, ...extra], {});
   if (command.kind !== 'enroll') throw new Error(`expected enroll, got ${command.kind}`);
   return command;
 };
 const usage = (argv: string[], env: NodeJS.ProcessEnv = {}): string => {
   try {
-    parseCommand(argv, env);
+    parseEnrollArgs(argv, env);
   } catch (error) {
     expect(error).toBeInstanceOf(UsageError);
     return (error as Error).message;
@@ -18,7 +18,7 @@ const usage = (argv: string[], env: NodeJS.ProcessEnv = {}): string => {
 };
 const PIN_HEX = 'ab'.repeat(32);
 
-describe('parseCommand', () => {
+describe('parseEnrollArgs', () => {
   it('normalises a pairing code typed with spaces and lower case', () => {
     const command = enroll('--code', 'ax7k pj3f th2q');
     expect(command.credential).toEqual({ method: 'pairing_code', pairingCode: 'AX7KPJ3FTH2Q' });
@@ -51,7 +51,7 @@ describe('parseCommand', () => {
 
   it('reads the enrollment key from AIRLOCK_ENROLLMENT_KEY so it stays out of ps', () => {
     const key = `cek_${'b'.repeat(43)}`;
-    const command = parseCommand(base, { AIRLOCK_ENROLLMENT_KEY: key });
+    const command = parseEnrollArgs(base, { AIRLOCK_ENROLLMENT_KEY: key });
     expect(command.kind === 'enroll' && command.credential).toEqual({ method: 'enrollment_key', enrollmentKey: key });
   });
 
@@ -70,45 +70,44 @@ describe('parseCommand', () => {
   });
 
   it('requires --server and --site', () => {
-    expect(usage(['enroll', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--server is required/);
-    expect(usage(['enroll', '--server', 'https://x.example', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site is required/);
+    expect(usage(['--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--server is required/);
+    expect(usage(['--server', 'https://x.example', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site is required/);
   });
 
   it('refuses a malformed site code', () => {
-    expect(usage(['enroll', '--server', 'https://x.example', '--site', '-acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
-    expect(usage(['enroll', '--server', 'https://x.example', '--site', 'a', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
+    expect(usage(['--server', 'https://x.example', '--site', '-acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
+    expect(usage(['--server', 'https://x.example', '--site', 'a', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
     // Upper-cases to ACME-PHIX, but is not what the operator typed into the console.
-    expect(usage(['enroll', '--server', 'https://x.example', '--site', 'acme-phıx', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
+    expect(usage(['--server', 'https://x.example', '--site', 'acme-phıx', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--site/);
   });
 
   it('refuses plain http:// unless --insecure', () => {
-    const http = ['enroll', '--server', 'http://edge.example.com', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'];
+    const http = ['--server', 'http://edge.example.com', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'];
     expect(usage(http)).toMatch(/refusing plain http/);
-    const command = parseCommand([...http, '--insecure'], {});
+    const command = parseEnrollArgs([...http, '--insecure'], {});
     expect(command.kind === 'enroll' && command.tls.insecure).toBe(true);
   });
 
   it('refuses --pin or --ca-file with an http:// server, where they would silently do nothing', () => {
-    const http = ['enroll', '--server', 'http://edge.example.com', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q', '--insecure'];
+    const http = ['--server', 'http://edge.example.com', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q', '--insecure'];
     expect(usage([...http, '--pin', `sha256:${PIN_HEX}`])).toMatch(/https:\/\/ servers only/);
     expect(usage([...http, '--ca-file', '/etc/ca.pem'])).toMatch(/https:\/\/ servers only/);
   });
 
   it('refuses a server URL with a path, query or credentials', () => {
     for (const server of ['https://x.example/api', 'https://x.example/?a=1', 'https://u:p@x.example', 'ftp://x.example', 'not a url']) {
-      expect(usage(['enroll', '--server', server, '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--server/);
+      expect(usage(['--server', server, '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--server/);
     }
   });
 
   it('keeps a port and an IPv6 host', () => {
     expect(enroll('--code', 'AX7K-PJ3F-TH2Q').server.port).toBe('');
-    const command = parseCommand(['enroll', '--server', 'https://[::1]:8443/', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'], {});
+    const command = parseEnrollArgs(['--server', 'https://[::1]:8443/', '--site', 'acme', '--code', 'AX7K-PJ3F-TH2Q'], {});
     expect(command.kind === 'enroll' && command.server.host).toBe('[::1]:8443');
   });
 
-  it('refuses an unknown flag and an unknown command with a pointer to help', () => {
+  it('refuses an unknown flag with a pointer to help', () => {
     expect(usage([...base, '--cod', 'x'])).toMatch(/--cod.*--help/);
-    expect(usage(['enrol'])).toMatch(/unknown command "enrol"/);
   });
 
   it('validates --name as an RFC 1123 host name', () => {
@@ -127,22 +126,15 @@ describe('parseCommand', () => {
   });
 
   it('parses --resume alone, with an optional state dir, timeout and TLS overrides', () => {
-    const command = parseCommand(['enroll', '--resume', '--state-dir', '/tmp/x', '--timeout', '5m', '--pin', `sha256:${PIN_HEX}`], {});
+    const command = parseEnrollArgs(['--resume', '--state-dir', '/tmp/x', '--timeout', '5m', '--pin', `sha256:${PIN_HEX}`], {});
     expect(command).toMatchObject({ kind: 'resume', stateDir: '/tmp/x', timeoutMs: 300_000 });
     expect(command.kind === 'resume' && command.tls.pin?.toString('hex')).toBe(PIN_HEX);
   });
 
   it('refuses --resume combined with new-enrollment flags', () => {
-    expect(usage(['enroll', '--resume', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--resume.*--code/);
+    expect(usage(['--resume', '--code', 'AX7K-PJ3F-TH2Q'])).toMatch(/--resume.*--code/);
   });
 
-  it('parses status, help and version', () => {
-    expect(parseCommand(['status', '--state-dir', '/s'], {})).toEqual({ kind: 'status', stateDir: '/s' });
-    expect(parseCommand([], {})).toEqual({ kind: 'help' });
-    expect(parseCommand(['--help'], {})).toEqual({ kind: 'help' });
-    expect(parseCommand(['enroll', '--help'], {})).toEqual({ kind: 'help', topic: 'enroll' });
-    expect(parseCommand(['--version'], {})).toEqual({ kind: 'version' });
-  });
 });
 
 describe('parsePin', () => {

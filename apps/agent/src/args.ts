@@ -34,6 +34,8 @@ export interface EnrollCommand {
   tls: TlsFlags;
   timeoutMs: number;
   force: boolean;
+  /** Ask for a certificate from Airlock's CA (a CSR for the agent's key); on unless --no-tls. */
+  certificate: boolean;
 }
 
 export interface ResumeCommand {
@@ -43,13 +45,6 @@ export interface ResumeCommand {
   tls: Partial<TlsFlags>;
   timeoutMs: number;
 }
-
-export type Command =
-  | EnrollCommand
-  | ResumeCommand
-  | { kind: 'status'; stateDir?: string }
-  | { kind: 'help'; topic?: 'enroll' | 'status' }
-  | { kind: 'version' };
 
 export const DEFAULT_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -72,48 +67,25 @@ const ENROLL_OPTIONS = {
   timeout: { type: 'string' },
   force: { type: 'boolean' },
   resume: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-const STATUS_OPTIONS = {
-  'state-dir': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  'no-tls': { type: 'boolean' },
 } as const;
 
 /**
- * Turns argv (without node and script) into a command, validating everything
- * that can be checked locally, so a typo never costs a network round trip or
- * a rate-limit slot. `env` supplies AIRLOCK_ENROLLMENT_KEY, which keeps the
- * site key out of `ps` output.
+ * Turns the flags of `airlock-agent enroll` into a command, validating
+ * everything that can be checked locally, so a typo never costs a network
+ * round trip or a rate-limit slot. `env` supplies AIRLOCK_ENROLLMENT_KEY,
+ * which keeps the site key out of `ps` output.
  *
  * @example
- *   parseCommand(['enroll', '--server', 'https://edge.example', '--site', 'acme', '--code', 'ax7k pj3f th2q'], {})
+ *   parseEnrollArgs(['--server', 'https://edge.example', '--site', 'acme', '--code', 'ax7k pj3f th2q'], {})
  */
-export const parseCommand = (argv: readonly string[], env: NodeJS.ProcessEnv): Command => {
-  const [first, ...rest] = argv;
-  if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
-    const topic = rest[0];
-    return topic === 'enroll' || topic === 'status' ? { kind: 'help', topic } : { kind: 'help' };
-  }
-  if (first === 'version' || first === '--version' || first === '-V') return { kind: 'version' };
-  if (first === 'status') {
-    const { values } = parseStrict(rest, STATUS_OPTIONS, 'status');
-    if (values.help) return { kind: 'help', topic: 'status' };
-    const status: Command = { kind: 'status' };
-    return withStateDir(status, values['state-dir']);
-  }
-  if (first === 'enroll') return parseEnroll(rest, env);
-  throw new UsageError(`unknown command "${first}"; expected "enroll" or "status" (see airlock-agent --help)`);
-};
-
-const parseEnroll = (argv: readonly string[], env: NodeJS.ProcessEnv): Command => {
+export const parseEnrollArgs = (argv: readonly string[], env: NodeJS.ProcessEnv): EnrollCommand | ResumeCommand => {
   const { values } = parseStrict(argv, ENROLL_OPTIONS, 'enroll');
-  if (values.help) return { kind: 'help', topic: 'enroll' };
   const timeoutMs = values.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(values.timeout);
   const tls = parseTlsFlags(values);
 
   if (values.resume) {
-    const clashing = (['server', 'site', 'code', 'enrollment-key', 'machine-uid', 'name', 'label', 'force'] as const).filter(
+    const clashing = (['server', 'site', 'code', 'enrollment-key', 'machine-uid', 'name', 'label', 'force', 'no-tls'] as const).filter(
       (flag) => values[flag] !== undefined,
     );
     if (clashing.length > 0) {
@@ -146,6 +118,7 @@ const parseEnroll = (argv: readonly string[], env: NodeJS.ProcessEnv): Command =
     tls,
     timeoutMs,
     force: values.force ?? false,
+    certificate: values['no-tls'] !== true,
   };
   if (values.name !== undefined) command.name = parseHostname(values.name, '--name');
   return withStateDir(command, values['state-dir']);
@@ -294,15 +267,15 @@ const parseTlsFlags = (values: { 'ca-file'?: string; pin?: string; insecure?: bo
   return tls;
 };
 
-const withStateDir = <T extends { stateDir?: string }>(command: T, stateDir: string | undefined): T => {
+export const withStateDir = <T extends { stateDir?: string }>(command: T, stateDir: string | undefined): T => {
   if (stateDir === undefined) return command;
   if (stateDir.trim() === '') throw new UsageError('--state-dir must not be empty');
   return { ...command, stateDir };
 };
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
-const parseStrict = <O extends OptionSpec>(argv: readonly string[], options: O, command: string) => {
+export const parseStrict = <O extends OptionSpec>(argv: readonly string[], options: O, command: string) => {
   try {
     const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
     return parsed;

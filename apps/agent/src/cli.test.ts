@@ -51,6 +51,11 @@ const cli = async (argv: string[], env: NodeJS.ProcessEnv = {}, answers?: (strin
   return { code, out, err, questions };
 };
 
+const AGENT_ID = '3f1e1c9e-0000-4000-8000-000000000001';
+const ENROLLMENT_ID = '0b6d4c2a-1111-4000-8000-000000000002';
+const FINGERPRINT = `SHA256:${'A'.repeat(43)}`;
+const POLL_TOKEN = `ept_${'p'.repeat(43)}`;
+
 const enrollArgs = (code: string, server = `https://127.0.0.1:${port}`) => [
   'enroll', '--server', server, '--site', 'acme', '--code', code, '--state-dir', tmp, '--name', 'vma-01',
 ];
@@ -108,11 +113,11 @@ describe('airlock-agent (in-process, no server involved)', () => {
     await fs.chmod(tmp, 0o700);
     await writeCredentials(paths, {
       version: 1,
-      agent_id: 'agent-1',
+      agent_id: AGENT_ID,
       site_code: 'ACME',
       agent_key: `cak_${'k'.repeat(43)}`,
       server: 'https://edge.example.com',
-      fingerprint: 'SHA256:fp',
+      fingerprint: FINGERPRINT,
       hostname: 'vma-01',
       enrolled_at: '2026-11-22T18:00:00.000Z',
       private_key_file: paths.privateKey,
@@ -122,14 +127,14 @@ describe('airlock-agent (in-process, no server involved)', () => {
     const before = connections;
     const { code, err, out } = await cli(enrollArgs('AX7K-PJ3F-TH2Q'));
     expect(code).toBe(ExitCode.AlreadyEnrolled);
-    expect(err).toMatch(/already enrolled: agent agent-1 of site ACME/);
+    expect(err).toContain(`already enrolled: agent ${AGENT_ID} of site ACME`);
     expect(err).toMatch(/--force/);
     expect(connections).toBe(before);
 
     const status = await cli(['status', '--state-dir', tmp]);
     expect(status.code).toBe(ExitCode.Ok);
-    expect(status.out).toMatch(/Agent id: +agent-1/);
-    expect(status.out).toMatch(/Key: +SHA256:fp/);
+    expect(status.out).toMatch(new RegExp(`Agent id: +${AGENT_ID}`));
+    expect(status.out).toMatch(/Key: +SHA256:A{43}/);
     expect(status.out + out).not.toContain('cak_');
   });
 
@@ -140,12 +145,12 @@ describe('airlock-agent (in-process, no server involved)', () => {
       server: 'https://edge.example.com',
       site_code: 'ACME',
       method: 'pairing_code',
-      enrollment_id: 'e-1',
-      challenge: 'c',
+      enrollment_id: ENROLLMENT_ID,
+      challenge: `${'c'.repeat(43)}=`,
       challenge_expires_at: '2026-11-22T18:05:00.000Z',
-      poll_token: 'secret-poll-token',
+      poll_token: POLL_TOKEN,
       poll_interval: 5,
-      fingerprint: 'SHA256:fp',
+      fingerprint: FINGERPRINT,
       hostname: 'vma-01',
       started_at: '2026-11-22T18:00:00.000Z',
       tls: {},
@@ -155,8 +160,8 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(err).toMatch(/enroll --resume/);
     const status = await cli(['status', '--state-dir', tmp]);
     expect(status.code).toBe(ExitCode.NotEnrolled);
-    expect(status.out).toMatch(/Pending: +enrollment e-1/);
-    expect(status.out).not.toContain('secret-poll-token');
+    expect(status.out).toMatch(new RegExp(`Pending: +enrollment ${ENROLLMENT_ID}`));
+    expect(status.out).not.toContain(POLL_TOKEN);
   });
 
   it('says there is nothing to resume in an empty state directory', async () => {
@@ -176,6 +181,14 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(code).toBe(ExitCode.Ok);
     for (const [exit, meaning] of EXIT_CODE_HELP) expect(out).toContain(`${String(exit).padStart(3)}  ${meaning}`);
     expect((await cli(['enroll', '--help'])).out).toMatch(/--pin sha256:HEX/);
+  });
+
+  it('dispatches help per command and refuses an unknown command', async () => {
+    expect((await cli(['help', 'status'])).out).toMatch(/airlock-agent status/);
+    expect((await cli(['status', '--help'])).out).toMatch(/airlock-agent status/);
+    const unknown = await cli(['frobnicate']);
+    expect(unknown.code).toBe(ExitCode.Usage);
+    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "renew", "recover", "status"/);
   });
 
   it('keeps every exit code distinct', () => {

@@ -1,12 +1,13 @@
-import { MissingCredentialError, UsageError, parseCommand, parsePairingCode, type Command } from './args.ts';
+import { UsageError } from './args.ts';
+import { COMMANDS, findCommand } from './commands/index.ts';
+import { InterruptedError, stateDirFlag, type CommandContext } from './context.ts';
 import { ExitCode } from './exit-codes.ts';
-import { InterruptedError, runEnroll, runResume, runStatus } from './flow.ts';
 import { helpText } from './help.ts';
 import { TransportError } from './http.ts';
 import type { Explanation } from './messages.ts';
 import { Progress, type Sink } from './progress.ts';
 import { ProtocolError } from './protocol.ts';
-import { StateError, defaultStateDir } from './state.ts';
+import { StateError, type StatePaths } from './state.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export interface CliIo {
@@ -17,56 +18,51 @@ export interface CliIo {
   signal: AbortSignal;
   /** Reads one line from the person at the keyboard; only given when stdin is a terminal. */
   prompt?: (question: string) => Promise<string | null>;
+  /** The clock; tests move it to see renewal fall due. */
+  now?: () => number;
 }
 
-const PROMPT_ATTEMPTS = 3;
+const isHelp = (arg: string | undefined): boolean => arg === '--help' || arg === '-h' || arg === 'help';
 
 /**
- * `enroll` without --code on a terminal: ask for the code rather than fail,
- * re-asking after a typo. Keeps the code out of shell history and `ps` too.
- */
-const parseOrPrompt = async (argv: readonly string[], io: CliIo): Promise<Command> => {
-  try {
-    return parseCommand(argv, io.env);
-  } catch (error) {
-    if (!(error instanceof MissingCredentialError) || io.prompt === undefined) throw error;
-    for (let attempt = 1; ; attempt += 1) {
-      const answer = await io.prompt('Pairing code from your operator (XXXX-XXXX-XXXX): ');
-      if (answer === null) throw error;
-      try {
-        parsePairingCode(answer);
-        return parseCommand([...argv, '--code', answer], io.env);
-      } catch (problem) {
-        if (!(problem instanceof UsageError) || attempt >= PROMPT_ATTEMPTS) throw problem;
-        io.err.write(`${problem.message.replace(/ Nothing was sent;.*$/, '')} Try again.\n`);
-      }
-    }
-  }
-};
-
-/**
- * The whole command, minus process wiring, so tests can drive it in-process
- * for everything that never touches the network.
+ * The whole command line, minus process wiring, so tests can drive it
+ * in-process for everything that never touches the network. Finds the
+ * command in the registry (commands/index.ts) and maps every failure to its
+ * message and exit code.
  */
 export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCode> => {
   const tty = io.out.isTTY === true && io.env.TERM !== 'dumb';
   const progress = new Progress({ out: io.out, err: io.err, tty, color: tty && io.env.NO_COLOR === undefined });
+  const [first, ...rest] = argv;
   try {
-    const command = await parseOrPrompt(argv, io);
-    switch (command.kind) {
-      case 'help':
-        io.out.write(helpText(command.topic));
-        return ExitCode.Ok;
-      case 'version':
-        io.out.write(`airlock-agent ${AGENT_VERSION}\n`);
-        return ExitCode.Ok;
-      case 'status':
-        return await runStatus(command.stateDir, progress);
-      case 'enroll':
-        return await runEnroll(command, { progress, signal: io.signal, env: io.env });
-      case 'resume':
-        return await runResume(command, { progress, signal: io.signal, env: io.env });
+    if (first === undefined || isHelp(first)) {
+      const topic = rest[0] === undefined ? undefined : findCommand(rest[0]);
+      io.out.write(topic ? topic.help() : helpText(COMMANDS));
+      return ExitCode.Ok;
     }
+    if (first === 'version' || first === '--version' || first === '-V') {
+      io.out.write(`airlock-agent ${AGENT_VERSION}\n`);
+      return ExitCode.Ok;
+    }
+    const command = findCommand(first);
+    if (command === undefined) {
+      const names = COMMANDS.map((c) => `"${c.name}"`).join(', ');
+      throw new UsageError(`unknown command "${first}"; expected one of ${names} (see airlock-agent --help)`);
+    }
+    if (rest.some((arg) => arg === '--help' || arg === '-h')) {
+      io.out.write(command.help());
+      return ExitCode.Ok;
+    }
+    const ctx: CommandContext = {
+      progress,
+      out: io.out,
+      err: io.err,
+      signal: io.signal,
+      env: io.env,
+      ...(io.prompt ? { prompt: io.prompt } : {}),
+      ...(io.now ? { now: io.now } : {}),
+    };
+    return await command.run(rest, ctx);
   } catch (error) {
     progress.stopWaiting();
     if (error instanceof UsageError) {
@@ -79,9 +75,7 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<ExitCo
     return explanation.exitCode;
   }
 };
-
-const resumeHint = (dir: string): string =>
-  `airlock-agent enroll --resume${dir === defaultStateDir() ? '' : ` --state-dir ${dir}`}`;
+const resumeHint = (paths: StatePaths): string => `airlock-agent enroll --resume${stateDirFlag(paths)}`;
 
 /** Maps every other thrown failure to what happened, what to do and the exit code. */
 const explainFailure = (error: unknown): Explanation => {
@@ -91,7 +85,7 @@ const explainFailure = (error: unknown): Explanation => {
           exitCode: ExitCode.Interrupted,
           title: 'Interrupted. The enrollment is saved; nothing was lost.',
           detail: `State: ${error.paths.enrollment}`,
-          action: `Resume with: ${resumeHint(error.paths.dir)}`,
+          action: `Resume with: ${resumeHint(error.paths)}`,
         }
       : {
           exitCode: ExitCode.Interrupted,

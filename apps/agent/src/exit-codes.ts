@@ -27,8 +27,11 @@ export const ExitCode = {
   Timeout: 8,
   /** Already enrolled, or an enrollment is pending; `--force` / `--resume`. */
   AlreadyEnrolled: 9,
-  /** `status` / `--resume`: nothing enrolled or nothing to resume. */
+  /** `status` / `--resume` / `renew`: nothing enrolled, nothing to resume or renew. */
   NotEnrolled: 10,
+  // 11 is `tunnel`'s: the agent was revoked (commands/tunnel.ts).
+  /** `renew` / `recover`: another renew or recover holds this state directory; try again later. */
+  Busy: 12,
   /** Ctrl-C or SIGTERM; state is kept and `enroll --resume` continues. */
   Interrupted: 130,
 } as const;
@@ -47,6 +50,7 @@ export const EXIT_CODE_HELP: ReadonlyArray<readonly [ExitCode, string]> = [
   [ExitCode.Network, 'network, TLS or pin failure; server unavailable'],
   [ExitCode.Timeout, 'timed out waiting for approval (resumable)'],
   [ExitCode.AlreadyEnrolled, 'already enrolled or enrollment pending (use --force / --resume)'],
-  [ExitCode.NotEnrolled, 'not enrolled / nothing to resume'],
+  [ExitCode.NotEnrolled, 'not enrolled / nothing to resume or renew'],
+  [ExitCode.Busy, 'renew/recover already running on this state directory'],
   [ExitCode.Interrupted, 'interrupted by Ctrl-C or SIGTERM (resumable)'],
 ];

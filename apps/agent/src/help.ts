@@ -11,7 +11,11 @@ Zero-touch, with the site's enrollment key:
   (or set AIRLOCK_ENROLLMENT_KEY instead of --enrollment-key, to keep the key out of ps)
 
 Continue waiting after an interruption or a timeout:
-  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]`;
+  airlock-agent enroll --resume [--state-dir DIR] [--timeout 30m]
+
+Keep the credentials (from a timer), or get new ones without an operator:
+  airlock-agent renew [--state-dir DIR] [--rotate-key] [--force]
+  airlock-agent recover [--state-dir DIR]`;
 
 const ENROLL = `Enroll this machine with an Airlock server, through its edge.
 
@@ -37,6 +41,9 @@ Options:
   --insecure            allow http:// and unverified certificates (lab only)
   --timeout DURATION    how long to wait for approval: 600, 90s, 30m, 2h (default 30m)
   --force               enroll even if this machine is enrolled or an enrollment is pending
+  --no-tls              do not ask for a certificate from Airlock's CA (by default a
+                        CSR for this machine's key is sent; the certificate lands in
+                        STATE_DIR/tls/cert.pem, ca.pem and key.pem)
   --resume              continue the stored enrollment
   -h, --help            this help
 
@@ -45,19 +52,15 @@ Environment:
   HTTPS_PROXY, NO_PROXY (any case) an http:// proxy (CONNECT); TLS and --pin stay end to end
   NO_COLOR                         no colours on a terminal`;
 
-const STATUS = `Show what this machine is enrolled as: server, site, agent id, key
-fingerprint and since when. Never prints the agent key.
+export const ENROLL_HELP = `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
 
-  airlock-agent status [--state-dir DIR]`;
-
-export const helpText = (topic?: 'enroll' | 'status'): string => {
-  if (topic === 'enroll') return `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
-  if (topic === 'status') return `${STATUS}\n\nExit codes: 0 enrolled, 10 not enrolled (or only pending).\n`;
-  return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock.
+/** The top-level help; `commands` is the registry's name and summary of each command. */
+export const helpText = (commands: ReadonlyArray<{ name: string; summary: string }>): string => {
+  const list = commands.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n');
+  return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock and keep its credentials.
 
 Commands:
-  enroll    enroll with a pairing code or an enrollment key (see: airlock-agent enroll --help)
-  status    show the enrollment stored on this machine
+${list}
   version   print the version
 
 ${USAGE}

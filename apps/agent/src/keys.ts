@@ -35,6 +35,22 @@ const describe = (secretKey: Uint8Array, publicKey: Uint8Array, comment: string,
  * tunnel later.
  */
 export const loadOrCreateKey = async (paths: StatePaths, hostname: string): Promise<AgentKey> => {
+  const existing = await loadKey(paths, hostname);
+  if (existing !== null) return existing;
+  const comment = keyComment(hostname);
+  const pair = generateAgentKeyPair();
+  const key = describe(pair.secretKey, pair.publicKey, comment, true);
+  await writeFileAtomic(paths.privateKey, encodeOpenSshPrivateKey(pair.secretKey, comment), 0o600);
+  await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
+  return key;
+};
+
+/**
+ * The key already in the state directory, or null. Renewal and recovery use
+ * this: only the enrolled key can prove anything, so a missing one is never
+ * replaced by a new one there.
+ */
+export const loadKey = async (paths: StatePaths, hostname: string): Promise<AgentKey | null> => {
   const comment = keyComment(hostname);
   let pem: string | null = null;
   try {
@@ -56,9 +72,5 @@ export const loadOrCreateKey = async (paths: StatePaths, hostname: string): Prom
     if ((await fileMode(paths.publicKey)) === null) await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
     return key;
   }
-  const pair = generateAgentKeyPair();
-  const key = describe(pair.secretKey, pair.publicKey, comment, true);
-  await writeFileAtomic(paths.privateKey, encodeOpenSshPrivateKey(pair.secretKey, comment), 0o600);
-  await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
-  return key;
+  return null;
 };

@@ -4,6 +4,15 @@ import { runCli } from './cli.ts';
 import { ExitCode } from './exit-codes.ts';
 import { runTunnelCommand } from './commands/tunnel.ts';
 
+// `airlock-agent status | head`: the reader went away. Nothing more can be
+// said to it, and a stack trace about it would only land in the next pipe.
+const quietOnEpipe = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok);
+};
+process.stdout.on('error', quietOnEpipe);
+process.stderr.on('error', quietOnEpipe);
+
 // First Ctrl-C / SIGTERM: finish the request in flight (it may carry one-time
 // credentials), save state and exit 130. A second one quits at once.
 const controller = new AbortController();

@@ -1,9 +1,11 @@
 import type { ErrorCode } from '@airlock/schema';
 import { ExitCode } from './exit-codes.ts';
+import { stripControls } from './sanitize.ts';
 
 export interface ErrorContext {
-  method: 'pairing_code' | 'enrollment_key';
-  phase: 'enroll' | 'verify' | 'status';
+  /** How the enrollment was made; absent for renew/recover. */
+  method?: 'pairing_code' | 'enrollment_key';
+  phase: 'enroll' | 'verify' | 'status' | 'renew';
   site: string;
   /** The envelope's message, already passed through sanitizeServerText. */
   serverMessage?: string;
@@ -25,8 +27,7 @@ export interface Explanation {
  * a hostile or broken server cannot move the cursor or rewrite earlier lines.
  */
 export const sanitizeServerText = (text: string, max = 500): string => {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim();
+  const clean = stripControls(text).trim();
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 };
 
@@ -163,11 +164,11 @@ export const ERROR_MESSAGES: Record<ErrorCode, (ctx: ErrorContext) => Explanatio
           detail: 'Challenges must be answered within a few minutes; check this machine\'s clock and network.',
           action: again(ctx),
         },
-  credentials_already_issued: (ctx) => ({
+  credentials_already_issued: () => ({
     exitCode: ExitCode.Expired,
     title: 'The credentials for this enrollment were already collected and cannot be delivered twice.',
-    detail: 'If this machine has no credentials.json, another process collected them.',
-    action: `Ask your operator to revoke that agent, then enroll again. ${ctx.method === 'pairing_code' ? 'You will need a new pairing code.' : ''}`.trim(),
+    detail: 'The answer that carried them was lost, or another process collected them. The enrollment is kept in enrollment.json.',
+    action: 'Run airlock-agent recover (same --state-dir): it proves this machine\'s key and gets new credentials, no operator needed.',
   }),
   payload_too_large: () => ({
     exitCode: ExitCode.Usage,

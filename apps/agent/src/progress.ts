@@ -1,4 +1,5 @@
 import type { Explanation } from './messages.ts';
+import { stripControls } from './sanitize.ts';
 
 export interface Sink {
   write(text: string): unknown;
@@ -44,39 +45,50 @@ export class Progress {
     return this.o.color ? `\u001b[${code}m${text}\u001b[0m` : text;
   }
 
+  /**
+   * Every line goes through here. Our own colours are added after the text
+   * was cleaned (see paint), so whatever a server managed to get into a
+   * message cannot reach the terminal as a control sequence.
+   */
   private print(sink: Sink, line: string): void {
     if (this.waiting && this.o.tty) this.o.out.write('\r\u001b[2K');
     sink.write(`${line}\n`);
     if (this.waiting && this.o.tty) this.drawWaiting();
   }
 
-  ok(text: string): void {
+  ok(raw: string): void {
+    const text = stripControls(raw);
     this.print(this.o.out, this.o.tty ? `${this.paint('32', '✓')} ${text}` : `[ok] ${text}`);
   }
 
-  info(text: string): void {
+  info(raw: string): void {
+    const text = stripControls(raw);
     this.print(this.o.out, this.o.tty ? `  ${text}` : `[..] ${text}`);
   }
 
   /** The one line an operator must act on; bold on a terminal. */
-  highlight(text: string): void {
+  highlight(raw: string): void {
+    const text = stripControls(raw);
     this.print(this.o.out, this.o.tty ? `${this.paint('1', `→ ${text}`)}` : `[>>] ${text}`);
   }
 
-  warn(text: string): void {
+  warn(raw: string): void {
+    const text = stripControls(raw);
     this.print(this.o.err, this.o.tty ? `${this.paint('33', '!')} ${text}` : `[warn] ${text}`);
   }
 
   fail(e: Explanation): void {
-    const lines = [this.o.tty ? `${this.paint('31', '✗')} ${e.title}` : `[error] ${e.title}`];
-    if (e.detail) lines.push(`  ${e.detail}`);
-    lines.push(`  ${this.o.tty ? this.paint('1', 'What to do:') : 'What to do:'} ${e.action}`);
+    const title = stripControls(e.title);
+    const lines = [this.o.tty ? `${this.paint('31', '✗')} ${title}` : `[error] ${title}`];
+    if (e.detail) lines.push(`  ${stripControls(e.detail)}`);
+    lines.push(`  ${this.o.tty ? this.paint('1', 'What to do:') : 'What to do:'} ${stripControls(e.action)}`);
     this.stopWaiting();
     for (const line of lines) this.print(this.o.err, line);
   }
 
   /** Plain text, no prefix (summaries, help). */
-  plain(text: string): void {
+  plain(raw: string): void {
+    const text = stripControls(raw);
     this.print(this.o.out, text);
   }
 

@@ -111,12 +111,13 @@ describe('credentials.json', () => {
       site_code: 'ACME-PHX',
       agent_key: `cak_${'x'.repeat(43)}`,
       server: 'https://edge.example.com',
-      fingerprint: 'SHA256:abc',
+      fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
       hostname: 'vma-01',
       enrolled_at: '2026-11-22T18:00:00.000Z',
       private_key_file: paths.privateKey,
       ssh: null,
       tls: {},
+      certificate: null,
     };
     await writeCredentials(paths, credentials);
     expect(await fileMode(paths.credentials)).toBe(0o600);

@@ -4,6 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
+import type { TlsFlags } from './args.ts';
+import { Hostname, MachineUid } from '@airlock/schema';
+import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from './formats.ts';
 
 /**
  * The state directory layout, shared with infra/agent/airlock-enroll.sh:
@@ -12,12 +15,20 @@ import * as v from 'valibot';
  *   id_ed25519.pub    0644  its public line
  *   enrollment.json   0600  the enrollment waiting for approval (has the poll token)
  *   credentials.json  0600  what approval delivered (has the agent key)
+ *   tls/cert.pem      0644  the agent's certificate from Airlock's CA (tls-files.ts)
+ *   tls/ca.pem        0644  the CA bundle to trust peers with
+ *   tls/key.pem       0600  the same Ed25519 key as id_ed25519, PKCS#8 PEM for TLS stacks
+ *   tunnel-state.json 0600  written by `airlock-agent tunnel`, read by `status`
+ *   renew.lock        0600  held while renew/recover runs
  */
 export const FILES = {
   privateKey: 'id_ed25519',
   publicKey: 'id_ed25519.pub',
   enrollment: 'enrollment.json',
   credentials: 'credentials.json',
+  tlsDir: 'tls',
+  tunnelState: 'tunnel-state.json',
+  renewLock: 'renew.lock',
 } as const;
 
 /** The state directory cannot be used safely; exit 1 with the reason. */
@@ -90,44 +101,70 @@ export const writeFileAtomic = async (file: string, content: string, mode = 0o60
   }
 };
 
+/** An absolute path we wrote ourselves; printable ASCII only, so it is safe to show and to write into JSON. */
+const LocalPath = v.pipe(v.string(), v.maxLength(4096), v.regex(/^\/[\x20-\x7e]*$/));
+/** The origin given to --server: scheme, host, port and nothing else. */
+const ServerOrigin = v.pipe(v.string(), v.maxLength(300), v.regex(/^https?:\/\/[A-Za-z0-9.[\]:-]+$/));
+
 const TlsState = v.object({
-  ca_file: v.optional(v.string()),
+  ca_file: v.optional(LocalPath),
   pin: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
   insecure: v.optional(v.boolean()),
 });
 
-/** Everything `enroll --resume` needs; written after enroll and again after verify. */
+/**
+ * Everything `enroll --resume` needs; written after enroll and again after
+ * verify. Read back with the same formats the server's answers were checked
+ * against: the shell client writes these files too, and a tampered file must
+ * not smuggle anything past what a server answer could.
+ */
 export const EnrollmentState = v.object({
   version: v.literal(1),
-  server: v.string(),
-  site_code: v.string(),
+  server: ServerOrigin,
+  site_code: SiteCodeStored,
   method: v.picklist(['pairing_code', 'enrollment_key']),
-  enrollment_id: v.string(),
-  challenge: v.string(),
-  challenge_expires_at: v.string(),
-  poll_token: v.optional(v.string()),
-  poll_interval: v.optional(v.number()),
-  fingerprint: v.string(),
-  hostname: v.string(),
-  machine_uid: v.optional(v.string()),
-  started_at: v.string(),
+  enrollment_id: Uuid,
+  challenge: Challenge,
+  challenge_expires_at: Rfc3339,
+  poll_token: v.optional(PollToken),
+  poll_interval: v.optional(PollInterval),
+  fingerprint: KeyFingerprint,
+  hostname: Hostname,
+  machine_uid: v.optional(MachineUid),
+  started_at: Rfc3339,
   tls: TlsState,
 });
 export type EnrollmentState = v.InferOutput<typeof EnrollmentState>;
 
+/** Where the agent's certificate lives (tls/), and until when it is valid. */
+export const CertificateState = v.object({
+  cert_file: LocalPath,
+  ca_file: LocalPath,
+  key_file: LocalPath,
+  expires_at: Rfc3339,
+  /** When it was issued (renewal happens with a third of the lifetime left). */
+  issued_at: Rfc3339,
+});
+export type CertificateState = v.InferOutput<typeof CertificateState>;
+
 export const CredentialsState = v.object({
   version: v.literal(1),
-  agent_id: v.string(),
-  site_code: v.string(),
-  agent_key: v.string(),
-  server: v.string(),
-  fingerprint: v.string(),
-  hostname: v.string(),
-  machine_uid: v.optional(v.string()),
-  enrolled_at: v.string(),
-  private_key_file: v.string(),
-  ssh: v.nullable(v.unknown()),
+  agent_id: Uuid,
+  site_code: SiteCodeStored,
+  agent_key: AgentKeyValue,
+  server: ServerOrigin,
+  fingerprint: KeyFingerprint,
+  hostname: Hostname,
+  machine_uid: v.optional(MachineUid),
+  enrolled_at: Rfc3339,
+  private_key_file: LocalPath,
+  ssh: v.nullable(SshCredentials),
+  /** How to reach the server (--ca-file, --pin, --insecure), as for enrollment.json. */
   tls: TlsState,
+  /** The agent's own certificate from Airlock's CA; absent or null when none was issued. */
+  certificate: v.optional(v.nullable(CertificateState), null),
+  /** Last successful renew or recover. */
+  renewed_at: v.optional(Rfc3339),
 });
 export type CredentialsState = v.InferOutput<typeof CredentialsState>;
 
@@ -137,6 +174,12 @@ export const statePaths = (dir: string) => ({
   publicKey: path.join(dir, FILES.publicKey),
   enrollment: path.join(dir, FILES.enrollment),
   credentials: path.join(dir, FILES.credentials),
+  tlsDir: path.join(dir, FILES.tlsDir),
+  tlsCert: path.join(dir, FILES.tlsDir, 'cert.pem'),
+  tlsCa: path.join(dir, FILES.tlsDir, 'ca.pem'),
+  tlsKey: path.join(dir, FILES.tlsDir, 'key.pem'),
+  tunnelState: path.join(dir, FILES.tunnelState),
+  renewLock: path.join(dir, FILES.renewLock),
 });
 export type StatePaths = ReturnType<typeof statePaths>;
 
@@ -165,7 +208,7 @@ export const readCredentials = (paths: StatePaths) => readJson(paths.credentials
 export const writeEnrollment = (paths: StatePaths, state: EnrollmentState) =>
   writeFileAtomic(paths.enrollment, `${JSON.stringify(state, null, 2)}\n`);
 
-export const writeCredentials = (paths: StatePaths, state: CredentialsState) =>
+export const writeCredentials = (paths: StatePaths, state: v.InferInput<typeof CredentialsState>) =>
   writeFileAtomic(paths.credentials, `${JSON.stringify(state, null, 2)}\n`);
 
 export const removeEnrollment = async (paths: StatePaths): Promise<void> => {
@@ -184,3 +227,20 @@ export const fileMode = async (file: string): Promise<number | null> => {
 
 export const isNotFound = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT';
+
+/** How to reach the server, as stored so `--resume` and `renew` need no flags. */
+export const tlsToState = (tls: TlsFlags): EnrollmentState['tls'] => ({
+  ...(tls.caFile !== undefined ? { ca_file: path.resolve(tls.caFile) } : {}),
+  ...(tls.pin !== undefined ? { pin: tls.pin.toString('hex') } : {}),
+  ...(tls.insecure ? { insecure: true } : {}),
+});
+
+/** The stored settings, with the flags given on this run taking precedence. */
+export const tlsFromState = (stored: EnrollmentState['tls'], override: Partial<TlsFlags>): TlsFlags => {
+  const tls: TlsFlags = { insecure: override.insecure ?? stored.insecure ?? false };
+  const caFile = override.caFile ?? stored.ca_file;
+  if (caFile !== undefined) tls.caFile = caFile;
+  const pin = override.pin ?? (stored.pin !== undefined ? Buffer.from(stored.pin, 'hex') : undefined);
+  if (pin !== undefined) tls.pin = pin;
+  return tls;
+};

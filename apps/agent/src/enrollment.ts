@@ -1,0 +1,251 @@
+import * as path from 'node:path';
+import * as v from 'valibot';
+import { signRaw, signedMessage } from '@airlock/crypto';
+import { ExitCode } from './exit-codes.ts';
+import { TransportError, type HttpClient, type HttpResponse } from './http.ts';
+import type { AgentKey } from './keys.ts';
+import { formatSeconds, sanitizeServerText } from './messages.ts';
+import { StatusApproved, StatusWaiting, VerifyOk, errorCodeOf, expectShape, explainResponse } from './protocol.ts';
+import {
+  StateError,
+  removeEnrollment,
+  writeCredentials,
+  writeEnrollment,
+  writeFileAtomic,
+  type CertificateState,
+  type CredentialsState,
+  type EnrollmentState,
+  type StatePaths,
+} from './state.ts';
+import { checkInterrupted, refuse, sleep, stateDirFlag, type CommandContext } from './context.ts';
+import type { Progress } from './progress.ts';
+import { writeTlsFiles } from './tls-files.ts';
+
+/**
+ * The enrollment protocol after POST /enroll, shared by `enroll` and
+ * `enroll --resume`: answer the challenge (verify), poll for the operator's
+ * decision, and store the one-time credentials.
+ */
+
+const DEFAULT_POLL_INTERVAL_S = 5;
+const SLOW_DOWN_STEP_S = 5;
+
+/** Signs the challenge and exchanges it for a poll token; retried on network loss while the challenge is valid. */
+export const verify = async (
+  client: HttpClient,
+  key: AgentKey,
+  state: EnrollmentState,
+  paths: StatePaths,
+  ctx: CommandContext,
+): Promise<{ state: EnrollmentState; approved: boolean } | ExitCode> => {
+  const { progress } = ctx;
+  const signature = signRaw(key.secretKey, signedMessage(state.enrollment_id, state.challenge));
+  let response: HttpResponse | null = null;
+  for (let attempt = 1; response === null; attempt += 1) {
+    try {
+      response = await client.request('POST', '/api/v1/enroll/verify', {
+        body: { enrollment_id: state.enrollment_id, signature },
+      });
+    } catch (error) {
+      // The contract lets a verify be repeated after a lost answer; only transient failures are worth it.
+      if (!(error instanceof TransportError) || (error.kind !== 'network' && error.kind !== 'timeout') || attempt >= 3) throw error;
+      progress.warn(`Connection problem while verifying (${error.message}); retrying in 5 s`);
+      await sleep(5000, ctx, paths, true);
+    }
+  }
+  checkInterrupted(ctx, paths, true);
+  if (response.status !== 200) {
+    const explanation = explainResponse(response, { method: state.method, site: state.site_code, phase: 'verify' });
+    await removeEnrollment(paths);
+    return refuse(progress, explanation);
+  }
+  const ok = expectShape(VerifyOk, response, 'verify');
+  const next: EnrollmentState = {
+    ...state,
+    poll_token: ok.poll_token,
+    poll_interval: ok.poll_interval ?? DEFAULT_POLL_INTERVAL_S,
+  };
+  await writeEnrollment(paths, next);
+  progress.ok('Challenge signed and verified');
+  return { state: next, approved: ok.status === 'approved' };
+};
+
+/**
+ * Codes after which the stored enrollment is dead, so a plain `enroll` must
+ * not be blocked by it. Not credentials_already_issued: the agent was approved
+ * and the answer lost, and `recover` needs enrollment.json and the key.
+ */
+const TERMINAL = new Set(['enrollment_rejected', 'expired_token', 'invalid_token', 'enrollment_denied']);
+
+export const waitForApproval = async (
+  client: HttpClient,
+  key: AgentKey,
+  state: EnrollmentState,
+  paths: StatePaths,
+  ctx: CommandContext,
+  deadline: number,
+  /** verify said `approved` (site policy auto): no operator line, the first status read has the credentials. */
+  approvedAlready = false,
+): Promise<ExitCode> => {
+  const { progress } = ctx;
+  const now = ctx.now ?? Date.now;
+  const token = state.poll_token;
+  if (token === undefined) throw new StateError(`${paths.enrollment} has no poll token`);
+  let interval = state.poll_interval ?? DEFAULT_POLL_INTERVAL_S;
+  let lastStatus = '';
+  let failures = 0;
+  const since = Date.parse(state.started_at) || now();
+
+  if (approvedAlready) {
+    progress.ok('Approved automatically by the site policy');
+  } else {
+    progress.highlight(`Ask your operator to approve ${state.fingerprint} (${state.hostname}, ${state.site_code})`);
+    progress.startWaiting('Waiting for approval…', since);
+  }
+  try {
+    for (;;) {
+      let response: HttpResponse;
+      try {
+        response = await client.request('GET', '/api/v1/enroll/status', { bearer: token });
+        if (failures > 0) progress.info('Connection restored');
+        failures = 0;
+      } catch (error) {
+        // TLS and pin failures mid-wait could be an attack; stop rather than keep offering the token.
+        if (!(error instanceof TransportError) || (error.kind !== 'network' && error.kind !== 'timeout')) throw error;
+        failures += 1;
+        const backoff = Math.min(60, interval * 2 ** Math.min(failures - 1, 4));
+        if (now() + backoff * 1000 > deadline) return timedOut(progress, paths, deadline - since);
+        progress.warn(`Cannot reach the server (${error.message}); still waiting, retrying in ${formatSeconds(backoff)}`);
+        await sleep(backoff * 1000, ctx, paths, true);
+        continue;
+      }
+
+      if (response.status === 200) {
+        progress.stopWaiting();
+        return await saveApproval(response, key, state, paths, progress);
+      }
+      checkInterrupted(ctx, paths, true);
+
+      let waitS = interval;
+      if (response.status === 202) {
+        const waiting = expectShape(StatusWaiting, response, 'status');
+        if (waiting.poll_interval !== undefined) interval = Math.max(1, waiting.poll_interval);
+        waitS = interval;
+        if (waiting.status !== lastStatus && waiting.status === 'pending_confirmation') {
+          progress.info('This machine matches an agent that is already known; an operator must confirm it is the same machine.');
+        }
+        lastStatus = waiting.status;
+      } else {
+        const code = errorCodeOf(response);
+        if (code === 'slow_down') {
+          interval += SLOW_DOWN_STEP_S;
+          waitS = Math.max(interval, response.retryAfterSeconds ?? 0);
+          progress.info(`The server asked for slower polling; now every ${formatSeconds(interval)}`);
+        } else if (code === 'rate_limited' || (response.status >= 500 && response.status !== 501)) {
+          waitS = Math.max(interval, response.retryAfterSeconds ?? (response.status >= 500 ? 15 : 60));
+          progress.warn(
+            response.status === 429
+              ? `The server is rate limiting this address; waiting ${formatSeconds(waitS)}`
+              : `The server answered HTTP ${response.status}; still waiting, retrying in ${formatSeconds(waitS)}`,
+          );
+        } else {
+          progress.stopWaiting();
+          const explanation = explainResponse(response, { method: state.method, site: state.site_code, phase: 'status' });
+          if (code !== null && TERMINAL.has(code)) await removeEnrollment(paths);
+          return refuse(progress, explanation);
+        }
+      }
+      if (now() + waitS * 1000 > deadline) return timedOut(progress, paths, deadline - since);
+      await sleep(waitS * 1000, ctx, paths, true);
+    }
+  } finally {
+    progress.stopWaiting();
+  }
+};
+
+const timedOut = (progress: Progress, paths: StatePaths, waitedMs: number): ExitCode => {
+  progress.stopWaiting();
+  progress.fail({
+    exitCode: ExitCode.Timeout,
+    title: `Not approved yet after ${formatSeconds(waitedMs / 1000)}; stopped waiting (--timeout).`,
+    detail: `The enrollment is saved in ${paths.enrollment}.`,
+    action: 'Run airlock-agent enroll --resume to keep waiting (it stays valid until the server expires it).',
+  });
+  return ExitCode.Timeout;
+};
+
+/**
+ * The credentials are delivered exactly once, so they are written before
+ * anything else can go wrong, and never printed.
+ */
+const saveApproval = async (
+  response: HttpResponse,
+  key: AgentKey,
+  state: EnrollmentState,
+  paths: StatePaths,
+  progress: Progress,
+): Promise<ExitCode> => {
+  const parsed = v.safeParse(StatusApproved, response.json);
+  if (!parsed.success) {
+    // Keep whatever arrived rather than lose a one-time secret to a shape mismatch.
+    const rescue = path.join(paths.dir, 'credentials.unparsed.json');
+    await writeFileAtomic(rescue, `${JSON.stringify(response.json, null, 2)}\n`);
+    progress.fail({
+      exitCode: ExitCode.Internal,
+      title: `Approved, but the credentials are not in the format this agent expects (${sanitizeServerText(v.getDotPath(parsed.issues[0]) ?? 'the body', 60)} is missing or malformed).`,
+      detail: `What the server sent was saved to ${rescue} (0600).`,
+      action: 'Report this to your operator together with the agent version.',
+    });
+    return ExitCode.Internal;
+  }
+  const approved = parsed.output;
+  const credentials: CredentialsState = {
+    version: 1,
+    agent_id: approved.agent_id,
+    site_code: approved.site_code,
+    agent_key: approved.credentials.agent_key,
+    server: state.server,
+    fingerprint: key.fingerprint,
+    hostname: state.hostname,
+    ...(state.machine_uid !== undefined ? { machine_uid: state.machine_uid } : {}),
+    enrolled_at: new Date().toISOString(),
+    private_key_file: paths.privateKey,
+    ssh: approved.credentials.ssh,
+    tls: state.tls,
+    certificate: null,
+  };
+  // The agent key first: it is delivered once. The certificate can be fetched again (renew --tls).
+  await writeCredentials(paths, credentials);
+  await removeEnrollment(paths);
+  progress.ok(`Approved: enrolled as agent ${approved.agent_id} of site ${approved.site_code}`);
+  progress.ok('Credentials saved');
+  const tls = approved.credentials.tls;
+  if (tls !== null) {
+    let certificate: CertificateState;
+    try {
+      certificate = await writeTlsFiles(paths, tls, key);
+    } catch (error) {
+      progress.fail({
+        exitCode: ExitCode.Internal,
+        title: `Enrolled and the credentials are saved, but the certificate was not stored: ${error instanceof Error ? error.message : String(error)}.`,
+        action: `Run airlock-agent renew --tls${stateDirFlag(paths)} to ask for a new one; report this if it happens again.`,
+      });
+      return ExitCode.Internal;
+    }
+    await writeCredentials(paths, { ...credentials, certificate });
+    progress.ok(`Certificate from Airlock's CA saved, valid until ${certificate.expires_at}`);
+  }
+  progress.plain('');
+  progress.plain('Written:');
+  progress.plain(`  ${paths.credentials}  (0600) agent id, site, server, agent key (cak_…, not shown)`);
+  progress.plain(`  ${paths.privateKey}  (0600) SSH private key, for ssh -i`);
+  progress.plain(`  ${paths.publicKey}  public key ${key.fingerprint}`);
+  if (tls !== null) {
+    progress.plain(`  ${paths.tlsCert}, ${paths.tlsCa}  (0644) certificate and CA bundle`);
+    progress.plain(`  ${paths.tlsKey}  (0600) the same key, PKCS#8 PEM for TLS`);
+  }
+  if (approved.credentials.ssh !== null) progress.plain('  SSH tunnel settings are included in credentials.json.');
+  progress.plain(`Check any time with: airlock-agent status${stateDirFlag(paths)}`);
+  return ExitCode.Ok;
+};
+
