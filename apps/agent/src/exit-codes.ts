@@ -29,7 +29,8 @@ export const ExitCode = {
   AlreadyEnrolled: 9,
   /** `status` / `--resume` / `renew`: nothing enrolled, nothing to resume or renew. */
   NotEnrolled: 10,
-  // 11 is `tunnel`'s: the agent was revoked (commands/tunnel.ts).
+  /** `tunnel`: the agent was revoked; the tunnel stops for good (commands/tunnel.ts). */
+  Revoked: 11,
   /** `renew` / `recover`: another renew or recover holds this state directory; try again later. */
   Busy: 12,
   /** Ctrl-C or SIGTERM; state is kept and `enroll --resume` continues. */

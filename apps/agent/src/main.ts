@@ -2,7 +2,6 @@
 import { createInterface } from 'node:readline/promises';
 import { runCli } from './cli.ts';
 import { ExitCode } from './exit-codes.ts';
-import { runTunnelCommand } from './commands/tunnel.ts';
 
 // `airlock-agent status | head`: the reader went away. Nothing more can be
 // said to it, and a stack trace about it would only land in the next pipe.
@@ -46,15 +45,11 @@ const prompt = async (question: string): Promise<string | null> => {
 };
 
 const argv = process.argv.slice(2);
-// `tunnel` runs on its own (commands/tunnel.ts): a long-lived supervisor, not a one-shot flow.
-const code =
-  argv[0] === 'tunnel'
-    ? await runTunnelCommand(argv.slice(1), { err: process.stderr, env: process.env, signal: controller.signal })
-    : await runCli(argv, {
-        out: process.stdout,
-        err: process.stderr,
-        env: process.env,
-        signal: controller.signal,
-        ...(process.stdin.isTTY ? { prompt } : {}),
-      });
+const code = await runCli(argv, {
+  out: process.stdout,
+  err: process.stderr,
+  env: process.env,
+  signal: controller.signal,
+  ...(process.stdin.isTTY ? { prompt } : {}),
+});
 process.exitCode = code;

@@ -2,6 +2,7 @@ import { enrollCommand } from './enroll.ts';
 import { recoverCommand } from './recover.ts';
 import { renewCommand } from './renew.ts';
 import { statusCommand } from './status.ts';
+import { tunnelCommand } from './tunnel.ts';
 import type { AgentCommand } from './types.ts';
 
 export type { AgentCommand } from './types.ts';
@@ -15,9 +16,7 @@ export const COMMANDS: readonly AgentCommand[] = [
   renewCommand,
   recoverCommand,
   statusCommand,
-  // tunnel: `airlock-agent tunnel` (commands/tunnel.ts, written on the tunnel
-  // branch) goes here, e.g. { name: 'tunnel', summary, help: () => TUNNEL_HELP,
-  // run: (argv, ctx) => runTunnelCommand(argv, { err: ctx.err, env: ctx.env, signal: ctx.signal }) }.
+  tunnelCommand,
 ];
 
 export const findCommand = (name: string): AgentCommand | undefined => COMMANDS.find((c) => c.name === name);

@@ -27,9 +27,12 @@ import { createHttpClient } from '../http.ts';
 import { proxyFor } from '../proxy.ts';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
+import { ExitCode } from '../exit-codes.ts';
+import type { AgentCommand } from './types.ts';
 
 /** Exit codes of `tunnel`; 11 is its own: provisioning scripts and systemd (RestartPreventExitStatus) branch on it. */
-export const TunnelExit = { Stopped: 0, Internal: 1, Usage: 2, NotEnrolled: 10, Revoked: 11 } as const;
+// The shared exit-code table, as tunnel uses it.
+export const TunnelExit = { Stopped: ExitCode.Ok, Internal: ExitCode.Internal, Usage: ExitCode.Usage, NotEnrolled: ExitCode.NotEnrolled, Revoked: ExitCode.Revoked } as const;
 
 export type TunnelStateName = 'connecting' | 'up' | 'backoff' | 'revoked' | 'stopped';
 export const TUNNEL_STATE_FILE = 'tunnel-state.json';
@@ -296,4 +299,12 @@ export const runTunnelCommand = async (argv: readonly string[], io: TunnelIo): P
     io.err.write(`airlock-agent tunnel: ${err instanceof Error ? err.message : String(err)}\n`);
     return TunnelExit.Internal;
   }
+};
+
+/** `airlock-agent tunnel`, in the command table (commands/index.ts). */
+export const tunnelCommand: AgentCommand = {
+  name: 'tunnel',
+  summary: 'keep the SSH tunnel to the management server up (ssh -N), until stopped or revoked',
+  help: () => TUNNEL_HELP,
+  run: async (argv, ctx) => (await runTunnelCommand(argv, { err: ctx.err, env: ctx.env, signal: ctx.signal })) as ExitCode,
 };
