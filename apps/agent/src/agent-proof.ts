@@ -18,7 +18,7 @@ export interface ProofRequest {
  * checks its shape, and must keep a rotated key even when the rest is off),
  * or the refusal of whichever step refused.
  */
-export const proveKey = async (client: HttpClient, key: AgentKey, request: ProofRequest): Promise<HttpResponse> => {
+export const proveKey = async (client: HttpClient, key: Pick<AgentKey, 'secretKey' | 'fingerprint'>, request: ProofRequest): Promise<HttpResponse> => {
   const challenged = await client.request('POST', '/api/v1/agent/challenge', { body: { fingerprint: key.fingerprint } });
   if (challenged.status !== 201) return challenged;
   const challenge = expectShape(AgentChallenge, challenged, 'the agent challenge');

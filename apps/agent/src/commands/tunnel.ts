@@ -20,7 +20,8 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseOpenSshPrivateKey, signRaw } from '@airlock/crypto';
+import { parseOpenSshPrivateKey } from '@airlock/crypto';
+import { proveKey } from '../agent-proof.ts';
 import * as v from 'valibot';
 import type { TlsFlags } from '../args.ts';
 import { createHttpClient } from '../http.ts';
@@ -167,14 +168,8 @@ const checkWithServer = async (creds: CredentialsState, secretKey: Uint8Array, i
     if (creds.tls.ca_file !== undefined) tls.caFile = creds.tls.ca_file;
     if (creds.tls.pin !== undefined) tls.pin = Buffer.from(creds.tls.pin, 'hex');
     const client = await createHttpClient({ server, tls, userAgent: `airlock-agent/${AGENT_VERSION} tunnel`, proxy: proxyFor(server, io.env), timeoutMs: 15_000 });
-    const ch = await client.request('POST', '/api/v1/agent/challenge', { body: { fingerprint: creds.fingerprint }, signal: io.signal });
-    const c = ch.json as { challenge_id?: unknown; challenge?: unknown } | null;
-    if (ch.status !== 201 || typeof c?.challenge_id !== 'string' || typeof c.challenge !== 'string') return 'unknown';
-    const signature = signRaw(secretKey, Buffer.from(`airlock-agent-v1\n${c.challenge_id}\n${c.challenge}`, 'utf8'));
-    const res = await client.request('POST', '/api/v1/agent/credentials', {
-      body: { fingerprint: creds.fingerprint, challenge_id: c.challenge_id, signature },
-      signal: io.signal,
-    });
+    // The same proof renew uses; no rotation and no certificate, only "is this key still an active agent?".
+    const res = await proveKey(client, { secretKey, fingerprint: creds.fingerprint }, { rotateAgentKey: false });
     if (res.status === 200) return 'active';
     const code = (res.json as { error?: { code?: unknown } } | null)?.error?.code;
     return res.status === 401 && code === 'agent_denied' ? 'revoked' : 'unknown';
