@@ -67,7 +67,7 @@ describe('hostile certificate requests', () => {
     }
   });
 
-  it('refuses each at enroll with 400 invalid_request on csr, audited, and creates no enrollment', async () => {
+  it('refuses each at enroll with 400 invalid_request on csr, counted, and creates no enrollment', async () => {
     for (const [what, csr] of await hostile()) {
       const { code } = await createCode(t, 'ACME-PHX');
       const r = await enroll(t, { site_code: 'ACME-PHX', pairing_code: code, public_key: victim.publicKey, hostname: 'vma-01', csr });
@@ -78,10 +78,12 @@ describe('hostile certificate requests', () => {
       const ok = await enroll(t, { site_code: 'ACME-PHX', pairing_code: code, public_key: victim.publicKey, hostname: 'vma-01' });
       expect(ok.status, what).toBe(201);
     }
-    const audit = await t.admin('get', '/api/v1/admin/audit?event_type=enroll.invalid&limit=100');
-    const csrRows = audit.body.items.filter((i: { details: { fields?: string[] } }) => i.details.fields?.includes('csr'));
-    expect(csrRows.length).toBeGreaterThanOrEqual((await hostile()).length);
-    expect(JSON.stringify(audit.body)).not.toContain('BEGIN CERTIFICATE REQUEST');
+    // A malformed body is a counted refusal (#8.1); nothing of the request is kept.
+    const counted = await t.admin('get', '/api/v1/admin/audit/refusals?kind=enroll.invalid&limit=100');
+    const total = counted.body.items.reduce((n: number, i: { count: number }) => n + i.count, 0);
+    expect(total).toBeGreaterThanOrEqual((await hostile()).length);
+    const audit = await t.admin('get', '/api/v1/admin/audit?limit=100');
+    expect(JSON.stringify([audit.body, counted.body])).not.toContain('BEGIN CERTIFICATE REQUEST');
   });
 
   it('refuses each on the credentials route too, after the proof, and issues nothing', async () => {
