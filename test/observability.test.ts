@@ -1,7 +1,7 @@
 /**
  * Observability through the real stack (api and edge as processes, Postgres,
  * Redis): a full enrollment, attended and zero-touch, leaves no secret in any
- * log line of either process.
+ * log line of either process, and both Prometheus listeners count it.
  */
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, signRaw, signedMessage } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,4 +90,55 @@ describe('logs of a full enrollment', () => {
     for (const s of secrets) expect(logs.includes(s), `a secret (${s.slice(0, 4)}…) is in the logs`).toBe(false);
     for (const prefix of ['cak_', 'cek_', 'ept_', 'aop_', 'BEGIN', 'Bearer ']) expect(logs).not.toContain(prefix);
   }, 60_000);
+});
+
+const scrape = async (url: string) => {
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/plain');
+  return res.text();
+};
+
+/** The value of one sample, e.g. metric('api_refusals_total{code="enrollment_denied"}'). */
+const sample = (text: string, series: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+describe('metrics (after the enrollments above)', () => {
+  it('the api counts requests, enrollments, approvals, credentials, refusals, pending approvals and the database', async () => {
+    // One more enrollment left waiting: the pending gauge is computed on scrape.
+    const code = await stack.admin('POST', '/api/v1/admin/pairing-codes', { site_code: 'LOGS' });
+    await enrollThroughEdge('LOGS', { pairing_code: code.body.code }, 'logs-vm-3');
+
+    const text = await scrape(stack.apiMetricsUrl);
+    expect(sample(text, 'api_http_requests_total{method="POST",route="/api/v1/enroll",status="201"}')).toBe(3);
+    expect(sample(text, 'api_enrollments_total{method="pairing_code",outcome="created"}')).toBe(2);
+    expect(sample(text, 'api_enrollments_total{method="enrollment_key",outcome="created"}')).toBe(1);
+    expect(sample(text, 'api_enroll_verifications_total{outcome="awaiting_approval"}')).toBe(2);
+    expect(sample(text, 'api_enrollment_decisions_total{decision="approved"}')).toBe(2);
+    expect(sample(text, 'api_time_to_approval_seconds_count{method="pairing_code"}')).toBe(1);
+    expect(sample(text, 'api_time_to_approval_seconds_count{method="enrollment_key"}')).toBe(1);
+    expect(sample(text, 'api_credentials_issued_total')).toBe(2);
+    expect(sample(text, 'api_refusals_total{code="invalid_request"}')).toBe(1);
+    expect(sample(text, 'api_refusals_total{code="invalid_token"}')).toBe(1);
+    expect(sample(text, 'api_pending_approvals')).toBe(1);
+    expect(sample(text, 'api_db_up')).toBe(1);
+    expect(sample(text, 'api_db_pool_max')).toBe(10);
+    expect(sample(text, 'api_db_probe_seconds')).toBeGreaterThan(0);
+    expect(text).toMatch(/^api_db_connections\{state="(idle|active)"\} [1-9]/m);
+    expect(text).toContain('api_process_resident_memory_bytes');
+  });
+
+  it('the edge counts forwarded requests by route and status', async () => {
+    const text = await scrape(stack.edgeMetricsUrl);
+    expect(text).toMatch(/^edge_requests_total\{route="[^"]*enroll[^"]*",status="201"\} [1-9]/m);
+    expect(text).toContain('edge_upstream_duration_seconds_bucket');
+  });
+
+  it('the api metrics listener answers nothing else, in the error envelope', async () => {
+    const res = await fetch(stack.apiMetricsUrl.replace('/metrics', '/admin'));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'Not found' } });
+  });
 });

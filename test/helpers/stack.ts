@@ -63,6 +63,9 @@ export interface Stack {
   apiUrl: string;
   certPath?: string;
   certSha256?: string;
+  /** Prometheus endpoints of the api and the edge (loopback listeners). */
+  apiMetricsUrl: string;
+  edgeMetricsUrl: string;
   adminToken: string;
   serviceToken: string;
   redisPrefix: string;
@@ -83,6 +86,7 @@ export const startStack = async (
   const apiPort = await freePort();
   const edgePort = await freePort();
   const metricsPort = await freePort();
+  const apiMetricsPort = await freePort();
   const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
@@ -92,6 +96,7 @@ export const startStack = async (
     AIRLOCK_DATA_DIR: dataDir,
     API_HOST: '127.0.0.1',
     API_PORT: String(apiPort),
+    API_METRICS_PORT: String(apiMetricsPort),
     AIRLOCK_LOG_LEVEL: 'warn',
     // So the operator's lockout commands see this edge's keys.
     REDIS_URL,
@@ -120,6 +125,8 @@ export const startStack = async (
     return {
       edgeUrl: `${cert ? 'https' : 'http'}://127.0.0.1:${edgePort}`,
       apiUrl,
+      apiMetricsUrl: `http://127.0.0.1:${apiMetricsPort}/metrics`,
+      edgeMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       ...(cert ? { certPath: cert.certPath, certSha256: cert.sha256 } : {}),
       adminToken: tokens.admin,
       serviceToken: tokens.service,

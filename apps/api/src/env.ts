@@ -35,6 +35,9 @@ const EnvSchema = v.object({
   // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
   AIRLOCK_BOOTSTRAP_ADMIN: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   AIRLOCK_LOG_LEVEL: v.optional(v.picklist(['debug', 'info', 'warn', 'error']), 'info'),
+  // Prometheus listener, loopback by default like the edge's; port 0 disables it.
+  API_METRICS_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
+  API_METRICS_PORT: v.optional(int(0, 65535), '9465'),
 });
 
 export interface ApiConfig {
@@ -54,6 +57,9 @@ export interface ApiConfig {
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   bootstrapAdmin: boolean;
+  metricsHost: string;
+  /** 0: no metrics listener. */
+  metricsPort: number;
 }
 
 export class ConfigError extends Error {
@@ -100,5 +106,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
     bootstrapAdmin: o.AIRLOCK_BOOTSTRAP_ADMIN === '1',
+    metricsHost: o.API_METRICS_HOST,
+    metricsPort: o.API_METRICS_PORT,
   };
 };

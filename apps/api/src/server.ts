@@ -5,13 +5,14 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { systemClock, type Clock } from './clock.ts';
-import { connectDatabase, type DbHandle } from './db/client.ts';
+import { connectDatabase, DEFAULT_POOL_MAX, type DbHandle } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { isMigrated, runMigrations } from './db/migrate.ts';
 import type { Deps } from './domain/deps.ts';
 import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createApiMetrics } from './metrics.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadServerSecret } from './secret.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
@@ -78,6 +79,8 @@ export const startApi = async (
     serverSecret: loadServerSecret(config.secret, config.dataDir),
     logger,
     lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
+    // Counted always; served by main.ts (serveMetrics), so in-process tests bind no fixed port.
+    metrics: createApiMetrics(database.handle.db, database.embedded ? 1 : DEFAULT_POOL_MAX),
   };
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });

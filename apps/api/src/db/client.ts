@@ -20,9 +20,12 @@ export interface ConnectOptions {
   max?: number;
 }
 
+/** Pool size for a real Postgres. */
+export const DEFAULT_POOL_MAX = 10;
+
 export const connectDatabase = (opts: ConnectOptions): DbHandle => {
   const common = {
-    max: opts.max ?? 10,
+    max: opts.max ?? DEFAULT_POOL_MAX,
     // Postgres notices (e.g. "relation already exists, skipping") are not ours to print.
     onnotice: () => {},
     connection: { application_name: 'airlock-api' },

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import type { ApiConfig } from '../env.ts';
 import type { Logger } from '../logger.ts';
+import type { ApiMetrics } from '../metrics.ts';
 import type { LockoutStore } from '../store/lockouts.ts';
 
 /** What every domain function may use. No HTTP in here. */
@@ -14,6 +15,8 @@ export interface Deps {
   logger: Logger;
   /** The edge's lockouts in Redis; null when the api has no REDIS_URL. */
   lockouts: LockoutStore | null;
+  /** Prometheus counters; absent in tests that build Deps by hand. */
+  metrics?: ApiMetrics;
 }
 
 /** Who is asking, as the HTTP layer established it. */

@@ -52,6 +52,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       c.header('x-request-id', requestId);
       c.header('cache-control', 'no-store');
       c.header('x-content-type-options', 'nosniff');
+      deps.metrics?.request(c.req.method, c.req.routePath, c.res.status, (performance.now() - started) / 1000);
       deps.logger.info('request', {
         method: c.req.method,
         route: c.req.routePath,
@@ -84,6 +85,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   app.onError(async (err, c) => {
     const client = c.get('client');
     if (err instanceof ApiError) {
+      deps.metrics?.refusal(err.code);
       if (err.extra.audit) {
         const operator = c.get('operator');
         const a = err.extra.audit;
@@ -106,6 +108,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       request_id: client?.requestId,
       error: describeError(err),
     });
+    deps.metrics?.refusal('internal_error');
     return c.json(errorEnvelope('internal_error', 'Internal error'), 500);
   });
 
