@@ -23,8 +23,10 @@ export interface ManagedProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** A `.js` entry (the build, apps/<app>/dist) runs on plain node; TypeScript through tsx. */
 export const spawnManaged = (args: string[], env: Record<string, string>): ManagedProcess => {
-  const child = spawn(TSX, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = args[0]?.endsWith('.js') ? process.execPath : TSX;
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -79,7 +81,13 @@ export interface Stack {
 }
 
 export const startStack = async (
-  opts: { edgeEnv?: Record<string, string>; apiEnv?: Record<string, string>; tls?: boolean } = {},
+  opts: {
+    edgeEnv?: Record<string, string>;
+    apiEnv?: Record<string, string>;
+    tls?: boolean;
+    /** Run apps/<app>/dist/main.js (the production build, `pnpm build` first) instead of the sources. */
+    built?: boolean;
+  } = {},
 ): Promise<Stack> => {
   const db: TestDatabase = await createTestDatabase('airlock_stack');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-stack-'));
@@ -90,7 +98,7 @@ export const startStack = async (
   const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-  const api = spawnManaged(['apps/api/src/main.ts'], {
+  const api = spawnManaged([opts.built ? 'apps/api/dist/main.js' : 'apps/api/src/main.ts'], {
     DATABASE_URL: db.url,
     AIRLOCK_SECRET: randomBytes(24).toString('hex'),
     AIRLOCK_DATA_DIR: dataDir,
@@ -109,7 +117,7 @@ export const startStack = async (
     const tokens = await createOperatorsDirectly(db.url);
     const made = opts.tls ? await ensureSelfSignedCert(dataDir) : null;
     const cert = made && { certPath: made.certPath, keyPath: made.keyPath, sha256: made.fingerprint256.replaceAll(':', '').toLowerCase() };
-    edge = spawnManaged(['apps/edge/src/main.ts'], {
+    edge = spawnManaged([opts.built ? 'apps/edge/dist/main.js' : 'apps/edge/src/main.ts'], {
       EDGE_HOST: '127.0.0.1',
       EDGE_PORT: String(edgePort),
       EDGE_UPSTREAM: apiUrl,
