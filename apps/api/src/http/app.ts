@@ -7,6 +7,7 @@ import { recordAudit } from '../domain/audit.ts';
 import type { Deps } from '../domain/deps.ts';
 import { ApiError } from '../errors.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
+import { registerDocsRoutes } from '../routes/docs.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
@@ -79,6 +80,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   registerPublicRoutes(app, deps);
   registerAdminRoutes(app, deps);
   registerInternalRoutes(app, deps);
+  registerDocsRoutes(app, deps);
 
   app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));
 

@@ -13,9 +13,10 @@ export const bearerToken = (header: string | undefined): string | null => {
 /**
  * Operator authentication and role check for the admin and internal routes.
  * admin: everything; auditor: GET on admin routes; service: internal routes.
+ * `any`: every role (the API description, readable by all operators).
  */
 export const requireOperator =
-  (deps: Deps, area: 'admin' | 'internal'): MiddlewareHandler<AppEnv> =>
+  (deps: Deps, area: 'admin' | 'internal' | 'any'): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
     const token = bearerToken(c.req.header('authorization'));
     const operator = token ? await authenticateOperator(deps.db, token) : null;
@@ -27,6 +28,7 @@ export const requireOperator =
     c.set('operator', operator);
     const allowed =
       operator.role === 'admin' ||
+      area === 'any' ||
       (area === 'admin' && operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
       (area === 'internal' && operator.role === 'service');
     if (!allowed) {

@@ -6,7 +6,7 @@ import type { Deps } from '../../domain/deps.ts';
 import { readQuery } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const AuditQuery = v.strictObject({
+export const AuditQuery = v.strictObject({
   event_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not an event type'))),
   site_code: v.optional(SiteCode),
   agent_id: v.optional(Uuid),

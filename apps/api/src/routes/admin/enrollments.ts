@@ -7,7 +7,7 @@ import { listPendingOrAll } from '../../domain/enrollment-list.ts';
 import { readJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const ListQuery = v.strictObject({ status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')) });
+export const ListQuery = v.strictObject({ status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')) });
 
 export const registerEnrollmentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/api/v1/admin/enrollments', async (c) => c.json(await listPendingOrAll(deps, readQuery(c, ListQuery).status)));
