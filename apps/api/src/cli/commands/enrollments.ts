@@ -1,24 +1,12 @@
 /** Enrollments and the operator's decisions on them. */
+import type { Enrollment } from '@airlock/client';
 import { ENROLLMENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
-import { emit, emitTable, positional, timeOf, type Command, type CommandContext, type Page } from '../context.ts';
+import { emit, emitTable, positional, timeOf, type Command, type CommandContext } from '../context.ts';
 import { formatAge, type Column } from '../format.ts';
+import { resolveIdPrefix } from '../id-prefix.ts';
 
-interface EnrollmentView {
-  id: string;
-  site_code: string;
-  method: string;
-  hostname: string;
-  agent_version: string | null;
-  fingerprint: string;
-  source_ip: string | null;
-  status: string;
-  created_at: string;
-}
-
-const LIST_PATH = '/api/v1/admin/enrollments';
-/** The two states an operator can decide on. */
-const DECIDABLE = ['awaiting_approval', 'pending_confirmation'] as const;
+type EnrollmentView = Enrollment;
 
 const pendingColumns = (ctx: CommandContext): Column<EnrollmentView>[] => [
   { header: 'id', value: (e) => e.id },
@@ -41,9 +29,7 @@ export const pendingCommand: Command = {
 machine) before approving. pending_confirmation means the machine re-enrolled
 with a new key while an agent for it already exists. Oldest first.`,
   run: async (ctx) => {
-    const client = ctx.admin();
-    const pages = await Promise.all(DECIDABLE.map((status) => client.get<Page<EnrollmentView>>(LIST_PATH, { status })));
-    const items = pages.flatMap((p) => p.items).sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const { items } = await ctx.admin().listPending();
     emitTable(ctx, { items }, 'no enrollments are waiting for a decision', pendingColumns(ctx));
   },
 };
@@ -57,7 +43,7 @@ export const enrollmentsListCommand: Command = {
   details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', ENROLLMENT_STATUSES, enrollmentsListCommand);
-    const page = await ctx.admin().get<Page<EnrollmentView>>(LIST_PATH, { status });
+    const page = await ctx.admin().listEnrollments({ status });
     emitTable<EnrollmentView>(ctx, page, status ? `no ${status} enrollments` : 'no enrollments', [
       { header: 'id', value: (e) => e.id },
       { header: 'status', value: (e) => e.status },
@@ -72,8 +58,9 @@ export const enrollmentsListCommand: Command = {
   },
 };
 
-const decisionPath = (id: string, action: 'approve' | 'reject') =>
-  `${LIST_PATH}/${encodeURIComponent(id)}/${action}`;
+/** A full id, or a unique prefix of a decidable enrollment's id (as `pending` and `audit` print). */
+const enrollmentId = (ctx: CommandContext) =>
+  resolveIdPrefix(positional(ctx, 0), 'enrollment', async () => (await ctx.admin().listEnrollments()).items);
 
 export const approveCommand: Command = {
   path: ['approve'],
@@ -83,9 +70,9 @@ export const approveCommand: Command = {
   summary: 'approve an enrollment (the agent then collects its key)',
   details: '  --notes TEXT   recorded in the audit log',
   run: async (ctx) => {
-    const id = positional(ctx, 0);
     const notes = stringFlag(ctx.values, 'notes');
-    const result = await ctx.admin().post<{ id: string; status: string }>(decisionPath(id, 'approve'), notes === undefined ? {} : { notes });
+    const id = await enrollmentId(ctx);
+    const result = await ctx.admin().approveEnrollment(id, notes === undefined ? {} : { notes });
     emit(ctx, result, (r) => `approved enrollment ${r.id}\n`);
   },
 };
@@ -98,9 +85,9 @@ export const rejectCommand: Command = {
   summary: 'reject an enrollment; the agent is told the reason',
   details: '  --reason TEXT   required; shown to the agent and recorded in the audit log',
   run: async (ctx) => {
-    const id = positional(ctx, 0);
     const reason = requiredFlag(ctx.values, 'reason', rejectCommand);
-    const result = await ctx.admin().post<{ id: string; status: string }>(decisionPath(id, 'reject'), { reason });
+    const id = await enrollmentId(ctx);
+    const result = await ctx.admin().rejectEnrollment(id, { reason });
     emit(ctx, result, (r) => `rejected enrollment ${r.id}\n`);
   },
 };
