@@ -35,12 +35,13 @@ export const expectedMigrationCount = (): number => {
  * A session advisory lock makes two replicas starting at once take turns
  * instead of racing to create the same tables. The lock is per session, so
  * `sql` must be a client with exactly one connection (`max: 1`).
+ * `migrationsFolder` is for tests that build an old schema (upgrade tests).
  */
-export const runMigrations = async (sql: postgres.Sql): Promise<void> => {
+export const runMigrations = async (sql: postgres.Sql, migrationsFolder = MIGRATIONS_FOLDER): Promise<void> => {
   if (sql.options.max !== 1) throw new Error('runMigrations needs a single-connection client');
   await sql`select pg_advisory_lock(727274411)`;
   try {
-    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migrate(drizzle(sql), { migrationsFolder });
   } finally {
     await sql`select pg_advisory_unlock(727274411)`;
   }
