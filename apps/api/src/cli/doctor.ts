@@ -154,7 +154,7 @@ export const runDoctor = async (env: NodeJS.ProcessEnv, now: () => Date): Promis
         applied === shipped
           ? { check: 'migrations', status: 'ok', detail: `${applied} of ${shipped} applied` }
           : applied < shipped
-            ? { check: 'migrations', status: 'FAIL', detail: `${applied} of ${shipped} applied: run \`airlock migrate\` (the api also migrates at start)` }
+            ? { check: 'migrations', status: 'FAIL', detail: `${applied} of ${shipped} applied: run \`pnpm airlock migrate\` (the api also migrates at start)` }
             : { check: 'migrations', status: 'FAIL', detail: `${applied} applied but this build ships ${shipped}: the database was migrated by a newer version` },
         // The database's clock was read somewhere inside the round trip: compare with its middle.
         skewResult(dbNow - (local + roundTrip / 2), 'the database'),

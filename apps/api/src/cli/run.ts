@@ -63,7 +63,7 @@ export const runCli = async (rawArgv: readonly string[], opts: RunOptions): Prom
         if (!token) {
           throw new TokenError(
             `no operator token: set AIRLOCK_TOKEN, or put one in ${tokenFilePath(env)} (mode 0600). ` +
-              'The first admin token comes from `airlock operators create` with DATABASE_URL set.',
+              'The first admin token comes from `pnpm airlock operators create` with DATABASE_URL set (or `pnpm start`, which leaves one in the data dir).',
           );
         }
         client = new AdminClient({ baseUrl, token: token.token });
