@@ -21,8 +21,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Never bundled: they read files relative to their own location, or are native. */
-export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2'];
+/**
+ * Never bundled: they read files relative to their own location, or are
+ * native (ssh2 and cpu-features for an SSH app; unused packages cost nothing).
+ * An app that imports one must declare it (test/build.test.ts checks).
+ */
+export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ssh2', 'cpu-features'];
 
 export interface BuildEntry {
   app: string;
@@ -65,6 +69,13 @@ export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> 
       },
       // The sources start with a tsx hashbang for checkouts; the build runs on plain node.
       plugins: [
+        {
+          // A native addon (`*.node`) cannot be inlined; leave the require to fail or succeed at run time.
+          name: 'native-addons-external',
+          setup(b) {
+            b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, external: true }));
+          },
+        },
         {
           name: 'strip-tsx-hashbang',
           setup(b) {

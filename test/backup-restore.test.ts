@@ -73,7 +73,7 @@ const snapshot = async (api: RunningApi, tokens: { adminToken: string; serviceTo
 
 describe('Postgres: pg_dump and pg_restore', () => {
   it('restores into a fresh database where the cak_ still verifies and the audit trail is intact and append-only', async () => {
-    const source: TestDatabase = await createTestDatabase('airlock_backup_src');
+    const source: TestDatabase = await createTestDatabase('airlock_test_backup_src');
     cleanups.push(() => source.drop());
     const api = await start({ DATABASE_URL: source.url, AIRLOCK_DATA_DIR: tempDir('backup-src') });
     let before;
@@ -90,7 +90,7 @@ describe('Postgres: pg_dump and pg_restore', () => {
     // The documented commands, as an operator runs them.
     const dump = path.join(tempDir('backup-dump'), 'airlock.dump');
     await run('pg_dump', ['--format=custom', '--no-owner', `--file=${dump}`, source.url]);
-    const target = await createTestDatabase('airlock_backup_dst');
+    const target = await createTestDatabase('airlock_test_backup_dst');
     cleanups.push(() => target.drop());
     await run('pg_restore', ['--no-owner', '--exit-on-error', `--dbname=${target.url}`, dump]);
 

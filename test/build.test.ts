@@ -43,7 +43,7 @@ describe('pnpm build', () => {
         (JSON.parse(readFileSync(path.join(REPO_ROOT, 'apps', e.app, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {},
       );
       for (const s of e.externalImports) {
-        if (s.startsWith('node:') || builtins.has(s)) continue;
+        if (s.startsWith('node:') || builtins.has(s) || s.endsWith('.node')) continue;
         const pkg = s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] ?? s);
         expect(EXTERNAL, `${path.relative(REPO_ROOT, e.outfile)} imports ${s}`).toContain(pkg);
         expect(deps, `${e.app} must declare ${pkg}`).toContain(pkg);

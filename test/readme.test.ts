@@ -88,7 +88,7 @@ describe('README curl quickstart', () => {
 
 describe('pnpm start', () => {
   it('exits 0 on Ctrl-C (SIGINT to the process group), without pnpm ELIFECYCLE', async () => {
-    const db = await createTestDatabase('airlock_readme_start');
+    const db = await createTestDatabase('airlock_test_readme_start');
     const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-readme-start-'));
     try {
       const env = {

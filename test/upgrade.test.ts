@@ -46,7 +46,7 @@ const firstMigrationOnly = (dir: string): string => {
 };
 
 beforeAll(async () => {
-  db = await createTestDatabase('airlock_upgrade');
+  db = await createTestDatabase('airlock_test_upgrade');
   work = mkdtempSync(path.join(tmpdir(), 'airlock-upgrade-'));
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   try {
