@@ -15,7 +15,7 @@
  * where each app declares them, so `pnpm install --prod` is enough.
  */
 import { build } from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -55,6 +55,9 @@ export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> 
   for (const e of entries) {
     const result = await build({
       metafile: true,
+      // Written below, each file atomically: a CLI wrapper rebuilding while
+      // another process reads dist/ never sees half a file.
+      write: false,
       entryPoints: [e.entry],
       outfile: e.outfile,
       bundle: true,
@@ -89,6 +92,12 @@ export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> 
       legalComments: 'linked',
       logLevel: 'warning',
     });
+    for (const f of result.outputFiles) {
+      mkdirSync(path.dirname(f.path), { recursive: true });
+      const tmp = `${f.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, f.contents);
+      renameSync(tmp, f.path);
+    }
     const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
     built.push({ ...e, externalImports: [...new Set(imports)].sort() });
   }
