@@ -86,6 +86,11 @@ describe('pnpm build', () => {
     expect((await fetch(stack.apiMetricsUrl)).status).toBe(200);
   });
 
+  it('bin/airlock-agent runs the built agent with plain node', async () => {
+    const { stdout } = await run(path.join(REPO_ROOT, 'bin/airlock-agent'), ['--help'], { cwd: REPO_ROOT });
+    expect(stdout).toMatch(/^airlock-agent /);
+  });
+
   it('bin/airlock prints nothing but the CLI output: --json pipes straight into a JSON parser', async () => {
     const { stdout } = await run(path.join(REPO_ROOT, 'bin/airlock'), ['sites', 'list', '--json'], {
       cwd: REPO_ROOT,

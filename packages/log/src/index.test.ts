@@ -62,5 +62,7 @@ describe('@airlock/log', () => {
     expect(isSecretFieldName('request_id')).toBe(false);
     expect(isSecretFieldName('Set-Cookie')).toBe(true);
     expect(isSecretFieldName('x-api-key')).toBe(true);
+    expect(isSecretFieldName('key')).toBe(true);
+    expect(isSecretFieldName('redis_key')).toBe(false);
   });
 });

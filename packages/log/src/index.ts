@@ -34,7 +34,8 @@ const SECRET_WORDS = new Set([
   'credential',
   'pem',
 ]);
-const READABLE_NAMES = new Set(['site_code', 'other_site_code', 'error_code', 'status_code']);
+// Named so on purpose: identifiers, not secrets (a Redis key name, an error code).
+const READABLE_NAMES = new Set(['site_code', 'other_site_code', 'error_code', 'status_code', 'redis_key', 'lockout_key']);
 
 export const isSecretFieldName = (name: string): boolean => {
   const lower = name.toLowerCase();
