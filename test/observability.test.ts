@@ -128,6 +128,8 @@ describe('metrics (after the enrollments above)', () => {
     expect(sample(text, 'api_db_probe_seconds')).toBeGreaterThan(0);
     expect(text).toMatch(/^api_db_connections\{state="(idle|active)"\} [1-9]/m);
     expect(text).toContain('api_process_resident_memory_bytes');
+    // Every statement is timed: an enrollment runs several, none failed here.
+    expect(sample(text, 'api_db_query_duration_seconds_count{outcome="ok"}')).toBeGreaterThan(20);
   });
 
   it('the edge counts forwarded requests by route and status', async () => {

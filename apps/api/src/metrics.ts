@@ -22,6 +22,8 @@ export interface ApiMetrics {
   observeAudit(eventType: string, details: Record<string, unknown> | undefined): void;
   /** Seconds from enroll to an approval (operator or site policy), by method. */
   approved(method: string, seconds: number): void;
+  /** One statement's duration (db/timed.ts). */
+  query(seconds: number, ok: boolean): void;
 }
 
 const str = (v: unknown, fallback: string) => (typeof v === 'string' && /^[a-z_]{1,40}$/.test(v) ? v : fallback);
@@ -70,6 +72,13 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
     help: 'Seconds from enroll to approval, by method',
     labelNames: ['method'] as const,
     buckets: [1, 10, 60, 300, 900, 3600, 4 * 3600, 86400],
+    registers: [registry],
+  });
+  const queryDuration = new Histogram({
+    name: 'api_db_query_duration_seconds',
+    help: 'Duration of each SQL statement the api runs, by outcome (ok, error)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
   const credentials = new Counter({
@@ -177,6 +186,7 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
       }
     },
     approved: (method, seconds) => timeToApproval.observe({ method }, Math.max(0, seconds)),
+    query: (seconds, ok) => queryDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds),
   };
 };
 

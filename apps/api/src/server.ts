@@ -82,6 +82,8 @@ export const startApi = async (
     // Counted always; served by main.ts (serveMetrics), so in-process tests bind no fixed port.
     metrics: createApiMetrics(database.handle.db, database.embedded ? 1 : DEFAULT_POOL_MAX),
   };
+  const metrics = deps.metrics;
+  if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
