@@ -19,6 +19,9 @@ export const createLogger = (write?: (line: string) => void): Logger => {
   const p = createPino({
     service: 'edge',
     level: 'info',
+    // The edge's `key`/`throttle_key` fields are Redis key names (prefix, site code, IP): operators
+    // need them for `airlock lockouts clear`; a secret-shaped value would still be redacted.
+    readableFields: ['key', 'throttle_key'],
     ...(write ? { destination: lineDestination((line) => write(`${line}\n`)) } : {}),
   });
   return { log: (level, msg, fields = {}) => p[level](fields, scrubMessage(msg)) };

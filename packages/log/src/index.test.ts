@@ -65,4 +65,13 @@ describe('@airlock/log', () => {
     expect(isSecretFieldName('key')).toBe(true);
     expect(isSecretFieldName('redis_key')).toBe(false);
   });
+
+  it('lets an app keep a field readable that is named like a secret, still scanning its value', () => {
+    const lines: string[] = [];
+    const log = createPino({ level: 'info', readableFields: ['key'], destination: lineDestination((l) => lines.push(l)) });
+    log.warn({ key: 'airlock:edge:lockout:ACME:203.0.113.7' }, 'lockout');
+    log.warn({ key: `cek_${'A'.repeat(43)}` }, 'oops');
+    expect(JSON.parse(lines[0] ?? '{}').key).toBe('airlock:edge:lockout:ACME:203.0.113.7');
+    expect(JSON.parse(lines[1] ?? '{}').key).toBe(REDACTED);
+  });
 });

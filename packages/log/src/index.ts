@@ -37,9 +37,9 @@ const SECRET_WORDS = new Set([
 // Named so on purpose: identifiers, not secrets (a Redis key name, an error code).
 const READABLE_NAMES = new Set(['site_code', 'other_site_code', 'error_code', 'status_code', 'redis_key', 'lockout_key']);
 
-export const isSecretFieldName = (name: string): boolean => {
+export const isSecretFieldName = (name: string, readable: ReadonlySet<string> = READABLE_NAMES): boolean => {
   const lower = name.toLowerCase();
-  if (READABLE_NAMES.has(lower)) return false;
+  if (readable.has(lower)) return false;
   const words = lower.split(/[_\-.]/);
   const last = words[words.length - 1] ?? '';
   return SECRET_WORDS.has(last) || words.includes('private') || lower === 'set-cookie';
@@ -48,36 +48,43 @@ export const isSecretFieldName = (name: string): boolean => {
 /** Values that are secrets whatever their field is called: Airlock's own prefixes and PEM/OpenSSH blocks. */
 const SECRET_VALUE = /(?:cak|cek|ept|aop)_[A-Za-z0-9_-]{8,}|-----BEGIN [A-Z ]+-----|BEGIN SSH SIGNATURE/;
 
-const scrub = (value: unknown, depth: number): unknown => {
+const scrub = (value: unknown, depth: number, readable: ReadonlySet<string>): unknown => {
   if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
   if (value === null || typeof value !== 'object' || depth > 6) return value;
-  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
-  if (value instanceof Error) return { name: value.name, message: scrub(value.message, depth + 1) };
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, readable));
+  if (value instanceof Error) return { name: value.name, message: scrub(value.message, depth + 1, readable) };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k) ? REDACTED : scrub(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k, readable) ? REDACTED : scrub(v, depth + 1, readable);
   return out;
 };
 
 /** Applies the redaction rules to one log object (exported for tests). */
-export const redactFields = (fields: Record<string, unknown>): Record<string, unknown> =>
-  scrub(fields, 0) as Record<string, unknown>;
+export const redactFields = (fields: Record<string, unknown>, readable: ReadonlySet<string> = READABLE_NAMES): Record<string, unknown> =>
+  scrub(fields, 0, readable) as Record<string, unknown>;
 
 export interface PinoOptions {
   service?: string;
   level: PinoLevel;
   /** Where lines go; default: stdout through an asynchronous sonic-boom destination. */
   destination?: DestinationStream;
+  /**
+   * Field names this app uses for something that is not a secret although
+   * the name says otherwise (the edge's `key`: a Redis key name). Their
+   * values are still checked for secret shapes.
+   */
+  readableFields?: readonly string[];
 }
 
-export const createPino = (opts: PinoOptions): PinoLogger =>
-  pino(
+export const createPino = (opts: PinoOptions): PinoLogger => {
+  const readable = new Set([...READABLE_NAMES, ...(opts.readableFields ?? []).map((f) => f.toLowerCase())]);
+  return pino(
     {
       level: opts.level,
       base: opts.service ? { service: opts.service } : null,
       timestamp: stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (obj) => redactFields(obj),
+        log: (obj) => redactFields(obj, readable),
       },
       // Belt and braces for the usual header spots, should a caller ever log headers.
       redact: {
@@ -88,6 +95,7 @@ export const createPino = (opts: PinoOptions): PinoLogger =>
     // Asynchronous: pino flushes it synchronously on process exit.
     opts.destination ?? destination({ dest: 1, sync: false, minLength: 0 }),
   );
+};
 
 /** A destination handing each line (without its newline) to a function: test capture, synchronous. */
 export const lineDestination = (write: (line: string) => void): DestinationStream => ({
