@@ -21,7 +21,10 @@ import { adminTokenPath, DEFAULT_DATA_DIR } from '../apps/api/src/data-dir.ts';
 import { ensureSelfSignedCert } from '../apps/edge/src/tls.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsx = path.join(root, 'node_modules/.bin/tsx');
+// `node --import tsx`, not the tsx CLI: the CLI re-sends a signal its child has
+// not acknowledged within 30 ms and then exits 130, which a loaded machine
+// turns into a failed Ctrl-C. With the loader in-process, the signal is ours.
+const runTs = (script: string): [string, string[]] => [process.execPath, ['--import', 'tsx', script]];
 const env = process.env;
 const dataDir = path.resolve(env.AIRLOCK_DATA_DIR ?? DEFAULT_DATA_DIR);
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -50,7 +53,8 @@ const ensureCertificate = async (): Promise<{ cert: string; key: string; pin: st
 
 const children: ChildProcess[] = [];
 const run = (name: string, script: string, extraEnv: Record<string, string>) => {
-  const child = spawn(tsx, [script], { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const [command, args] = runTs(script);
+  const child = spawn(command, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       say(`${name} exited (${signal ?? code}); stopping the stack`);

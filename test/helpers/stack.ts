@@ -23,8 +23,10 @@ export interface ManagedProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** A `.js` entry (the build, apps/<app>/dist) runs on plain node; TypeScript through tsx. */
 export const spawnManaged = (args: string[], env: Record<string, string>): ManagedProcess => {
-  const child = spawn(TSX, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = args[0]?.endsWith('.js') ? process.execPath : TSX;
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,6 +65,9 @@ export interface Stack {
   apiUrl: string;
   certPath?: string;
   certSha256?: string;
+  /** Prometheus endpoints of the api and the edge (loopback listeners). */
+  apiMetricsUrl: string;
+  edgeMetricsUrl: string;
   adminToken: string;
   serviceToken: string;
   redisPrefix: string;
@@ -76,23 +81,32 @@ export interface Stack {
 }
 
 export const startStack = async (
-  // edgePort: chosen by the caller when the api must know it up front (the SSH endpoint it advertises).
-  opts: { edgeEnv?: Record<string, string>; apiEnv?: Record<string, string>; tls?: boolean; edgePort?: number } = {},
+  opts: {
+    edgeEnv?: Record<string, string>;
+    apiEnv?: Record<string, string>;
+    tls?: boolean;
+    /** Chosen by the caller when the api must know it up front (the SSH endpoint it advertises). */
+    edgePort?: number;
+    /** Run apps/<app>/dist/main.js (the production build, `pnpm build` first) instead of the sources. */
+    built?: boolean;
+  } = {},
 ): Promise<Stack> => {
   const db: TestDatabase = await createTestDatabase('airlock_stack');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-stack-'));
   const apiPort = await freePort();
   const edgePort = opts.edgePort ?? (await freePort());
   const metricsPort = await freePort();
+  const apiMetricsPort = await freePort();
   const redisPrefix = `airlock-test:${randomBytes(6).toString('hex')}:`;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
 
-  const api = spawnManaged(['apps/api/src/main.ts'], {
+  const api = spawnManaged([opts.built ? 'apps/api/dist/main.js' : 'apps/api/src/main.ts'], {
     DATABASE_URL: db.url,
     AIRLOCK_SECRET: randomBytes(24).toString('hex'),
     AIRLOCK_DATA_DIR: dataDir,
     API_HOST: '127.0.0.1',
     API_PORT: String(apiPort),
+    API_METRICS_PORT: String(apiMetricsPort),
     AIRLOCK_LOG_LEVEL: 'warn',
     // So the operator's lockout commands see this edge's keys.
     REDIS_URL,
@@ -105,7 +119,7 @@ export const startStack = async (
     const tokens = await createOperatorsDirectly(db.url);
     const made = opts.tls ? await ensureSelfSignedCert(dataDir) : null;
     const cert = made && { certPath: made.certPath, keyPath: made.keyPath, sha256: made.fingerprint256.replaceAll(':', '').toLowerCase() };
-    edge = spawnManaged(['apps/edge/src/main.ts'], {
+    edge = spawnManaged([opts.built ? 'apps/edge/dist/main.js' : 'apps/edge/src/main.ts'], {
       EDGE_HOST: '127.0.0.1',
       EDGE_PORT: String(edgePort),
       EDGE_UPSTREAM: apiUrl,
@@ -121,6 +135,8 @@ export const startStack = async (
     return {
       edgeUrl: `${cert ? 'https' : 'http'}://127.0.0.1:${edgePort}`,
       apiUrl,
+      apiMetricsUrl: `http://127.0.0.1:${apiMetricsPort}/metrics`,
+      edgeMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
       ...(cert ? { certPath: cert.certPath, certSha256: cert.sha256 } : {}),
       adminToken: tokens.admin,
       serviceToken: tokens.service,

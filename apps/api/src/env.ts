@@ -100,6 +100,9 @@ const EnvSchema = v.object({
   AIRLOCK_SSH_PERMIT_OPEN: v.optional(
     v.pipe(v.string(), v.check((s) => s.split(',').every((e) => HOST_PORT.test(e.trim())), 'must be a comma-separated host:port list')),
   ),
+  // Prometheus listener, loopback by default like the edge's; port 0 disables it.
+  API_METRICS_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
+  API_METRICS_PORT: v.optional(int(0, 65535), '9465'),
 });
 
 export interface ApiConfig {
@@ -137,6 +140,9 @@ export interface ApiConfig {
   consoleSecureCookie: boolean;
   /** Where agents dial the tunnel; null: no tunnel, `credentials.ssh` is null. */
   sshEndpoint: SshEndpointConfig | null;
+  metricsHost: string;
+  /** 0: no metrics listener. */
+  metricsPort: number;
 }
 
 export class ConfigError extends Error {
@@ -217,5 +223,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
           permitOpen: (o.AIRLOCK_SSH_PERMIT_OPEN ?? '').split(',').map((e) => e.trim()).filter(Boolean),
         }
       : null,
+    metricsHost: o.API_METRICS_HOST,
+    metricsPort: o.API_METRICS_PORT,
   };
 };

@@ -1,9 +1,12 @@
 /**
- * Structured JSON logs, one object per line. Callers pass fields, never
- * request bodies or secrets; the logger does not try to guess what is secret.
+ * Structured JSON logs through pino (@airlock/log): one object per line,
+ * written asynchronously, with secret-named fields and secret-shaped values
+ * redacted whatever the caller passed. Callers still pass only fields they
+ * mean to log; redaction is the net under them, not a licence.
  */
+import { createPino, lineDestination, scrubMessage } from '@airlock/log';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -12,15 +15,13 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export const createLogger = (
-  service: string,
-  level: LogLevel = 'info',
-  write: (line: string) => void = (line) => process.stdout.write(line + '\n'),
-): Logger => {
-  const emit = (lvl: LogLevel) => (msg: string, fields: Record<string, unknown> = {}) => {
-    if (ORDER[lvl] < ORDER[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, service, msg, ...fields }));
-  };
+/**
+ * `write` receives each line without its newline (tests capture with it);
+ * without it, lines go to stdout through pino's asynchronous destination.
+ */
+export const createLogger = (service: string, level: LogLevel = 'info', write?: (line: string) => void): Logger => {
+  const p = createPino({ service, level, ...(write ? { destination: lineDestination(write) } : {}) });
+  const emit = (lvl: LogLevel) => (msg: string, fields: Record<string, unknown> = {}) => p[lvl](fields, scrubMessage(msg));
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 };
 

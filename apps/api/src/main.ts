@@ -1,6 +1,7 @@
 /** `pnpm start:api`: the internal api, configured from the environment. */
 import { ConfigError, loadApiConfig } from './env.ts';
 import { createLogger } from './logger.ts';
+import { serveMetrics } from './metrics.ts';
 import { startApi } from './server.ts';
 
 const main = async () => {
@@ -16,11 +17,15 @@ const main = async () => {
   }
   const logger = createLogger('api', config.logLevel);
   const api = await startApi(config, { logger });
+  const metricsServer =
+    config.metricsPort === 0 || !api.deps.metrics ? null : await serveMetrics(api.deps.metrics, config.metricsHost, config.metricsPort);
+  if (metricsServer) logger.info('metrics listening', { host: config.metricsHost, port: metricsServer.port });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
+    metricsServer?.close();
     await api.close().catch((err: unknown) => logger.error('shutdown error', { error: String(err) }));
     process.exit(0);
   };

@@ -6,13 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import { systemClock, type Clock } from './clock.ts';
-import { connectDatabase, type DbHandle } from './db/client.ts';
+import { connectDatabase, DEFAULT_POOL_MAX, type DbHandle } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { isMigrated, runMigrations } from './db/migrate.ts';
 import type { Deps } from './domain/deps.ts';
 import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createApiMetrics } from './metrics.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
@@ -94,7 +95,11 @@ export const startApi = async (
     logger,
     lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
     ca,
+    // Counted always; served by main.ts (serveMetrics), so in-process tests bind no fixed port.
+    metrics: createApiMetrics(database.handle.db, database.embedded ? 1 : DEFAULT_POOL_MAX),
   };
+  const metrics = deps.metrics;
+  if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const tls = config.tls;

@@ -238,7 +238,10 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
   });
 
   it('approves the enrollment and lists the new agent', async () => {
-    const r = await run(['approve', enrollmentId, '--notes', 'checked fingerprint on the console']);
+    const unknown = await run(['approve', 'ffff0000', '--notes', 'x']);
+    expect(unknown).toEqual({ code: 1, stdout: '', stderr: 'error: no enrollment has an id starting with ffff0000\n' });
+    // The audit table prints 8 characters of an id; that prefix is enough.
+    const r = await run(['approve', enrollmentId.slice(0, 8), '--notes', 'checked fingerprint on the console']);
     expect(r).toEqual({ code: 0, stdout: `approved enrollment ${enrollmentId}\n`, stderr: '' });
     expect((await run(['pending'])).stdout).toBe('no enrollments are waiting for a decision\n');
     const agents = await run(['agents', 'list', '--status', 'active']);
@@ -309,6 +312,11 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
     const help = await run(['codes', 'create', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: airlock codes create/);
+    // `help` is a command too, alone or before another command.
+    expect(await run(['help', 'codes', 'create'])).toEqual(help);
+    const overview = await run(['help']);
+    expect(overview.code).toBe(0);
+    expect(overview.stdout).toMatch(/^usage: airlock COMMAND/);
     // A port that was just free: nothing listens there, so the connection is refused.
     const port = await new Promise<number>((resolve) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
@@ -317,7 +325,13 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
       });
     });
     const down = await run(['--api', `http://127.0.0.1:${port}`, 'sites', 'list']);
-    expect(down).toEqual({ code: 3, stdout: '', stderr: `error: cannot reach the api at http://127.0.0.1:${port} (ECONNREFUSED)\n` });
+    expect(down).toEqual({
+      code: 3,
+      stdout: '',
+      stderr:
+        `error: cannot reach the api at http://127.0.0.1:${port} (ECONNREFUSED)\n` +
+        'hint: check that the api is running (`pnpm start`, or `systemctl status airlock-api`) and that --api or AIRLOCK_API_URL points at it\n',
+    });
   });
 
   it('lists an edge lockout and lifts it', async () => {

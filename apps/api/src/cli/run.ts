@@ -29,8 +29,10 @@ const describeApiError = (err: ApiRequestError, env: NodeJS.ProcessEnv): string 
   return lines.join('\n');
 };
 
-export const runCli = async (argv: readonly string[], opts: RunOptions): Promise<number> => {
+export const runCli = async (rawArgv: readonly string[], opts: RunOptions): Promise<number> => {
   const { io, env } = opts;
+  // `airlock help [COMMAND…]` is `airlock [COMMAND…] --help`.
+  const argv = rawArgv[0] === 'help' ? [...rawArgv.slice(1), '--help'] : rawArgv;
   let usageFor: Parameters<typeof commandHelp>[0] | undefined;
   try {
     const parsed = parseCommandLine(argv, COMMANDS);
@@ -64,7 +66,7 @@ export const runCli = async (argv: readonly string[], opts: RunOptions): Promise
         if (!token) {
           throw new TokenError(
             `no operator token: set AIRLOCK_TOKEN, or put one in ${tokenFilePath(env)} (mode 0600). ` +
-              'The first admin token comes from `airlock operators create` with DATABASE_URL set.',
+              'The first admin token comes from `pnpm airlock operators create` with DATABASE_URL set (or `pnpm start`, which leaves one in the data dir).',
           );
         }
         client = new AdminClient({ baseUrl, token: token.token, trust: resolveTlsTrust(env) });
@@ -81,7 +83,10 @@ export const runCli = async (argv: readonly string[], opts: RunOptions): Promise
       return EXIT.usage;
     }
     if (err instanceof ApiUnreachableError) {
-      io.err(`error: cannot reach the api at ${err.url} (${err.reason})\n`);
+      io.err(
+        `error: cannot reach the api at ${err.url} (${err.reason})\n` +
+          'hint: check that the api is running (`pnpm start`, or `systemctl status airlock-api`) and that --api or AIRLOCK_API_URL points at it\n',
+      );
       return EXIT.unreachable;
     }
     if (err instanceof DatabaseUnreachableError) {

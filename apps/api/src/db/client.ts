@@ -1,6 +1,7 @@
 import { drizzle, type PostgresJsDatabase, type PostgresJsQueryResultHKT } from 'drizzle-orm/postgres-js';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
+import { timedClient, type QueryObserver } from './timed.ts';
 
 /** Anything that runs queries: the database or a transaction on it. */
 export type Executor = PgDatabase<PostgresJsQueryResultHKT>;
@@ -9,6 +10,8 @@ export type Database = PostgresJsDatabase;
 export interface DbHandle {
   db: Database;
   sql: postgres.Sql;
+  /** Times every statement drizzle runs (the metrics' query latency); null stops it. */
+  observeQueries(observer: QueryObserver | null): void;
   close(): Promise<void>;
 }
 
@@ -20,9 +23,12 @@ export interface ConnectOptions {
   max?: number;
 }
 
+/** Pool size for a real Postgres. */
+export const DEFAULT_POOL_MAX = 10;
+
 export const connectDatabase = (opts: ConnectOptions): DbHandle => {
   const common = {
-    max: opts.max ?? 10,
+    max: opts.max ?? DEFAULT_POOL_MAX,
     // Postgres notices (e.g. "relation already exists, skipping") are not ours to print.
     onnotice: () => {},
     connection: { application_name: 'airlock-api' },
@@ -31,6 +37,14 @@ export const connectDatabase = (opts: ConnectOptions): DbHandle => {
   const sql = opts.socketPath
     ? postgres({ ...common, path: opts.socketPath, user: 'postgres', database: 'postgres' })
     : postgres(opts.url ?? '', common);
-  const db = drizzle(sql);
-  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+  let observer: QueryObserver | null = null;
+  const db = drizzle(timedClient(sql, () => observer));
+  return {
+    db,
+    sql,
+    observeQueries: (o) => {
+      observer = o;
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
 };

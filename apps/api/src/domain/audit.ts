@@ -3,20 +3,25 @@ import { ApiError } from '../errors.ts';
 import type { Executor } from '../db/client.ts';
 import type { Client, Deps } from './deps.ts';
 
-/** Writes one audit row stamped with the client's address and the injected clock. */
+/**
+ * Writes one audit row stamped with the client's address and the injected
+ * clock, and counts the event in the metrics (so both tell the same story).
+ */
 export const recordAudit = (
   db: Executor,
-  deps: Pick<Deps, 'clock'>,
+  deps: Pick<Deps, 'clock' | 'metrics'>,
   client: Client | null,
   e: Omit<AuditEventInput, 'occurredAt' | 'sourceIp' | 'userAgent'>,
-): Promise<void> =>
-  insertAuditEvent(db, {
+): Promise<void> => {
+  deps.metrics?.observeAudit(e.eventType, e.details);
+  return insertAuditEvent(db, {
     ...e,
     occurredAt: deps.clock.now(),
     sourceIp: client?.ip ?? null,
     userAgent: client?.userAgent ?? null,
     details: { ...e.details, ...(client ? { request_id: client.requestId } : {}) },
   });
+};
 
 // The cursor is opaque to clients; inside it is the last row's sequence number.
 const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');

@@ -58,6 +58,7 @@ export const approveInTransaction = async (
     notes,
     updatedAt: now,
   });
+  deps.metrics?.approved(e.method, (now.getTime() - e.createdAt.getTime()) / 1000);
   await recordAudit(tx, deps, client, {
     eventType: 'enrollment.approved',
     actor: decidedBy,

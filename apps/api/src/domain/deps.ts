@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import type { ApiConfig } from '../env.ts';
 import type { Logger } from '../logger.ts';
+import type { ApiMetrics } from '../metrics.ts';
 import type { LockoutStore } from '../store/lockouts.ts';
 
 /** What every domain function may use. No HTTP in here. */
@@ -17,6 +18,8 @@ export interface Deps {
   lockouts: LockoutStore | null;
   /** v1.1: Airlock's CA, signing agents' certificates (see ca.ts). */
   ca: CaBundle;
+  /** Prometheus counters; absent in tests that build Deps by hand. */
+  metrics?: ApiMetrics;
 }
 
 /** Who is asking, as the HTTP layer established it. */

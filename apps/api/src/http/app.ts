@@ -8,6 +8,7 @@ import type { Deps } from '../domain/deps.ts';
 import { isConsolePath, registerConsole, renderConsoleError } from '../console/index.tsx';
 import { ApiError } from '../errors.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
+import { registerDocsRoutes } from '../routes/docs.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
@@ -54,6 +55,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       c.header('x-request-id', requestId);
       c.header('cache-control', 'no-store');
       c.header('x-content-type-options', 'nosniff');
+      deps.metrics?.request(c.req.method, c.req.routePath, c.res.status, (performance.now() - started) / 1000);
       deps.logger.info('request', {
         method: c.req.method,
         route: c.req.routePath,
@@ -84,12 +86,14 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   registerConsole(app, deps);
   // Tunnel endpoint routes; behind the /api/v1/internal/* guard registered just above.
   registerTunnelRoutes(app, deps);
+  registerDocsRoutes(app, deps);
 
   app.notFound((c) => c.json(errorEnvelope('not_found', 'Not found'), 404));
 
   app.onError(async (err, c) => {
     const client = c.get('client');
     if (err instanceof ApiError) {
+      deps.metrics?.refusal(err.code);
       if (err.extra.audit) {
         const operator = c.get('operator');
         const actor = operator?.name ?? (c.req.path.startsWith('/api/v1/enroll') || c.req.path.startsWith('/api/v1/agent/') ? 'agent' : 'anonymous');
@@ -106,6 +110,7 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       request_id: client?.requestId,
       error: describeError(err),
     });
+    deps.metrics?.refusal('internal_error');
     if (isConsolePath(c.req.path)) return renderConsoleError(c, deps, err);
     return c.json(errorEnvelope('internal_error', 'Internal error'), 500);
   });

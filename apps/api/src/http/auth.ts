@@ -12,10 +12,11 @@ export const bearerToken = (header: string | undefined): string | null => {
 
 /**
  * Operator authentication and role check for the admin and internal routes.
- * admin: everything; auditor: GET only; service: internal routes.
+ * admin: everything; auditor: GET everywhere (admin lists, the internal CA bundle); service: internal routes.
+ * `any`: every role (the API description, readable by all operators).
  */
 export const requireOperator =
-  (deps: Deps, area: 'admin' | 'internal'): MiddlewareHandler<AppEnv> =>
+  (deps: Deps, area: 'admin' | 'internal' | 'any'): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
     const token = bearerToken(c.req.header('authorization'));
     const operator = token ? await authenticateOperator(deps.db, token) : null;
@@ -27,6 +28,7 @@ export const requireOperator =
     c.set('operator', operator);
     const allowed =
       operator.role === 'admin' ||
+      area === 'any' ||
       // An auditor reads (GET) everywhere: admin lists, and the internal CA bundle.
       (operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
       (area === 'internal' && operator.role === 'service');

@@ -2,6 +2,7 @@
 import { AGENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+import { resolveIdPrefix } from '../id-prefix.ts';
 
 interface AgentView {
   id: string;
@@ -44,8 +45,8 @@ export const revokeAgentCommand: Command = {
   summary: "revoke an agent: its agent keys stop verifying at once",
   details: '  --reason TEXT   recorded in the audit log',
   run: async (ctx) => {
-    const id = positional(ctx, 0);
     const reason = stringFlag(ctx.values, 'reason');
+    const id = await resolveIdPrefix(positional(ctx, 0), 'agent', async () => (await ctx.admin().listAgents()).items);
     const agent = await ctx
       .admin()
       .post<AgentView>(`/api/v1/admin/agents/${encodeURIComponent(id)}/revoke`, reason === undefined ? {} : { reason });

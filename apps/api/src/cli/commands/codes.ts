@@ -2,6 +2,7 @@
 import { formatPairingCode, normalizePairingCode } from '@airlock/crypto';
 import { booleanFlag, choiceFlag, integerFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+import { resolveIdPrefix } from '../id-prefix.ts';
 
 interface CreatedCode {
   id: string;
@@ -97,7 +98,7 @@ export const codesRevokeCommand: Command = {
   summary: 'revoke an unused pairing code',
   details: '',
   run: async (ctx) => {
-    const id = positional(ctx, 0);
+    const id = await resolveIdPrefix(positional(ctx, 0), 'pairing code', async () => (await ctx.admin().listPairingCodes()).items);
     await ctx.admin().delete<null>(`/api/v1/admin/pairing-codes/${encodeURIComponent(id)}`);
     emit(ctx, { id, status: 'revoked' }, () => `revoked pairing code ${id}\n`);
   },

@@ -1,6 +1,7 @@
 import type { Command } from '../context.ts';
 import { agentsListCommand, revokeAgentCommand } from './agents.ts';
 import { auditCommand, auditPruneCommand, auditRefusalsCommand } from './audit.ts';
+import { doctorCommand } from './doctor.ts';
 import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
@@ -33,4 +34,5 @@ export const COMMANDS: readonly Command[] = [
   auditPruneCommand,
   lockoutsListCommand,
   lockoutsClearCommand,
+  doctorCommand,
 ];

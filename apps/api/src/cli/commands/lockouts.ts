@@ -30,7 +30,7 @@ export const lockoutsListCommand: Command = {
   options: {},
   synopsis: '',
   summary: 'list active edge lockouts and blocks',
-  details: 'Use the KEY column with `airlock lockouts clear KEY`.',
+  details: 'Use the KEY column with `pnpm airlock lockouts clear KEY`.',
   run: async (ctx) => {
     const client = ctx.admin();
     const page = await withRouteCheck(client, () => client.get<Page<LockoutView>>('/api/v1/admin/lockouts'));

@@ -6,7 +6,7 @@ import type { Deps } from '../../domain/deps.ts';
 import { readOptionalJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const ListQuery = v.strictObject({ status: v.optional(v.picklist(AGENT_STATUSES, 'is not an agent status')) });
+export const ListQuery = v.strictObject({ status: v.optional(v.picklist(AGENT_STATUSES, 'is not an agent status')) });
 
 export const registerAgentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get('/api/v1/admin/agents', async (c) => c.json(await listAllAgents(deps, readQuery(c, ListQuery).status)));

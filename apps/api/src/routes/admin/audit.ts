@@ -20,7 +20,7 @@ const limitParam = (max: number, fallback: string) =>
     fallback,
   );
 
-const AuditQuery = v.strictObject({
+export const AuditQuery = v.strictObject({
   event_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not an event type'))),
   site_code: v.optional(SiteCode),
   agent_id: v.optional(Uuid),

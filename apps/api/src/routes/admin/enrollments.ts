@@ -7,7 +7,7 @@ import { listPendingOrAll } from '../../domain/enrollment-list.ts';
 import { readJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const ListQuery = v.strictObject({
+export const ListQuery = v.strictObject({
   status: v.optional(v.picklist(ENROLLMENT_STATUSES, 'is not an enrollment status')),
   limit: v.optional(
     v.pipe(v.string(), v.regex(/^\d{1,3}$/, 'must be 1-500'), v.transform(Number), v.minValue(1, 'must be 1-500'), v.maxValue(500, 'must be 1-500')),

@@ -6,7 +6,7 @@ import { createPairingCode, listCodes, revokeCode } from '../../domain/pairing-c
 import { readJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
-const ListQuery = v.strictObject({ status: v.optional(v.picklist(['active', 'used', 'expired', 'revoked'], 'must be active, used, expired or revoked')) });
+export const ListQuery = v.strictObject({ status: v.optional(v.picklist(['active', 'used', 'expired', 'revoked'], 'must be active, used, expired or revoked')) });
 
 export const registerPairingCodeRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post('/api/v1/admin/pairing-codes', async (c) => {

@@ -1,0 +1,108 @@
+/**
+ * The one pino setup both apps log through: JSON lines, an asynchronous
+ * destination (a slow stdout never stalls a request), ISO timestamps, level
+ * names, and redaction that does not trust callers to remember what is secret.
+ *
+ * @example
+ *   const log = createPino({ service: 'api', level: 'info' });
+ *   log.info({ route: '/x', token: 'cak_…' }, 'request'); // token → "[redacted]"
+ */
+import { destination, pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogger } from 'pino';
+
+export type PinoLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export const REDACTED = '[redacted]';
+
+/**
+ * Field names (any depth, compared lower-case, split on `_`, `-` and `.`) whose
+ * last word says secret. `code` covers pairing codes; a site code or an error
+ * code is named so and stays readable.
+ */
+const SECRET_WORDS = new Set([
+  'authorization',
+  'cookie',
+  'cookies',
+  'key',
+  'token',
+  'password',
+  'passphrase',
+  'secret',
+  'code',
+  'signature',
+  'csr',
+  'credentials',
+  'credential',
+  'pem',
+]);
+// Named so on purpose: identifiers, not secrets (a Redis key name, an error code).
+const READABLE_NAMES = new Set(['site_code', 'other_site_code', 'error_code', 'status_code', 'redis_key', 'lockout_key']);
+
+export const isSecretFieldName = (name: string, readable: ReadonlySet<string> = READABLE_NAMES): boolean => {
+  const lower = name.toLowerCase();
+  if (readable.has(lower)) return false;
+  const words = lower.split(/[_\-.]/);
+  const last = words[words.length - 1] ?? '';
+  return SECRET_WORDS.has(last) || words.includes('private') || lower === 'set-cookie';
+};
+
+/** Values that are secrets whatever their field is called: Airlock's own prefixes and PEM/OpenSSH blocks. */
+const SECRET_VALUE = /(?:cak|cek|ept|aop)_[A-Za-z0-9_-]{8,}|-----BEGIN [A-Z ]+-----|BEGIN SSH SIGNATURE/;
+
+const scrub = (value: unknown, depth: number, readable: ReadonlySet<string>): unknown => {
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
+  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1, readable));
+  if (value instanceof Error) return { name: value.name, message: scrub(value.message, depth + 1, readable) };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretFieldName(k, readable) ? REDACTED : scrub(v, depth + 1, readable);
+  return out;
+};
+
+/** Applies the redaction rules to one log object (exported for tests). */
+export const redactFields = (fields: Record<string, unknown>, readable: ReadonlySet<string> = READABLE_NAMES): Record<string, unknown> =>
+  scrub(fields, 0, readable) as Record<string, unknown>;
+
+export interface PinoOptions {
+  service?: string;
+  level: PinoLevel;
+  /** Where lines go; default: stdout through an asynchronous sonic-boom destination. */
+  destination?: DestinationStream;
+  /**
+   * Field names this app uses for something that is not a secret although
+   * the name says otherwise (the edge's `key`: a Redis key name). Their
+   * values are still checked for secret shapes.
+   */
+  readableFields?: readonly string[];
+}
+
+export const createPino = (opts: PinoOptions): PinoLogger => {
+  const readable = new Set([...READABLE_NAMES, ...(opts.readableFields ?? []).map((f) => f.toLowerCase())]);
+  return pino(
+    {
+      level: opts.level,
+      base: opts.service ? { service: opts.service } : null,
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (obj) => redactFields(obj, readable),
+      },
+      // Belt and braces for the usual header spots, should a caller ever log headers.
+      redact: {
+        paths: ['headers.authorization', 'headers.cookie', 'req.headers.authorization', 'req.headers.cookie'],
+        censor: REDACTED,
+      },
+    },
+    // Asynchronous: pino flushes it synchronously on process exit.
+    opts.destination ?? destination({ dest: 1, sync: false, minLength: 0 }),
+  );
+};
+
+/** A destination handing each line (without its newline) to a function: test capture, synchronous. */
+export const lineDestination = (write: (line: string) => void): DestinationStream => ({
+  write: (chunk: string) => {
+    for (const line of chunk.split('\n')) if (line) write(line);
+  },
+});
+
+/** Messages are redacted by value too: a message never carries a secret-shaped string. */
+export const scrubMessage = (msg: string): string => (SECRET_VALUE.test(msg) ? REDACTED : msg);

@@ -1,0 +1,110 @@
+/**
+ * `pnpm build`: every app under apps/* that has src/main.ts compiles to
+ * apps/<app>/dist/main.js (and an operator CLI at src/cli/main.ts to
+ * dist/cli.js), runnable with plain `node`: no tsx, no dev dependencies.
+ *
+ * esbuild, not tsc or tsdown: the workspace packages ship TypeScript source
+ * with `.ts` import specifiers, which tsc cannot emit as runnable JS without
+ * rewriting every package; esbuild bundles them in one pass (well under a
+ * second per app) and typechecking stays `pnpm typecheck`. tsdown would be
+ * rolldown around the same idea, one more dependency for no gain here.
+ *
+ * Third-party code is bundled too, except the packages that cannot be: ones
+ * that load files next to themselves (PGlite's WASM and data) or native
+ * addons. Those stay external and resolve from the app's own node_modules,
+ * where each app declares them, so `pnpm install --prod` is enough.
+ */
+import { build } from 'esbuild';
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Never bundled: they read files relative to their own location, or are
+ * native (ssh2 and cpu-features for an SSH app; unused packages cost nothing).
+ * An app that imports one must declare it (test/build.test.ts checks).
+ */
+export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ssh2', 'cpu-features'];
+
+export interface BuildEntry {
+  app: string;
+  entry: string;
+  outfile: string;
+}
+
+export interface BuiltEntry extends BuildEntry {
+  /** Import paths left in the output (esbuild's metafile): node builtins and EXTERNAL only. */
+  externalImports: string[];
+}
+
+/** Every app with src/main.ts, plus src/cli/main.ts where an app has one. */
+export const buildEntries = (appsDir = path.join(root, 'apps')): BuildEntry[] =>
+  readdirSync(appsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(appsDir, d.name, 'src', 'main.ts')))
+    .flatMap((d) => {
+      const dir = path.join(appsDir, d.name);
+      const main = { app: d.name, entry: path.join(dir, 'src', 'main.ts'), outfile: path.join(dir, 'dist', 'main.js') };
+      const cli = path.join(dir, 'src', 'cli', 'main.ts');
+      return existsSync(cli) ? [main, { app: d.name, entry: cli, outfile: path.join(dir, 'dist', 'cli.js') }] : [main];
+    });
+
+export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> => {
+  const built: BuiltEntry[] = [];
+  for (const e of entries) {
+    const result = await build({
+      metafile: true,
+      // Written below, each file atomically: a CLI wrapper rebuilding while
+      // another process reads dist/ never sees half a file.
+      write: false,
+      entryPoints: [e.entry],
+      outfile: e.outfile,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      external: EXTERNAL,
+      sourcemap: 'linked',
+      // CommonJS dependencies call require(); give the ESM bundle a real one.
+      banner: {
+        js: "import { createRequire as __airlockRequire } from 'node:module';\nconst require = __airlockRequire(import.meta.url);",
+      },
+      // The sources start with a tsx hashbang for checkouts; the build runs on plain node.
+      plugins: [
+        {
+          // A native addon (`*.node`) cannot be inlined; leave the require to fail or succeed at run time.
+          name: 'native-addons-external',
+          setup(b) {
+            b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, external: true }));
+          },
+        },
+        {
+          name: 'strip-tsx-hashbang',
+          setup(b) {
+            b.onLoad({ filter: /[/\\]main\.ts$/ }, async (args) => {
+              const { readFile } = await import('node:fs/promises');
+              return { contents: (await readFile(args.path, 'utf8')).replace(/^#![^\n]*\n/, ''), loader: 'ts' };
+            });
+          },
+        },
+      ],
+      legalComments: 'linked',
+      logLevel: 'warning',
+    });
+    for (const f of result.outputFiles) {
+      mkdirSync(path.dirname(f.path), { recursive: true });
+      const tmp = `${f.path}.${process.pid}.tmp`;
+      writeFileSync(tmp, f.contents);
+      renameSync(tmp, f.path);
+    }
+    const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+    built.push({ ...e, externalImports: [...new Set(imports)].sort() });
+  }
+  return built;
+};
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const built = await buildAll();
+  for (const e of built) process.stdout.write(`${path.relative(root, e.outfile)}\n`);
+}
