@@ -6,7 +6,16 @@
  * both directions, so a route cannot be added without its entry.
  */
 import {
+  AgentChallengeRequest,
+  AgentCredentialsRequest,
   AgentKeyVerifyRequest,
+  CertificateVerifyRequest,
+  PruneAuditRequest,
+  SetPasswordRequest,
+  TunnelActiveAgentsRequest,
+  TunnelAuthorizedKeysRequest,
+  TunnelEventRequest,
+  TunnelHostKeysRequest,
   ApproveRequest,
   ClearLockoutRequest,
   CreateOperatorRequest,
@@ -21,7 +30,7 @@ import {
 } from '@airlock/schema';
 import type { GenericSchema } from 'valibot';
 import { ListQuery as AgentListQuery } from '../routes/admin/agents.ts';
-import { AuditQuery } from '../routes/admin/audit.ts';
+import { AuditQuery, RefusalQuery } from '../routes/admin/audit.ts';
 import { ListQuery as EnrollmentListQuery } from '../routes/admin/enrollments.ts';
 import { ListQuery as PairingCodeListQuery } from '../routes/admin/pairing-codes.ts';
 
@@ -100,6 +109,23 @@ export const ROUTES: readonly RouteDoc[] = [
     },
   },
 
+  // ---- agent routes (public, v1.1: an enrolled agent proves its key) ---------
+  {
+    method: 'post', path: '/api/v1/agent/challenge', area: 'public', operationId: 'agentChallenge', summary: 'A one-time challenge for an enrolled key (same answer whether or not the fingerprint is known)', auth: 'none',
+    body: AgentChallengeRequest,
+    responses: { 201: { description: '`{challenge_id, challenge, expires_at}` (60 s)' }, ...bodyErrors, 429: { codes: ['rate_limited'] } },
+  },
+  {
+    method: 'post', path: '/api/v1/agent/credentials', area: 'public', operationId: 'agentCredentials', summary: 'Renew the certificate, rotate or recover the agent key, with a signed challenge', auth: 'none',
+    body: AgentCredentialsRequest,
+    responses: {
+      200: { description: '`{agent_id, site_code, credentials: {agent_key, ssh, tls}}`' },
+      ...bodyErrors,
+      401: { codes: ['agent_denied'], description: 'One body for every cause' },
+      429: { codes: ['rate_limited'] },
+    },
+  },
+
   // ---- admin ----------------------------------------------------------------
   {
     method: 'post', path: '/api/v1/admin/sites', area: 'admin', operationId: 'createSite', summary: 'Create a site', auth: 'operator', roles: WRITE,
@@ -159,6 +185,15 @@ export const ROUTES: readonly RouteDoc[] = [
     query: AuditQuery, responses: { 200: { description: '`{items, next_cursor}`' }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
   },
   {
+    method: 'get', path: '/api/v1/admin/audit/refusals', area: 'admin', operationId: 'listRefusals', summary: 'Counted refusals from strangers per (source IP, kind, minute)', auth: 'operator', roles: READ,
+    query: RefusalQuery, responses: { 200: { description: '`{items, next_cursor}`' }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
+  },
+  {
+    method: 'post', path: '/api/v1/admin/audit/prune', area: 'admin', operationId: 'pruneAudit', summary: 'Delete audit rows and refusal counts older than `before` (writes an audit.pruned row)', auth: 'operator', roles: WRITE,
+    body: PruneAuditRequest,
+    responses: { 200: { description: '`{before, deleted_events, deleted_refusal_counts}`' }, ...bodyErrors, ...operatorErrors },
+  },
+  {
     method: 'post', path: '/api/v1/admin/operators', area: 'admin', operationId: 'createOperator', summary: 'Create an operator; its token is shown only here', auth: 'operator', roles: WRITE,
     body: CreateOperatorRequest,
     responses: { 201: { description: 'The operator and its token' }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'] } },
@@ -168,6 +203,11 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'post', path: '/api/v1/admin/operators/:name/disable', area: 'admin', operationId: 'disableOperator', summary: 'Disable an operator: all its tokens stop at once', auth: 'operator', roles: WRITE,
     params: { name: 'Operator name' },
     responses: { 200: { description: 'The operator' }, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },
+  },
+  {
+    method: 'post', path: '/api/v1/admin/operators/:name/password', area: 'admin', operationId: 'setOperatorPassword', summary: 'Set the console password of an admin or auditor; ends its console sessions', auth: 'operator', roles: WRITE,
+    params: { name: 'Operator name' }, body: SetPasswordRequest,
+    responses: { 200: { description: 'The operator' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },
   },
   {
     method: 'get', path: '/api/v1/admin/lockouts', area: 'admin', operationId: 'listLockouts', summary: "The edge's active lockouts and blocks (Redis)", auth: 'operator', roles: READ,
@@ -184,6 +224,33 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'post', path: '/api/v1/internal/agent-keys/verify', area: 'internal', operationId: 'verifyAgentKey', summary: 'Check an agent key (cak_)', auth: 'operator', roles: ['admin', 'service'],
     body: AgentKeyVerifyRequest,
     responses: { 200: { description: '`{agent_id, site_code, status}`' }, ...bodyErrors, 401: { codes: ['unauthorized', 'invalid_key'] }, 403: { codes: ['forbidden'] } },
+  },
+
+  { method: 'get', path: '/api/v1/internal/ca', area: 'internal', operationId: 'caCertificates', summary: "Airlock's CA bundle (PEM), to configure mTLS peers", auth: 'operator', roles: ['admin', 'auditor', 'service'], responses: { 200: { description: '`{ca_certificates}`' }, ...operatorErrors } },
+  {
+    method: 'post', path: '/api/v1/internal/certificates/verify', area: 'internal', operationId: 'verifyCertificate', summary: "Check a presented agent certificate: ours, current, and its agent active", auth: 'operator', roles: ['admin', 'service'],
+    body: CertificateVerifyRequest,
+    responses: { 200: { description: '`{agent_id, site_code, status}`' }, ...bodyErrors, 401: { codes: ['unauthorized', 'invalid_certificate'] }, 403: { codes: ['forbidden'] } },
+  },
+  {
+    method: 'post', path: '/api/v1/internal/tunnel/authorized-keys', area: 'internal', operationId: 'tunnelAuthorizedKeys', summary: "The tunnel endpoint's AuthorizedKeysCommand: active agents' keys for a fingerprint", auth: 'operator', roles: ['admin', 'service'],
+    body: TunnelAuthorizedKeysRequest,
+    responses: { 200: { description: '`{keys: [{agent_id, site_code, public_key}], permit_open}`' }, ...bodyErrors, ...operatorErrors },
+  },
+  {
+    method: 'post', path: '/api/v1/internal/tunnel/host-keys', area: 'internal', operationId: 'tunnelHostKeys', summary: "The tunnel endpoint registers its host keys (served in credentials.ssh.known_hosts)", auth: 'operator', roles: ['admin', 'service'],
+    body: TunnelHostKeysRequest,
+    responses: { 204: { description: 'Registered' }, ...bodyErrors, ...operatorErrors },
+  },
+  {
+    method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', operationId: 'tunnelEvent', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: ['admin', 'service'],
+    body: TunnelEventRequest,
+    responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors },
+  },
+  {
+    method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', operationId: 'tunnelActiveAgents', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: ['admin', 'service'],
+    body: TunnelActiveAgentsRequest,
+    responses: { 200: { description: '`{active}`' }, ...bodyErrors, ...operatorErrors },
   },
 
   // ---- this document ----------------------------------------------------------

@@ -28,7 +28,7 @@ export const AuditQuery = v.strictObject({
   cursor: v.optional(v.pipe(v.string(), v.maxLength(40, 'is not a cursor from this API'))),
 });
 
-const RefusalQuery = v.strictObject({
+export const RefusalQuery = v.strictObject({
   since: v.optional(Instant),
   kind: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not a refusal kind'))),
   source_ip: v.optional(v.pipe(v.string(), v.regex(/^[0-9A-Fa-f:.]{2,45}$/, 'is not an IP address'))),
