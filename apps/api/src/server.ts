@@ -77,7 +77,7 @@ export const startApi = async (
     config,
     serverSecret: loadServerSecret(config.secret, config.dataDir),
     logger,
-    lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
+    lockouts: config.redis ? connectLockoutStore(config.redis, config.redisPrefix) : null,
   };
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });

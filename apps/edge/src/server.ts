@@ -530,7 +530,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     metrics_host: config.metricsHost,
     metrics_port: metricsPort,
     upstream: config.upstream.origin,
-    redis: config.redisUrl !== null,
+    redis: config.redis !== null,
   });
 
   let closing: Promise<void> | null = null;

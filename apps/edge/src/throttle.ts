@@ -1,11 +1,11 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import {
   RateLimiterMemory,
   RateLimiterRedis,
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import { edgeKeys, type EdgeKeys } from '@airlock/lockouts';
+import { createRedisClient, edgeKeys, type EdgeKeys } from '@airlock/lockouts';
 import type { EdgeConfig } from './env.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -41,10 +41,11 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
   let redis: Redis | null = null;
   let up = false;
 
-  if (config.redisUrl === null) {
+  if (config.redis === null) {
     logger.log('warn', 'REDIS_URL unset: throttle counters are in-process; run a single edge only');
   } else {
-    redis = new Redis(config.redisUrl, {
+    // One server or a Sentinel group; the Sentinel client follows a failover itself.
+    redis = createRedisClient(config.redis, {
       // Fail commands at once while disconnected, so the insurance limiter
       // answers instead of requests queueing behind a dead Redis.
       enableOfflineQueue: false,

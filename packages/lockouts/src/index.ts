@@ -208,3 +208,5 @@ export const clearLockout = async (
   await redis.del(counter);
   return removed > 0;
 };
+
+export { createRedisClient, parseSentinels, resolveRedisTarget, SENTINEL_NAME, type RedisTarget, type SentinelAddress } from './redis.ts';

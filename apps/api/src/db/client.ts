@@ -27,6 +27,9 @@ export const connectDatabase = (opts: ConnectOptions): DbHandle => {
     onnotice: () => {},
     connection: { application_name: 'airlock-api' },
     idle_timeout: 60,
+    // A Postgres that is down or restarting fails a query in seconds (503),
+    // not after postgres.js's 30 s default (issue 13).
+    connect_timeout: 5,
   };
   const sql = opts.socketPath
     ? postgres({ ...common, path: opts.socketPath, user: 'postgres', database: 'postgres' })

@@ -6,6 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { recordAudit } from '../domain/audit.ts';
 import type { Deps } from '../domain/deps.ts';
 import { ApiError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
 import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
@@ -100,6 +101,14 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       }
       if (err.extra.retryAfterSeconds !== undefined) c.header('retry-after', String(err.extra.retryAfterSeconds));
       return c.json(errorEnvelope(err.code, err.message, err.extra.fields), err.status as ContentfulStatusCode);
+    }
+    // Postgres restarting, failing over or refusing connections: an outage
+    // of a dependency, answered 503 so clients retry (issue 13). The pool
+    // reconnects on the next query; nothing here needs a restart.
+    if (isDatabaseUnavailable(err)) {
+      deps.logger.warn('database unavailable', { request_id: client?.requestId, error: describeError(err) });
+      c.header('retry-after', '5');
+      return c.json(errorEnvelope('service_unavailable', 'Service temporarily unavailable; retry later'), 503);
     }
     // Malformed framing Hono itself rejects (e.g. a bad JSON parse deep in a library) lands here too.
     deps.logger.error('unhandled error', {
