@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { newAgentKey } from '../../helpers/agent-key.ts';
 import { hit, type Hit } from './http.ts';
 
-export const createAdminToken = async (databaseUrl: string): Promise<string> => {
+export const createAdminToken = async (databaseUrl: string, role: 'admin' | 'service' = 'admin'): Promise<string> => {
   const { createOperator } = await import('../../../apps/api/src/domain/operators.ts');
   const { connectDatabase } = await import('../../../apps/api/src/db/client.ts');
   const { systemClock } = await import('../../../apps/api/src/clock.ts');
   const handle = connectDatabase({ url: databaseUrl, max: 1 });
   try {
-    const admin = await createOperator(handle.db, systemClock, { name: `chaos-${randomBytes(3).toString('hex')}`, role: 'admin' }, 'test', null);
+    const admin = await createOperator(handle.db, systemClock, { name: `chaos-${role}-${randomBytes(3).toString('hex')}`, role }, 'test', null);
     return admin.token;
   } finally {
     await handle.close();
