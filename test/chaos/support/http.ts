@@ -48,7 +48,10 @@ export const hit = (url: string, opts: HitOptions = {}): Promise<Hit> =>
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: performance.now() - started }));
-        res.on('error', reject);
+        // Headers came and then the connection died: a cut answer, never to be confused with a refused connection.
+        const cut = () => reject(Object.assign(new Error('response cut off'), { code: 'TRUNCATED' }));
+        res.on('aborted', cut);
+        res.on('error', cut);
       },
     );
     req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 30_000} ms`)));
