@@ -79,8 +79,10 @@ const load = async (url: string, sources: string[], until: () => boolean): Promi
 const halfRequest = async (port: number, source: string, n: number): Promise<{ finish: () => Promise<string> }> => {
   const payload = JSON.stringify(wrongCodeBody(site)(source, n));
   const head = `POST /api/v1/enroll HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n`;
+  // The TCP socket is bound to the source address; TLS runs on top of it.
+  const tcp = connect({ host: '127.0.0.1', port, localAddress: source });
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, localAddress: source, rejectUnauthorized: false }, () => resolve(s));
+    const s = tlsConnect({ socket: tcp, rejectUnauthorized: false }, () => resolve(s));
     s.once('error', reject);
   });
   let received = '';

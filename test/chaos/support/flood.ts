@@ -15,6 +15,8 @@ export interface FloodResult {
   /** Per source address: how many answers of each status. */
   perSource: Map<string, Record<number, number>>;
   transportErrors: number;
+  /** Transport errors by code (ECONNRESET, ECONNREFUSED, TRUNCATED, …). */
+  errorCodes: Record<string, number>;
   requests: number;
 }
 
@@ -31,7 +33,7 @@ export interface FloodOptions {
 }
 
 export const flood = async (o: FloodOptions): Promise<FloodResult> => {
-  const result: FloodResult = { byStatus: {}, perSource: new Map(), transportErrors: 0, requests: 0 };
+  const result: FloodResult = { byStatus: {}, perSource: new Map(), transportErrors: 0, errorCodes: {}, requests: 0 };
   const tls = o.url.startsWith('https:');
   const agents: http.Agent[] = [];
   const loop = async (source: string) => {
@@ -54,8 +56,10 @@ export const flood = async (o: FloodOptions): Promise<FloodResult> => {
         });
         result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
         mine[res.status] = (mine[res.status] ?? 0) + 1;
-      } catch {
+      } catch (err) {
         result.transportErrors += 1;
+        const code = (err as { code?: string }).code ?? (err instanceof Error ? err.message.slice(0, 40) : 'unknown');
+        result.errorCodes[code] = (result.errorCodes[code] ?? 0) + 1;
         // A refused or reset connection: back off a moment rather than spin.
         await new Promise((r) => setTimeout(r, 20));
       }

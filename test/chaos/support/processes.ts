@@ -21,8 +21,12 @@ export interface Proc {
   stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export const startNode = (script: string, env: Record<string, string>, args: string[] = []): Proc => {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+export const startNode = (script: string, env: Record<string, string>, args: string[] = []): Proc =>
+  startScript(script, env, args, ['--import', 'tsx']);
+
+/** Any Node script (e.g. the bundled airlock-agent.mjs); `nodeArgs` before it. */
+export const startScript = (script: string, env: Record<string, string>, args: string[] = [], nodeArgs: string[] = []): Proc => {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd: REPO_ROOT,
     // Only what the process needs: no REDIS_URL or DATABASE_URL leaking in from the runner.
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', NO_COLOR: '1', ...env },

@@ -11,7 +11,8 @@ import { adminClient, createAdminToken, type Admin } from './airlock.ts';
 import { apiProcess, edgeProcess, type ApiProcess, type EdgeProcess } from './processes.ts';
 
 export interface ChaosStack {
-  db: TestDatabase;
+  db: TestDatabase | null;
+  databaseUrl: string;
   api: ApiProcess;
   admin: Admin;
   redisPrefix: string;
@@ -28,12 +29,15 @@ export const startChaosStack = async (opts: {
   edgeEnv?: Record<string, string>;
   apiEnv?: Record<string, string>;
   tls?: boolean;
+  /** A database of the caller's own (e.g. on a private cluster); default: a fresh one on the test server. */
+  databaseUrl?: string;
 }): Promise<ChaosStack> => {
-  const db = await createTestDatabase('airlock_test_chaos');
+  const db = opts.databaseUrl ? null : await createTestDatabase('airlock_test_chaos');
+  const databaseUrl = opts.databaseUrl ?? db?.url ?? '';
   const redisPrefix = `airlock-chaos:${randomBytes(6).toString('hex')}:`;
-  const api = await apiProcess(db.url, { ...opts.redisEnv, EDGE_REDIS_PREFIX: redisPrefix, ...opts.apiEnv });
+  const api = await apiProcess(databaseUrl, { ...opts.redisEnv, EDGE_REDIS_PREFIX: redisPrefix, ...opts.apiEnv });
   await api.start();
-  const admin = adminClient(api.url, await createAdminToken(db.url));
+  const admin = adminClient(api.url, await createAdminToken(databaseUrl));
   const made = opts.tls ? await ensureSelfSignedCert(api.dataDir) : null;
   const cert = made
     ? { certPath: made.certPath, keyPath: made.keyPath, sha256: made.fingerprint256.replaceAll(':', '').toLowerCase() }
@@ -48,6 +52,7 @@ export const startChaosStack = async (opts: {
   const edges: EdgeProcess[] = [];
   return {
     db,
+    databaseUrl,
     api,
     admin,
     redisPrefix,
@@ -62,7 +67,7 @@ export const startChaosStack = async (opts: {
     stop: async () => {
       await Promise.all(edges.map((e) => e.proc.stop('SIGKILL')));
       await api.cleanup();
-      await db.drop();
+      await db?.drop();
       rmSync(api.dataDir, { recursive: true, force: true });
     },
   };
