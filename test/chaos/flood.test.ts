@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, sleep, startRedisServer, type RedisServer } from '../../apps/edge/src/testing/harness.ts';
 import { startConnectProxy, type ConnectProxy } from './support/connect-proxy.ts';
 import { flood, wrongCodeBody, type FloodResult } from './support/flood.ts';
-import { loopbackAddresses, quantile, report } from './support/http.ts';
+import { hit, loopbackAddresses, quantile, report } from './support/http.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './support/postgres.ts';
 import { rssMiB, startScript, type Proc } from './support/processes.ts';
 import { startChaosStack, type ChaosStack } from './support/stack.ts';
@@ -159,9 +159,27 @@ describe('flood while real agents enroll', () => {
       });
       expect(worst401).toBeLessThanOrEqual(BLOCK_FAILURES);
       const reachedBlock = attackers.filter((ip) => (result.perSource.get(ip)?.[401] ?? 0) >= BLOCK_FAILURES);
-      expect(reachedBlock.length).toBeGreaterThan(0);
-      expect(lockedAtRealSite.filter((n) => n === 1).length).toBeGreaterThan(0);
       for (const ip of reachedBlock) expect(blocked[attackers.indexOf(ip)]).toBe(1);
+      // How far attackers got in 30 s depends on the machine; the rules must fire
+      // all the same. Five of them go on trying until refused: locked out at the
+      // real site after LOCKOUT_FAILURES, blocked everywhere after BLOCK_FAILURES.
+      for (const ip of attackers.slice(0, 5)) {
+        let seen401 = result.perSource.get(ip)?.[401] ?? 0;
+        const tryOnce = async (siteCode: string, n: number) => {
+          const res = await hit(`${server}/api/v1/enroll`, { body: { ...(wrong(ip, n) as Record<string, unknown>), site_code: siteCode }, localAddress: ip, timeoutMs: 60_000 });
+          expect([401, 429]).toContain(res.status);
+          if (res.status === 401) seen401 += 1;
+          return res.status;
+        };
+        let atSite = 0;
+        for (let i = 0; i <= LOCKOUT_FAILURES && (await tryOnce(site, 5_000 + i)) === 401; i += 1) atSite += 1;
+        expect(atSite).toBeLessThanOrEqual(LOCKOUT_FAILURES);
+        expect((await client.exists(`${stack.redisPrefix}lockout:${site}:${ip}`)) + (await client.exists(`${stack.redisPrefix}block:${ip}`))).toBeGreaterThan(0);
+        for (let i = 0; i <= BLOCK_FAILURES && (await tryOnce(`NO-SITE-${i}`, 6_000 + i)) === 401; i += 1);
+        expect(await client.exists(`${stack.redisPrefix}block:${ip}`)).toBe(1);
+        // Never a wrong answer beyond the block threshold, flood and follow-up together.
+        expect(seen401).toBeLessThanOrEqual(BLOCK_FAILURES);
+      }
       expect(result.byStatus[500] ?? 0).toBe(0);
       expect(edge.proc.alive()).toBe(true);
       // Bounded: 250 attackers for 30 s do not grow the edge without limit.

@@ -51,7 +51,8 @@ export const flood = async (o: FloodOptions): Promise<FloodResult> => {
           ...(body === null ? { method: 'GET' as const } : { body }),
           localAddress: source,
           agent,
-          timeoutMs: 20_000,
+          // Longer than the edge's own upstream timeout (15 s): the edge, not the client, must give up first.
+          timeoutMs: 60_000,
           ...(o.headers ? { headers: o.headers } : {}),
         });
         result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
