@@ -11,6 +11,8 @@ import { Redis } from 'ioredis';
 import { freePort, waitFor } from '../../../apps/edge/src/testing/harness.ts';
 
 export const MASTER_NAME = 'airlock';
+/** How long the primary must be silent before the sentinels act: the window limits live in memory. */
+export const DOWN_AFTER_MS = 3_000;
 
 interface Managed {
   child: ChildProcess;
@@ -78,7 +80,7 @@ export const startSentinelGroup = async (): Promise<SentinelGroup> => {
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primaryPort} 2`,
-        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+        `sentinel down-after-milliseconds ${MASTER_NAME} ${DOWN_AFTER_MS}`,
         `sentinel failover-timeout ${MASTER_NAME} 10000`,
         `sentinel parallel-syncs ${MASTER_NAME} 1`,
         '',
