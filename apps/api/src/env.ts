@@ -4,6 +4,7 @@
  */
 import { isIP, type BlockList } from 'node:net';
 import { buildTrustList } from '@airlock/net';
+import { resolveRedisTarget, type RedisTarget } from '@airlock/lockouts';
 import path from 'node:path';
 import * as v from 'valibot';
 import { DEFAULT_DATA_DIR } from './data-dir.ts';
@@ -51,6 +52,9 @@ export interface SshEndpointConfig {
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
+  // Alternative to REDIS_URL: the edge's Sentinel group; checked in resolveRedisTarget.
+  REDIS_SENTINELS: v.optional(v.string()),
+  REDIS_SENTINEL_NAME: v.optional(v.string()),
   // The edge's key prefix, so operator commands find the edge's lockouts.
   EDGE_REDIS_PREFIX: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 characters of A-Za-z0-9:._-'))),
   AIRLOCK_DATA_DIR: v.optional(v.string(), DEFAULT_DATA_DIR),
@@ -108,6 +112,8 @@ const EnvSchema = v.object({
 export interface ApiConfig {
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** The edge's Redis, URL or Sentinel group; null: lockout commands answer 503. */
+  redis: RedisTarget | null;
   redisPrefix: string | undefined;
   dataDir: string;
   secret: string | undefined;
@@ -172,6 +178,8 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     );
   }
   const o = parsed.output;
+  const redis = resolveRedisTarget({ url: o.REDIS_URL, sentinels: o.REDIS_SENTINELS, name: o.REDIS_SENTINEL_NAME });
+  if (redis.problems.length > 0) throw new ConfigError(redis.problems);
   if ((o.AIRLOCK_CA_CERT === undefined) !== (o.AIRLOCK_CA_KEY === undefined)) {
     throw new ConfigError(['AIRLOCK_CA_CERT / AIRLOCK_CA_KEY: set both or neither']);
   }
@@ -191,6 +199,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
   return {
     databaseUrl: o.DATABASE_URL,
     redisUrl: o.REDIS_URL,
+    redis: redis.target,
     redisPrefix: o.EDGE_REDIS_PREFIX,
     dataDir: path.resolve(o.AIRLOCK_DATA_DIR),
     secret: o.AIRLOCK_SECRET,

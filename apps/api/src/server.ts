@@ -93,7 +93,7 @@ export const startApi = async (
     config,
     serverSecret,
     logger,
-    lockouts: config.redisUrl ? connectLockoutStore(config.redisUrl, config.redisPrefix) : null,
+    lockouts: config.redis ? connectLockoutStore(config.redis, config.redisPrefix) : null,
     ca,
     // Counted always; served by main.ts (serveMetrics), so in-process tests bind no fixed port.
     metrics: createApiMetrics(database.handle.db, database.embedded ? 1 : DEFAULT_POOL_MAX),

@@ -18,7 +18,8 @@
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildTrustList, foldIp, isTrusted, throttleIdentity } from '@airlock/net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient } from './redis-client.ts';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import * as v from 'valibot';
 import { ConfigError, type EdgeConfig } from './env.ts';
@@ -79,17 +80,13 @@ export const startDemux = async (opts: {
   const piped = new Set<net.Socket>();
 
   let redis: Redis | null = null;
-  if (config.redisUrl !== null) {
-    redis = new Redis(config.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 500,
-      connectTimeout: 1_000,
-      retryStrategy: (times) => Math.min(100 * times, 2_000),
-    });
+  if (config.redis !== null) {
+    // The edge's one Redis client recipe (URL or Sentinel group).
+    redis = createRedisClient(config.redis);
     // Reported by the throttle's own client; this one only must not crash the process.
     redis.on('error', () => {});
   }
+
   // Notes and counts taken before Redis answers would be lost or unshared; wait briefly, like the throttle.
   if (redis !== null) {
     const r = redis;

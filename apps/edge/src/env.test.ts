@@ -49,6 +49,14 @@ describe('loadConfig', () => {
   it('parses trusted proxies', () => {
     expect(loadConfig({ EDGE_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.1' }).trustedProxies).toEqual(['10.0.0.0/8', '192.168.1.1']);
   });
+  it('accepts a Redis Sentinel group instead of REDIS_URL, and refuses both at once', () => {
+    const c = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379,127.0.0.1:26380', REDIS_SENTINEL_NAME: 'airlock' });
+    expect(c.redis).toEqual({ kind: 'sentinel', name: 'airlock', sentinels: [{ host: '127.0.0.1', port: 26379 }, { host: '127.0.0.1', port: 26380 }] });
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'a' })).toThrow(
+      /set one, not both/,
+    );
+    expect(() => loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379' })).toThrow(/REDIS_SENTINEL_NAME: required/);
+  });
 });
 
 describe('issue #8 and #12 settings', () => {

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as v from 'valibot';
-import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
+import { DEFAULT_KEY_PREFIX, resolveRedisTarget, type RedisTarget } from '@airlock/lockouts';
 import { buildTrustList } from '@airlock/net';
 
 /** Everything the edge needs to run; built once from the environment (or by tests). */
@@ -14,6 +14,8 @@ export interface EdgeConfig {
   trustedProxies: string[];
   /** null: in-process counters (single edge only). */
   redisUrl: string | null;
+  /** The Redis to use, URL or Sentinel group (REDIS_SENTINELS); null: in-process counters. */
+  redis: RedisTarget | null;
   redisPrefix: string;
   metricsHost: string;
   metricsPort: number;
@@ -123,6 +125,9 @@ const EnvSchema = v.object({
     '',
   ),
   REDIS_URL: v.optional(v.pipe(v.string(), v.trim(), v.regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'))),
+  // Alternative to REDIS_URL: a Sentinel group; checked in resolveRedisTarget.
+  REDIS_SENTINELS: v.optional(v.pipe(v.string(), v.trim())),
+  REDIS_SENTINEL_NAME: v.optional(v.pipe(v.string(), v.trim())),
   EDGE_REDIS_PREFIX: v.optional(
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:$/, 'must be like "airlock:edge:"')),
     DEFAULT_KEY_PREFIX,
@@ -211,6 +216,8 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
   if (e.EDGE_HEADERS_TIMEOUT_MS > e.EDGE_REQUEST_TIMEOUT_MS) {
     problems.push('EDGE_HEADERS_TIMEOUT_MS must not exceed EDGE_REQUEST_TIMEOUT_MS');
   }
+  const redis = resolveRedisTarget({ url: e.REDIS_URL, sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME });
+  problems.push(...redis.problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -224,6 +231,7 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
         : null,
     trustedProxies: e.EDGE_TRUSTED_PROXIES,
     redisUrl: e.REDIS_URL ?? null,
+    redis: redis.target,
     redisPrefix: e.EDGE_REDIS_PREFIX,
     metricsHost: e.EDGE_METRICS_HOST,
     metricsPort: e.EDGE_METRICS_PORT,

@@ -1,15 +1,16 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedisClient as createSharedRedisClient, type RedisTarget } from '@airlock/lockouts';
 
 /**
- * The one place the edge makes its Redis client (Sentinel options, when
- * added, belong here). Commands fail at once while disconnected, so the
+ * The one place the edge makes its Redis client: one server (REDIS_URL) or a
+ * Sentinel group (REDIS_SENTINELS), built by @airlock/lockouts. Commands fail at once while disconnected, so the
  * in-memory fallback answers instead of requests queueing behind a dead Redis.
  *
  * @example
- *   const redis = createRedisClient('redis://127.0.0.1:6379');
+ *   const redis = createRedisClient({ kind: 'url', url: 'redis://127.0.0.1:6379' });
  */
-export const createRedisClient = (url: string): Redis =>
-  new Redis(url, {
+export const createRedisClient = (target: RedisTarget): Redis =>
+  createSharedRedisClient(target, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 500,

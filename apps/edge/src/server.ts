@@ -119,7 +119,7 @@ const listen = (s: http.Server, port: number, host: string) =>
 export const startEdge = async (config: EdgeConfig, options: StartOptions = {}): Promise<RunningEdge> => {
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
-  const redis = config.redisUrl === null ? null : createRedisClient(config.redisUrl);
+  const redis = config.redis === null ? null : createRedisClient(config.redis);
   const edge: EdgeContext = {
     config,
     logger,
@@ -161,7 +161,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     metrics_host: config.metricsHost,
     metrics_port: metricsPort,
     upstream: config.upstream.origin,
-    redis: config.redisUrl !== null,
+    redis: config.redis !== null,
     ...(cluster.isWorker ? { worker: cluster.worker?.id } : {}),
   });
 

@@ -249,3 +249,5 @@ export const clearLockout = async (
   await redis.publish(keys.liftChannel, active);
   return removed > 0;
 };
+
+export { createRedisClient, parseSentinels, resolveRedisTarget, SENTINEL_NAME, type RedisTarget, type SentinelAddress } from './redis.ts';

@@ -7,6 +7,7 @@ import { recordRefusal } from '../domain/refusals.ts';
 import type { Deps } from '../domain/deps.ts';
 import { isConsolePath, registerConsole, renderConsoleError } from '../console/index.tsx';
 import { ApiError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerDocsRoutes } from '../routes/docs.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
@@ -104,6 +105,14 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
       if (err.extra.retryAfterSeconds !== undefined) c.header('retry-after', String(err.extra.retryAfterSeconds));
       if (isConsolePath(c.req.path)) return renderConsoleError(c, deps, err);
       return c.json(errorEnvelope(err.code, err.message, err.extra.fields), err.status as ContentfulStatusCode);
+    }
+    // Postgres restarting, failing over or refusing connections: an outage
+    // of a dependency, answered 503 so clients retry (issue 13). The pool
+    // reconnects on the next query; nothing here needs a restart.
+    if (isDatabaseUnavailable(err)) {
+      deps.logger.warn('database unavailable', { request_id: client?.requestId, error: describeError(err) });
+      c.header('retry-after', '5');
+      return c.json(errorEnvelope('service_unavailable', 'Service temporarily unavailable; retry later'), 503);
     }
     // Malformed framing Hono itself rejects (e.g. a bad JSON parse deep in a library) lands here too.
     deps.logger.error('unhandled error', {

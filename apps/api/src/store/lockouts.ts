@@ -2,8 +2,7 @@
  * The edge's lockouts and blocks, held in Redis. Key names come from the
  * shared @airlock/lockouts package, so the edge and this api cannot disagree.
  */
-import { clearLockout, listLockouts, type ActiveLockout } from '@airlock/lockouts';
-import { Redis } from 'ioredis';
+import { clearLockout, createRedisClient, listLockouts, type ActiveLockout, type RedisTarget } from '@airlock/lockouts';
 
 export interface LockoutStore {
   list(): Promise<ActiveLockout[]>;
@@ -11,9 +10,9 @@ export interface LockoutStore {
   close(): Promise<void>;
 }
 
-export const connectLockoutStore = (redisUrl: string, prefix: string | undefined): LockoutStore => {
+export const connectLockoutStore = (target: RedisTarget, prefix: string | undefined): LockoutStore => {
   // Fail fast: an operator waiting on a dead Redis learns so in a second, not a minute.
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000 });
+  const redis = createRedisClient(target, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000 });
   redis.on('error', () => {});
   const opts = prefix ? { prefix } : {};
   return {

@@ -1,0 +1,204 @@
+/**
+ * No oracles (issue 13): the six ways an enroll is refused (unknown site,
+ * wrong code, used code, expired code, revoked code, wrong site key) must
+ * not be told apart by an attacker, neither by the answer nor by its timing.
+ * A seventh, a site key at an unknown site, is the key path's "unknown site".
+ *
+ * Timing: SAMPLES requests per cause against the api (the edge adds only
+ * noise), interleaved in a fresh random order every round so that drift of a
+ * loaded machine hits every cause alike, then a Mann-Whitney U test per pair.
+ * "No difference at p < 0.01" is held family-wise over the 11 pairs that
+ * share a request kind (10 among the code causes, 1 among the key causes),
+ * so each must have p >= 0.01 / 11 (Bonferroni); without it one run in ten
+ * would "differ" by chance alone. Code-versus-key pairs are reported: the
+ * attacker chooses which to send, so their difference reveals nothing.
+ *
+ * Answers: byte-identical bodies and the same header names and values, but
+ * for the request id and the date.
+ */
+import * as http from 'node:http';
+import { randomBytes, randomInt } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePairingCode } from '@airlock/crypto';
+import { newAgentKey } from '../helpers/agent-key.ts';
+import { adminClient, createAdminToken, enrollToPollToken, type Admin } from './support/airlock.ts';
+import { hit, report, type Hit } from './support/http.ts';
+import { startPrivatePostgres, type PrivatePostgres } from './support/postgres.ts';
+import { apiProcess, type ApiProcess } from './support/processes.ts';
+import { mannWhitney, median } from './support/stats.ts';
+
+const SAMPLES = 2_000;
+/**
+ * Bounded: on a machine so loaded that 2,000 rounds would take longer, the
+ * run stops here and tests what it has (never fewer than MIN_SAMPLES).
+ */
+const TIME_BUDGET_MS = 150_000;
+const MIN_SAMPLES = 500;
+/** Interleaved streams at once: four keep the run to a couple of minutes on two loaded cores. */
+const STREAMS = 4;
+const ALPHA = 0.01;
+
+let pg: PrivatePostgres;
+let dbUrl: string;
+let api: ApiProcess;
+let admin: Admin;
+
+beforeAll(async () => {
+  // A private cluster: other tests' load on a shared server is not what is measured.
+  pg = await startPrivatePostgres();
+  dbUrl = await pg.createDatabase('airlock_oracles');
+  api = await apiProcess(dbUrl);
+  await api.start();
+  admin = adminClient(api.url, await createAdminToken(dbUrl));
+});
+
+afterAll(async () => {
+  await api?.cleanup();
+  await pg?.destroy();
+});
+
+const CAUSES = ['unknown_site', 'wrong_code', 'used_code', 'expired_code', 'revoked_code', 'wrong_site_key', 'unknown_site_key'] as const;
+type Cause = (typeof CAUSES)[number];
+/**
+ * What the attacker does not know is the hidden state behind one kind of
+ * request: these pairs must not differ. Whether a request carries a pairing
+ * code or a site key is the attacker's own choice (and a different body), so
+ * code-versus-key pairs reveal nothing; they are measured and reported.
+ */
+const KEY_CAUSES: readonly Cause[] = ['wrong_site_key', 'unknown_site_key'];
+const sameKind = (a: Cause, b: Cause): boolean => KEY_CAUSES.includes(a) === KEY_CAUSES.includes(b);
+
+const shuffle = <T>(items: readonly T[]): T[] => {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i -= 1) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+};
+
+/** Headers that legitimately differ per answer. */
+const VOLATILE = new Set(['x-request-id', 'date']);
+const headerSet = (h: Hit): string =>
+  JSON.stringify(
+    Object.entries(h.headers)
+      .filter(([k]) => !VOLATILE.has(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+
+describe('enroll refusals are not an oracle', () => {
+  it('answers every refusal cause with the same bytes and indistinguishable timing', async () => {
+    const site = await admin.site('manual');
+    await admin.siteKey(site);
+    const publicKey = newAgentKey('oracle').publicKey;
+
+    const used = await admin.code(site);
+    const consumed = await enrollToPollToken(api.url, site, used.code);
+    expect(consumed.answers[0]?.status).toBe(201);
+    const expired = await admin.code(site);
+    const revoked = await admin.code(site);
+    expect((await admin.call('DELETE', `/api/v1/admin/pairing-codes/${revoked.id}`)).status).toBe(204);
+    // Expiry is arranged in the database: waiting out a real TTL (60 s minimum) is not worth it.
+    const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+    try {
+      await sql`update pairing_codes set expires_at = now() - interval '1 hour' where id = ${expired.id}`;
+    } finally {
+      await sql.end();
+    }
+
+    const bodyFor = (cause: Cause): Record<string, string> => {
+      const common = { public_key: publicKey, hostname: 'probe' };
+      switch (cause) {
+        case 'unknown_site':
+          return { ...common, site_code: `NO-${randomBytes(4).toString('hex').toUpperCase()}`, pairing_code: generatePairingCode() };
+        case 'wrong_code':
+          return { ...common, site_code: site, pairing_code: generatePairingCode() };
+        case 'used_code':
+          return { ...common, site_code: site, pairing_code: used.code };
+        case 'expired_code':
+          return { ...common, site_code: site, pairing_code: expired.code };
+        case 'revoked_code':
+          return { ...common, site_code: site, pairing_code: revoked.code };
+        case 'wrong_site_key':
+          return { ...common, site_code: site, enrollment_key: `cek_${randomBytes(32).toString('base64url').slice(0, 43)}`, machine_uid: `probe-${randomBytes(4).toString('hex')}` };
+        case 'unknown_site_key':
+          return {
+            ...common,
+            site_code: `NO-${randomBytes(4).toString('hex').toUpperCase()}`,
+            enrollment_key: `cek_${randomBytes(32).toString('base64url').slice(0, 43)}`,
+            machine_uid: `probe-${randomBytes(4).toString('hex')}`,
+          };
+      }
+    };
+
+    // Keep-alive connections, as an attacker would use: no handshake in the measurement.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: STREAMS });
+    const url = `${api.url}/api/v1/enroll`;
+    // Warm-up: first calls compile code paths and fill caches for every cause.
+    for (let i = 0; i < 20; i += 1) for (const cause of CAUSES) await hit(url, { body: bodyFor(cause), agent });
+
+    const times = new Map<Cause, number[]>(CAUSES.map((c) => [c, []]));
+    const firstAnswer = new Map<Cause, Hit>();
+    const wrongAnswers: string[] = [];
+    const started = performance.now();
+    let round = 0;
+    const deadline = performance.now() + TIME_BUDGET_MS;
+    const stream = async () => {
+      while (round < SAMPLES && (performance.now() < deadline || round < MIN_SAMPLES)) {
+        round += 1;
+        for (const cause of shuffle(CAUSES)) {
+          const answer = await hit(url, { body: bodyFor(cause), agent });
+          times.get(cause)?.push(answer.ms);
+          const first = firstAnswer.get(cause);
+          if (!first) firstAnswer.set(cause, answer);
+          // Every answer, not just the first, is the same refusal.
+          else if (answer.status !== 401 || answer.body !== first.body) wrongAnswers.push(`${cause}: ${answer.status} ${answer.body}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: STREAMS }, () => stream()));
+    expect(wrongAnswers).toEqual([]);
+    const elapsedS = (performance.now() - started) / 1000;
+    agent.destroy();
+
+    // ---- responses: byte-identical bodies, identical header sets ----------------
+    const reference = firstAnswer.get('wrong_code');
+    if (!reference) throw new Error('no reference answer');
+    expect(JSON.parse(reference.body)).toEqual({ error: { code: 'enrollment_denied', message: expect.any(String) } });
+    for (const cause of CAUSES) {
+      const a = firstAnswer.get(cause);
+      expect(a?.body).toBe(reference.body);
+      expect(a && headerSet(a)).toBe(headerSet(reference));
+    }
+
+    // ---- timing: no pair differs, family-wise p < 0.01 ----------------------------
+    const pairs: Array<{ a: Cause; b: Cause; p: number; median_diff_us: number }> = [];
+    for (let i = 0; i < CAUSES.length; i += 1) {
+      for (let j = i + 1; j < CAUSES.length; j += 1) {
+        const a = CAUSES[i] as Cause;
+        const b = CAUSES[j] as Cause;
+        const ta = times.get(a) ?? [];
+        const tb = times.get(b) ?? [];
+        pairs.push({ a, b, p: mannWhitney(ta, tb).p, median_diff_us: Math.round((median(ta) - median(tb)) * 1000) });
+      }
+    }
+    const asserted = pairs.filter((p) => sameKind(p.a, p.b));
+    const crossKind = pairs.filter((p) => !sameKind(p.a, p.b));
+    const threshold = ALPHA / asserted.length;
+    const show = (list: typeof pairs) => list.map((p) => `${p.a}/${p.b} p=${p.p.toFixed(4)} Δmedian=${p.median_diff_us}µs`);
+    report('timing oracle', {
+      samples_per_cause: Math.min(...CAUSES.map((c) => times.get(c)?.length ?? 0)),
+      streams: STREAMS,
+      seconds: Math.round(elapsedS),
+      medians_ms: Object.fromEntries(CAUSES.map((c) => [c, Math.round(median(times.get(c) ?? []) * 1000) / 1000])),
+      smallest_p: Math.min(...asserted.map((p) => p.p)),
+      per_pair_threshold: threshold,
+      largest_median_diff_us: Math.max(...asserted.map((p) => Math.abs(p.median_diff_us))),
+      pairs: show(asserted),
+      code_versus_key_pairs_not_asserted: show(crossKind),
+    });
+    expect(pairs).toHaveLength(21);
+    expect(asserted.filter((p) => p.p < threshold)).toEqual([]);
+  }, 400_000);
+});

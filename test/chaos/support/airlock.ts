@@ -1,0 +1,103 @@
+/**
+ * The operator and the agent, over HTTP against the api: operators are made
+ * in the database (as `pnpm airlock operators create` does), sites and codes
+ * through the admin API, enrollments with real Ed25519 keys and signatures.
+ */
+import { randomBytes } from 'node:crypto';
+import { newAgentKey } from '../../helpers/agent-key.ts';
+import { hit, type Hit } from './http.ts';
+
+export const createAdminToken = async (databaseUrl: string, role: 'admin' | 'service' = 'admin'): Promise<string> => {
+  const { createOperator } = await import('../../../apps/api/src/domain/operators.ts');
+  const { connectDatabase } = await import('../../../apps/api/src/db/client.ts');
+  const { systemClock } = await import('../../../apps/api/src/clock.ts');
+  const handle = connectDatabase({ url: databaseUrl, max: 1 });
+  try {
+    const admin = await createOperator(handle.db, systemClock, { name: `chaos-${role}-${randomBytes(3).toString('hex')}`, role }, 'test', null);
+    return admin.token;
+  } finally {
+    await handle.close();
+  }
+};
+
+export interface Admin {
+  // `any` on purpose, as in test/helpers/http.ts: tests read JSON field by field.
+  call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  site(policy: 'manual' | 'auto', prefix?: string): Promise<string>;
+  code(site: string, opts?: { ttlSeconds?: number; autoApprove?: boolean }): Promise<{ id: string; code: string }>;
+  siteKey(site: string): Promise<string>;
+}
+
+export const adminClient = (apiUrl: string, token: string): Admin => {
+  const call: Admin['call'] = async (method, path, body) => {
+    const res = await hit(`${apiUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+      ...(body === undefined ? {} : { body }),
+    });
+    return { status: res.status, body: res.body ? JSON.parse(res.body) : null };
+  };
+  const must = async (method: 'GET' | 'POST', path: string, body: unknown, status: number) => {
+    const res = await call(method, path, body);
+    if (res.status !== status) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  };
+  return {
+    call,
+    site: async (policy, prefix = 'CH') => {
+      const code = `${prefix}-${randomBytes(4).toString('hex').toUpperCase()}`;
+      await must('POST', '/api/v1/admin/sites', { site_code: code, name: `chaos ${code}`, policy }, 201);
+      return code;
+    },
+    code: async (site, opts = {}) => {
+      const body = await must(
+        'POST',
+        '/api/v1/admin/pairing-codes',
+        { site_code: site, ...(opts.ttlSeconds ? { ttl_seconds: opts.ttlSeconds } : {}), ...(opts.autoApprove ? { auto_approve: true } : {}) },
+        201,
+      );
+      return { id: String(body.id), code: String(body.code) };
+    },
+    siteKey: async (site) => String((await must('POST', `/api/v1/admin/sites/${site}/enrollment-key`, undefined, 201)).key),
+  };
+};
+
+export interface EnrollAttempt {
+  /** Every answer on the way, in order. */
+  answers: Hit[];
+  enrollmentId?: string;
+  pollToken?: string;
+  fingerprintKey: string;
+}
+
+/**
+ * Enrolls with a pairing code up to the poll token (enroll, then verify the
+ * challenge with a real signature). Stops at the first answer that is not
+ * the expected one and leaves it last in `answers`.
+ */
+export const enrollToPollToken = async (
+  baseUrl: string,
+  site: string,
+  code: string,
+  opts: { localAddress?: string; hostname?: string } = {},
+): Promise<EnrollAttempt> => {
+  const key = newAgentKey();
+  const attempt: EnrollAttempt = { answers: [], fingerprintKey: key.publicKey };
+  const common = opts.localAddress ? { localAddress: opts.localAddress } : {};
+  const enrolled = await hit(`${baseUrl}/api/v1/enroll`, {
+    ...common,
+    body: { site_code: site, pairing_code: code, public_key: key.publicKey, hostname: opts.hostname ?? `vm-${randomBytes(3).toString('hex')}` },
+  });
+  attempt.answers.push(enrolled);
+  if (enrolled.status !== 201) return attempt;
+  const { enrollment_id: id, challenge } = JSON.parse(enrolled.body) as { enrollment_id: string; challenge: string };
+  attempt.enrollmentId = id;
+  const verified = await hit(`${baseUrl}/api/v1/enroll/verify`, { ...common, body: { enrollment_id: id, signature: key.sign(id, challenge) } });
+  attempt.answers.push(verified);
+  if (verified.status !== 200) return attempt;
+  attempt.pollToken = String((JSON.parse(verified.body) as { poll_token: string }).poll_token);
+  return attempt;
+};
+
+export const pollStatus = (baseUrl: string, pollToken: string): Promise<Hit> =>
+  hit(`${baseUrl}/api/v1/enroll/status`, { headers: { authorization: `Bearer ${pollToken}` } });
