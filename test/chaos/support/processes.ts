@@ -102,6 +102,8 @@ export const apiProcess = async (databaseUrl: string, env: Record<string, string
       AIRLOCK_DATA_DIR: dataDir,
       API_HOST: '127.0.0.1',
       API_PORT: String(port),
+      // No fixed-port metrics listener: restarts and other api processes must not collide on it.
+      API_METRICS_PORT: '0',
       AIRLOCK_LOG_LEVEL: 'warn',
       ...env,
     });
