@@ -1,0 +1,240 @@
+/**
+ * The api's own cost, measured side by side in one run (issue: "the api's
+ * own cost"):
+ *
+ *   healthz ratio     = api GET /healthz req/s ÷ a bare Hono app's        (target ≥ 0.7)
+ *   enrollment ratio  = complete zero-touch enrollments/s ÷ bare Hono req/s (target ≥ 0.015)
+ *   CPU per enrollment = api process CPU time ÷ enrollments               (target ≤ 5 ms)
+ *
+ * Both servers are separate processes started with the same runner; load
+ * comes from autocannon (healthz) and from this process (enrollments: enroll,
+ * verify with a raw Ed25519 signature, status, auto policy, 8 concurrent
+ * clients). CPU is read from /proc/<pid>/stat, so it is the api's alone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  encodeSshEd25519PublicKey,
+  generateAgentKeyPair,
+  signRaw,
+  signedMessage,
+} from '@airlock/crypto';
+import { freePort } from '../../edge/src/testing/harness.ts';
+import { createTestDatabase } from '../../../test/helpers/db.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export interface ApiBenchResult {
+  healthz_rps: { bare_hono: number[]; api: number[] };
+  bare_hono_rps: number;
+  api_healthz_rps: number;
+  healthz_ratio: number;
+  enrollments: { count: number; seconds: number; per_second: number; api_cpu_ms: number; cpu_ms_per_enrollment: number; concurrency: number };
+  enrollment_ratio: number;
+  targets: { healthz_ratio: number; enrollment_ratio: number; cpu_ms_per_enrollment: number };
+  pass: boolean;
+  at: string;
+}
+
+const start = (script: string, env: Record<string, string>): ChildProcess =>
+  // AIRLOCK_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles both servers.
+  spawn(process.execPath, [...(process.env['AIRLOCK_BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+
+const stop = async (child: ChildProcess) => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+};
+
+const waitUp = async (url: string, child: ChildProcess) => {
+  const until = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`process for ${url} exited early`);
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`${url} did not come up`);
+    await sleep(150);
+  }
+};
+
+/** utime + stime of a process, in milliseconds (clock ticks are 100 Hz on Linux). */
+const cpuMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
+const cannonRps = (url: string, connections: number, seconds: number): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(
+      path.join(ROOT, 'node_modules/.bin/autocannon'),
+      ['--json', '-n', '-c', String(connections), '-d', String(seconds), url],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', () => {
+      try {
+        const r = JSON.parse(out) as { requests: { average: number }; non2xx: number; errors: number };
+        if (r.non2xx > 0 || r.errors > 0) reject(new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`));
+        else resolve(r.requests.average);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  });
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const call = (base: string, method: string, route: string, body?: unknown, bearer?: string): Promise<{ status: number; json: Record<string, unknown> }> =>
+  new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      `${base}${route}`,
+      {
+        method,
+        agent,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        },
+      },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (data += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: data ? (JSON.parse(data) as Record<string, unknown>) : {} }));
+      },
+    );
+    req.once('error', reject);
+    req.end(payload);
+  });
+
+/** One complete zero-touch enrollment: enroll, verify, collect the cak_. */
+const enrollOnce = async (base: string, siteCode: string, key: string, n: number): Promise<void> => {
+  const kp = generateAgentKeyPair();
+  const enroll = await call(base, 'POST', '/api/v1/enroll', {
+    site_code: siteCode,
+    enrollment_key: key,
+    public_key: encodeSshEd25519PublicKey(kp.publicKey, `bench-${n}`),
+    hostname: `bench-${n}`,
+    machine_uid: `bench-machine-${process.pid}-${n}`,
+  });
+  if (enroll.status !== 201) throw new Error(`enroll answered ${enroll.status}: ${JSON.stringify(enroll.json)}`);
+  const id = String(enroll.json['enrollment_id']);
+  const signature = signRaw(kp.secretKey, signedMessage(id, String(enroll.json['challenge'])));
+  const verify = await call(base, 'POST', '/api/v1/enroll/verify', { enrollment_id: id, signature });
+  if (verify.status !== 200) throw new Error(`verify answered ${verify.status}`);
+  const status = await call(base, 'GET', '/api/v1/enroll/status', undefined, String(verify.json['poll_token']));
+  if (status.status !== 200) throw new Error(`status answered ${status.status}`);
+};
+
+export const runApiBench = async (opts: { rounds?: number; seconds?: number; enrollSeconds?: number; outFile?: string } = {}): Promise<ApiBenchResult> => {
+  const rounds = opts.rounds ?? 3;
+  const seconds = opts.seconds ?? 4;
+  const db = await createTestDatabase('airlock_bench');
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'airlock-api-bench-'));
+  const [apiPort, barePort] = [await freePort(), await freePort()];
+  const api = start('apps/api/src/main.ts', {
+    DATABASE_URL: db.url,
+    AIRLOCK_DATA_DIR: dataDir,
+    API_PORT: String(apiPort),
+    AIRLOCK_LOG_LEVEL: 'warn',
+    AIRLOCK_BOOTSTRAP_ADMIN: '1',
+  });
+  const bare = start('apps/api/bench/bare-hono.ts', { PORT: String(barePort) });
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  try {
+    await Promise.all([waitUp(`${apiUrl}/readyz`, api), waitUp(`${bareUrl}/healthz`, bare)]);
+    const healthz = { bare_hono: [] as number[], api: [] as number[] };
+    // Interleaved rounds: background load on a shared machine hits both alike.
+    for (let i = 0; i < rounds; i++) {
+      healthz.bare_hono.push(await cannonRps(`${bareUrl}/healthz`, 8, seconds));
+      healthz.api.push(await cannonRps(`${apiUrl}/healthz`, 8, seconds));
+    }
+
+    const token = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    const siteCode = 'BENCH-1';
+    await call(apiUrl, 'POST', '/api/v1/admin/sites', { site_code: siteCode, name: 'Bench', policy: 'auto' }, token);
+    const rotated = await call(apiUrl, 'POST', `/api/v1/admin/sites/${siteCode}/enrollment-key`, { max_uses: 1_000_000 }, token);
+    const key = String(rotated.json['key']);
+    for (let i = 0; i < 20; i++) await enrollOnce(apiUrl, siteCode, key, -i - 1); // warm-up
+
+    const pid = api.pid ?? 0;
+    const concurrency = 8;
+    const until = performance.now() + (opts.enrollSeconds ?? 8) * 1000;
+    let count = 0;
+    let next = 0;
+    const cpuBefore = cpuMs(pid);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          await enrollOnce(apiUrl, siteCode, key, next++);
+          count++;
+        }
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    const apiCpu = cpuMs(pid) - cpuBefore;
+
+    const bareRps = median(healthz.bare_hono);
+    const apiRps = median(healthz.api);
+    const perSecond = count / elapsed;
+    const targets = { healthz_ratio: 0.7, enrollment_ratio: 0.015, cpu_ms_per_enrollment: 5 };
+    const result: ApiBenchResult = {
+      healthz_rps: healthz,
+      bare_hono_rps: bareRps,
+      api_healthz_rps: apiRps,
+      healthz_ratio: apiRps / bareRps,
+      enrollments: { count, seconds: elapsed, per_second: perSecond, api_cpu_ms: apiCpu, cpu_ms_per_enrollment: apiCpu / count, concurrency },
+      enrollment_ratio: perSecond / bareRps,
+      targets,
+      pass: false,
+      at: new Date().toISOString(),
+    };
+    result.pass =
+      result.healthz_ratio >= targets.healthz_ratio &&
+      result.enrollment_ratio >= targets.enrollment_ratio &&
+      result.enrollments.cpu_ms_per_enrollment <= targets.cpu_ms_per_enrollment;
+    if (opts.outFile) writeFileSync(path.join(ROOT, opts.outFile), JSON.stringify(result, null, 2));
+    return result;
+  } finally {
+    agent.destroy();
+    await Promise.all([stop(api), stop(bare)]);
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+};
+
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n < 1 ? 4 : 2));
+
+export const printApiBench = (r: ApiBenchResult, write: (s: string) => void = (s) => process.stdout.write(s)) => {
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  write(`  api /healthz ÷ bare Hono       ${fmt(r.api_healthz_rps)} / ${fmt(r.bare_hono_rps)} = ${r.healthz_ratio.toFixed(2)}  (target ≥ ${r.targets.healthz_ratio}: ${mark(r.healthz_ratio >= r.targets.healthz_ratio)})\n`);
+  write(`  enrollments/s ÷ bare Hono      ${fmt(r.enrollments.per_second)} / ${fmt(r.bare_hono_rps)} = ${r.enrollment_ratio.toFixed(4)}  (target ≥ ${r.targets.enrollment_ratio}: ${mark(r.enrollment_ratio >= r.targets.enrollment_ratio)})\n`);
+  write(`  api CPU per enrollment         ${r.enrollments.cpu_ms_per_enrollment.toFixed(1)} ms  (target ≤ ${r.targets.cpu_ms_per_enrollment} ms: ${mark(r.enrollments.cpu_ms_per_enrollment <= r.targets.cpu_ms_per_enrollment)})\n`);
+};
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  runApiBench({ outFile: 'bench-results/api.json' })
+    .then((r) => printApiBench(r))
+    .catch((err: unknown) => {
+      process.stderr.write(`api bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    });
+}
