@@ -122,6 +122,8 @@ describe('metrics (after the enrollments above)', () => {
     expect(sample(text, 'api_credentials_issued_total')).toBe(2);
     expect(sample(text, 'api_refusals_total{code="invalid_request"}')).toBe(1);
     expect(sample(text, 'api_refusals_total{code="invalid_token"}')).toBe(1);
+    // The unknown poll token concerns no real enrollment: counted by kind, not an audit row (#8.1).
+    expect(sample(text, 'airlock_api_anonymous_refusals_total{kind="status.invalid_token"}')).toBe(1);
     expect(sample(text, 'api_pending_approvals')).toBe(1);
     expect(sample(text, 'api_db_up')).toBe(1);
     expect(sample(text, 'api_db_pool_max')).toBe(10);

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { errorEnvelope } from '@airlock/schema';
 import { sql as rawSql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ANONYMOUS_REFUSALS_METRIC, anonymousRefusals } from './metrics/refusals.ts';
 import type { Database } from './db/client.ts';
 
 export interface ApiMetrics {
@@ -91,6 +92,18 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
     help: 'Refusals answered with the error envelope, by error code',
     labelNames: ['code'] as const,
     registers: [registry],
+  });
+  // Refusals from strangers (#8.1), counted per kind in domain/refusals.ts
+  // instead of an audit row each; read from that one counter at scrape time.
+  new Counter({
+    name: ANONYMOUS_REFUSALS_METRIC,
+    help: 'Refusals that concern no real site, enrollment or agent, by kind (counted, not written as audit rows)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(anonymousRefusals.snapshot())) this.inc({ kind }, n);
+    },
   });
   // The registry collects every metric concurrently; the gauges below share
   // one in-flight scrape-time query instead of each running its own.
