@@ -5,15 +5,16 @@
  * was lost recovers by the documented operator path: revoke the agent that
  * was issued, give the machine a new pairing code, enroll again.
  *
- * When the credentials route (POST /api/v1/agent/credentials with
- * rotate_agent_key, CONTRACT v1.1) lands, the lost-answer agents here should
- * also recover with it, with no operator: see `recoverByOperator` below.
+ * An agent whose status answer died with the api recovers with no operator
+ * through POST /api/v1/agent/credentials with rotate_agent_key (contract v1.1):
+ * see `recoverLostKey` below.
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../apps/edge/src/testing/harness.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { adminClient, createAdminToken, enrollToPollToken, pollStatus, type Admin } from './support/airlock.ts';
+import type { TestAgentKey } from '../helpers/agent-key.ts';
+import { adminClient, createAdminToken, enrollToPollToken, pollStatus, recoverAgentKey, type Admin } from './support/airlock.ts';
 import { hit, report, type Hit } from './support/http.ts';
 import { apiProcess, type ApiProcess } from './support/processes.ts';
 
@@ -115,26 +116,19 @@ const consistency = async (site: string): Promise<Consistency> => {
 };
 
 /**
- * The documented operator path for an agent that never received its key:
- * revoke the agent the api issued, make a new pairing code, enroll again and
- * approve. With the credentials route (CONTRACT v1.1), this becomes the agent
- * itself calling POST /api/v1/agent/credentials with rotate_agent_key: true,
- * signed by the key it already holds; the assertions after it stay the same.
+ * An agent that never received its key recovers with no operator (contract
+ * v1.1): it proves the enrolled key it already holds on the agent routes and
+ * asks for a new cak_ (rotate_agent_key); the agent's earlier keys, including
+ * the one lost with the api, stop verifying.
  */
-const recoverByOperator = async (site: string, agentId: string, hostname: string): Promise<string> => {
-  const revoked = await admin.call('POST', `/api/v1/admin/agents/${agentId}/revoke`, { reason: 'status answer lost; re-enrolling' });
-  expect(revoked.status).toBe(200);
-  const code = await admin.code(site);
-  const again = await enrollToPollToken(api.url, site, code.code, { hostname });
-  expect(again.answers.map((a) => a.status)).toEqual([201, 200]);
-  expect((await approve(again.enrollmentId ?? '')).status).toBe(200);
-  const status = await politePoll(again.pollToken ?? '');
-  expect(status.status).toBe(200);
-  return String((JSON.parse(status.body) as { credentials: { agent_key: string } }).credentials.agent_key);
+const recoverLostKey = async (key: TestAgentKey): Promise<string> => {
+  const answer = await recoverAgentKey(api.url, key);
+  expect(answer.status).toBe(200);
+  return String((JSON.parse(answer.body) as { credentials: { agent_key: string } }).credentials.agent_key);
 };
 
 describe('api SIGKILLed mid-approval and mid-status-read', () => {
-  it('leaves every enrollment in one consistent state, and lost credentials are recovered by the operator', async () => {
+  it('leaves every enrollment in one consistent state, and lost credentials are recovered by the agent itself, with no operator', async () => {
     const site = await admin.site('manual');
     const N = 30;
     const pending = await Promise.all(
@@ -142,7 +136,7 @@ describe('api SIGKILLed mid-approval and mid-status-read', () => {
         const code = await admin.code(site);
         const attempt = await enrollToPollToken(api.url, site, code.code, { hostname: `node-${i}` });
         if (!attempt.enrollmentId || !attempt.pollToken) throw new Error(`enroll ${i}: ${attempt.answers.map((a) => a.status).join(',')}`);
-        return { id: attempt.enrollmentId, pollToken: attempt.pollToken, hostname: `node-${i}` };
+        return { id: attempt.enrollmentId, pollToken: attempt.pollToken, hostname: `node-${i}`, key: attempt.key };
       }),
     );
 
@@ -182,7 +176,7 @@ describe('api SIGKILLed mid-approval and mid-status-read', () => {
     const extra = await enrollToPollToken(api.url, site, extraCode.code, { hostname: 'node-crashed' });
     expect((await approve(extra.enrollmentId ?? '')).status).toBe(200);
     expect((await politePoll(extra.pollToken ?? '')).status).toBe(200);
-    const all = [...pending, { id: extra.enrollmentId ?? '', pollToken: extra.pollToken ?? '', hostname: 'node-crashed' }];
+    const all = [...pending, { id: extra.enrollmentId ?? '', pollToken: extra.pollToken ?? '', hostname: 'node-crashed', key: extra.key }];
 
     // Every agent that did not get its answer polls again: 200 if the read had not
     // committed, 410 credentials_already_issued if the answer died with the api.
@@ -209,8 +203,7 @@ describe('api SIGKILLed mid-approval and mid-status-read', () => {
     const sql = postgres(db.url, { max: 1, onnotice: () => {} });
     try {
       for (const p of lost) {
-        const [row] = await sql<{ agent_id: string }[]>`select agent_id from enrollments where id = ${p.id}`;
-        const key = await recoverByOperator(site, row?.agent_id ?? '', p.hostname);
+        const key = await recoverLostKey(p.key);
         expect((await verifyKey(key)).status).toBe(200);
       }
       // No duplicates: one active agent per machine (host name here), every issued key has its agent.
@@ -235,7 +228,7 @@ describe('api SIGKILLed mid-approval and mid-status-read', () => {
       status_reads_delivered_before_kill: reads.filter((o) => o.ok).length,
       status_reads_cut_by_kill: reads.filter((o) => !o.ok).length,
       cut_reads_that_had_not_committed: secondReads,
-      lost_answers_recovered_by_operator: lost.length,
+      lost_answers_recovered_by_the_agent: lost.length,
     });
   });
 });

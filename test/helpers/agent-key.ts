@@ -1,5 +1,6 @@
 /** The agent's side of the challenge, for tests: real keys, real signatures. */
 import {
+  agentSignedMessage,
   encodeSshEd25519PublicKey,
   generateAgentKeyPair,
   parseSshEd25519PublicKey,
@@ -15,6 +16,8 @@ export interface TestAgentKey {
   sign(enrollmentId: string, challenge: string): string;
   /** This (current) key's re-key proof for a successor key's enrollment (#8.2). */
   signRekey(enrollmentId: string, challenge: string, newFingerprint: string): string;
+  /** The v1.1 agent routes' proof: `airlock-agent-v1\n{challenge_id}\n{challenge}`. */
+  signAgent(challengeId: string, challenge: string): string;
 }
 
 export const newAgentKey = (comment = 'test-agent'): TestAgentKey => {
@@ -25,5 +28,6 @@ export const newAgentKey = (comment = 'test-agent'): TestAgentKey => {
     fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
     sign: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
     signRekey: (id, challenge, newFingerprint) => signRekey(kp.secretKey, id, challenge, newFingerprint),
+    signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),
   };
 };

@@ -4,7 +4,7 @@
  * through the admin API, enrollments with real Ed25519 keys and signatures.
  */
 import { randomBytes } from 'node:crypto';
-import { newAgentKey } from '../../helpers/agent-key.ts';
+import { newAgentKey, type TestAgentKey } from '../../helpers/agent-key.ts';
 import { hit, type Hit } from './http.ts';
 
 export const createAdminToken = async (databaseUrl: string, role: 'admin' | 'service' = 'admin'): Promise<string> => {
@@ -68,6 +68,8 @@ export interface EnrollAttempt {
   enrollmentId?: string;
   pollToken?: string;
   fingerprintKey: string;
+  /** The agent's key, to prove itself later on the agent routes. */
+  key: TestAgentKey;
 }
 
 /**
@@ -82,7 +84,7 @@ export const enrollToPollToken = async (
   opts: { localAddress?: string; hostname?: string } = {},
 ): Promise<EnrollAttempt> => {
   const key = newAgentKey();
-  const attempt: EnrollAttempt = { answers: [], fingerprintKey: key.publicKey };
+  const attempt: EnrollAttempt = { answers: [], fingerprintKey: key.publicKey, key };
   const common = opts.localAddress ? { localAddress: opts.localAddress } : {};
   const enrolled = await hit(`${baseUrl}/api/v1/enroll`, {
     ...common,
@@ -101,3 +103,17 @@ export const enrollToPollToken = async (
 
 export const pollStatus = (baseUrl: string, pollToken: string): Promise<Hit> =>
   hit(`${baseUrl}/api/v1/enroll/status`, { headers: { authorization: `Bearer ${pollToken}` } });
+
+/**
+ * How an agent that lost its status answer gets back in with no operator
+ * (contract v1.1): prove its enrolled key on the agent routes and ask for a
+ * new cak_; every earlier key of the agent stops verifying.
+ */
+export const recoverAgentKey = async (baseUrl: string, key: TestAgentKey): Promise<Hit> => {
+  const challenged = await hit(`${baseUrl}/api/v1/agent/challenge`, { body: { fingerprint: key.fingerprint } });
+  if (challenged.status !== 201) return challenged;
+  const c = JSON.parse(challenged.body) as { challenge_id: string; challenge: string };
+  return hit(`${baseUrl}/api/v1/agent/credentials`, {
+    body: { fingerprint: key.fingerprint, challenge_id: c.challenge_id, signature: key.signAgent(c.challenge_id, c.challenge), rotate_agent_key: true },
+  });
+};
