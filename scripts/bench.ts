@@ -10,6 +10,10 @@
  * 2. The edge (apps/edge/bench/edge-bench.ts): forwarded req/s through the edge
  *    ÷ straight to the api (target ≥ 0.45), 429 answers/s ÷ forwarded (≥ 1.5),
  *    and the latency the edge adds.
+ *    Then side by side with nginx on a trivial upstream (apps/edge/bench/side-by-side.ts).
+ * 3. The api (apps/api/bench/api-bench.ts): /healthz ÷ a bare Hono app (≥ 0.7),
+ *    complete enrollments/s ÷ bare Hono req/s (≥ 0.015), api CPU per
+ *    enrollment (≤ 5 ms).
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +22,7 @@ import path from 'node:path';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
 import nacl from 'tweetnacl';
+import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
@@ -117,7 +122,12 @@ const main = async () => {
   const sbs = await runSideBySide({ outFile: 'bench-results/edge-side-by-side.json' });
   const sbsPass = sbs === null || Object.values(sbs.met).every(Boolean);
   process.stdout.write(`side-by-side targets ${sbs === null ? 'skipped' : sbsPass ? 'met' : 'NOT met'}\n`);
-  process.exitCode = edge.pass && sbsPass ? 0 : 1;
+
+  // The api's own cost next to a bare Hono app: /healthz, complete enrollments, CPU per enrollment.
+  process.stdout.write('\napi next to a bare Hono app (autocannon; zero-touch enrollments from this process)...\n');
+  const apiBench = await runApiBench({ outFile: 'bench-results/api.json' });
+  printApiBench(apiBench);
+  process.exitCode = edge.pass && sbsPass && apiBench.pass ? 0 : 1;
 };
 
 main().catch((err: unknown) => {
