@@ -1,19 +1,9 @@
 /** Enrolled agents and their revocation. */
+import type { Agent as AgentView } from '@airlock/client';
 import { AGENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { resolveIdPrefix } from '../id-prefix.ts';
-
-interface AgentView {
-  id: string;
-  site_code: string;
-  hostname: string;
-  fingerprint: string;
-  machine_uid: string | null;
-  status: string;
-  created_at: string;
-  last_seen_at: string | null;
-}
 
 export const agentsListCommand: Command = {
   path: ['agents', 'list'],

@@ -1,29 +1,9 @@
 /** Pairing codes: one-time, short-lived, shown once. */
+import type { CreatedPairingCode as CreatedCode, PairingCode as CodeView } from '@airlock/client';
 import { formatPairingCode, normalizePairingCode } from '@airlock/crypto';
 import { booleanFlag, choiceFlag, integerFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { resolveIdPrefix } from '../id-prefix.ts';
-
-interface CreatedCode {
-  id: string;
-  code: string;
-  site_code: string;
-  expires_at: string;
-  auto_approve?: boolean;
-  note?: string | null;
-}
-
-interface CodeView {
-  id: string;
-  site_code: string;
-  status: string;
-  note: string | null;
-  auto_approve: boolean;
-  created_by: string;
-  created_at: string;
-  expires_at: string;
-  used_at: string | null;
-}
 
 const CODE_STATUSES = ['active', 'used', 'expired', 'revoked'] as const;
 

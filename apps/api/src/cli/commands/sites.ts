@@ -1,4 +1,5 @@
 /** Sites and their enrollment keys (`cek_`). */
+import type { EnrollmentKeyDescription as KeyDescription, RotatedEnrollmentKey as RotatedKey } from '@airlock/client';
 import { choiceFlag, integerFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { renderPairs } from '../format.ts';
@@ -9,25 +10,6 @@ interface SiteView {
   policy: 'manual' | 'auto';
   created_at: string;
   created_by: string;
-}
-
-interface RotatedKey {
-  key: string;
-  version: number;
-  fingerprint: string;
-  expires_at?: string | null;
-  max_uses?: number | null;
-}
-
-interface KeyDescription {
-  version: number;
-  fingerprint: string;
-  created_at?: string;
-  created_by?: string;
-  last_used_at?: string | null;
-  use_count?: number;
-  expires_at?: string | null;
-  max_uses?: number | null;
 }
 
 /** Site codes are restricted to A-Z 0-9 -, but a typo must not turn into another path. */

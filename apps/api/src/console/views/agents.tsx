@@ -1,16 +1,9 @@
 /** @jsxImportSource hono/jsx */
+import type { Agent } from '@airlock/client';
 import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
 
-export interface AgentItem {
-  id: string;
-  site_code: string;
-  hostname: string;
-  fingerprint: string;
-  machine_uid: string | null;
-  status: string;
-  created_at: string;
-  last_seen_at: string | null;
-}
+/** The admin API's agent shape (@airlock/client), as the console lists it. */
+export type AgentItem = Agent;
 
 export const AGENT_STATUS_FILTERS = ['active', 'pending_confirmation', 'revoked'] as const;
 
