@@ -15,7 +15,7 @@
  * where each app declares them, so `pnpm install --prod` is enough.
  */
 import { build } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,15 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * An app that imports one must declare it (test/build.test.ts checks).
  */
 export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', '@node-rs/argon2', 'ssh2', 'cpu-features'];
+
+/**
+ * Files a bundle reads beside itself at run time (`new URL('./assets/…',
+ * import.meta.url)`): from src/console/ that is src/console/assets, from
+ * dist/main.js it is dist/assets, so they are copied there.
+ */
+export const STATIC_ASSETS: Record<string, ReadonlyArray<{ from: string; to: string }>> = {
+  api: [{ from: 'src/console/assets', to: 'dist/assets' }],
+};
 
 export interface BuildEntry {
   app: string;
@@ -98,6 +107,8 @@ export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> 
       writeFileSync(tmp, f.contents);
       renameSync(tmp, f.path);
     }
+    const appDir = path.dirname(path.dirname(e.outfile));
+    for (const a of STATIC_ASSETS[e.app] ?? []) cpSync(path.join(appDir, a.from), path.join(appDir, a.to), { recursive: true });
     const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
     built.push({ ...e, externalImports: [...new Set(imports)].sort() });
   }

@@ -84,6 +84,10 @@ describe('pnpm build', () => {
     // Migrations were found from dist/ too: the api says it is ready.
     expect((await fetch(`${stack.apiUrl}/readyz`)).status).toBe(200);
     expect((await fetch(stack.apiMetricsUrl)).status).toBe(200);
+    // The console's static files travel with the build (dist/assets).
+    const css = await fetch(`${stack.apiUrl}/console/assets/console.css`);
+    expect(css.status).toBe(200);
+    expect(await css.text()).toContain('{');
   });
 
   it('bin/airlock-agent runs the built agent with plain node', async () => {
