@@ -100,8 +100,9 @@ const consistency = async (site: string): Promise<Consistency> => {
       select count(*)::int as n from enrollments e
       where e.site_code = ${site} and e.credentials_issued_at is not null
         and not exists (select 1 from agent_keys k where k.agent_id = e.agent_id)`;
+    // Live keys only: a recovered agent's lost key is revoked by the rotation, and exactly one stays current.
     const keys = await sql<{ n: number }[]>`
-      select count(k.id)::int as n from agents a left join agent_keys k on k.agent_id = a.id
+      select count(k.id)::int as n from agents a left join agent_keys k on k.agent_id = a.id and k.revoked_at is null
       where a.site_code = ${site} group by a.id`;
     return {
       statuses: Object.fromEntries(statuses.map((r) => [r.status, r.n])),
