@@ -169,8 +169,10 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
       REDIS_URL: redisUrl,
       EDGE_REDIS_PREFIX: pfx,
       EDGE_LIMIT_STATUS_PER_MIN: statusPerMin,
-      // A real api answers an unknown poll token with 401, which would count toward the block.
+      // A real api answers an unknown poll token with 401, which would count toward the
+      // 24 h block and toward the verify/status failure budget (its short block).
       EDGE_BLOCK_FAILURES: '1000000',
+      EDGE_POLL_BLOCK_FAILURES: '1000000',
       // autocannon's connections all come from 127.0.0.1; the cap is not what we measure.
       EDGE_MAX_CONNECTIONS_PER_IP: String(Math.max(100, connections * 4)),
       EDGE_MAX_REQUESTS_PER_SOCKET: '1000000',
