@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Agent } from '@airlock/client';
-import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
 
 /** The admin API's agent shape (@airlock/client), as the console lists it. */
 export type AgentItem = Agent;
@@ -48,63 +48,48 @@ export const AgentsPage = (
     {props.items.length === 0 ? (
       <Empty title="No agents match." hint="Agents appear here once an enrollment is approved." />
     ) : (
-      <div class="table-wrap">
-        <table class="data">
-          <thead>
-            <tr>
-              <th scope="col">Hostname</th>
-              <th scope="col">Site</th>
-              <th scope="col">Status</th>
-              <th scope="col">Fingerprint</th>
-              <th scope="col">Enrolled</th>
-              <th scope="col">Last seen</th>
-              {props.canAct ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {props.items.map((a) => (
-              <tr data-id={a.id}>
-                <td data-label="Hostname">
-                  <strong class="hostname">{a.hostname}</strong>
-                  <div class="muted small">
-                    id <code>{a.id}</code>
-                  </div>
-                  {a.machine_uid ? <div class="muted small">machine {a.machine_uid}</div> : null}
-                </td>
-                <td data-label="Site">{a.site_code}</td>
-                <td data-label="Status">
-                  <Badge value={a.status} />
-                </td>
-                <td data-label="Fingerprint">
-                  <Fingerprint value={a.fingerprint} />
-                </td>
-                <td data-label="Enrolled">
-                  <Time iso={a.created_at} />
-                </td>
-                <td data-label="Last seen">
-                  <Time iso={a.last_seen_at} />
-                </td>
-                {props.canAct ? (
-                  <td data-label="Actions" class="actions">
-                    {a.status === 'revoked' ? (
-                      <span class="muted">revoked</span>
-                    ) : (
-                      <form method="post" action={`/console/agents/${a.id}/revoke`} class="stack">
-                        <CsrfField token={props.csrf} />
-                        <label for={`revoke-reason-${a.id}`}>Reason</label>
-                        <input id={`revoke-reason-${a.id}`} name="reason" type="text" maxlength={500} required />
-                        <button type="submit" class="btn btn-danger">
-                          Revoke
-                        </button>
-                      </form>
-                    )}
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Hostname', 'Site', 'Status', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
+        {props.items.map((a) => (
+          <tr data-id={a.id}>
+            <td data-label="Hostname">
+              <strong class="hostname">{a.hostname}</strong>
+              <div class="muted small">
+                id <code>{a.id}</code>
+              </div>
+              {a.machine_uid ? <div class="muted small">machine {a.machine_uid}</div> : null}
+            </td>
+            <td data-label="Site">{a.site_code}</td>
+            <td data-label="Status">
+              <Badge value={a.status} />
+            </td>
+            <td data-label="Fingerprint">
+              <Fingerprint value={a.fingerprint} />
+            </td>
+            <td data-label="Enrolled">
+              <Time iso={a.created_at} />
+            </td>
+            <td data-label="Last seen">
+              <Time iso={a.last_seen_at} />
+            </td>
+            {props.canAct ? (
+              <td data-label="Actions" class="actions">
+                {a.status === 'revoked' ? (
+                  <span class="muted">revoked</span>
+                ) : (
+                  <form method="post" action={`/console/agents/${a.id}/revoke`} class="stack">
+                    <CsrfField token={props.csrf} />
+                    <label for={`revoke-reason-${a.id}`}>Reason</label>
+                    <input id={`revoke-reason-${a.id}`} name="reason" type="text" maxlength={500} required />
+                    <button type="submit" class="btn btn-danger">
+                      Revoke
+                    </button>
+                  </form>
+                )}
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </DataTable>
     )}
   </Layout>
 );

@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import { Badge, CsrfField, Empty, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
 
 export interface CodeItem {
   id: string;
@@ -109,47 +109,33 @@ export const CodesPage = (
     {props.items.length === 0 ? (
       <Empty title="No active pairing codes." hint="Codes are single use and expire on their own." />
     ) : (
-      <div class="table-wrap">
-        <table class="data">
-          <thead>
-            <tr>
-              <th scope="col">Site</th>
-              <th scope="col">Note</th>
-              <th scope="col">Approval</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires in</th>
-              {props.canAct ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {props.items.map((c) => (
-              <tr data-id={c.id}>
-                <td data-label="Site">{c.site_code}</td>
-                <td data-label="Note">{c.note ?? <span class="muted">none</span>}</td>
-                <td data-label="Approval">{c.auto_approve ? <Badge value="auto" /> : <Badge value="manual" />}</td>
-                <td data-label="Created">
-                  {c.created_by} · <Time iso={c.created_at} />
-                </td>
-                <td data-label="Expires in">
-                  <span data-countdown={c.expires_at}>
-                    <Time iso={c.expires_at} />
-                  </span>
-                </td>
-                {props.canAct ? (
-                  <td data-label="Actions">
-                    <form method="post" action={`/console/pairing-codes/${c.id}/revoke`} class="inline">
-                      <CsrfField token={props.csrf} />
-                      <button type="submit" class="btn btn-danger btn-small">
-                        Revoke
-                      </button>
-                    </form>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Site', 'Note', 'Approval', 'Created', 'Expires in']} actions={props.canAct}>
+        {props.items.map((c) => (
+          <tr data-id={c.id}>
+            <td data-label="Site">{c.site_code}</td>
+            <td data-label="Note">{c.note ?? <span class="muted">none</span>}</td>
+            <td data-label="Approval">{c.auto_approve ? <Badge value="auto" /> : <Badge value="manual" />}</td>
+            <td data-label="Created">
+              {c.created_by} · <Time iso={c.created_at} />
+            </td>
+            <td data-label="Expires in">
+              <span data-countdown={c.expires_at}>
+                <Time iso={c.expires_at} />
+              </span>
+            </td>
+            {props.canAct ? (
+              <td data-label="Actions">
+                <form method="post" action={`/console/pairing-codes/${c.id}/revoke`} class="inline">
+                  <CsrfField token={props.csrf} />
+                  <button type="submit" class="btn btn-danger btn-small">
+                    Revoke
+                  </button>
+                </form>
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </DataTable>
     )}
   </Layout>
 );

@@ -114,6 +114,26 @@ export const Empty = ({ title, hint }: { title: string; hint?: string }) => (
   </div>
 );
 
+/**
+ * A listing table: the column headers, plus an "Actions" column when the
+ * signed-in role may act (an auditor's pages have none). Rows are children.
+ */
+export const DataTable = ({ columns, actions, children }: { columns: readonly string[]; actions?: boolean; children?: Child }) => (
+  <div class="table-wrap">
+    <table class="data">
+      <thead>
+        <tr>
+          {columns.map((c) => (
+            <th scope="col">{c}</th>
+          ))}
+          {actions ? <th scope="col">Actions</th> : null}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  </div>
+);
+
 /** A UTC timestamp; the script adds "5 min ago" beside it. */
 export const Time = ({ iso }: { iso: string | null }) =>
   iso ? (

@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import { Badge, CsrfField, Empty, Layout, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Layout, type PageFrame } from './layout.tsx';
 
 export interface LockoutItem {
   key: string;
@@ -22,44 +22,31 @@ export const LockoutsPage = (props: Omit<PageFrame, 'children' | 'title' | 'acti
     ) : props.state.items.length === 0 ? (
       <Empty title="No active lockouts." />
     ) : (
-      <div class="table-wrap">
-        <table class="data">
-          <thead>
-            <tr>
-              <th scope="col">Kind</th>
-              <th scope="col">Site</th>
-              <th scope="col">Address</th>
-              <th scope="col">Ends in</th>
-              {props.canAct ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {props.state.items.map((l) => (
-              <tr>
-                <td data-label="Kind">
-                  <Badge value={l.kind} />
-                </td>
-                <td data-label="Site">{l.site_code ?? <span class="muted">all sites</span>}</td>
-                <td data-label="Address">
-                  <code>{l.ip}</code>
-                </td>
-                <td data-label="Ends in">{`${Math.ceil(l.retry_after_seconds / 60)} min`}</td>
-                {props.canAct ? (
-                  <td data-label="Actions">
-                    <form method="post" action="/console/lockouts/lift" class="inline">
-                      <CsrfField token={props.csrf} />
-                      <input type="hidden" name="key" value={l.key} />
-                      <button type="submit" class="btn btn-small">
-                        Lift
-                      </button>
-                    </form>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Kind', 'Site', 'Address', 'Ends in']} actions={props.canAct}>
+        {props.state.items.map((l) => (
+          <tr>
+            <td data-label="Kind">
+              <Badge value={l.kind} />
+            </td>
+            <td data-label="Site">{l.site_code ?? <span class="muted">all sites</span>}</td>
+            <td data-label="Address">
+              <code>{l.ip}</code>
+            </td>
+            <td data-label="Ends in">{`${Math.ceil(l.retry_after_seconds / 60)} min`}</td>
+            {props.canAct ? (
+              <td data-label="Actions">
+                <form method="post" action="/console/lockouts/lift" class="inline">
+                  <CsrfField token={props.csrf} />
+                  <input type="hidden" name="key" value={l.key} />
+                  <button type="submit" class="btn btn-small">
+                    Lift
+                  </button>
+                </form>
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </DataTable>
     )}
   </Layout>
 );

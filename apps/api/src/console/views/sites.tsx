@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import { Badge, CsrfField, Empty, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
 
 export interface SiteItem {
   site_code: string;
@@ -74,64 +74,51 @@ export const SitesPage = (
     {props.items.length === 0 ? (
       <Empty title="No sites yet." hint={props.canAct ? 'Create the first one above.' : 'An admin creates sites.'} />
     ) : (
-      <div class="table-wrap">
-        <table class="data">
-          <thead>
-            <tr>
-              <th scope="col">Site</th>
-              <th scope="col">Policy</th>
-              <th scope="col">Enrollment key</th>
-              <th scope="col">Key usage</th>
-              {props.canAct ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {props.items.map((s) => (
-              <tr data-site={s.site_code}>
-                <td data-label="Site">
-                  <strong>{s.site_code}</strong>
-                  <div class="muted small">{s.name}</div>
+      <DataTable columns={['Site', 'Policy', 'Enrollment key', 'Key usage']} actions={props.canAct}>
+        {props.items.map((s) => (
+          <tr data-site={s.site_code}>
+            <td data-label="Site">
+              <strong>{s.site_code}</strong>
+              <div class="muted small">{s.name}</div>
+              <div class="muted small">
+                by {s.created_by} · <Time iso={s.created_at} />
+              </div>
+            </td>
+            <td data-label="Policy">
+              <Badge value={s.policy} />
+            </td>
+            <td data-label="Enrollment key">{s.key ? <code class="fp">{s.key.fingerprint}</code> : <span class="muted">none</span>}</td>
+            <td data-label="Key usage">
+              {s.key ? (
+                <>
+                  {s.key.use_count} use{s.key.use_count === 1 ? '' : 's'}
+                  {s.key.max_uses !== null ? ` of ${s.key.max_uses}` : ''}
                   <div class="muted small">
-                    by {s.created_by} · <Time iso={s.created_at} />
+                    last used <Time iso={s.key.last_used_at} />
                   </div>
-                </td>
-                <td data-label="Policy">
-                  <Badge value={s.policy} />
-                </td>
-                <td data-label="Enrollment key">{s.key ? <code class="fp">{s.key.fingerprint}</code> : <span class="muted">none</span>}</td>
-                <td data-label="Key usage">
-                  {s.key ? (
-                    <>
-                      {s.key.use_count} use{s.key.use_count === 1 ? '' : 's'}
-                      {s.key.max_uses !== null ? ` of ${s.key.max_uses}` : ''}
-                      <div class="muted small">
-                        last used <Time iso={s.key.last_used_at} />
-                      </div>
-                      {s.key.expires_at ? (
-                        <div class="muted small">
-                          expires <Time iso={s.key.expires_at} />
-                        </div>
-                      ) : null}
-                    </>
-                  ) : (
-                    <span class="muted">n/a</span>
-                  )}
-                </td>
-                {props.canAct ? (
-                  <td data-label="Actions">
-                    <form method="post" action={`/console/sites/${s.site_code}/rotate-key`} class="inline">
-                      <CsrfField token={props.csrf} />
-                      <button type="submit" class="btn btn-small">
-                        {s.key ? 'Rotate enrollment key' : 'Create enrollment key'}
-                      </button>
-                    </form>
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+                  {s.key.expires_at ? (
+                    <div class="muted small">
+                      expires <Time iso={s.key.expires_at} />
+                    </div>
+                  ) : null}
+                </>
+              ) : (
+                <span class="muted">n/a</span>
+              )}
+            </td>
+            {props.canAct ? (
+              <td data-label="Actions">
+                <form method="post" action={`/console/sites/${s.site_code}/rotate-key`} class="inline">
+                  <CsrfField token={props.csrf} />
+                  <button type="submit" class="btn btn-small">
+                    {s.key ? 'Rotate enrollment key' : 'Create enrollment key'}
+                  </button>
+                </form>
+              </td>
+            ) : null}
+          </tr>
+        ))}
+      </DataTable>
     )}
   </Layout>
 );
