@@ -191,7 +191,7 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'post', path: '/api/v1/admin/audit/prune', area: 'admin', operationId: 'pruneAudit', summary: 'Delete audit rows and refusal counts older than `before` (writes an audit.pruned row)', auth: 'operator', roles: WRITE,
     body: PruneAuditRequest,
-    responses: { 200: { description: '`{before, deleted_events, deleted_refusal_counts}`' }, ...bodyErrors, ...operatorErrors },
+    responses: { 200: { description: '`{before, events_deleted, refusal_counts_deleted}`' }, ...bodyErrors, ...operatorErrors },
   },
   {
     method: 'post', path: '/api/v1/admin/operators', area: 'admin', operationId: 'createOperator', summary: 'Create an operator; its token is shown only here', auth: 'operator', roles: WRITE,
