@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,10 +25,23 @@ export const ensureAccounts = (): void => {
       return false;
     }
   };
-  if (!exists(TUNNEL_USER)) execFileSync('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', TUNNEL_USER]);
+  // Test files run in parallel and /etc/passwd has one lock: retry briefly, and touch nothing already right.
+  const withLock = (cmd: string, args: string[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        execFileSync(cmd, args, { stdio: 'ignore' });
+        return;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      }
+    }
+  };
+  if (!exists(TUNNEL_USER)) withLock('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', TUNNEL_USER]);
   // useradd leaves the account locked ('!'); with UsePAM no sshd would refuse it before any key.
-  execFileSync('usermod', ['-p', '*', TUNNEL_USER]);
-  if (!exists(KEYS_USER)) execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', KEYS_USER]);
+  const hash = readFileSync('/etc/shadow', 'utf8').split('\n').find((l) => l.startsWith(`${TUNNEL_USER}:`))?.split(':')[1];
+  if (hash !== '*') withLock('usermod', ['-p', '*', TUNNEL_USER]);
+  if (!exists(KEYS_USER)) withLock('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', KEYS_USER]);
 };
 
 /** A root-owned directory for the keys helper: sshd refuses one under /tmp. */

@@ -291,6 +291,11 @@ describe('airlock-agent tunnel', () => {
     expect(bad.stderr()).toContain('not a permitted destination');
     const none = runAgent(['tunnel', '--state-dir', await tempStateDir()]);
     expect(await none.exit).toBe(10);
+    // No ssh binary: it says so and keeps retrying (a package may be installed later); SIGTERM ends it cleanly.
+    const noSsh = runAgent(['tunnel', '--state-dir', a.dir, '--ssh', '/nonexistent/ssh', '--max-backoff', '1']);
+    await noSsh.waitFor(/backoff \(cannot run \/nonexistent\/ssh/);
+    noSsh.child.kill('SIGTERM');
+    expect(await noSsh.exit).toBe(0);
   });
 });
 

@@ -232,10 +232,19 @@ export const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<numb
           void setState('up', `${ssh.user}@${ssh.host}:${ssh.port}, forwarding ${ssh.permit_open.join(', ')}`);
         }
       });
+      let settled = false;
+      // A missing ssh binary emits 'error' and may never emit 'close'.
       child.once('error', (err) => {
         stderr += `\n${err.message}`;
+        if (child.pid === undefined && !settled) {
+          settled = true;
+          io.signal.removeEventListener('abort', onAbort);
+          resolve({ outcome: 'dropped', wasUp: false, detail: `cannot run ${opts.ssh}: ${err.message}`.slice(0, 200) });
+        }
       });
       child.once('close', (code) => {
+        if (settled) return;
+        settled = true;
         io.signal.removeEventListener('abort', onAbort);
         const last = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('debug') && !/^Authenticated to|^Warning: Permanently/.test(l)).pop() ?? `ssh exited ${code}`;
         const detail = last.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
