@@ -1,5 +1,6 @@
 /** The audit log, newest first, page by page; counted refusals; retention. */
 import { userInfo } from 'node:os';
+import type { AuditEvent, AuditPage } from '@airlock/client';
 import { Instant } from '@airlock/schema';
 import * as v from 'valibot';
 import { booleanFlag, integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
@@ -8,23 +9,6 @@ import { ApiError } from '../../errors.ts';
 import { CliError, emit, timeOf, type Command } from '../context.ts';
 import { databaseUrlFrom, withDatabase } from './database.ts';
 import { formatDetails, renderTable } from '../format.ts';
-
-interface AuditEvent {
-  id: string;
-  occurred_at: string;
-  event_type: string;
-  actor: string;
-  site_code: string | null;
-  enrollment_id: string | null;
-  agent_id: string | null;
-  source_ip: string | null;
-  details: unknown;
-}
-
-interface AuditPage {
-  items: AuditEvent[];
-  next_cursor: string | null;
-}
 
 // --all walks pages of the api's maximum size; a bound keeps a bug from looping forever.
 const ALL_PAGE_SIZE = 200;

@@ -1,17 +1,9 @@
 /** @jsxImportSource hono/jsx */
+import type { AuditEvent } from '@airlock/client';
 import { Empty, Layout, Time, type PageFrame } from './layout.tsx';
 
-export interface AuditItem {
-  id: string;
-  occurred_at: string;
-  event_type: string;
-  actor: string;
-  site_code: string | null;
-  enrollment_id: string | null;
-  agent_id: string | null;
-  source_ip: string | null;
-  details: unknown;
-}
+/** The admin API's audit event (@airlock/client), as the console lists it. */
+export type AuditItem = AuditEvent;
 
 export interface AuditFilter {
   event_type?: string;
