@@ -1,5 +1,5 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventInput } from '../store/audit.ts';
-import { ApiError } from '../errors.ts';
+import { badCursor, pageOf } from './paging.ts';
 import type { Executor } from '../db/client.ts';
 import type { Client, Deps } from './deps.ts';
 
@@ -27,7 +27,7 @@ export const recordAudit = (
 const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');
 const decodeCursor = (cursor: string): number => {
   const m = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m?.[1] || cursor.length > 40) throw new ApiError('invalid_request', 'Invalid query', { fields: { cursor: 'is not a cursor from this API' } });
+  if (!m?.[1] || cursor.length > 40) throw badCursor();
   return Number(m[1]);
 };
 
@@ -42,8 +42,7 @@ export const listAudit = async (
     beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
     limit: q.limit + 1,
   });
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
+  const { page, nextCursor } = pageOf(rows, q.limit, (last) => encodeCursor(last.seq));
   return {
     items: page.map((r) => ({
       id: r.id,
@@ -57,6 +56,6 @@ export const listAudit = async (
       user_agent: r.userAgent,
       details: r.details,
     })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor(last.seq) : null,
+    next_cursor: nextCursor,
   };
 };

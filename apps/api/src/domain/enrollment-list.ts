@@ -1,5 +1,5 @@
 import type { EnrollmentStatus } from '@airlock/schema';
-import { ApiError } from '../errors.ts';
+import { badCursor, pageOf } from './paging.ts';
 import { getAgentsByMachineUids } from '../store/agents.ts';
 import { effectiveStatus, listEnrollments } from '../store/enrollments.ts';
 import type { Deps } from './deps.ts';
@@ -12,7 +12,7 @@ const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.cr
 const decodeCursor = (cursor: string) => {
   const m = /^(\d{1,15})\.(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!m?.[1] || !m[2] || !UUID.test(m[2])) {
-    throw new ApiError('invalid_request', 'Invalid query', { fields: { cursor: 'is not a cursor from this API' } });
+    throw badCursor();
   }
   return { createdAt: new Date(Number(m[1])), id: m[2] };
 };
@@ -34,8 +34,7 @@ export const listPendingOrAll = async (
   const now = deps.clock.now();
   const limit = page.limit ?? DEFAULT_ENROLLMENT_PAGE;
   const rows = await listEnrollments(deps.db, status, now, { limit: limit + 1, after: page.cursor ? decodeCursor(page.cursor) : undefined });
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
+  const { page: items, nextCursor } = pageOf(rows, limit, encodeCursor);
   // For enrollments still waiting, what an approval would replace is read live: the machine may have
   // gained an active agent (or that agent a new key) since the enrollment was verified.
   const waitingUids = items.filter((e) => e.machineUid && DECIDABLE.has(effectiveStatus(e, now))).flatMap((e) => (e.machineUid ? [e.machineUid] : []));
@@ -49,7 +48,7 @@ export const listPendingOrAll = async (
     return e.replacesFingerprint ? { agentId: e.reuseAgentId, fingerprint: e.replacesFingerprint } : null;
   };
   return {
-    next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+    next_cursor: nextCursor,
     items: items.map((e) => ({
       ...replacementView(replaces(e), e.rekeySigned),
       id: e.id,

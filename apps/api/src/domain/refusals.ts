@@ -9,7 +9,7 @@
 import type { AuditOnRefusal } from '../errors.ts';
 import { anonymousRefusals } from '../metrics/refusals.ts';
 import { countRefusal, listRefusalCounts, siteExists } from '../store/refusals.ts';
-import { ApiError } from '../errors.ts';
+import { badCursor, pageOf } from './paging.ts';
 import { recordAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
 
@@ -50,17 +50,16 @@ export const recordRefusal = async (
 const encodeCursor = (r: { minute: Date; sourceIp: string; kind: string }) =>
   Buffer.from(JSON.stringify([r.minute.getTime(), r.sourceIp, r.kind])).toString('base64url');
 const decodeCursor = (cursor: string) => {
-  const bad = () => new ApiError('invalid_request', 'Invalid query', { fields: { cursor: 'is not a cursor from this API' } });
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw bad();
+    throw badCursor();
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3) throw bad();
+  if (!Array.isArray(parsed) || parsed.length !== 3) throw badCursor();
   const [ms, sourceIp, kind] = parsed as unknown[];
-  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || typeof sourceIp !== 'string' || typeof kind !== 'string') throw bad();
-  if (sourceIp.length > 64 || kind.length > 64) throw bad();
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || typeof sourceIp !== 'string' || typeof kind !== 'string') throw badCursor();
+  if (sourceIp.length > 64 || kind.length > 64) throw badCursor();
   return { minute: new Date(ms), sourceIp, kind };
 };
 
@@ -76,8 +75,7 @@ export const listRefusals = async (
     after: q.cursor ? decodeCursor(q.cursor) : undefined,
     limit: q.limit + 1,
   });
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
+  const { page, nextCursor } = pageOf(rows, q.limit, encodeCursor);
   return {
     items: page.map((r) => ({
       source_ip: r.sourceIp,
@@ -86,6 +84,6 @@ export const listRefusals = async (
       count: r.count,
       last_at: r.lastAt.toISOString(),
     })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
+    next_cursor: nextCursor,
   };
 };
