@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, sleep, startRedisServer, type RedisServer } from '../../apps/edge/src/testing/harness.ts';
 import { startConnectProxy, type ConnectProxy } from './support/connect-proxy.ts';
-import { flood, wrongCodeBody, type FloodResult } from './support/flood.ts';
+import { flood, worstPerSource, wrongCodeBody, type FloodResult } from './support/flood.ts';
 import { hit, loopbackAddresses, quantile, report } from './support/http.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './support/postgres.ts';
 import { rssMiB, startScript, type Proc } from './support/processes.ts';
@@ -135,7 +135,7 @@ describe('flood while real agents enroll', () => {
     try {
       const blocked = await Promise.all(attackers.map((ip) => client.exists(`${stack.redisPrefix}block:${ip}`)));
       const lockedAtRealSite = await Promise.all(attackers.map((ip) => client.exists(`${stack.redisPrefix}lockout:${site}:${ip}`)));
-      const worst401 = Math.max(...[...result.perSource.values()].map((s) => s[401] ?? 0));
+      const worst401 = worstPerSource(result, 401);
       const trips = proxies.flatMap((p) => p.roundTripsMs);
       report('flood', {
         flood_seconds: FLOOD_MS / 1000,

@@ -22,10 +22,10 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePairingCode } from '@airlock/crypto';
 import { newAgentKey } from '../helpers/agent-key.ts';
-import { adminClient, createAdminToken, enrollToPollToken, type Admin } from './support/airlock.ts';
+import { enrollToPollToken, type Admin } from './support/airlock.ts';
 import { hit, report, type Hit } from './support/http.ts';
-import { startPrivatePostgres, type PrivatePostgres } from './support/postgres.ts';
-import { apiProcess, type ApiProcess } from './support/processes.ts';
+import { startApiOnPrivatePostgres, type PrivateApi } from './support/private-api.ts';
+import type { ApiProcess } from './support/processes.ts';
 import { mannWhitney, median } from './support/stats.ts';
 
 const SAMPLES = 2_000;
@@ -39,23 +39,18 @@ const MIN_SAMPLES = 500;
 const STREAMS = 4;
 const ALPHA = 0.01;
 
-let pg: PrivatePostgres;
+let env: PrivateApi;
 let dbUrl: string;
 let api: ApiProcess;
 let admin: Admin;
 
 beforeAll(async () => {
-  // A private cluster: other tests' load on a shared server is not what is measured.
-  pg = await startPrivatePostgres();
-  dbUrl = await pg.createDatabase('airlock_oracles');
-  api = await apiProcess(dbUrl);
-  await api.start();
-  admin = adminClient(api.url, await createAdminToken(dbUrl));
+  env = await startApiOnPrivatePostgres('airlock_oracles');
+  ({ dbUrl, api, admin } = env);
 });
 
 afterAll(async () => {
-  await api?.cleanup();
-  await pg?.destroy();
+  await env?.stop();
 });
 
 const CAUSES = ['unknown_site', 'wrong_code', 'used_code', 'expired_code', 'revoked_code', 'wrong_site_key', 'unknown_site_key'] as const;

@@ -10,30 +10,28 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../apps/edge/src/testing/harness.ts';
-import { adminClient, createAdminToken, enrollToPollToken, pollStatus, type Admin } from './support/airlock.ts';
+import { enrollToPollToken, pollStatus, type Admin } from './support/airlock.ts';
 import { hit, quantile, report, type Hit } from './support/http.ts';
-import { startPrivatePostgres, type PrivatePostgres } from './support/postgres.ts';
-import { apiProcess, type ApiProcess } from './support/processes.ts';
+import type { PrivatePostgres } from './support/postgres.ts';
+import { startApiOnPrivatePostgres, type PrivateApi } from './support/private-api.ts';
+import type { ApiProcess } from './support/processes.ts';
 
 /** The edge's default EDGE_UPSTREAM_TIMEOUT_MS: no answer may take longer. */
 const UPSTREAM_TIMEOUT_MS = 15_000;
 
+let env: PrivateApi;
 let pg: PrivatePostgres;
 let dbUrl: string;
 let api: ApiProcess;
 let admin: Admin;
 
 beforeAll(async () => {
-  pg = await startPrivatePostgres();
-  dbUrl = await pg.createDatabase('airlock_chaos');
-  api = await apiProcess(dbUrl);
-  await api.start();
-  admin = adminClient(api.url, await createAdminToken(dbUrl));
+  env = await startApiOnPrivatePostgres('airlock_chaos');
+  ({ pg, dbUrl, api, admin } = env);
 });
 
 afterAll(async () => {
-  await api?.cleanup();
-  await pg?.destroy();
+  await env?.stop();
 });
 
 const isEnvelope = (h: Hit, code: string): boolean => {

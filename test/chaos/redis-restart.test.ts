@@ -8,7 +8,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, startRedisServer, type RedisServer } from '../../apps/edge/src/testing/harness.ts';
-import { flood, wrongCodeBody, type FloodResult } from './support/flood.ts';
+import { allLocked, flood, lockoutOnlyEdgeEnv, worstPerSource, wrongCodeBody, type FloodResult } from './support/flood.ts';
 import { hit, loopbackAddresses, report } from './support/http.ts';
 import { rssMiB } from './support/processes.ts';
 import { startChaosStack, type ChaosStack } from './support/stack.ts';
@@ -22,12 +22,7 @@ beforeAll(async () => {
   redis = await startRedisServer();
   stack = await startChaosStack({
     redisEnv: { REDIS_URL: redis.url },
-    edgeEnv: {
-      EDGE_LOCKOUT_FAILURES: String(LOCKOUT_FAILURES),
-      // The lockout is what is watched here: the per-IP pairing budget and the cross-site block stay out of the way.
-      EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '100000',
-      EDGE_BLOCK_FAILURES: '100000',
-    },
+    edgeEnv: lockoutOnlyEdgeEnv(LOCKOUT_FAILURES),
   });
 });
 
@@ -37,7 +32,7 @@ afterAll(async () => {
 });
 
 /** The most wrong-code answers (401) any one source got: the lockout caps it. */
-const worst401 = (r: FloodResult): number => Math.max(...[...r.perSource.values()].map((s) => s[401] ?? 0));
+const worst401 = (r: FloodResult): number => worstPerSource(r, 401);
 
 describe('Redis killed mid-flood and restarted', () => {
   it('keeps lockouts in memory while down and shares counters through Redis again once back', async () => {
@@ -55,8 +50,7 @@ describe('Redis killed mid-flood and restarted', () => {
     const upSources = loopbackAddresses(40, 11);
     // Until every source is locked out (each has met a 429), at most 20 s.
     let stop = Date.now() + 20_000;
-    const allLocked = (r: FloodResult) => [...r.perSource.values()].every((counts) => (counts[429] ?? 0) > 0);
-    const up = await Promise.all([
+        const up = await Promise.all([
       flood({ url: `http://127.0.0.1:${a.port}/api/v1/enroll`, sources: upSources.slice(0, 20), body, until: (r) => Date.now() > stop || allLocked(r) }),
       flood({ url: `http://127.0.0.1:${b.port}/api/v1/enroll`, sources: upSources.slice(20), body, until: (r) => Date.now() > stop || allLocked(r) }),
     ]);

@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { flood, wrongCodeBody, type FloodResult } from './support/flood.ts';
+import { allLocked, flood, lockoutOnlyEdgeEnv, worstPerSource, wrongCodeBody, type FloodResult } from './support/flood.ts';
 import { hit, loopbackAddresses, report } from './support/http.ts';
 import { rssMiB } from './support/processes.ts';
 import { DOWN_AFTER_MS, startSentinelGroup, type SentinelGroup } from './support/sentinel.ts';
@@ -25,11 +25,7 @@ beforeAll(async () => {
   group = await startSentinelGroup();
   stack = await startChaosStack({
     redisEnv: group.env,
-    edgeEnv: {
-      EDGE_LOCKOUT_FAILURES: String(LOCKOUT_FAILURES),
-      EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '100000',
-      EDGE_BLOCK_FAILURES: '100000',
-    },
+    edgeEnv: lockoutOnlyEdgeEnv(LOCKOUT_FAILURES),
   });
 });
 
@@ -38,8 +34,7 @@ afterAll(async () => {
   await group?.stop();
 });
 
-const worst401 = (r: FloodResult): number => Math.max(...[...r.perSource.values()].map((s) => s[401] ?? 0));
-const allLocked = (r: FloodResult) => [...r.perSource.values()].every((counts) => (counts[429] ?? 0) > 0);
+const worst401 = (r: FloodResult): number => worstPerSource(r, 401);
 
 describe('Redis Sentinel failover under a flood', () => {
   it('holds limits in memory during the failover and continues the shared counters on the promoted replica', async () => {

@@ -20,6 +20,23 @@ export interface FloodResult {
   requests: number;
 }
 
+/** The most answers of one status any single source got (e.g. 401: the lockout caps it). */
+export const worstPerSource = (r: FloodResult, status: number): number =>
+  Math.max(...[...r.perSource.values()].map((s) => s[status] ?? 0));
+
+/** Every source has been refused with 429 at least once: the limits caught all of them. */
+export const allLocked = (r: FloodResult): boolean => [...r.perSource.values()].every((counts) => (counts[429] ?? 0) > 0);
+
+/**
+ * Edge settings that leave the (site, IP) lockout as the only rule a wrong-code
+ * flood meets: the per-IP pairing budget and the cross-site block stay out of the way.
+ */
+export const lockoutOnlyEdgeEnv = (lockoutFailures: number): Record<string, string> => ({
+  EDGE_LOCKOUT_FAILURES: String(lockoutFailures),
+  EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '100000',
+  EDGE_BLOCK_FAILURES: '100000',
+});
+
 export interface FloodOptions {
   url: string;
   sources: string[];
