@@ -3,6 +3,7 @@
  * revocation of credentials approved but never collected (#8.5), each as the
  * attack against the real api on real Postgres.
  */
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAgentKey, type TestAgentKey } from '../../../test/helpers/agent-key.ts';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
@@ -210,6 +211,47 @@ describe('#8.5 revocation cancels credentials not yet collected', () => {
     expect(fresh.status).toBe(200);
     const audit = await t.admin('get', `/api/v1/admin/audit?event_type=agent.revoked&agent_id=${first.agentId}`);
     expect(audit.body.items[0].details.cancelled_enrollments).toEqual([first.enrollmentId]);
+  });
+
+  it('a lock cycle that Postgres breaks is a 503 that changed nothing, and the same revoke again succeeds', async () => {
+    const x = await approvedUncollected(uid());
+    const sql = postgres(t.db?.url ?? '', { max: 1, onnotice: () => undefined });
+    try {
+      await sql.begin(async (tx) => {
+        // Only the api's backend may be the one that finds the cycle and is rolled back.
+        await tx`set local deadlock_timeout = '60s'`;
+        await tx`select id from agents where id = ${x.agentId} for update`;
+        // Revoke locks the uncollected enrollment, then waits here for the agent row…
+        const revoking = t.admin('post', `/api/v1/admin/agents/${x.agentId}/revoke`).send({ reason: 'cycle' }).then((r) => r);
+        for (let i = 0; ; i++) {
+          const [row] = await tx`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+          if ((row?.n as number) > 0) break;
+          if (i > 500) throw new Error('the revoke never waited for the agent row');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        // …and this closes the cycle: enrollment → agent → enrollment.
+        // (postgres.js sends a query when it is awaited or executed: execute it now.)
+        const closing = tx`select id from enrollments where id = ${x.enrollmentId} for update`.execute();
+        const r = await revoking;
+        expect(r.status).toBe(503);
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.body).toEqual({ error: { code: 'service_unavailable', message: 'Service temporarily unavailable; retry later' } });
+        expect(JSON.stringify(r.body)).not.toMatch(/deadlock|40P01|stack/i);
+        await closing;
+      });
+    } finally {
+      await sql.end();
+    }
+    // Nothing changed: the agent is active, no revocation was audited, the credentials are still waiting.
+    const agents = await t.admin('get', '/api/v1/admin/agents');
+    expect(agents.body.items.find((a: { id: string }) => a.id === x.agentId)?.status).toBe('active');
+    const audit = await t.admin('get', `/api/v1/admin/audit?event_type=agent.revoked&agent_id=${x.agentId}`);
+    expect(audit.body.items).toHaveLength(0);
+    expect(t.logs.some((l) => l.includes('transaction conflict'))).toBe(true);
+    // The client's retry wins.
+    const again = await t.admin('post', `/api/v1/admin/agents/${x.agentId}/revoke`).send({ reason: 'cycle' });
+    expect(again.status).toBe(200);
+    expect(again.body.status).toBe('revoked');
   });
 
   it('revoke raced against the status read: exactly one consistent outcome, never a live key for a revoked agent', async () => {

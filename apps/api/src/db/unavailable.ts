@@ -42,3 +42,25 @@ export const isDatabaseUnavailable = (err: unknown): boolean => {
   }
   return false;
 };
+
+/**
+ * Postgres broke a lock cycle (40P01 deadlock_detected) or refused a
+ * serialisable commit (40001): the transaction was rolled back whole, so
+ * nothing changed and the same request, sent again, can succeed. Answered
+ * 503 with a short Retry-After, like an outage, never a 500. Lock order is
+ * kept the same on every path that takes several row locks (see
+ * store/agents.ts), so this is the rare interleaving that order cannot rule
+ * out, not a normal outcome.
+ *
+ * @example
+ *   isTransactionConflict(Object.assign(new Error('x'), { code: '40P01' })); // true
+ */
+export const isTransactionConflict = (err: unknown): boolean => {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = codeOf(current);
+    if (code === '40P01' || code === '40001') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+};

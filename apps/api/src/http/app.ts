@@ -7,7 +7,7 @@ import { recordRefusal } from '../domain/refusals.ts';
 import type { Deps } from '../domain/deps.ts';
 import { isConsolePath, registerConsole, renderConsoleError } from '../console/index.tsx';
 import { ApiError } from '../errors.ts';
-import { isDatabaseUnavailable } from '../db/unavailable.ts';
+import { isDatabaseUnavailable, isTransactionConflict } from '../db/unavailable.ts';
 import { registerAdminRoutes } from '../routes/admin/index.ts';
 import { registerDocsRoutes } from '../routes/docs.ts';
 import { registerHealthRoutes } from '../routes/health.ts';
@@ -119,6 +119,14 @@ export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
     if (isDatabaseUnavailable(err)) {
       deps.logger.warn('database unavailable', { request_id: client?.requestId, error: describeError(err) });
       c.header('retry-after', '5');
+      return c.json(errorEnvelope('service_unavailable', 'Service temporarily unavailable; retry later'), 503);
+    }
+    // A deadlock or serialisation failure rolled the whole transaction back:
+    // nothing changed, and the same request again can succeed.
+    if (isTransactionConflict(err)) {
+      deps.logger.warn('transaction conflict; rolled back, client asked to retry', { request_id: client?.requestId, error: describeError(err) });
+      deps.metrics?.refusal('service_unavailable');
+      c.header('retry-after', '1');
       return c.json(errorEnvelope('service_unavailable', 'Service temporarily unavailable; retry later'), 503);
     }
     // Malformed framing Hono itself rejects (e.g. a bad JSON parse deep in a library) lands here too.
