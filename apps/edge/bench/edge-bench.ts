@@ -6,19 +6,20 @@
  *   added latency  = edge p50/p99 − direct p50/p99, at one connection
  *
  * Every party is its own process: a stand-in api (or the real one via
- * `apiUrl`), the edge(s) via `tsx apps/edge/src/main.ts`, and autocannon as
+ * `apiUrl`), the edge(s) as built by `pnpm build` on plain node, and autocannon as
  * the load generator. Run alone with `tsx apps/edge/bench/edge-bench.ts`
  * (set EDGE_BENCH_API_URL=http://127.0.0.1:8082 to measure against the real api).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/testing/harness.ts';
+import { buildForBench } from './built.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ROUTE = '/api/v1/enroll/status';
@@ -95,8 +96,8 @@ const waitUp = async (url: string, what: string) => {
   }
 };
 
-const startTsx = (script: string, env: Record<string, string>): ChildProcess =>
-  spawn(process.execPath, ['--import', 'tsx', script], {
+const startNode = (script: string, env: Record<string, string>): ChildProcess =>
+  spawn(process.execPath, [script], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: 'ignore',
@@ -151,12 +152,14 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
   const children: ChildProcess[] = [];
+  const buildDir = mkdtempSync(join(tmpdir(), 'airlock-edge-bench-'));
 
   try {
+    const built = await buildForBench(buildDir, ['standin-api', 'bare-proxy']);
     let apiUrl = opts.apiUrl;
     if (apiUrl === undefined) {
       const apiPort = await freePort();
-      children.push(startTsx('apps/edge/bench/standin-api.ts', { PORT: String(apiPort) }));
+      children.push(startNode(built['standin-api'], { PORT: String(apiPort) }));
       apiUrl = `http://127.0.0.1:${apiPort}`;
     }
     await waitUp(`${apiUrl}${ROUTE}`, 'api');
@@ -178,10 +181,10 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
       EDGE_MAX_REQUESTS_PER_SOCKET: '1000000',
     });
     const [forwardPort, refusePort, barePort] = await Promise.all([freePort(), freePort(), freePort()]);
-    children.push(startTsx('apps/edge/bench/bare-proxy.ts', { UPSTREAM: apiUrl, PORT: String(barePort) }));
+    children.push(startNode(built['bare-proxy'], { UPSTREAM: apiUrl, PORT: String(barePort) }));
     // One edge with a budget it never exhausts, one whose budget is spent at once.
-    children.push(startTsx('apps/edge/src/main.ts', edgeEnv(forwardPort, '1000000', `${prefix}fwd:`)));
-    children.push(startTsx('apps/edge/src/main.ts', edgeEnv(refusePort, '1', `${prefix}429:`)));
+    children.push(startNode(built.edge, edgeEnv(forwardPort, '1000000', `${prefix}fwd:`)));
+    children.push(startNode(built.edge, edgeEnv(refusePort, '1', `${prefix}429:`)));
     await waitUp(`http://127.0.0.1:${forwardPort}/healthz`, 'forwarding edge');
     await waitUp(`http://127.0.0.1:${refusePort}/healthz`, 'refusing edge');
     await waitUp(`http://127.0.0.1:${barePort}${ROUTE}`, 'bare proxy');
@@ -265,6 +268,7 @@ export const runEdgeBench = async (opts: EdgeBenchOptions = {}): Promise<EdgeBen
     return result;
   } finally {
     await Promise.all(children.map(stop));
+    rmSync(buildDir, { recursive: true, force: true });
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
     redis.on('error', () => undefined);
     try {

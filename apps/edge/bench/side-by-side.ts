@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/testing/harness.ts';
+import { buildForBench } from './built.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -138,7 +139,7 @@ const edgeEnv = (port: number, upstreamPort: number, prefix: string, extra: Reco
   ...extra,
 });
 
-const startEdgeProcess = (env: Record<string, string>) => start(process.execPath, ['--import', 'tsx', 'apps/edge/src/main.ts'], env);
+const startEdgeProcess = (main: string, env: Record<string, string>) => start(process.execPath, [main], env);
 
 const rssMb = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -208,6 +209,7 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     idle: await freePort(),
   };
   try {
+    const built = await buildForBench(dir, ['bare-undici']);
     start(NGINX, ['-p', dir, '-c', nginxConf(dir, 'upstream.conf', { UPSTREAM_PORT: String(ports.upstream) })]);
     for (const [name, workers, fwd, lim] of [
       ['one', '1', ports.nginx1, ports.nginx1Limit],
@@ -220,11 +222,11 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     }
     const big = { EDGE_LIMIT_STATUS_PER_MIN: '1000000' };
     const one = { EDGE_LIMIT_STATUS_PER_MIN: '1' };
-    startEdgeProcess(edgeEnv(ports.edge1, ports.upstream, `${prefix}f1:`, big));
-    startEdgeProcess(edgeEnv(ports.edge1Limit, ports.upstream, `${prefix}l1:`, one));
-    startEdgeProcess(edgeEnv(ports.edgeAuto, ports.upstream, `${prefix}fa:`, { ...big, EDGE_WORKERS: 'auto' }));
-    startEdgeProcess(edgeEnv(ports.edgeAutoLimit, ports.upstream, `${prefix}la:`, { ...one, EDGE_WORKERS: 'auto' }));
-    start(process.execPath, ['--import', 'tsx', 'apps/edge/bench/bare-undici.ts'], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bare) });
+    startEdgeProcess(built.edge, edgeEnv(ports.edge1, ports.upstream, `${prefix}f1:`, big));
+    startEdgeProcess(built.edge, edgeEnv(ports.edge1Limit, ports.upstream, `${prefix}l1:`, one));
+    startEdgeProcess(built.edge, edgeEnv(ports.edgeAuto, ports.upstream, `${prefix}fa:`, { ...big, EDGE_WORKERS: 'auto' }));
+    startEdgeProcess(built.edge, edgeEnv(ports.edgeAutoLimit, ports.upstream, `${prefix}la:`, { ...one, EDGE_WORKERS: 'auto' }));
+    start(process.execPath, [built['bare-undici']], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bare) });
     for (const [name, port] of Object.entries(ports)) if (name !== 'idle') await waitPort(port, name, 60_000);
     // Workers of the auto edges listen on the shared port one by one; let them all come up.
     await sleep(3_000);
@@ -256,6 +258,7 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
 
     // Idle keep-alive connections: a fresh edge that keeps idle sockets open for the test.
     const idleEdge = startEdgeProcess(
+      built.edge,
       edgeEnv(ports.idle, ports.upstream, `${prefix}idle:`, { EDGE_KEEPALIVE_TIMEOUT_MS: '300000', EDGE_ACCESS_LOG: 'false' }),
     );
     await waitPort(ports.idle, 'idle edge');
