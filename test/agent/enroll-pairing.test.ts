@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,30 @@ import {
 } from './support.ts';
 
 const run = promisify(execFile);
+
+/** A TCP hop in front of the edge that can be cut and restored on the same port. */
+const startCuttableHop = async (targetPort: string) => {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  const listen = (port: number) => new Promise<number>((resolve) => server.listen(port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  const port = await listen(0);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.resetAndDestroy();
+      server.close(() => resolve());
+    });
+  return { port, cut: stop, restore: () => listen(port).then(() => undefined), close: () => (server.listening ? stop() : Promise.resolve()) };
+};
 let stack: Stack;
 let pin: string;
 
@@ -105,6 +130,36 @@ describe('airlock-agent enroll with a pairing code, through the edge (real stack
     const replaced = await readJson(path.join(stateDir, 'credentials.json'));
     expect(replaced.agent_key).not.toBe(agentKey);
     expect(await fileMode(path.join(stateDir, 'credentials.json'))).toBe(0o600);
+  });
+
+  it('keeps waiting through a network drop, says so, and finishes once the network is back', async () => {
+    const site = await createSite(stack);
+    const { code } = await createPairingCode(stack, site);
+    const stateDir = await tempStateDir();
+    // The appliance's path to the edge: a TCP hop that can be cut (listener closed,
+    // every connection reset) and restored on the same port.
+    const hop = await startCuttableHop(new URL(stack.edgeUrl).port);
+    try {
+      const server = `https://127.0.0.1:${hop.port}`;
+      const agent = runAgent(['enroll', '--server', server, '--site', site, '--code', code, '--state-dir', stateDir, '--name', 'vma-drop', '--pin', pin]);
+      const fingerprint = await approvalLine(agent, site);
+      await hop.cut();
+      // Two failed polls in a row: the agent backs off and keeps its enrollment.
+      await agent.waitFor(/Cannot reach the server[^\n]*retrying in[\s\S]*Cannot reach the server[^\n]*retrying in/);
+      expect(agent.child.exitCode).toBeNull();
+      await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
+      await hop.restore();
+      expect(await agent.exit).toBe(0);
+      const out = agent.stdout() + agent.stderr();
+      expect(out).toContain('Connection restored');
+      expect(out).toContain('Approved: enrolled as agent');
+      const credentials = await readJson(path.join(stateDir, 'credentials.json'));
+      expect((await verifyAgentKey(stack, String(credentials.agent_key))).status).toBe(200);
+      // One enrollment, approved once: the drop made no second one.
+      expect((await enrollmentsOf(stack, site)).map((e) => e.status)).toEqual(['approved']);
+    } finally {
+      await hop.close();
+    }
   });
 
   it('saves state on Ctrl-C while waiting, and --resume picks up the approval', async () => {
