@@ -127,14 +127,20 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     trust: buildTrustList(config.trustedProxies),
     hasTrustedProxies: config.trustedProxies.length > 0,
     throttle: createThrottle(config, logger, metrics, redis),
-    forwarder: createForwarder(config.upstream, config.timeouts.upstreamMs, {
-      ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
-      pin: config.upstreamTls.pin,
-    }),
+    forwarder: createForwarder(
+      config.upstream,
+      config.timeouts.upstreamMs,
+      {
+        ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
+        pin: config.upstreamTls.pin,
+      },
+      config.upstreamLimits,
+    ),
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
     draining: false,
   };
+  metrics.upstream.load = edge.forwarder.load;
   const server = await createListener(config, logger);
   const connOf = enforceConnectionCap(server, edge);
   const served: Served = { edge, connOf };
