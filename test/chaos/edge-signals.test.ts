@@ -144,7 +144,8 @@ describe('edge SIGTERM under load', () => {
     // The steady load saw answers until the drain, then refusals: never a cut or garbled answer.
     expect(bg.ok).toBeGreaterThan(0);
     expect(Object.keys(bg.statuses).filter((s) => s !== '401')).toEqual([]);
-    expect(Object.keys(bg.errors).filter((c) => c !== 'ECONNREFUSED' && c !== 'ECONNRESET')).toEqual([]);
+    // A client that connected before the drain is answered, one that connects after is refused: never a reset.
+    expect(Object.keys(bg.errors).filter((c) => c !== 'ECONNREFUSED')).toEqual([]);
     report('edge SIGTERM', {
       in_flight_at_signal: inFlight.length,
       in_flight_answered: answers.filter((r) => r.startsWith('HTTP/1.1 401')).length,

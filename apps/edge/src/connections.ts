@@ -14,13 +14,19 @@ const connKey = (s: Socket): string => `${s.remoteAddress ?? ''}|${s.remotePort 
 
 export type ConnLookup = (socket: Socket) => ConnState | undefined;
 
+export interface Connections {
+  lookup: ConnLookup;
+  /** End of the shutdown grace: every client connection goes, mid-TLS-handshake ones included. */
+  destroyAll: () => void;
+}
+
 /**
  * Connection policy: at most EDGE_MAX_CONNECTIONS_PER_IP open connections per
  * client identity, making room by closing an idle keep-alive connection of the
  * same client first. A trusted proxy is not capped: it carries many clients,
  * which are throttled per request instead.
  */
-export const enforceConnectionCap = (server: Server, edge: EdgeContext): ConnLookup => {
+export const enforceConnectionCap = (server: Server, edge: EdgeContext): Connections => {
   const { config, metrics, logger } = edge;
   // Keyed by address and port, not by socket object: under TLS the request's
   // socket is the TLSSocket wrapping the one 'connection' saw.
@@ -70,5 +76,10 @@ export const enforceConnectionCap = (server: Server, edge: EdgeContext): ConnLoo
       if (s && s.size === 0) byIp.delete(ipKey);
     });
   });
-  return (socket) => conns.get(connKey(socket));
+  return {
+    lookup: (socket) => conns.get(connKey(socket)),
+    destroyAll: () => {
+      for (const state of conns.values()) state.socket.destroy();
+    },
+  };
 };

@@ -23,6 +23,7 @@ import { createRedisClient } from './redis-client.ts';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import * as v from 'valibot';
 import { ConfigError, type EdgeConfig } from './env.ts';
+import { stopAccepting, type Stopping } from './listener.ts';
 import type { Logger } from './log.ts';
 
 export interface SshDemuxConfig {
@@ -64,7 +65,14 @@ const PEER_NOTE_SECONDS = 300;
 
 export interface Demux {
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting (after taking in what the kernel already queued, see
+   * listener.ts) and cuts the SSH pipes. `drained` resolves when every
+   * accepted socket is gone: the HTTPS ones end with the edge's drain.
+   */
+  stopAccepting(): Stopping;
+  /** End of the shutdown grace: every socket still open goes. */
+  destroyAll(): void;
 }
 
 export const startDemux = async (opts: {
@@ -78,6 +86,7 @@ export const startDemux = async (opts: {
   const trust = buildTrustList(config.trustedProxies);
   const byIp = new Map<string, number>();
   const piped = new Set<net.Socket>();
+  const open = new Set<net.Socket>();
 
   let redis: Redis | null = null;
   if (config.redis !== null) {
@@ -143,14 +152,18 @@ export const startDemux = async (opts: {
     const peer = foldIp(socket.remoteAddress ?? '');
     const ipKey = throttleIdentity(peer);
     const capped = !(config.trustedProxies.length > 0 && isTrusted(trust, peer));
-    const open = byIp.get(ipKey) ?? 0;
-    if (capped && open >= config.limits.maxConnectionsPerIp) {
+    const count = byIp.get(ipKey) ?? 0;
+    if (capped && count >= config.limits.maxConnectionsPerIp) {
       logger.log('warn', 'connection refused: per-IP connection cap', { ip: ipKey, cap: config.limits.maxConnectionsPerIp });
       socket.destroy();
       return;
     }
-    byIp.set(ipKey, open + 1);
-    socket.once('close', () => release(ipKey));
+    byIp.set(ipKey, count + 1);
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      release(ipKey);
+    });
     socket.on('error', () => socket.destroy());
 
     // A silent client, or one that trickles bytes that never decide, is closed at the header timeout.
@@ -204,13 +217,18 @@ export const startDemux = async (opts: {
 
   return {
     port,
-    // Stops accepting at once and cuts the SSH pipes; resolves when every
-    // accepted socket is gone (the HTTPS ones end with the edge's drain).
-    close: async () => {
-      const closed = new Promise<void>((r) => listener.close(() => r()));
-      for (const s of piped) s.destroy();
-      await closed;
-      redis?.disconnect();
+    stopAccepting: () => {
+      const stopping = stopAccepting(listener);
+      const stopped = stopping.stopped.then(() => {
+        for (const s of piped) s.destroy();
+      });
+      const drained = stopping.drained.then(() => {
+        redis?.disconnect();
+      });
+      return { stopped, drained };
+    },
+    destroyAll: () => {
+      for (const s of open) s.destroy();
     },
   };
 };

@@ -96,3 +96,23 @@ describe('issue #8 and #12 settings', () => {
     expect(() => loadConfig({ EDGE_WORKERS: 'many' })).toThrow(ConfigError);
   });
 });
+
+describe('issue #13 settings', () => {
+  it('bounds requests towards the api by default and reads the three knobs', () => {
+    expect(loadConfig({}).upstreamLimits).toEqual({ maxInflight: 64, queue: 128, queueMs: 1_000 });
+    expect(
+      loadConfig({ EDGE_UPSTREAM_MAX_INFLIGHT: '8', EDGE_UPSTREAM_QUEUE: '0', EDGE_UPSTREAM_QUEUE_MS: '250' }).upstreamLimits,
+    ).toEqual({ maxInflight: 8, queue: 0, queueMs: 250 });
+  });
+
+  it('refuses a cap of zero, a negative queue and a zero wait, all at once', () => {
+    try {
+      loadConfig({ EDGE_UPSTREAM_MAX_INFLIGHT: '0', EDGE_UPSTREAM_QUEUE: '-1', EDGE_UPSTREAM_QUEUE_MS: '0' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const name of ['EDGE_UPSTREAM_MAX_INFLIGHT', 'EDGE_UPSTREAM_QUEUE', 'EDGE_UPSTREAM_QUEUE_MS']) expect(problems).toContain(name);
+    }
+  });
+});

@@ -48,6 +48,12 @@ export interface EdgeConfig {
     upstreamMs: number;
     shutdownGraceMs: number;
   };
+  /** Requests towards the api: at most `maxInflight` at once, then a short FIFO wait, then 503. */
+  upstreamLimits: {
+    maxInflight: number;
+    queue: number;
+    queueMs: number;
+  };
   maxHeaderBytes: number;
   maxBodyBytes: number;
   maxRequestsPerSocket: number;
@@ -171,6 +177,9 @@ const EnvSchema = v.object({
   EDGE_CONNECTIONS_CHECK_MS: int(1_000, 50, 60_000),
   EDGE_UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
   EDGE_SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+  EDGE_UPSTREAM_MAX_INFLIGHT: int(64, 1, 10_000),
+  EDGE_UPSTREAM_QUEUE: int(128, 0, 100_000),
+  EDGE_UPSTREAM_QUEUE_MS: int(1_000, 1, 600_000),
   EDGE_MAX_HEADER_BYTES: int(8_192, 1_024, 65_536),
   EDGE_MAX_BODY_BYTES: int(16_384, 1, 16_384),
   EDGE_MAX_REQUESTS_PER_SOCKET: int(100, 1, 1_000_000),
@@ -263,6 +272,11 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
       connectionsCheckMs: e.EDGE_CONNECTIONS_CHECK_MS,
       upstreamMs: e.EDGE_UPSTREAM_TIMEOUT_MS,
       shutdownGraceMs: e.EDGE_SHUTDOWN_GRACE_MS,
+    },
+    upstreamLimits: {
+      maxInflight: e.EDGE_UPSTREAM_MAX_INFLIGHT,
+      queue: e.EDGE_UPSTREAM_QUEUE,
+      queueMs: e.EDGE_UPSTREAM_QUEUE_MS,
     },
     maxHeaderBytes: e.EDGE_MAX_HEADER_BYTES,
     maxBodyBytes: e.EDGE_MAX_BODY_BYTES,

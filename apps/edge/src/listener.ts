@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { EdgeConfig } from './env.ts';
 import type { Logger } from './log.ts';
 
@@ -38,4 +39,54 @@ export const createListener = async (config: EdgeConfig, logger: Logger): Promis
   server.maxRequestsPerSocket = config.maxRequestsPerSocket;
   server.keepAliveTimeout = t.keepAliveMs;
   return server;
+};
+
+/** Resolves after the event loop has polled for I/O at least once since the call. */
+const afterOnePoll = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+
+/** Bound on the turns spent accepting a steady stream of arrivals before closing anyway. */
+const MAX_ACCEPT_TURNS = 10;
+
+export interface Stopping {
+  /** The listening socket is closed: new connections are refused. */
+  stopped: Promise<void>;
+  /** Every connection the listener had accepted has closed. */
+  drained: Promise<void>;
+}
+
+/**
+ * Stops listening without resetting a client that already connected.
+ *
+ * A connection the kernel has completed but Node has not yet `accept()`ed
+ * sits in the listening socket's queue; closing that socket resets it, and
+ * the client, which saw its connect succeed, gets ECONNRESET (issue #13: 4-5
+ * of ~200 connections in the SIGTERM chaos test). So the queue is emptied
+ * first: the listener stays open until a full event-loop turn (libuv accepts
+ * everything queued in its poll phase) brings no new connection, at most
+ * MAX_ACCEPT_TURNS turns, and is closed right after. What is accepted is
+ * served like any other connection (with `Connection: close` while draining).
+ *
+ * It uses net.Server's close, not http.Server's: the latter also stops Node's
+ * header and request timeout checks, which must keep running for the
+ * connections accepted before the drain (a silent one gets its 408 at the
+ * header timeout). Call the server's own `close()` once drained.
+ */
+export const stopAccepting = (listener: net.Server): Stopping => {
+  let accepted = 0;
+  const count = (): void => {
+    accepted += 1;
+  };
+  listener.on('connection', count);
+  let drainedResolve = (): void => undefined;
+  const drained = new Promise<void>((resolve) => (drainedResolve = resolve));
+  const stopped = (async () => {
+    for (let turn = 0; turn < MAX_ACCEPT_TURNS; turn += 1) {
+      const before = accepted;
+      await afterOnePoll();
+      if (accepted === before) break;
+    }
+    listener.off('connection', count);
+    net.Server.prototype.close.call(listener, () => drainedResolve());
+  })();
+  return { stopped, drained };
 };

@@ -1,11 +1,38 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamLoad } from './proxy.ts';
 
 /** One registry per edge instance, so several edges in one test process never collide. */
 export const createMetrics = () => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'edge_' });
+  // Read at scrape time, so the request path pays nothing for the two gauges below.
+  const upstream: { load: () => UpstreamLoad } = { load: () => ({ inflight: 0, queued: 0 }) };
   return {
     registry,
+    /** Set once the forwarder exists: where the upstream gauges read from. */
+    upstream,
+    upstreamInflight: new Gauge({
+      name: 'edge_upstream_inflight',
+      help: 'Requests at the api now (at most EDGE_UPSTREAM_MAX_INFLIGHT)',
+      registers: [registry],
+      collect() {
+        this.set(upstream.load().inflight);
+      },
+    }),
+    upstreamQueued: new Gauge({
+      name: 'edge_upstream_queued',
+      help: 'Requests waiting for an upstream slot now (at most EDGE_UPSTREAM_QUEUE)',
+      registers: [registry],
+      collect() {
+        this.set(upstream.load().queued);
+      },
+    }),
+    upstreamShed: new Counter({
+      name: 'edge_upstream_shed_total',
+      help: 'Requests answered 503 without reaching the api: every slot taken and the queue full (queue_full) or the wait over (queue_timeout)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     requests: new Counter({
       name: 'edge_requests_total',
       help: 'Requests answered, by route (or refusal class) and status',

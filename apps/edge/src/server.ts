@@ -11,7 +11,7 @@ import { accessLog } from './access-log.ts';
 import { enforceConnectionCap, type ConnLookup } from './connections.ts';
 import { Exchange, type EdgeContext } from './context.ts';
 import type { EdgeConfig } from './env.ts';
-import { createListener } from './listener.ts';
+import { createListener, stopAccepting } from './listener.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createMetricsServer } from './metrics-server.ts';
@@ -127,16 +127,23 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     trust: buildTrustList(config.trustedProxies),
     hasTrustedProxies: config.trustedProxies.length > 0,
     throttle: createThrottle(config, logger, metrics, redis),
-    forwarder: createForwarder(config.upstream, config.timeouts.upstreamMs, {
-      ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
-      pin: config.upstreamTls.pin,
-    }),
+    forwarder: createForwarder(
+      config.upstream,
+      config.timeouts.upstreamMs,
+      {
+        ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
+        pin: config.upstreamTls.pin,
+      },
+      config.upstreamLimits,
+    ),
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
     draining: false,
   };
+  metrics.upstream.load = edge.forwarder.load;
   const server = await createListener(config, logger);
-  const connOf = enforceConnectionCap(server, edge);
+  const connections = enforceConnectionCap(server, edge);
+  const connOf = connections.lookup;
   const served: Served = { edge, connOf };
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(served, req, res));
   refuseProtocolAbuse(server, edge, connOf);
@@ -168,20 +175,29 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // From here every answer carries `Connection: close`.
       edge.draining = true;
       const t = config.timeouts;
-      logger.log('info', 'edge draining', { grace_ms: t.shutdownGraceMs });
-      const demuxClosed = demux?.close(); // stop accepting, cut SSH pipes
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // Keep-alive sockets turn idle after their in-flight answer; close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       const grace = new Promise<void>((resolve) => setTimeout(resolve, t.shutdownGraceMs).unref());
-      await Promise.race([closed, grace]);
+      // Takes in what the kernel already accepted, then refuses new connections (listener.ts).
+      // The demux, when present, is the listening socket; `server` itself never listened.
+      const stopping = demux ? demux.stopAccepting() : stopAccepting(server);
+      await stopping.stopped;
+      logger.log('info', 'edge draining', { grace_ms: t.shutdownGraceMs });
+      // Keep-alive sockets idle after an answer go now, the others as their answer ends.
+      // A connection that has not sent its first request yet is not idle to Node (its
+      // parser waits for a message under the header timeout): it is answered, then closed.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      await Promise.race([stopping.drained, grace]);
       clearInterval(sweep);
       server.closeAllConnections();
-      await closed;
-      await demuxClosed;
+      // Sockets Node's HTTP layer does not know yet (TLS handshake, demux first bytes).
+      connections.destroyAll();
+      demux?.destroyAll();
+      await stopping.drained;
+      // http.Server's own close now: it stops the header/request timeout checks too.
+      server.close();
       if (metricsServer !== null) {
         await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
         metricsServer.closeAllConnections();

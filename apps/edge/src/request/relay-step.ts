@@ -4,6 +4,9 @@ import { sendError } from '../respond.ts';
 import type { EnrollFacts, ThrottledRoute } from '../throttle/index.ts';
 import type { Client, Screened } from './screening.ts';
 
+/** Seconds a client refused for a busy upstream is told to wait (`Retry-After`). */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
 /** Request headers the api may see from the client; everything else stays at the edge. */
 const PASSED_HEADERS = ['content-type', 'authorization', 'user-agent', 'accept'] as const;
 
@@ -37,6 +40,13 @@ export const relayStep = async (
   const result = await edge.forwarder.forward(ex.req, ex.res, s.route.target, outgoing, body);
   if (result.kind === 'client_gone') {
     ex.reason = result.reason;
+    return;
+  }
+  if (result.kind === 'busy') {
+    // Every upstream slot taken and no room (or no time left) to wait: refuse at once, nothing was sent.
+    edge.metrics.upstreamShed.inc({ reason: result.reason });
+    ex.reason = `upstream busy: ${result.reason}`;
+    sendError(ex.res, 'service_unavailable', 'The enrollment service is busy; retry later', false, BUSY_RETRY_AFTER_SECONDS);
     return;
   }
   if (result.kind !== 'response') {
