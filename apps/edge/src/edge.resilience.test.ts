@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  enrollWithKey,
   freePort,
   metricValue,
   rawRequest,
@@ -74,6 +75,36 @@ describe('Redis outage', () => {
       expect(after).toEqual([202, 202, 202, 429]);
       expect(Number(await probe.get(`${prefix}rl:status:127.0.0.1`))).toBeGreaterThanOrEqual(3);
       expect(await metricValue(edge.metricsPort, 'edge_redis_transitions_total{to="down"}')).toBe(1);
+    } finally {
+      probe.disconnect();
+      await redisServer.stop();
+    }
+  }, 60_000);
+
+  it('adds the wrong tries counted in memory during an outage to Redis, so they and the later ones make one lockout', async () => {
+    const redisServer = await startRedisServer();
+    const prefix = uniquePrefix();
+    const probe = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    probe.on('error', () => undefined);
+    try {
+      const edge = await edgeWith({ REDIS_URL: redisServer.url, EDGE_REDIS_PREFIX: prefix, EDGE_LOCKOUT_FAILURES: '5', EDGE_BLOCK_FAILURES: '1000' });
+      upstream.respond(401);
+      expect(await metricValue(edge.metricsPort, 'edge_redis_up')).toBe(1);
+      await redisServer.stop();
+      await waitFor(async () => (await metricValue(edge.metricsPort, 'edge_redis_up')) === 0, 'edge to notice the outage');
+      // Three wrong tries while Redis is down: counted in memory (3 of 5)…
+      for (let i = 1; i <= 3; i += 1) expect((await enrollWithKey(edge.port, 'ACME', `m${i}`)).status).toBe(401);
+      // …Redis comes back empty (no persistence): only what the edge hands back is there.
+      await redisServer.start();
+      await waitFor(async () => (await metricValue(edge.metricsPort, 'edge_redis_up')) === 1, 'edge to reconnect', 20_000);
+      await waitFor(() => probe.status === 'ready', 'probe to reconnect');
+      expect(Number(await probe.get(`${prefix}fail:site:ACME:127.0.0.1`))).toBe(3);
+      expect(edge.logs.some((l) => l.msg === 'failure counts made during the redis outage written back')).toBe(true);
+      // The fifth wrong try in all locks out, in Redis, as if there had been no outage.
+      expect((await enrollWithKey(edge.port, 'ACME', 'm4')).status).toBe(401);
+      expect((await enrollWithKey(edge.port, 'ACME', 'm5')).status).toBe(401);
+      expect((await enrollWithKey(edge.port, 'ACME', 'm6')).status).toBe(429);
+      expect(await probe.exists(`${prefix}lockout:ACME:127.0.0.1`)).toBe(1);
     } finally {
       probe.disconnect();
       await redisServer.stop();
@@ -174,6 +205,36 @@ describe('slow clients', () => {
     expect(closed).toBe(true);
     expect(upstream.requests).toHaveLength(0);
   }, 30_000);
+});
+
+describe('requests per connection', () => {
+  it('closes after EDGE_MAX_REQUESTS_PER_SOCKET, and a client that keeps sending gets the envelope, never a bare status', async () => {
+    const edge = await edgeWith({ EDGE_MAX_REQUESTS_PER_SOCKET: '2', EDGE_LIMIT_STATUS_PER_MIN: '1000' });
+    upstream.respond(202);
+    const socket = connect({ port: edge.port, host: '127.0.0.1' });
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    // Four pipelined in one write: the client does not wait to hear `Connection: close`.
+    const one = 'GET /api/v1/enroll/status HTTP/1.1\r\nHost: edge.test\r\nAuthorization: Bearer t\r\n\r\n';
+    socket.write(one.repeat(4));
+    await closed;
+    const answers = text.split(/(?=HTTP\/1\.1 )/).filter(Boolean);
+    expect(answers.length).toBeGreaterThanOrEqual(2);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 202 /);
+    expect(answers[0]).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 202 /);
+    expect(answers[1]).toMatch(/\r\nconnection: close\r\n/i);
+    // Whatever the server still answers past the limit is the contract's envelope.
+    for (const extra of answers.slice(2)) {
+      expect(extra).toMatch(/^HTTP\/1\.1 503 /);
+      expect(extra.slice(extra.indexOf('\r\n\r\n') + 4)).toBe(JSON.stringify({ error: { code: 'service_unavailable', message: 'Too many requests on one connection; open a new one' } }));
+    }
+    expect(upstream.requests).toHaveLength(2);
+  });
 });
 
 describe('connection cap per IP', () => {

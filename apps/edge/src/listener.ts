@@ -36,7 +36,7 @@ export const createListener = async (config: EdgeConfig, logger: Logger): Promis
   }
   // Unlimited count here; the screen refuses more than 64, and maxHeaderSize bounds the bytes.
   server.maxHeadersCount = 0;
-  server.maxRequestsPerSocket = config.maxRequestsPerSocket;
+  // Requests per connection are counted by the edge itself (server.ts onRequest).
   server.keepAliveTimeout = t.keepAliveMs;
   return server;
 };

@@ -95,7 +95,18 @@ const onRequest = (served: Served, req: http.IncomingMessage, res: http.ServerRe
   tagged[EXCHANGE] = ex;
   tagged[CONTEXT] = served;
   res.once('close', onResponseClose);
-  if (served.edge.draining) res.setHeader('connection', 'close');
+  // Requests per connection (EDGE_MAX_REQUESTS_PER_SOCKET), counted here rather
+  // than by Node's server.maxRequestsPerSocket, which answers a client that
+  // ignores `Connection: close` with a bare 503 instead of the envelope.
+  const nth = conn === undefined ? 1 : conn.served + conn.busy;
+  const limit = served.edge.config.maxRequestsPerSocket;
+  if (nth > limit) {
+    ex.reason = 'requests per connection exceeded';
+    sendError(res, 'service_unavailable', 'Too many requests on one connection; open a new one', true, 1);
+    settle(served, ex);
+    return;
+  }
+  if (served.edge.draining || nth === limit) res.setHeader('connection', 'close');
   void serve(served, ex);
 };
 

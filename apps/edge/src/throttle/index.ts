@@ -118,6 +118,35 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       }
     }
     if (pending.length > 0) logger.log('info', 'blocks made during the redis outage written back', { count: pending.length });
+    await restoreOfflineTallies();
+  };
+
+  /**
+   * Failures counted in memory go to Redis's tallies, so that a source whose
+   * wrong tries straddle the outage is locked out at the configured count
+   * rather than getting a fresh budget. Two passes: what was counted while
+   * the first was written goes too (what arrives after that, until `up`, is
+   * the small remainder memory.reset() drops).
+   */
+  const restoreOfflineTallies = async (): Promise<void> => {
+    if (store === null) return;
+    let written = 0;
+    for (let pass = 0; pass < 2; pass += 1) {
+      const held = memory.takeTallies(Date.now());
+      for (let i = 0; i < held.length; i += 1) {
+        const t = held[i];
+        if (t === undefined) continue;
+        try {
+          await store.addTally(t.key, t.count, t.until - Date.now());
+          written += 1;
+        } catch {
+          // Down again: keep the rest in memory for the next `ready`.
+          memory.giveBack(held.slice(i));
+          return;
+        }
+      }
+    }
+    if (written > 0) logger.log('info', 'failure counts made during the redis outage written back', { count: written });
   };
 
   const sweep = setInterval(() => {

@@ -9,6 +9,15 @@ import type { ExpiringSet, Verdict } from './verdict.ts';
 interface Window {
   count: number;
   until: number;
+  /** A failure tally (record), not a rate budget (admit): handed back to Redis after an outage. */
+  tally: boolean;
+}
+
+/** A failure count made in memory, to be added to Redis once it is back. */
+export interface HeldTally {
+  key: string;
+  count: number;
+  until: number;
 }
 
 export class MemoryStore {
@@ -43,7 +52,7 @@ export class MemoryStore {
     for (let i = 0; i < plan.budgets.length; i += 1) {
       const b = plan.budgets[i];
       if (b === undefined || !b.consume) continue;
-      const w = this.bump(b.key, b.windowMs, now);
+      const w = this.bump(b.key, b.windowMs, now, false);
       if (i === 0) {
         remaining = b.limit - w.count;
         ms = w.until - now;
@@ -60,7 +69,7 @@ export class MemoryStore {
     for (let i = 0; i < plan.tallies.length; i += 1) {
       const t = plan.tallies[i];
       if (t === undefined) continue;
-      const w = this.bump(t.key, t.windowMs, now);
+      const w = this.bump(t.key, t.windowMs, now, true);
       if (t.gate !== null && t.threshold > 0 && w.count >= t.threshold) {
         this.gates.set(t.gate.key, now + t.gateMs);
         this.windows.delete(t.key);
@@ -70,10 +79,10 @@ export class MemoryStore {
     return set;
   }
 
-  private bump(key: string, windowMs: number, now: number): Window {
+  private bump(key: string, windowMs: number, now: number, tally: boolean): Window {
     let w = this.current(key, now);
     if (w === undefined) {
-      w = { count: 0, until: now + windowMs };
+      w = { count: 0, until: now + windowMs, tally };
       this.windows.set(key, w);
     }
     w.count += 1;
@@ -84,8 +93,36 @@ export class MemoryStore {
     for (const [key, w] of this.windows) if (w.until <= now) this.windows.delete(key);
   }
 
-  /** Forgets outage-time counts once Redis holds the shared ones again. */
+  /**
+   * Hands over the live failure tallies and forgets them here: counted while
+   * Redis was down (or a call to it failed), they are added to Redis's counts
+   * when it is back, so wrong tries that straddle an outage add up to one
+   * lockout instead of two budgets.
+   */
+  takeTallies(now: number): HeldTally[] {
+    const out: HeldTally[] = [];
+    for (const [key, w] of this.windows) {
+      if (!w.tally) continue;
+      this.windows.delete(key);
+      if (w.until > now) out.push({ key, count: w.count, until: w.until });
+    }
+    return out;
+  }
+
+  /** Puts back tallies Redis could not take (it went down again). */
+  giveBack(tallies: readonly HeldTally[]): void {
+    for (const t of tallies) {
+      const w = this.windows.get(t.key);
+      if (w === undefined) this.windows.set(t.key, { count: t.count, until: t.until, tally: true });
+      else w.count += t.count;
+    }
+  }
+
+  /**
+   * Forgets outage-time rate budgets once Redis holds the shared ones again.
+   * Failure tallies stay: only those Redis could not take are still here.
+   */
   reset(): void {
-    this.windows.clear();
+    for (const [key, w] of this.windows) if (!w.tally) this.windows.delete(key);
   }
 }

@@ -12,6 +12,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     airlockAdmit(...args: Array<string | number>): Result<[number, number, number, number?], Context>;
     airlockRecord(...args: Array<string | number>): Result<number[], Context>;
+    airlockAddTally(key: string, count: number, ms: number): Result<number, Context>;
   }
 }
 
@@ -86,10 +87,18 @@ end
 return set
 `;
 
+/** KEYS[1]: a failure tally. ARGV: count to add, window ms (set only when the key has none). */
+const ADD_TALLY = `
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v
+`;
+
 export class RedisStore {
   constructor(private readonly redis: Redis) {
     redis.defineCommand('airlockAdmit', { lua: ADMIT });
     redis.defineCommand('airlockRecord', { lua: RECORD });
+    redis.defineCommand('airlockAddTally', { lua: ADD_TALLY, numberOfKeys: 1 });
   }
 
   async admit(plan: AdmitPlan): Promise<Verdict> {
@@ -115,6 +124,14 @@ export class RedisStore {
     for (const t of tallies) args.push(t.windowMs, t.threshold, t.gateMs);
     const set = await this.redis.airlockRecord(...args);
     return set.map((j) => j - 1);
+  }
+
+  /**
+   * Adds failures counted in memory to the shared tally. The threshold is
+   * checked at the next counted failure, which then sets the gate (RECORD).
+   */
+  async addTally(key: string, count: number, ms: number): Promise<void> {
+    await this.redis.airlockAddTally(key, count, Math.max(1, Math.round(ms)));
   }
 
   /** Writes a gate made while Redis was down; keeps a longer one already there. */
