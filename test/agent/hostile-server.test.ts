@@ -290,3 +290,38 @@ describe('airlock-enroll.sh local inputs', () => {
     expect(server.seen).toHaveLength(0);
   });
 });
+
+describe('airlock-agent and a busy server', () => {
+  const busy = { status: 503, body: JSON.stringify({ error: { code: 'service_unavailable', message: 'Service temporarily unavailable; retry later' } }), headers: { 'retry-after': '1' } };
+
+  it('sends enroll and verify again after a 503, waiting as Retry-After asks, and goes on', async () => {
+    const v = valid();
+    const count = { enroll: 0, verify: 0 };
+    server.answer((req) => {
+      if (req.path === '/api/v1/enroll') return (count.enroll += 1) === 1 ? busy : json(201, { enrollment_id: v.enrollmentId, challenge: v.challenge, expires_at: v.expiresAt });
+      if (req.path === '/api/v1/enroll/verify') return (count.verify += 1) === 1 ? busy : json(200, { status: 'awaiting_approval', poll_token: v.pollToken, poll_interval: 1 });
+      if (req.path === '/api/v1/enroll/status') return json(403, { error: { code: 'enrollment_rejected', message: 'not this one' } });
+      return undefined;
+    });
+    const r = run('airlock-agent', await tempStateDir(), ['--site', 'ACME', '--code', 'AX7K-PJ3F-TH2Q', '--name', 'vma-01']);
+    expect(await r.exit).toBe(3);
+    expect(server.seen.map((s) => s.path)).toEqual(['/api/v1/enroll', '/api/v1/enroll', '/api/v1/enroll/verify', '/api/v1/enroll/verify', '/api/v1/enroll/status']);
+    // The same request both times: the same code, the same signature.
+    expect(server.seen[1]?.body).toBe(server.seen[0]?.body);
+    expect(server.seen[3]?.body).toBe(server.seen[2]?.body);
+    expect(r.stdout() + r.stderr()).toMatch(/server is busy \(HTTP 503\); retrying in 1 s \(1\/5\)/);
+    expectCleanTerminal(r);
+  });
+
+  it('gives up after five more tries of a server that stays busy, and says why', async () => {
+    server.answer((req) => (req.path === '/api/v1/enroll' ? busy : undefined));
+    const dir = await tempStateDir();
+    const r = run('airlock-agent', dir, ['--site', 'ACME', '--code', 'AX7K-PJ3F-TH2Q', '--name', 'vma-01']);
+    expect(await r.exit).not.toBe(0);
+    expect(server.seen.map((s) => s.path)).toEqual(Array(6).fill('/api/v1/enroll'));
+    expect(r.stdout() + r.stderr()).toMatch(/\(5\/5\)/);
+    expect(r.stderr()).toMatch(/503|unavailable|busy/i);
+    expect(await exists(path.join(dir, 'enrollment.json'))).toBe(false);
+    expectCleanTerminal(r);
+  });
+});

@@ -30,6 +30,21 @@ import { writeTlsFiles } from './tls-files.ts';
 const DEFAULT_POLL_INTERVAL_S = 5;
 const SLOW_DOWN_STEP_S = 5;
 
+/** How often a `503 service_unavailable` to enroll or verify is tried again. */
+export const BUSY_RETRIES = 5;
+
+/**
+ * Seconds to wait before sending again a request the server answered 503
+ * (it did nothing: the edge shed it, or the api's database was away), or null
+ * when it is not a 503, the tries are spent, or the wait would pass the
+ * deadline. The server's Retry-After is honoured up to 30 s.
+ */
+export const busyRetry = (response: HttpResponse, attempt: number, now: () => number, deadline: number): number | null => {
+  if (response.status !== 503 || attempt > BUSY_RETRIES) return null;
+  const waitS = Math.min(30, Math.max(1, response.retryAfterSeconds ?? 5));
+  return now() + waitS * 1000 > deadline ? null : waitS;
+};
+
 /** Signs the challenge and exchanges it for a poll token; retried on network loss while the challenge is valid. */
 export const verify = async (
   client: HttpClient,
@@ -40,12 +55,22 @@ export const verify = async (
 ): Promise<{ state: EnrollmentState; approved: boolean } | ExitCode> => {
   const { progress } = ctx;
   const signature = signRaw(key.secretKey, signedMessage(state.enrollment_id, state.challenge));
+  const now = ctx.now ?? Date.now;
+  const challengeEnds = Date.parse(state.challenge_expires_at) || now() + 60_000;
   let response: HttpResponse | null = null;
+  let busy = 0;
   for (let attempt = 1; response === null; attempt += 1) {
     try {
       response = await client.request('POST', '/api/v1/enroll/verify', {
         body: { enrollment_id: state.enrollment_id, signature },
       });
+      // A verify may be repeated (the contract allows it after a lost answer); a 503 did nothing.
+      const busyWait = busyRetry(response, (busy += 1), now, challengeEnds);
+      if (busyWait !== null) {
+        progress.warn(`The server is busy (HTTP 503); retrying in ${formatSeconds(busyWait)} (${busy}/${BUSY_RETRIES})`);
+        response = null;
+        await sleep(busyWait * 1000, ctx, paths, true);
+      }
     } catch (error) {
       // The contract lets a verify be repeated after a lost answer; only transient failures are worth it.
       if (!(error instanceof TransportError) || (error.kind !== 'network' && error.kind !== 'timeout') || attempt >= 3) throw error;

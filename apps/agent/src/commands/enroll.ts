@@ -11,7 +11,7 @@ import {
   warnInsecure,
   type CommandContext,
 } from '../context.ts';
-import { verify, waitForApproval } from '../enrollment.ts';
+import { BUSY_RETRIES, busyRetry, verify, waitForApproval } from '../enrollment.ts';
 import { ExitCode } from '../exit-codes.ts';
 import { ENROLL_HELP } from '../help.ts';
 import type { HttpClient, HttpResponse } from '../http.ts';
@@ -222,11 +222,20 @@ const requestEnrollment = async (
   ctx: CommandContext,
 ): Promise<HttpResponse> => {
   const now = ctx.now ?? Date.now;
+  let busy = 0;
   for (;;) {
     const response = await client.request('POST', '/api/v1/enroll', { body });
     // A 201 has consumed the pairing code: the caller records it before honouring Ctrl-C.
     if (response.status === 201) return response;
     checkInterrupted(ctx, paths, false);
+    // 503: the edge shed the request or the api's database was away; nothing was
+    // enrolled and no code consumed, so the same request may go again.
+    const busyWait = busyRetry(response, (busy += 1), now, deadline);
+    if (busyWait !== null) {
+      ctx.progress.warn(`The server is busy (HTTP 503); retrying in ${formatSeconds(busyWait)} (${busy}/${BUSY_RETRIES})`);
+      await sleep(busyWait * 1000, ctx, paths, false);
+      continue;
+    }
     if (response.status !== 429 || method !== 'enrollment_key') return response;
     const waitS = Math.max(1, response.retryAfterSeconds ?? 30);
     if (now() + waitS * 1000 > deadline) return response;
