@@ -50,7 +50,7 @@ export const SENTINEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export const createRedisClient = (target: RedisTarget, options: RedisOptions = {}): Redis => {
   if (target.kind === 'url') return new Redis(target.url, options);
-  return new Redis({
+  return restartWhenEnded(new Redis({
     ...options,
     sentinels: target.sentinels,
     name: target.name,
@@ -62,7 +62,42 @@ export const createRedisClient = (target: RedisTarget, options: RedisOptions = {
     sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2_000),
     sentinelMaxConnections: 3,
     connectTimeout: options.connectTimeout ?? 1_000,
+  }));
+};
+
+/** How long an ended Sentinel client waits before it connects again. */
+export const SENTINEL_RESTART_MS = 1_000;
+
+/**
+ * ioredis ends a client for good (status "end", every command refused) when
+ * its connector's connect() fails, and in Sentinel mode one way it fails is
+ * no outage at all: the failover detector hears `+switch-master` and closes
+ * the connector while a reconnect is still asking a sentinel for the
+ * primary ("Connection is closed"). That is exactly what happens when a
+ * primary dies and the replica is promoted, so now and then one edge out of
+ * several kept counting in memory after a failover, for ever. A Sentinel
+ * client that ends without its owner closing it (`disconnect()`) connects
+ * again; the owner's own close is respected.
+ */
+const restartWhenEnded = (redis: Redis): Redis => {
+  let closedByOwner = false;
+  const disconnect = redis.disconnect.bind(redis);
+  redis.disconnect = (reconnect = false) => {
+    if (!reconnect) closedByOwner = true;
+    disconnect(reconnect);
+  };
+  // The edge's lift subscriber is a duplicate: it needs the same care.
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override) => restartWhenEnded(duplicate(override));
+  redis.on('end', () => {
+    if (closedByOwner) return;
+    setTimeout(() => {
+      if (closedByOwner || redis.status !== 'end') return;
+      // A failure here ends the client again, and this runs again.
+      redis.connect().catch(() => undefined);
+    }, SENTINEL_RESTART_MS).unref();
   });
+  return redis;
 };
 
 /**
