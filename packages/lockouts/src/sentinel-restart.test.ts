@@ -97,16 +97,37 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** A stand-in sentinel and a client of it, both closed after the test. */
+const sentinelAndClient = async () => {
+  const sentinel = await startStandInSentinel();
+  cleanup.push(sentinel.close);
+  const client = createRedisClient(
+    { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'airlock' },
+    { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 },
+  );
+  client.on('error', () => undefined);
+  cleanup.push(() => client.disconnect());
+  return { sentinel, client };
+};
+
+/** The next resolve waits while the sentinel announces the switch, as in a failover. */
+const announceSwitchBeforeNextAnswer = (sentinel: StandInSentinel) => {
+  sentinel.hold = (answer) => {
+    for (const d of sentinel.detectors) d.write(`*3\r\n${bulk('message')}${bulk('+switch-master')}${bulk('airlock 127.0.0.1 1 127.0.0.1 6379')}`);
+    setTimeout(answer, 100);
+  };
+};
+
+/** The primary drops a client's connection, as a dying primary would. */
+const dropConnection = async (client: Redis) => {
+  const killer = new Redis(PRIMARY.port, PRIMARY.host);
+  cleanup.push(() => killer.disconnect());
+  await killer.client('KILL', 'ID', String(await client.client('ID')));
+};
+
 describe('a Sentinel client across a failover', () => {
   it('connects again when +switch-master lands while it asks a sentinel for the primary, and stays closed when its owner closes it', async () => {
-    const sentinel = await startStandInSentinel();
-    cleanup.push(sentinel.close);
-    const client = createRedisClient(
-      { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'airlock' },
-      { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 },
-    );
-    client.on('error', () => undefined);
-    cleanup.push(() => client.disconnect());
+    const { sentinel, client } = await sentinelAndClient();
     let ended = 0;
     client.on('end', () => (ended += 1));
     await waitFor(() => client.status === 'ready' && sentinel.detectors.size > 0, 'the client and its failover detector');
@@ -114,14 +135,9 @@ describe('a Sentinel client across a failover', () => {
 
     // The primary drops the connection; the reconnect asks the sentinel, which
     // announces the switch before it answers.
-    sentinel.hold = (answer) => {
-      for (const d of sentinel.detectors) d.write(`*3\r\n${bulk('message')}${bulk('+switch-master')}${bulk('airlock 127.0.0.1 1 127.0.0.1 6379')}`);
-      setTimeout(answer, 100);
-    };
+    announceSwitchBeforeNextAnswer(sentinel);
     const resolvesBefore = sentinel.resolves;
-    const killer = new Redis(PRIMARY.port, PRIMARY.host);
-    cleanup.push(() => killer.disconnect());
-    await killer.client('KILL', 'ID', String(await client.client('ID')));
+    await dropConnection(client);
 
     // ioredis itself gives up here (status "end")…
     await waitFor(() => ended > 0, 'ioredis to end the client');
@@ -139,27 +155,15 @@ describe('a Sentinel client across a failover', () => {
   });
 
   it('gives a duplicate (the edge subscribes through one) the same care', async () => {
-    const sentinel = await startStandInSentinel();
-    cleanup.push(sentinel.close);
-    const client = createRedisClient(
-      { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], name: 'airlock' },
-      { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 },
-    );
+    const { sentinel, client } = await sentinelAndClient();
     const dup = client.duplicate();
-    for (const c of [client, dup]) {
-      c.on('error', () => undefined);
-      cleanup.push(() => c.disconnect());
-    }
+    dup.on('error', () => undefined);
+    cleanup.push(() => dup.disconnect());
     await waitFor(() => dup.status === 'ready' && client.status === 'ready' && sentinel.detectors.size >= 2, 'both clients');
-    sentinel.hold = (answer) => {
-      for (const d of sentinel.detectors) d.write(`*3\r\n${bulk('message')}${bulk('+switch-master')}${bulk('airlock 127.0.0.1 1 127.0.0.1 6379')}`);
-      setTimeout(answer, 100);
-    };
+    announceSwitchBeforeNextAnswer(sentinel);
     let ended = false;
     dup.on('end', () => (ended = true));
-    const killer = new Redis(PRIMARY.port, PRIMARY.host);
-    cleanup.push(() => killer.disconnect());
-    await killer.client('KILL', 'ID', String(await dup.client('ID')));
+    await dropConnection(dup);
     await waitFor(() => ended, 'ioredis to end the duplicate');
     await waitFor(() => dup.status === 'ready', 'the duplicate to connect again', 5 * SENTINEL_RESTART_MS);
     expect(await dup.ping()).toBe('PONG');
