@@ -10,6 +10,11 @@
  *   edge-auto    the edge with EDGE_WORKERS=auto
  *   bare         the forwarding library alone (undici Pool, no edge logic)
  *
+ * and, for context without a target: edge-1-memory (the edge with in-process
+ * counters, i.e. without its Redis round trip) and bare-node (a node:http
+ * server sending the edge's 429, and holding the same idle connections):
+ * Node's own ceiling, so a reader can tell the edge's cost from Node's.
+ *
  * Forward and 429 rates are medians of interleaved rounds (so load from other
  * processes hurts every party alike); latency is p50/p99 at one connection;
  * idle memory is the edge's RSS holding 10,000 idle keep-alive connections
@@ -176,7 +181,14 @@ export interface SideBySide {
   refusal_rps: Record<string, number[]>;
   medians: { forward: Record<string, number>; refusal: Record<string, number> };
   latency_1conn_ms: { direct_p50: number; direct_p99: number; edge_p50: number; edge_p99: number; added_p50: number; added_p99: number };
-  idle: { connections: number; answered: number; rss_before_mb: number; rss_after_mb: number; serves_after: boolean };
+  idle: {
+    connections: number;
+    answered: number;
+    rss_before_mb: number;
+    rss_after_mb: number;
+    serves_after: boolean;
+    bare_node: { answered: number; rss_before_mb: number; rss_after_mb: number };
+  };
   ratios: Record<string, number>;
   targets: typeof TARGETS;
   met: Record<string, boolean>;
@@ -206,10 +218,13 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     edgeAuto: await freePort(),
     edgeAutoLimit: await freePort(),
     bare: await freePort(),
+    bareNode: await freePort(),
+    edgeMemory: await freePort(),
     idle: await freePort(),
+    idleBare: await freePort(),
   };
   try {
-    const built = await buildForBench(dir, ['bare-undici']);
+    const built = await buildForBench(dir, ['bare-undici', 'bare-node']);
     start(NGINX, ['-p', dir, '-c', nginxConf(dir, 'upstream.conf', { UPSTREAM_PORT: String(ports.upstream) })]);
     for (const [name, workers, fwd, lim] of [
       ['one', '1', ports.nginx1, ports.nginx1Limit],
@@ -227,17 +242,21 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     startEdgeProcess(built.edge, edgeEnv(ports.edgeAuto, ports.upstream, `${prefix}fa:`, { ...big, EDGE_WORKERS: 'auto' }));
     startEdgeProcess(built.edge, edgeEnv(ports.edgeAutoLimit, ports.upstream, `${prefix}la:`, { ...one, EDGE_WORKERS: 'auto' }));
     start(process.execPath, [built['bare-undici']], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bare) });
-    for (const [name, port] of Object.entries(ports)) if (name !== 'idle') await waitPort(port, name, 60_000);
+    // Context, not targets: Node's own refusal ceiling, and the edge without its Redis hop.
+    start(process.execPath, [built['bare-node']], { PORT: String(ports.bareNode) });
+    const { REDIS_URL: _shared, ...inMemory } = edgeEnv(ports.edgeMemory, ports.upstream, `${prefix}m1:`, big);
+    startEdgeProcess(built.edge, inMemory);
+    for (const [name, port] of Object.entries(ports)) if (!name.startsWith('idle')) await waitPort(port, name, 60_000);
     // Workers of the auto edges listen on the shared port one by one; let them all come up.
     await sleep(3_000);
 
-    const forward: Record<string, number[]> = { direct: [], nginx_1: [], edge_1: [], bare: [], nginx_auto: [], edge_auto: [] };
-    const refusal: Record<string, number[]> = { nginx_1: [], edge_1: [], nginx_auto: [], edge_auto: [] };
+    const forward: Record<string, number[]> = { direct: [], nginx_1: [], edge_1: [], bare: [], edge_1_memory: [], nginx_auto: [], edge_auto: [] };
+    const refusal: Record<string, number[]> = { nginx_1: [], edge_1: [], bare_node: [], nginx_auto: [], edge_auto: [] };
     const fwdPorts: Record<string, number> = {
-      direct: ports.upstream, nginx_1: ports.nginx1, edge_1: ports.edge1, bare: ports.bare, nginx_auto: ports.nginxAuto, edge_auto: ports.edgeAuto,
+      direct: ports.upstream, nginx_1: ports.nginx1, edge_1: ports.edge1, bare: ports.bare, edge_1_memory: ports.edgeMemory, nginx_auto: ports.nginxAuto, edge_auto: ports.edgeAuto,
     };
     const limPorts: Record<string, number> = {
-      nginx_1: ports.nginx1Limit, edge_1: ports.edge1Limit, nginx_auto: ports.nginxAutoLimit, edge_auto: ports.edgeAutoLimit,
+      nginx_1: ports.nginx1Limit, edge_1: ports.edge1Limit, bare_node: ports.bareNode, nginx_auto: ports.nginxAutoLimit, edge_auto: ports.edgeAutoLimit,
     };
     // Warm-up: JIT, keep-alive pools, scripts loaded into Redis.
     for (const port of [...Object.values(fwdPorts), ...Object.values(limPorts)]) await wrk(port, 1, connections);
@@ -270,6 +289,15 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     const check = await wrk(ports.idle, 1, 1);
     const servesAfter = check.requests > 0 && check.non2xx === 0;
     for (const s of held.sockets) s.destroy();
+    // The same 10,000 idle connections on a bare node:http server: Node's own share.
+    const idleBare = start(process.execPath, [built['bare-node']], { PORT: String(ports.idleBare) });
+    await waitPort(ports.idleBare, 'idle bare node');
+    await sleep(500);
+    const bareRssBefore = rssMb(idleBare.pid ?? 0);
+    const heldBare = await openIdle(ports.idleBare, 1_000, 10);
+    await sleep(2_000);
+    const bareRssAfter = rssMb(idleBare.pid ?? 0);
+    for (const s of heldBare.sockets) s.destroy();
 
     const med = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, median(v.filter((x) => !Number.isNaN(x)))]));
     const f = med(forward);
@@ -280,6 +308,8 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       refusal_vs_nginx_1: (x['edge_1'] ?? 0) / (x['nginx_1'] ?? 1),
       refusal_auto_vs_nginx_auto: (x['edge_auto'] ?? 0) / (x['nginx_auto'] ?? 1),
       edge_vs_bare: (f['edge_1'] ?? 0) / (f['bare'] ?? 1),
+      edge_memory_vs_bare: (f['edge_1_memory'] ?? 0) / (f['bare'] ?? 1),
+      refusal_vs_bare_node: (x['edge_1'] ?? 0) / (x['bare_node'] ?? 1),
       nginx_1_vs_direct: (f['nginx_1'] ?? 0) / (f['direct'] ?? 1),
     };
     const latency = {
@@ -306,7 +336,14 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       refusal_rps: refusal,
       medians: { forward: f, refusal: x },
       latency_1conn_ms: latency,
-      idle: { connections: held.sockets.length, answered: held.answered, rss_before_mb: rssBefore, rss_after_mb: rssAfter, serves_after: servesAfter },
+      idle: {
+        connections: held.sockets.length,
+        answered: held.answered,
+        rss_before_mb: rssBefore,
+        rss_after_mb: rssAfter,
+        serves_after: servesAfter,
+        bare_node: { answered: heldBare.answered, rss_before_mb: bareRssBefore, rss_after_mb: bareRssAfter },
+      },
       ratios,
       targets: TARGETS,
       met,
@@ -326,6 +363,15 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     line('edge-1 ÷ bare forwarding library', ratios.edge_vs_bare.toFixed(2), `≥ ${TARGETS.edge_vs_bare}`, met.edge_vs_bare);
     line('added latency p50 / p99 at 1 connection (ms)', `${latency.added_p50.toFixed(2)} / ${latency.added_p99.toFixed(2)}`, `p99 ≤ ${TARGETS.added_p99_ms_max}`, met.added_p99_ms_max);
     line(`RSS with ${held.answered.toLocaleString('en-US')} idle connections (MB)`, rssAfter.toFixed(1), `< ${TARGETS.idle_rss_mb_max}`, met.idle_rss_mb_max);
+    process.stdout.write('  context (no target): what Node and Redis take\n');
+    line('  edge-1 ÷ bare node:http, 429s', ratios.refusal_vs_bare_node.toFixed(2), '', null);
+    line('  edge-1 in-process counters ÷ bare library', ratios.edge_memory_vs_bare.toFixed(2), '', null);
+    line(
+      `  bare node:http RSS, ${heldBare.answered.toLocaleString('en-US')} idle (MB)`,
+      `${bareRssBefore.toFixed(1)} → ${bareRssAfter.toFixed(1)}`,
+      '',
+      null,
+    );
     process.stdout.write(`  (load average ${load0.toFixed(1)} → ${(loadavg()[0] ?? 0).toFixed(1)} on ${availableParallelism()} cores)\n`);
     if (opts.outFile) {
       mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
