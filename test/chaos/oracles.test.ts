@@ -16,17 +16,16 @@
  * Answers: byte-identical bodies and the same header names and values, but
  * for the request id and the date.
  */
-import * as http from 'node:http';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePairingCode } from '@airlock/crypto';
 import { newAgentKey } from '../helpers/agent-key.ts';
 import { enrollToPollToken, type Admin } from './support/airlock.ts';
-import { hit, report, type Hit } from './support/http.ts';
+import { hit, report } from './support/http.ts';
+import { headerSet, mediansMs, pairwise, sampleInterleaved, showPairs } from './support/oracle.ts';
 import { startApiOnPrivatePostgres, type PrivateApi } from './support/private-api.ts';
 import type { ApiProcess } from './support/processes.ts';
-import { mannWhitney, median } from './support/stats.ts';
 
 const SAMPLES = 2_000;
 /**
@@ -63,24 +62,6 @@ type Cause = (typeof CAUSES)[number];
  */
 const KEY_CAUSES: readonly Cause[] = ['wrong_site_key', 'unknown_site_key'];
 const sameKind = (a: Cause, b: Cause): boolean => KEY_CAUSES.includes(a) === KEY_CAUSES.includes(b);
-
-const shuffle = <T>(items: readonly T[]): T[] => {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i -= 1) {
-    const j = randomInt(i + 1);
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-};
-
-/** Headers that legitimately differ per answer. */
-const VOLATILE = new Set(['x-request-id', 'date']);
-const headerSet = (h: Hit): string =>
-  JSON.stringify(
-    Object.entries(h.headers)
-      .filter(([k]) => !VOLATILE.has(k))
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
 
 describe('enroll refusals are not an oracle', () => {
   it('answers every refusal cause with the same bytes and indistinguishable timing', async () => {
@@ -127,35 +108,17 @@ describe('enroll refusals are not an oracle', () => {
       }
     };
 
-    // Keep-alive connections, as an attacker would use: no handshake in the measurement.
-    const agent = new http.Agent({ keepAlive: true, maxSockets: STREAMS });
     const url = `${api.url}/api/v1/enroll`;
-    // Warm-up: first calls compile code paths and fill caches for every cause.
-    for (let i = 0; i < 20; i += 1) for (const cause of CAUSES) await hit(url, { body: bodyFor(cause), agent });
-
-    const times = new Map<Cause, number[]>(CAUSES.map((c) => [c, []]));
-    const firstAnswer = new Map<Cause, Hit>();
-    const wrongAnswers: string[] = [];
-    const started = performance.now();
-    let round = 0;
-    const deadline = performance.now() + TIME_BUDGET_MS;
-    const stream = async () => {
-      while (round < SAMPLES && (performance.now() < deadline || round < MIN_SAMPLES)) {
-        round += 1;
-        for (const cause of shuffle(CAUSES)) {
-          const answer = await hit(url, { body: bodyFor(cause), agent });
-          times.get(cause)?.push(answer.ms);
-          const first = firstAnswer.get(cause);
-          if (!first) firstAnswer.set(cause, answer);
-          // Every answer, not just the first, is the same refusal.
-          else if (answer.status !== 401 || answer.body !== first.body) wrongAnswers.push(`${cause}: ${answer.status} ${answer.body}`);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: STREAMS }, () => stream()));
-    expect(wrongAnswers).toEqual([]);
-    const elapsedS = (performance.now() - started) / 1000;
-    agent.destroy();
+    const { times, first: firstAnswer, problems, seconds: elapsedS } = await sampleInterleaved({
+      causes: CAUSES,
+      ask: (cause, agent) => hit(url, { body: bodyFor(cause), agent }),
+      check: (_cause, answer, first) => (answer.status !== 401 || answer.body !== first.body ? `${answer.status} ${answer.body}` : null),
+      samples: SAMPLES,
+      streams: STREAMS,
+      budgetMs: TIME_BUDGET_MS,
+      minSamples: MIN_SAMPLES,
+    });
+    expect(problems).toEqual([]);
 
     // ---- responses: byte-identical bodies, identical header sets ----------------
     const reference = firstAnswer.get('wrong_code');
@@ -168,30 +131,20 @@ describe('enroll refusals are not an oracle', () => {
     }
 
     // ---- timing: no pair differs, family-wise p < 0.01 ----------------------------
-    const pairs: Array<{ a: Cause; b: Cause; p: number; median_diff_us: number }> = [];
-    for (let i = 0; i < CAUSES.length; i += 1) {
-      for (let j = i + 1; j < CAUSES.length; j += 1) {
-        const a = CAUSES[i] as Cause;
-        const b = CAUSES[j] as Cause;
-        const ta = times.get(a) ?? [];
-        const tb = times.get(b) ?? [];
-        pairs.push({ a, b, p: mannWhitney(ta, tb).p, median_diff_us: Math.round((median(ta) - median(tb)) * 1000) });
-      }
-    }
+    const pairs = pairwise(CAUSES, times);
     const asserted = pairs.filter((p) => sameKind(p.a, p.b));
     const crossKind = pairs.filter((p) => !sameKind(p.a, p.b));
     const threshold = ALPHA / asserted.length;
-    const show = (list: typeof pairs) => list.map((p) => `${p.a}/${p.b} p=${p.p.toFixed(4)} Δmedian=${p.median_diff_us}µs`);
     report('timing oracle', {
       samples_per_cause: Math.min(...CAUSES.map((c) => times.get(c)?.length ?? 0)),
       streams: STREAMS,
       seconds: Math.round(elapsedS),
-      medians_ms: Object.fromEntries(CAUSES.map((c) => [c, Math.round(median(times.get(c) ?? []) * 1000) / 1000])),
+      medians_ms: mediansMs(CAUSES, times),
       smallest_p: Math.min(...asserted.map((p) => p.p)),
       per_pair_threshold: threshold,
       largest_median_diff_us: Math.max(...asserted.map((p) => Math.abs(p.median_diff_us))),
-      pairs: show(asserted),
-      code_versus_key_pairs_not_asserted: show(crossKind),
+      pairs: showPairs(asserted),
+      code_versus_key_pairs_not_asserted: showPairs(crossKind),
     });
     expect(pairs).toHaveLength(21);
     expect(asserted.filter((p) => p.p < threshold)).toEqual([]);
