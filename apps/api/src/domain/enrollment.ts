@@ -12,6 +12,7 @@ import {
   normalizePairingCode,
   parseSshEd25519PublicKey,
   secretDigest,
+  secretDisplayStart,
   signedMessage,
   sshFingerprint,
   verifyEnrollmentSignature,
@@ -28,17 +29,18 @@ import type {
 } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import { lockAgent, type AgentRow } from '../store/agents.ts';
+import type { AgentRow } from '../store/agents.ts';
 import {
   approveVerifiedEnrollment,
   createEnrollment,
-  lockEnrollmentByPollToken,
+  collectAgentKey,
+  lockEnrollmentForStatus,
   lockEnrollmentWithMachineAgent,
   updateEnrollment,
   updateEnrollmentAudited,
   type EnrollmentRow,
 } from '../store/enrollments.ts';
-import { auditRow, countAudit, recordAudit } from './audit.ts';
+import { auditRow, countAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
 import { approveConflict, approvedAuditEvent, approveInTransaction } from './decisions.ts';
 import { pairingCodeDigest } from './pairing-codes.ts';
@@ -373,9 +375,11 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
   const digest = secretDigest(pollToken);
   const now = deps.clock.now();
 
+  // BEGIN, one locking read, one write (two more only for a certificate), COMMIT.
   const outcome = await deps.db.transaction(async (tx): Promise<Outcome<StatusResult>> => {
-    const e = await lockEnrollmentByPollToken(tx, digest);
-    if (!e) throw invalidToken();
+    const locked = await lockEnrollmentForStatus(tx, digest);
+    if (!locked) throw invalidToken();
+    const e = locked.e;
     const refuse = (error: ApiError) => ({ ok: false as const, error });
 
     if (e.lastPollAt && now.getTime() - e.lastPollAt.getTime() < e.pollInterval * 1000 - POLL_GRACE_MS) {
@@ -384,70 +388,71 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
       await updateEnrollment(tx, e.id, { pollInterval: interval, lastPollAt: now, updatedAt: now });
       return refuse(new ApiError('slow_down', `Polling too fast; poll every ${interval} s`, { retryAfterSeconds: interval }));
     }
-    await updateEnrollment(tx, e.id, { lastPollAt: now, updatedAt: now });
+    // Every answer below records this poll; the write that carries it differs.
+    const polled = { lastPollAt: now, updatedAt: now };
 
     switch (e.status) {
       case 'awaiting_approval':
       case 'pending_confirmation': {
         if (e.approvalExpiresAt && now >= e.approvalExpiresAt) {
-          await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: now });
-          await recordAudit(tx, deps, client, { eventType: 'enrollment.expired', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id });
+          await updateEnrollmentAudited(tx, e.id, { ...polled, status: 'expired' }, [
+            auditRow(deps, client, { eventType: 'enrollment.expired', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id }),
+          ]);
           return refuse(new ApiError('expired_token', 'The enrollment expired before an operator approved it; enroll again'));
         }
+        await updateEnrollment(tx, e.id, polled);
         return { ok: true, value: { httpStatus: 202, body: { status: e.status, poll_interval: e.pollInterval } } };
       }
       case 'approved': {
         if (e.credentialsIssuedAt || !e.agentId) {
+          await updateEnrollment(tx, e.id, polled);
           return refuse(
             new ApiError('credentials_already_issued', 'The credentials were already issued once', {
               audit: { eventType: 'status.credentials_already_issued', siteCode: e.siteCode, enrollmentId: e.id, agentId: e.agentId },
             }),
           );
         }
-        // The agent's row lock orders this against a concurrent renewal on the agent routes:
-        // whichever mints last, exactly one key is live.
-        const agent = await lockAgent(tx, e.agentId);
-        if (!agent) throw invalidToken(e.id, e.siteCode);
-        // Re-enrollment: the machine's older keys stop working as the new one is issued (issueCredentials).
-        const { credentials, revokedKeys: revoked } = await issueCredentials(
+        // The agent's row lock (taken with the enrollment's) orders this against a
+        // concurrent renewal on the agent routes: whichever mints last, exactly one key is live.
+        if (locked.lockedAgentId === null) throw invalidToken(e.id, e.siteCode);
+        const agentId = e.agentId;
+        // The certificate (when asked for) and the tunnel endpoint; the agent key is minted below.
+        const { credentials } = await issueCredentials(
           deps,
           tx,
-          { agentId: e.agentId, siteCode: e.siteCode, hostname: e.hostname, publicKey: e.publicKey, enrollmentId: e.id },
-          { mintAgentKey: true, withCertificate: e.csr !== null, client, actor: 'agent' },
+          { agentId, siteCode: e.siteCode, hostname: e.hostname, publicKey: e.publicKey, enrollmentId: e.id },
+          { mintAgentKey: false, withCertificate: e.csr !== null, client, actor: 'agent' },
         );
-        const agentKey = credentials.agent_key;
-        if (agentKey === null) throw new Error('issueCredentials minted no agent key');
-        await updateEnrollment(tx, e.id, { credentialsIssuedAt: now, updatedAt: now });
-        if (e.reuseAgentId) {
-          await recordAudit(tx, deps, client, {
-            eventType: 'enroll.reuse',
-            actor: 'system',
-            siteCode: e.siteCode,
-            enrollmentId: e.id,
-            agentId: e.agentId,
-            details: { revoked_keys: revoked },
-          });
-        }
-        await recordAudit(tx, deps, client, {
-          eventType: 'credentials.issued',
-          actor: 'agent',
-          siteCode: e.siteCode,
-          enrollmentId: e.id,
-          agentId: e.agentId,
-        });
+        // Re-enrollment: the machine's older keys stop working as the new one is issued.
+        const agentKey = mintSecret('cak');
+        const reuse = e.reuseAgentId
+          ? { eventType: 'enroll.reuse', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id, agentId, details: {} }
+          : null;
+        const revoked = await collectAgentKey(
+          tx,
+          { enrollmentId: e.id, agentId, digest: secretDigest(agentKey), start: secretDisplayStart(agentKey), now },
+          {
+            // Counted below, with the number of keys the statement revoked.
+            reuse: reuse ? auditRow(deps, client, reuse, false) : null,
+            issued: auditRow(deps, client, { eventType: 'credentials.issued', actor: 'agent', siteCode: e.siteCode, enrollmentId: e.id, agentId }),
+          },
+        );
+        if (reuse) countAudit(deps, { ...reuse, details: { revoked_keys: revoked } });
         return {
           ok: true,
           value: {
             httpStatus: 200,
-            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { ...credentials, agent_key: agentKey } },
+            body: { status: 'approved', agent_id: agentId, site_code: e.siteCode, credentials: { ...credentials, agent_key: agentKey } },
           },
         };
       }
       case 'rejected':
+        await updateEnrollment(tx, e.id, polled);
         return refuse(
           new ApiError('enrollment_rejected', `Enrollment rejected by the operator: ${e.rejectReason ?? 'no reason given'}`),
         );
       case 'expired':
+        await updateEnrollment(tx, e.id, polled);
         return refuse(new ApiError('expired_token', 'The enrollment expired before an operator approved it; enroll again'));
       case 'awaiting_verification':
       case 'failed':

@@ -227,3 +227,35 @@ export const approveVerifiedEnrollment = async (
     select (select id from agent) as agent_id`);
   return (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
 };
+
+/**
+ * The agent collects its credentials, in one statement: every earlier key of
+ * the agent is revoked and the new one inserted (the UPDATE cannot see the
+ * row the INSERT adds, so exactly the new key stays live), the enrollment is
+ * marked collected, and the audit rows are written in order, `reuse` (when
+ * given) carrying the number of keys revoked. The caller holds the
+ * enrollment's and the agent's row locks. Returns that number.
+ */
+export const collectAgentKey = async (
+  db: Executor,
+  k: { enrollmentId: string; agentId: string; digest: string; start: string; now: Date },
+  audit: { reuse: AuditEventInput | null; issued: AuditEventInput },
+): Promise<number> => {
+  const now = at(k.now);
+  const rows = await db.execute(sql`
+    with revoked as (
+      update agent_keys set revoked_at = ${now} where agent_id = ${uuid(k.agentId)} and revoked_at is null returning id
+    ),
+    minted as (
+      insert into agent_keys (agent_id, digest, start, created_at) values (${uuid(k.agentId)}, ${k.digest}, ${k.start}, ${now})
+    ),
+    changed as (
+      update enrollments set last_poll_at = ${now}, credentials_issued_at = ${now}, updated_at = ${now} where id = ${uuid(k.enrollmentId)}
+    ),
+    audit as (${insertAuditRows([
+      ...(audit.reuse ? [{ ...audit.reuse, detailsExpr: sql`jsonb_build_object('revoked_keys', (select count(*)::int from revoked))` }] : []),
+      audit.issued,
+    ])})
+    select (select count(*)::int from revoked) as revoked`);
+  return Number(rows[0]?.['revoked'] ?? 0);
+};

@@ -56,18 +56,24 @@ export const json = (v: unknown): SQL => sql`${JSON.stringify(v)}::jsonb`;
 /** A uuid parameter or null. */
 export const uuid = (v: string | null): SQL => sql`${v}::uuid`;
 
-/** An audit row's agent id: a known value, or an expression (a CTE's row) of the same statement. */
-export type AgentIdExpr = string | null | SQL;
-
 /**
  * One audit row as a VALUES tuple, in AUDIT_COLUMNS order. The caller builds
  * the row (domain/audit.ts auditRow) so every row carries exactly what
  * recordAudit writes: clock, client address and agent, request id.
  */
-const auditTuple = (e: AuditEventInput & { agentIdExpr?: SQL }): SQL =>
+const auditTuple = (e: AuditRowSql): SQL =>
   sql`(${at(e.occurredAt)}, ${e.eventType}, ${e.actor}, ${e.siteCode ?? null}, ${uuid(e.enrollmentId ?? null)}, ${
     e.agentIdExpr ?? uuid(e.agentId ?? null)
-  }, ${e.sourceIp ?? null}, ${e.userAgent ?? null}, ${json(e.details ?? {})})`;
+  }, ${e.sourceIp ?? null}, ${e.userAgent ?? null}, ${
+    e.detailsExpr ? sql`${json(e.details ?? {})} || ${e.detailsExpr}` : json(e.details ?? {})
+  })`;
+
+/**
+ * An audit row for a statement that writes it: `agentIdExpr` for an agent id
+ * the statement itself produces (a CTE's row), `detailsExpr` (a jsonb
+ * expression) for details it computes, merged over `details`.
+ */
+export type AuditRowSql = AuditEventInput & { agentIdExpr?: SQL; detailsExpr?: SQL };
 
 const AUDIT_COLUMNS = sql.raw(
   [
@@ -91,7 +97,7 @@ const AUDIT_COLUMNS = sql.raw(
  * separate inserts they replace did. `when` (a boolean SQL expression) writes
  * them only if it holds, e.g. only when the CTE they describe produced a row.
  */
-export const insertAuditRows = (rows: ReadonlyArray<AuditEventInput & { agentIdExpr?: SQL }>, when?: SQL): SQL => {
+export const insertAuditRows = (rows: ReadonlyArray<AuditRowSql>, when?: SQL): SQL => {
   const values = sql.join(rows.map(auditTuple), sql`, `);
   return when
     ? sql`insert into audit_events (${AUDIT_COLUMNS}) select * from (values ${values}) v where ${when}`
