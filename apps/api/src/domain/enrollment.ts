@@ -29,7 +29,7 @@ import type {
 } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import type { AgentRow } from '../store/agents.ts';
+import { lockAgent, type AgentRow } from '../store/agents.ts';
 import {
   approveVerifiedEnrollment,
   createEnrollment,
@@ -414,8 +414,12 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
         }
         // The agent's row lock (taken with the enrollment's) orders this against a
         // concurrent renewal on the agent routes: whichever mints last, exactly one key is live.
-        if (locked.lockedAgentId === null) throw invalidToken(e.id, e.siteCode);
         const agentId = e.agentId;
+        // Approved while the locking read waited for the enrollment's lock: that
+        // read's snapshot predates the approval, so it cannot see the agent row
+        // the approval created. A statement of its own, after the wait, does.
+        const lockedAgentId = locked.lockedAgentId ?? (await lockAgent(tx, agentId))?.id ?? null;
+        if (lockedAgentId === null) throw invalidToken(e.id, e.siteCode);
         // The certificate (when asked for) and the tunnel endpoint; the agent key is minted below.
         const { credentials } = await issueCredentials(
           deps,

@@ -163,6 +163,10 @@ export const lockEnrollmentWithMachineAgent = async (db: Executor, id: string): 
  * subquery runs), the order revocation takes, so the two cannot deadlock.
  * The agent's lock orders the collection against a concurrent renewal on the
  * agent routes; the statements that follow see everything committed before.
+ * The subquery reads with the statement's snapshot: when the enrollment lock
+ * had to be waited for (an approval committing meanwhile), the agent that
+ * approval created is invisible here and `lockedAgentId` is null; the caller
+ * then locks the agent in a statement of its own.
  */
 export const lockEnrollmentForStatus = async (
   db: Executor,
