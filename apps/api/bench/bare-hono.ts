@@ -1,7 +1,8 @@
 /**
  * The reference the api's own cost is measured against: the smallest Hono
  * app on the same server adapter, answering the same `/healthz`. Started by
- * scripts/bench/api-bench.ts with the same runner as the api.
+ * apps/api/bench/api-bench.ts the same way as the api: bundled by esbuild,
+ * run on plain node.
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';

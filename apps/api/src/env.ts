@@ -51,6 +51,8 @@ export interface SshEndpointConfig {
 
 const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'))),
+  // 0 behind a transaction-mode pooler that cannot keep prepared statements (db/client.ts).
+  DATABASE_PREPARE: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '1'),
   REDIS_URL: v.optional(v.pipe(v.string(), v.regex(/^rediss?:\/\//, 'must be a redis:// URL'))),
   // Alternative to REDIS_URL: the edge's Sentinel group; checked in resolveRedisTarget.
   REDIS_SENTINELS: v.optional(v.string()),
@@ -111,6 +113,8 @@ const EnvSchema = v.object({
 
 export interface ApiConfig {
   databaseUrl: string | undefined;
+  /** Prepared statements on DATABASE_URL (DATABASE_PREPARE, default on). */
+  databasePrepare: boolean;
   redisUrl: string | undefined;
   /** The edge's Redis, URL or Sentinel group; null: lockout commands answer 503. */
   redis: RedisTarget | null;
@@ -198,6 +202,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
   }
   return {
     databaseUrl: o.DATABASE_URL,
+    databasePrepare: o.DATABASE_PREPARE === '1',
     redisUrl: o.REDIS_URL,
     redis: redis.target,
     redisPrefix: o.EDGE_REDIS_PREFIX,

@@ -36,7 +36,7 @@ export interface OpenedDatabase {
 /** DATABASE_URL when set; otherwise embedded Postgres under the data dir. */
 export const openDatabase = async (config: ApiConfig, logger: Logger): Promise<OpenedDatabase> => {
   if (config.databaseUrl) {
-    const handle = connectDatabase({ url: config.databaseUrl });
+    const handle = connectDatabase({ url: config.databaseUrl, prepare: config.databasePrepare });
     return { handle, embedded: null, close: () => handle.close() };
   }
   logger.info('DATABASE_URL is unset: using embedded Postgres (PGlite)', { data_dir: config.dataDir });

@@ -4,6 +4,12 @@
  * `unsafe()` and every transaction through `begin()`/`savepoint()`;
  * postgres.js queries are lazy (sent when first awaited), so the clock starts
  * in the query's `then` and stops when it settles.
+ *
+ * The same proxy decides whether statements are prepared: drizzle passes
+ * `prepare: false` on every unnamed query, and postgres.js then sends each
+ * parameterised statement in two round trips (describe, then execute). With
+ * `prepare` set, a statement's text is parsed once per connection and every
+ * later run is one round trip with no parse or plan on the server.
  */
 export type QueryObserver = (seconds: number, ok: boolean) => void;
 
@@ -29,13 +35,17 @@ const timeQuery = (query: Thenable, observe: () => QueryObserver | null): void =
   };
 };
 
-export const timedClient = <T extends object>(client: T, observe: () => QueryObserver | null): T =>
+export const timedClient = <T extends object>(client: T, observe: () => QueryObserver | null, prepare = false): T =>
   new Proxy(client, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
       if (prop === 'unsafe') {
         return (...args: unknown[]) => {
+          if (prepare && args.length >= 2) {
+            const options = (args[2] ?? {}) as Record<string, unknown>;
+            args = [args[0], args[1], { ...options, prepare: true }];
+          }
           const query = (value as (...a: unknown[]) => Thenable).apply(target, args);
           timeQuery(query, observe);
           return query;
@@ -46,7 +56,7 @@ export const timedClient = <T extends object>(client: T, observe: () => QueryObs
         return (...args: unknown[]) =>
           (value as (...a: unknown[]) => unknown).apply(
             target,
-            args.map((a) => (typeof a === 'function' ? (tx: object) => (a as (t: object) => unknown)(timedClient(tx, observe)) : a)),
+            args.map((a) => (typeof a === 'function' ? (tx: object) => (a as (t: object) => unknown)(timedClient(tx, observe, prepare)) : a)),
           );
       }
       return value;

@@ -12,16 +12,34 @@ export const recordAudit = (
   deps: Pick<Deps, 'clock' | 'metrics'>,
   client: Client | null,
   e: Omit<AuditEventInput, 'occurredAt' | 'sourceIp' | 'userAgent'>,
-): Promise<void> => {
-  deps.metrics?.observeAudit(e.eventType, e.details);
-  return insertAuditEvent(db, {
+): Promise<void> => insertAuditEvent(db, auditRow(deps, client, e));
+
+/**
+ * The row recordAudit writes, for a store statement that writes it together
+ * with the change it records (one round trip instead of two). Counted in the
+ * metrics here, as recordAudit counts it, so the two cannot drift apart;
+ * `count: false` for a row the statement may not write (the caller counts it
+ * with countAudit once it knows).
+ */
+export const auditRow = (
+  deps: Pick<Deps, 'clock' | 'metrics'>,
+  client: Client | null,
+  e: Omit<AuditEventInput, 'occurredAt' | 'sourceIp' | 'userAgent'>,
+  count = true,
+): AuditEventInput => {
+  if (count) countAudit(deps, e);
+  return {
     ...e,
     occurredAt: deps.clock.now(),
     sourceIp: client?.ip ?? null,
     userAgent: client?.userAgent ?? null,
     details: { ...e.details, ...(client ? { request_id: client.requestId } : {}) },
-  });
+  };
 };
+
+/** Counts an audit event in the metrics (see auditRow). */
+export const countAudit = (deps: Pick<Deps, 'metrics'>, e: Pick<AuditEventInput, 'eventType' | 'details'>): void =>
+  deps.metrics?.observeAudit(e.eventType, e.details);
 
 // The cursor is opaque to clients; inside it is the last row's sequence number.
 const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');

@@ -45,11 +45,7 @@ export const approveInTransaction = async (
     createdBy: decidedBy,
     now,
   });
-  if (!agent) {
-    throw new ApiError('site_conflict', 'This machine is enrolled at another site; move it deliberately first', {
-      audit: { eventType: 'enrollment.approve_conflict', siteCode: e.siteCode, enrollmentId: e.id },
-    });
-  }
+  if (!agent) throw approveConflict(e);
   await updateEnrollment(tx, e.id, {
     status: 'approved',
     agentId: agent.id,
@@ -59,15 +55,24 @@ export const approveInTransaction = async (
     updatedAt: now,
   });
   deps.metrics?.approved(e.method, (now.getTime() - e.createdAt.getTime()) / 1000);
-  await recordAudit(tx, deps, client, {
-    eventType: 'enrollment.approved',
-    actor: decidedBy,
-    siteCode: e.siteCode,
-    enrollmentId: e.id,
-    agentId: agent.id,
-    details: { previous_status: e.status, reused_agent: e.reuseAgentId !== null, ...(notes ? { notes } : {}) },
-  });
+  await recordAudit(tx, deps, client, approvedAuditEvent(e, decidedBy, notes, agent.id));
 };
+
+/** The machine's agent row belongs to another site: approving would take it over. */
+export const approveConflict = (e: Pick<EnrollmentRow, 'siteCode' | 'id'>) =>
+  new ApiError('site_conflict', 'This machine is enrolled at another site; move it deliberately first', {
+    audit: { eventType: 'enrollment.approve_conflict', siteCode: e.siteCode, enrollmentId: e.id },
+  });
+
+/** The audit row of an approval, by an operator or the site policy (verify writes it in its own statement). */
+export const approvedAuditEvent = (e: Pick<EnrollmentRow, 'siteCode' | 'id' | 'status' | 'reuseAgentId'>, decidedBy: string, notes: string | null, agentId: string | null) => ({
+  eventType: 'enrollment.approved',
+  actor: decidedBy,
+  siteCode: e.siteCode,
+  enrollmentId: e.id,
+  agentId,
+  details: { previous_status: e.status, reused_agent: e.reuseAgentId !== null, ...(notes ? { notes } : {}) },
+});
 
 /** Locks the enrollment and checks it still waits for a decision; the row lock makes racing decisions take turns. */
 const lockDecidable = async (deps: Deps, tx: Executor, id: string, action: string) => {

@@ -12,6 +12,7 @@ import {
   normalizePairingCode,
   parseSshEd25519PublicKey,
   secretDigest,
+  secretDisplayStart,
   signedMessage,
   sshFingerprint,
   verifyEnrollmentSignature,
@@ -27,15 +28,21 @@ import type {
   VerifyResponse,
 } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
-import type { Executor } from '../db/client.ts';
 import { ApiError } from '../errors.ts';
-import { getAgentByMachineUid, lockAgent } from '../store/agents.ts';
-import { insertEnrollment, lockEnrollment, lockEnrollmentByPollToken, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
-import { consumePairingCode } from '../store/pairing-codes.ts';
-import { consumeEnrollmentKey } from '../store/sites.ts';
-import { recordAudit } from './audit.ts';
+import { lockAgent, type AgentRow } from '../store/agents.ts';
+import {
+  approveVerifiedEnrollment,
+  createEnrollment,
+  collectAgentKey,
+  lockEnrollmentForStatus,
+  lockEnrollmentWithMachineAgent,
+  updateEnrollment,
+  updateEnrollmentAudited,
+  type EnrollmentRow,
+} from '../store/enrollments.ts';
+import { auditRow, countAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
-import { approveInTransaction } from './decisions.ts';
+import { approveConflict, approvedAuditEvent, approveInTransaction } from './decisions.ts';
 import { pairingCodeDigest } from './pairing-codes.ts';
 import type { Client, Deps } from './deps.ts';
 
@@ -86,34 +93,22 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
   const expiresAt = addSeconds(now, deps.config.challengeTtlSeconds);
   const fingerprint = sshFingerprint(key.blob);
 
-  await deps.db.transaction(async (tx) => {
-    // Every denial cause is one statement that finds no row: the same work on
-    // every path, and the same answer.
-    let autoApprove: boolean;
-    let enrollmentKeyId: string | null = null;
-    let pairingCodeId: string | null = null;
-    if (method === 'enrollment_key') {
-      const used = await consumeEnrollmentKey(tx, body.site_code, credentialDigest, now);
-      if (!used) throw denied(body.site_code, method);
-      enrollmentKeyId = used.id;
-      // Enrollment-key enrollments follow the site policy.
-      autoApprove = used.policy === 'auto';
-    } else {
-      const used = await consumePairingCode(tx, body.site_code, credentialDigest, id, now);
-      if (!used) throw denied(body.site_code, method);
-      pairingCodeId = used.id;
-      autoApprove = used.autoApprove;
-    }
-
-    if (body.machine_uid !== undefined) await refuseForeignMachine(deps, tx, body.site_code, body.machine_uid, 'site_conflict');
-
-    await insertEnrollment(tx, {
+  // Every denial cause is the same statement finding no row: the same work on
+  // every path, and the same answer.
+  const created = {
+    eventType: 'enroll.created',
+    actor: 'agent',
+    siteCode: body.site_code,
+    enrollmentId: id,
+    details: { method, fingerprint, hostname: body.hostname, machine_uid: body.machine_uid ?? null },
+  };
+  const result = await createEnrollment(
+    deps.db,
+    { kind: method, digest: credentialDigest },
+    {
       id,
       siteCode: body.site_code,
       method,
-      pairingCodeId,
-      enrollmentKeyId,
-      autoApprove,
       publicKey: key.canonical + (key.comment ? ` ${key.comment}` : ''),
       fingerprint,
       hostname: body.hostname,
@@ -128,16 +123,15 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
       status: 'awaiting_verification',
       pollInterval: deps.config.pollIntervalSeconds,
       createdAt: now,
-      updatedAt: now,
-    });
-    await recordAudit(tx, deps, client, {
-      eventType: 'enroll.created',
-      actor: 'agent',
-      siteCode: body.site_code,
-      enrollmentId: id,
-      details: { method, fingerprint, hostname: body.hostname, machine_uid: body.machine_uid ?? null },
-    });
-  });
+    },
+    // Counted below, once the statement says the row was written.
+    auditRow(deps, client, created, false),
+  );
+  if (result.outcome === 'denied') throw denied(body.site_code, method);
+  if (result.outcome === 'foreign_machine') {
+    throw foreignMachine(deps, body.site_code, body.machine_uid ?? '', { id: result.agentId, siteCode: result.otherSiteCode }, 'site_conflict');
+  }
+  countAudit(deps, created);
 
   return { enrollment_id: id, challenge, expires_at: expiresAt.toISOString() };
 };
@@ -155,28 +149,45 @@ const denied = (siteCode: string, method: string) =>
  * enroll answers 409 site_conflict; verify, which the contract gives no 409,
  * answers enrollment_denied (a machine claimed elsewhere since the enroll).
  */
-const refuseForeignMachine = async (
+/**
+ * A machine belongs to one site; moving it is an operator's deliberate act
+ * (revoking its agent at the old site), never a side effect. Given the agent
+ * that holds the machine_uid (read with the enrollment's lock), returns it
+ * when it is this site's. `code` is how the route may say no: enroll answers
+ * 409 site_conflict; verify, which the contract gives no 409, answers
+ * enrollment_denied (a machine claimed elsewhere since the enroll).
+ */
+const checkForeignMachine = (
   deps: Deps,
-  tx: Executor,
   siteCode: string,
   machineUid: string,
+  existing: AgentRow | null,
   code: 'site_conflict' | 'enrollment_denied',
 ) => {
-  const existing = await getAgentByMachineUid(tx, machineUid);
   if (existing && existing.siteCode !== siteCode) {
     // Revoked by an operator: the machine is free to enroll elsewhere.
     if (existing.status === 'revoked') return null;
-    deps.logger.warn('enroll.site_conflict', { site_code: siteCode, other_site_code: existing.siteCode, agent_id: existing.id });
-    throw new ApiError(code, 'This machine is enrolled at another site; an operator must revoke it there first', {
-      audit: {
-        eventType: 'enroll.site_conflict',
-        siteCode,
-        agentId: existing.id,
-        details: { machine_uid: machineUid, other_site_code: existing.siteCode },
-      },
-    });
+    throw foreignMachine(deps, siteCode, machineUid, existing, code);
   }
   return existing;
+};
+
+const foreignMachine = (
+  deps: Deps,
+  siteCode: string,
+  machineUid: string,
+  existing: { id: string; siteCode: string },
+  code: 'site_conflict' | 'enrollment_denied',
+) => {
+  deps.logger.warn('enroll.site_conflict', { site_code: siteCode, other_site_code: existing.siteCode, agent_id: existing.id });
+  return new ApiError(code, 'This machine is enrolled at another site; an operator must revoke it there first', {
+    audit: {
+      eventType: 'enroll.site_conflict',
+      siteCode,
+      agentId: existing.id,
+      details: { machine_uid: machineUid, other_site_code: existing.siteCode },
+    },
+  });
 };
 
 type Decision = {
@@ -195,9 +206,9 @@ type Decision = {
  * the agent's current key signed the change (#8.2): otherwise anyone holding
  * the site's cek_ could take over a machine by its machine_uid.
  */
-const decideAfterVerification = async (deps: Deps, tx: Executor, e: EnrollmentRow, rekeySignature: string | undefined): Promise<Decision> => {
+const decideAfterVerification = (deps: Deps, e: EnrollmentRow, machineAgent: AgentRow | null, rekeySignature: string | undefined): Decision => {
   const byPolicy = e.autoApprove ? ('approved' as const) : ('awaiting_approval' as const);
-  const existing = e.machineUid ? await refuseForeignMachine(deps, tx, e.siteCode, e.machineUid, 'enrollment_denied') : null;
+  const existing = e.machineUid ? checkForeignMachine(deps, e.siteCode, e.machineUid, machineAgent, 'enrollment_denied') : null;
   if (!existing) return { status: byPolicy, reuseAgentId: null, reason: 'new', replacesFingerprint: null, rekeySigned: false };
   const keyChanges = existing.fingerprint !== e.fingerprint;
   const replacesFingerprint = keyChanges ? existing.fingerprint : null;
@@ -225,13 +236,17 @@ const decideAfterVerification = async (deps: Deps, tx: Executor, e: EnrollmentRo
 
 export const verify = async (deps: Deps, body: VerifyRequest, client: Client): Promise<VerifyResponse> => {
   const now = deps.clock.now();
+  // BEGIN, one locking read, one write, COMMIT: the enrollment's row lock
+  // still orders concurrent verifies (and a verify against a decision), and
+  // each step's writes and audit rows go in one statement (store/enrollments.ts).
   const outcome = await deps.db.transaction(async (tx): Promise<Outcome<VerifyResponse>> => {
-    const e = await lockEnrollment(tx, body.enrollment_id);
+    const locked = await lockEnrollmentWithMachineAgent(tx, body.enrollment_id);
+    const e = locked?.e ?? null;
     const deny = (reason: string) =>
       new ApiError('enrollment_denied', 'Enrollment denied: unknown or failed enrollment', {
         audit: { eventType: 'verify.denied', siteCode: e?.siteCode ?? null, enrollmentId: e ? e.id : null, anonymous: true, details: { reason } },
       });
-    if (!e) throw deny('unknown_enrollment');
+    if (!locked || !e) throw deny('unknown_enrollment');
     if (e.status === 'failed' || e.status === 'rejected' || e.status === 'expired') throw deny(e.status);
     if (now >= e.challengeExpiresAt) {
       throw new ApiError('expired_token', 'The challenge has expired; enroll again', {
@@ -244,14 +259,15 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     if (!good) {
       const attempts = e.verifyAttempts + 1;
       const failed = e.status === 'awaiting_verification' && attempts >= MAX_BAD_SIGNATURES;
-      await updateEnrollment(tx, e.id, { verifyAttempts: attempts, updatedAt: now, ...(failed ? { status: 'failed' as const } : {}) });
-      await recordAudit(tx, deps, client, {
-        eventType: failed ? 'verify.failed' : 'verify.bad_signature',
-        actor: 'agent',
-        siteCode: e.siteCode,
-        enrollmentId: e.id,
-        details: { attempts },
-      });
+      await updateEnrollmentAudited(tx, e.id, { verifyAttempts: attempts, updatedAt: now, ...(failed ? { status: 'failed' as const } : {}) }, [
+        auditRow(deps, client, {
+          eventType: failed ? 'verify.failed' : 'verify.bad_signature',
+          actor: 'agent',
+          siteCode: e.siteCode,
+          enrollmentId: e.id,
+          details: { attempts },
+        }),
+      ]);
       return {
         ok: false,
         error: new ApiError(
@@ -264,9 +280,9 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (e.status === 'awaiting_verification') {
-      const decision = await decideAfterVerification(deps, tx, e, body.rekey_signature);
+      const decision = decideAfterVerification(deps, e, locked.machineAgent, body.rekey_signature);
       status = decision.status === 'approved' ? 'awaiting_approval' : decision.status;
-      await updateEnrollment(tx, e.id, {
+      const verified = {
         status,
         pollTokenDigest: secretDigest(pollToken),
         approvalExpiresAt: addSeconds(now, deps.config.approvalTtlSeconds),
@@ -274,8 +290,8 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
         replacesFingerprint: decision.replacesFingerprint,
         rekeySigned: decision.rekeySigned,
         updatedAt: now,
-      });
-      await recordAudit(tx, deps, client, {
+      };
+      const verifiedAudit = auditRow(deps, client, {
         eventType: 'verify.ok',
         actor: 'agent',
         siteCode: e.siteCode,
@@ -295,8 +311,33 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
           reason: decision.reason,
         });
       }
+      const machineHeldElsewhere =
+        locked.machineAgent !== null && locked.machineAgent.siteCode !== e.siteCode && locked.machineAgent.status === 'revoked';
+      if (decision.status !== 'approved' || machineHeldElsewhere) {
+        await updateEnrollmentAudited(tx, e.id, verified, [verifiedAudit]);
+      }
       if (decision.status === 'approved') {
-        await approveInTransaction(deps, tx, { ...e, status: 'awaiting_approval', reuseAgentId: decision.reuseAgentId }, 'system', null, client);
+        const waiting = { ...e, status: 'awaiting_approval' as const, reuseAgentId: decision.reuseAgentId };
+        if (machineHeldElsewhere) {
+          // Rare: a revoked agent of another site still holds the machine_uid and is
+          // released first (with its own audit row); the general path does it.
+          await approveInTransaction(deps, tx, waiting, 'system', null, client);
+        } else {
+          // The site policy approves at once: verified and approved in one statement.
+          const agentId = await approveVerifiedEnrollment(
+            tx,
+            e,
+            'system',
+            now,
+            { ...verified, status: 'approved', decidedBy: 'system', decidedAt: now, notes: null },
+            {
+              verified: verifiedAudit,
+              approved: auditRow(deps, client, approvedAuditEvent(waiting, 'system', null, null)),
+            },
+          );
+          if (!agentId) throw approveConflict(e);
+          deps.metrics?.approved(e.method, (now.getTime() - e.createdAt.getTime()) / 1000);
+        }
         status = 'approved';
       }
     } else {
@@ -305,14 +346,15 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
       // verify is a replay of a captured request and would steal the credentials (#8.4).
       if (e.lastPollAt !== null || e.credentialsIssuedAt !== null) throw deny('poll_token_used');
       // Same challenge, fresh poll token replacing the old one.
-      await updateEnrollment(tx, e.id, { pollTokenDigest: secretDigest(pollToken), updatedAt: now });
-      await recordAudit(tx, deps, client, {
-        eventType: 'verify.repeated',
-        actor: 'agent',
-        siteCode: e.siteCode,
-        enrollmentId: e.id,
-        details: { status: e.status },
-      });
+      await updateEnrollmentAudited(tx, e.id, { pollTokenDigest: secretDigest(pollToken), updatedAt: now }, [
+        auditRow(deps, client, {
+          eventType: 'verify.repeated',
+          actor: 'agent',
+          siteCode: e.siteCode,
+          enrollmentId: e.id,
+          details: { status: e.status },
+        }),
+      ]);
     }
     const visible = status === 'approved' || status === 'pending_confirmation' ? status : 'awaiting_approval';
     return { ok: true, value: { status: visible, poll_token: pollToken, poll_interval: e.pollInterval } };
@@ -333,9 +375,11 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
   const digest = secretDigest(pollToken);
   const now = deps.clock.now();
 
+  // BEGIN, one locking read, one write (two more only for a certificate), COMMIT.
   const outcome = await deps.db.transaction(async (tx): Promise<Outcome<StatusResult>> => {
-    const e = await lockEnrollmentByPollToken(tx, digest);
-    if (!e) throw invalidToken();
+    const locked = await lockEnrollmentForStatus(tx, digest);
+    if (!locked) throw invalidToken();
+    const e = locked.e;
     const refuse = (error: ApiError) => ({ ok: false as const, error });
 
     if (e.lastPollAt && now.getTime() - e.lastPollAt.getTime() < e.pollInterval * 1000 - POLL_GRACE_MS) {
@@ -344,70 +388,75 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
       await updateEnrollment(tx, e.id, { pollInterval: interval, lastPollAt: now, updatedAt: now });
       return refuse(new ApiError('slow_down', `Polling too fast; poll every ${interval} s`, { retryAfterSeconds: interval }));
     }
-    await updateEnrollment(tx, e.id, { lastPollAt: now, updatedAt: now });
+    // Every answer below records this poll; the write that carries it differs.
+    const polled = { lastPollAt: now, updatedAt: now };
 
     switch (e.status) {
       case 'awaiting_approval':
       case 'pending_confirmation': {
         if (e.approvalExpiresAt && now >= e.approvalExpiresAt) {
-          await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: now });
-          await recordAudit(tx, deps, client, { eventType: 'enrollment.expired', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id });
+          await updateEnrollmentAudited(tx, e.id, { ...polled, status: 'expired' }, [
+            auditRow(deps, client, { eventType: 'enrollment.expired', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id }),
+          ]);
           return refuse(new ApiError('expired_token', 'The enrollment expired before an operator approved it; enroll again'));
         }
+        await updateEnrollment(tx, e.id, polled);
         return { ok: true, value: { httpStatus: 202, body: { status: e.status, poll_interval: e.pollInterval } } };
       }
       case 'approved': {
         if (e.credentialsIssuedAt || !e.agentId) {
+          await updateEnrollment(tx, e.id, polled);
           return refuse(
             new ApiError('credentials_already_issued', 'The credentials were already issued once', {
               audit: { eventType: 'status.credentials_already_issued', siteCode: e.siteCode, enrollmentId: e.id, agentId: e.agentId },
             }),
           );
         }
-        // The agent's row lock orders this against a concurrent renewal on the agent routes:
-        // whichever mints last, exactly one key is live.
-        const agent = await lockAgent(tx, e.agentId);
-        if (!agent) throw invalidToken(e.id, e.siteCode);
-        // Re-enrollment: the machine's older keys stop working as the new one is issued (issueCredentials).
-        const { credentials, revokedKeys: revoked } = await issueCredentials(
+        // The agent's row lock (taken with the enrollment's) orders this against a
+        // concurrent renewal on the agent routes: whichever mints last, exactly one key is live.
+        const agentId = e.agentId;
+        // Approved while the locking read waited for the enrollment's lock: that
+        // read's snapshot predates the approval, so it cannot see the agent row
+        // the approval created. A statement of its own, after the wait, does.
+        const lockedAgentId = locked.lockedAgentId ?? (await lockAgent(tx, agentId))?.id ?? null;
+        if (lockedAgentId === null) throw invalidToken(e.id, e.siteCode);
+        // The certificate (when asked for) and the tunnel endpoint; the agent key is minted below.
+        const { credentials } = await issueCredentials(
           deps,
           tx,
-          { agentId: e.agentId, siteCode: e.siteCode, hostname: e.hostname, publicKey: e.publicKey, enrollmentId: e.id },
-          { mintAgentKey: true, withCertificate: e.csr !== null, client, actor: 'agent' },
+          { agentId, siteCode: e.siteCode, hostname: e.hostname, publicKey: e.publicKey, enrollmentId: e.id },
+          { mintAgentKey: false, withCertificate: e.csr !== null, client, actor: 'agent' },
         );
-        const agentKey = credentials.agent_key;
-        if (agentKey === null) throw new Error('issueCredentials minted no agent key');
-        await updateEnrollment(tx, e.id, { credentialsIssuedAt: now, updatedAt: now });
-        if (e.reuseAgentId) {
-          await recordAudit(tx, deps, client, {
-            eventType: 'enroll.reuse',
-            actor: 'system',
-            siteCode: e.siteCode,
-            enrollmentId: e.id,
-            agentId: e.agentId,
-            details: { revoked_keys: revoked },
-          });
-        }
-        await recordAudit(tx, deps, client, {
-          eventType: 'credentials.issued',
-          actor: 'agent',
-          siteCode: e.siteCode,
-          enrollmentId: e.id,
-          agentId: e.agentId,
-        });
+        // Re-enrollment: the machine's older keys stop working as the new one is issued.
+        const agentKey = mintSecret('cak');
+        const reuse = e.reuseAgentId
+          ? { eventType: 'enroll.reuse', actor: 'system', siteCode: e.siteCode, enrollmentId: e.id, agentId, details: {} }
+          : null;
+        const revoked = await collectAgentKey(
+          tx,
+          { enrollmentId: e.id, agentId, digest: secretDigest(agentKey), start: secretDisplayStart(agentKey), now },
+          {
+            // Counted below, with the number of keys the statement revoked.
+            reuse: reuse ? auditRow(deps, client, reuse, false) : null,
+            issued: auditRow(deps, client, { eventType: 'credentials.issued', actor: 'agent', siteCode: e.siteCode, enrollmentId: e.id, agentId }),
+          },
+        );
+        if (reuse) countAudit(deps, { ...reuse, details: { revoked_keys: revoked } });
         return {
           ok: true,
           value: {
             httpStatus: 200,
-            body: { status: 'approved', agent_id: e.agentId, site_code: e.siteCode, credentials: { ...credentials, agent_key: agentKey } },
+            body: { status: 'approved', agent_id: agentId, site_code: e.siteCode, credentials: { ...credentials, agent_key: agentKey } },
           },
         };
       }
       case 'rejected':
+        await updateEnrollment(tx, e.id, polled);
         return refuse(
           new ApiError('enrollment_rejected', `Enrollment rejected by the operator: ${e.rejectReason ?? 'no reason given'}`),
         );
       case 'expired':
+        await updateEnrollment(tx, e.id, polled);
         return refuse(new ApiError('expired_token', 'The enrollment expired before an operator approved it; enroll again'));
       case 'awaiting_verification':
       case 'failed':

@@ -7,9 +7,6 @@ export type AgentRow = typeof agents.$inferSelect;
 export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
   (await db.select().from(agents).where(eq(agents.id, id)).for('update'))[0] ?? null;
 
-export const getAgentByMachineUid = async (db: Executor, machineUid: string): Promise<AgentRow | null> =>
-  (await db.select().from(agents).where(eq(agents.machineUid, machineUid)))[0] ?? null;
-
 export const getAgentsByMachineUids = async (db: Executor, machineUids: readonly string[]): Promise<AgentRow[]> =>
   machineUids.length === 0 ? [] : db.select().from(agents).where(inArray(agents.machineUid, [...new Set(machineUids)]));
 

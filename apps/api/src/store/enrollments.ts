@@ -1,22 +1,15 @@
-import { enrollments, type EnrollmentStatus } from '@airlock/schema';
-import { and, desc, eq, gt, inArray, isNull, lt, lte, or, type SQL } from 'drizzle-orm';
+import { agents, enrollments, type EnrollmentStatus } from '@airlock/schema';
+import { and, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import type { AgentRow } from './agents.ts';
+import type { AuditEventInput } from './audit.ts';
+import { at, insertAuditRows, json, prefixedColumns, rowMapper, uuid } from './rows.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
-
-export const insertEnrollment = async (db: Executor, row: typeof enrollments.$inferInsert): Promise<EnrollmentRow> => {
-  const rows = await db.insert(enrollments).values(row).returning();
-  const inserted = rows[0];
-  if (!inserted) throw new Error('insert returned no row');
-  return inserted;
-};
 
 /** Reads and row-locks an enrollment: every state change starts here. */
 export const lockEnrollment = async (db: Executor, id: string): Promise<EnrollmentRow | null> =>
   (await db.select().from(enrollments).where(eq(enrollments.id, id)).for('update'))[0] ?? null;
-
-export const lockEnrollmentByPollToken = async (db: Executor, digest: string): Promise<EnrollmentRow | null> =>
-  (await db.select().from(enrollments).where(eq(enrollments.pollTokenDigest, digest)).for('update'))[0] ?? null;
 
 export const updateEnrollment = async (
   db: Executor,
@@ -59,3 +52,204 @@ export const listEnrollments = (
 
 export const effectiveStatus = (e: EnrollmentRow, now: Date): EnrollmentStatus =>
   WAITING.includes(e.status) && e.approvalExpiresAt && e.approvalExpiresAt <= now ? 'expired' : e.status;
+
+const toEnrollment = rowMapper(enrollments);
+const toAgent = rowMapper(agents, 'a__');
+
+/** How an enroll presents its right to enroll: a site key's digest or a pairing code's. */
+export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string };
+
+export type CreateEnrollmentResult =
+  | { outcome: 'created'; autoApprove: boolean }
+  /** No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race). */
+  | { outcome: 'denied' }
+  /** The credential is good but the machine is an active agent of another site: nothing was consumed. */
+  | { outcome: 'foreign_machine'; agentId: string; otherSiteCode: string };
+
+/**
+ * The whole enroll as one statement, so one round trip and no BEGIN/COMMIT
+ * (a single statement is its own transaction): consume one use of the site
+ * key, or the pairing code, then insert the enrollment and its audit row from
+ * the consumed credential's row. The consuming UPDATE carries every condition
+ * itself, so of concurrent uses of the last allowed use (or of one pairing
+ * code) exactly one finds the row, as before: Postgres re-checks the WHERE on
+ * the row it waited for. A machine that is an active agent of another site
+ * consumes nothing (the transaction used to roll back instead). `valid` is
+ * read only to tell that case from a denial.
+ */
+export const createEnrollment = async (
+  db: Executor,
+  c: EnrollCredential,
+  row: Omit<typeof enrollments.$inferInsert, 'pairingCodeId' | 'enrollmentKeyId' | 'autoApprove' | 'createdAt' | 'updatedAt'> & { createdAt: Date },
+  audit: AuditEventInput,
+): Promise<CreateEnrollmentResult> => {
+  const now = at(row.createdAt);
+  const usable =
+    c.kind === 'enrollment_key'
+      ? sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.revoked_at is null
+            and (k.expires_at is null or k.expires_at > ${now}) and (k.max_uses is null or k.use_count < k.max_uses)`
+      : sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.used_at is null and k.revoked_at is null and k.expires_at > ${now}`;
+  const consume =
+    c.kind === 'enrollment_key'
+      ? sql`update site_enrollment_keys k set use_count = k.use_count + 1, last_used_at = ${now}
+            where ${usable} and not exists (select 1 from foreign_agent)
+            returning k.id, (select s.policy from sites s where s.code = k.site_code) = 'auto' as auto_approve`
+      : sql`update pairing_codes k set used_at = ${now}, used_by_enrollment = ${uuid(row.id ?? null)}
+            where ${usable} and not exists (select 1 from foreign_agent)
+            returning k.id, k.auto_approve`;
+  const table = c.kind === 'enrollment_key' ? sql`site_enrollment_keys` : sql`pairing_codes`;
+  const rows = await db.execute(sql`
+    with foreign_agent as (
+      select id, site_code from agents
+      where machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
+    ),
+    valid as (select k.id from ${table} k where ${usable}),
+    used as (${consume}),
+    created as (
+      insert into enrollments (id, site_code, method, pairing_code_id, enrollment_key_id, auto_approve, public_key, fingerprint,
+        hostname, agent_version, machine_uid, labels, source_ip, user_agent, challenge, challenge_expires_at, csr, status,
+        poll_interval, created_at, updated_at)
+      select ${uuid(row.id ?? null)}, ${row.siteCode}, ${row.method},
+        ${c.kind === 'pairing_code' ? sql`used.id` : sql`null::uuid`}, ${c.kind === 'enrollment_key' ? sql`used.id` : sql`null::uuid`},
+        used.auto_approve, ${row.publicKey}, ${row.fingerprint}, ${row.hostname}, ${row.agentVersion ?? null}, ${row.machineUid ?? null},
+        ${json(row.labels ?? {})}, ${row.sourceIp}, ${row.userAgent ?? null}, ${row.challenge}, ${at(row.challengeExpiresAt)}, ${row.csr ?? null},
+        ${row.status}, ${row.pollInterval}::int, ${now}, ${now}
+      from used
+      returning auto_approve
+    ),
+    audit as (${insertAuditRows([audit], sql`exists (select 1 from created)`)})
+    select exists (select 1 from valid) as valid,
+      (select auto_approve from created) as auto_approve,
+      (select id from foreign_agent) as foreign_agent_id,
+      (select site_code from foreign_agent) as foreign_site_code`);
+  const r = rows[0] as { valid: boolean; auto_approve: boolean | null; foreign_agent_id: string | null; foreign_site_code: string | null };
+  if (r.auto_approve !== null) return { outcome: 'created', autoApprove: r.auto_approve };
+  if (r.valid && r.foreign_agent_id !== null && r.foreign_site_code !== null) {
+    return { outcome: 'foreign_machine', agentId: r.foreign_agent_id, otherSiteCode: r.foreign_site_code };
+  }
+  return { outcome: 'denied' };
+};
+
+/**
+ * Reads and row-locks an enrollment for verify, with the agent that holds its
+ * machine_uid (if any) in the same round trip. Only the enrollment is locked,
+ * as before; the agent row is read as the separate select read it.
+ */
+export const lockEnrollmentWithMachineAgent = async (db: Executor, id: string): Promise<{ e: EnrollmentRow; machineAgent: AgentRow | null } | null> => {
+  const rows = await db.execute(sql`
+    select e.*, ${prefixedColumns(agents, 'a', 'a__')}
+    from enrollments e left join agents a on a.machine_uid = e.machine_uid
+    where e.id = ${uuid(id)}
+    for update of e`);
+  const raw = rows[0];
+  if (!raw) return null;
+  return { e: toEnrollment(raw), machineAgent: raw['a__id'] === null ? null : toAgent(raw) };
+};
+
+/**
+ * Reads and row-locks an enrollment by poll token and, when it is approved
+ * and its credentials not yet collected, row-locks its agent too: enrollment
+ * first, agent second (the CTE produces the locked enrollment before the
+ * subquery runs), the order revocation takes, so the two cannot deadlock.
+ * The agent's lock orders the collection against a concurrent renewal on the
+ * agent routes; the statements that follow see everything committed before.
+ * The subquery reads with the statement's snapshot: when the enrollment lock
+ * had to be waited for (an approval committing meanwhile), the agent that
+ * approval created is invisible here and `lockedAgentId` is null; the caller
+ * then locks the agent in a statement of its own.
+ */
+export const lockEnrollmentForStatus = async (
+  db: Executor,
+  pollTokenDigest: string,
+): Promise<{ e: EnrollmentRow; lockedAgentId: string | null } | null> => {
+  const rows = await db.execute(sql`
+    with e as (select * from enrollments where poll_token_digest = ${pollTokenDigest} for update)
+    select e.*,
+      (select a.id from agents a where a.id = e.agent_id and e.status = 'approved' and e.credentials_issued_at is null for update) as locked_agent_id
+    from e`);
+  const raw = rows[0];
+  if (!raw) return null;
+  return { e: toEnrollment(raw), lockedAgentId: (raw['locked_agent_id'] as string | null) ?? null };
+};
+
+/** An enrollment's changed columns and the audit rows that record the change, in one statement. */
+export const updateEnrollmentAudited = async (
+  db: Executor,
+  id: string,
+  patch: Partial<typeof enrollments.$inferInsert>,
+  audit: readonly AuditEventInput[],
+): Promise<void> => {
+  if (audit.length === 0) return updateEnrollment(db, id, patch);
+  const update = db.update(enrollments).set(patch).where(eq(enrollments.id, id)).getSQL();
+  await db.execute(sql`with changed as (${update}) ${insertAuditRows(audit)}`);
+};
+
+/**
+ * A verified enrollment that its site policy approves, in one statement: the
+ * agent is created (or, for a known machine_uid of the same site, its row is
+ * taken over: one upsert, so concurrent first enrollments of one machine
+ * converge on one row), the enrollment takes its verified and approved state
+ * at once, and both audit rows are written in order. Null when the machine's
+ * row belongs to another site; the caller then rolls the transaction back.
+ */
+export const approveVerifiedEnrollment = async (
+  db: Executor,
+  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid'>,
+  createdBy: string,
+  now: Date,
+  patch: Partial<typeof enrollments.$inferInsert>,
+  audit: { verified: AuditEventInput; approved: AuditEventInput },
+): Promise<string | null> => {
+  const update = db
+    .update(enrollments)
+    .set({ ...patch, agentId: sql`(select id from agent)` })
+    .where(eq(enrollments.id, e.id))
+    .getSQL();
+  const rows = await db.execute(sql`
+    with agent as (
+      insert into agents (site_code, enrollment_id, public_key, fingerprint, hostname, machine_uid, status, created_at, created_by, last_seen_at)
+      values (${e.siteCode}, ${uuid(e.id)}, ${e.publicKey}, ${e.fingerprint}, ${e.hostname}, ${e.machineUid}, 'active', ${at(now)}, ${createdBy}, ${at(now)})
+      on conflict (machine_uid) do update set
+        enrollment_id = excluded.enrollment_id, public_key = excluded.public_key, fingerprint = excluded.fingerprint,
+        hostname = excluded.hostname, status = 'active', revoked_at = null, revoked_by = null, revoke_reason = null,
+        last_seen_at = excluded.last_seen_at
+      where agents.site_code = ${e.siteCode}
+      returning id
+    ),
+    changed as (${update}),
+    audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])})
+    select (select id from agent) as agent_id`);
+  return (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
+};
+
+/**
+ * The agent collects its credentials, in one statement: every earlier key of
+ * the agent is revoked and the new one inserted (the UPDATE cannot see the
+ * row the INSERT adds, so exactly the new key stays live), the enrollment is
+ * marked collected, and the audit rows are written in order, `reuse` (when
+ * given) carrying the number of keys revoked. The caller holds the
+ * enrollment's and the agent's row locks. Returns that number.
+ */
+export const collectAgentKey = async (
+  db: Executor,
+  k: { enrollmentId: string; agentId: string; digest: string; start: string; now: Date },
+  audit: { reuse: AuditEventInput | null; issued: AuditEventInput },
+): Promise<number> => {
+  const now = at(k.now);
+  const rows = await db.execute(sql`
+    with revoked as (
+      update agent_keys set revoked_at = ${now} where agent_id = ${uuid(k.agentId)} and revoked_at is null returning id
+    ),
+    minted as (
+      insert into agent_keys (agent_id, digest, start, created_at) values (${uuid(k.agentId)}, ${k.digest}, ${k.start}, ${now})
+    ),
+    changed as (
+      update enrollments set last_poll_at = ${now}, credentials_issued_at = ${now}, updated_at = ${now} where id = ${uuid(k.enrollmentId)}
+    ),
+    audit as (${insertAuditRows([
+      ...(audit.reuse ? [{ ...audit.reuse, detailsExpr: sql`jsonb_build_object('revoked_keys', (select count(*)::int from revoked))` }] : []),
+      audit.issued,
+    ])})
+    select (select count(*)::int from revoked) as revoked`);
+  return Number(rows[0]?.['revoked'] ?? 0);
+};

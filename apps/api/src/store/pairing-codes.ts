@@ -8,35 +8,6 @@ export type PairingCodeStatus = 'active' | 'used' | 'expired' | 'revoked';
 export const insertPairingCode = async (db: Executor, row: typeof pairingCodes.$inferInsert) =>
   (await db.insert(pairingCodes).values(row).returning())[0];
 
-/**
- * Consumes a pairing code in one statement: the row lock Postgres takes for
- * the UPDATE makes concurrent enrolls with one code queue up, and only the
- * first still finds `used_at is null`. Null for unknown, wrong-site, used,
- * expired and revoked codes alike.
- */
-export const consumePairingCode = async (
-  db: Executor,
-  siteCode: string,
-  digest: string,
-  enrollmentId: string,
-  now: Date,
-): Promise<{ id: string; autoApprove: boolean } | null> => {
-  const rows = await db
-    .update(pairingCodes)
-    .set({ usedAt: now, usedByEnrollment: enrollmentId })
-    .where(
-      and(
-        eq(pairingCodes.digest, digest),
-        eq(pairingCodes.siteCode, siteCode),
-        isNull(pairingCodes.usedAt),
-        isNull(pairingCodes.revokedAt),
-        gt(pairingCodes.expiresAt, now),
-      ),
-    )
-    .returning({ id: pairingCodes.id, autoApprove: pairingCodes.autoApprove });
-  return rows[0] ?? null;
-};
-
 const statusCondition = (status: PairingCodeStatus, now: Date): SQL | undefined => {
   switch (status) {
     case 'active':

@@ -1,5 +1,5 @@
 import { sites, siteEnrollmentKeys, type SitePolicy } from '@airlock/schema';
-import { and, asc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type SiteRow = typeof sites.$inferSelect;
@@ -50,35 +50,3 @@ export const revokeActiveEnrollmentKeys = async (db: Executor, siteCode: string,
 
 export const insertEnrollmentKey = async (db: Executor, k: typeof siteEnrollmentKeys.$inferInsert) =>
   (await db.insert(siteEnrollmentKeys).values(k).returning())[0];
-
-/**
- * Counts one use of the site's active key, if the digest matches and the key
- * is neither revoked, expired nor used up: one statement, so concurrent uses
- * cannot exceed max_uses. Returns null for every kind of refusal alike.
- */
-export const consumeEnrollmentKey = async (
-  db: Executor,
-  siteCode: string,
-  digest: string,
-  now: Date,
-): Promise<{ id: string; version: number; fingerprint: string; policy: SitePolicy } | null> => {
-  const rows = await db
-    .update(siteEnrollmentKeys)
-    .set({ useCount: sql`${siteEnrollmentKeys.useCount} + 1`, lastUsedAt: now })
-    .where(
-      and(
-        eq(siteEnrollmentKeys.digest, digest),
-        eq(siteEnrollmentKeys.siteCode, siteCode),
-        isNull(siteEnrollmentKeys.revokedAt),
-        or(isNull(siteEnrollmentKeys.expiresAt), gt(siteEnrollmentKeys.expiresAt, now)),
-        or(isNull(siteEnrollmentKeys.maxUses), lt(siteEnrollmentKeys.useCount, siteEnrollmentKeys.maxUses)),
-      ),
-    )
-    .returning({
-      id: siteEnrollmentKeys.id,
-      version: siteEnrollmentKeys.version,
-      fingerprint: siteEnrollmentKeys.fingerprint,
-      policy: sql<SitePolicy>`(select ${sites.policy} from ${sites} where ${sites.code} = ${siteEnrollmentKeys.siteCode})`,
-    });
-  return rows[0] ?? null;
-};
