@@ -144,13 +144,6 @@ const denied = (siteCode: string, method: string) =>
 
 /**
  * A machine belongs to one site; moving it is an operator's deliberate act
- * (revoking its agent at the old site), never a side effect. Returns the
- * machine's agent at this site, if any. `code` is how the route may say no:
- * enroll answers 409 site_conflict; verify, which the contract gives no 409,
- * answers enrollment_denied (a machine claimed elsewhere since the enroll).
- */
-/**
- * A machine belongs to one site; moving it is an operator's deliberate act
  * (revoking its agent at the old site), never a side effect. Given the agent
  * that holds the machine_uid (read with the enrollment's lock), returns it
  * when it is this site's. `code` is how the route may say no: enroll answers
