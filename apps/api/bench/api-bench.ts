@@ -16,7 +16,7 @@
  * bench measure itself. CPU is read from /proc/<pid>/stat, so it is the api's alone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
 import { buildAppForBench } from '../../edge/bench/built.ts';
 import { freePort } from '../../edge/src/testing/harness.ts';
 import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -158,10 +159,8 @@ const call = (base: string, method: string, route: string, body?: unknown, beare
 
 /** An agent's key pair from node:crypto: the raw 32-byte public key and a signer. */
 const agentKeyPair = (): { publicKey: Uint8Array; privateKey: KeyObject } => {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const x = publicKey.export({ format: 'jwk' }).x;
-  if (x === undefined) throw new Error('Ed25519 JWK without x');
-  return { publicKey: Buffer.from(x, 'base64url'), privateKey };
+  const { privateKey, raw } = nodeEd25519KeyPair();
+  return { publicKey: raw, privateKey };
 };
 
 /** One complete zero-touch enrollment: enroll, verify, collect the cak_. */

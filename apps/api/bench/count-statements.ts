@@ -17,7 +17,7 @@
  * statement the first time it runs it), then every route is averaged over
  * ENROLLMENTS complete zero-touch enrollments (site key, auto policy).
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,6 +29,7 @@ import { createOperator } from '../src/domain/operators.ts';
 import { loadApiConfig } from '../src/env.ts';
 import { createLogger } from '../src/logger.ts';
 import { startApi } from '../src/server.ts';
+import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
 
 const ENROLLMENTS = 20;
 const WARM_UP = 5;
@@ -139,8 +140,7 @@ export const countStatements = async (): Promise<RouteCounts> => {
     };
     for (let n = 0; n < WARM_UP + ENROLLMENTS; n++) {
       const measured = n >= WARM_UP;
-      const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-      const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+      const { privateKey, raw } = nodeEd25519KeyPair();
       relay.take();
       const e = await call('POST', '/api/v1/enroll', {
         site_code: 'COUNT-1',

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createHash, createPublicKey, sign, verify } from 'node:crypto';
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
 } from './signatures.ts';
 import { encodeOpenSshPrivateKey, encodeSshEd25519PublicKey, parseSshEd25519PublicKey } from './ssh.ts';
 import { keygenCheck, keygenEd25519, keygenSign, makeTempDir, writePrivateKey } from './test-support.ts';
+import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
 
 // RFC 8032 §7.1 tests 1 and 2.
 const RFC8032 = [
@@ -150,8 +151,7 @@ describe('raw Ed25519 signatures', () => {
 
   it('produces signatures that tweetnacl verifies when node:crypto signs', () => {
     for (let i = 0; i < 20; i++) {
-      const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-      const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+      const { privateKey, raw } = nodeEd25519KeyPair();
       const message = signedMessage(ENROLLMENT_ID, newChallenge());
       const signature = sign(null, message, privateKey);
       expect(nacl.sign.detached.verify(message, signature, raw)).toBe(true);
@@ -241,14 +241,13 @@ describe('raw Ed25519 signatures', () => {
   });
 
   it('keeps verifying correctly after the key cache has evicted old keys', () => {
-    const first = generateKeyPairSync('ed25519');
-    const firstRaw = Buffer.from(first.publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+    const first = nodeEd25519KeyPair();
+    const firstRaw = first.raw;
     const message = signedMessage(ENROLLMENT_ID, CHALLENGE);
     const firstSignature = sign(null, message, first.privateKey).toString('base64');
     expect(verifyEnrollmentSignature(blobOf(firstRaw), message, firstSignature)).toBe(true);
     for (let i = 0; i < 1100; i++) {
-      const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-      const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+      const { privateKey, raw } = nodeEd25519KeyPair();
       const signature = sign(null, message, privateKey).toString('base64');
       expect(verifyEnrollmentSignature(blobOf(raw), message, signature)).toBe(true);
       // A cached key must never vouch for a signature made by another key.

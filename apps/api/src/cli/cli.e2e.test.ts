@@ -4,7 +4,7 @@
  * HTTP with AIRLOCK_TOKEN, as an operator would run it.
  */
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadApiConfig } from '../env.ts';
 import { startApi, type RunningApi } from '../server.ts';
+import { nodeEd25519KeyPair } from '../../../../test/helpers/node-ed25519.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
@@ -52,8 +53,7 @@ const lastLine = (text: string): string => text.trimEnd().split('\n').at(-1) ?? 
 
 /** An Ed25519 key in OpenSSH one-line form, and its `ssh-keygen -lf` fingerprint. */
 const sshKey = (): { privateKey: KeyObject; publicLine: string; fingerprint: string } => {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+  const { privateKey, raw } = nodeEd25519KeyPair();
   const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
   const blob = Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]);
   const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
