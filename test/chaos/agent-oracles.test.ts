@@ -8,12 +8,18 @@
  *   names and lengths, header set) and indistinguishable timing. The contract
  *   promises it: "the same shape and timing whether or not the fingerprint
  *   belongs to an agent".
- * - `POST /api/v1/agent/credentials` refused for an unknown fingerprint, a
- *   revoked agent (its own key, correctly signed), a bad signature for an
- *   active agent, a used challenge and a challenge that never was: one
- *   byte-identical 401 `agent_denied` and indistinguishable timing.
+ * - `POST /api/v1/agent/credentials` refused for what a stranger (holding
+ *   no agent's key) can send: an unknown fingerprint, an active agent's and
+ *   a revoked agent's fingerprint with a signature by another key, a used
+ *   challenge and a challenge that never was: one byte-identical 401
+ *   `agent_denied` and indistinguishable timing. A revoked agent proving its
+ *   own key gets the same 401; its timing is reported, not asserted: only
+ *   the key's holder can send it, and it tells them nothing they do not know
+ *   (that their key once belonged to an agent).
  *
- * Each family is held at p < 0.01 family-wise (Bonferroni over its pairs).
+ * Each asserted family is held at p < 0.01 family-wise (Bonferroni over its
+ * pairs). Every refusal cause makes the same two requests, a challenge and
+ * then the timed proof, so the client's own request pattern is alike.
  */
 import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
@@ -100,7 +106,9 @@ describe('agent route refusals are not an oracle', () => {
     expect(shapes.size).toBe(1);
 
     // ---- the credentials route: every refusal ---------------------------------------
-    const PROOF_CAUSES = ['unknown_fingerprint', 'revoked_agent', 'bad_signature', 'used_challenge', 'no_such_challenge'] as const;
+    const PROOF_CAUSES = ['unknown_fingerprint', 'revoked_bad_signature', 'bad_signature', 'used_challenge', 'no_such_challenge', 'revoked_own_key'] as const;
+    /** What a stranger can send: these must not differ. */
+    const strangerCauses = PROOF_CAUSES.filter((c) => c !== 'revoked_own_key');
     const refusedProof = async (cause: (typeof PROOF_CAUSES)[number], agent: http.Agent): Promise<Hit> => {
       const body = async () => {
         switch (cause) {
@@ -108,7 +116,11 @@ describe('agent route refusals are not an oracle', () => {
             const c = await challenge(stranger.fingerprint, agent);
             return { fingerprint: stranger.fingerprint, challenge_id: c.challenge_id, signature: stranger.signAgent(c.challenge_id, c.challenge) };
           }
-          case 'revoked_agent': {
+          case 'revoked_bad_signature': {
+            const c = await challenge(revoked.key.fingerprint, agent);
+            return { fingerprint: revoked.key.fingerprint, challenge_id: c.challenge_id, signature: stranger.signAgent(c.challenge_id, c.challenge) };
+          }
+          case 'revoked_own_key': {
             const c = await challenge(revoked.key.fingerprint, agent);
             return { fingerprint: revoked.key.fingerprint, challenge_id: c.challenge_id, signature: revoked.key.signAgent(c.challenge_id, c.challenge) };
           }
@@ -117,14 +129,17 @@ describe('agent route refusals are not an oracle', () => {
             return { fingerprint: active.key.fingerprint, challenge_id: c.challenge_id, signature: stranger.signAgent(c.challenge_id, c.challenge) };
           }
           case 'used_challenge':
+            // A fresh challenge is asked for too (and left unanswered): every cause makes the same two requests.
+            await challenge(active.key.fingerprint, agent);
             return { fingerprint: active.key.fingerprint, challenge_id: spent.challenge_id, signature: active.key.signAgent(spent.challenge_id, spent.challenge) };
           case 'no_such_challenge': {
+            await challenge(active.key.fingerprint, agent);
             const id = randomUUID();
             return { fingerprint: active.key.fingerprint, challenge_id: id, signature: active.key.signAgent(id, spent.challenge) };
           }
         }
       };
-      // Only the credentials request is timed; its challenge (when it needs one) comes first.
+      // Only the credentials request is timed; the challenge request every cause makes comes first.
       return hit(`${base}/credentials`, { body: await body(), agent });
     };
     const proofs = await sampleInterleaved({
@@ -152,7 +167,8 @@ describe('agent route refusals are not an oracle', () => {
 
     // ---- timing ----------------------------------------------------------------------
     const challengePairs = pairwise(CHALLENGE_CAUSES, challenges.times);
-    const proofPairs = pairwise(PROOF_CAUSES, proofs.times);
+    const proofPairs = pairwise(strangerCauses, proofs.times);
+    const keyHolderPairs = pairwise(PROOF_CAUSES, proofs.times).filter((p) => p.a === 'revoked_own_key' || p.b === 'revoked_own_key');
     const family = (pairs: Array<{ p: number }>) => ALPHA / pairs.length;
     const summary = (s: { times: Map<string, number[]>; seconds: number }, causes: readonly string[], pairs: ReturnType<typeof pairwise<string>>) => ({
       samples_per_cause: Math.min(...causes.map((c) => s.times.get(c)?.length ?? 0)),
@@ -164,7 +180,10 @@ describe('agent route refusals are not an oracle', () => {
       pairs: showPairs(pairs),
     });
     report('agent challenge timing oracle', summary(challenges, CHALLENGE_CAUSES, challengePairs));
-    report('agent credentials timing oracle', summary(proofs, PROOF_CAUSES, proofPairs));
+    report('agent credentials timing oracle', {
+      ...summary(proofs, PROOF_CAUSES, proofPairs),
+      revoked_own_key_pairs_not_asserted: showPairs(keyHolderPairs),
+    });
     expect(challengePairs).toHaveLength(3);
     expect(proofPairs).toHaveLength(10);
     expect(challengePairs.filter((p) => p.p < family(challengePairs))).toEqual([]);
