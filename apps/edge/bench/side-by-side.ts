@@ -173,6 +173,27 @@ const openIdle = async (port: number, ips: number, perIp: number): Promise<{ soc
   return { sockets, answered };
 };
 
+/**
+ * A server's RSS before and after it holds 10,000 idle keep-alive connections
+ * (1,000 addresses × 10); `check` runs while they are held (does it still serve?).
+ */
+const holdIdle = async (
+  proc: ChildProcess,
+  port: number,
+  what: string,
+  check: () => Promise<boolean> = async () => true,
+): Promise<{ before: number; after: number; opened: number; answered: number; servesAfter: boolean }> => {
+  await waitPort(port, what);
+  await sleep(500);
+  const before = rssMb(proc.pid ?? 0);
+  const held = await openIdle(port, 1_000, 10);
+  await sleep(2_000);
+  const after = rssMb(proc.pid ?? 0);
+  const servesAfter = await check();
+  for (const s of held.sockets) s.destroy();
+  return { before, after, opened: held.sockets.length, answered: held.answered, servesAfter };
+};
+
 export interface SideBySide {
   rounds: number;
   seconds: number;
@@ -280,24 +301,14 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       built.edge,
       edgeEnv(ports.idle, ports.upstream, `${prefix}idle:`, { EDGE_KEEPALIVE_TIMEOUT_MS: '300000', EDGE_ACCESS_LOG: 'false' }),
     );
-    await waitPort(ports.idle, 'idle edge');
-    await sleep(500);
-    const rssBefore = rssMb(idleEdge.pid ?? 0);
-    const held = await openIdle(ports.idle, 1_000, 10);
-    await sleep(2_000);
-    const rssAfter = rssMb(idleEdge.pid ?? 0);
-    const check = await wrk(ports.idle, 1, 1);
-    const servesAfter = check.requests > 0 && check.non2xx === 0;
-    for (const s of held.sockets) s.destroy();
+    const idle = await holdIdle(idleEdge, ports.idle, 'idle edge', async () => {
+      const check = await wrk(ports.idle, 1, 1);
+      return check.requests > 0 && check.non2xx === 0;
+    });
+    const { before: rssBefore, after: rssAfter, opened: idleOpened, answered: idleAnswered, servesAfter } = idle;
     // The same 10,000 idle connections on a bare node:http server: Node's own share.
     const idleBare = start(process.execPath, [built['bare-node']], { PORT: String(ports.idleBare) });
-    await waitPort(ports.idleBare, 'idle bare node');
-    await sleep(500);
-    const bareRssBefore = rssMb(idleBare.pid ?? 0);
-    const heldBare = await openIdle(ports.idleBare, 1_000, 10);
-    await sleep(2_000);
-    const bareRssAfter = rssMb(idleBare.pid ?? 0);
-    for (const s of heldBare.sockets) s.destroy();
+    const { before: bareRssBefore, after: bareRssAfter, answered: bareAnswered } = await holdIdle(idleBare, ports.idleBare, 'idle bare node');
 
     const med = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, median(v.filter((x) => !Number.isNaN(x)))]));
     const f = med(forward);
@@ -326,7 +337,7 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       refusal_vs_nginx_1: ratios.refusal_vs_nginx_1 >= TARGETS.refusal_vs_nginx_1,
       edge_vs_bare: ratios.edge_vs_bare >= TARGETS.edge_vs_bare,
       added_p99_ms_max: latency.added_p99 <= TARGETS.added_p99_ms_max,
-      idle_rss_mb_max: rssAfter < TARGETS.idle_rss_mb_max && servesAfter && held.answered === 10_000,
+      idle_rss_mb_max: rssAfter < TARGETS.idle_rss_mb_max && servesAfter && idleAnswered === 10_000,
     };
     const result: SideBySide = {
       rounds,
@@ -337,12 +348,12 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       medians: { forward: f, refusal: x },
       latency_1conn_ms: latency,
       idle: {
-        connections: held.sockets.length,
-        answered: held.answered,
+        connections: idleOpened,
+        answered: idleAnswered,
         rss_before_mb: rssBefore,
         rss_after_mb: rssAfter,
         serves_after: servesAfter,
-        bare_node: { answered: heldBare.answered, rss_before_mb: bareRssBefore, rss_after_mb: bareRssAfter },
+        bare_node: { answered: bareAnswered, rss_before_mb: bareRssBefore, rss_after_mb: bareRssAfter },
       },
       ratios,
       targets: TARGETS,
@@ -362,12 +373,12 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     line('edge-1 ÷ nginx-1, 429s', ratios.refusal_vs_nginx_1.toFixed(2), `≥ ${TARGETS.refusal_vs_nginx_1}`, met.refusal_vs_nginx_1);
     line('edge-1 ÷ bare forwarding library', ratios.edge_vs_bare.toFixed(2), `≥ ${TARGETS.edge_vs_bare}`, met.edge_vs_bare);
     line('added latency p50 / p99 at 1 connection (ms)', `${latency.added_p50.toFixed(2)} / ${latency.added_p99.toFixed(2)}`, `p99 ≤ ${TARGETS.added_p99_ms_max}`, met.added_p99_ms_max);
-    line(`RSS with ${held.answered.toLocaleString('en-US')} idle connections (MB)`, rssAfter.toFixed(1), `< ${TARGETS.idle_rss_mb_max}`, met.idle_rss_mb_max);
+    line(`RSS with ${idleAnswered.toLocaleString('en-US')} idle connections (MB)`, rssAfter.toFixed(1), `< ${TARGETS.idle_rss_mb_max}`, met.idle_rss_mb_max);
     process.stdout.write('  context (no target): what Node and Redis take\n');
     line('  edge-1 ÷ bare node:http, 429s', ratios.refusal_vs_bare_node.toFixed(2), '', null);
     line('  edge-1 in-process counters ÷ bare library', ratios.edge_memory_vs_bare.toFixed(2), '', null);
     line(
-      `  bare node:http RSS, ${heldBare.answered.toLocaleString('en-US')} idle (MB)`,
+      `  bare node:http RSS, ${bareAnswered.toLocaleString('en-US')} idle (MB)`,
       `${bareRssBefore.toFixed(1)} → ${bareRssAfter.toFixed(1)}`,
       '',
       null,
