@@ -39,7 +39,15 @@ export interface AgentFromEnrollment {
  * its row with the new key: one statement, so concurrent first enrollments of
  * one machine converge on one row. Null when the uid belongs to another site.
  */
-export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollment): Promise<AgentRow | null> => {
+export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollment): Promise<AgentRow | null> =>
+  (await agentUpsert(db, a))[0] ?? null;
+
+/**
+ * The upsert itself, unsent: awaited by upsertAgentForEnrollment, and
+ * embedded by a store statement that approves in one round trip
+ * (enrollments.ts approveVerifiedEnrollment), so both take over a row alike.
+ */
+export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
   const values = {
     siteCode: a.siteCode,
     enrollmentId: a.enrollmentId,
@@ -52,8 +60,8 @@ export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollm
     createdBy: a.createdBy,
     lastSeenAt: a.now,
   };
-  if (a.machineUid === null) return (await db.insert(agents).values(values).returning())[0] ?? null;
-  const rows = await db
+  if (a.machineUid === null) return db.insert(agents).values(values).returning();
+  return db
     .insert(agents)
     .values(values)
     .onConflictDoUpdate({
@@ -72,7 +80,6 @@ export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollm
       setWhere: eq(agents.siteCode, a.siteCode),
     })
     .returning();
-  return rows[0] ?? null;
 };
 
 export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
@@ -115,17 +122,22 @@ export const revokeAgent = async (db: Executor, id: string, by: string, reason: 
 };
 
 export const revokeAgentKeys = async (db: Executor, agentId: string, now: Date): Promise<number> =>
-  (
-    await db
-      .update(agentKeys)
-      .set({ revokedAt: now })
-      .where(and(eq(agentKeys.agentId, agentId), isNull(agentKeys.revokedAt)))
-      .returning({ id: agentKeys.id })
-  ).length;
+  (await agentKeysRevocation(db, agentId, now)).length;
+
+/** Every live key of the agent revoked, unsent (returning their ids): see agentUpsert. */
+export const agentKeysRevocation = (db: Executor, agentId: string, now: Date) =>
+  db
+    .update(agentKeys)
+    .set({ revokedAt: now })
+    .where(and(eq(agentKeys.agentId, agentId), isNull(agentKeys.revokedAt)))
+    .returning({ id: agentKeys.id });
 
 export const insertAgentKey = async (db: Executor, k: typeof agentKeys.$inferInsert): Promise<void> => {
-  await db.insert(agentKeys).values(k);
+  await agentKeyInsert(db, k);
 };
+
+/** The new key's row, unsent: see agentUpsert. */
+export const agentKeyInsert = (db: Executor, k: typeof agentKeys.$inferInsert) => db.insert(agentKeys).values(k);
 
 /** Looks an agent key up by digest; marks it used and its agent seen, only while both are live. */
 export const touchLiveAgentKey = async (db: Executor, digest: string, now: Date) => {

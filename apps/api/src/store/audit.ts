@@ -1,6 +1,7 @@
 import { auditEvents } from '@airlock/schema';
 import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import { insertAuditRows } from './rows.ts';
 
 export interface AuditEventInput {
   eventType: string;
@@ -15,17 +16,8 @@ export interface AuditEventInput {
 }
 
 export const insertAuditEvent = async (db: Executor, e: AuditEventInput): Promise<void> => {
-  await db.insert(auditEvents).values({
-    eventType: e.eventType,
-    actor: e.actor,
-    siteCode: e.siteCode ?? null,
-    enrollmentId: e.enrollmentId ?? null,
-    agentId: e.agentId ?? null,
-    sourceIp: e.sourceIp ?? null,
-    userAgent: e.userAgent ?? null,
-    details: e.details ?? {},
-    occurredAt: e.occurredAt,
-  });
+  // The one audit INSERT (rows.ts), also what statements that write their own audit rows embed.
+  await db.execute(insertAuditRows([e]));
 };
 
 export interface AuditFilter {

@@ -1,7 +1,7 @@
 import { agents, enrollments, type EnrollmentStatus } from '@airlock/schema';
 import { and, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import type { AgentRow } from './agents.ts';
+import { agentKeyInsert, agentKeysRevocation, agentUpsert, type AgentRow } from './agents.ts';
 import type { AuditEventInput } from './audit.ts';
 import { at, insertAuditRows, json, prefixedColumns, rowMapper, uuid } from './rows.ts';
 
@@ -205,17 +205,9 @@ export const approveVerifiedEnrollment = async (
     .set({ ...patch, agentId: sql`(select id from agent)` })
     .where(eq(enrollments.id, e.id))
     .getSQL();
+  const upsert = agentUpsert(db, { ...e, enrollmentId: e.id, createdBy, now }).getSQL();
   const rows = await db.execute(sql`
-    with agent as (
-      insert into agents (site_code, enrollment_id, public_key, fingerprint, hostname, machine_uid, status, created_at, created_by, last_seen_at)
-      values (${e.siteCode}, ${uuid(e.id)}, ${e.publicKey}, ${e.fingerprint}, ${e.hostname}, ${e.machineUid}, 'active', ${at(now)}, ${createdBy}, ${at(now)})
-      on conflict (machine_uid) do update set
-        enrollment_id = excluded.enrollment_id, public_key = excluded.public_key, fingerprint = excluded.fingerprint,
-        hostname = excluded.hostname, status = 'active', revoked_at = null, revoked_by = null, revoke_reason = null,
-        last_seen_at = excluded.last_seen_at
-      where agents.site_code = ${e.siteCode}
-      returning id
-    ),
+    with agent as (${upsert}),
     changed as (${update}),
     audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])})
     select (select id from agent) as agent_id`);
@@ -236,13 +228,11 @@ export const collectAgentKey = async (
   audit: { reuse: AuditEventInput | null; issued: AuditEventInput },
 ): Promise<number> => {
   const now = at(k.now);
+  const revoke = agentKeysRevocation(db, k.agentId, k.now).getSQL();
+  const mint = agentKeyInsert(db, { agentId: k.agentId, digest: k.digest, start: k.start, createdAt: k.now }).getSQL();
   const rows = await db.execute(sql`
-    with revoked as (
-      update agent_keys set revoked_at = ${now} where agent_id = ${uuid(k.agentId)} and revoked_at is null returning id
-    ),
-    minted as (
-      insert into agent_keys (agent_id, digest, start, created_at) values (${uuid(k.agentId)}, ${k.digest}, ${k.start}, ${now})
-    ),
+    with revoked as (${revoke}),
+    minted as (${mint}),
     changed as (
       update enrollments set last_poll_at = ${now}, credentials_issued_at = ${now}, updated_at = ${now} where id = ${uuid(k.enrollmentId)}
     ),
