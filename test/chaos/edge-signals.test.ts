@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, waitFor } from '../../apps/edge/src/testing/harness.ts';
 import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
 import { wrongCodeBody } from './support/flood.ts';
-import { hit, loopbackAddresses, quantile, report } from './support/http.ts';
+import { hit, loopbackAddresses, quantile, report, type HitError } from './support/http.ts';
 import { edgeProcess } from './support/processes.ts';
 import { startChaosStack, type ChaosStack } from './support/stack.ts';
 import { startDelayProxy } from './support/tcp-proxy.ts';
@@ -47,12 +47,20 @@ interface LoadResult {
   ok: number;
   statuses: Record<number, number>;
   errors: Record<string, number>;
+  /** When each request whose connection was reset before its TLS handshake began. */
+  resetBeforeTlsStartedAt: number[];
   ms: number[];
 }
 
+/**
+ * A reset before the TLS handshake completed: the request was never sent (the
+ * client writes it only after the handshake), so the edge never saw it.
+ */
+const RESET_BEFORE_TLS = 'ECONNRESET before TLS';
+
 /** Steady load from `sources`, a new connection per request (as appliances do), until `until()`. */
 const load = async (url: string, sources: string[], until: () => boolean): Promise<LoadResult> => {
-  const result: LoadResult = { ok: 0, statuses: {}, errors: {}, ms: [] };
+  const result: LoadResult = { ok: 0, statuses: {}, errors: {}, resetBeforeTlsStartedAt: [], ms: [] };
   const body = wrongCodeBody(site);
   await Promise.all(
     sources.map(async (source) => {
@@ -65,7 +73,12 @@ const load = async (url: string, sources: string[], until: () => boolean): Promi
           result.ms.push(res.ms);
           if (res.status === 401) result.ok += 1;
         } catch (err) {
-          const code = (err as { code?: string }).code ?? (err instanceof Error ? err.message : 'unknown');
+          const e = err as HitError;
+          let code = e.code ?? e.message;
+          if (code === 'ECONNRESET' && !e.secure) {
+            code = RESET_BEFORE_TLS;
+            result.resetBeforeTlsStartedAt.push(e.startedAt);
+          }
           result.errors[code] = (result.errors[code] ?? 0) + 1;
           await sleep(20);
         }
@@ -144,9 +157,25 @@ describe('edge SIGTERM under load', () => {
     // The steady load saw answers until the drain, then refusals: never a cut or garbled answer.
     expect(bg.ok).toBeGreaterThan(0);
     expect(Object.keys(bg.statuses).filter((s) => s !== '401')).toEqual([]);
-    // A client that connected before the drain is answered, one that connects after is refused: never a reset.
-    expect(Object.keys(bg.errors).filter((c) => c !== 'ECONNREFUSED')).toEqual([]);
+    // A client that connected before the drain is answered, one that connects after is refused.
+    // Refused mostly at connect (ECONNREFUSED). But Linux completes handshakes for a listening
+    // socket without the process, and closing the socket resets the connections still queued
+    // in it; the edge empties that queue before it closes (listener.ts), yet one that completes
+    // between the last accept and the close() call is reset, and no server can take it: there
+    // is no atomic "stop listening and accept the rest". That client never got to send its
+    // request (TLS first), so nothing the edge received is lost. The client may see that
+    // reset as its connect failing (ECONNRESET before its 'connect' event) when the reset
+    // beats its event loop. What is asserted: no other error, and every such reset is of a
+    // connection begun after the signal was sent, so it was a new connection refused,
+    // never one the edge had accepted or that was queued when the drain began.
+    expect(Object.keys(bg.errors).filter((c) => c !== 'ECONNREFUSED' && c !== RESET_BEFORE_TLS)).toEqual([]);
+    expect(bg.resetBeforeTlsStartedAt.filter((at) => at <= signalledAt)).toEqual([]);
+    const drainLine = edge.proc.output().split('\n').find((l) => l.includes('"edge draining"'));
+    const drain = drainLine ? (JSON.parse(drainLine) as { accept_turns?: number; accept_ms?: number; accepted_while_stopping?: number }) : {};
     report('edge SIGTERM', {
+      accept_turns: drain.accept_turns,
+      accept_ms: drain.accept_ms,
+      accepted_while_stopping: drain.accepted_while_stopping,
       in_flight_at_signal: inFlight.length,
       in_flight_answered: answers.filter((r) => r.startsWith('HTTP/1.1 401')).length,
       exit_code: exit.code,
@@ -154,6 +183,7 @@ describe('edge SIGTERM under load', () => {
       grace_ms: GRACE_MS,
       background_answers: bg.statuses,
       background_refused_after_close: bg.errors,
+      reset_before_tls_begun_after_signal: bg.resetBeforeTlsStartedAt.length,
     });
   });
 });

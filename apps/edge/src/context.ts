@@ -22,6 +22,13 @@ export interface EdgeContext {
   /** Requests that sent `Expect: 100-continue`; we invite the body only once it will be read. */
   expectsContinue: WeakSet<http.IncomingMessage>;
   draining: boolean;
+  /**
+   * Set while the draining listener takes in its last connections (listener.ts).
+   * Requests wait for it before they are handled: a client answered now would
+   * connect again at once, and a stream of such clients keeps the listen queue
+   * from ever going quiet, so the close would reset whoever is queued.
+   */
+  listenerClosing: Promise<unknown> | null;
 }
 
 /** One request and what the access line says about it. */

@@ -219,8 +219,9 @@ export const startDemux = async (opts: {
     port,
     stopAccepting: () => {
       const stopping = stopAccepting(listener);
-      const stopped = stopping.stopped.then(() => {
+      const stopped = stopping.stopped.then((taken) => {
         for (const s of piped) s.destroy();
+        return taken;
       });
       const drained = stopping.drained.then(() => {
         redis?.disconnect();

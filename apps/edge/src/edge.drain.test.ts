@@ -9,6 +9,7 @@
  * connections in the listen queue when `close()` is called.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -160,5 +161,52 @@ describe('close() and a connection that never speaks', () => {
     expect(o.raw).toMatch(/^HTTP\/1\.1 408 /);
     expect(o.raw).toContain('"code":"request_timeout"');
     await closed;
+  });
+});
+
+describe('close() while clients keep connecting', () => {
+  it('holds a request until the listener is closed, so clients it answers cannot keep the listen queue busy', async () => {
+    // An api of its own that notes, as each request arrives, whether the edge had stopped listening.
+    let edge: (RunningEdge & { logs: CapturedLog[] }) | undefined;
+    const arrivedAfterClose: boolean[] = [];
+    const api = http.createServer((req, res) => {
+      arrivedAfterClose.push(edge?.logs.some((l) => l.msg === 'edge draining') ?? false);
+      req.resume();
+      req.on('end', () => res.writeHead(202, { 'content-length': '0' }).end());
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+    try {
+      edge = await start('http', { EDGE_UPSTREAM: `http://127.0.0.1:${(api.address() as net.AddressInfo).port}` });
+      const port = edge.port;
+      const client = await tcpConnect(port);
+      // New connections one after another: every accept turn of the drain takes one in.
+      const streamed: net.Socket[] = [];
+      let streaming = true;
+      const streamer = (async () => {
+        while (streaming) {
+          try {
+            streamed.push(await tcpConnect(port));
+          } catch {
+            return; // refused: the listener is closed
+          }
+        }
+      })();
+      while (streamed.length < 3) await new Promise((r) => setImmediate(r));
+      const closed = edge.close();
+      const outcome = watch(client);
+      client.write(STATUS);
+      const o = await outcome;
+      streaming = false;
+      await streamer;
+      for (const s of streamed) s.destroy();
+      await closed;
+      expect(`${o.end}: ${o.raw.split('\r\n')[0]}`).toBe('end: HTTP/1.1 202 Accepted');
+      // Answered only once new connections were refused.
+      expect(arrivedAfterClose).toEqual([true]);
+      const drain = edge.logs.find((l) => l.msg === 'edge draining');
+      expect(drain?.fields.accepted_while_stopping).toBeGreaterThan(0);
+    } finally {
+      api.close();
+    }
   });
 });

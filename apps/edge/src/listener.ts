@@ -44,12 +44,17 @@ export const createListener = async (config: EdgeConfig, logger: Logger): Promis
 /** Resolves after the event loop has polled for I/O at least once since the call. */
 const afterOnePoll = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 
-/** Bound on the turns spent accepting a steady stream of arrivals before closing anyway. */
-const MAX_ACCEPT_TURNS = 10;
+/**
+ * Bound on the time spent accepting a steady stream of arrivals before closing
+ * anyway. Requests wait meanwhile (EdgeContext.listenerClosing), so a client
+ * population that connects again after each answer goes quiet once the
+ * answers to requests already at the api are out: about the api's latency.
+ */
+const MAX_ACCEPT_MS = 500;
 
 export interface Stopping {
-  /** The listening socket is closed: new connections are refused. */
-  stopped: Promise<void>;
+  /** The listening socket is closed: new connections are refused. Resolves with what it took in first. */
+  stopped: Promise<{ acceptTurns: number; acceptMs: number; acceptedWhileStopping: number }>;
   /** Every connection the listener had accepted has closed. */
   drained: Promise<void>;
 }
@@ -62,9 +67,12 @@ export interface Stopping {
  * the client, which saw its connect succeed, gets ECONNRESET (issue #13: 4-5
  * of ~200 connections in the SIGTERM chaos test). So the queue is emptied
  * first: the listener stays open until a full event-loop turn (libuv accepts
- * everything queued in its poll phase) brings no new connection, at most
- * MAX_ACCEPT_TURNS turns, and is closed right after. What is accepted is
- * served like any other connection (with `Connection: close` while draining).
+ * everything queued in its poll phase) brings no new connection, for at most
+ * MAX_ACCEPT_MS, and is closed right after. What is accepted is served like
+ * any other connection (with `Connection: close` while draining). A
+ * connection completed after that last turn's accept and before the close is
+ * still reset: Linux has no atomic "stop listening, keep the queue", and Node
+ * no way to close between the accept loop and the rest of the poll phase.
  *
  * It uses net.Server's close, not http.Server's: the latter also stops Node's
  * header and request timeout checks, which must keep running for the
@@ -80,13 +88,17 @@ export const stopAccepting = (listener: net.Server): Stopping => {
   let drainedResolve = (): void => undefined;
   const drained = new Promise<void>((resolve) => (drainedResolve = resolve));
   const stopped = (async () => {
-    for (let turn = 0; turn < MAX_ACCEPT_TURNS; turn += 1) {
+    const began = performance.now();
+    let turns = 0;
+    while (performance.now() - began < MAX_ACCEPT_MS) {
+      turns += 1;
       const before = accepted;
       await afterOnePoll();
       if (accepted === before) break;
     }
     listener.off('connection', count);
     net.Server.prototype.close.call(listener, () => drainedResolve());
+    return { acceptTurns: turns, acceptMs: Math.round(performance.now() - began), acceptedWhileStopping: accepted };
   })();
   return { stopped, drained };
 };

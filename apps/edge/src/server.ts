@@ -70,6 +70,7 @@ function onResponseClose(this: Tagged): void {
 
 const serve = async (served: Served, ex: Exchange): Promise<void> => {
   try {
+    if (served.edge.listenerClosing !== null) await served.edge.listenerClosing;
     await handleRequest(served.edge, ex);
   } catch (err) {
     served.edge.logger.log('error', 'request failed', {
@@ -150,6 +151,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
     draining: false,
+    listenerClosing: null,
   };
   metrics.upstream.load = edge.forwarder.load;
   const server = await createListener(config, logger);
@@ -193,8 +195,15 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       // Takes in what the kernel already accepted, then refuses new connections (listener.ts).
       // The demux, when present, is the listening socket; `server` itself never listened.
       const stopping = demux ? demux.stopAccepting() : stopAccepting(server);
-      await stopping.stopped;
-      logger.log('info', 'edge draining', { grace_ms: t.shutdownGraceMs });
+      edge.listenerClosing = stopping.stopped;
+      const taken = await stopping.stopped;
+      edge.listenerClosing = null;
+      logger.log('info', 'edge draining', {
+        grace_ms: t.shutdownGraceMs,
+        accept_turns: taken.acceptTurns,
+        accept_ms: taken.acceptMs,
+        accepted_while_stopping: taken.acceptedWhileStopping,
+      });
       // Keep-alive sockets idle after an answer go now, the others as their answer ends.
       // A connection that has not sent its first request yet is not idle to Node (its
       // parser waits for a message under the header timeout): it is answered, then closed.

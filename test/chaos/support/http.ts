@@ -23,12 +23,27 @@ export interface HitOptions {
   timeoutMs?: number;
 }
 
-/** Resolves with the answer, or rejects with the transport error (refused, reset, timeout). */
+/**
+ * A transport error from `hit`, with when the request began (performance.now(),
+ * just before its connect) and whether its TLS handshake completed. A reset
+ * before the handshake is a connection the server never spoke TLS on (the
+ * request itself is sent only after it); one after it is a request the server
+ * dropped.
+ */
+export interface HitError extends Error {
+  code?: string;
+  startedAt: number;
+  secure: boolean;
+}
+
+/** Resolves with the answer, or rejects with a HitError (refused, reset, timeout). */
 export const hit = (url: string, opts: HitOptions = {}): Promise<Hit> =>
   new Promise((resolve, reject) => {
     const u = new URL(url);
     const payload = opts.body === undefined ? null : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     const started = performance.now();
+    let secure = false;
+    const fail = (err: Error): void => reject(Object.assign(err, { startedAt: started, secure }));
     const mod = u.protocol === 'https:' ? https : http;
     const req = mod.request(
       u,
@@ -49,13 +64,14 @@ export const hit = (url: string, opts: HitOptions = {}): Promise<Hit> =>
         res.on('data', (d: string) => (body += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: performance.now() - started }));
         // Headers came and then the connection died: a cut answer, never to be confused with a refused connection.
-        const cut = () => reject(Object.assign(new Error('response cut off'), { code: 'TRUNCATED' }));
+        const cut = () => fail(Object.assign(new Error('response cut off'), { code: 'TRUNCATED' }));
         res.on('aborted', cut);
         res.on('error', cut);
       },
     );
     req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer within ${opts.timeoutMs ?? 30_000} ms`)));
-    req.on('error', reject);
+    req.on('socket', (socket) => socket.once('secureConnect', () => (secure = true)));
+    req.on('error', fail);
     req.end(payload ?? undefined);
   });
 
