@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['apps/**/*.test.ts', 'packages/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['apps/**/*.test.ts', 'packages/**/*.test.ts', 'scripts/**/*.test.ts', 'test/**/*.test.ts'],
     // The fault-and-flood suite has its own config (vitest.chaos.config.ts): `pnpm test:chaos`.
     exclude: ['**/node_modules/**', 'test/chaos/**'],
     // Every test talks to real processes and real sockets; two cores here.

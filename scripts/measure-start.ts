@@ -4,7 +4,7 @@
  * /proc once ready) of the api and the edge, built (`node dist/main.js`) vs
  * `tsx src/main.ts`, median of 3 runs each. Needs `pnpm build` first and
  * DATABASE_URL (a migrated database: start-up, not migration, is measured).
- * Linux only (/proc). Figures go in the README; never a test assertion.
+ * Linux only (/proc). Figures go in docs/benchmarks.md; never a test assertion.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Backup and restore as the README documents them.
+ * Backup and restore as docs/operations.md documents them.
  *
  * Postgres: an enrolled agent's cak_ verifies and the audit trail reads the
  * same after pg_dump -Fc → pg_restore into a fresh database, with the

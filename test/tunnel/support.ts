@@ -15,7 +15,7 @@ import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
 export const TUNNEL_USER = 'airlock';
 export const KEYS_USER = 'airlock-keys';
 
-/** Idempotent: the accounts the endpoint needs, as the README tells an operator to make them. */
+/** Idempotent: the accounts the endpoint needs, as docs/tunnel.md tells an operator to make them. */
 export const ensureAccounts = (): void => {
   const exists = (u: string) => {
     try {

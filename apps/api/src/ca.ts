@@ -3,7 +3,7 @@
  * AIRLOCK_CA_CERT / AIRLOCK_CA_KEY, or a CA created on first start under
  * `$AIRLOCK_DATA_DIR/ca` (key mode 0600), plus any extra trusted CA
  * certificates (AIRLOCK_CA_BUNDLE_EXTRA) during a rotation. Every replica
- * must load the same CA: see the README, "Airlock's CA".
+ * must load the same CA: see docs/credentials.md, "Airlock's CA".
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

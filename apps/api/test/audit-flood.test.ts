@@ -122,7 +122,7 @@ describe('audit retention', () => {
     await expect(t.api.deps.db.execute(sql`delete from audit_events`)).rejects.toThrow();
     await expect(t.api.deps.db.execute(sql`update audit_events set actor = 'mallory'`)).rejects.toThrow();
     await expect(t.api.deps.db.execute(sql`truncate audit_events`)).rejects.toThrow();
-    // Forging the setting lets old rows go (it is a guard against bugs, not against the table owner; see README),
+    // Forging the setting lets old rows go (it is a guard against bugs, not against the table owner; see docs/security.md),
     // but never an audit.pruned row, never an UPDATE, never a TRUNCATE.
     await expect(
       t.api.deps.db.transaction(async (tx) => {

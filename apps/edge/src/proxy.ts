@@ -2,7 +2,7 @@
  * The edge → api hop: an undici Pool (keep-alive, bounded connections) driven
  * through `dispatch` with one handler object per request, so the hot path
  * allocates no closures or promise chains beyond the one promise the caller
- * awaits. Measured against http-proxy-3 in apps/edge/README.md.
+ * awaits. Measured against http-proxy-3 in docs/benchmarks.md.
  *
  * At most `maxInflight` requests are at the api at once (issue #13): the rest
  * wait in a short FIFO queue (`queue` entries, `queueMs` each) and are refused

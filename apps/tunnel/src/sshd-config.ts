@@ -1,6 +1,6 @@
 /**
  * The hardened sshd_config the tunnel writes at every start. Every line is a
- * promise of the contract's "Tunnel endpoint (SSH)" section; see the README
+ * promise of the contract's "Tunnel endpoint (SSH)" section; see docs/tunnel.md
  * for which test holds each.
  */
 export interface SshdConfigInput {

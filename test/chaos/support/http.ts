@@ -86,7 +86,7 @@ export const quantile = (values: number[], q: number): number => {
 export const loopbackAddresses = (count: number, firstOctet3 = 1): string[] =>
   Array.from({ length: count }, (_, i) => `127.0.${firstOctet3 + Math.floor(i / 250)}.${(i % 250) + 1}`);
 
-/** Writes a figure where the README's "What survives what" table is built from. */
+/** Writes a figure where docs/operations.md's "What survives what" table is built from. */
 export const report = (what: string, figures: Record<string, unknown>): void => {
   process.stdout.write(`[chaos] ${what}: ${JSON.stringify(figures)}\n`);
 };

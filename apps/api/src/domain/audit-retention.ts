@@ -3,7 +3,7 @@
  * function airlock_prune_audit (migration 0002) deletes rows older than the
  * cutoff, counted refusals too, and writes its own `audit.pruned` row, all in
  * one transaction; the append-only trigger lets that DELETE through and
- * nothing else (see the README's retention policy).
+ * nothing else (see docs/security.md, "Audit retention").
  */
 import { sql } from 'drizzle-orm';
 import { ApiError } from '../errors.ts';

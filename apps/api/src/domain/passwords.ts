@@ -1,7 +1,7 @@
 /**
  * Operator passwords for the console: Argon2id (RFC 9106) via @node-rs/argon2,
  * at OWASP's minimum profile, m = 19 MiB, t = 2, p = 1. Measured cost on the
- * project's 2-core CI machine is in the README ("Console").
+ * project's 2-core CI machine is in docs/benchmarks.md ("Console password hashing").
  */
 import { randomBytes } from 'node:crypto';
 import { hash, verify, type Options } from '@node-rs/argon2';
