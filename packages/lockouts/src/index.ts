@@ -28,6 +28,9 @@ import type { Redis } from 'ioredis';
  * | `{p}block:{ip}`                   | active enroll block; TTL = time left           |
  * | `{p}agentblock:{ip}`              | active block of the agent routes; TTL = left   |
  * | `{p}pollblock:{ip}`               | short block of verify and status; TTL = left   |
+ * | `{p}rl:ssh:{ip}`                  | new SSH connections through the demux (minute) |
+ * | `{p}ssh:preauth` (+`:ids`,`:counts`) | SSH connections in their pre-auth window     |
+ * | `{p}ssh:evicted` (pub/sub channel)| pre-auth connections evicted for a newcomer    |
  *
  * `{ip}` for IPv6 is counted three times, under the /64, /56 and /48.
  * `clearLockout` publishes the lifted key on `{p}lifted`, so edges that
@@ -77,6 +80,19 @@ export interface KeyNamespaces {
   agentRejected: string;
   failAgent: string;
   agentBlock: string;
+  ssh: string;
+}
+
+/** The demux's shared ledger of SSH connections in their pre-auth window (apps/edge/src/ssh). */
+export interface SshPreauthKeys {
+  /** Sorted set: connection id -> lease end (ms). */
+  held: string;
+  /** Hash: connection id -> its identities, space-separated. */
+  ids: string;
+  /** Hash: identity -> connections it holds. */
+  counts: string;
+  /** Pub/sub channel: ids of connections evicted to make room for a newcomer. */
+  evicted: string;
 }
 
 export interface EdgeKeys {
@@ -94,6 +110,7 @@ export interface EdgeKeys {
   failAgent: (ip: string) => string;
   /** Pub/sub channel on which lifted lockout and block keys are announced. */
   liftChannel: string;
+  sshPreauth: SshPreauthKeys;
 }
 
 export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
@@ -116,6 +133,7 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     agentRejected: `${prefix}rl:agent_rejected`,
     failAgent: `${prefix}fail:agent`,
     agentBlock: `${prefix}agentblock`,
+    ssh: `${prefix}rl:ssh`,
   };
   const siteIp = (site: string, ip: string): string => `${site}:${ip}`;
   return {
@@ -131,6 +149,12 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     agentBlock: (ip) => `${ns.agentBlock}:${ip}`,
     failAgent: (ip) => `${ns.failAgent}:${ip}`,
     liftChannel: `${prefix}lifted`,
+    sshPreauth: {
+      held: `${prefix}ssh:preauth`,
+      ids: `${prefix}ssh:preauth:ids`,
+      counts: `${prefix}ssh:preauth:counts`,
+      evicted: `${prefix}ssh:evicted`,
+    },
   };
 };
 

@@ -65,6 +65,8 @@ export interface Rules {
   /** null when the answer moves no counter (the common case: a success without a streak to reset). */
   /** `streak`: the admit verdict saw the plan's watched failure streak. */
   outcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => OutcomePlan | null;
+  /** A new SSH connection through the demux: `perMin` per identity, the wider IPv6 ones scaled as for HTTP. */
+  ssh: (ids: readonly string[], perMin: number) => AdmitPlan;
 }
 
 const MINUTE = 60_000;
@@ -218,5 +220,11 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
     return { clear: [], tallies };
   };
 
-  return { admit, outcome };
+  const ssh: Rules['ssh'] = (ids, perMin) => {
+    const budgets: Budget[] = [];
+    perIp(budgets, ids, ns.ssh, 'ssh', perMin, MINUTE, true);
+    return { gates: [], budgets, watch: null };
+  };
+
+  return { admit, outcome, ssh };
 };
