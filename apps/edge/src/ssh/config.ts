@@ -3,7 +3,7 @@
  * rest of the edge's configuration (env.ts).
  */
 import * as v from 'valibot';
-import { ConfigError } from '../env.ts';
+import { ConfigError, int } from '../env.ts';
 
 /**
  * The first number of the tunnel's `MaxStartups` (apps/tunnel's generated
@@ -31,19 +31,6 @@ export interface SshDemuxConfig {
 
 const HOST_PORT = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
 
-const whole = (fallback: number, min: number, max: number, tooBig = `must be at most ${max}`) =>
-  v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(/^\d+$/, 'must be a whole number'),
-      v.transform(Number),
-      v.minValue(min, `must be at least ${min}`),
-      v.maxValue(max, tooBig),
-    ),
-    String(fallback),
-  );
-
 const DemuxEnv = v.object({
   EDGE_SSH_UPSTREAM: v.optional(
     v.pipe(
@@ -53,15 +40,15 @@ const DemuxEnv = v.object({
       v.check((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 && Number(s.slice(s.lastIndexOf(':') + 1)) > 0, 'port must be 1-65535'),
     ),
   ),
-  EDGE_LIMIT_SSH_PER_MIN: whole(30, 1, 1_000_000),
-  EDGE_SSH_MAX_PREAUTH: whole(
+  EDGE_LIMIT_SSH_PER_MIN: int(30, 1, 1_000_000),
+  EDGE_SSH_MAX_PREAUTH: int(
     DEFAULT_MAX_PREAUTH,
     1,
     TUNNEL_MAX_STARTUPS - 1,
     `must stay below the tunnel's MaxStartups (${TUNNEL_MAX_STARTUPS}): at that many unauthenticated connections sshd starts refusing logins at random, agents' included`,
   ),
-  EDGE_SSH_PREAUTH_SECONDS: whole(20, 1, 600),
-  EDGE_SSH_PREAUTH_IDLE_SECONDS: whole(10, 1, 600),
+  EDGE_SSH_PREAUTH_SECONDS: int(20, 1, 600),
+  EDGE_SSH_PREAUTH_IDLE_SECONDS: int(10, 1, 600),
 });
 
 /** EDGE_SSH_UPSTREAM and its limits; null when SSH is not multiplexed. Throws ConfigError listing every problem. */

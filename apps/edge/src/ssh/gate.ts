@@ -21,7 +21,7 @@ import type { Redis } from 'ioredis';
 import { edgeKeys } from '@airlock/lockouts';
 import type { EdgeConfig } from '../env.ts';
 import type { Logger } from '../log.ts';
-import { bookRules, LocalBook, type SshBook } from './book.ts';
+import { bookRules, LocalBook, type SshBook, type SshVerdict } from './book.ts';
 import { ClusterBook } from './cluster-book.ts';
 import type { SshDemuxConfig } from './config.ts';
 import { RedisBook } from './redis-book.ts';
@@ -112,7 +112,7 @@ export const createSshGate = (opts: { config: EdgeConfig; demux: SshDemuxConfig;
     n += 1;
     const conn = `${TAG}.${n}`;
     let book: SshBook = shared ?? local;
-    let verdict;
+    let verdict: SshVerdict;
     if (shared === null) {
       verdict = local.decide(conn, ids, Date.now());
     } else {
