@@ -5,16 +5,24 @@ import { AggregatorRegistry } from 'prom-client';
 import type { EdgeConfig } from './env.ts';
 import type { Logger } from './log.ts';
 import { sendError } from './respond.ts';
+import { bookRules, LocalBook } from './ssh/book.ts';
+import { serveClusterBook } from './ssh/cluster-book.ts';
+import type { SshDemuxConfig } from './ssh/config.ts';
 
 /**
  * EDGE_WORKERS > 1: this process forks the workers (each a full edge on the
  * shared listening port), restarts a worker that dies, forwards SIGHUP (TLS
  * reload) and SIGTERM/SIGINT (drain) to them, and serves their metrics summed
  * on the metrics port. Limits stay exact across workers because every budget
- * and block lives in Redis and is spent by one atomic script.
+ * and block lives in Redis and is spent by one atomic script. The SSH demux's
+ * pre-auth cap and rate limit do too; without Redis this process keeps them
+ * for all of its workers (ssh/cluster-book.ts).
  */
-export const runPrimary = async (config: EdgeConfig, logger: Logger): Promise<void> => {
+export const runPrimary = async (config: EdgeConfig, logger: Logger, sshDemux: SshDemuxConfig | null = null): Promise<void> => {
   let stopping = false;
+  if (sshDemux !== null && config.redis === null) {
+    serveClusterBook(new LocalBook(bookRules(config, sshDemux)), logger);
+  }
   const fork = (): Worker => cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

@@ -10,58 +10,40 @@
  * header timeout.
  *
  * Every connection counts toward the per-IP connection cap from the moment
- * it is accepted, whichever protocol it turns out to be; new SSH connections
- * are limited per IP per minute. For each piped connection the edge notes in
- * Redis which client it carries (its outgoing address and port -> client IP),
- * so the tunnel can audit the agent's real address.
+ * it is accepted, whichever protocol it turns out to be. A new SSH
+ * connection then passes the SSH gate (ssh/gate.ts): the rate limit per
+ * identity (IPv4, IPv6 /64, /56, /48, as the HTTP throttle counts them) and
+ * the global cap of pre-auth connections, shared by every worker (issue 18
+ * #2: sshd sees only the edge's address, so past its MaxStartups it refuses
+ * agents and flood alike, at random). The demux cannot see the encrypted
+ * authentication, so a piped connection counts as pre-auth for its first
+ * EDGE_SSH_PREAUTH_SECONDS (sshd's LoginGraceTime: an unauthenticated one is
+ * gone by then), and a client silent for EDGE_SSH_PREAUTH_IDLE_SECONDS inside
+ * that window is closed. For each piped connection the edge notes in Redis
+ * which client it carries (its outgoing address and port -> client IP), so
+ * the tunnel can audit the agent's real address.
  */
+import cluster from 'node:cluster';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { buildTrustList, foldIp, isTrusted, throttleIdentity } from '@airlock/net';
+import { buildTrustList, foldIp, isTrusted, throttleIdentities } from '@airlock/net';
 import type { Redis } from 'ioredis';
 import { createRedisClient } from './redis-client.ts';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import * as v from 'valibot';
-import { ConfigError, type EdgeConfig } from './env.ts';
+import type { EdgeConfig } from './env.ts';
 import { stopAccepting, type Stopping } from './listener.ts';
 import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { SshDemuxConfig } from './ssh/config.ts';
+import { createSshGate } from './ssh/gate.ts';
+import { pipeSsh, type PipeContext } from './ssh/pipe.ts';
 
-export interface SshDemuxConfig {
-  upstream: { host: string; port: number };
-  sshPerMin: number;
-}
+export { loadSshDemuxConfig, type SshDemuxConfig } from './ssh/config.ts';
 
-const HOST_PORT = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
-const DemuxEnv = v.object({
-  EDGE_SSH_UPSTREAM: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(HOST_PORT, 'must be host:port of the tunnel endpoint (e.g. 127.0.0.1:2222)'),
-      v.check((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 && Number(s.slice(s.lastIndexOf(':') + 1)) > 0, 'port must be 1-65535'),
-    ),
-  ),
-  EDGE_LIMIT_SSH_PER_MIN: v.optional(
-    v.pipe(v.string(), v.regex(/^\d+$/, 'must be a whole number'), v.transform(Number), v.minValue(1, 'must be at least 1'), v.maxValue(1_000_000, 'must be at most 1000000')),
-    '30',
-  ),
-});
-
-/** EDGE_SSH_UPSTREAM and EDGE_LIMIT_SSH_PER_MIN; null when SSH is not multiplexed. */
-export const loadSshDemuxConfig = (env: NodeJS.ProcessEnv): SshDemuxConfig | null => {
-  const input = Object.fromEntries(Object.keys(DemuxEnv.entries).flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
-  const parsed = v.safeParse(DemuxEnv, input);
-  if (!parsed.success) throw new ConfigError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '?'}: ${i.message}`));
-  const up = parsed.output.EDGE_SSH_UPSTREAM;
-  if (up === undefined) return null;
-  const i = up.lastIndexOf(':');
-  return { upstream: { host: up.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(up.slice(i + 1)) }, sshPerMin: parsed.output.EDGE_LIMIT_SSH_PER_MIN };
-};
+/** Which worker logged, in cluster mode. */
+const WORKER = cluster.isWorker ? cluster.worker?.id : undefined;
 
 const SSH_PREFIX = Buffer.from('SSH-2.0-');
 const TLS_HANDSHAKE = 0x16;
-/** How long the note (edge port -> client IP) lives: far longer than any SSH authentication. */
-const PEER_NOTE_SECONDS = 300;
 
 export interface Demux {
   port: number;
@@ -81,8 +63,9 @@ export const startDemux = async (opts: {
   config: EdgeConfig;
   demux: SshDemuxConfig;
   logger: Logger;
+  metrics: Metrics;
 }): Promise<Demux> => {
-  const { server, config, demux, logger } = opts;
+  const { server, config, demux, logger, metrics } = opts;
   const trust = buildTrustList(config.trustedProxies);
   const byIp = new Map<string, number>();
   const piped = new Set<net.Socket>();
@@ -101,11 +84,8 @@ export const startDemux = async (opts: {
     const r = redis;
     await Promise.race([new Promise((ok) => r.once('ready', ok)), new Promise((ok) => setTimeout(ok, 2_000).unref())]);
   }
-  const memory = new RateLimiterMemory({ keyPrefix: `${config.redisPrefix}rl:ssh`, points: demux.sshPerMin, duration: 60 });
-  const limiter: RateLimiterAbstract =
-    redis === null
-      ? memory
-      : new RateLimiterRedis({ storeClient: redis, keyPrefix: `${config.redisPrefix}rl:ssh`, points: demux.sshPerMin, duration: 60, rejectIfRedisNotReady: true, insuranceLimiter: memory });
+  const gate = createSshGate({ config, demux, logger, redis });
+  const pipes: PipeContext = { config, demux, logger, metrics, redis, gate, piped, worker: WORKER };
 
   const release = (ipKey: string) => {
     const n = (byIp.get(ipKey) ?? 1) - 1;
@@ -113,44 +93,11 @@ export const startDemux = async (opts: {
     else byIp.set(ipKey, n);
   };
 
-  const pipeSsh = async (client: net.Socket, first: Buffer, peer: string, ipKey: string) => {
-    try {
-      await limiter.consume(ipKey);
-    } catch {
-      logger.log('warn', 'ssh connection refused: per-IP rate limit', { ip: ipKey, limit: demux.sshPerMin });
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect({ host: demux.upstream.host, port: demux.upstream.port });
-    piped.add(client);
-    const end = () => {
-      piped.delete(client);
-      client.destroy();
-      upstream.destroy();
-    };
-    upstream.once('error', end);
-    client.once('error', end);
-    client.once('close', end);
-    upstream.once('close', end);
-    upstream.once('connect', () => {
-      const note = redis?.set(`${config.redisPrefix}ssh-peer:${foldIp(upstream.localAddress ?? '')}:${upstream.localPort ?? 0}`, peer, 'EX', PEER_NOTE_SECONDS);
-      // Written before the first byte goes up, so the note exists before sshd can log the login.
-      void Promise.resolve(note)
-        .catch(() => logger.log('warn', 'ssh peer note not written; the tunnel will see the edge address', {}))
-        .finally(() => {
-          if (client.destroyed) return;
-          upstream.setNoDelay(true);
-          upstream.write(first);
-          client.pipe(upstream);
-          upstream.pipe(client);
-          client.resume();
-        });
-    });
-  };
-
   const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     const peer = foldIp(socket.remoteAddress ?? '');
-    const ipKey = throttleIdentity(peer);
+    const ids = throttleIdentities(peer);
+    // The connection cap counts per IPv4 address or IPv6 /64, as the HTTP side's does (connections.ts).
+    const ipKey = ids[0] ?? peer;
     const capped = !(config.trustedProxies.length > 0 && isTrusted(trust, peer));
     const count = byIp.get(ipKey) ?? 0;
     if (capped && count >= config.limits.maxConnectionsPerIp) {
@@ -192,7 +139,7 @@ export const startDemux = async (opts: {
       if (seen.length < SSH_PREFIX.length) return;
       finish();
       socket.pause();
-      void pipeSsh(socket, seen, peer, ipKey);
+      void pipeSsh(pipes, socket, seen, peer, ids);
     };
     const finish = () => {
       clearTimeout(timer);
@@ -213,7 +160,14 @@ export const startDemux = async (opts: {
   // that enforces its header and request timeouts; 'listening' starts it
   // (Node's own tests do the same).
   server.emit('listening');
-  logger.log('info', 'ssh demux on', { upstream: `${demux.upstream.host}:${demux.upstream.port}`, ssh_per_min: demux.sshPerMin });
+  logger.log('info', 'ssh demux on', {
+    upstream: `${demux.upstream.host}:${demux.upstream.port}`,
+    ssh_per_min: demux.sshPerMin,
+    max_preauth: demux.maxPreauth,
+    preauth_seconds: demux.preauthMs / 1000,
+    preauth_idle_seconds: demux.preauthIdleMs / 1000,
+    shared_by: gate.mode,
+  });
 
   return {
     port,
@@ -224,6 +178,7 @@ export const startDemux = async (opts: {
         return taken;
       });
       const drained = stopping.drained.then(() => {
+        gate.close();
         redis?.disconnect();
       });
       return { stopped, drained };

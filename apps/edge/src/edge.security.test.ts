@@ -101,9 +101,10 @@ describe('#8.1 enroll floods with rotating site codes', () => {
     for (let n = 0; n < 9; n += 1) statuses.push((await enrollWithKey(edge.port, 'ACME', `m${n}`)).status);
     expect(statuses).toEqual([400, 400, 400, 400, 400, 429, 429, 429, 429]);
     expect(upstream.requests).toHaveLength(5);
-    // The same budget guards the agent routes.
-    expect((await send(edge.port, 'POST', '/api/v1/agent/challenge', { body: { fingerprint: 'SHA256:x' } })).status).toBe(429);
-    expect(upstream.requests).toHaveLength(5);
+    // Changed by issue 18 #5: the agent routes have their own rejection
+    // budget, so a neighbour's refused enrolls do not stop renewals for an hour.
+    expect((await send(edge.port, 'POST', '/api/v1/agent/challenge', { body: { fingerprint: 'SHA256:x' } })).status).toBe(400);
+    expect(upstream.requests).toHaveLength(6);
   });
 });
 
@@ -128,13 +129,16 @@ describe('#8.3 a NAT neighbour guessing poll tokens', () => {
     expect(await redis.exists(`${edge.prefix}block:127.0.0.1`)).toBe(0);
   });
 
+  // Changed by issue 18 #5: the long block is read on enroll, which it
+  // guards; polls keep their own budget and short block (edge.renewals.test.ts).
   it('still gives enrollment guessing the long block', async () => {
     const edge = await edgeWith({ EDGE_BLOCK_FAILURES: '3', EDGE_LOCKOUT_FAILURES: '100' });
     upstream.respond(401);
     for (const site of ['A1', 'A2', 'A3']) await enrollWithKey(edge.port, site, 'm');
-    const res = await poll(edge.port);
+    const res = await enrollWithKey(edge.port, 'A4', 'm');
     expect(res.status).toBe(429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(86_000);
+    expect((await poll(edge.port)).status).toBe(401);
   });
 });
 

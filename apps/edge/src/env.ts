@@ -65,7 +65,8 @@ export interface EdgeConfig {
   workers: number;
 }
 
-const int = (fallback: number, min: number, max: number) =>
+/** An optional whole-number setting in [min, max]; `tooBig` replaces the default message above max. */
+export const int = (fallback: number, min: number, max: number, tooBig = `must be at most ${max}`) =>
   v.optional(
     v.pipe(
       v.string(),
@@ -73,7 +74,7 @@ const int = (fallback: number, min: number, max: number) =>
       v.regex(/^\d+$/, 'must be a whole number'),
       v.transform(Number),
       v.minValue(min, `must be at least ${min}`),
-      v.maxValue(max, `must be at most ${max}`),
+      v.maxValue(max, tooBig),
     ),
     String(fallback),
   );

@@ -21,7 +21,7 @@ const main = async () => {
     throw err;
   }
   if (config.workers > 1 && cluster.isPrimary) {
-    await runPrimary(config, logger);
+    await runPrimary(config, logger, sshDemux);
     return;
   }
   // Installed before the listener opens: an unhandled SIGHUP kills a Node

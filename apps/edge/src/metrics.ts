@@ -74,6 +74,23 @@ export const createMetrics = () => {
       help: 'Connections closed because the per-IP connection cap was reached',
       registers: [registry],
     }),
+    ssh: new Counter({
+      name: 'edge_ssh_connections_total',
+      help: 'New SSH connections at the demux: piped, or refused by the rate limit (rate) or the pre-auth cap (cap)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    sshPreauthClosed: new Counter({
+      name: 'edge_ssh_preauth_closed_total',
+      help: 'SSH connections closed inside their pre-auth window: evicted for a lighter newcomer, or idle',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    sshPreauthOpen: new Gauge({
+      name: 'edge_ssh_preauth_open',
+      help: 'SSH connections of this process inside their pre-auth window (the cap is shared: see EDGE_SSH_MAX_PREAUTH)',
+      registers: [registry],
+    }),
     connectionsOpen: new Gauge({
       name: 'edge_connections_open',
       help: 'Open client connections',

@@ -171,7 +171,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   // Counters taken in memory before Redis answers would not be shared; wait briefly.
   await edge.throttle.waitForRedis(2_000);
   // With the SSH demux the public port reads first bytes and hands TLS to `server`.
-  const demux = options.sshDemux ? await startDemux({ server, config, demux: options.sshDemux, logger }) : null;
+  const demux = options.sshDemux ? await startDemux({ server, config, demux: options.sshDemux, logger, metrics }) : null;
   const port = demux ? demux.port : await listen(server, config.port, config.host);
   const metricsPort = metricsServer === null ? 0 : await listen(metricsServer, config.metricsPort, config.metricsHost);
   logger.log('info', 'edge listening', {

@@ -65,6 +65,22 @@ describe('listLockouts / clearLockout against Redis', () => {
     expect(await clearLockout(redis, keys.block('192.0.2.1'), { prefix })).toBe(false);
   });
 
+  it('lists and clears an agent-route block with its own counter, leaving the enroll block alone (issue 18 #5)', async () => {
+    await redis.set(keys.agentBlock('192.0.2.5'), '1', 'EX', 120);
+    await redis.set(keys.failAgent('192.0.2.5'), '9', 'EX', 120);
+    await redis.set(keys.block('192.0.2.5'), '1', 'EX', 60);
+    expect(keys.agentBlock('192.0.2.5')).toBe(`${prefix}agentblock:192.0.2.5`);
+    const active = await listLockouts(redis, { prefix });
+    expect(active).toEqual([
+      { key: keys.agentBlock('192.0.2.5'), kind: 'agent_block', site_code: null, ip: '192.0.2.5', retry_after_seconds: 120 },
+      { key: keys.block('192.0.2.5'), kind: 'block', site_code: null, ip: '192.0.2.5', retry_after_seconds: 60 },
+    ]);
+    expect(await clearLockout(redis, 'agentblock:192.0.2.5', { prefix })).toBe(true);
+    expect(await redis.exists(keys.failAgent('192.0.2.5'))).toBe(0);
+    expect(await redis.exists(keys.block('192.0.2.5'))).toBe(1);
+    expect(await clearLockout(redis, keys.block('192.0.2.5'), { prefix })).toBe(true);
+  });
+
   it('refuses keys outside the lockout and block namespaces', async () => {
     await expect(clearLockout(redis, `${prefix}rl:verify:1.2.3.4`, { prefix })).rejects.toThrow();
     await expect(clearLockout(redis, 'some:other:key', { prefix })).rejects.toThrow();

@@ -14,17 +14,23 @@ import type { Redis } from 'ioredis';
  * | `{p}rl:enroll_key:{site}:{ip}`    | enroll-with-site-key counter (per minute)      |
  * | `{p}rl:enroll_pairing:{ip}`       | enroll-with-pairing-code counter (per hour)    |
  * | `{p}rl:enroll_ip:{ip}`            | every enroll from one IP, any site and outcome |
- * | `{p}rl:rejected:{ip}`             | 4xx answers of the api to one IP (per hour)    |
+ * | `{p}rl:rejected:{ip}`             | 4xx answers of the api to enroll (per hour)    |
+ * | `{p}rl:agent_rejected:{ip}`       | 4xx answers of the api to agent routes (hour)  |
  * | `{p}rl:verify:{ip}`               | verify counter                                 |
  * | `{p}rl:status:{ip}`               | status counter                                 |
  * | `{p}rl:agent_challenge:{ip}`      | agent challenge counter (per hour)             |
  * | `{p}rl:agent_credentials:{ip}`    | agent credentials counter (per hour)           |
  * | `{p}fail:site:{site}:{ip}`        | consecutive 401s for one (site, IP)            |
  * | `{p}fail:ip:{ip}`                 | enroll and agent 401s from one IP, all sites   |
+ * | `{p}fail:agent:{ip}`              | agent-route 401s from one IP                   |
  * | `{p}fail:poll:{ip}`               | verify and status failures from one IP         |
  * | `{p}lockout:{site}:{ip}`          | active lockout; TTL = time left                |
- * | `{p}block:{ip}`                   | active cross-site block; TTL = time left       |
+ * | `{p}block:{ip}`                   | active enroll block; TTL = time left           |
+ * | `{p}agentblock:{ip}`              | active block of the agent routes; TTL = left   |
  * | `{p}pollblock:{ip}`               | short block of verify and status; TTL = left   |
+ * | `{p}rl:ssh:{ip}`                  | new SSH connections through the demux (minute) |
+ * | `{p}ssh:preauth` (+`:ids`,`:counts`) | SSH connections in their pre-auth window     |
+ * | `{p}ssh:evicted` (pub/sub channel)| pre-auth connections evicted for a newcomer    |
  *
  * `{ip}` for IPv6 is counted three times, under the /64, /56 and /48.
  * `clearLockout` publishes the lifted key on `{p}lifted`, so edges that
@@ -71,6 +77,22 @@ export interface KeyNamespaces {
   agentCredentials: string;
   failPoll: string;
   pollBlock: string;
+  agentRejected: string;
+  failAgent: string;
+  agentBlock: string;
+  ssh: string;
+}
+
+/** The demux's shared ledger of SSH connections in their pre-auth window (apps/edge/src/ssh). */
+export interface SshPreauthKeys {
+  /** Sorted set: connection id -> lease end (ms). */
+  held: string;
+  /** Hash: connection id -> its identities, space-separated. */
+  ids: string;
+  /** Hash: identity -> connections it holds. */
+  counts: string;
+  /** Pub/sub channel: ids of connections evicted to make room for a newcomer. */
+  evicted: string;
 }
 
 export interface EdgeKeys {
@@ -84,8 +106,11 @@ export interface EdgeKeys {
   failIp: (ip: string) => string;
   pollBlock: (ip: string) => string;
   failPoll: (ip: string) => string;
+  agentBlock: (ip: string) => string;
+  failAgent: (ip: string) => string;
   /** Pub/sub channel on which lifted lockout and block keys are announced. */
   liftChannel: string;
+  sshPreauth: SshPreauthKeys;
 }
 
 export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
@@ -105,6 +130,10 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     agentCredentials: `${prefix}rl:agent_credentials`,
     failPoll: `${prefix}fail:poll`,
     pollBlock: `${prefix}pollblock`,
+    agentRejected: `${prefix}rl:agent_rejected`,
+    failAgent: `${prefix}fail:agent`,
+    agentBlock: `${prefix}agentblock`,
+    ssh: `${prefix}rl:ssh`,
   };
   const siteIp = (site: string, ip: string): string => `${site}:${ip}`;
   return {
@@ -117,7 +146,15 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     failIp: (ip) => `${ns.failIp}:${ip}`,
     pollBlock: (ip) => `${ns.pollBlock}:${ip}`,
     failPoll: (ip) => `${ns.failPoll}:${ip}`,
+    agentBlock: (ip) => `${ns.agentBlock}:${ip}`,
+    failAgent: (ip) => `${ns.failAgent}:${ip}`,
     liftChannel: `${prefix}lifted`,
+    sshPreauth: {
+      held: `${prefix}ssh:preauth`,
+      ids: `${prefix}ssh:preauth:ids`,
+      counts: `${prefix}ssh:preauth:counts`,
+      evicted: `${prefix}ssh:evicted`,
+    },
   };
 };
 
@@ -125,10 +162,11 @@ export interface ActiveLockout {
   /** Full Redis key; pass it to `clearLockout`. */
   key: string;
   /**
-   * `lockout`: one (site, IP) after consecutive failures; `block`: one IP
-   * across all sites; `poll_block`: verify and status only, for minutes.
+   * `lockout`: one (site, IP) after consecutive failures; `block`: one IP's
+   * enrollment, across all sites; `poll_block`: verify and status only, for
+   * minutes; `agent_block`: the agent routes only, after agent-route 401s.
    */
-  kind: 'lockout' | 'block' | 'poll_block';
+  kind: LockoutKind;
   site_code: string | null;
   ip: string;
   retry_after_seconds: number;
@@ -138,8 +176,10 @@ export interface LockoutOptions {
   prefix?: string;
 }
 
+export type LockoutKind = 'lockout' | 'block' | 'poll_block' | 'agent_block';
+
 interface ParsedKey {
-  kind: 'lockout' | 'block' | 'poll_block';
+  kind: LockoutKind;
   site: string | null;
   ip: string;
 }
@@ -156,6 +196,10 @@ const parseKey = (keys: EdgeKeys, key: string): ParsedKey | null => {
   if (bare.startsWith('pollblock:')) {
     const ip = bare.slice('pollblock:'.length);
     return ip.length > 0 ? { kind: 'poll_block', site: null, ip } : null;
+  }
+  if (bare.startsWith('agentblock:')) {
+    const ip = bare.slice('agentblock:'.length);
+    return ip.length > 0 ? { kind: 'agent_block', site: null, ip } : null;
   }
   if (bare.startsWith('block:')) {
     const ip = bare.slice('block:'.length);
@@ -195,6 +239,7 @@ export const listLockouts = async (
     ...(await scanAll(redis, `${globEscape(keys.ns.lockout)}:*`)),
     ...(await scanAll(redis, `${globEscape(keys.ns.block)}:*`)),
     ...(await scanAll(redis, `${globEscape(keys.ns.pollBlock)}:*`)),
+    ...(await scanAll(redis, `${globEscape(keys.ns.agentBlock)}:*`)),
   ];
   const unique = [...new Set(names)];
   if (unique.length === 0) return [];
@@ -242,7 +287,9 @@ export const clearLockout = async (
       ? [keys.lockout(parsed.site, parsed.ip), keys.failSite(parsed.site, parsed.ip)]
       : parsed.kind === 'poll_block'
         ? [keys.pollBlock(parsed.ip), keys.failPoll(parsed.ip)]
-        : [keys.block(parsed.ip), keys.failIp(parsed.ip)];
+        : parsed.kind === 'agent_block'
+          ? [keys.agentBlock(parsed.ip), keys.failAgent(parsed.ip)]
+          : [keys.block(parsed.ip), keys.failIp(parsed.ip)];
   const removed = await redis.del(active);
   await redis.del(counter);
   // Edges keep known blocks in memory to refuse without a round trip; tell them.

@@ -40,6 +40,14 @@ export interface Throttle {
 
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
+/** The log line when a gate is set, by rule. */
+const BLOCK_LINE: Record<Gate['rule'], string> = {
+  consecutive_failures: 'lockout',
+  ip_failures: 'block',
+  poll_failures: 'poll block',
+  agent_failures: 'agent block',
+};
+
 const ERROR: Admission = { ok: false, retryAfterSeconds: 1, rule: 'internal', key: '', kind: 'error' };
 
 export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metrics, redis: Redis | null): Throttle => {
@@ -251,7 +259,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         if (offline) madeOffline.set(gate.key, now + tally.gateMs);
         const lockout = gate.kind === 'lockout';
         metrics.throttle.inc({ rule: gate.rule, decision: lockout ? 'lockout_set' : 'block_set' });
-        logger.log('warn', lockout ? 'lockout' : gate.rule === 'poll_failures' ? 'poll block' : 'block', {
+        logger.log('warn', lockout ? 'lockout' : BLOCK_LINE[gate.rule], {
           key: gate.key,
           ...(lockout && enroll !== null ? { site_code: enroll.site } : {}),
           ip: ids[0],

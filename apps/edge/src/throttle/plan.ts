@@ -20,7 +20,7 @@ export interface EnrollFacts {
 /** A key whose presence refuses the request until it expires. */
 export interface Gate {
   key: string;
-  rule: 'ip_failures' | 'consecutive_failures' | 'poll_failures';
+  rule: 'ip_failures' | 'consecutive_failures' | 'poll_failures' | 'agent_failures';
   kind: 'lockout' | 'block';
 }
 
@@ -65,6 +65,8 @@ export interface Rules {
   /** null when the answer moves no counter (the common case: a success without a streak to reset). */
   /** `streak`: the admit verdict saw the plan's watched failure streak. */
   outcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => OutcomePlan | null;
+  /** A new SSH connection through the demux: `perMin` per identity, the wider IPv6 ones scaled as for HTTP. */
+  ssh: (ids: readonly string[], perMin: number) => AdmitPlan;
 }
 
 const MINUTE = 60_000;
@@ -74,7 +76,7 @@ const HOUR = 3_600_000;
  * @example
  *   const rules = createRules(config.limits, edgeKeys(config.redisPrefix));
  *   rules.admit('status', ['198.51.100.7'], null);
- *   // { gates: [block:198.51.100.7, pollblock:198.51.100.7], budgets: [rl:status:198.51.100.7 1200/min] }
+ *   // { gates: [pollblock:198.51.100.7], budgets: [rl:status:198.51.100.7 1200/min] }
  */
 export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
   const ns = keys.ns;
@@ -95,14 +97,23 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
   const pollBlocks = (out: Gate[], ids: readonly string[]) => {
     for (const id of ids) out.push({ key: keys.pollBlock(id), rule: 'poll_failures', kind: 'block' });
   };
+  const agentBlocks = (out: Gate[], ids: readonly string[]) => {
+    for (const id of ids) out.push({ key: keys.agentBlock(id), rule: 'agent_failures', kind: 'block' });
+  };
 
   const admit: Rules['admit'] = (route, ids, enroll) => {
-    const gates = blocks(ids);
+    const gates: Gate[] = [];
     const budgets: Budget[] = [];
     const ip = ids[0] ?? '';
     let watch: string | null = null;
+    // Each route family answers to its own blocks (issue 18 #5): the 24 h
+    // enroll block and the enroll lockouts guard enroll only, so a NAT
+    // neighbour guessing keys cannot stop the agents behind that address
+    // from renewing (agent routes) or a started enrollment from finishing
+    // (verify, status).
     switch (route) {
       case 'enroll': {
+        gates.push(...blocks(ids));
         const site = enroll?.site ?? '_invalid_';
         if (enroll?.keyShaped === true) {
           // Only a cek_-shaped value earns the generous per-(site, IP) bucket;
@@ -117,6 +128,11 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
         watch = keys.failSite(site, ip);
         break;
       }
+      // Verify is an enrollment step, but the enroll block does not cover it:
+      // the secrets are checked at enroll, so a verify guesses nothing (it
+      // proves the key the client chose), and a machine behind a blocked NAT
+      // whose enroll passed before the block still finishes. Its failures have
+      // their own budget and short block, as status's do.
       case 'verify':
         perIp(budgets, ids, ns.verify, 'verify', l.verifyPerHour, HOUR, true);
         pollBlocks(gates, ids);
@@ -127,28 +143,33 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
         break;
       case 'agent_challenge':
         perIp(budgets, ids, ns.agentChallenge, 'agent_challenge', l.agentPerHour, HOUR, true);
-        perIp(budgets, ids, ns.rejected, 'rejected', l.rejectedPerHour, HOUR, false);
+        perIp(budgets, ids, ns.agentRejected, 'agent_rejected', l.rejectedPerHour, HOUR, false);
+        agentBlocks(gates, ids);
         break;
       case 'agent_credentials':
         perIp(budgets, ids, ns.agentCredentials, 'agent_credentials', l.agentPerHour, HOUR, true);
-        perIp(budgets, ids, ns.rejected, 'rejected', l.rejectedPerHour, HOUR, false);
+        perIp(budgets, ids, ns.agentRejected, 'agent_rejected', l.rejectedPerHour, HOUR, false);
+        agentBlocks(gates, ids);
         break;
     }
     return { gates, budgets, watch };
   };
 
-  const ipBlockTallies = (out: Tally[], ids: readonly string[]) => {
+  /** Per identity: the failure count toward `gate(id)`, with the block settings (thresholds scaled per /56, /48). */
+  const blockTallies = (out: Tally[], ids: readonly string[], fail: (id: string) => string, gate: (id: string) => Gate) => {
     for (let i = 0; i < ids.length; i += 1) {
       const id = ids[i] ?? '';
       out.push({
-        key: keys.failIp(id),
+        key: fail(id),
         windowMs: l.blockWindowSeconds * 1000,
         threshold: l.blockFailures * factor(i),
-        gate: { key: keys.block(id), rule: 'ip_failures', kind: 'block' },
+        gate: gate(id),
         gateMs: l.blockSeconds * 1000,
       });
     }
   };
+  const enrollBlock = (id: string): Gate => ({ key: keys.block(id), rule: 'ip_failures', kind: 'block' });
+  const agentBlock = (id: string): Gate => ({ key: keys.agentBlock(id), rule: 'agent_failures', kind: 'block' });
 
   const outcome: Rules['outcome'] = (route, ids, enroll, status, streak) => {
     const ip = ids[0] ?? '';
@@ -175,9 +196,11 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
       }
       return tallies.length > 0 ? { clear: [], tallies } : null;
     }
-    // Enroll and agent routes: every 4xx spends the per-IP rejection budget
-    // (each one may cost the api an audit row).
-    for (const id of ids) tallies.push({ key: `${ns.rejected}:${id}`, windowMs: HOUR, threshold: 0, gate: null, gateMs: 0 });
+    // Enroll and agent routes: every 4xx spends that family's per-IP
+    // rejection budget (each one may cost the api an audit row).
+    const agent = route === 'agent_challenge' || route === 'agent_credentials';
+    const rejected = agent ? ns.agentRejected : ns.rejected;
+    for (const id of ids) tallies.push({ key: `${rejected}:${id}`, windowMs: HOUR, threshold: 0, gate: null, gateMs: 0 });
     if (status === 401) {
       if (route === 'enroll' && enroll !== null) {
         tallies.push({
@@ -188,11 +211,20 @@ export const createRules = (l: EdgeConfig['limits'], keys: EdgeKeys): Rules => {
           gateMs: l.lockoutSeconds * 1000,
         });
       }
-      // Guessing codes, keys or agent proofs is the same abuse: the long block.
-      ipBlockTallies(tallies, ids);
+      // Guessing codes, keys or agent proofs is the same abuse: the long
+      // enroll block (#10). Agent-route 401s also count toward the agent
+      // routes' own block; enroll 401s never do (issue 18 #5).
+      blockTallies(tallies, ids, keys.failIp, enrollBlock);
+      if (agent) blockTallies(tallies, ids, keys.failAgent, agentBlock);
     }
     return { clear: [], tallies };
   };
 
-  return { admit, outcome };
+  const ssh: Rules['ssh'] = (ids, perMin) => {
+    const budgets: Budget[] = [];
+    perIp(budgets, ids, ns.ssh, 'ssh', perMin, MINUTE, true);
+    return { gates: [], budgets, watch: null };
+  };
+
+  return { admit, outcome, ssh };
 };
