@@ -317,7 +317,14 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
           await approveInTransaction(deps, tx, waiting, 'system', null, client);
         } else {
           // The site policy approves at once: verified and approved in one statement.
-          const agentId = await approveVerifiedEnrollment(
+          const certificatesRevoked = {
+            eventType: 'agent.certificates_revoked',
+            actor: 'system',
+            siteCode: e.siteCode,
+            enrollmentId: e.id,
+            details: { reason: 'key_replaced' },
+          };
+          const approved = await approveVerifiedEnrollment(
             tx,
             e,
             'system',
@@ -326,9 +333,12 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
             {
               verified: verifiedAudit,
               approved: auditRow(deps, client, approvedAuditEvent(waiting, 'system', null, null)),
+              // Written only when the statement revoked a replaced key's certificates; counted below once known.
+              certificatesRevoked: auditRow(deps, client, certificatesRevoked, false),
             },
           );
-          if (!agentId) throw approveConflict(e);
+          if (!approved) throw approveConflict(e);
+          if (approved.revokedCertificates > 0) countAudit(deps, certificatesRevoked);
           deps.metrics?.approved(e.method, (now.getTime() - e.createdAt.getTime()) / 1000);
         }
         status = 'approved';

@@ -189,8 +189,10 @@ export const updateEnrollmentAudited = async (
  * agent is created (or, for a known machine_uid of the same site, its row is
  * taken over: one upsert, so concurrent first enrollments of one machine
  * converge on one row), the enrollment takes its verified and approved state
- * at once, and both audit rows are written in order. Null when the machine's
- * row belongs to another site; the caller then rolls the transaction back.
+ * at once, and both audit rows are written in order; certificates of a
+ * replaced key are revoked (with their own audit row when there were any).
+ * Null when the machine's row belongs to another site; the caller then rolls
+ * the transaction back.
  */
 export const approveVerifiedEnrollment = async (
   db: Executor,
@@ -198,20 +200,38 @@ export const approveVerifiedEnrollment = async (
   createdBy: string,
   now: Date,
   patch: Partial<typeof enrollments.$inferInsert>,
-  audit: { verified: AuditEventInput; approved: AuditEventInput },
-): Promise<string | null> => {
+  audit: { verified: AuditEventInput; approved: AuditEventInput; certificatesRevoked: AuditEventInput },
+): Promise<{ agentId: string; revokedCertificates: number } | null> => {
   const update = db
     .update(enrollments)
     .set({ ...patch, agentId: sql`(select id from agent)` })
     .where(eq(enrollments.id, e.id))
     .getSQL();
   const upsert = agentUpsert(db, { ...e, enrollmentId: e.id, createdBy, now }).getSQL();
+  // A signed re-key under auto: the old key's certificates die in this statement too (issue 18),
+  // as revokeAgentCertificates does on the operator's path (decisions.ts).
   const rows = await db.execute(sql`
     with agent as (${upsert}),
     changed as (${update}),
-    audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])})
-    select (select id from agent) as agent_id`);
-  return (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
+    certs as (
+      update issued_certificates set revoked_at = ${at(now)}, revoke_reason = 'key_replaced'
+      where agent_id = (select id from agent) and revoked_at is null and key_fingerprint is distinct from (select fingerprint from agent)
+      returning serial
+    ),
+    audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])}),
+    certs_audit as (${insertAuditRows(
+      [
+        {
+          ...audit.certificatesRevoked,
+          agentIdExpr: sql`(select id from agent)`,
+          detailsExpr: sql`jsonb_build_object('revoked_certificates', (select count(*)::int from certs))`,
+        },
+      ],
+      sql`exists (select 1 from certs)`,
+    )})
+    select (select id from agent) as agent_id, (select count(*)::int from certs) as revoked_certificates`);
+  const agentId = (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
+  return agentId === null ? null : { agentId, revokedCertificates: Number(rows[0]?.['revoked_certificates'] ?? 0) };
 };
 
 /**
