@@ -126,15 +126,34 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
     },
     // Counted below, once the statement says the row was written.
     auditRow(deps, client, created, false),
+    method === 'enrollment_key'
+      ? {
+          usesHigh: auditRow(deps, client, keyAlert('site.enrollment_key_uses_high', body.site_code, id), false),
+          burst: auditRow(deps, client, keyAlert('site.enrollment_key_use_burst', body.site_code, id), false),
+          burstUses: deps.config.siteKeyBurstUses,
+        }
+      : null,
   );
   if (result.outcome === 'denied') throw denied(body.site_code, method);
   if (result.outcome === 'foreign_machine') {
     throw foreignMachine(deps, body.site_code, body.machine_uid ?? '', { id: result.agentId, siteCode: result.otherSiteCode }, 'site_conflict');
   }
   countAudit(deps, created);
+  // Issue 18: a leaked cek_ can spend a site's uses; these rows are what an alert watches for.
+  for (const [fired, eventType] of [
+    [result.alerts.usesHigh, 'site.enrollment_key_uses_high'],
+    [result.alerts.burst, 'site.enrollment_key_use_burst'],
+  ] as const) {
+    if (!fired) continue;
+    countAudit(deps, keyAlert(eventType, body.site_code, id));
+    deps.logger.warn(eventType, { site_code: body.site_code, enrollment_id: id, client_ip: client.ip });
+  }
 
   return { enrollment_id: id, challenge, expires_at: expiresAt.toISOString() };
 };
+
+/** A site key's use alert (its figures are added by the statement that detects it). */
+const keyAlert = (eventType: string, siteCode: string, enrollmentId: string) => ({ eventType, actor: 'system', siteCode, enrollmentId, details: {} });
 
 const denied = (siteCode: string, method: string) =>
   new ApiError('enrollment_denied', DENIED_MESSAGE, {
@@ -197,9 +216,27 @@ type Decision = {
  * machine identity. Any change of key on an active agent waits for an
  * operator (pending_confirmation), whatever the policy or hostname, unless
  * the agent's current key signed the change (#8.2): otherwise anyone holding
- * the site's cek_ could take over a machine by its machine_uid.
+ * the site's cek_ could take over a machine by its machine_uid. A key that
+ * belongs to a revoked agent (and to no active one) waits for an operator
+ * too, whatever the machine_uid the client chose (issue 18): revocation must
+ * stick on auto sites.
  */
-const decideAfterVerification = (deps: Deps, e: EnrollmentRow, machineAgent: AgentRow | null, rekeySignature: string | undefined): Decision => {
+const decideAfterVerification = (
+  deps: Deps,
+  e: EnrollmentRow,
+  machineAgent: AgentRow | null,
+  rekeySignature: string | undefined,
+  revokedKeyAgentId: string | null,
+): Decision => {
+  const decision = decideByMachine(deps, e, machineAgent, rekeySignature);
+  if (decision.status === 'approved' && revokedKeyAgentId !== null) {
+    // The same hold, and the same answer, as a manual site's: nothing tells this cause from another.
+    return { ...decision, status: 'awaiting_approval', reason: 'revoked_key' };
+  }
+  return decision;
+};
+
+const decideByMachine = (deps: Deps, e: EnrollmentRow, machineAgent: AgentRow | null, rekeySignature: string | undefined): Decision => {
   const byPolicy = e.autoApprove ? ('approved' as const) : ('awaiting_approval' as const);
   const existing = e.machineUid ? checkForeignMachine(deps, e.siteCode, e.machineUid, machineAgent, 'enrollment_denied') : null;
   if (!existing) return { status: byPolicy, reuseAgentId: null, reason: 'new', replacesFingerprint: null, rekeySigned: false };
@@ -273,7 +310,7 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (e.status === 'awaiting_verification') {
-      const decision = decideAfterVerification(deps, e, locked.machineAgent, body.rekey_signature);
+      const decision = decideAfterVerification(deps, e, locked.machineAgent, body.rekey_signature, locked.revokedKeyAgentId);
       status = decision.status === 'approved' ? 'awaiting_approval' : decision.status;
       const verified = {
         status,
@@ -282,6 +319,7 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
         reuseAgentId: decision.reuseAgentId,
         replacesFingerprint: decision.replacesFingerprint,
         rekeySigned: decision.rekeySigned,
+        revokedKeyAgentId: locked.revokedKeyAgentId,
         updatedAt: now,
       };
       const verifiedAudit = auditRow(deps, client, {
@@ -294,8 +332,12 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
           status: decision.status,
           reason: decision.reason,
           ...(decision.replacesFingerprint ? { replaces_fingerprint: decision.replacesFingerprint, new_fingerprint: e.fingerprint } : {}),
+          ...(locked.revokedKeyAgentId ? { revoked_key_agent_id: locked.revokedKeyAgentId } : {}),
         },
       });
+      if (decision.reason === 'revoked_key') {
+        deps.logger.warn('enroll.revoked_key', { enrollment_id: e.id, site_code: e.siteCode, revoked_agent_id: locked.revokedKeyAgentId });
+      }
       if (decision.status === 'pending_confirmation') {
         deps.logger.warn('enroll.identity_collision', {
           enrollment_id: e.id,
