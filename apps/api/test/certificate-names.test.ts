@@ -175,6 +175,28 @@ describe('configuration and existing CAs', () => {
     await loadCaBundle(loadApiConfig({ AIRLOCK_DATA_DIR: dataDir, AIRLOCK_CERT_DNS_SUFFIX: 'phx.agents.example.internal' }), new Date(), quiet);
   });
 
+  it('accepts a CA made with the documented openssl command, with and without a suffix', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('api', 'warn', (line) => lines.push(line));
+    for (const [name, dns, env] of [
+      ['doc-ca', 'permitted;DNS:invalid', {}],
+      ['doc-ca-suffix', 'permitted;DNS:agents.example.internal', { AIRLOCK_CERT_DNS_SUFFIX: 'agents.example.internal' }],
+    ] as const) {
+      const key = path.join(dir, `${name}.key`);
+      const cert = path.join(dir, `${name}.crt`);
+      writeFileSync(key, openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1']), { mode: 0o600 });
+      openssl(['req', '-new', '-x509', '-key', key, '-subj', `/CN=Airlock CA 2027 ${name}`, '-days', '3650',
+        '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+        '-addext', `nameConstraints=critical,permitted;URI:airlock,${dns},excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::`, '-out', cert]);
+      await loadCaBundle(loadApiConfig({ AIRLOCK_CA_CERT: cert, AIRLOCK_CA_KEY: key, ...env }), new Date(), logger);
+    }
+    expect(lines).toEqual([]);
+    // The suffix-less one refuses a suffix, as the api's own would.
+    await expect(
+      loadCaBundle(loadApiConfig({ AIRLOCK_CA_CERT: path.join(dir, 'doc-ca.crt'), AIRLOCK_CA_KEY: path.join(dir, 'doc-ca.key'), AIRLOCK_CERT_DNS_SUFFIX: 'x.example' }), new Date(), logger),
+    ).rejects.toThrow(/outside what the CA permits \(invalid\)/);
+  });
+
   it('starts with a CA that has no constraints (made before issue 18) and says so in the start log', async () => {
     const made = await generateCertificateAuthority({ now: new Date() });
     const cert = path.join(dir, 'old-ca.crt');
