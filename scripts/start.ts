@@ -34,6 +34,9 @@ const apiPort = env.API_PORT ?? '8082';
 const edgePort = env.EDGE_PORT ?? '8443';
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
+/** Where the local edge's connections to the api come from: loopback for a wildcard or loopback bind, else the bound address itself. */
+const edgeSourceAddress = (host: string): string => (host === '0.0.0.0' || host === '::' ? '127.0.0.1,::1' : host);
+
 /** The operator's certificate, or a self-signed one for the quickstart, made once and kept. */
 const ensureCertificate = async (): Promise<{ cert: string; key: string; pin: string } | null> => {
   const pinOf = (fingerprint256: string) => `sha256:${fingerprint256.replaceAll(':', '').toLowerCase()}`;
@@ -87,7 +90,16 @@ const waitFor = async (probe: () => Promise<boolean>, what: string, ms = 120_000
 
 const main = async () => {
   const tls = await ensureCertificate();
-  run('api', 'apps/api/src/main.ts', { AIRLOCK_DATA_DIR: dataDir, AIRLOCK_BOOTSTRAP_ADMIN: env.AIRLOCK_BOOTSTRAP_ADMIN ?? '1', API_HOST: apiHost, API_PORT: apiPort });
+  run('api', 'apps/api/src/main.ts', {
+    AIRLOCK_DATA_DIR: dataDir,
+    AIRLOCK_BOOTSTRAP_ADMIN: env.AIRLOCK_BOOTSTRAP_ADMIN ?? '1',
+    API_HOST: apiHost,
+    API_PORT: apiPort,
+    // The api trusts no proxy unless told (issue 18): this stack's edge connects from this host, so its
+    // X-Forwarded-For is believed from here. Other local processes share that address: the console's
+    // per-operator sign-in throttle is what holds against them.
+    API_TRUSTED_PROXIES: env.API_TRUSTED_PROXIES ?? edgeSourceAddress(apiHost),
+  });
   const apiUrl = `http://${apiHost}:${apiPort}`;
   await waitFor(async () => (await fetch(`${apiUrl}/readyz`)).status === 200, 'the api');
 

@@ -72,7 +72,8 @@ describe('airlock-enroll.sh against the real stack', () => {
     expect(await fileMode(path.join(tlsDir, 'ca.pem'))).toBe(0o644);
     expect(await fileMode(path.join(tlsDir, 'key.pem'))).toBe(0o600);
     const cert = new X509Certificate(await fs.readFile(path.join(tlsDir, 'cert.pem')));
-    expect(cert.subjectAltName).toContain('DNS:legacy-appliance');
+    // Issue 18: by default no DNS name, the SPIFFE URI only.
+    expect(cert.subjectAltName).toBe(`URI:spiffe://airlock/site/${site}/agent/${String(credentials.agent_id)}`);
     expect(cert.checkPrivateKey(createPrivateKey(await fs.readFile(path.join(tlsDir, 'key.pem'))))).toBe(true);
     expect(cert.checkIssued(new X509Certificate(await fs.readFile(path.join(tlsDir, 'ca.pem'))))).toBe(true);
     expect(credentials.certificate).toMatchObject({ cert_file: path.join(tlsDir, 'cert.pem'), key_file: path.join(tlsDir, 'key.pem') });

@@ -106,6 +106,8 @@ export const startStack = async (
     AIRLOCK_DATA_DIR: dataDir,
     API_HOST: '127.0.0.1',
     API_PORT: String(apiPort),
+    // The edge below connects from loopback: its X-Forwarded-For is believed (nothing is by default).
+    API_TRUSTED_PROXIES: '127.0.0.1',
     API_METRICS_PORT: String(apiMetricsPort),
     AIRLOCK_LOG_LEVEL: 'warn',
     // So the operator's lockout commands see this edge's keys.

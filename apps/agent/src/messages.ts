@@ -145,6 +145,8 @@ export const ERROR_MESSAGES: Record<ErrorCode, (ctx: ErrorContext) => Explanatio
   }),
   not_found: () => wrongServer('not found'),
   method_not_allowed: () => wrongServer('method not allowed'),
+  // Only the api answers it (a Host it does not serve); the edge never forwards the client's Host.
+  misdirected_request: () => wrongServer('misdirected request'),
   site_conflict: (ctx) => ({
     exitCode: ExitCode.Denied,
     title: `This machine is already enrolled as an agent of another site, not ${ctx.site}.`,

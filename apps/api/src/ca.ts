@@ -13,10 +13,12 @@ import {
   generateCertificateAuthority,
   loadCertificateAuthority,
   parseCertificates,
+  readNameConstraints,
   type Certificate,
   isCaCertificate,
   type CertificateAuthority,
 } from '@airlock/crypto';
+import { checkCaNameConstraints, expectedNameConstraints } from './domain/certificate-names.ts';
 import type { ApiConfig } from './env.ts';
 import type { Logger } from './logger.ts';
 
@@ -36,12 +38,14 @@ const readPrivateFile = (file: string): string => {
 };
 
 /**
- * The CA under the data dir, created on first start. The files are written to
- * a private temporary directory that is then renamed into place, so a second
- * process starting on the same data dir either wins that rename or reads the
- * winner's complete pair, never half of one.
+ * The CA under the data dir, created on first start with the name
+ * constraints the configured certificate names need (issue 18). The files are
+ * written to a private temporary directory that is then renamed into place,
+ * so a second process starting on the same data dir either wins that rename
+ * or reads the winner's complete pair, never half of one.
  */
-const dataDirCa = async (dataDir: string, now: Date, logger: Logger): Promise<{ certPem: string; keyPem: string }> => {
+const dataDirCa = async (config: ApiConfig, now: Date, logger: Logger): Promise<{ certPem: string; keyPem: string }> => {
+  const dataDir = config.dataDir;
   const dir = path.join(dataDir, 'ca');
   const certFile = path.join(dir, 'ca.crt');
   const keyFile = path.join(dir, 'ca.key');
@@ -52,7 +56,7 @@ const dataDirCa = async (dataDir: string, now: Date, logger: Logger): Promise<{ 
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const generated = await generateCertificateAuthority({ now });
+  const generated = await generateCertificateAuthority({ now, nameConstraints: expectedNameConstraints(config.certNames, config.trustDomain) });
   const tmp = mkdtempSync(path.join(dataDir, 'ca.tmp-'));
   try {
     writeFileSync(path.join(tmp, 'ca.key'), generated.privateKeyPem, { mode: 0o600 });
@@ -84,10 +88,14 @@ export const loadCaBundle = async (config: ApiConfig, now: Date, logger: Logger)
           certPem: named('AIRLOCK_CA_CERT', () => readFileSync(caCertPath, 'utf8')),
           keyPem: named('AIRLOCK_CA_KEY', () => readPrivateFile(caKeyPath)),
         }
-      : await dataDirCa(config.dataDir, now, logger);
+      : await dataDirCa(config, now, logger);
   const signer = await loadCertificateAuthority(certPem, keyPem, now).catch((err: unknown) => {
     throw new Error(`Airlock CA (${caCertPath ? 'AIRLOCK_CA_CERT / AIRLOCK_CA_KEY' : 'AIRLOCK_DATA_DIR/ca'}): ${err instanceof Error ? err.message : String(err)}`);
   });
+  // Certificates outside the CA's constraints would fail every verifier: refuse to start rather than issue them.
+  const naming = checkCaNameConstraints(readNameConstraints(signer.certificate), config.certNames, config.trustDomain);
+  if (naming.problems.length > 0) throw new Error(`Airlock CA: ${naming.problems.join('; ')}`);
+  if (naming.warning) logger.warn(`Airlock CA: ${naming.warning}`, { ca_fingerprint: signer.fingerprint });
   const trusted: Certificate[] = [signer.certificate];
   if (caBundleExtraPath) {
     const extras = named('AIRLOCK_CA_BUNDLE_EXTRA', () => parseCertificates(readFileSync(caBundleExtraPath, 'utf8')));

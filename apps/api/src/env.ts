@@ -5,6 +5,7 @@
 import { isIP, type BlockList } from 'node:net';
 import { buildTrustList } from '@airlock/net';
 import { resolveRedisTarget, type RedisTarget } from '@airlock/lockouts';
+import { Hostname } from '@airlock/schema';
 import path from 'node:path';
 import * as v from 'valibot';
 import { DEFAULT_DATA_DIR } from './data-dir.ts';
@@ -42,6 +43,10 @@ export const splitHostPort = (s: string): { host: string; port: number } => {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };
 
+/** A DNS name as the host name schema reads it (RFC 1123 labels, lower-cased). */
+const DnsName = (what: string) => v.pipe(v.string(), v.check((s) => v.is(Hostname, s), `must be a DNS name (${what})`), v.toLowerCase());
+const flag = v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0');
+
 export interface SshEndpointConfig {
   host: string;
   port: number;
@@ -63,7 +68,18 @@ const EnvSchema = v.object({
   AIRLOCK_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
   API_HOST: v.optional(v.pipe(v.string(), v.check((h) => isIP(h) !== 0, 'must be an IP address')), '127.0.0.1'),
   API_PORT: v.optional(int(0, 65535), '8082'),
-  API_TRUSTED_PROXIES: v.optional(v.string(), '127.0.0.0/8,::1/128'),
+  // Issue 18: no proxy is trusted unless named (a local process could otherwise pose as the edge).
+  API_TRUSTED_PROXIES: v.optional(v.string(), ''),
+  // Host header names the api answers to besides loopback names and IP literals (DNS rebinding, issue 18).
+  API_ALLOWED_HOSTS: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => s.split(',').map((h) => h.trim()).filter(Boolean).every((h) => v.is(Hostname, h)),
+        'must be a comma-separated list of DNS names (no ports, no wildcards)',
+      ),
+    ),
+  ),
   // Optional TLS on the api's own listener (#8.8): PEM files, both or neither.
   API_TLS_CERT: v.optional(v.string()),
   API_TLS_KEY: v.optional(v.string()),
@@ -98,6 +114,14 @@ const EnvSchema = v.object({
     ),
     '24h',
   ),
+  // Issue 18: certificate names. DNS SANs only under this suffix ({host}.{site}.{suffix}); unset: none.
+  AIRLOCK_CERT_DNS_SUFFIX: v.optional(DnsName('e.g. agents.example.internal')),
+  // The v1.1 profile's bare host name as DNS SAN and CN (any agent picks any name): off unless asked for.
+  AIRLOCK_CERT_DNS_LEGACY_HOSTNAME: flag,
+  // EKU serverAuth besides clientAuth: off unless asked for.
+  AIRLOCK_CERT_SERVER_AUTH: flag,
+  // A site key's use-rate alert: this many uses in one 10-minute bucket (and 10x its trailing average); 0 = off.
+  AIRLOCK_SITE_KEY_BURST_USES: v.optional(int(0, 1_000_000), '20'),
   // Console: mark the session cookie Secure. Set to 1 whenever operators reach the api over TLS.
   AIRLOCK_CONSOLE_SECURE_COOKIE: v.optional(v.picklist(['0', '1'], 'must be 0 or 1'), '0'),
   // ---- tunnel endpoint (credentials.ssh) ----
@@ -125,6 +149,8 @@ export interface ApiConfig {
   port: number;
   trustedProxies: BlockList;
   trustedProxiesText: string;
+  /** Host header names accepted besides loopback names and IP literals (lower case). */
+  allowedHosts: ReadonlySet<string>;
   /** Certificate and key for an https listener; null: plain http. */
   tls: ApiTlsMaterial | null;
   pairingCodeTtlSeconds: number;
@@ -146,6 +172,10 @@ export interface ApiConfig {
   caBundleExtraPath: string | undefined;
   trustDomain: string;
   certTtlSeconds: number;
+  /** What agents' certificates are named, and whether they may serve TLS (issue 18). */
+  certNames: CertNamingConfig;
+  /** Uses of a site key in one 10-minute bucket that raise the burst alert; null: never. */
+  siteKeyBurstUses: number | null;
   /** Console session cookie carries `Secure` (the api is reached over TLS). */
   consoleSecureCookie: boolean;
   /** Where agents dial the tunnel; null: no tunnel, `credentials.ssh` is null. */
@@ -153,6 +183,15 @@ export interface ApiConfig {
   metricsHost: string;
   /** 0: no metrics listener. */
   metricsPort: number;
+}
+
+export interface CertNamingConfig {
+  /** DNS SANs are `{hostname}.{site}.{dnsSuffix}`; null: no DNS SAN (unless legacyHostname). */
+  dnsSuffix: string | null;
+  /** v1.1 profile: the bare host name as DNS SAN and CN. Never together with dnsSuffix. */
+  legacyHostname: boolean;
+  /** EKU serverAuth besides clientAuth. */
+  serverAuth: boolean;
 }
 
 export class ConfigError extends Error {
@@ -196,6 +235,9 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     if (!loaded.material) throw new ConfigError(loaded.problems);
     tls = loaded.material;
   }
+  if (o.AIRLOCK_CERT_DNS_SUFFIX !== undefined && o.AIRLOCK_CERT_DNS_LEGACY_HOSTNAME === '1') {
+    throw new ConfigError(['AIRLOCK_CERT_DNS_LEGACY_HOSTNAME: cannot be combined with AIRLOCK_CERT_DNS_SUFFIX (choose one naming)']);
+  }
   // No list would mean no permitopen option at all, which sshd reads as "forward anywhere".
   if (o.AIRLOCK_SSH_ENDPOINT && !o.AIRLOCK_SSH_PERMIT_OPEN) {
     throw new ConfigError(['AIRLOCK_SSH_PERMIT_OPEN: is required with AIRLOCK_SSH_ENDPOINT (the host:port list agents may forward to)']);
@@ -212,6 +254,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     port: o.API_PORT,
     trustedProxies: parseCidrList(o.API_TRUSTED_PROXIES, 'API_TRUSTED_PROXIES'),
     trustedProxiesText: o.API_TRUSTED_PROXIES,
+    allowedHosts: new Set((o.API_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
     tls,
     pairingCodeTtlSeconds: o.AIRLOCK_PAIRING_CODE_TTL_SECONDS,
     challengeTtlSeconds: o.AIRLOCK_CHALLENGE_TTL_SECONDS,
@@ -228,6 +271,12 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     caBundleExtraPath: o.AIRLOCK_CA_BUNDLE_EXTRA,
     trustDomain: o.AIRLOCK_TRUST_DOMAIN,
     certTtlSeconds: o.AIRLOCK_CERT_TTL,
+    certNames: {
+      dnsSuffix: o.AIRLOCK_CERT_DNS_SUFFIX ?? null,
+      legacyHostname: o.AIRLOCK_CERT_DNS_LEGACY_HOSTNAME === '1',
+      serverAuth: o.AIRLOCK_CERT_SERVER_AUTH === '1',
+    },
+    siteKeyBurstUses: o.AIRLOCK_SITE_KEY_BURST_USES === 0 ? null : o.AIRLOCK_SITE_KEY_BURST_USES,
     // An api serving TLS itself always marks the console cookie Secure.
     consoleSecureCookie: o.AIRLOCK_CONSOLE_SECURE_COOKIE === '1' || tls !== null,
     sshEndpoint: o.AIRLOCK_SSH_ENDPOINT

@@ -36,6 +36,7 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['get', '/api/v1/admin/operators'],
   ['post', '/api/v1/admin/operators/nobody/disable'],
   ['post', '/api/v1/admin/operators/nobody/password'],
+  ['post', '/api/v1/admin/operators/nobody/clear-sign-in-failures'],
   ['get', '/api/v1/admin/lockouts'],
   ['post', '/api/v1/admin/lockouts/clear'],
 ];
@@ -120,7 +121,9 @@ describe('disabling an operator', () => {
 });
 
 describe('client address', () => {
-  it('believes X-Forwarded-For from the trusted edge on loopback', async () => {
+  // Issue 18 changed the default (deliberately): API_TRUSTED_PROXIES is empty, so a local process can no
+  // longer pose as the edge; the edge's address is configured (pnpm start and the test stack do it).
+  it('believes X-Forwarded-For only from a configured proxy: not from loopback by default', async () => {
     const { code } = await createCode(t, 'AUTH');
     const key = newAgentKey();
     const r = await t.http
@@ -130,7 +133,21 @@ describe('client address', () => {
     expect(r.status).toBe(201);
     const list = await t.admin('get', '/api/v1/admin/enrollments');
     const item = list.body.items.find((i: { id: string }) => i.id === r.body.enrollment_id);
-    expect(item.source_ip).toBe('203.0.113.7');
+    expect(item.source_ip).toBe('127.0.0.1');
+
+    const edge = await startTestApi({ env: { API_TRUSTED_PROXIES: '127.0.0.1' } });
+    try {
+      await createSite(edge, 'EDGE');
+      const pairing = await createCode(edge, 'EDGE');
+      const forwarded = await edge.http
+        .post('/api/v1/enroll')
+        .set('x-forwarded-for', '203.0.113.7')
+        .send({ site_code: 'EDGE', pairing_code: pairing.code, public_key: newAgentKey().publicKey, hostname: 'xff-host' });
+      const listed = await edge.admin('get', '/api/v1/admin/enrollments');
+      expect(listed.body.items.find((i: { id: string }) => i.id === forwarded.body.enrollment_id).source_ip).toBe('203.0.113.7');
+    } finally {
+      await edge.close();
+    }
   });
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {

@@ -8,6 +8,7 @@ import {
   generateAgentKeyPair,
   parseSshEd25519PublicKey,
   signRaw,
+  signRekey,
   signedMessage,
   sshFingerprint,
 } from '@airlock/crypto';
@@ -24,6 +25,8 @@ export interface TlsAgent {
   privateKeyPem: string;
   signEnrollment(enrollmentId: string, challenge: string): string;
   signAgent(challengeId: string, challenge: string): string;
+  /** This (current) key's re-key proof for a successor key's enrollment (#8.2). */
+  signRekey(enrollmentId: string, challenge: string, newFingerprint: string): string;
   csr(hostname?: string): Promise<string>;
 }
 
@@ -37,6 +40,7 @@ export const newTlsAgent = (): TlsAgent => {
     privateKeyPem: ed25519PrivateKeyPem(kp.secretKey),
     signEnrollment: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
     signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),
+    signRekey: (id, challenge, newFingerprint) => signRekey(kp.secretKey, id, challenge, newFingerprint),
     csr: (hostname = 'vma-01') => buildAgentCsr(kp.secretKey, hostname),
   };
 };

@@ -37,15 +37,21 @@ const auditOf = async (agentId: string) => {
 };
 
 describe('a certificate in the approved status answer', () => {
-  it('signs the enrolled key with exactly the contract names, usages and lifetime (read back by openssl)', async () => {
+  // Issue 18 changed the default names (deliberately, against the v1.1 text): no DNS SAN (the agent's own
+  // host name let it pose as any host), the SPIFFE URI as the identity, clientAuth only. The v1.1 profile
+  // and the DNS suffix are tested in certificate-names.test.ts.
+  it('signs the enrolled key with exactly the default names (SPIFFE URI only), clientAuth only, and the lifetime (read back by openssl)', async () => {
     const { agent, answer } = await enrollWithCsr(t, 'ACME-PHX');
     const tls = answer.credentials.tls;
     expect(answer.credentials.agent_key).toMatch(/^cak_/);
     expect(tls).toEqual({ certificate: expect.stringContaining('-----BEGIN CERTIFICATE-----'), ca_certificates: expect.any(String), expires_at: '2026-11-23T12:00:00.000Z' });
 
     const text = openssl(['x509', '-noout', '-text'], tls.certificate);
-    expect(text).toContain(`DNS:vma-01, URI:spiffe://airlock.test/site/ACME-PHX/agent/${answer.agent_id}`);
-    expect(text).toMatch(/X509v3 Extended Key Usage: *\n *TLS Web Client Authentication, TLS Web Server Authentication/);
+    expect(text).toMatch(new RegExp(`X509v3 Subject Alternative Name: *\\n *URI:spiffe://airlock\\.test/site/ACME-PHX/agent/${answer.agent_id}\\n`));
+    expect(text).not.toContain('DNS:');
+    // No host name in the subject either: a client that falls back to the CN must not match one.
+    expect(text).toContain(`Subject: CN = airlock agent ${answer.agent_id}`);
+    expect(text).toMatch(/X509v3 Extended Key Usage: *\n *TLS Web Client Authentication\n/);
     expect(text).toMatch(/X509v3 Key Usage: critical\n *Digital Signature\n/);
     expect(text).toMatch(/X509v3 Basic Constraints: critical\n *CA:FALSE/);
     expect(text).toContain('Public Key Algorithm: ED25519');

@@ -32,12 +32,16 @@ let diagnosticPort: number;
 
 const toPem = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 
+/** The server agent's name: its host name under the site and the configured suffix (issue 18). */
+const SERVER_NAME = 'localhost.mtls.agents.test';
+
 beforeAll(async () => {
-  t = await startTestApi();
+  // The server is an Airlock agent too: serverAuth and DNS names under a suffix are configured, as a
+  // deployment whose agents serve TLS does; the CA made on first start carries the matching constraints.
+  t = await startTestApi({ env: { AIRLOCK_CERT_SERVER_AUTH: '1', AIRLOCK_CERT_DNS_SUFFIX: 'agents.test' } });
   await createSite(t, 'MTLS');
   // TLS checks validity against the real clock: bring the api's clock to it.
   t.clock.advance(Date.now() - t.clock.now().getTime());
-  // The server is an Airlock agent too (certificates carry serverAuth): its name is localhost.
   const { agent: serverAgent, answer } = await enrollWithCsr(t, 'MTLS', { hostname: 'localhost' });
   ca = answer.credentials.tls.ca_certificates;
   server = https.createServer(
@@ -77,7 +81,7 @@ const call = (agent: TlsAgent | null, cert: string | null, to = port): Promise<{
       {
         host: '127.0.0.1',
         port: to,
-        servername: 'localhost',
+        servername: SERVER_NAME,
         path: '/',
         ca,
         agent: false,

@@ -27,6 +27,7 @@ import type { InferInput } from 'valibot';
 import { AdminClient } from './http.ts';
 import type {
   Agent,
+  RevokedAgent,
   AgentKeyVerifyResponse,
   AuditPage,
   CreatedOperator,
@@ -98,7 +99,7 @@ export class AirlockClient extends AdminClient {
 
   // ---- agents and audit
   listAgents = (q: { status?: string } = {}) => this.get<Page<Agent>>('/api/v1/admin/agents', q);
-  revokeAgent = (id: string, body: InferInput<typeof RevokeAgentRequest> = {}) => this.post<Agent>(`/api/v1/admin/agents/${seg(id)}/revoke`, body);
+  revokeAgent = (id: string, body: InferInput<typeof RevokeAgentRequest> = {}) => this.post<RevokedAgent>(`/api/v1/admin/agents/${seg(id)}/revoke`, body);
   listAudit = (q: AuditQuery = {}) => this.get<AuditPage>('/api/v1/admin/audit', { ...q });
 
   // ---- operators and lockouts

@@ -35,6 +35,8 @@ export interface EnrollmentKeyDescription {
   use_count?: number;
   expires_at?: string | null;
   max_uses?: number | null;
+  /** Issue 18: `max_uses - use_count`; null without a limit. */
+  uses_left?: number | null;
 }
 
 export interface CreatedPairingCode {
@@ -73,6 +75,8 @@ export interface Enrollment {
   replaces_agent_id?: string | null;
   replaces_fingerprint?: string | null;
   rekey_signed?: boolean;
+  /** Issue 18: the key is this revoked agent's (and no active agent's); it was held for an operator whatever the policy. */
+  revoked_key_agent_id?: string | null;
 }
 
 export interface Decision {
@@ -89,6 +93,11 @@ export interface Agent {
   status: string;
   created_at: string;
   last_seen_at: string | null;
+}
+
+/** The revoke answer: the agent, and (issue 18) whether its site's enrollment key should be rotated (an `auto` site). */
+export interface RevokedAgent extends Agent {
+  rotate_site_key_advised?: boolean;
 }
 
 export interface AuditEvent {

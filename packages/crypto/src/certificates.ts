@@ -5,7 +5,9 @@
  * WebCrypto), never hand-built DER.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { rawKeyFromEd25519Blob } from './wire.ts';
+import { nameConstraintsExtension, type CaNameConstraints } from './name-constraints.ts';
+import { sshFingerprint } from './ssh.ts';
+import { ed25519Blob, rawKeyFromEd25519Blob } from './wire.ts';
 import { ED25519, ED25519_SPKI_PREFIX, subtle, x509, type CryptoKey, type CryptoKeyPair, type SigningAlgorithm } from './x509-provider.ts';
 import type { webcrypto } from 'node:crypto';
 
@@ -60,8 +62,10 @@ export const certificatesToPem = (certs: readonly Certificate[]): string => cert
 
 /**
  * A new self-signed CA: ECDSA P-256, CA:true with path length 0 (it signs
- * agents only), keyCertSign. The common name carries the creation date so a
- * rotated CA never shares a subject with the one it replaces.
+ * agents only), keyCertSign, and when given, critical nameConstraints (what
+ * names a certificate below it may carry, checked by every verifier). The
+ * common name carries the creation date so a rotated CA never shares a
+ * subject with the one it replaces.
  *
  * @example
  *   const { certificatePem, privateKeyPem } = await generateCertificateAuthority({ now: new Date() })
@@ -70,6 +74,7 @@ export const generateCertificateAuthority = async (opts: {
   now: Date;
   validityDays?: number;
   commonName?: string;
+  nameConstraints?: CaNameConstraints;
 }): Promise<{ certificatePem: string; privateKeyPem: string }> => {
   const keys = (await subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cn = opts.commonName ?? `Airlock CA ${opts.now.toISOString().slice(0, 10)} ${randomBytes(4).toString('hex')}`;
@@ -84,6 +89,7 @@ export const generateCertificateAuthority = async (opts: {
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(opts.nameConstraints ? [nameConstraintsExtension(opts.nameConstraints)] : []),
     ],
   });
   const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', keys.privateKey));
@@ -147,26 +153,39 @@ export interface IssuedCertificate {
   notAfter: Date;
 }
 
+/** What an agent's certificate says, decided by the caller (the api's naming policy), never by the request. */
+export interface AgentCertificateRequest {
+  /** The agent's enrolled key: an ssh-ed25519 wire blob. */
+  publicKeyBlob: Uint8Array;
+  commonName: string;
+  /** DNS SANs, already checked by the caller (may be empty: the SPIFFE URI is the identity). */
+  dnsNames: readonly string[];
+  spiffeId: string;
+  /** Add EKU serverAuth to clientAuth. */
+  serverAuth: boolean;
+  now: Date;
+  ttlSeconds: number;
+}
+
 /**
- * Signs a certificate for an agent's Ed25519 key (`publicKeyBlob`, an
- * ssh-ed25519 wire blob): SAN DNS=`hostname` and URI=`spiffeId`, EKU
- * clientAuth and serverAuth, KeyUsage digitalSignature, CA:false, valid from
+ * Signs a certificate for an agent's Ed25519 key: subject CN=`commonName`,
+ * SAN DNS=`dnsNames` (if any) and URI=`spiffeId`, EKU clientAuth (and
+ * serverAuth when asked), KeyUsage digitalSignature, CA:false, valid from
  * `now` (less a minute of skew) to `now + ttlSeconds`, random serial.
  *
  * @example
- *   await issueAgentCertificate(ca, { publicKeyBlob, hostname: 'vma-01',
- *     spiffeId: 'spiffe://airlock/site/ACME/agent/0b6d…', now, ttlSeconds: 86400 })
+ *   await issueAgentCertificate(ca, { publicKeyBlob, commonName: 'vma-01.acme.agents.example.internal',
+ *     dnsNames: ['vma-01.acme.agents.example.internal'], spiffeId: 'spiffe://airlock/site/ACME/agent/0b6d…',
+ *     serverAuth: false, now, ttlSeconds: 86400 })
  */
-export const issueAgentCertificate = async (
-  ca: CertificateAuthority,
-  req: { publicKeyBlob: Uint8Array; hostname: string; spiffeId: string; now: Date; ttlSeconds: number },
-): Promise<IssuedCertificate> => {
+export const issueAgentCertificate = async (ca: CertificateAuthority, req: AgentCertificateRequest): Promise<IssuedCertificate> => {
   const spki = Buffer.concat([ED25519_SPKI_PREFIX, rawKeyFromEd25519Blob(req.publicKeyBlob)]);
   const publicKey = await subtle.importKey('spki', spki, ED25519, true, ['verify']);
   const notBefore = new Date(Math.floor(req.now.getTime() / 1000) * 1000 - CLOCK_SKEW_SECONDS * 1000);
   const notAfter = new Date(Math.floor(req.now.getTime() / 1000) * 1000 + req.ttlSeconds * 1000);
+  const usages = req.serverAuth ? [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.clientAuth];
   const cert = await x509.X509CertificateGenerator.create({
-    subject: [{ CN: [req.hostname] }],
+    subject: [{ CN: [req.commonName] }],
     issuer: ca.certificate.subjectName,
     publicKey,
     signingKey: ca.signingKey,
@@ -177,9 +196,9 @@ export const issueAgentCertificate = async (
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension(usages),
       new x509.SubjectAlternativeNameExtension([
-        { type: 'dns', value: req.hostname },
+        ...req.dnsNames.map((value) => ({ type: 'dns' as const, value })),
         { type: 'url', value: req.spiffeId },
       ]),
       await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
@@ -195,7 +214,16 @@ export interface PresentedCertificate {
   issuerFingerprint: string;
   notBefore: Date;
   notAfter: Date;
+  /** SSH SHA256 fingerprint of the certificate's Ed25519 key (null for any other key type: never one of ours). */
+  keyFingerprint: string | null;
 }
+
+/** The SSH fingerprint of a certificate's key when it is Ed25519: how the api names an agent's key. */
+const ed25519KeyFingerprint = (cert: Certificate): string | null => {
+  const spki = Buffer.from(cert.publicKey.rawData);
+  if (spki.length !== ED25519_SPKI_PREFIX.length + 32 || !spki.subarray(0, ED25519_SPKI_PREFIX.length).equals(ED25519_SPKI_PREFIX)) return null;
+  return sshFingerprint(ed25519Blob(spki.subarray(ED25519_SPKI_PREFIX.length)));
+};
 
 /**
  * Reads one PEM certificate and finds which trusted CA signed it. Null for
@@ -225,6 +253,7 @@ export const inspectPresentedCertificate = async (
           issuerFingerprint: certificateFingerprint(ca),
           notBefore: cert.notBefore,
           notAfter: cert.notAfter,
+          keyFingerprint: ed25519KeyFingerprint(cert),
         };
       }
     } catch {

@@ -5,3 +5,4 @@ export * from './signatures.ts';
 export * from './rekey.ts';
 export * from './csr.ts';
 export * from './certificates.ts';
+export * from './name-constraints.ts';

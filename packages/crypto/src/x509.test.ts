@@ -12,7 +12,7 @@ import {
 } from './certificates.ts';
 import { buildAgentCsr, checkAgentCsr, ed25519PrivateKeyPem } from './csr.ts';
 import { AGENT_NAMESPACE, ENROLL_NAMESPACE, agentSignedMessage, generateAgentKeyPair, signRaw, verifyAgentSignature, verifyEnrollmentSignature } from './signatures.ts';
-import { encodeSshEd25519PublicKey, parseSshEd25519PublicKey } from './ssh.ts';
+import { encodeSshEd25519PublicKey, parseSshEd25519PublicKey, sshFingerprint } from './ssh.ts';
 import { keygenEd25519, keygenSign, makeTempDir } from './test-support.ts';
 
 const openssl = (args: string[], input?: string): string =>
@@ -24,6 +24,9 @@ beforeAll(() => {
   tmp = makeTempDir();
 });
 afterAll(() => tmp.remove());
+
+/** The names the api's legacy profile gives: CN and DNS = host name, serverAuth. */
+const names = (host: string) => ({ commonName: host, dnsNames: [host], spiffeId: 'spiffe://airlock/site/A/agent/b', serverAuth: true });
 
 const agentKey = () => {
   const kp = generateAgentKeyPair();
@@ -98,7 +101,7 @@ describe("Airlock's CA", () => {
     expect(openssl(['pkey', '-noout', '-text'], made.privateKeyPem)).toContain('NIST CURVE: P-256');
 
     const key = agentKey();
-    const issued = await issueAgentCertificate(ca, { publicKeyBlob: key.blob, hostname: 'vma-01', spiffeId: 'spiffe://airlock/site/A/agent/b', now: NOW, ttlSeconds: 3600 });
+    const issued = await issueAgentCertificate(ca, { ...names('vma-01'), publicKeyBlob: key.blob, now: NOW, ttlSeconds: 3600 });
     expect(issued.notAfter.toISOString()).toBe('2026-11-22T13:00:00.000Z');
     writeFileSync(join(tmp.path, 'ca.pem'), made.certificatePem);
     writeFileSync(join(tmp.path, 'leaf.pem'), issued.pem);
@@ -107,7 +110,12 @@ describe("Airlock's CA", () => {
     expect(openssl(['x509', '-noout', '-serial'], issued.pem).trim().toLowerCase()).toBe(`serial=${issued.serial}`);
     expect(describeCertificate(issued.pem)).toMatchObject({ dnsNames: ['vma-01'], uris: ['spiffe://airlock/site/A/agent/b'], serial: issued.serial });
 
-    expect(await inspectPresentedCertificate(issued.pem, [ca.certificate])).toMatchObject({ serial: issued.serial, issuerFingerprint: ca.fingerprint });
+    expect(await inspectPresentedCertificate(issued.pem, [ca.certificate])).toMatchObject({
+      serial: issued.serial,
+      issuerFingerprint: ca.fingerprint,
+      // The presented certificate names its key the way the api names an agent's key.
+      keyFingerprint: sshFingerprint(key.blob),
+    });
     const other = await generateCertificateAuthority({ now: NOW });
     expect(await inspectPresentedCertificate(issued.pem, parseCertificates(other.certificatePem))).toBeNull();
   });
@@ -122,7 +130,7 @@ describe("Airlock's CA", () => {
       const cert = openssl(['req', '-new', '-x509', '-key', keyFile, '-subj', `/CN=Ops CA ${name}`, '-days', '3650', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
       const ca = await loadCertificateAuthority(cert, readFileSync(keyFile, 'utf8'), new Date());
       const key = agentKey();
-      const issued = await issueAgentCertificate(ca, { publicKeyBlob: key.blob, hostname: 'vma-01', spiffeId: 'spiffe://airlock/site/A/agent/b', now: new Date(), ttlSeconds: 3600 });
+      const issued = await issueAgentCertificate(ca, { ...names('vma-01'), publicKeyBlob: key.blob, now: new Date(), ttlSeconds: 3600 });
       writeFileSync(join(tmp.path, `${name}.crt`), cert);
       writeFileSync(join(tmp.path, `${name}-leaf.pem`), issued.pem);
       expect(openssl(['verify', '-CAfile', join(tmp.path, `${name}.crt`), join(tmp.path, `${name}-leaf.pem`)]), name).toContain('OK');

@@ -20,6 +20,8 @@ export const ERROR_STATUS = {
   enrollment_rejected: 403,
   not_found: 404,
   method_not_allowed: 405,
+  // Issue 18: a Host the api does not answer to (DNS rebinding); refused before routing.
+  misdirected_request: 421,
   site_conflict: 409,
   invalid_state: 409,
   conflict: 409,

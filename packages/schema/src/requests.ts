@@ -63,7 +63,8 @@ export const PublicKeyInput = v.pipe(
   v.regex(PRINTABLE_ASCII, 'must be printable ASCII on one line'),
 );
 
-const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+/** One label of an RFC 1123 host name (letters, digits, inner hyphens; 1-63). */
+export const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 export const Hostname = v.pipe(
   v.string('must be a string'),
   v.minLength(1, 'must not be empty'),

@@ -9,6 +9,7 @@ import {
   bigint,
   boolean,
   check,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -59,6 +60,15 @@ export const siteEnrollmentKeys = pgTable(
     useCount: integer('use_count').notNull().default(0),
     lastUsedAt: ts('last_used_at'),
     revokedAt: ts('revoked_at'),
+    /**
+     * Use-rate alert state (migration 0007), kept on the row so the enroll's
+     * own UPDATE computes it: the current 10-minute bucket (epoch seconds / 600),
+     * the uses counted in it, and the trailing average of uses per bucket as
+     * of that bucket's start (an hourly moving average, see store/enrollments.ts).
+     */
+    burstBucket: bigint('burst_bucket', { mode: 'number' }),
+    burstBucketUses: integer('burst_bucket_uses').notNull().default(0),
+    burstBaseline: doublePrecision('burst_baseline').notNull().default(0),
   },
   (t) => [
     uniqueIndex('site_enrollment_keys_digest_idx').on(t.digest),
@@ -139,6 +149,11 @@ export const enrollments = pgTable(
     replacesFingerprint: text('replaces_fingerprint'),
     /** The key change was signed by the agent's current key (X-Airlock-Rekey-Signature on verify). */
     rekeySigned: boolean('rekey_signed').notNull().default(false),
+    /**
+     * Issue 18: the enrollment's key is a revoked agent's (and no active agent's), so it was held
+     * for an operator whatever the policy; this names that agent (migration 0007).
+     */
+    revokedKeyAgentId: uuid('revoked_key_agent_id'),
     agentId: uuid('agent_id'),
     decidedBy: text('decided_by'),
     decidedAt: ts('decided_at'),
@@ -221,6 +236,8 @@ export const operators = pgTable(
     passwordHash: text('password_hash'),
     createdAt: createdAt(),
     disabledAt: ts('disabled_at'),
+    /** Sign-in failures before this instant no longer count towards a lockout (an admin cleared it; migration 0007). */
+    signInClearedAt: ts('sign_in_cleared_at'),
   },
   (t) => [uniqueIndex('operators_name_idx').on(t.name)],
 );
@@ -268,6 +285,10 @@ export const auditEvents = pgTable(
     // Console sign-in throttle (migration 0005): failures per (operator, IP) in a window.
     index('audit_events_login_failed_idx')
       .on(sql`(${t.details}->>'operator')`, t.sourceIp, t.occurredAt)
+      .where(sql`${t.eventType} = 'operator.login_failed'`),
+    // … and per operator whatever the address (migration 0007).
+    index('audit_events_login_failed_operator_idx')
+      .on(sql`(${t.details}->>'operator')`, t.occurredAt)
       .where(sql`${t.eventType} = 'operator.login_failed'`),
   ],
 );
@@ -329,6 +350,15 @@ export const issuedCertificates = pgTable(
     notBefore: ts('not_before').notNull(),
     notAfter: ts('not_after').notNull(),
     createdAt: createdAt(),
+    /**
+     * SSH SHA256 fingerprint of the agent key the certificate was issued for
+     * (migration 0007; null on certificates issued before it, whose key the
+     * verify route reads from the presented certificate instead).
+     */
+    keyFingerprint: text('key_fingerprint'),
+    /** Set when the agent is revoked or its key replaced; never cleared (issue 18). */
+    revokedAt: ts('revoked_at'),
+    revokeReason: text('revoke_reason'),
   },
   (t) => [
     uniqueIndex('issued_certificates_fingerprint_idx').on(t.fingerprint),

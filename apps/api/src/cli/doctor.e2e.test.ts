@@ -4,7 +4,7 @@
  * every check (exit 0); each broken part fails its own line (exit 1).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../edge/src/testing/harness.ts';
 import { ensureSelfSignedCert } from '../../../edge/src/tls.ts';
 import { startTestApi, type TestApi } from '../../../../test/helpers/api.ts';
-import { checkCertificate, runDoctor } from './doctor.ts';
+import { checkCertificate, runDoctor, upstreamDetail } from './doctor.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
@@ -27,6 +27,9 @@ beforeAll(async () => {
   t = await startTestApi();
   dir = mkdtempSync(path.join(tmpdir(), 'airlock-doctor-'));
   cert = await ensureSelfSignedCert(dir);
+  // The api's CA where doctor looks for it (AIRLOCK_DATA_DIR/ca), as on a single host.
+  mkdirSync(path.join(dir, 'ca'));
+  writeFileSync(path.join(dir, 'ca', 'ca.crt'), t.api.deps.ca.signer.certificatePem);
 }, 60_000);
 afterAll(async () => {
   await t?.close();
@@ -66,8 +69,11 @@ describe('airlock doctor', () => {
       ['ok', 'clock'],
       ['ok', 'redis'],
       ['ok', 'tls'],
+      // Issue 18 added this line: the CA's name constraints against the configured names.
+      ['ok', 'ca'],
       ['ok', 'edge'],
     ]);
+    expect(r.stdout).toMatch(/^ok\s+ca\s+name constraints admit the configured names \(permitted: URI airlock; no DNS names\)$/m);
     expect(r.stdout).toMatch(/migrations\s+(\d+) of \1 applied/);
     expect(r.stdout).toContain('self-signed (agents must pin it)');
   });
@@ -101,6 +107,25 @@ describe('airlock doctor', () => {
     expect(results.find((r) => r.check === 'clock')).toMatchObject({ status: 'FAIL' });
     const soon = new Date(Date.now() + 810 * 86_400_000);
     expect(checkCertificate(cert.certPath, cert.keyPath, soon)).toMatchObject({ status: 'warn', detail: expect.stringMatching(/days left$/) });
+  });
+
+  it("says what to do about the CA's name constraints: none (an older CA), or contradicting the configured names", async () => {
+    const env = healthyEnv();
+    const mismatch = await runDoctor({ ...env, AIRLOCK_CERT_DNS_SUFFIX: 'agents.example.internal' }, () => new Date());
+    expect(mismatch.find((r) => r.check === 'ca')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/AIRLOCK_CERT_DNS_SUFFIX=agents\.example\.internal is outside what the CA permits \(no DNS name\); rotate the CA/) });
+    const p = (f: string) => path.join(dir, f);
+    await openssl('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('old-ca.key'), '-out', p('old-ca.crt'), '-days', '30', '-subj', '/CN=old Airlock CA']);
+    const old = await runDoctor({ ...env, AIRLOCK_CA_CERT: p('old-ca.crt'), AIRLOCK_CA_KEY: p('old-ca.key') }, () => new Date());
+    expect(old.find((r) => r.check === 'ca')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/carries no name constraints.*Rotate the CA/) });
+    const none = await runDoctor({ ...env, AIRLOCK_DATA_DIR: p('empty') }, () => new Date());
+    expect(none.find((r) => r.check === 'ca')).toMatchObject({ status: 'skip' });
+  });
+
+  it('explains a 421 from the edge upstream: the api does not answer to that name', () => {
+    expect(upstreamDetail('http://api.internal:8082', 421)).toBe(
+      "http://api.internal:8082/readyz answers 421: the api does not answer to the name api.internal; add it to the api's API_ALLOWED_HOSTS",
+    );
+    expect(upstreamDetail('http://127.0.0.1:8082', 503)).toBe('http://127.0.0.1:8082/readyz answers 503');
   });
 
   it('checks the chain order: leaf then issuer passes, reversed fails', async () => {

@@ -9,7 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { ConfigError as EdgeConfigError, loadConfig as loadEdgeConfig } from '../../../edge/src/env.ts';
+import { parseCertificates, readNameConstraints } from '@airlock/crypto';
 import { expectedMigrationCount } from '../db/migrate.ts';
+import { checkCaNameConstraints } from '../domain/certificate-names.ts';
 import { ConfigError, loadApiConfig, type ApiConfig } from '../env.ts';
 import { describeDatabaseUrl, withDatabase } from './commands/database.ts';
 
@@ -95,6 +97,43 @@ export const checkCertificate = (certPath: string, keyPath: string | undefined, 
   if (days < EXPIRY_WARNING_DAYS) return { check, status: 'warn', detail: `${what}: ${days} days left` };
   return { check, status: 'ok', detail: `${what} (${days} days left)` };
 };
+
+/**
+ * The CA the api loads (AIRLOCK_CA_CERT, else the one under the data dir):
+ * does it carry name constraints, and do they admit the configured names?
+ * A CA made before issue 18 has none: a warning, with what to do.
+ */
+export const checkCaConstraints = (config: ApiConfig): CheckResult => {
+  const check = 'ca';
+  const file = config.caCertPath ?? path.join(config.dataDir, 'ca', 'ca.crt');
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (!config.caCertPath && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { check, status: 'skip', detail: `no CA yet under ${path.dirname(file)} (the api makes one, with name constraints, at first start)` };
+    }
+    return { check, status: 'FAIL', detail: `cannot read ${file}: ${reason(err)}` };
+  }
+  let constraints;
+  try {
+    const [cert] = parseCertificates(pem);
+    if (!cert) throw new Error('no certificate');
+    constraints = readNameConstraints(cert);
+  } catch (err) {
+    return { check, status: 'FAIL', detail: `${file}: ${reason(err)}` };
+  }
+  const verdict = checkCaNameConstraints(constraints, config.certNames, config.trustDomain);
+  if (verdict.problems.length > 0) return { check, status: 'FAIL', detail: verdict.problems.join('; ') };
+  if (verdict.warning) return { check, status: 'warn', detail: verdict.warning };
+  const permitted = [...(constraints?.permittedDns.map((d) => `DNS ${d}`) ?? []), ...(constraints?.permittedUriHosts.map((u) => `URI ${u}`) ?? [])];
+  return { check, status: 'ok', detail: `name constraints admit the configured names (permitted: ${permitted.join(', ') || 'any'}${constraints?.excludeAllDns ? '; no DNS names' : ''})` };
+};
+
+/** What the edge's upstream answered; a 421 (issue 18's Host allowlist) says which setting to change. */
+export const upstreamDetail = (upstream: string, status: number): string =>
+  `${upstream}/readyz answers ${status}` +
+  (status === 421 ? `: the api does not answer to the name ${new URL(upstream).hostname}; add it to the api's API_ALLOWED_HOSTS` : '');
 
 export const runDoctor = async (env: NodeJS.ProcessEnv, now: () => Date): Promise<CheckResult[]> => {
   const results: CheckResult[] = [];
@@ -201,11 +240,14 @@ export const runDoctor = async (env: NodeJS.ProcessEnv, now: () => Date): Promis
   else if (existsSync(quickstartCert)) results.push(checkCertificate(quickstartCert, path.join(dataDir, 'edge-tls', 'edge.key'), now()));
   else results.push({ check: 'tls', status: 'skip', detail: 'EDGE_TLS_CERT unset and no quickstart certificate' });
 
+  // 5b. Airlock's CA: its name constraints against the certificate names configured (issue 18)
+  results.push(config ? checkCaConstraints(config) : { check: 'ca', status: 'skip', detail: 'api configuration invalid' });
+
   // 6. the edge's upstream, as the edge would reach it
   if (edgeUpstream) {
     try {
       const r = await probeReady(edgeUpstream);
-      results.push({ check: 'edge upstream', status: r.status === 200 ? 'ok' : 'FAIL', detail: `${edgeUpstream}/readyz answers ${r.status}` });
+      results.push({ check: 'edge upstream', status: r.status === 200 ? 'ok' : 'FAIL', detail: upstreamDetail(edgeUpstream, r.status) });
     } catch (err) {
       results.push({ check: 'edge upstream', status: 'FAIL', detail: `cannot reach ${edgeUpstream} (${reason(err)})` });
     }

@@ -90,7 +90,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
     const body = parseWith(RevokeAgentRequest, { reason: optionalText(f, 'reason') });
-    await revokeAgentById(deps, id, body.reason ?? null, c.get('operator'), c.get('client'));
+    const revoked = await revokeAgentById(deps, id, body.reason ?? null, c.get('operator'), c.get('client'));
+    // Issue 18: on an auto site the Agents page then offers to rotate the site's key (the site code is ours, checked again there).
+    if (revoked.rotate_site_key_advised) return c.redirect(`/console/agents?done=agent_revoked&rotate=${encodeURIComponent(revoked.site_code)}`, 303);
     return done(c, 'agents', 'agent_revoked');
   });
 

@@ -7,7 +7,7 @@ import type { Deps } from '../domain/deps.ts';
 import { listPendingOrAll } from '../domain/enrollment-list.ts';
 import { listActiveLockouts } from '../domain/lockouts.ts';
 import { listCodes } from '../domain/pairing-codes.ts';
-import { describeEnrollmentKey, listAllSites } from '../domain/sites.ts';
+import { describeEnrollmentKey, latestRevocations, listAllSites } from '../domain/sites.ts';
 import { ApiError } from '../errors.ts';
 import type { CollidesWith, PendingItem } from './views/pending.tsx';
 import type { LockoutState } from './views/lockouts.tsx';
@@ -31,14 +31,17 @@ export const loadPending = async (deps: Deps): Promise<{ items: PendingItem[]; c
 export const siteCodes = async (deps: Deps): Promise<string[]> => (await listAllSites(deps)).items.map((s) => s.site_code);
 
 export const loadSites = async (deps: Deps): Promise<SiteItem[]> => {
-  const sites = (await listAllSites(deps)).items;
+  const [sites, revocations] = await Promise.all([listAllSites(deps).then((r) => r.items), latestRevocations(deps)]);
   return Promise.all(
     sites.map(async (s) => {
       const key = await describeEnrollmentKey(deps, s.site_code).catch((err: unknown) => {
         if (err instanceof ApiError && err.code === 'not_found') return null;
         throw err;
       });
-      return { ...s, key };
+      const revoked = revocations.get(s.site_code);
+      // Only a revocation after the key was made can have leaked it.
+      const revokedSinceKey = key && revoked && revoked.getTime() > new Date(key.created_at).getTime() ? revoked.toISOString() : null;
+      return { ...s, key, revoked_since_key: revokedSinceKey };
     }),
   );
 };

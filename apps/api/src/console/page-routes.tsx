@@ -5,6 +5,7 @@ import type { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { listAllAgents } from '../domain/agents.ts';
 import { listAudit } from '../domain/audit.ts';
+import { listAllSites } from '../domain/sites.ts';
 import type { Deps } from '../domain/deps.ts';
 import type { AppEnv } from '../http/context.ts';
 import { loadActiveCodes, loadLockouts, loadPending, loadSites, siteCodes } from './data.ts';
@@ -44,6 +45,7 @@ const blankToUndefined = (s: string | undefined) => (s ? s : undefined);
 const AgentsQuery = v.object({
   site: v.optional(SiteCode),
   status: v.optional(v.picklist(AGENT_STATUS_FILTERS, 'is not an agent status')),
+  rotate: v.optional(SiteCode),
 });
 const AuditQuery = v.object({
   event_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not an event type'))),
@@ -77,10 +79,19 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
 
   app.get('/console/agents', async (c) => {
     const f = frame(c, deps);
-    const q = parseWith(AgentsQuery, { site: blankToUndefined(c.req.query('site')), status: blankToUndefined(c.req.query('status')) });
-    const [all, sites] = await Promise.all([listAllAgents(deps, q.status), siteCodes(deps)]);
+    const q = parseWith(AgentsQuery, {
+      site: blankToUndefined(c.req.query('site')),
+      status: blankToUndefined(c.req.query('status')),
+      rotate: blankToUndefined(c.req.query('rotate')),
+    });
+    const [all, sites] = await Promise.all([listAllAgents(deps, q.status), listAllSites(deps)]);
     const items = q.site ? all.items.filter((a) => a.site_code === q.site) : all.items;
-    return sendPage(c, <AgentsPage {...f} items={items} sites={sites} filter={{ site: q.site, status: q.status }} />);
+    // The hint names only a real auto site: the query can pick one, never invent one.
+    const rotateHint = q.rotate && sites.items.some((s) => s.site_code === q.rotate && s.policy === 'auto') ? q.rotate : null;
+    return sendPage(
+      c,
+      <AgentsPage {...f} items={items} sites={sites.items.map((s) => s.site_code)} filter={{ site: q.site, status: q.status }} rotateHint={rotateHint} />,
+    );
   });
 
   app.get('/console/sites', async (c) => {

@@ -2,6 +2,7 @@
 import { isWellFormedSecret, secretDigest } from '@airlock/crypto';
 import type { AgentKeyVerifyResponse, AgentStatus } from '@airlock/schema';
 import { ApiError } from '../errors.ts';
+import { getSite } from '../store/sites.ts';
 import {
   cancelUncollectedEnrollments,
   listAgents,
@@ -11,6 +12,7 @@ import {
   touchLiveAgentKey,
   type AgentRow,
 } from '../store/agents.ts';
+import { revokeAgentCertificates } from '../store/certificates.ts';
 import { recordAudit } from './audit.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 
@@ -44,14 +46,22 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
     const keys = await revokeAgent(tx, id, actor.name, reason, now);
     // Credentials approved but never collected die with the agent, in the same transaction (#8.5).
     const cancelled = await cancelUncollectedEnrollments(tx, id, actor.name, 'the agent was revoked before its credentials were collected', now);
+    // Its certificates too, for good: a later approval of the same machine brings none back (issue 18).
+    const certificates = await revokeAgentCertificates(tx, id, 'agent_revoked', now);
+    const site = await getSite(tx, agent.siteCode);
     await recordAudit(tx, deps, client, {
       eventType: 'agent.revoked',
       actor: actor.name,
       siteCode: agent.siteCode,
       agentId: id,
-      details: { reason, revoked_keys: keys, cancelled_enrollments: cancelled },
+      details: { reason, revoked_keys: keys, cancelled_enrollments: cancelled, revoked_certificates: certificates },
     });
-    return view({ ...agent, status: 'revoked', revokedAt: now });
+    return {
+      ...view({ ...agent, status: 'revoked', revokedAt: now }),
+      // Issue 18: on an auto site the machine may have leaked the site's enrollment key, which enrolls
+      // new machines with no operator: the caller is told to consider rotating it.
+      rotate_site_key_advised: site?.policy === 'auto',
+    };
   });
 
 /** For the management server: is this `cak_` live, and whose is it? */

@@ -9,8 +9,11 @@ export const caCertificates = (deps: Deps): CaResponse => ({ ca_certificates: de
 
 /**
  * 200 only for a certificate one of our trusted CAs signed, that we recorded
- * issuing (same serial and same bytes), that is inside its validity now, and
- * whose agent is active. Everything else is one refusal; the cause is audited.
+ * issuing (same serial and same bytes), that is inside its validity now, that
+ * was never revoked, whose agent is active, and whose key is the agent's
+ * current key (issue 18: a stolen key's certificate stays dead after the
+ * machine is re-enrolled or re-keyed). Everything else is one refusal; the
+ * cause is audited.
  */
 export const verifyCertificate = async (deps: Deps, pem: string): Promise<CertificateVerifyResponse> => {
   const refuse = (reason: string, agentId: string | null = null, siteCode: string | null = null) =>
@@ -24,5 +27,12 @@ export const verifyCertificate = async (deps: Deps, pem: string): Promise<Certif
   const now = deps.clock.now();
   if (now < presented.notBefore || now > presented.notAfter) throw refuse('expired', issued.agentId, issued.siteCode);
   if (issued.agentStatus !== 'active') throw refuse(`agent_${issued.agentStatus}`, issued.agentId, issued.siteCode);
+  if (issued.revokedAt !== null) throw refuse('certificate_revoked', issued.agentId, issued.siteCode);
+  // The key is read from the presented certificate (its bytes are the recorded ones), so rows issued
+  // before keys were recorded are judged too; a recorded key must agree with it.
+  const key = presented.keyFingerprint;
+  if (key === null || key !== issued.agentKeyFingerprint || (issued.keyFingerprint !== null && issued.keyFingerprint !== key)) {
+    throw refuse('key_replaced', issued.agentId, issued.siteCode);
+  }
   return { agent_id: issued.agentId, site_code: issued.siteCode, status: issued.agentStatus };
 };

@@ -1,8 +1,10 @@
 /**
  * Console sign-in and sessions. A session is a random 256-bit token in an
  * HttpOnly cookie; the database holds only its SHA-256 digest. Idle timeout
- * 30 min, absolute 12 h. Sign-in failures are throttled per (operator, IP)
- * by counting `operator.login_failed` audit rows: 5 per 15 min.
+ * 30 min, absolute 12 h. Sign-in failures are throttled by counting
+ * `operator.login_failed` audit rows: 5 per (operator, IP) per 15 min, and
+ * (issue 18) 20 per operator per 15 min whatever the address, so rotating
+ * source addresses (or a forged X-Forwarded-For) buys no more guesses.
  */
 import { randomBytes } from 'node:crypto';
 import { secretDigest } from '@airlock/crypto';
@@ -12,6 +14,7 @@ import type { Database, Executor } from '../db/client.ts';
 import type { Clock } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import {
+  clearSignInFailures,
   countSignInFailures,
   endSession,
   endSessionsOfOperator,
@@ -21,6 +24,7 @@ import {
   lockSignInKey,
   setPasswordHash,
   touchSession,
+  type FailureCount,
 } from '../store/sessions.ts';
 import { recordAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
@@ -30,6 +34,8 @@ export const SESSION_IDLE_MS = 30 * 60 * 1000;
 export const SESSION_ABSOLUTE_MS = 12 * 60 * 60 * 1000;
 export const SIGN_IN_WINDOW_MS = 15 * 60 * 1000;
 export const SIGN_IN_MAX_FAILURES = 5;
+/** Per operator name, from every address together: above one address's budget, far below a guessing rate. */
+export const SIGN_IN_OPERATOR_MAX_FAILURES = 20;
 
 const SESSION_TOKEN = /^acs_[A-Za-z0-9_-]{43}$/;
 const mintSessionToken = () => `acs_${randomBytes(32).toString('base64url')}`;
@@ -41,7 +47,11 @@ export interface ConsoleSession {
 
 export type SignInResult =
   | { ok: true; token: string; session: ConsoleSession }
-  | { ok: false; throttledForSeconds?: number };
+  | { ok: false; throttled?: { seconds: number; scope: 'address' | 'operator' } };
+
+/** Seconds until the oldest counted failure leaves the window, when `max` or more are counted; null otherwise. */
+const lockedFor = (f: FailureCount, max: number, now: Date): number | null =>
+  f.count >= max && f.oldest ? Math.max(1, Math.ceil((f.oldest.getTime() + SIGN_IN_WINDOW_MS - now.getTime()) / 1000)) : null;
 
 /** One message for every failed sign-in (unknown name, wrong password, disabled, service role): no oracle. */
 export const SIGN_IN_FAILED = 'The operator name or password is wrong';
@@ -60,13 +70,14 @@ export const signIn = async (
   // A name that cannot exist is counted under one key, and still costs one Argon2 verification.
   const name = parsedName.success ? parsedName.output : '(invalid)';
   const result = await deps.db.transaction(async (tx): Promise<SignInResult> => {
-    await lockSignInKey(tx, `${name}|${client.ip}`);
+    await lockSignInKey(tx, name);
     const now = deps.clock.now();
     const failures = await countSignInFailures(tx, name, client.ip, new Date(now.getTime() - SIGN_IN_WINDOW_MS));
-    if (failures.count >= SIGN_IN_MAX_FAILURES && failures.oldest) {
-      const wait = Math.max(1, Math.ceil((failures.oldest.getTime() + SIGN_IN_WINDOW_MS - now.getTime()) / 1000));
-      return { ok: false, throttledForSeconds: wait };
-    }
+    // Checked before the password: during a lockout the right password fails too, so it is no oracle.
+    const byAddress = lockedFor(failures.byAddress, SIGN_IN_MAX_FAILURES, now);
+    if (byAddress !== null) return { ok: false, throttled: { seconds: byAddress, scope: 'address' } };
+    const byOperator = lockedFor(failures.byOperator, SIGN_IN_OPERATOR_MAX_FAILURES, now);
+    if (byOperator !== null) return { ok: false, throttled: { seconds: byOperator, scope: 'operator' } };
     const op = parsedName.success ? await findOperatorForSignIn(tx, name) : null;
     const passwordOk = await checkPassword(op?.passwordHash ?? null, input.password);
     const refusal = !op ? 'unknown_operator' : !passwordOk ? 'wrong_password' : op.disabledAt ? 'disabled' : op.role === 'service' ? 'service_role' : null;
@@ -84,15 +95,31 @@ export const signIn = async (
     await recordAudit(tx, deps, client, { eventType: 'operator.login', actor: op.name, details: { operator: op.name, session_id: id } });
     return { ok: true, token, session: { id, operator: { id: op.id, name: op.name, role: op.role } } };
   });
-  if (!result.ok && result.throttledForSeconds !== undefined) {
-    const minutes = Math.ceil(result.throttledForSeconds / 60);
+  if (!result.ok && result.throttled) {
+    const { seconds, scope } = result.throttled;
+    const minutes = Math.ceil(seconds / 60);
+    // One message for both scopes; the audit row says which held.
     throw new ApiError('rate_limited', `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, {
-      retryAfterSeconds: result.throttledForSeconds,
-      audit: { eventType: 'operator.login_throttled', details: { operator: name } },
+      retryAfterSeconds: seconds,
+      audit: { eventType: 'operator.login_throttled', details: { operator: name, scope } },
     });
   }
   return result;
 };
+
+/**
+ * Lifts an operator's sign-in lockout: failures before now stop counting,
+ * for every address. For the admin whose name a stranger keeps guessing;
+ * the stranger's next failures count again from zero.
+ */
+export const clearOperatorSignInFailures = async (db: Database, clock: Clock, name: string, by: string, client: Client | null) =>
+  db.transaction(async (tx) => {
+    const now = clock.now();
+    const op = await clearSignInFailures(tx, name, now);
+    if (!op) throw new ApiError('not_found', `No operator ${name}`);
+    await recordAudit(tx, { clock }, client, { eventType: 'operator.sign_in_cleared', actor: by, details: { operator: op.name } });
+    return { name: op.name, role: op.role, cleared_at: now.toISOString() };
+  });
 
 const endByToken = async (db: Executor, token: string, reason: string, now: Date) => {
   if (!SESSION_TOKEN.test(token)) return;
@@ -155,7 +182,8 @@ export const setOperatorPassword = async (
   // Hashed before the transaction: Argon2 takes tens of milliseconds and needs no lock.
   const passwordHash = await hashPassword(password);
   return db.transaction(async (tx) => {
-    const op = await setPasswordHash(tx, name, passwordHash);
+    // A new password an admin set also lifts a sign-in lockout of the old one.
+    const op = await setPasswordHash(tx, name, passwordHash, clock.now());
     if (!op) throw new ApiError('not_found', `No enabled operator ${name}`);
     const ended = await endSessionsOfOperator(tx, op.id, 'password_changed', clock.now());
     await recordAudit(tx, { clock }, client, {

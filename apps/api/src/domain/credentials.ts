@@ -3,12 +3,13 @@
  * the approved status answer (enrollment) and `POST /api/v1/agent/credentials`
  * (renewal, key rotation, recovery). `ssh` comes from the tunnel endpoint's configuration (domain/tunnel.ts).
  */
-import { issueAgentCertificate, mintSecret, parseSshEd25519PublicKey, secretDigest, secretDisplayStart } from '@airlock/crypto';
+import { issueAgentCertificate, mintSecret, parseSshEd25519PublicKey, secretDigest, secretDisplayStart, sshFingerprint } from '@airlock/crypto';
 import type { AgentCredentials, TlsCredentials } from '@airlock/schema';
 import type { Executor } from '../db/client.ts';
 import { insertAgentKey, revokeAgentKeys } from '../store/agents.ts';
 import { insertIssuedCertificate } from '../store/certificates.ts';
 import { recordAudit } from './audit.ts';
+import { certificateNames } from './certificate-names.ts';
 import { sshCredentials } from './tunnel.ts';
 import type { Client, Deps } from './deps.ts';
 
@@ -21,25 +22,20 @@ export interface CredentialSubject {
   enrollmentId: string | null;
 }
 
-/** The SPIFFE ID an agent's certificate names it by. */
-export const spiffeId = (trustDomain: string, siteCode: string, agentId: string): string =>
-  `spiffe://${trustDomain}/site/${siteCode}/agent/${agentId}`;
-
 /**
- * Signs a certificate for the agent's enrolled key and records it. The CSR
- * has already been checked against that key; the certificate takes nothing
- * from it but the key, so what it says is decided here alone.
+ * Signs a certificate for the agent's enrolled key and records it, with the
+ * key it was issued for (the verify route compares it with the agent's
+ * current key). The CSR has already been checked against that key; the
+ * certificate takes nothing from it but the key, so what it says is decided
+ * here alone (names: certificate-names.ts).
  */
 const issueTls = async (deps: Deps, tx: Executor, s: CredentialSubject, client: Client | null, actor: string): Promise<TlsCredentials> => {
   const now = deps.clock.now();
   const ca = deps.ca.signer;
-  const issued = await issueAgentCertificate(ca, {
-    publicKeyBlob: parseSshEd25519PublicKey(s.publicKey).blob,
-    hostname: s.hostname,
-    spiffeId: spiffeId(deps.config.trustDomain, s.siteCode, s.agentId),
-    now,
-    ttlSeconds: deps.config.certTtlSeconds,
-  });
+  const blob = parseSshEd25519PublicKey(s.publicKey).blob;
+  const names = certificateNames(deps.config.certNames, deps.config.trustDomain, s);
+  const issued = await issueAgentCertificate(ca, { ...names, publicKeyBlob: blob, now, ttlSeconds: deps.config.certTtlSeconds });
+  const keyFingerprint = sshFingerprint(blob);
   await insertIssuedCertificate(tx, {
     serial: issued.serial,
     agentId: s.agentId,
@@ -50,6 +46,7 @@ const issueTls = async (deps: Deps, tx: Executor, s: CredentialSubject, client: 
     notBefore: issued.notBefore,
     notAfter: issued.notAfter,
     createdAt: now,
+    keyFingerprint,
   });
   await recordAudit(tx, deps, client, {
     eventType: 'agent.certificate_issued',
@@ -57,7 +54,14 @@ const issueTls = async (deps: Deps, tx: Executor, s: CredentialSubject, client: 
     siteCode: s.siteCode,
     enrollmentId: s.enrollmentId,
     agentId: s.agentId,
-    details: { serial: issued.serial, not_after: issued.notAfter.toISOString(), issuer: ca.fingerprint },
+    details: {
+      serial: issued.serial,
+      not_after: issued.notAfter.toISOString(),
+      issuer: ca.fingerprint,
+      key_fingerprint: keyFingerprint,
+      dns_names: names.dnsNames,
+      server_auth: names.serverAuth,
+    },
   });
   return { certificate: issued.pem, ca_certificates: deps.ca.pem, expires_at: issued.notAfter.toISOString() };
 };

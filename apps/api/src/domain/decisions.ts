@@ -2,6 +2,7 @@
 import type { Executor } from '../db/client.ts';
 import { ApiError } from '../errors.ts';
 import { releaseRevokedMachineUid, upsertAgentForEnrollment } from '../store/agents.ts';
+import { revokeAgentCertificates } from '../store/certificates.ts';
 import { lockEnrollment, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
 import { recordAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
@@ -46,6 +47,18 @@ export const approveInTransaction = async (
     now,
   });
   if (!agent) throw approveConflict(e);
+  // A re-key (or a machine's return with a new key): certificates of any other key die now, in this transaction (issue 18).
+  const replaced = await revokeAgentCertificates(tx, agent.id, 'key_replaced', now, agent.fingerprint);
+  if (replaced > 0) {
+    await recordAudit(tx, deps, client, {
+      eventType: 'agent.certificates_revoked',
+      actor: decidedBy,
+      siteCode: e.siteCode,
+      enrollmentId: e.id,
+      agentId: agent.id,
+      details: { reason: 'key_replaced', revoked_certificates: replaced },
+    });
+  }
   await updateEnrollment(tx, e.id, {
     status: 'approved',
     agentId: agent.id,

@@ -64,6 +64,8 @@ export const listPendingOrAll = async (
       agent_id: e.agentId,
       // The agent this enrollment would take over (same machine); for pending_confirmation, the one it collides with.
       existing_agent_id: e.reuseAgentId,
+      // Issue 18: the enrollment's key is this revoked agent's; approving lets that key back in.
+      revoked_key_agent_id: e.revokedKeyAgentId,
       created_at: e.createdAt.toISOString(),
       decided_by: e.decidedBy,
       decided_at: e.decidedAt?.toISOString() ?? null,

@@ -9,6 +9,7 @@ import {
   insertEnrollmentKey,
   insertSite,
   latestEnrollmentKeyVersion,
+  latestRevocationBySite,
   listSites,
   lockSite,
   revokeActiveEnrollmentKeys,
@@ -117,5 +118,11 @@ export const describeEnrollmentKey = async (deps: Deps, siteCode: string) => {
     use_count: k.useCount,
     expires_at: k.expiresAt?.toISOString() ?? null,
     max_uses: k.maxUses,
+    // Issue 18: what is left before the key refuses new machines (a leaked key can spend it all).
+    uses_left: k.maxUses === null ? null : Math.max(0, k.maxUses - k.useCount),
   };
 };
+
+/** Per site, the latest revocation of one of its agents (for the console's rotate hint, issue 18). */
+export const latestRevocations = async (deps: Deps): Promise<Map<string, Date>> =>
+  new Map((await latestRevocationBySite(deps.db)).map((r) => [r.siteCode, r.revokedAt]));

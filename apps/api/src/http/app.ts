@@ -16,6 +16,7 @@ import { registerPublicRoutes } from '../routes/public/index.ts';
 import { registerTunnelRoutes } from '../routes/internal/tunnel.ts';
 import { MAX_BODY_BYTES } from './body.ts';
 import { resolveClient } from './client-ip.ts';
+import { isAllowedHost } from './host.ts';
 import type { AppEnv } from './context.ts';
 
 /**
@@ -43,6 +44,33 @@ export interface AppOptions {
 /** Builds the api: every route registered by hand, one error path, one log line per request. */
 export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   const app = new Hono<AppEnv>();
+
+  // The Host allowlist comes first, before any route (liveness included) and any
+  // console page: a DNS-rebinding page must meet nothing but the refusal (issue 18).
+  // Verdicts are remembered per Host value (bounded): a handful of values recur.
+  const hostVerdicts = new Map<string, boolean>();
+  app.use('*', async (c, next) => {
+    const host = single(c.env?.incoming?.headers?.host);
+    if (host === undefined) return next();
+    let ok = hostVerdicts.get(host);
+    if (ok === undefined) {
+      ok = isAllowedHost(host, deps.config.allowedHosts);
+      if (hostVerdicts.size >= 256) hostVerdicts.clear();
+      hostVerdicts.set(host, ok);
+    }
+    if (!ok) {
+      deps.metrics?.refusal('misdirected_request');
+      // Counted per (source IP, kind, minute), never a row each: the request concerns nothing real.
+      const headers = c.env?.incoming?.headers ?? {};
+      const { ip } = resolveClient(c.env?.incoming?.socket?.remoteAddress, single(headers['x-forwarded-for']), deps.config.trustedProxies);
+      const client = { ip, userAgent: null, requestId: randomUUID() };
+      await recordRefusal(deps, client, 'anonymous', false, { eventType: 'http.misdirected', anonymous: true }, 'misdirected_request').catch(
+        (err: unknown) => deps.logger.error('audit write failed', { error: describeError(err) }),
+      );
+      return c.json(errorEnvelope('misdirected_request', 'This server does not answer to that host name'), 421);
+    }
+    return next();
+  });
 
   // Liveness is answered before the middleware chain: probed constantly (the
   // edge, load balancers, orchestrators), it needs no client address, request

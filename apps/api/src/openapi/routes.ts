@@ -205,6 +205,12 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'The operator' }, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },
   },
   {
+    method: 'post', path: '/api/v1/admin/operators/:name/clear-sign-in-failures', area: 'admin', operationId: 'clearOperatorSignInFailures',
+    summary: "Lift an operator's console sign-in lockout: its failures so far stop counting", auth: 'operator', roles: WRITE,
+    params: { name: 'Operator name' },
+    responses: { 200: { description: '`{name, role, cleared_at}`' }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  {
     method: 'post', path: '/api/v1/admin/operators/:name/password', area: 'admin', operationId: 'setOperatorPassword', summary: 'Set the console password of an admin or auditor; ends its console sessions', auth: 'operator', roles: WRITE,
     params: { name: 'Operator name' }, body: SetPasswordRequest,
     responses: { 200: { description: 'The operator' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },

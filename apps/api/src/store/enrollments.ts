@@ -4,6 +4,7 @@ import type { Executor } from '../db/client.ts';
 import { agentKeyInsert, agentKeysRevocation, agentUpsert, type AgentRow } from './agents.ts';
 import type { AuditEventInput } from './audit.ts';
 import { at, insertAuditRows, json, prefixedColumns, rowMapper, uuid } from './rows.ts';
+import { consumeSiteKeyUse, siteKeyAlertRows } from './site-key-use.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
 
@@ -60,7 +61,8 @@ const toAgent = rowMapper(agents, 'a__');
 export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string };
 
 export type CreateEnrollmentResult =
-  | { outcome: 'created'; autoApprove: boolean }
+  /** `alerts`: a site key's use alert rows this statement wrote (site-key-use.ts). */
+  | { outcome: 'created'; autoApprove: boolean; alerts: { usesHigh: boolean; burst: boolean } }
   /** No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race). */
   | { outcome: 'denied' }
   /** The credential is good but the machine is an active agent of another site: nothing was consumed. */
@@ -82,6 +84,8 @@ export const createEnrollment = async (
   c: EnrollCredential,
   row: Omit<typeof enrollments.$inferInsert, 'pairingCodeId' | 'enrollmentKeyId' | 'autoApprove' | 'createdAt' | 'updatedAt'> & { createdAt: Date },
   audit: AuditEventInput,
+  /** Site keys only: the alert rows (written when their flag is set) and the burst threshold (null: off). */
+  keyAlerts: { usesHigh: AuditEventInput; burst: AuditEventInput; burstUses: number | null } | null = null,
 ): Promise<CreateEnrollmentResult> => {
   const now = at(row.createdAt);
   const usable =
@@ -91,12 +95,11 @@ export const createEnrollment = async (
       : sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.used_at is null and k.revoked_at is null and k.expires_at > ${now}`;
   const consume =
     c.kind === 'enrollment_key'
-      ? sql`update site_enrollment_keys k set use_count = k.use_count + 1, last_used_at = ${now}
-            where ${usable} and not exists (select 1 from foreign_agent)
-            returning k.id, (select s.policy from sites s where s.code = k.site_code) = 'auto' as auto_approve`
+      ? consumeSiteKeyUse(usable, row.createdAt, keyAlerts?.burstUses ?? null)
       : sql`update pairing_codes k set used_at = ${now}, used_by_enrollment = ${uuid(row.id ?? null)}
             where ${usable} and not exists (select 1 from foreign_agent)
-            returning k.id, k.auto_approve`;
+            returning k.id, k.auto_approve, false as uses_high, false as use_burst`;
+  const alertRows = c.kind === 'enrollment_key' && keyAlerts ? siteKeyAlertRows(keyAlerts) : null;
   const table = c.kind === 'enrollment_key' ? sql`site_enrollment_keys` : sql`pairing_codes`;
   const rows = await db.execute(sql`
     with foreign_agent as (
@@ -118,12 +121,22 @@ export const createEnrollment = async (
       returning auto_approve
     ),
     audit as (${insertAuditRows([audit], sql`exists (select 1 from created)`)})
+    ${alertRows ? sql`, uses_high_audit as (${alertRows.usesHigh}), burst_audit as (${alertRows.burst})` : sql``}
     select exists (select 1 from valid) as valid,
       (select auto_approve from created) as auto_approve,
+      coalesce((select uses_high from used), false) as uses_high,
+      coalesce((select use_burst from used), false) as use_burst,
       (select id from foreign_agent) as foreign_agent_id,
       (select site_code from foreign_agent) as foreign_site_code`);
-  const r = rows[0] as { valid: boolean; auto_approve: boolean | null; foreign_agent_id: string | null; foreign_site_code: string | null };
-  if (r.auto_approve !== null) return { outcome: 'created', autoApprove: r.auto_approve };
+  const r = rows[0] as {
+    valid: boolean;
+    auto_approve: boolean | null;
+    uses_high: boolean;
+    use_burst: boolean;
+    foreign_agent_id: string | null;
+    foreign_site_code: string | null;
+  };
+  if (r.auto_approve !== null) return { outcome: 'created', autoApprove: r.auto_approve, alerts: { usesHigh: r.uses_high, burst: r.use_burst } };
   if (r.valid && r.foreign_agent_id !== null && r.foreign_site_code !== null) {
     return { outcome: 'foreign_machine', agentId: r.foreign_agent_id, otherSiteCode: r.foreign_site_code };
   }
@@ -134,16 +147,30 @@ export const createEnrollment = async (
  * Reads and row-locks an enrollment for verify, with the agent that holds its
  * machine_uid (if any) in the same round trip. Only the enrollment is locked,
  * as before; the agent row is read as the separate select read it.
+ * `revokedKeyAgentId` (issue 18): the most recently revoked agent whose key is
+ * this enrollment's, when no active agent holds that key. Read on every
+ * verify (one indexed lookup by fingerprint), whatever the outcome.
  */
-export const lockEnrollmentWithMachineAgent = async (db: Executor, id: string): Promise<{ e: EnrollmentRow; machineAgent: AgentRow | null } | null> => {
+export const lockEnrollmentWithMachineAgent = async (
+  db: Executor,
+  id: string,
+): Promise<{ e: EnrollmentRow; machineAgent: AgentRow | null; revokedKeyAgentId: string | null } | null> => {
   const rows = await db.execute(sql`
-    select e.*, ${prefixedColumns(agents, 'a', 'a__')}
+    select e.*, ${prefixedColumns(agents, 'a', 'a__')},
+      (select r.id from agents r
+        where r.fingerprint = e.fingerprint and r.status = 'revoked'
+          and not exists (select 1 from agents x where x.fingerprint = e.fingerprint and x.status = 'active')
+        order by r.revoked_at desc nulls last limit 1) as revoked_key_agent_id
     from enrollments e left join agents a on a.machine_uid = e.machine_uid
     where e.id = ${uuid(id)}
     for update of e`);
   const raw = rows[0];
   if (!raw) return null;
-  return { e: toEnrollment(raw), machineAgent: raw['a__id'] === null ? null : toAgent(raw) };
+  return {
+    e: toEnrollment(raw),
+    machineAgent: raw['a__id'] === null ? null : toAgent(raw),
+    revokedKeyAgentId: (raw['revoked_key_agent_id'] as string | null) ?? null,
+  };
 };
 
 /**
@@ -189,8 +216,10 @@ export const updateEnrollmentAudited = async (
  * agent is created (or, for a known machine_uid of the same site, its row is
  * taken over: one upsert, so concurrent first enrollments of one machine
  * converge on one row), the enrollment takes its verified and approved state
- * at once, and both audit rows are written in order. Null when the machine's
- * row belongs to another site; the caller then rolls the transaction back.
+ * at once, and both audit rows are written in order; certificates of a
+ * replaced key are revoked (with their own audit row when there were any).
+ * Null when the machine's row belongs to another site; the caller then rolls
+ * the transaction back.
  */
 export const approveVerifiedEnrollment = async (
   db: Executor,
@@ -198,20 +227,38 @@ export const approveVerifiedEnrollment = async (
   createdBy: string,
   now: Date,
   patch: Partial<typeof enrollments.$inferInsert>,
-  audit: { verified: AuditEventInput; approved: AuditEventInput },
-): Promise<string | null> => {
+  audit: { verified: AuditEventInput; approved: AuditEventInput; certificatesRevoked: AuditEventInput },
+): Promise<{ agentId: string; revokedCertificates: number } | null> => {
   const update = db
     .update(enrollments)
     .set({ ...patch, agentId: sql`(select id from agent)` })
     .where(eq(enrollments.id, e.id))
     .getSQL();
   const upsert = agentUpsert(db, { ...e, enrollmentId: e.id, createdBy, now }).getSQL();
+  // A signed re-key under auto: the old key's certificates die in this statement too (issue 18),
+  // as revokeAgentCertificates does on the operator's path (decisions.ts).
   const rows = await db.execute(sql`
     with agent as (${upsert}),
     changed as (${update}),
-    audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])})
-    select (select id from agent) as agent_id`);
-  return (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
+    certs as (
+      update issued_certificates set revoked_at = ${at(now)}, revoke_reason = 'key_replaced'
+      where agent_id = (select id from agent) and revoked_at is null and key_fingerprint is distinct from (select fingerprint from agent)
+      returning serial
+    ),
+    audit as (${insertAuditRows([audit.verified, { ...audit.approved, agentIdExpr: sql`(select id from agent)` }])}),
+    certs_audit as (${insertAuditRows(
+      [
+        {
+          ...audit.certificatesRevoked,
+          agentIdExpr: sql`(select id from agent)`,
+          detailsExpr: sql`jsonb_build_object('revoked_certificates', (select count(*)::int from certs))`,
+        },
+      ],
+      sql`exists (select 1 from certs)`,
+    )})
+    select (select id from agent) as agent_id, (select count(*)::int from certs) as revoked_certificates`);
+  const agentId = (rows[0]?.['agent_id'] as string | null | undefined) ?? null;
+  return agentId === null ? null : { agentId, revokedCertificates: Number(rows[0]?.['revoked_certificates'] ?? 0) };
 };
 
 /**

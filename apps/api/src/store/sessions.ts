@@ -80,35 +80,73 @@ export const findOperatorForSignIn = async (db: Executor, name: string) =>
       .where(eq(operators.name, name))
   )[0] ?? null;
 
-export const setPasswordHash = async (db: Executor, name: string, passwordHash: string) =>
+/** Sets the hash; with `now`, also clears the sign-in failures counted so far (an admin vouched for the new password). */
+export const setPasswordHash = async (db: Executor, name: string, passwordHash: string, now?: Date) =>
   (
     await db
       .update(operators)
-      .set({ passwordHash })
+      .set({ passwordHash, ...(now ? { signInClearedAt: now } : {}) })
       .where(and(eq(operators.name, name), isNull(operators.disabledAt)))
       .returning({ id: operators.id, name: operators.name, role: operators.role })
   )[0] ?? null;
 
 /**
- * Serialises sign-ins per (operator, IP) for the rest of the transaction, so
- * concurrent guesses cannot all read the same failure count.
+ * Serialises sign-ins per operator name for the rest of the transaction, so
+ * concurrent guesses (from one address or many) cannot all read the same
+ * failure counts.
  */
-export const lockSignInKey = async (db: Executor, key: string): Promise<void> => {
-  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`console-sign-in:${key}`}, 0))`);
+export const lockSignInKey = async (db: Executor, operatorName: string): Promise<void> => {
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`console-sign-in:${operatorName}`}, 0))`);
 };
 
-/** Failed sign-ins for (operator, IP) since `since`, and the oldest of them (for the wait). */
-export const countSignInFailures = async (db: Executor, operatorName: string, ip: string, since: Date) => {
+export interface FailureCount {
+  count: number;
+  /** The oldest counted failure (for the wait), null when none. */
+  oldest: Date | null;
+}
+
+/**
+ * Failed sign-ins naming `operatorName` since `since`, or since an admin last
+ * cleared them if later: from `ip`, and from any address. One statement; the
+ * per-operator index (migration 0007) bounds it by that operator's failures.
+ */
+export const countSignInFailures = async (
+  db: Executor,
+  operatorName: string,
+  ip: string,
+  since: Date,
+): Promise<{ byAddress: FailureCount; byOperator: FailureCount }> => {
+  const cleared = db.select({ at: operators.signInClearedAt }).from(operators).where(eq(operators.name, operatorName));
+  const fromIp = sql`${auditEvents.sourceIp} = ${ip}`;
   const [row] = await db
-    .select({ n: count(), oldest: min(auditEvents.occurredAt) })
+    .select({
+      total: count(),
+      oldest: min(auditEvents.occurredAt),
+      fromIp: sql<number>`count(*) filter (where ${fromIp})`.mapWith(Number),
+      oldestFromIp: sql<Date | null>`min(${auditEvents.occurredAt}) filter (where ${fromIp})`.mapWith(auditEvents.occurredAt),
+    })
     .from(auditEvents)
     .where(
       and(
         eq(auditEvents.eventType, 'operator.login_failed'),
         sql`(${auditEvents.details}->>'operator') = ${operatorName}`,
-        eq(auditEvents.sourceIp, ip),
         gt(auditEvents.occurredAt, since),
+        // Failures from the clearing instant on count (a frozen test clock puts both at the same instant).
+        sql`${auditEvents.occurredAt} >= coalesce((${cleared}), '-infinity'::timestamptz)`,
       ),
     );
-  return { count: row?.n ?? 0, oldest: row?.oldest ?? null };
+  return {
+    byAddress: { count: row?.fromIp ?? 0, oldest: row?.oldestFromIp ?? null },
+    byOperator: { count: row?.total ?? 0, oldest: row?.oldest ?? null },
+  };
 };
+
+/** Clears an operator's sign-in failures (an admin lifts a lockout); null when no such operator. */
+export const clearSignInFailures = async (db: Executor, name: string, now: Date) =>
+  (
+    await db
+      .update(operators)
+      .set({ signInClearedAt: now })
+      .where(eq(operators.name, name))
+      .returning({ name: operators.name, role: operators.role })
+  )[0] ?? null;

@@ -1,5 +1,5 @@
-import { sites, siteEnrollmentKeys, type SitePolicy } from '@airlock/schema';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { agents, sites, siteEnrollmentKeys, type SitePolicy } from '@airlock/schema';
+import { and, asc, eq, isNotNull, isNull, max, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type SiteRow = typeof sites.$inferSelect;
@@ -50,3 +50,13 @@ export const revokeActiveEnrollmentKeys = async (db: Executor, siteCode: string,
 
 export const insertEnrollmentKey = async (db: Executor, k: typeof siteEnrollmentKeys.$inferInsert) =>
   (await db.insert(siteEnrollmentKeys).values(k).returning())[0];
+
+/** The latest revocation time of an agent, per site that has one. */
+export const latestRevocationBySite = async (db: Executor): Promise<{ siteCode: string; revokedAt: Date }[]> =>
+  (
+    await db
+      .select({ siteCode: agents.siteCode, revokedAt: max(agents.revokedAt) })
+      .from(agents)
+      .where(isNotNull(agents.revokedAt))
+      .groupBy(agents.siteCode)
+  ).flatMap((r) => (r.revokedAt ? [{ siteCode: r.siteCode, revokedAt: r.revokedAt }] : []));

@@ -1,5 +1,5 @@
 /** Enrolled agents and their revocation. */
-import type { Agent as AgentView } from '@airlock/client';
+import type { Agent as AgentView, RevokedAgent } from '@airlock/client';
 import { AGENT_STATUSES } from '@airlock/schema';
 import { choiceFlag, stringFlag } from '../args.ts';
 import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
@@ -27,6 +27,18 @@ export const agentsListCommand: Command = {
   },
 };
 
+/**
+ * Issue 18: on an `auto` site the revoked machine may have carried the site's
+ * enrollment key, which enrolls new machines with no operator; say so, with the command.
+ */
+const revokedText = (a: RevokedAgent): string =>
+  `revoked agent ${a.id} (${a.hostname}, site ${a.site_code})\n` +
+  (a.rotate_site_key_advised
+    ? `site ${a.site_code} approves enrollment-key enrollments automatically (policy auto). If this machine held the site's\n` +
+      `enrollment key (an installer, a config file), rotate it now; enrolled agents keep working:\n` +
+      `  airlock sites key rotate ${a.site_code}\n`
+    : '');
+
 export const revokeAgentCommand: Command = {
   path: ['revoke'],
   positionals: ['agent_id'],
@@ -37,9 +49,7 @@ export const revokeAgentCommand: Command = {
   run: async (ctx) => {
     const reason = stringFlag(ctx.values, 'reason');
     const id = await resolveIdPrefix(positional(ctx, 0), 'agent', async () => (await ctx.admin().listAgents()).items);
-    const agent = await ctx
-      .admin()
-      .post<AgentView>(`/api/v1/admin/agents/${encodeURIComponent(id)}/revoke`, reason === undefined ? {} : { reason });
-    emit(ctx, agent, (a) => `revoked agent ${a.id} (${a.hostname}, site ${a.site_code})\n`);
+    const agent = await ctx.admin().revokeAgent(id, reason === undefined ? {} : { reason });
+    emit(ctx, agent, revokedText);
   },
 };

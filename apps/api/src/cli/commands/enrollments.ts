@@ -21,6 +21,17 @@ const replacementLines = (items: readonly EnrollmentView[]): string =>
     )
     .join('');
 
+/** Issue 18: enrollments held because their key is a revoked agent's. */
+const revokedKeyLines = (items: readonly EnrollmentView[]): string =>
+  items
+    .filter((e) => e.revoked_key_agent_id)
+    .map(
+      (e) =>
+        `${sanitizeCell(e.id)} uses the key of REVOKED agent ${sanitizeCell(e.revoked_key_agent_id ?? '')}: ` +
+        'approving lets that key back in (reject unless the revocation was a mistake)\n',
+    )
+    .join('');
+
 const pendingColumns = (ctx: CommandContext): Column<EnrollmentView>[] => [
   { header: 'id', value: (e) => e.id },
   { header: 'status', value: (e) => (e.status === 'pending_confirmation' ? 'pending_confirmation (re-enroll)' : e.status) },
@@ -47,7 +58,7 @@ which agent an approval would re-key, old fingerprint -> new fingerprint. Oldest
     emit(ctx, { items }, (p) =>
       p.items.length === 0
         ? 'no enrollments are waiting for a decision\n'
-        : renderTable(pendingColumns(ctx), p.items) + replacementLines(p.items),
+        : renderTable(pendingColumns(ctx), p.items) + replacementLines(p.items) + revokedKeyLines(p.items),
     );
   },
 };

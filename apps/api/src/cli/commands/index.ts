@@ -6,7 +6,13 @@ import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './code
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
 import { migrateCommand } from './migrate.ts';
-import { operatorsCreateCommand, operatorsDisableCommand, operatorsListCommand, operatorsSetPasswordCommand } from './operators.ts';
+import {
+  operatorsClearSignInCommand,
+  operatorsCreateCommand,
+  operatorsDisableCommand,
+  operatorsListCommand,
+  operatorsSetPasswordCommand,
+} from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
@@ -16,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   operatorsListCommand,
   operatorsDisableCommand,
   operatorsSetPasswordCommand,
+  operatorsClearSignInCommand,
   sitesListCommand,
   sitesCreateCommand,
   sitesKeyRotateCommand,

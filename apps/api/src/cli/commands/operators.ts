@@ -6,7 +6,7 @@ import { CreateOperatorRequest, issuesToFields, OperatorName, OperatorPassword, 
 import { Writable } from 'node:stream';
 import * as v from 'valibot';
 import { systemClock } from '../../clock.ts';
-import { setOperatorPassword } from '../../domain/console-sessions.ts';
+import { clearOperatorSignInFailures, setOperatorPassword } from '../../domain/console-sessions.ts';
 import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
 import { ApiError } from '../../errors.ts';
 import { requiredFlag, UsageError } from '../args.ts';
@@ -157,5 +157,32 @@ With DATABASE_URL set, writes the database directly; otherwise calls the admin A
         })
       : await ctx.admin().post<{ name: string; role: string }>(`/api/v1/admin/operators/${encodeURIComponent(name.output)}/password`, { password });
     emit(ctx, result, (r) => `set the console password of ${r.role} operator ${r.name}; its open console sessions were ended\n`);
+  },
+};
+
+export const operatorsClearSignInCommand: Command = {
+  path: ['operators', 'clear-sign-in'],
+  positionals: ['NAME'],
+  options: {},
+  synopsis: 'NAME',
+  summary: "lift an operator's console sign-in lockout (failed sign-ins so far stop counting)",
+  details: `After 5 failed sign-ins from one address, or 20 from all addresses together,
+within 15 minutes, the console refuses that operator name (even with the right
+password) until the failures age out. This makes them stop counting now, for
+every address. Setting a new password (operators set-password) does the same.
+With DATABASE_URL set, writes the database directly; otherwise calls the admin API.`,
+  run: async (ctx) => {
+    const cmd = operatorsClearSignInCommand;
+    const name = v.safeParse(OperatorName, positional(ctx, 0));
+    if (!name.success) throw new UsageError('NAME must be 1-64 characters of a-z 0-9 . _ -', cmd);
+    const url = databaseUrlFrom(ctx.env);
+    const result = url
+      ? await withDatabase(url, (handle) =>
+          clearOperatorSignInFailures(handle.db, systemClock, name.output, 'cli', null).catch((err: unknown) => {
+            throw asRequestError(err);
+          }),
+        )
+      : await ctx.admin().post<{ name: string; role: string }>(`/api/v1/admin/operators/${encodeURIComponent(name.output)}/clear-sign-in-failures`, {});
+    emit(ctx, result, (r) => `cleared the failed console sign-ins of ${r.role} operator ${r.name}; it can sign in again\n`);
   },
 };

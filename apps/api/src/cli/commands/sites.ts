@@ -98,7 +98,7 @@ export const sitesKeyShowCommand: Command = {
   positionals: ['site'],
   options: {},
   synopsis: 'SITE',
-  summary: "show a site's active enrollment key (fingerprint and usage, never the key)",
+  summary: "show a site's active enrollment key (fingerprint, usage and uses left, never the key)",
   details: '',
   run: async (ctx) => {
     const site = positional(ctx, 0);
@@ -113,6 +113,8 @@ export const sitesKeyShowCommand: Command = {
         ['last used', timeOf(ctx, k.last_used_at) ?? 'never'],
         ['uses', k.use_count === undefined ? null : String(k.use_count)],
         ['max uses', k.max_uses == null ? 'unlimited' : String(k.max_uses)],
+        // Issue 18: what a leaked key could still spend before the site stops enrolling new machines.
+        ['uses left', k.max_uses == null ? 'unlimited' : k.uses_left == null ? null : String(k.uses_left)],
         ['expires', timeOf(ctx, k.expires_at) ?? 'never'],
       ]),
     );

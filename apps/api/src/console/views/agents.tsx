@@ -7,15 +7,43 @@ export type AgentItem = Agent;
 
 export const AGENT_STATUS_FILTERS = ['active', 'pending_confirmation', 'revoked'] as const;
 
+/**
+ * Issue 18: after revoking an agent of an `auto` site. The machine may have
+ * carried the site's enrollment key, which enrolls new machines with no
+ * operator: rotating it is one click (admins) and leaves enrolled agents alone.
+ */
+const RotateSiteKeyHint = ({ site, csrf, canAct }: { site: string; csrf: string; canAct: boolean }) => (
+  <section class="card hint-card" id="rotate-site-key" aria-labelledby="rotate-site-key-title">
+    <h2 id="rotate-site-key-title">Rotate {site}'s enrollment key?</h2>
+    <p>
+      {site} approves enrollment-key enrollments automatically. If the revoked machine held the site's enrollment key (an installer, a config
+      file), whoever has that machine can enroll new ones without an operator. Rotating the key stops the old one at once; enrolled agents keep
+      working.
+    </p>
+    {canAct ? (
+      <form method="post" action={`/console/sites/${site}/rotate-key`} class="inline">
+        <CsrfField token={csrf} />
+        <button type="submit" class="btn btn-primary">
+          Rotate {site}'s enrollment key
+        </button>
+      </form>
+    ) : null}{' '}
+    <a href={`/console/sites#site-${site}`}>Sites page</a>
+  </section>
+);
+
 export const AgentsPage = (
   props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
     items: AgentItem[];
     sites: string[];
     filter: { site?: string; status?: string };
     canAct: boolean;
+    /** An auto site whose agent was just revoked. */
+    rotateHint?: string | null;
   },
 ) => (
   <Layout title="Agents" session={props.session} csrf={props.csrf} active="agents" notice={props.notice}>
+    {props.rotateHint ? <RotateSiteKeyHint site={props.rotateHint} csrf={props.csrf} canAct={props.canAct} /> : null}
     <form method="get" action="/console/agents" class="filters">
       <div class="field">
         <label for="agents-site">Site</label>

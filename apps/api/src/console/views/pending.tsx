@@ -18,6 +18,8 @@ export interface PendingItem {
   replaces_agent_id?: string | null;
   replaces_fingerprint?: string | null;
   rekey_signed?: boolean;
+  /** Issue 18: the key is this revoked agent's; held whatever the policy. */
+  revoked_key_agent_id?: string | null;
 }
 
 export interface CollidesWith {
@@ -43,7 +45,7 @@ export const Labels = ({ labels }: { labels: Record<string, string> }) => {
 };
 
 const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canAct: boolean; collides: CollidesWith | null }) => (
-  <tr data-id={e.id} class={e.status === 'pending_confirmation' ? 'row-warn' : undefined}>
+  <tr data-id={e.id} class={e.status === 'pending_confirmation' || e.revoked_key_agent_id ? 'row-warn' : undefined}>
     <td data-label="Hostname">
       <strong class="hostname">{e.hostname}</strong>
       <div class="muted small">
@@ -79,6 +81,12 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
         <div class="replaces">
           Replaces agent <code>{e.replaces_agent_id}</code>: <Fingerprint value={e.replaces_fingerprint} /> → <Fingerprint value={e.fingerprint} />
           {e.rekey_signed ? ' (signed by the current key)' : ' (not signed by the current key)'}
+        </div>
+      ) : null}
+      {e.revoked_key_agent_id ? (
+        <div class="collision revoked-key">
+          <strong>Revoked key:</strong> this key belonged to agent <code>{e.revoked_key_agent_id}</code>, which was revoked. Approving lets that key back
+          in; reject unless you know the revocation was a mistake.
         </div>
       ) : null}
       <div class="muted small">

@@ -13,9 +13,18 @@ export interface SiteItem {
     use_count: number;
     last_used_at: string | null;
     max_uses: number | null;
+    /** Issue 18: max_uses - use_count; null without a limit. */
+    uses_left: number | null;
     expires_at: string | null;
+    created_at: string;
   } | null;
+  /** Issue 18: the latest revocation of an agent of this site, when it came after the key was made. */
+  revoked_since_key: string | null;
 }
+
+/** A key with a fifth or less of its uses left is close to refusing new machines. */
+const usesRunningOut = (k: { uses_left: number | null; max_uses: number | null }) =>
+  k.uses_left !== null && k.max_uses !== null && k.uses_left * 5 <= k.max_uses;
 
 export interface RotatedKey {
   site_code: string;
@@ -76,7 +85,7 @@ export const SitesPage = (
     ) : (
       <DataTable columns={['Site', 'Policy', 'Enrollment key', 'Key usage']} actions={props.canAct}>
         {props.items.map((s) => (
-          <tr data-site={s.site_code}>
+          <tr data-site={s.site_code} id={`site-${s.site_code}`} class={s.revoked_since_key && s.policy === 'auto' ? 'row-warn' : undefined}>
             <td data-label="Site">
               <strong>{s.site_code}</strong>
               <div class="muted small">{s.name}</div>
@@ -87,12 +96,23 @@ export const SitesPage = (
             <td data-label="Policy">
               <Badge value={s.policy} />
             </td>
-            <td data-label="Enrollment key">{s.key ? <code class="fp">{s.key.fingerprint}</code> : <span class="muted">none</span>}</td>
+            <td data-label="Enrollment key">
+              {s.key ? <code class="fp">{s.key.fingerprint}</code> : <span class="muted">none</span>}
+              {s.key && s.revoked_since_key && s.policy === 'auto' ? (
+                <div class="collision rotate-hint">
+                  An agent of this site was revoked (<Time iso={s.revoked_since_key} />) after this key was made. If that machine held the key, rotate
+                  it: it enrolls new machines with no operator.
+                </div>
+              ) : null}
+            </td>
             <td data-label="Key usage">
               {s.key ? (
                 <>
                   {s.key.use_count} use{s.key.use_count === 1 ? '' : 's'}
                   {s.key.max_uses !== null ? ` of ${s.key.max_uses}` : ''}
+                  <div class={usesRunningOut(s.key) ? 'collision uses-left' : 'muted small uses-left'}>
+                    {s.key.uses_left === null ? 'no use limit' : `${s.key.uses_left} use${s.key.uses_left === 1 ? '' : 's'} left`}
+                  </div>
                   <div class="muted small">
                     last used <Time iso={s.key.last_used_at} />
                   </div>

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { pollStatus } from '../../domain/enrollment.ts';
+import { pollStatus } from '../../domain/enrollment-status.ts';
 import type { Deps } from '../../domain/deps.ts';
 import { bearerToken } from '../../http/auth.ts';
 import type { AppEnv } from '../../http/context.ts';
