@@ -2,23 +2,32 @@
  * The tunnel endpoint's internal routes and credentials.ssh: happy paths,
  * refusals, and the abuse every new route must withstand (roles, bad input).
  */
-import { parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
+import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
 import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
 
 let t: TestApi;
+/** The endpoint's own operator (role tunnel, issue 18). */
+let tunnelToken: string;
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOXh07AQsQFRTln033avixUw4184I0GIiLTdsfdLtth2';
+
+const createOperator = async (name: string, role: string): Promise<string> => {
+  const r = await t.admin('post', '/api/v1/admin/operators').send({ name, role });
+  expect(r.status).toBe(201);
+  return r.body.token as string;
+};
 
 beforeAll(async () => {
   t = await startTestApi({
     env: { AIRLOCK_SSH_ENDPOINT: 'oma.example.com:443', AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809,127.0.0.1:8081' },
   });
   await createSite(t, 'TUN');
+  tunnelToken = await createOperator('tunnel-endpoint', 'tunnel');
 });
 afterAll(async () => t.close());
 
-const internal = (path: string, token: string | null = t.serviceToken) => {
+const internal = (path: string, token: string | null = tunnelToken) => {
   const r = t.http.post(`/api/v1/internal/tunnel/${path}`);
   return token === null ? r : r.set('authorization', `Bearer ${token}`);
 };
@@ -62,8 +71,18 @@ describe('credentials.ssh', () => {
   });
 });
 
+/** A fresh Ed25519 host key line and its fingerprint (as ssh-keygen -lf prints it). */
+const newHostKey = () => {
+  const line = encodeSshEd25519PublicKey(generateAgentKeyPair().publicKey);
+  const pk = parseSshEd25519PublicKey(line);
+  return { line: pk.canonical, fingerprint: sshFingerprint(pk.blob) };
+};
+const auditRows = async (type: string) =>
+  (await t.admin('get', `/api/v1/admin/audit?event_type=${type}`)).body.items as Array<{ actor: string; details: Record<string, unknown> }>;
+const knownHosts = async (): Promise<string> => (await approvedAgent()).status.credentials.ssh.known_hosts;
+
 describe('host-keys', () => {
-  it('converges on one row per key when endpoints register at once', async () => {
+  it('converges on one row per key when endpoints register at once, and audits a new key exactly once', async () => {
     const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEOPBuKXNu8R1rtHsFGv4IegZf1l9vGo/LRJ+AwbF1co';
     const results = await Promise.all(Array.from({ length: 12 }, () => internal('host-keys').send({ keys: [key, HOST_KEY] })));
     expect(results.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 204));
@@ -71,6 +90,76 @@ describe('host-keys', () => {
     const lines = (a.status.credentials.ssh.known_hosts as string).trim().split('\n');
     expect(lines.filter((l) => l.endsWith(key))).toHaveLength(1);
     expect(lines.filter((l) => l.endsWith(HOST_KEY))).toHaveLength(1);
+    const added = (await auditRows('tunnel.host_key_added')).filter((r) => r.details.public_key === key);
+    expect(added).toHaveLength(1);
+    expect(added[0]?.actor).toBe('tunnel-endpoint');
+    // Registered again (every endpoint start): last_seen_at moves, no new audit row.
+    expect((await internal('host-keys').send({ keys: [key] })).status).toBe(204);
+    expect((await auditRows('tunnel.host_key_added')).filter((r) => r.details.public_key === key)).toHaveLength(1);
+  });
+
+  it('refuses a second service token (403) and changes nothing', async () => {
+    const other = await createOperator('mgmt-two', 'service');
+    const rogue = newHostKey();
+    const before = await t.admin('get', '/api/v1/admin/tunnel/host-keys');
+    const r = await internal('host-keys', other).send({ keys: [rogue.line] });
+    expect(r.status).toBe(403);
+    expect(r.body.error.code).toBe('forbidden');
+    expect((await t.admin('get', '/api/v1/admin/tunnel/host-keys')).body).toEqual(before.body);
+    expect(await knownHosts()).not.toContain(rogue.line);
+    expect((await auditRows('tunnel.host_key_added')).some((row) => row.details.public_key === rogue.line)).toBe(false);
+    const forbidden = await auditRows('admin.forbidden');
+    expect(forbidden.some((row) => row.actor === 'mgmt-two' && row.details.path === '/api/v1/internal/tunnel/host-keys')).toBe(true);
+    // Nor can it post events in the endpoint's name.
+    expect((await internal('events', other).send({ event: 'denied', fingerprint: rogue.fingerprint, source_ip: '192.0.2.1' })).status).toBe(403);
+  });
+});
+
+describe('retiring a host key (admin)', () => {
+  it('lists keys with fingerprints; a retired key leaves known_hosts and is refused, audited, when registered again', async () => {
+    const old = newHostKey();
+    const next = newHostKey();
+    expect((await internal('host-keys').send({ keys: [old.line, next.line] })).status).toBe(204);
+    const listed = await t.http.get('/api/v1/admin/tunnel/host-keys').set('authorization', `Bearer ${t.auditorToken}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.find((k: { public_key: string }) => k.public_key === old.line)).toMatchObject({
+      fingerprint: old.fingerprint,
+      registered_by: 'tunnel-endpoint',
+      retired_at: null,
+      retired_by: null,
+    });
+    // An auditor reads, never retires.
+    expect((await t.http.post('/api/v1/admin/tunnel/host-keys/retire').set('authorization', `Bearer ${t.auditorToken}`).send({ fingerprint: old.fingerprint })).status).toBe(403);
+
+    const retired = await t.admin('post', '/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: old.fingerprint });
+    expect(retired.status).toBe(200);
+    expect(retired.body).toMatchObject({ fingerprint: old.fingerprint, retired_by: 'alice' });
+    expect(retired.body.retired_at).toBe(t.clock.now().toISOString());
+    expect((await auditRows('tunnel.host_key_retired'))[0]).toMatchObject({ actor: 'alice', details: expect.objectContaining({ fingerprint: old.fingerprint }) });
+    const hosts = await knownHosts();
+    expect(hosts).not.toContain(old.line);
+    expect(hosts).toContain(next.line);
+
+    // The endpoint (or anyone with its token) presents the retired key again: refused, audited, still retired.
+    const again = await internal('host-keys').send({ keys: [old.line, next.line] });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('conflict');
+    expect((await auditRows('tunnel.host_key_refused'))[0]).toMatchObject({ actor: 'tunnel-endpoint', details: expect.objectContaining({ fingerprints: [old.fingerprint] }) });
+    expect(await knownHosts()).not.toContain(old.line);
+    const after = (await t.admin('get', '/api/v1/admin/tunnel/host-keys')).body.items.find((k: { public_key: string }) => k.public_key === old.line);
+    expect(after.retired_at).not.toBeNull();
+
+    expect((await t.admin('post', '/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: old.fingerprint })).status).toBe(409);
+    expect((await t.admin('post', '/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: `SHA256:${'D'.repeat(43)}` })).status).toBe(404);
+    expect((await t.admin('post', '/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: 'SHA256:$(reboot)' })).status).toBe(400);
+  });
+
+  it('has one winner when two admins retire the same key at once', async () => {
+    const k = newHostKey();
+    expect((await internal('host-keys').send({ keys: [k.line] })).status).toBe(204);
+    const results = await Promise.all(Array.from({ length: 6 }, () => t.admin('post', '/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: k.fingerprint })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+    expect((await auditRows('tunnel.host_key_retired')).filter((r) => r.details.fingerprint === k.fingerprint)).toHaveLength(1);
   });
 });
 
@@ -79,19 +168,28 @@ describe('authorized-keys', () => {
     const a = await approvedAgent();
     const hit = await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-ed25519', key: a.blob });
     expect(hit.status).toBe(200);
-    expect(hit.body).toEqual({ keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}` }], permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'] });
+    // `inactive` (issue 18) is empty while the agent is active.
+    expect(hit.body).toEqual({
+      keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}` }],
+      permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'],
+      inactive: [],
+    });
     // The right fingerprint with another key blob matches nothing.
     const other = parseSshEd25519PublicKey(HOST_KEY).canonical.split(' ')[1];
     expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-ed25519', key: other })).body.keys).toEqual([]);
     expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-rsa', key: a.blob })).body.keys).toEqual([]);
     expect((await t.admin('post', `/api/v1/admin/agents/${a.agentId}/revoke`).send({})).status).toBe(200);
-    expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key: a.blob })).body.keys).toEqual([]);
+    const after = await internal('authorized-keys').send({ fingerprint: a.fingerprint, key: a.blob });
+    expect(after.body.keys).toEqual([]);
+    // Named as a known agent's refused key, so the endpoint can audit it (strangers' keys are only counted).
+    expect(after.body.inactive).toEqual([{ agent_id: a.agentId, site_code: 'TUN', status: 'revoked' }]);
   });
 
   it('answers unknown fingerprints with no keys', async () => {
     const res = await internal('authorized-keys').send({ fingerprint: `SHA256:${'A'.repeat(43)}` });
     expect(res.status).toBe(200);
     expect(res.body.keys).toEqual([]);
+    expect(res.body.inactive).toEqual([]);
   });
 });
 
@@ -111,6 +209,18 @@ describe('events', () => {
     expect(closed.status).toBe(204);
     const c = await t.admin('get', `/api/v1/admin/audit?agent_id=${a.agentId}&event_type=tunnel.closed`);
     expect(c.body.items[0].details.reason).toBe('revoked');
+  });
+
+  it('moves last_seen_at for an active agent only; an open seen for a revoked agent is still audited', async () => {
+    const a = await approvedAgent();
+    await t.admin('post', `/api/v1/admin/agents/${a.agentId}/revoke`).send({});
+    const seenBefore = (await t.admin('get', '/api/v1/admin/agents')).body.items.find((x: { id: string }) => x.id === a.agentId).last_seen_at;
+    t.clock.advance(60_000);
+    const res = await internal('events').send({ event: 'opened', fingerprint: a.fingerprint, agent_id: a.agentId, source_ip: '203.0.113.8' });
+    expect(res.status).toBe(204);
+    const row = (await t.admin('get', '/api/v1/admin/agents')).body.items.find((x: { id: string }) => x.id === a.agentId);
+    expect(row.last_seen_at).toBe(seenBefore);
+    expect((await t.admin('get', `/api/v1/admin/audit?agent_id=${a.agentId}&event_type=tunnel.opened`)).body.items).toHaveLength(1);
   });
 
   it('writes tunnel.denied naming the agent a refused key belongs to, or none', async () => {
@@ -159,17 +269,36 @@ describe('abuse', () => {
     ['active-agents', { agent_ids: [] }],
   ];
 
-  it.each(ROUTES)('%s: no token is 401, an auditor is 403, service and admin pass', async (route, body) => {
+  // Issue 18: service tokens no longer reach these routes (behaviour changed on purpose); tunnel does.
+  it.each(ROUTES)('%s: no token is 401, an auditor or a service token is 403, tunnel and admin pass', async (route, body) => {
     const none = await internal(route, null).send(body);
     expect(none.status).toBe(401);
     expect(none.body.error.code).toBe('unauthorized');
     const bogus = await internal(route, `aop_${'x'.repeat(43)}`).send(body);
     expect(bogus.status).toBe(401);
-    const auditor = await internal(route, t.auditorToken).send(body);
-    expect(auditor.status).toBe(403);
-    expect(auditor.body.error.code).toBe('forbidden');
-    expect([200, 204]).toContain((await internal(route, t.serviceToken).send(body)).status);
+    for (const token of [t.auditorToken, t.serviceToken]) {
+      const refused = await internal(route, token).send(body);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe('forbidden');
+    }
+    expect([200, 204]).toContain((await internal(route, tunnelToken).send(body)).status);
     expect([200, 204]).toContain((await internal(route, t.adminToken).send(body)).status);
+  });
+
+  it('a tunnel token reaches nothing else: agent keys, certificates, admin routes', async () => {
+    const calls = [
+      t.http.post('/api/v1/internal/agent-keys/verify').send({ agent_key: `cak_${'A'.repeat(43)}` }),
+      t.http.post('/api/v1/internal/certificates/verify').send({ certificate: 'x' }),
+      t.http.get('/api/v1/admin/agents'),
+      t.http.get('/api/v1/admin/tunnel/host-keys'),
+      t.http.post('/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: FP }),
+    ];
+    for (const call of calls) {
+      const r = await call.set('authorization', `Bearer ${tunnelToken}`);
+      expect(r.status).toBe(403);
+    }
+    // The CA bundle is open to every operator role (contract).
+    expect((await t.http.get('/api/v1/internal/ca').set('authorization', `Bearer ${tunnelToken}`)).status).toBe(200);
   });
 
   it.each(ROUTES)('%s: unknown fields, wrong types and non-JSON are refused with the envelope', async (route, body) => {

@@ -8,6 +8,7 @@ import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
 import { migrateCommand } from './migrate.ts';
 import { operatorsCreateCommand, operatorsDisableCommand, operatorsListCommand, operatorsSetPasswordCommand } from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
+import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
 export const COMMANDS: readonly Command[] = [
@@ -34,5 +35,7 @@ export const COMMANDS: readonly Command[] = [
   auditPruneCommand,
   lockoutsListCommand,
   lockoutsClearCommand,
+  tunnelHostKeysCommand,
+  tunnelRetireHostKeyCommand,
   doctorCommand,
 ];
