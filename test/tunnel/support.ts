@@ -51,10 +51,24 @@ export const helperDir = (): string => {
   return path.join('/run/airlock-test', randomBytes(6).toString('hex'));
 };
 
+/** A keys socket of one endpoint's own, in a directory under the root-owned /run/airlock-test. */
+export const keysSocketPath = (): string => path.join(helperDir(), 'keys.sock');
+
+/** An operator with the endpoint's own role (issue 18), made through the admin API. */
+export const createTunnelOperator = async (
+  admin: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: { token?: string } }>,
+  name = `tunnel-${randomBytes(4).toString('hex')}`,
+): Promise<string> => {
+  const r = await admin('POST', '/api/v1/admin/operators', { name, role: 'tunnel' });
+  if (r.status !== 201 || typeof r.body.token !== 'string') throw new Error(`cannot create a tunnel operator: ${r.status}`);
+  return r.body.token;
+};
+
 export interface TunnelEndpoint {
   proc: ManagedProcess;
   port: number;
   helperDir: string;
+  keysSocket: string;
   dataDir: string;
   env: Record<string, string>;
   /** JSON log lines so far. */
@@ -70,11 +84,13 @@ export const startTunnel = async (opts: {
   redisUrl?: string;
   dataDir?: string;
   helper?: string;
+  keysSocket?: string;
   waitFor?: string;
   extraEnv?: Record<string, string>;
 }): Promise<TunnelEndpoint> => {
   const port = opts.port ?? (await freePort());
   const dir = opts.helper ?? helperDir();
+  const keysSocket = opts.keysSocket ?? keysSocketPath();
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'airlock-tunnel-'));
   const env: Record<string, string> = {
     TUNNEL_HOST: '127.0.0.1',
@@ -83,6 +99,7 @@ export const startTunnel = async (opts: {
     TUNNEL_API_TOKEN: opts.token,
     AIRLOCK_DATA_DIR: dataDir,
     TUNNEL_HELPER_DIR: dir,
+    TUNNEL_KEYS_SOCKET: keysSocket,
     TUNNEL_REVOCATION_POLL_MS: '1000',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, EDGE_REDIS_PREFIX: opts.redisPrefix ?? '' } : {}),
     ...opts.extraEnv,
@@ -108,6 +125,7 @@ export const startTunnel = async (opts: {
     proc,
     port,
     helperDir: dir,
+    keysSocket,
     dataDir,
     env,
     lines,
@@ -120,6 +138,7 @@ export const startTunnel = async (opts: {
 
 export const cleanupTunnelDirs = (t: TunnelEndpoint): void => {
   rmSync(t.helperDir, { recursive: true, force: true });
+  rmSync(path.dirname(t.keysSocket), { recursive: true, force: true });
   rmSync(t.dataDir, { recursive: true, force: true });
 };
 
