@@ -5,12 +5,13 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
 import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
+import { runAgent, tempStateDir } from '../agent/support.ts';
 
 export const TUNNEL_USER = 'airlock';
 export const KEYS_USER = 'airlock-keys';
@@ -215,4 +216,31 @@ export const runSsh = (o: { port: number; key: string; knownHosts: string; args:
       }, `ssh: ${re}`, ms);
     },
   };
+};
+
+export interface Enrolled {
+  dir: string;
+  agentId: string;
+  /** Private key file (OpenSSH), and its public line. */
+  key: string;
+  publicKey: string;
+  knownHosts: string;
+  credentials: { ssh: { known_hosts: string; host: string; port: number; user: string; permit_open: string[] } };
+}
+
+/** airlock-agent enroll through the edge with the site key (auto policy), and a known_hosts file for plain ssh. */
+export const enrollTunnelAgent = async (o: { edgeUrl: string; site: string; enrollmentKey: string; pin: string }, name: string): Promise<Enrolled> => {
+  const dir = await tempStateDir();
+  const run = runAgent(
+    ['enroll', '--server', o.edgeUrl, '--site', o.site, '--state-dir', dir, '--pin', o.pin, '--name', name, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
+    { AIRLOCK_ENROLLMENT_KEY: o.enrollmentKey },
+  );
+  const code = await run.exit;
+  if (code !== 0) throw new Error(`airlock-agent enroll exited ${code}:\n${run.stderr()}`);
+  const credentials = JSON.parse(readFileSync(path.join(dir, 'credentials.json'), 'utf8'));
+  const knownHosts = path.join(dir, 'test_known_hosts');
+  writeFileSync(knownHosts, credentials.ssh.known_hosts);
+  const key = path.join(dir, 'id_ed25519');
+  const publicKey = readFileSync(`${key}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  return { dir, agentId: credentials.agent_id, key, publicKey, knownHosts, credentials };
 };

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
 import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, runShellClient, tempStateDir, type Run } from '../agent/support.ts';
-import { cleanupTunnelDirs, createTunnelOperator, echoThrough, ensureAccounts, runSsh, startEcho, startTunnel, type TunnelEndpoint } from './support.ts';
+import { cleanupTunnelDirs, createTunnelOperator, echoThrough, enrollTunnelAgent, ensureAccounts, runSsh, startEcho, startTunnel, type Enrolled, type TunnelEndpoint } from './support.ts';
 
 let stack: Stack;
 let tunnel: TunnelEndpoint;
@@ -28,26 +28,7 @@ let pin: string;
 let tunnelToken: string;
 const extraTunnels: TunnelEndpoint[] = [];
 
-interface Enrolled {
-  dir: string;
-  agentId: string;
-  key: string;
-  knownHosts: string;
-  credentials: { ssh: { known_hosts: string; host: string; port: number; user: string; permit_open: string[] } };
-}
-
-const enrollAgent = async (name: string): Promise<Enrolled> => {
-  const dir = await tempStateDir();
-  const run = runAgent(
-    ['enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', dir, '--pin', pin, '--name', name, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
-    { AIRLOCK_ENROLLMENT_KEY: enrollmentKey },
-  );
-  expect(await run.exit).toBe(0);
-  const credentials = JSON.parse(readFileSync(path.join(dir, 'credentials.json'), 'utf8'));
-  const knownHosts = path.join(dir, 'test_known_hosts');
-  writeFileSync(knownHosts, credentials.ssh.known_hosts);
-  return { dir, agentId: credentials.agent_id, key: path.join(dir, 'id_ed25519'), knownHosts, credentials };
-};
+const enrollAgent = (name: string): Promise<Enrolled> => enrollTunnelAgent({ edgeUrl: stack.edgeUrl, site, enrollmentKey, pin }, name);
 
 // The endpoint logs its counters (refused keys, cut sessions) once a second here, instead of once a minute.
 const SUMMARY_EVERY_SECOND = { TUNNEL_SUMMARY_INTERVAL_MS: '1000' };
