@@ -3,7 +3,7 @@
  * port, the tunnel endpoint supervising its own sshd, the OpenSSH client, and
  * airlock-agent enroll + tunnel.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import * as https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
+import { SSH_ALGORITHMS } from '../../apps/tunnel/src/sshd-config.ts';
 import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, runShellClient, tempStateDir, type Run } from '../agent/support.ts';
 import { cleanupTunnelDirs, createTunnelOperator, echoThrough, enrollTunnelAgent, ensureAccounts, runSsh, startEcho, startTunnel, type Enrolled, type TunnelEndpoint } from './support.ts';
@@ -173,6 +174,43 @@ describe('through the edge port, with TLS on', () => {
       req.end();
     });
     expect(res).toEqual({ status: 200, body: '{"status":"ok"}' });
+  });
+});
+
+describe('algorithms (issue 18, finding 13)', () => {
+  it('leave ssh-audit nothing to fail or warn on, and the agent still connects', async () => {
+    // Debian 12's ssh-audit 2.5.0 predates two things it flags: kex-strict-s-v00 ("unknown algorithm",
+    // OpenSSH's Terrapin counter-measure, known from ssh-audit 3.1.0) and sntrup761 as "experimental"
+    // (dropped upstream once OpenSSH 9.0 made it the default: jtesta/ssh-audit#133). Nothing else may warn.
+    const audit = await new Promise<string>((resolve) =>
+      execFile('ssh-audit', ['-n', '-p', String(tunnelPort), '127.0.0.1'], { timeout: 30_000 }, (_err, stdout) => resolve(stdout)),
+    );
+    expect(audit).toContain('(key) ssh-ed25519');
+    const flagged = audit.split('\n').filter((l) => /\[(fail|warn)\]/.test(l));
+    const outdated = flagged.filter(
+      (l) => /-- \[warn\] unknown algorithm$/.test(l.trim()) || /^\(kex\) sntrup761x25519-sha512@openssh\.com +-- \[warn\] using experimental algorithm$/.test(l.trim()),
+    );
+    expect(flagged.filter((l) => !outdated.includes(l))).toEqual([]);
+    // Exactly what the generated config lists (plus OpenSSH's strict-kex marker).
+    const offered = audit.split('\n').flatMap((l) => /^\((kex|key|enc|mac)\) (\S+)/.exec(l)?.[2] ?? []);
+    expect(offered).toEqual([
+      ...SSH_ALGORITHMS.KexAlgorithms,
+      'kex-strict-s-v00@openssh.com',
+      ...SSH_ALGORITHMS.HostKeyAlgorithms,
+      ...SSH_ALGORITHMS.Ciphers,
+      ...SSH_ALGORITHMS.MACs,
+    ]);
+
+    const a = await enrollAgent('vma-algorithms');
+    const lp = await freePort();
+    const ssh = runSsh({ port: edgePort, key: a.key, knownHosts: a.knownHosts, args: ['-N', '-v', '-L', `127.0.0.1:${lp}:127.0.0.1:${echo.port}`, '127.0.0.1'] });
+    try {
+      await waitFor(async () => (await echoThrough(lp)).got !== null, 'the tunnel to carry data');
+      expect(ssh.output()).toMatch(/kex: algorithm: (sntrup761x25519-sha512@openssh\.com|curve25519-sha256)/);
+    } finally {
+      ssh.child.kill();
+      await ssh.exit;
+    }
   });
 });
 
