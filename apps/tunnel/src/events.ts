@@ -44,7 +44,7 @@ export interface Reporter {
   sourceIpOf(peer: Peer): Promise<string>;
   report(e: TunnelEvent): Promise<void>;
   /** A known agent's refused key: at most one `tunnel.denied` per agent per minute. */
-  deniedKnown(agentIds: string[], fingerprint: string, peer: Peer | null, reason: string): Promise<void>;
+  deniedKnown(agentIds: string[], fingerprint: string, peer: Peer, reason: string): Promise<void>;
   close(): void;
 }
 
@@ -85,7 +85,7 @@ export const createReporter = (config: Pick<TunnelConfig, 'redisUrl' | 'redisPre
     api.event(e).catch((err: unknown) => log('warn', 'tunnel event not recorded', { event: e.event, reason: err instanceof Error ? err.message : 'unknown' }));
 
   const lastDenied = new Map<string, number>();
-  const deniedKnown = async (agentIds: string[], fingerprint: string, peer: Peer | null, reason: string) => {
+  const deniedKnown = async (agentIds: string[], fingerprint: string, peer: Peer, reason: string) => {
     const now = Date.now();
     if (lastDenied.size > 10_000) for (const [id, at] of lastDenied) if (now - at >= DENIED_PER_AGENT_MS) lastDenied.delete(id);
     for (const agentId of agentIds) {
@@ -95,9 +95,9 @@ export const createReporter = (config: Pick<TunnelConfig, 'redisUrl' | 'redisPre
         continue;
       }
       lastDenied.set(agentId, now);
-      const sourceIp = peer ? await sourceIpOf(peer) : '0.0.0.0';
+      const sourceIp = await sourceIpOf(peer);
       log('info', 'tunnel denied', { agent_id: agentId, source_ip: sourceIp, fingerprint, reason });
-      await report({ event: 'denied', fingerprint, agent_id: agentId, source_ip: sourceIp, ...(peer ? { source_port: peer.port } : {}), reason });
+      await report({ event: 'denied', fingerprint, agent_id: agentId, source_ip: sourceIp, source_port: peer.port, reason });
     }
   };
 

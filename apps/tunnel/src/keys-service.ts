@@ -121,7 +121,8 @@ export const startKeysService = async (o: {
     const inactive = (res.inactive ?? []).map((h) => h.agent_id).filter((id) => typeof id === 'string' && UUID.test(id));
     if (inactive.length > 0) {
       c.keys_refused_inactive++;
-      await reporter.deniedKnown(inactive, fingerprint, monitor.peer, 'key_not_authorized');
+      // Not awaited: sshd waits for this answer, the audit row need not hold it up.
+      void reporter.deniedKnown(inactive, fingerprint, monitor.peer, 'key_not_authorized');
     } else {
       c.keys_unknown++;
     }

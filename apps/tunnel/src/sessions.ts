@@ -34,6 +34,8 @@ export const enumerateSessions = async (o: { host: string; port: number; tunnelU
     // Not one of ours (another sshd on this host serving the same account, e.g. the system's on port 22).
     if (!conn) continue;
     const parent = byPid.get(p.ppid);
+    // A process the session itself forked (before it execs a command): part of its parent's session.
+    if (parent && parent.uid === o.tunnelUid) continue;
     const monitor = parent && parent.uid === 0 ? ref(parent) : null;
     sessions.push({
       key: monitor ? `${monitor.pid}:${monitor.start}` : `child:${p.pid}:${p.start}`,
