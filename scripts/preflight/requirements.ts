@@ -36,6 +36,9 @@ export const TOOLS: readonly Tool[] = [
   { name: 'mawk', where: { command: 'mawk' }, pkg: 'mawk', usedBy: "the shell client's minimal-Debian test" },
   { name: 'script', where: { command: 'script' }, pkg: 'bsdutils', usedBy: 'the console password prompt test (a terminal)' },
   { name: 'runuser', where: { command: 'runuser' }, pkg: 'util-linux', usedBy: 'the keys helper test and the chaos Postgres run as other users' },
+  { name: '/usr/bin/perl', where: { path: '/usr/bin/perl' }, pkg: 'perl-base', usedBy: "the tunnel's keys helper is Perl (Essential on Debian; checked all the same)" },
+  { name: 'ssh-audit', where: { command: 'ssh-audit' }, pkg: 'ssh-audit', usedBy: 'the tunnel algorithm test audits the generated sshd_config (issue 18, finding 13)' },
+  { name: '/usr/bin/time', where: { path: '/usr/bin/time' }, pkg: 'time', usedBy: "pnpm bench measures the keys helper's CPU and memory per call with GNU time" },
 ];
 
 export interface Account {

@@ -5,12 +5,13 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
 import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
+import { runAgent, tempStateDir } from '../agent/support.ts';
 
 export const TUNNEL_USER = 'airlock';
 export const KEYS_USER = 'airlock-keys';
@@ -51,10 +52,24 @@ export const helperDir = (): string => {
   return path.join('/run/airlock-test', randomBytes(6).toString('hex'));
 };
 
+/** A keys socket of one endpoint's own, in a directory under the root-owned /run/airlock-test. */
+export const keysSocketPath = (): string => path.join(helperDir(), 'keys.sock');
+
+/** An operator with the endpoint's own role (issue 18), made through the admin API. */
+export const createTunnelOperator = async (
+  admin: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: { token?: string } }>,
+  name = `tunnel-${randomBytes(4).toString('hex')}`,
+): Promise<string> => {
+  const r = await admin('POST', '/api/v1/admin/operators', { name, role: 'tunnel' });
+  if (r.status !== 201 || typeof r.body.token !== 'string') throw new Error(`cannot create a tunnel operator: ${r.status}`);
+  return r.body.token;
+};
+
 export interface TunnelEndpoint {
   proc: ManagedProcess;
   port: number;
   helperDir: string;
+  keysSocket: string;
   dataDir: string;
   env: Record<string, string>;
   /** JSON log lines so far. */
@@ -70,11 +85,13 @@ export const startTunnel = async (opts: {
   redisUrl?: string;
   dataDir?: string;
   helper?: string;
+  keysSocket?: string;
   waitFor?: string;
   extraEnv?: Record<string, string>;
 }): Promise<TunnelEndpoint> => {
   const port = opts.port ?? (await freePort());
   const dir = opts.helper ?? helperDir();
+  const keysSocket = opts.keysSocket ?? keysSocketPath();
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'airlock-tunnel-'));
   const env: Record<string, string> = {
     TUNNEL_HOST: '127.0.0.1',
@@ -83,6 +100,7 @@ export const startTunnel = async (opts: {
     TUNNEL_API_TOKEN: opts.token,
     AIRLOCK_DATA_DIR: dataDir,
     TUNNEL_HELPER_DIR: dir,
+    TUNNEL_KEYS_SOCKET: keysSocket,
     TUNNEL_REVOCATION_POLL_MS: '1000',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, EDGE_REDIS_PREFIX: opts.redisPrefix ?? '' } : {}),
     ...opts.extraEnv,
@@ -108,6 +126,7 @@ export const startTunnel = async (opts: {
     proc,
     port,
     helperDir: dir,
+    keysSocket,
     dataDir,
     env,
     lines,
@@ -120,6 +139,7 @@ export const startTunnel = async (opts: {
 
 export const cleanupTunnelDirs = (t: TunnelEndpoint): void => {
   rmSync(t.helperDir, { recursive: true, force: true });
+  rmSync(path.dirname(t.keysSocket), { recursive: true, force: true });
   rmSync(t.dataDir, { recursive: true, force: true });
 };
 
@@ -196,4 +216,31 @@ export const runSsh = (o: { port: number; key: string; knownHosts: string; args:
       }, `ssh: ${re}`, ms);
     },
   };
+};
+
+export interface Enrolled {
+  dir: string;
+  agentId: string;
+  /** Private key file (OpenSSH), and its public line. */
+  key: string;
+  publicKey: string;
+  knownHosts: string;
+  credentials: { ssh: { known_hosts: string; host: string; port: number; user: string; permit_open: string[] } };
+}
+
+/** airlock-agent enroll through the edge with the site key (auto policy), and a known_hosts file for plain ssh. */
+export const enrollTunnelAgent = async (o: { edgeUrl: string; site: string; enrollmentKey: string; pin: string }, name: string): Promise<Enrolled> => {
+  const dir = await tempStateDir();
+  const run = runAgent(
+    ['enroll', '--server', o.edgeUrl, '--site', o.site, '--state-dir', dir, '--pin', o.pin, '--name', name, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
+    { AIRLOCK_ENROLLMENT_KEY: o.enrollmentKey },
+  );
+  const code = await run.exit;
+  if (code !== 0) throw new Error(`airlock-agent enroll exited ${code}:\n${run.stderr()}`);
+  const credentials = JSON.parse(readFileSync(path.join(dir, 'credentials.json'), 'utf8'));
+  const knownHosts = path.join(dir, 'test_known_hosts');
+  writeFileSync(knownHosts, credentials.ssh.known_hosts);
+  const key = path.join(dir, 'id_ed25519');
+  const publicKey = readFileSync(`${key}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  return { dir, agentId: credentials.agent_id, key, publicKey, knownHosts, credentials };
 };

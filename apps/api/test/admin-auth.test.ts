@@ -39,6 +39,9 @@ const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
   ['post', '/api/v1/admin/operators/nobody/clear-sign-in-failures'],
   ['get', '/api/v1/admin/lockouts'],
   ['post', '/api/v1/admin/lockouts/clear'],
+  // issue 18: the tunnel endpoint's host keys
+  ['get', '/api/v1/admin/tunnel/host-keys'],
+  ['post', '/api/v1/admin/tunnel/host-keys/retire'],
 ];
 const INTERNAL_ROUTES: Array<['get' | 'post', string]> = [
   ['post', '/api/v1/internal/agent-keys/verify'],
@@ -46,6 +49,16 @@ const INTERNAL_ROUTES: Array<['get' | 'post', string]> = [
   ['get', '/api/v1/internal/ca'],
   ['post', '/api/v1/internal/certificates/verify'],
 ];
+
+/** An operator with the tunnel endpoint's role (issue 18), made once. */
+let tunnelTokenValue: string | null = null;
+const tunnelToken = async (): Promise<string> => {
+  if (tunnelTokenValue === null) {
+    const r = await t.admin('post', '/api/v1/admin/operators').send({ name: 'tunnel-auth', role: 'tunnel' });
+    tunnelTokenValue = r.body.token as string;
+  }
+  return tunnelTokenValue;
+};
 
 const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
   const req = t.http[method](url);
@@ -66,13 +79,15 @@ describe('operator authentication on every admin and internal route', () => {
 
   for (const [method, url] of ADMIN_ROUTES) {
     const auditorMay = method === 'get';
-    it(`${method.toUpperCase()} ${url}: auditor ${auditorMay ? 'may read' : 'gets 403'}, service gets 403`, async () => {
+    it(`${method.toUpperCase()} ${url}: auditor ${auditorMay ? 'may read' : 'gets 403'}, service and tunnel get 403`, async () => {
       const asAuditor = await call(method, url, `Bearer ${t.auditorToken}`);
       if (auditorMay) expect(asAuditor.status).not.toBe(403);
       else expect(asAuditor.status).toBe(403);
-      const asService = await call(method, url, `Bearer ${t.serviceToken}`);
-      expect(asService.status).toBe(403);
-      expect(asService.body.error.code).toBe('forbidden');
+      for (const token of [t.serviceToken, await tunnelToken()]) {
+        const asMachine = await call(method, url, `Bearer ${token}`);
+        expect(asMachine.status).toBe(403);
+        expect(asMachine.body.error.code).toBe('forbidden');
+      }
     });
   }
 

@@ -1,38 +1,25 @@
 /**
  * The tunnel endpoint's internal routes and credentials.ssh: happy paths,
  * refusals, and the abuse every new route must withstand (roles, bad input).
+ * Host keys (registration, audit, retirement) are in tunnel-host-keys.test.ts.
  */
-import { parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
+import { parseSshEd25519PublicKey } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
 import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
+import { HOST_KEY, startTunnelTestApi, type TunnelTestApi } from './tunnel-support.ts';
 
+let h: TunnelTestApi;
 let t: TestApi;
-const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOXh07AQsQFRTln033avixUw4184I0GIiLTdsfdLtth2';
-
+let tunnelToken: string;
 beforeAll(async () => {
-  t = await startTestApi({
-    env: { AIRLOCK_SSH_ENDPOINT: 'oma.example.com:443', AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809,127.0.0.1:8081' },
-  });
-  await createSite(t, 'TUN');
+  h = await startTunnelTestApi('TUN');
+  ({ t, tunnelToken } = h);
 });
-afterAll(async () => t.close());
+afterAll(async () => h.close());
 
-const internal = (path: string, token: string | null = t.serviceToken) => {
-  const r = t.http.post(`/api/v1/internal/tunnel/${path}`);
-  return token === null ? r : r.set('authorization', `Bearer ${token}`);
-};
-
-/** An approved, active agent: its id, fingerprint and key blob. */
-const approvedAgent = async () => {
-  const e = await enrollAndVerify(t, 'TUN');
-  const approve = await t.admin('post', `/api/v1/admin/enrollments/${e.enrollmentId}/approve`).send({});
-  expect(approve.status).toBe(200);
-  const s = await pollAfterInterval(t, e.pollToken);
-  expect(s.status).toBe(200);
-  const pk = parseSshEd25519PublicKey(e.key.publicKey);
-  return { agentId: s.body.agent_id as string, fingerprint: sshFingerprint(pk.blob), blob: pk.canonical.split(' ')[1] ?? '', status: s.body };
-};
+const internal = (path: string, token?: string | null) => h.internal(path, token);
+const approvedAgent = () => h.approvedAgent();
 
 describe('credentials.ssh', () => {
   it('carries the endpoint, the account, the registered host keys and permit_open', async () => {
@@ -62,36 +49,33 @@ describe('credentials.ssh', () => {
   });
 });
 
-describe('host-keys', () => {
-  it('converges on one row per key when endpoints register at once', async () => {
-    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEOPBuKXNu8R1rtHsFGv4IegZf1l9vGo/LRJ+AwbF1co';
-    const results = await Promise.all(Array.from({ length: 12 }, () => internal('host-keys').send({ keys: [key, HOST_KEY] })));
-    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 12 }, () => 204));
-    const a = await approvedAgent();
-    const lines = (a.status.credentials.ssh.known_hosts as string).trim().split('\n');
-    expect(lines.filter((l) => l.endsWith(key))).toHaveLength(1);
-    expect(lines.filter((l) => l.endsWith(HOST_KEY))).toHaveLength(1);
-  });
-});
-
 describe('authorized-keys', () => {
   it('answers an active agent by fingerprint and key, and nobody once it is revoked', async () => {
     const a = await approvedAgent();
     const hit = await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-ed25519', key: a.blob });
     expect(hit.status).toBe(200);
-    expect(hit.body).toEqual({ keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}` }], permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'] });
+    // `inactive` (issue 18) is empty while the agent is active.
+    expect(hit.body).toEqual({
+      keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}` }],
+      permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'],
+      inactive: [],
+    });
     // The right fingerprint with another key blob matches nothing.
     const other = parseSshEd25519PublicKey(HOST_KEY).canonical.split(' ')[1];
     expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-ed25519', key: other })).body.keys).toEqual([]);
     expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key_type: 'ssh-rsa', key: a.blob })).body.keys).toEqual([]);
     expect((await t.admin('post', `/api/v1/admin/agents/${a.agentId}/revoke`).send({})).status).toBe(200);
-    expect((await internal('authorized-keys').send({ fingerprint: a.fingerprint, key: a.blob })).body.keys).toEqual([]);
+    const after = await internal('authorized-keys').send({ fingerprint: a.fingerprint, key: a.blob });
+    expect(after.body.keys).toEqual([]);
+    // Named as a known agent's refused key, so the endpoint can audit it (strangers' keys are only counted).
+    expect(after.body.inactive).toEqual([{ agent_id: a.agentId, site_code: 'TUN', status: 'revoked' }]);
   });
 
   it('answers unknown fingerprints with no keys', async () => {
     const res = await internal('authorized-keys').send({ fingerprint: `SHA256:${'A'.repeat(43)}` });
     expect(res.status).toBe(200);
     expect(res.body.keys).toEqual([]);
+    expect(res.body.inactive).toEqual([]);
   });
 });
 
@@ -111,6 +95,18 @@ describe('events', () => {
     expect(closed.status).toBe(204);
     const c = await t.admin('get', `/api/v1/admin/audit?agent_id=${a.agentId}&event_type=tunnel.closed`);
     expect(c.body.items[0].details.reason).toBe('revoked');
+  });
+
+  it('moves last_seen_at for an active agent only; an open seen for a revoked agent is still audited', async () => {
+    const a = await approvedAgent();
+    await t.admin('post', `/api/v1/admin/agents/${a.agentId}/revoke`).send({});
+    const seenBefore = (await t.admin('get', '/api/v1/admin/agents')).body.items.find((x: { id: string }) => x.id === a.agentId).last_seen_at;
+    t.clock.advance(60_000);
+    const res = await internal('events').send({ event: 'opened', fingerprint: a.fingerprint, agent_id: a.agentId, source_ip: '203.0.113.8' });
+    expect(res.status).toBe(204);
+    const row = (await t.admin('get', '/api/v1/admin/agents')).body.items.find((x: { id: string }) => x.id === a.agentId);
+    expect(row.last_seen_at).toBe(seenBefore);
+    expect((await t.admin('get', `/api/v1/admin/audit?agent_id=${a.agentId}&event_type=tunnel.opened`)).body.items).toHaveLength(1);
   });
 
   it('writes tunnel.denied naming the agent a refused key belongs to, or none', async () => {
@@ -159,17 +155,36 @@ describe('abuse', () => {
     ['active-agents', { agent_ids: [] }],
   ];
 
-  it.each(ROUTES)('%s: no token is 401, an auditor is 403, service and admin pass', async (route, body) => {
+  // Issue 18: service tokens no longer reach these routes (behaviour changed on purpose); tunnel does.
+  it.each(ROUTES)('%s: no token is 401, an auditor or a service token is 403, tunnel and admin pass', async (route, body) => {
     const none = await internal(route, null).send(body);
     expect(none.status).toBe(401);
     expect(none.body.error.code).toBe('unauthorized');
     const bogus = await internal(route, `aop_${'x'.repeat(43)}`).send(body);
     expect(bogus.status).toBe(401);
-    const auditor = await internal(route, t.auditorToken).send(body);
-    expect(auditor.status).toBe(403);
-    expect(auditor.body.error.code).toBe('forbidden');
-    expect([200, 204]).toContain((await internal(route, t.serviceToken).send(body)).status);
+    for (const token of [t.auditorToken, t.serviceToken]) {
+      const refused = await internal(route, token).send(body);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe('forbidden');
+    }
+    expect([200, 204]).toContain((await internal(route, tunnelToken).send(body)).status);
     expect([200, 204]).toContain((await internal(route, t.adminToken).send(body)).status);
+  });
+
+  it('a tunnel token reaches nothing else: agent keys, certificates, admin routes', async () => {
+    const calls = [
+      t.http.post('/api/v1/internal/agent-keys/verify').send({ agent_key: `cak_${'A'.repeat(43)}` }),
+      t.http.post('/api/v1/internal/certificates/verify').send({ certificate: 'x' }),
+      t.http.get('/api/v1/admin/agents'),
+      t.http.get('/api/v1/admin/tunnel/host-keys'),
+      t.http.post('/api/v1/admin/tunnel/host-keys/retire').send({ fingerprint: FP }),
+    ];
+    for (const call of calls) {
+      const r = await call.set('authorization', `Bearer ${tunnelToken}`);
+      expect(r.status).toBe(403);
+    }
+    // The CA bundle is open to every operator role (contract).
+    expect((await t.http.get('/api/v1/internal/ca').set('authorization', `Bearer ${tunnelToken}`)).status).toBe(200);
   });
 
   it.each(ROUTES)('%s: unknown fields, wrong types and non-JSON are refused with the envelope', async (route, body) => {

@@ -1,10 +1,10 @@
 /**
  * Everything the tunnel prepares before sshd starts: the privilege separation
- * directory, the account checks, the host key, the keys helper and its config,
- * and the sshd_config. Each failure says what to run to fix it.
+ * directory, the account checks, the host key, the keys helper, and the
+ * sshd_config. Each failure says what to run to fix it.
  */
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, constants, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -17,11 +17,14 @@ export class SetupError extends Error {
   override readonly name = 'SetupError';
 }
 
-const HELPER_SOURCE = fileURLToPath(new URL('../helper/airlock-keys.cjs', import.meta.url));
-export const HELPER_NAME = 'airlock-keys.cjs';
-export const HELPER_CONFIG = 'airlock-keys.json';
+const HELPER_SOURCE = fileURLToPath(new URL('../helper/airlock-keys.pl', import.meta.url));
+export const HELPER_NAME = 'airlock-keys';
+/** What earlier versions installed: a Node helper and a file holding the api token. Removed at install. */
+const RETIRED_FILES = ['airlock-keys.cjs', 'airlock-keys.json'];
+/** Debian's Essential perl-base: on every Debian and Ubuntu host, no install step. */
+export const PERL = '/usr/bin/perl';
 
-interface Account {
+export interface Account {
   uid: number;
   gid: number;
 }
@@ -36,8 +39,9 @@ const lookupAccount = async (name: string): Promise<Account | null> => {
 };
 
 /** The login account must exist and not be locked: with UsePAM no, sshd refuses a locked one before any key. */
-export const checkAccounts = async (config: Pick<TunnelConfig, 'user' | 'keysUser'>): Promise<Account> => {
-  if (!(await lookupAccount(config.user))) {
+export const checkAccounts = async (config: Pick<TunnelConfig, 'user' | 'keysUser'>): Promise<{ tunnel: Account; keys: Account }> => {
+  const tunnel = await lookupAccount(config.user);
+  if (!tunnel) {
     throw new SetupError(`Unix account ${config.user} does not exist: useradd --create-home --shell /usr/sbin/nologin ${config.user} && usermod -p '*' ${config.user}`);
   }
   const shadow = await readFile('/etc/shadow', 'utf8').catch(() => '');
@@ -47,7 +51,11 @@ export const checkAccounts = async (config: Pick<TunnelConfig, 'user' | 'keysUse
   }
   const keys = await lookupAccount(config.keysUser);
   if (!keys) throw new SetupError(`Unix account ${config.keysUser} (runs the keys helper) does not exist: useradd --system --no-create-home --shell /usr/sbin/nologin ${config.keysUser}`);
-  return keys;
+  // Sessions are told from pre-auth processes by their uid (issue 18): the two must differ, and neither be root.
+  if (tunnel.uid === 0 || keys.uid === 0 || tunnel.uid === keys.uid) {
+    throw new SetupError(`${config.user} and ${config.keysUser} must be two distinct accounts, neither of them root`);
+  }
+  return { tunnel, keys };
 };
 
 /** sshd exits with "Missing privilege separation directory" without it (a fresh openssh-server install has none). */
@@ -69,7 +77,7 @@ export const ensureHostKey = async (keyPath: string): Promise<string> => {
 };
 
 /** sshd's own rule for AuthorizedKeysCommand: root-owned, not group/world-writable, all the way up. */
-const assertSafePath = async (target: string): Promise<void> => {
+export const assertSafePath = async (target: string): Promise<void> => {
   for (let p = target; ; p = path.dirname(p)) {
     const s = await stat(p);
     if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
@@ -90,27 +98,49 @@ const writeAtomic = async (file: string, content: string, mode: number, uid: num
 };
 
 /**
- * Installs the keys helper (Node's absolute path in its first line, since
- * sshd gives it a minimal PATH) and its config: the token file is 0640
- * root:<keys user's group>, readable by the helper and nobody else.
+ * Installs the keys helper: a root-owned Perl script that asks the keys
+ * service over its socket. It holds no token and no config (issue 18,
+ * findings 8 and 9); the token file earlier versions left here is removed.
  */
-export const installKeysHelper = async (config: TunnelConfig, keysAccount: Account): Promise<string> => {
+export const installKeysHelper = async (config: Pick<TunnelConfig, 'helperDir'>): Promise<string> => {
   if (process.getuid?.() !== 0) throw new SetupError('the tunnel must run as root: sshd needs it, and the keys helper must be root-owned');
+  await access(PERL, constants.X_OK).catch(() => {
+    throw new SetupError(`${PERL} not found: the keys helper needs Debian's perl-base (apt-get install perl-base)`);
+  });
   await mkdir(config.helperDir, { recursive: true, mode: 0o755 });
   await chown(config.helperDir, 0, 0);
   await chmod(config.helperDir, 0o755);
   await assertSafePath(config.helperDir);
-  const source = await readFile(HELPER_SOURCE, 'utf8');
   const helper = path.join(config.helperDir, HELPER_NAME);
-  await writeAtomic(helper, `#!${process.execPath}\n${source}`, 0o755, 0, 0);
-  const settings = { api_url: config.apiUrl, token: config.apiToken, user: config.user, timeout_ms: config.apiTimeoutMs };
-  await writeAtomic(path.join(config.helperDir, HELPER_CONFIG), `${JSON.stringify(settings)}\n`, 0o640, 0, keysAccount.gid);
+  await writeAtomic(helper, await readFile(HELPER_SOURCE, 'utf8'), 0o755, 0, 0);
+  for (const old of RETIRED_FILES) await rm(path.join(config.helperDir, old), { force: true });
   await assertSafePath(helper);
   return helper;
 };
 
+/** The keys socket's directory must sit where only root can rename or replace it. */
+export const checkKeysSocketPath = async (config: Pick<TunnelConfig, 'keysSocket'>): Promise<void> => {
+  const parent = path.dirname(path.dirname(config.keysSocket));
+  await mkdir(parent, { recursive: true, mode: 0o755 });
+  try {
+    await assertSafePath(parent);
+  } catch {
+    throw new SetupError(`${parent} (above TUNNEL_KEYS_SOCKET) must be root-owned and not group- or world-writable all the way up, or another account could swap the keys socket (not under /tmp)`);
+  }
+};
+
+/** Issue 19: name the path that was looked at, not "sshd -t rejected the generated config". */
+export const checkSshd = async (config: Pick<TunnelConfig, 'sshd'>): Promise<void> => {
+  const found = await stat(config.sshd).catch(() => null);
+  if (!found) throw new SetupError(`sshd not found at ${config.sshd}: install openssh-server (or set TUNNEL_SSHD)`);
+  await access(config.sshd, constants.X_OK).catch(() => {
+    throw new SetupError(`${config.sshd} is not executable: set TUNNEL_SSHD to the sshd binary`);
+  });
+};
+
 /** Writes sshd_config under the state directory and has sshd check it; returns its absolute path. */
 export const writeSshdConfig = async (config: TunnelConfig, keysCommand: string): Promise<string> => {
+  await checkSshd(config);
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   const file = path.resolve(config.stateDir, 'sshd_config');
   const text = renderSshdConfig({
@@ -119,6 +149,9 @@ export const writeSshdConfig = async (config: TunnelConfig, keysCommand: string)
     user: config.user,
     hostKey: path.resolve(config.hostKey),
     keysCommand,
+    keysSocket: config.keysSocket,
+    // Longer than the keys service's own api timeout, so the service answers first.
+    keysTimeoutSeconds: Math.min(99, Math.ceil(config.apiTimeoutMs / 1000) + 2),
     keysUser: config.keysUser,
   });
   await writeFile(file, text, { mode: 0o600 });

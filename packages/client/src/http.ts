@@ -56,22 +56,31 @@ export const resolveApiUrl = (flag: string | undefined, env: NodeJS.ProcessEnv):
 /**
  * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
  * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8).
- * A bad value is a usage problem, found before anything is sent.
+ * A bad value is a usage problem, found before anything is sent. Another
+ * program's settings read the same way under its own prefix (the tunnel
+ * endpoint: TUNNEL_API_CA / TUNNEL_API_PIN).
  */
-export const resolveTlsTrust = (env: NodeJS.ProcessEnv): TlsTrust => {
+/** A setting as (its name, for messages; its value from the environment). */
+export type NamedSetting = readonly [name: string, value: string | undefined];
+
+/** A CA file and a pin from the named settings; a bad value throws ApiUrlError naming the setting. */
+export const resolveTlsTrust = (settings: { ca: NamedSetting; pin: NamedSetting }): TlsTrust => {
   const trust: TlsTrust = {};
-  if (env.AIRLOCK_API_CA) {
+  const [caName, caFile] = settings.ca;
+  if (caFile) {
     try {
-      trust.ca = readFileSync(env.AIRLOCK_API_CA, 'utf8');
+      trust.ca = readFileSync(caFile, 'utf8');
     } catch (err) {
-      throw new ApiUrlError(`AIRLOCK_API_CA: cannot read ${env.AIRLOCK_API_CA} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ApiUrlError(`${caName}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    if (!trust.ca.includes('-----BEGIN CERTIFICATE-----')) throw new ApiUrlError(`AIRLOCK_API_CA: ${env.AIRLOCK_API_CA} holds no PEM certificate`);
+    if (!trust.ca.includes('-----BEGIN CERTIFICATE-----')) throw new ApiUrlError(`${caName}: ${caFile} holds no PEM certificate`);
   }
-  if (env.AIRLOCK_API_PIN) {
-    const pin = parsePin(env.AIRLOCK_API_PIN);
-    if (!pin) throw new ApiUrlError('AIRLOCK_API_PIN must be sha256:<64 hex digits> (the SHA-256 of the api certificate)');
+  const [pinName, rawPin] = settings.pin;
+  if (rawPin) {
+    const pin = parsePin(rawPin);
+    if (!pin) throw new ApiUrlError(`${pinName} must be sha256:<64 hex digits> (the SHA-256 of the api certificate)`);
     trust.pinSha256 = pin;
+    trust.pinSetting = pinName;
   }
   return trust;
 };
@@ -101,6 +110,8 @@ export interface AdminClientOptions {
   /** Null for a caller that only wants to know the URL; requests then fail with unauthorized. */
   token: string | null;
   userAgent?: string;
+  /** Per request, connection included (default 30 s). */
+  timeoutMs?: number;
 }
 
 export class AdminClient {
@@ -108,9 +119,11 @@ export class AdminClient {
   readonly #token: string | null;
   readonly #userAgent: string;
   readonly #trust: TlsTrust;
+  readonly #timeoutMs: number;
 
   constructor(opts: AdminClientOptions) {
     this.#trust = opts.trust ?? {};
+    this.#timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
     this.baseUrl = opts.baseUrl;
     this.#token = opts.token;
     this.#userAgent = opts.userAgent ?? 'airlock-cli';
@@ -147,7 +160,7 @@ export class AdminClient {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         trust: this.#trust,
-        timeoutMs: REQUEST_TIMEOUT_MS,
+        timeoutMs: this.#timeoutMs,
       });
     } catch (err) {
       throw new ApiUnreachableError(this.displayUrl, err instanceof TransportError ? err.reason : networkReason(err));

@@ -22,6 +22,14 @@ import type {
   RejectRequest,
   RevokeAgentRequest,
   RotateEnrollmentKeyRequest,
+  RetireHostKeyRequest,
+  TunnelActiveAgentsRequest,
+  TunnelActiveAgentsResponse,
+  TunnelAuthorizedKeysRequest,
+  TunnelAuthorizedKeysResponse,
+  TunnelEventRequest,
+  TunnelHostKeyItem,
+  TunnelHostKeysRequest,
 } from '@airlock/schema';
 import type { InferInput } from 'valibot';
 import { AdminClient } from './http.ts';
@@ -44,7 +52,7 @@ import type {
 } from './types.ts';
 
 export * from './http.ts';
-export { type TlsTrust } from './transport.ts';
+export { parsePin, type TlsTrust } from './transport.ts';
 export type * from './types.ts';
 
 const seg = encodeURIComponent;
@@ -111,6 +119,18 @@ export class AirlockClient extends AdminClient {
 
   // ---- internal (management server, service role)
   verifyAgentKey = (body: InferInput<typeof AgentKeyVerifyRequest>) => this.post<AgentKeyVerifyResponse>('/api/v1/internal/agent-keys/verify', body);
+
+  // ---- the tunnel endpoint's host keys (admin; auditors list)
+  listTunnelHostKeys = () => this.get<Page<TunnelHostKeyItem>>('/api/v1/admin/tunnel/host-keys');
+  retireTunnelHostKey = (body: InferInput<typeof RetireHostKeyRequest>) => this.post<TunnelHostKeyItem>('/api/v1/admin/tunnel/host-keys/retire', body);
+
+  // ---- internal (the tunnel endpoint, tunnel role)
+  tunnelAuthorizedKeys = (body: InferInput<typeof TunnelAuthorizedKeysRequest>) =>
+    this.post<TunnelAuthorizedKeysResponse>('/api/v1/internal/tunnel/authorized-keys', body);
+  tunnelHostKeys = (body: InferInput<typeof TunnelHostKeysRequest>) => this.post<null>('/api/v1/internal/tunnel/host-keys', body);
+  tunnelEvent = (body: InferInput<typeof TunnelEventRequest>) => this.post<null>('/api/v1/internal/tunnel/events', body);
+  tunnelActiveAgents = (body: InferInput<typeof TunnelActiveAgentsRequest>) =>
+    this.post<TunnelActiveAgentsResponse>('/api/v1/internal/tunnel/active-agents', body);
 
   /** The api's OpenAPI 3.1 document (any operator role). */
   openApiDocument = () => this.get<Record<string, unknown>>('/api/v1/openapi.json');

@@ -16,6 +16,8 @@ export interface TlsTrust {
   ca?: string;
   /** Lower-case hex SHA-256 of the api's DER certificate. */
   pinSha256?: string;
+  /** The setting the pin came from, for the mismatch message (default AIRLOCK_API_PIN). */
+  pinSetting?: string;
 }
 
 export interface RawResponse {
@@ -66,7 +68,7 @@ const connectTls = (url: URL, trust: TlsTrust, timeoutMs: number): Promise<tls.T
         const seen = socket.getPeerCertificate().fingerprint256?.replaceAll(':', '').toLowerCase();
         if (seen !== trust.pinSha256) {
           socket.destroy();
-          reject(new TransportError('the api certificate does not match AIRLOCK_API_PIN'));
+          reject(new TransportError(`the api certificate does not match ${trust.pinSetting ?? 'AIRLOCK_API_PIN'}`));
           return;
         }
       }

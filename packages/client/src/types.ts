@@ -1,7 +1,7 @@
 /** Response bodies of the admin and internal routes, as the api answers them. */
-import type { AgentKeyVerifyResponse, EnrollmentStatus } from '@airlock/schema';
+import type { AgentKeyVerifyResponse, EnrollmentStatus, OperatorRole } from '@airlock/schema';
 
-export type { AgentKeyVerifyResponse };
+export type { AgentKeyVerifyResponse, OperatorRole };
 
 export interface Page<T> {
   items: T[];
@@ -117,7 +117,6 @@ export interface AuditPage extends Page<AuditEvent> {
   next_cursor: string | null;
 }
 
-export type OperatorRole = 'admin' | 'auditor' | 'service';
 
 export interface Operator {
   id: string;

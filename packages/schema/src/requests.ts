@@ -5,6 +5,7 @@
  * characters, NULs and unicode look-alikes never get in.
  */
 import * as v from 'valibot';
+import { OPERATOR_ROLES } from './tables.ts';
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 // One message for both ways a strict object can fail: not an object, or a key it does not know.
@@ -230,7 +231,7 @@ export const OperatorName = v.pipe(
 );
 export const CreateOperatorRequest = strict({
   name: OperatorName,
-  role: v.picklist(['admin', 'auditor', 'service'], 'must be "admin", "auditor" or "service"'),
+  role: v.picklist(OPERATOR_ROLES, `must be one of ${OPERATOR_ROLES.map((r) => `"${r}"`).join(', ')}`),
 });
 /**
  * A console password: 12-256 characters, no control characters (so it survives

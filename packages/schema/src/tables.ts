@@ -222,9 +222,16 @@ export const agentKeys = pgTable(
   (t) => [uniqueIndex('agent_keys_digest_idx').on(t.digest), index('agent_keys_agent_idx').on(t.agentId)],
 );
 
-/** admin: everything; auditor: GET only; service: the internal routes only (a management server verifying agent keys). */
-export const OPERATOR_ROLES = ['admin', 'auditor', 'service'] as const;
+/**
+ * admin: everything; auditor: GET only; service: the internal routes only (a
+ * management server verifying agent keys); tunnel: the tunnel endpoint's
+ * `/api/v1/internal/tunnel/*` routes only (issue 18: a service token must not
+ * be able to add a host key every agent then trusts).
+ */
+export const OPERATOR_ROLES = ['admin', 'auditor', 'service', 'tunnel'] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
+/** Roles held by programs, not people: they never sign in to the console. */
+export const isMachineRole = (role: OperatorRole): boolean => role === 'service' || role === 'tunnel';
 
 export const operators = pgTable(
   'operators',
@@ -405,4 +412,7 @@ export const tunnelHostKeys = pgTable('tunnel_host_keys', {
   registeredBy: text('registered_by').notNull(),
   registeredAt: ts('registered_at').notNull().defaultNow(),
   lastSeenAt: ts('last_seen_at').notNull().defaultNow(),
+  /** Migration 0006: retired by an admin; out of known_hosts, never registered again. */
+  retiredAt: ts('retired_at'),
+  retiredBy: text('retired_by'),
 });

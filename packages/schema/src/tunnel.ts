@@ -1,6 +1,7 @@
 /**
  * Request and response bodies of the tunnel endpoint's internal routes
- * (`/api/v1/internal/tunnel/*`, roles service and admin). Strict like every
+ * (`/api/v1/internal/tunnel/*`, roles tunnel and admin) and of the admin
+ * routes over the endpoint's host keys. Strict like every
  * other body: unknown fields are refused, strings bounded before any regex.
  */
 import * as v from 'valibot';
@@ -37,9 +38,21 @@ export interface TunnelAuthorizedKey {
   /** `ssh-ed25519 AAAA…` without comment. */
   public_key: string;
 }
+/** An agent that holds the offered key but is not active (revoked, pending): its key is refused. */
+export interface TunnelInactiveKeyHolder {
+  agent_id: string;
+  site_code: string;
+  status: string;
+}
 export interface TunnelAuthorizedKeysResponse {
   keys: TunnelAuthorizedKey[];
   permit_open: string[];
+  /**
+   * Issue 18 (optional, added): agents holding exactly that key that are not
+   * active. Lets the endpoint audit a known agent's refused key (bounded)
+   * while only counting strangers' keys.
+   */
+  inactive?: TunnelInactiveKeyHolder[];
 }
 
 /** An OpenSSH public host key line, `type base64` (comment dropped by the tunnel). */
@@ -55,7 +68,11 @@ export const TunnelHostKeysRequest = strict({
 });
 
 export const TUNNEL_EVENTS = ['opened', 'closed', 'denied'] as const;
-/** POST /api/v1/internal/tunnel/events: one connection's life, as sshd's log told the tunnel. */
+/**
+ * POST /api/v1/internal/tunnel/events: one session's life, as the endpoint
+ * saw it in the process table (never from sshd's log, which a client can
+ * write into).
+ */
 export const TunnelEventRequest = strict({
   event: v.picklist(TUNNEL_EVENTS, 'must be "opened", "closed" or "denied"'),
   fingerprint: SshFingerprint,
@@ -81,4 +98,21 @@ export interface SshCredentials {
   user: string;
   known_hosts: string;
   permit_open: string[];
+}
+
+/** POST /api/v1/admin/tunnel/host-keys/retire: which host key leaves known_hosts for good. */
+export const RetireHostKeyRequest = strict({
+  fingerprint: SshFingerprint,
+});
+
+/** One row of GET /api/v1/admin/tunnel/host-keys. */
+export interface TunnelHostKeyItem {
+  fingerprint: string;
+  /** `type base64`. */
+  public_key: string;
+  registered_by: string;
+  registered_at: string;
+  last_seen_at: string;
+  retired_at: string | null;
+  retired_by: string | null;
 }

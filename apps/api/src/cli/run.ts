@@ -69,7 +69,7 @@ export const runCli = async (rawArgv: readonly string[], opts: RunOptions): Prom
               'The first admin token comes from `pnpm airlock operators create` with DATABASE_URL set (or `pnpm start`, which leaves one in the data dir).',
           );
         }
-        client = new AdminClient({ baseUrl, token: token.token, trust: resolveTlsTrust(env) });
+        client = new AdminClient({ baseUrl, token: token.token, trust: resolveTlsTrust({ ca: ['AIRLOCK_API_CA', env.AIRLOCK_API_CA], pin: ['AIRLOCK_API_PIN', env.AIRLOCK_API_PIN] }) });
         return client;
       },
     };

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { secretDigest } from '@airlock/crypto';
-import { OperatorName, type OperatorRole } from '@airlock/schema';
+import { isMachineRole, OperatorName, type OperatorRole } from '@airlock/schema';
 import * as v from 'valibot';
 import type { Database, Executor } from '../db/client.ts';
 import type { Clock } from '../clock.ts';
@@ -80,7 +80,7 @@ export const signIn = async (
     if (byOperator !== null) return { ok: false, throttled: { seconds: byOperator, scope: 'operator' } };
     const op = parsedName.success ? await findOperatorForSignIn(tx, name) : null;
     const passwordOk = await checkPassword(op?.passwordHash ?? null, input.password);
-    const refusal = !op ? 'unknown_operator' : !passwordOk ? 'wrong_password' : op.disabledAt ? 'disabled' : op.role === 'service' ? 'service_role' : null;
+    const refusal = !op ? 'unknown_operator' : !passwordOk ? 'wrong_password' : op.disabledAt ? 'disabled' : isMachineRole(op.role) ? 'service_role' : null;
     if (refusal || !op) {
       await recordAudit(tx, deps, client, {
         eventType: 'operator.login_failed',
@@ -178,7 +178,7 @@ export const setOperatorPassword = async (
 ): Promise<{ name: string; role: OperatorRole }> => {
   const existing = await findOperatorForSignIn(db, name);
   if (!existing || existing.disabledAt) throw new ApiError('not_found', `No enabled operator ${name}`);
-  if (existing.role === 'service') throw new ApiError('invalid_state', 'Service operators cannot sign in to the console');
+  if (isMachineRole(existing.role)) throw new ApiError('invalid_state', `${existing.role === 'tunnel' ? 'Tunnel' : 'Service'} operators cannot sign in to the console`);
   // Hashed before the transaction: Argon2 takes tens of milliseconds and needs no lock.
   const passwordHash = await hashPassword(password);
   return db.transaction(async (tx) => {

@@ -1,3 +1,4 @@
+import type { OperatorRole } from '@airlock/schema';
 import type { CaBundle } from '../ca.ts';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
@@ -32,5 +33,5 @@ export interface Client {
 /** An operator acting through the admin API. */
 export interface Actor {
   name: string;
-  role: 'admin' | 'auditor' | 'service';
+  role: OperatorRole;
 }

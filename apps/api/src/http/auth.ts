@@ -1,3 +1,4 @@
+import type { OperatorRole } from '@airlock/schema';
 import type { MiddlewareHandler } from 'hono';
 import { authenticateOperator } from '../domain/operators.ts';
 import type { Deps } from '../domain/deps.ts';
@@ -10,11 +11,24 @@ export const bearerToken = (header: string | undefined): string | null => {
   return m?.[1] ?? null;
 };
 
+const TUNNEL_ROUTES = '/api/v1/internal/tunnel/';
+const CA_BUNDLE = '/api/v1/internal/ca';
+
 /**
  * Operator authentication and role check for the admin and internal routes.
- * admin: everything; auditor: GET everywhere (admin lists, the internal CA bundle); service: internal routes.
+ * admin: everything; auditor: GET everywhere (admin lists, the internal CA bundle);
+ * service: internal routes except the tunnel endpoint's; tunnel: the tunnel
+ * endpoint's routes only (and the CA bundle, open to every role). Issue 18: a
+ * service token could add a host key that every agent then trusts.
  * `any`: every role (the API description, readable by all operators).
  */
+const internalAllowed = (role: OperatorRole, method: string, path: string): boolean => {
+  const tunnelRoute = path.startsWith(TUNNEL_ROUTES);
+  if (role === 'service') return !tunnelRoute;
+  if (role === 'tunnel') return tunnelRoute || (method === 'GET' && path === CA_BUNDLE);
+  return false;
+};
+
 export const requireOperator =
   (deps: Deps, area: 'admin' | 'internal' | 'any'): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
@@ -31,7 +45,7 @@ export const requireOperator =
       area === 'any' ||
       // An auditor reads (GET) everywhere: admin lists, and the internal CA bundle.
       (operator.role === 'auditor' && (c.req.method === 'GET' || c.req.method === 'HEAD')) ||
-      (area === 'internal' && operator.role === 'service');
+      (area === 'internal' && internalAllowed(operator.role, c.req.method, c.req.path));
     if (!allowed) {
       throw new ApiError('forbidden', `The ${operator.role} role may not do this`, {
         audit: { eventType: 'admin.forbidden', details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role } },

@@ -26,7 +26,9 @@ import {
   RevokeAgentRequest,
   RotateEnrollmentKeyRequest,
   VerifyRequest,
+  RetireHostKeyRequest,
   type ErrorCode,
+  type OperatorRole,
 } from '@airlock/schema';
 import type { GenericSchema } from 'valibot';
 import { ListQuery as AgentListQuery } from '../routes/admin/agents.ts';
@@ -49,7 +51,7 @@ export interface RouteDoc {
   summary: string;
   /** none, the enrollment poll token, or an operator token (roles in `roles`). */
   auth: 'none' | 'poll_token' | 'operator';
-  roles?: readonly ('admin' | 'auditor' | 'service')[];
+  roles?: readonly OperatorRole[];
   body?: GenericSchema;
   bodyOptional?: boolean;
   query?: GenericSchema;
@@ -65,6 +67,8 @@ const bodyErrors = {
 const operatorErrors = { 401: { codes: ['unauthorized'] }, 403: { codes: ['forbidden'] } } as const;
 const READ = ['admin', 'auditor'] as const;
 const WRITE = ['admin'] as const;
+// Issue 18: the tunnel endpoint's own role; a service token no longer reaches these.
+const TUNNEL = ['admin', 'tunnel'] as const;
 
 export const ROUTES: readonly RouteDoc[] = [
   // ---- health (no auth) -----------------------------------------------------
@@ -224,6 +228,15 @@ export const ROUTES: readonly RouteDoc[] = [
     body: ClearLockoutRequest,
     responses: { 200: { description: '`{key, cleared}`' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 503: { codes: ['service_unavailable'] } },
   },
+  {
+    method: 'get', path: '/api/v1/admin/tunnel/host-keys', area: 'admin', operationId: 'listTunnelHostKeys', summary: "The tunnel endpoint's host keys, retired ones included", auth: 'operator', roles: READ,
+    responses: { 200: { description: '`{items: [{fingerprint, public_key, registered_by, registered_at, last_seen_at, retired_at, retired_by}]}`' }, ...operatorErrors },
+  },
+  {
+    method: 'post', path: '/api/v1/admin/tunnel/host-keys/retire', area: 'admin', operationId: 'retireTunnelHostKey', summary: 'Retire a host key: out of known_hosts at once, never registered again', auth: 'operator', roles: WRITE,
+    body: RetireHostKeyRequest,
+    responses: { 200: { description: 'The retired key' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },
+  },
 
   // ---- internal (management server) -----------------------------------------
   {
@@ -232,36 +245,36 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: '`{agent_id, site_code, status}`' }, ...bodyErrors, 401: { codes: ['unauthorized', 'invalid_key'] }, 403: { codes: ['forbidden'] } },
   },
 
-  { method: 'get', path: '/api/v1/internal/ca', area: 'internal', operationId: 'caCertificates', summary: "Airlock's CA bundle (PEM), to configure mTLS peers", auth: 'operator', roles: ['admin', 'auditor', 'service'], responses: { 200: { description: '`{ca_certificates}`' }, ...operatorErrors } },
+  { method: 'get', path: '/api/v1/internal/ca', area: 'internal', operationId: 'caCertificates', summary: "Airlock's CA bundle (PEM), to configure mTLS peers", auth: 'operator', roles: ['admin', 'auditor', 'service', 'tunnel'], responses: { 200: { description: '`{ca_certificates}`' }, ...operatorErrors } },
   {
     method: 'post', path: '/api/v1/internal/certificates/verify', area: 'internal', operationId: 'verifyCertificate', summary: "Check a presented agent certificate: ours, current, and its agent active", auth: 'operator', roles: ['admin', 'service'],
     body: CertificateVerifyRequest,
     responses: { 200: { description: '`{agent_id, site_code, status}`' }, ...bodyErrors, 401: { codes: ['unauthorized', 'invalid_certificate'] }, 403: { codes: ['forbidden'] } },
   },
   {
-    method: 'post', path: '/api/v1/internal/tunnel/authorized-keys', area: 'internal', operationId: 'tunnelAuthorizedKeys', summary: "The tunnel endpoint's AuthorizedKeysCommand: active agents' keys for a fingerprint", auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/tunnel/authorized-keys', area: 'internal', operationId: 'tunnelAuthorizedKeys', summary: "The tunnel endpoint's AuthorizedKeysCommand: active agents' keys for a fingerprint", auth: 'operator', roles: TUNNEL,
     body: TunnelAuthorizedKeysRequest,
-    responses: { 200: { description: '`{keys: [{agent_id, site_code, public_key}], permit_open}`' }, ...bodyErrors, ...operatorErrors },
+    responses: { 200: { description: '`{keys: [{agent_id, site_code, public_key}], permit_open, inactive}`' }, ...bodyErrors, ...operatorErrors },
   },
   {
-    method: 'post', path: '/api/v1/internal/tunnel/host-keys', area: 'internal', operationId: 'tunnelHostKeys', summary: "The tunnel endpoint registers its host keys (served in credentials.ssh.known_hosts)", auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/tunnel/host-keys', area: 'internal', operationId: 'tunnelHostKeys', summary: "The tunnel endpoint registers its host keys (served in credentials.ssh.known_hosts)", auth: 'operator', roles: TUNNEL,
     body: TunnelHostKeysRequest,
-    responses: { 204: { description: 'Registered' }, ...bodyErrors, ...operatorErrors },
+    responses: { 204: { description: 'Registered; a new key is audited as tunnel.host_key_added' }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'], description: 'An admin retired this host key' } },
   },
   {
-    method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', operationId: 'tunnelEvent', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', operationId: 'tunnelEvent', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: TUNNEL,
     body: TunnelEventRequest,
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors },
   },
   {
-    method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', operationId: 'tunnelActiveAgents', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', operationId: 'tunnelActiveAgents', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL,
     body: TunnelActiveAgentsRequest,
     responses: { 200: { description: '`{active}`' }, ...bodyErrors, ...operatorErrors },
   },
 
   // ---- this document ----------------------------------------------------------
   {
-    method: 'get', path: '/api/v1/openapi.json', area: 'docs', operationId: 'openapi', summary: 'This OpenAPI 3.1 document', auth: 'operator', roles: ['admin', 'auditor', 'service'],
+    method: 'get', path: '/api/v1/openapi.json', area: 'docs', operationId: 'openapi', summary: 'This OpenAPI 3.1 document', auth: 'operator', roles: ['admin', 'auditor', 'service', 'tunnel'],
     responses: { 200: { description: 'OpenAPI 3.1 JSON' }, 401: { codes: ['unauthorized'] } },
   },
   {

@@ -14,6 +14,7 @@ import {
   operatorsSetPasswordCommand,
 } from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
+import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
 export const COMMANDS: readonly Command[] = [
@@ -41,5 +42,7 @@ export const COMMANDS: readonly Command[] = [
   auditPruneCommand,
   lockoutsListCommand,
   lockoutsClearCommand,
+  tunnelHostKeysCommand,
+  tunnelRetireHostKeyCommand,
   doctorCommand,
 ];

@@ -9,6 +9,7 @@ import { registerLockoutRoutes } from './lockouts.ts';
 import { registerOperatorRoutes } from './operators.ts';
 import { registerPairingCodeRoutes } from './pairing-codes.ts';
 import { registerSiteRoutes } from './sites.ts';
+import { registerTunnelHostKeyRoutes } from './tunnel-host-keys.ts';
 
 export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/admin/*', requireOperator(deps, 'admin'));
@@ -19,4 +20,5 @@ export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   registerAuditRoutes(app, deps);
   registerOperatorRoutes(app, deps);
   registerLockoutRoutes(app, deps);
+  registerTunnelHostKeyRoutes(app, deps);
 };

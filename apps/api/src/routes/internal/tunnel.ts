@@ -1,6 +1,6 @@
 /**
- * Internal routes of the SSH tunnel endpoint (roles service and admin; the
- * `/api/v1/internal/*` guard in agent-keys.ts applies). Parse, ask the
+ * Internal routes of the SSH tunnel endpoint (roles tunnel and admin; the
+ * `/api/v1/internal/*` guard in agent-keys.ts applies, see http/auth.ts). Parse, ask the
  * domain, answer.
  */
 import { TunnelActiveAgentsRequest, TunnelAuthorizedKeysRequest, TunnelEventRequest, TunnelHostKeysRequest } from '@airlock/schema';

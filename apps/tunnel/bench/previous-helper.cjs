@@ -1,3 +1,8 @@
+// FROZEN COPY, for `pnpm bench` only: the keys helper as it was before
+// issue 18 (Node, one HTTP call to the api per question), so the bench can
+// measure it side by side with the Perl helper that replaced it. Not
+// installed or run by the tunnel.
+//
 // airlock-keys: sshd's AuthorizedKeysCommand for the Airlock tunnel endpoint.
 //
 // Runs in sshd's restricted environment (as AuthorizedKeysCommandUser, minimal
