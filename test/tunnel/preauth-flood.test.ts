@@ -16,7 +16,7 @@ import { TUNNEL_MAX_STARTUPS } from '../../apps/edge/src/ssh/config.ts';
 import { freePort, metricValue, sleep } from '../../apps/edge/src/testing/harness.ts';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, tempStateDir } from '../agent/support.ts';
 import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
-import { cleanupTunnelDirs, ensureAccounts, runSsh, startEcho, startTunnel, type TunnelEndpoint } from './support.ts';
+import { cleanupTunnelDirs, createTunnelOperator, ensureAccounts, runSsh, startEcho, startTunnel, type TunnelEndpoint } from './support.ts';
 
 const FLOOD_ADDRESSES = Array.from({ length: 12 }, (_, i) => `127.0.0.${20 + i}`);
 const PER_ADDRESS = 10;
@@ -43,7 +43,7 @@ beforeAll(async () => {
     // Every edge limit at its default: the flood stays inside each.
     edgeEnv: { EDGE_SSH_UPSTREAM: `127.0.0.1:${tunnelPort}` },
   });
-  tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: stack.serviceToken, port: tunnelPort, redisUrl: REDIS_URL, redisPrefix: stack.redisPrefix });
+  tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: await createTunnelOperator(stack.admin), port: tunnelPort, redisUrl: REDIS_URL, redisPrefix: stack.redisPrefix });
   const site = await createSite(stack, 'auto');
   const enrollmentKey = await rotateEnrollmentKey(stack, site);
   const dir = await tempStateDir();
