@@ -9,8 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
+import { freePort, type ManagedProcess, spawnManaged, waitFor } from '@airlock/testing';
 import { runAgent, tempStateDir } from '../agent/support.ts';
 
 export const TUNNEL_USER = 'airlock';

@@ -24,12 +24,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { createTestDatabase } from '@airlock/testing';
 import { createOperator } from '../src/domain/operators.ts';
 import { loadApiConfig } from '../src/env.ts';
 import { createLogger } from '../src/logger.ts';
 import { startApi } from '../src/server.ts';
-import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
+import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 
 const ENROLLMENTS = 20;
 const WARM_UP = 5;

@@ -18,7 +18,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/testing/harness.ts';
+import { freePort } from '@airlock/testing';
 import { buildForBench } from './built.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

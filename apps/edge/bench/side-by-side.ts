@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/testing/harness.ts';
+import { freePort } from '@airlock/testing';
 import { buildForBench } from './built.ts';
 
 const run = promisify(execFile);

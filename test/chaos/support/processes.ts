@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT, sleep } from '../../../apps/edge/src/testing/harness.ts';
+import { freePort, REPO_ROOT, sleep } from '@airlock/testing';
 
 export interface Proc {
   child: ChildProcess;

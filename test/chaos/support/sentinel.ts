@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitFor } from '../../../apps/edge/src/testing/harness.ts';
+import { freePort, waitFor } from '@airlock/testing';
 
 export const MASTER_NAME = 'airlock';
 /** How long the primary must be silent before the sentinels act: the window limits live in memory. */

@@ -1,8 +1,7 @@
 /** The typed client against a real api on a fresh Postgres database. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCode, createSite, enrollAndVerify } from '../../../apps/api/test/flows.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { AirlockClient, ApiRequestError, ApiUnreachableError } from './index.ts';
+import { createCode, createSite, enrollAndVerify, startTestApi, type TestApi } from '@airlock/api/testing';
+import { AirlockClient, ApiRequestError, ApiUnreachableError } from '@airlock/client';
 
 let t: TestApi;
 let airlock: AirlockClient;

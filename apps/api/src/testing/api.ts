@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
-import { ManualClock } from '../../apps/api/src/clock.ts';
-import { createOperator } from '../../apps/api/src/domain/operators.ts';
-import { loadApiConfig } from '../../apps/api/src/env.ts';
-import { createLogger, type Logger } from '../../apps/api/src/logger.ts';
-import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
-import { createTestDatabase, type TestDatabase } from './db.ts';
+import { createTestDatabase, type TestDatabase } from '@airlock/testing';
+import { ManualClock } from '../clock.ts';
+import { createOperator } from '../domain/operators.ts';
+import { loadApiConfig } from '../env.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { startApi, type RunningApi } from '../server.ts';
 
 export interface TestApi {
   api: RunningApi;

@@ -1,5 +1,6 @@
+import { describeDatabaseUrl, withAdminDatabase } from '@airlock/api/admin';
 import { CliError, emit, type Command } from '../context.ts';
-import { databaseUrlFrom, describeDatabaseUrl, describeMigration, migrate, withDatabase } from './database.ts';
+import { databaseUrlFrom, describeMigration } from './database.ts';
 
 export const migrateCommand: Command = {
   path: ['migrate'],
@@ -19,7 +20,7 @@ running api process, which migrates it at startup.`,
           'which migrates it at startup; set DATABASE_URL to migrate an external Postgres.',
       );
     }
-    const outcome = await withDatabase(url, migrate);
+    const outcome = await withAdminDatabase(url, (db) => db.migrate());
     emit(ctx, { database: describeDatabaseUrl(url), ...outcome }, (o) => `${o.database}: ${describeMigration(o)}\n`);
   },
 };

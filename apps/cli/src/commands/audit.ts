@@ -1,13 +1,12 @@
 /** The audit log, newest first, page by page; counted refusals; retention. */
 import { userInfo } from 'node:os';
+import { ApiError, withAdminDatabase } from '@airlock/api/admin';
 import type { AuditEvent, AuditPage } from '@airlock/client';
 import { Instant } from '@airlock/schema';
 import * as v from 'valibot';
 import { booleanFlag, integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
-import { pruneAuditRows } from '../../domain/audit-retention.ts';
-import { ApiError } from '../../errors.ts';
 import { CliError, emit, timeOf, type Command } from '../context.ts';
-import { databaseUrlFrom, withDatabase } from './database.ts';
+import { databaseUrlFrom } from './database.ts';
 import { formatDetails, renderTable } from '../format.ts';
 
 // --all walks pages of the api's maximum size; a bound keeps a bug from looping forever.
@@ -156,7 +155,7 @@ database (actor database:<unix user>), for when the api is down.`,
       const minRetentionDays = configured ? Number(configured) : 90;
       const actor = `database:${userInfo().username}`;
       try {
-        r = await withDatabase(url, (handle) => pruneAuditRows({ db: handle.db, now: ctx.now(), minRetentionDays }, parsed.output, actor, null));
+        r = await withAdminDatabase(url, (db) => db.pruneAudit(parsed.output, actor, { now: ctx.now(), minRetentionDays }));
       } catch (err) {
         if (err instanceof ApiError) throw new CliError(`${err.message}: ${Object.values(err.extra.fields ?? {}).join('; ')}`);
         throw err;

@@ -4,8 +4,6 @@ import { access, chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
-const run = promisify(execFile);
-
 export interface SelfSignedCert {
   certPath: string;
   keyPath: string;
@@ -15,7 +13,7 @@ export interface SelfSignedCert {
 }
 
 /**
- * Makes (once) a self-signed certificate for the edge under
+ * Makes (once) a self-signed certificate for the edge (`pnpm start`, tests) under
  * `{dataDir}/edge-tls/`, for a first start without a real certificate.
  * Agents must pin the printed fingerprint: nothing else vouches for it.
  * Needs the `openssl` binary; Node cannot mint X.509 certificates itself.
@@ -39,7 +37,7 @@ export const ensureSelfSignedCert = async (
   if (!exists) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const san = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', ...hostnames.map((h) => `DNS:${h}`)];
-    await run('openssl', [
+    await promisify(execFile)('openssl', [
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', keyPath, '-out', certPath, '-days', '825',
       '-subj', '/CN=airlock-edge', '-addext', `subjectAltName=${[...new Set(san)].join(',')}`,

@@ -2,10 +2,11 @@
  * One CLI invocation: parse, run, and map every failure to its exit code.
  * Takes its streams and environment as arguments so tests can run it whole.
  */
+import { DatabaseUnreachableError } from '@airlock/api/admin';
 import { commandHelp, overviewHelp, parseCommandLine, redactSecrets, UsageError } from './args.ts';
 import { AdminClient, ApiRequestError, ApiUnreachableError, ApiUrlError, resolveApiUrl, resolveTlsTrust } from './client.ts';
 import { COMMANDS } from './commands/index.ts';
-import { CliError, DatabaseUnreachableError, type CommandContext, type Io } from './context.ts';
+import { CliError, type CommandContext, type Io } from './context.ts';
 import type { PasswordInput } from './password-input.ts';
 import { loadOperatorToken, TokenError, tokenFilePath } from './token.ts';
 

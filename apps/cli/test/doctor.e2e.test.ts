@@ -7,17 +7,14 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../edge/src/testing/harness.ts';
-import { ensureSelfSignedCert } from '../../../edge/src/tls.ts';
-import { startTestApi, type TestApi } from '../../../../test/helpers/api.ts';
-import { checkCertificate, runDoctor, upstreamDetail } from './doctor.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { ensureSelfSignedCert } from '@airlock/crypto';
+import { freePort, REPO_ROOT, TSX } from '@airlock/testing';
+import { checkCertificate, runDoctor, upstreamDetail } from '../src/doctor.ts';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-const MAIN = path.join(REPO_ROOT, 'apps/api/src/cli/main.ts');
+const MAIN = path.join(REPO_ROOT, 'apps/cli/src/main.ts');
 const openssl = promisify(execFile);
 
 let t: TestApi;

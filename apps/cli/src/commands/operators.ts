@@ -2,18 +2,15 @@
  * Operators. With DATABASE_URL these write to the database directly, which is
  * how the first admin token is made; without it they go through the admin API.
  */
+import { ApiError, withAdminDatabase } from '@airlock/api/admin';
 import { CreateOperatorRequest, issuesToFields, OperatorName, OperatorPassword, type OperatorRole } from '@airlock/schema';
 import { Writable } from 'node:stream';
 import * as v from 'valibot';
-import { systemClock } from '../../clock.ts';
-import { clearOperatorSignInFailures, setOperatorPassword } from '../../domain/console-sessions.ts';
-import { createOperator, disableOperator, listAllOperators } from '../../domain/operators.ts';
-import { ApiError } from '../../errors.ts';
 import { requiredFlag, UsageError } from '../args.ts';
 import { ApiRequestError } from '../client.ts';
 import { CliError, emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { readPassword } from '../password-input.ts';
-import { databaseUrlFrom, describeMigration, migrate, withDatabase } from './database.ts';
+import { databaseUrlFrom, describeMigration } from './database.ts';
 
 interface CreatedOperator {
   id: string;
@@ -60,10 +57,10 @@ The token is printed once, alone on the last line of output (e.g. | tail -n1).`,
     let created: CreatedOperator;
     let via: string;
     if (url) {
-      created = await withDatabase(url, async (handle) => {
-        const outcome = await migrate(handle);
+      created = await withAdminDatabase(url, async (db) => {
+        const outcome = await db.migrate();
         if (outcome.after !== outcome.before) ctx.io.err(`${describeMigration(outcome)}\n`);
-        return createOperator(handle.db, systemClock, parsed.output, 'cli', null).catch((err: unknown) => {
+        return db.createOperator(parsed.output, 'cli').catch((err: unknown) => {
           throw asRequestError(err);
         });
       });
@@ -90,7 +87,7 @@ export const operatorsListCommand: Command = {
   run: async (ctx) => {
     const url = databaseUrlFrom(ctx.env);
     const page: Page<OperatorView> = url
-      ? await withDatabase(url, (handle) => listAllOperators(handle.db))
+      ? await withAdminDatabase(url, (db) => db.listOperators())
       : await ctx.admin().get<Page<OperatorView>>('/api/v1/admin/operators');
     emitTable<OperatorView>(ctx, page, 'no operators', [
       { header: 'id', value: (o) => o.id },
@@ -115,8 +112,8 @@ operator cannot disable itself.`,
     const name = positional(ctx, 0);
     const url = databaseUrlFrom(ctx.env);
     const result = url
-      ? await withDatabase(url, (handle) =>
-          disableOperator(handle.db, systemClock, name, 'cli', null).catch((err: unknown) => {
+      ? await withAdminDatabase(url, (db) =>
+          db.disableOperator(name, 'cli').catch((err: unknown) => {
             throw asRequestError(err);
           }),
         )
@@ -150,10 +147,10 @@ With DATABASE_URL set, writes the database directly; otherwise calls the admin A
     if (!checked.success) throw new CliError(`the password ${checked.issues[0]?.message ?? 'is not acceptable'}`);
     const url = databaseUrlFrom(ctx.env);
     const result = url
-      ? await withDatabase(url, async (handle) => {
-          const outcome = await migrate(handle);
+      ? await withAdminDatabase(url, async (db) => {
+          const outcome = await db.migrate();
           if (outcome.after !== outcome.before) ctx.io.err(`${describeMigration(outcome)}\n`);
-          return setOperatorPassword(handle.db, systemClock, name.output, password, 'cli', null).catch((err: unknown) => {
+          return db.setOperatorPassword(name.output, password, 'cli').catch((err: unknown) => {
             throw asRequestError(err);
           });
         })
@@ -179,8 +176,8 @@ With DATABASE_URL set, writes the database directly; otherwise calls the admin A
     if (!name.success) throw new UsageError('NAME must be 1-64 characters of a-z 0-9 . _ -', cmd);
     const url = databaseUrlFrom(ctx.env);
     const result = url
-      ? await withDatabase(url, (handle) =>
-          clearOperatorSignInFailures(handle.db, systemClock, name.output, 'cli', null).catch((err: unknown) => {
+      ? await withAdminDatabase(url, (db) =>
+          db.clearOperatorSignInFailures(name.output, 'cli').catch((err: unknown) => {
             throw asRequestError(err);
           }),
         )

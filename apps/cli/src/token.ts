@@ -3,7 +3,7 @@
  * every user through `ps` and lands in shell history.
  */
 import { statSync, readFileSync } from 'node:fs';
-import { adminTokenPath, DEFAULT_DATA_DIR } from '../data-dir.ts';
+import { adminTokenPath, DEFAULT_DATA_DIR } from '@airlock/api/admin';
 
 // Only catches the obviously wrong (a key pasted instead of a token); the api decides the rest.
 const TOKEN_SHAPE = /^aop_[A-Za-z0-9_-]{20,200}$/;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureSelfSignedCert } from './tls.ts';
+import { ensureSelfSignedCert } from './self-signed-cert.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-selfsigned-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,14 +1,18 @@
 /**
- * Direct database access for `migrate` and `operators create`: the only CLI
- * paths that bypass the api, because they bootstrap it (no operator exists
- * yet to authorise an admin call).
+ * The database, opened for one operator command and closed after it: the
+ * connection, its network failures as one readable error, and the migration
+ * count before and after.
  */
-import { connectDatabase, type DbHandle } from '../../db/client.ts';
-import { expectedMigrationCount, runMigrations } from '../../db/migrate.ts';
-import { CliError, DatabaseUnreachableError } from '../context.ts';
+import { connectDatabase, type DbHandle } from '../db/client.ts';
+import { expectedMigrationCount, runMigrations } from '../db/migrate.ts';
 
 // Errors postgres.js and node raise when the server is not there or not answering.
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'CONNECT_TIMEOUT']);
+
+/** The database named by DATABASE_URL could not be reached (the CLI exits 3, as for an unreachable api). */
+export class DatabaseUnreachableError extends Error {
+  override readonly name = 'DatabaseUnreachableError';
+}
 
 /** DATABASE_URL without its password, fit to print. */
 export const describeDatabaseUrl = (raw: string): string => {
@@ -19,14 +23,6 @@ export const describeDatabaseUrl = (raw: string): string => {
   } catch {
     return '(unparseable DATABASE_URL)';
   }
-};
-
-/** DATABASE_URL when set and well-formed; undefined when unset. */
-export const databaseUrlFrom = (env: NodeJS.ProcessEnv): string | undefined => {
-  const raw = env.DATABASE_URL;
-  if (!raw) return undefined;
-  if (!/^postgres(ql)?:\/\//.test(raw)) throw new CliError('DATABASE_URL must be a postgres:// URL');
-  return raw;
 };
 
 /**
@@ -48,7 +44,8 @@ export const withDatabase = async <T>(url: string, work: (handle: DbHandle) => P
   }
 };
 
-const appliedCount = async (handle: DbHandle): Promise<number> => {
+/** How many migrations the database has applied; 0 for a fresh one. */
+export const appliedMigrations = async (handle: DbHandle): Promise<number> => {
   const rows = await handle.sql<{ n: number }[]>`
     select count(*)::int as n from drizzle.__drizzle_migrations`.catch((err: unknown) => {
     // 42P01 / 3F000: no migrations table or schema yet, i.e. a fresh database.
@@ -67,18 +64,8 @@ export interface MigrationOutcome {
 
 /** Runs the shipped migrations (idempotent) and reports how many were new. */
 export const migrate = async (handle: DbHandle): Promise<MigrationOutcome> => {
-  const before = await appliedCount(handle);
+  const before = await appliedMigrations(handle);
   await runMigrations(handle.sql);
-  const after = await appliedCount(handle);
+  const after = await appliedMigrations(handle);
   return { before, after, shipped: expectedMigrationCount() };
-};
-
-export const describeMigration = (o: MigrationOutcome): string => {
-  const applied = o.after - o.before;
-  if (o.after > o.shipped) {
-    return `the database has ${o.after} migrations but this checkout ships ${o.shipped}: it was migrated by a newer version`;
-  }
-  return applied === 0
-    ? `already up to date (${o.after} of ${o.shipped} migrations applied)`
-    : `applied ${applied} migration${applied === 1 ? '' : 's'} (${o.after} of ${o.shipped} now applied)`;
 };

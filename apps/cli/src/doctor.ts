@@ -8,12 +8,17 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { ConfigError as EdgeConfigError, loadConfig as loadEdgeConfig } from '../../../edge/src/env.ts';
+import {
+  checkCaNameConstraints,
+  ConfigError,
+  describeDatabaseUrl,
+  expectedMigrationCount,
+  loadApiConfig,
+  withAdminDatabase,
+  type ApiConfig,
+} from '@airlock/api/admin';
 import { parseCertificates, readNameConstraints } from '@airlock/crypto';
-import { expectedMigrationCount } from '../db/migrate.ts';
-import { checkCaNameConstraints } from '../domain/certificate-names.ts';
-import { ConfigError, loadApiConfig, type ApiConfig } from '../env.ts';
-import { describeDatabaseUrl, withDatabase } from './commands/database.ts';
+import { ConfigError as EdgeConfigError, loadConfig as loadEdgeConfig } from '@airlock/edge/config';
 
 export type CheckStatus = 'ok' | 'warn' | 'FAIL' | 'skip';
 export interface CheckResult {
@@ -182,11 +187,7 @@ export const runDoctor = async (env: NodeJS.ProcessEnv, now: () => Date): Promis
     const shipped = expectedMigrationCount();
     try {
       const local = now().getTime();
-      const { applied, dbNow } = await withDatabase(dbUrl, async (h) => {
-        const [row] = await h.sql<{ ms: string }[]>`select (extract(epoch from clock_timestamp()) * 1000)::text as ms`;
-        const counted = await h.sql<{ n: number }[]>`select count(*)::int as n from drizzle.__drizzle_migrations`.catch(() => [{ n: 0 }]);
-        return { applied: counted[0]?.n ?? 0, dbNow: Number(row?.ms) };
-      });
+      const { applied, nowMs: dbNow } = await withAdminDatabase(dbUrl, (db) => db.probe());
       const roundTrip = now().getTime() - local;
       results.push(
         { check: 'database', status: 'ok', detail: `${describeDatabaseUrl(dbUrl)} reachable` },

@@ -9,18 +9,14 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadApiConfig } from '../env.ts';
-import { startApi, type RunningApi } from '../server.ts';
-import { nodeEd25519KeyPair } from '../../../../test/helpers/node-ed25519.ts';
+import { loadApiConfig, startApi, type RunningApi } from '@airlock/api/testing';
+import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
+import { REDIS_URL, REPO_ROOT, TSX } from '@airlock/testing';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-const MAIN = path.join(REPO_ROOT, 'apps/api/src/cli/main.ts');
+const MAIN = path.join(REPO_ROOT, 'apps/cli/src/main.ts');
 const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const PAIRING_CODE = /^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/;
 
 interface Run {

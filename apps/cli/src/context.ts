@@ -32,11 +32,6 @@ export class CliError extends Error {
   override readonly name = 'CliError';
 }
 
-/** The database named by DATABASE_URL could not be reached: exit 3, like an unreachable api. */
-export class DatabaseUnreachableError extends Error {
-  override readonly name = 'DatabaseUnreachableError';
-}
-
 /** `--json` prints the value as is; otherwise `render` decides. */
 export const emit = <T>(ctx: CommandContext, value: T, render: (value: T) => string): void => {
   ctx.io.out(ctx.json ? renderJson(value) : render(value));

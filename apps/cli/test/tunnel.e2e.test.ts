@@ -6,13 +6,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../../test/helpers/api.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { REPO_ROOT, TSX } from '@airlock/testing';
 
-const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-const MAIN = path.join(REPO_ROOT, 'apps/api/src/cli/main.ts');
+const MAIN = path.join(REPO_ROOT, 'apps/cli/src/main.ts');
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOXh07AQsQFRTln033avixUw4184I0GIiLTdsfdLtth2';
 const FINGERPRINT = `SHA256:${createHash('sha256').update(Buffer.from(HOST_KEY.split(' ')[1] ?? '', 'base64')).digest('base64').replace(/=+$/, '')}`;
 

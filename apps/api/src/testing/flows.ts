@@ -1,7 +1,7 @@
-/** Small steps of the enrollment lifecycle shared by the api's test files. */
+/** Small steps of the enrollment lifecycle, over HTTP against a test api: the api's tests, the client's and the end-to-end ones. */
 import { expect } from 'vitest';
-import { newAgentKey, type TestAgentKey } from '../../../test/helpers/agent-key.ts';
-import type { TestApi } from '../../../test/helpers/api.ts';
+import { newAgentKey, type TestAgentKey } from '@airlock/testing';
+import type { TestApi } from './api.ts';
 
 export const createSite = async (t: TestApi, code: string, policy: 'manual' | 'auto' = 'manual') => {
   const res = await t.admin('post', '/api/v1/admin/sites').send({ site_code: code, name: `Site ${code}`, policy });
