@@ -33,7 +33,7 @@ export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', 
  * import.meta.url)`): from src/console/ that is src/console/assets, from
  * dist/main.js it is dist/assets, so they are copied there.
  */
-export const STATIC_ASSETS: Record<string, ReadonlyArray<{ from: string; to: string }>> = {
+const STATIC_ASSETS: Record<string, ReadonlyArray<{ from: string; to: string }>> = {
   api: [{ from: 'src/console/assets', to: 'dist/assets' }],
 };
 

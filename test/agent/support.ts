@@ -159,7 +159,6 @@ export const verifyAgentKey = async (stack: Stack, agentKey: string): Promise<{ 
   return { status: res.status, body: await res.json() };
 };
 
-export { REPO_ROOT };
 
 /**
  * The stack most agent tests want: TLS with a self-signed certificate (its

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { freePort, type ManagedProcess, spawnManaged, waitFor } from '@airlock/testing';
 import { runAgent, tempStateDir } from '../agent/support.ts';
 
-export const TUNNEL_USER = 'airlock';
+const TUNNEL_USER = 'airlock';
 export const KEYS_USER = 'airlock-keys';
 
 /** Idempotent: the accounts the endpoint needs, as docs/tunnel.md tells an operator to make them. */

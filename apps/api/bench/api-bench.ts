@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
-import { buildAppForBench } from '../../edge/bench/built.ts';
+import { buildAppForBench } from '../../../scripts/bench-build.ts';
 import { createTestDatabase, freePort } from '@airlock/testing';
 import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 

@@ -104,7 +104,7 @@ const countingRelay = async (target: { host: string; port: number }) => {
 
 export type RouteCounts = Record<'enroll' | 'verify' | 'status', WireCounts>;
 
-export const countStatements = async (): Promise<RouteCounts> => {
+const countStatements = async (): Promise<RouteCounts> => {
   const db = await createTestDatabase('airlock_count');
   const dbUrl = new URL(db.url);
   const relay = await countingRelay({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) });

@@ -38,7 +38,7 @@ export interface CommandSpecBase {
 }
 
 /** Flags every command accepts. `--token` is deliberately absent (see parseCommandLine). */
-export const GLOBAL_OPTIONS = {
+const GLOBAL_OPTIONS = {
   api: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -210,10 +210,10 @@ export const choiceFlag = <T extends string>(
 };
 
 /** `airlock sites key rotate SITE [--expires-in SECONDS] …` */
-export const usageLine = (command: CommandSpecBase): string =>
+const usageLine = (command: CommandSpecBase): string =>
   `airlock ${command.path.join(' ')}${command.synopsis ? ` ${command.synopsis}` : ''}`;
 
-export const GLOBAL_HELP = `global flags:
+const GLOBAL_HELP = `global flags:
   --api URL     admin API base URL (default: $AIRLOCK_API_URL, else http://127.0.0.1:8082)
   --json        print the API's JSON response instead of a table
   -h, --help    show help for a command

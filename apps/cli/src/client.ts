@@ -7,8 +7,6 @@ export {
   ApiRequestError,
   ApiUnreachableError,
   ApiUrlError,
-  DEFAULT_API_URL,
   resolveApiUrl,
   resolveTlsTrust,
 } from '@airlock/client';
-export type { AdminClientOptions, Query, TlsTrust } from '@airlock/client';

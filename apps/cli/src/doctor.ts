@@ -28,10 +28,10 @@ export interface CheckResult {
 }
 
 /** Certificates expiring sooner than this are a warning. */
-export const EXPIRY_WARNING_DAYS = 21;
+const EXPIRY_WARNING_DAYS = 21;
 /** Clock skew (vs the database, else the api) that is a warning, and a failure. */
-export const SKEW_WARN_MS = 1_000;
-export const SKEW_FAIL_MS = 5_000;
+const SKEW_WARN_MS = 1_000;
+const SKEW_FAIL_MS = 5_000;
 
 const reason = (err: unknown): string => {
   const code = (err as { code?: unknown }).code;
@@ -108,7 +108,7 @@ export const checkCertificate = (certPath: string, keyPath: string | undefined, 
  * does it carry name constraints, and do they admit the configured names?
  * A CA made before issue 18 has none: a warning, with what to do.
  */
-export const checkCaConstraints = (config: ApiConfig): CheckResult => {
+const checkCaConstraints = (config: ApiConfig): CheckResult => {
   const check = 'ca';
   const file = config.caCertPath ?? path.join(config.dataDir, 'ca', 'ca.crt');
   let pem: string;

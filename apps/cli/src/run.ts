@@ -10,7 +10,7 @@ import { CliError, type CommandContext, type Io } from './context.ts';
 import type { PasswordInput } from './password-input.ts';
 import { loadOperatorToken, TokenError, tokenFilePath } from './token.ts';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 export interface RunOptions {
   io: Io;

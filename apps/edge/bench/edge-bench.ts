@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '@airlock/testing';
-import { buildForBench } from './built.ts';
+import { buildForBench } from '../../../scripts/bench-build.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ROUTE = '/api/v1/enroll/status';

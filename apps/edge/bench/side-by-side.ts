@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from '@airlock/testing';
-import { buildForBench } from './built.ts';
+import { buildForBench } from '../../../scripts/bench-build.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

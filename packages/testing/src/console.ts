@@ -22,7 +22,7 @@ export interface PostOptions {
   headers?: Record<string, string>;
 }
 
-export const csrfOf = (html: string): string | null => /name="_csrf" value="([0-9a-f]{64})"/.exec(html)?.[1] ?? null;
+const csrfOf = (html: string): string | null => /name="_csrf" value="([0-9a-f]{64})"/.exec(html)?.[1] ?? null;
 
 export class ConsoleClient {
   readonly cookies = new Map<string, string>();

@@ -45,7 +45,7 @@ export const withDatabase = async <T>(url: string, work: (handle: DbHandle) => P
 };
 
 /** How many migrations the database has applied; 0 for a fresh one. */
-export const appliedMigrations = async (handle: DbHandle): Promise<number> => {
+const appliedMigrations = async (handle: DbHandle): Promise<number> => {
   const rows = await handle.sql<{ n: number }[]>`
     select count(*)::int as n from drizzle.__drizzle_migrations`.catch((err: unknown) => {
     // 42P01 / 3F000: no migrations table or schema yet, i.e. a fresh database.

@@ -30,7 +30,7 @@ import { issueCredentials } from './credentials.ts';
 import type { Client, Deps } from './deps.ts';
 
 /** The contract's challenge lifetime. */
-export const AGENT_CHALLENGE_TTL_SECONDS = 60;
+const AGENT_CHALLENGE_TTL_SECONDS = 60;
 /** Spent and expired challenges are kept an hour for forensics, then purged in small batches. */
 const CHALLENGE_RETENTION_SECONDS = 3600;
 const DENIED_MESSAGE = 'Agent denied: the proof of the enrolled key was not accepted';

@@ -32,7 +32,7 @@ import { pairingCodeDigest } from './pairing-codes.ts';
 import { decideAfterVerification, foreignMachine } from './verify-decision.ts';
 import type { Client, Deps } from './deps.ts';
 
-export const MAX_BAD_SIGNATURES = 3;
+const MAX_BAD_SIGNATURES = 3;
 
 const DENIED_MESSAGE = 'Enrollment denied: the site, pairing code or enrollment key is not valid';
 

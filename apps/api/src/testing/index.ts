@@ -15,6 +15,6 @@ export { ManualClock } from '../clock.ts';
 export { MIGRATIONS_FOLDER, expectedMigrationCount, runMigrations } from '../db/migrate.ts';
 export { setOperatorPassword } from '../domain/console-sessions.ts';
 export { createOperator } from '../domain/operators.ts';
-export { ConfigError, loadApiConfig } from '../env.ts';
+export { loadApiConfig } from '../env.ts';
 export { silentLogger } from '../logger.ts';
 export { startApi, type RunningApi } from '../server.ts';

@@ -8,7 +8,7 @@ import { resolveIdPrefix } from '../id-prefix.ts';
 const CODE_STATUSES = ['active', 'used', 'expired', 'revoked'] as const;
 
 /** Always XXXX-XXXX-XXXX, whatever grouping the api chose. */
-export const displayPairingCode = (code: string): string => {
+const displayPairingCode = (code: string): string => {
   const canonical = normalizePairingCode(code);
   return canonical ? formatPairingCode(canonical) : code;
 };

@@ -13,7 +13,7 @@ interface SiteView {
 }
 
 /** Site codes are restricted to A-Z 0-9 -, but a typo must not turn into another path. */
-export const sitePath = (site: string): string => `/api/v1/admin/sites/${encodeURIComponent(site)}/enrollment-key`;
+const sitePath = (site: string): string => `/api/v1/admin/sites/${encodeURIComponent(site)}/enrollment-key`;
 
 export const sitesListCommand: Command = {
   path: ['sites', 'list'],

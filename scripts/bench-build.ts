@@ -5,11 +5,11 @@
  * the transpiler's startup and memory, and the edge's RSS would measure tsx
  * as much as the edge.
  */
-import { dirname, join, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildAll, buildEntries } from '../../../scripts/build.ts';
+import { buildAll, buildEntries } from './build.ts';
 
-const HERE = fileURLToPath(new URL('./', import.meta.url));
+const EDGE_BENCH = fileURLToPath(new URL('../apps/edge/bench/', import.meta.url));
 
 /**
  * Builds one app's main entry (as `pnpm build` does) and bundles the named
@@ -20,7 +20,7 @@ export const buildAppForBench = async <N extends string>(
   app: string,
   dir: string,
   scripts: readonly N[],
-  scriptsDir: string = HERE,
+  scriptsDir: string,
 ): Promise<{ main: string } & Record<N, string>> => {
   const entry = buildEntries().find((e) => e.app === app && e.outfile.endsWith(`${sep}main.js`));
   if (entry === undefined) throw new Error(`no ${app} entry to build`);
@@ -30,13 +30,10 @@ export const buildAppForBench = async <N extends string>(
 };
 
 /**
- * Builds the edge and bundles the named scripts of this folder (`bare-undici`
- * → `dir/bare-undici.js`). Returns the paths to run with `node`.
+ * Builds the edge and bundles the named scripts of apps/edge/bench
+ * (`bare-undici` → `dir/bare-undici.js`). Returns the paths to run with `node`.
  */
 export const buildForBench = async <N extends string>(dir: string, scripts: readonly N[]): Promise<{ edge: string } & Record<N, string>> => {
-  const { main, ...rest } = await buildAppForBench('edge', dir, scripts);
+  const { main, ...rest } = await buildAppForBench('edge', dir, scripts, EDGE_BENCH);
   return { edge: main, ...rest } as unknown as { edge: string } & Record<N, string>;
 };
-
-/** The folder of a bench module, for {@link buildAppForBench}'s `scriptsDir`. */
-export const benchDir = (moduleUrl: string): string => dirname(fileURLToPath(moduleUrl));
