@@ -46,7 +46,7 @@ const APP_ENTRIES: Record<string, readonly string[]> = {
   '@airlock/tunnel/sshd-config': ['.'],
 };
 
-export interface ImportSite {
+interface ImportSite {
   file: string;
   line: number;
   specifier: string;
@@ -55,7 +55,7 @@ export interface ImportSite {
 const IMPORT = /(?<![\w.])(?:import|export)\s*(?:type\s+)?(?:[\w*{}\s,]+?\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 /** Every static import, re-export and literal dynamic import in TypeScript source. */
-export const importsIn = (file: string, text: string): ImportSite[] => {
+const importsIn = (file: string, text: string): ImportSite[] => {
   const sites: ImportSite[] = [];
   for (const m of text.matchAll(IMPORT)) {
     const specifier = m[1] ?? m[2];
@@ -66,7 +66,7 @@ export const importsIn = (file: string, text: string): ImportSite[] => {
 };
 
 /** The broken rules among `sites`, one line each (`file:line → specifier: why`). */
-export const boundaryProblems = (sites: readonly ImportSite[], apps: ReadonlySet<string>): string[] => {
+const boundaryProblems = (sites: readonly ImportSite[], apps: ReadonlySet<string>): string[] => {
   const problems: string[] = [];
   for (const { file, line, specifier } of sites) {
     const at = `${file}:${line} → ${specifier}`;
