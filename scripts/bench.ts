@@ -30,9 +30,7 @@ import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
-import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
-import { freePort } from '../apps/edge/src/testing/harness.ts';
-import { spawnManaged, waitForHttp } from '../test/helpers/stack.ts';
+import { createTestDatabase, freePort, spawnManaged, type TestDatabase, waitForHttp } from '@airlock/testing';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
 const opsPerSecond = async (fn: () => unknown | Promise<unknown>, ms = 1500): Promise<number> => {

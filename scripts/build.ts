@@ -1,7 +1,7 @@
 /**
  * `pnpm build`: every app under apps/* that has src/main.ts compiles to
- * apps/<app>/dist/main.js (and an operator CLI at src/cli/main.ts to
- * dist/cli.js), runnable with plain `node`: no tsx, no dev dependencies.
+ * apps/<app>/dist/main.js (the operator CLI is the app apps/cli), runnable
+ * with plain `node`: no tsx, no dev dependencies.
  *
  * esbuild, not tsc or tsdown: the workspace packages ship TypeScript source
  * with `.ts` import specifiers, which tsc cannot emit as runnable JS without
@@ -33,7 +33,7 @@ export const EXTERNAL = ['@electric-sql/pglite', '@electric-sql/pglite-socket', 
  * import.meta.url)`): from src/console/ that is src/console/assets, from
  * dist/main.js it is dist/assets, so they are copied there.
  */
-export const STATIC_ASSETS: Record<string, ReadonlyArray<{ from: string; to: string }>> = {
+const STATIC_ASSETS: Record<string, ReadonlyArray<{ from: string; to: string }>> = {
   api: [{ from: 'src/console/assets', to: 'dist/assets' }],
 };
 
@@ -48,15 +48,13 @@ export interface BuiltEntry extends BuildEntry {
   externalImports: string[];
 }
 
-/** Every app with src/main.ts, plus src/cli/main.ts where an app has one. */
+/** Every app with src/main.ts. */
 export const buildEntries = (appsDir = path.join(root, 'apps')): BuildEntry[] =>
   readdirSync(appsDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(path.join(appsDir, d.name, 'src', 'main.ts')))
-    .flatMap((d) => {
+    .map((d) => {
       const dir = path.join(appsDir, d.name);
-      const main = { app: d.name, entry: path.join(dir, 'src', 'main.ts'), outfile: path.join(dir, 'dist', 'main.js') };
-      const cli = path.join(dir, 'src', 'cli', 'main.ts');
-      return existsSync(cli) ? [main, { app: d.name, entry: cli, outfile: path.join(dir, 'dist', 'cli.js') }] : [main];
+      return { app: d.name, entry: path.join(dir, 'src', 'main.ts'), outfile: path.join(dir, 'dist', 'main.js') };
     });
 
 export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> => {

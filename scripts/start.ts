@@ -17,8 +17,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { adminTokenPath, DEFAULT_DATA_DIR } from '../apps/api/src/data-dir.ts';
-import { ensureSelfSignedCert } from '../apps/edge/src/tls.ts';
+import { adminTokenPath, DEFAULT_DATA_DIR } from '@airlock/api/admin';
+import { ensureSelfSignedCert } from '@airlock/crypto';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // `node --import tsx`, not the tsx CLI: the CLI re-sends a signal its child has

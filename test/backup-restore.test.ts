@@ -16,13 +16,8 @@ import { promisify } from 'node:util';
 import postgres from 'postgres';
 import supertest from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../apps/api/src/clock.ts';
-import { createOperator } from '../apps/api/src/domain/operators.ts';
-import { loadApiConfig } from '../apps/api/src/env.ts';
-import { silentLogger } from '../apps/api/src/logger.ts';
-import { startApi, type RunningApi } from '../apps/api/src/server.ts';
-import { newAgentKey } from './helpers/agent-key.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { createOperator, loadApiConfig, ManualClock, type RunningApi, silentLogger, startApi } from '@airlock/api/testing';
+import { createTestDatabase, newAgentKey, type TestDatabase } from '@airlock/testing';
 
 const run = promisify(execFile);
 const SECRET = 'backup-restore-secret-'.padEnd(40, 'x');

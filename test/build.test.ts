@@ -12,9 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAll, buildEntries, EXTERNAL, type BuiltEntry } from '../scripts/build.ts';
-import { newAgentKey } from './helpers/agent-key.ts';
-import { request } from './helpers/http.ts';
-import { REPO_ROOT, startStack, type Stack } from './helpers/stack.ts';
+import { newAgentKey, REPO_ROOT, request } from '@airlock/testing';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 const run = promisify(execFile);
 
@@ -29,10 +28,10 @@ afterAll(async () => stack?.stop());
 describe('pnpm build', () => {
   it('builds every app that has src/main.ts, and the operator CLI', () => {
     const apps = readdirSync(path.join(REPO_ROOT, 'apps')).filter((a) => existsSync(path.join(REPO_ROOT, 'apps', a, 'src', 'main.ts')));
-    expect(apps).toEqual(expect.arrayContaining(['api', 'edge', 'agent']));
+    expect(apps).toEqual(expect.arrayContaining(['api', 'edge', 'agent', 'cli']));
     const outs = buildEntries().map((e) => path.relative(REPO_ROOT, e.outfile));
     for (const a of apps) expect(outs).toContain(`apps/${a}/dist/main.js`);
-    expect(outs).toContain('apps/api/dist/cli.js');
+    expect(outs).toContain('apps/cli/dist/main.js');
     for (const o of outs) expect(existsSync(path.join(REPO_ROOT, o)), o).toBe(true);
   });
 

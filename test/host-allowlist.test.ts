@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from './helpers/agent-key.ts';
+import { newAgentKey } from '@airlock/testing';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;

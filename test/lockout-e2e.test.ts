@@ -7,9 +7,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from './helpers/agent-key.ts';
-import { request } from './helpers/http.ts';
-import { REPO_ROOT, TSX, startStack, type Stack } from './helpers/stack.ts';
+import { newAgentKey, REPO_ROOT, request, TSX } from '@airlock/testing';
+import { startStack, type Stack } from './helpers/stack.ts';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -20,7 +19,7 @@ beforeAll(async () => {
 afterAll(async () => stack?.stop());
 
 const cli = (...args: string[]) =>
-  run(TSX, ['apps/api/src/cli/main.ts', ...args], {
+  run(TSX, ['apps/cli/src/main.ts', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, AIRLOCK_API_URL: stack.apiUrl, AIRLOCK_TOKEN: stack.adminToken },
   });

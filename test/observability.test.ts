@@ -5,7 +5,7 @@
  */
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, signRaw, signedMessage } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from './helpers/http.ts';
+import { request } from '@airlock/testing';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;

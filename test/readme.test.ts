@@ -13,10 +13,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, REPO_ROOT } from '../apps/edge/src/testing/harness.ts';
-import { createSite, enrollAndVerify, pollAfterInterval, status } from '../apps/api/test/flows.ts';
-import { startTestApi, type TestApi } from './helpers/api.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { createTestDatabase, freePort, REPO_ROOT, type TestDatabase } from '@airlock/testing';
+import { createSite, enrollAndVerify, pollAfterInterval, startTestApi, status, type TestApi } from '@airlock/api/testing';
 import { shBlocksUnder } from './helpers/markdown.ts';
 
 const page = (file: string) => readFileSync(path.join(REPO_ROOT, file), 'utf8');

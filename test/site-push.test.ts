@@ -4,8 +4,7 @@
  * succeed; the 61st is throttled with Retry-After and never reaches the api.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from './helpers/agent-key.ts';
-import { request } from './helpers/http.ts';
+import { newAgentKey, request } from '@airlock/testing';
 import { startStack, type Stack } from './helpers/stack.ts';
 
 let stack: Stack;

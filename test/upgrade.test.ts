@@ -14,12 +14,8 @@ import { mintSecret, secretDigest, secretDisplayStart, sshFingerprint, parseSshE
 import postgres from 'postgres';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER, expectedMigrationCount, runMigrations } from '../apps/api/src/db/migrate.ts';
-import { loadApiConfig } from '../apps/api/src/env.ts';
-import { silentLogger } from '../apps/api/src/logger.ts';
-import { startApi, type RunningApi } from '../apps/api/src/server.ts';
-import { newAgentKey } from './helpers/agent-key.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { expectedMigrationCount, loadApiConfig, MIGRATIONS_FOLDER, runMigrations, type RunningApi, silentLogger, startApi } from '@airlock/api/testing';
+import { createTestDatabase, newAgentKey, type TestDatabase } from '@airlock/testing';
 
 let db: TestDatabase;
 let api: RunningApi;

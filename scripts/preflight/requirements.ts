@@ -69,7 +69,7 @@ export const ACCOUNTS: readonly Account[] = [
   },
 ];
 
-/** The services every test file talks to, with the same defaults as test/helpers/db.ts and the edge test harness. */
+/** The services every test file talks to, with the same defaults as @airlock/testing (db.ts, redis.ts). */
 export const SERVICES = {
   postgres: { env: 'TEST_DATABASE_URL', fallback: 'postgres://postgres@127.0.0.1:5432/postgres' },
   redis: { env: 'TEST_REDIS_URL', fallback: 'redis://127.0.0.1:6379' },

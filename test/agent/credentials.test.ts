@@ -6,10 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import * as path from 'node:path';
-import { parseSshEd25519PublicKey } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../apps/agent/src/cli.ts';
-import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
+import { runCli } from '@airlock/agent/cli';
+import { ensureSelfSignedCert, parseSshEd25519PublicKey } from '@airlock/crypto';
 import type { Stack } from '../helpers/stack.ts';
 import {
   approvalLine,

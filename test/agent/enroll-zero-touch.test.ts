@@ -3,8 +3,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveMachineUid } from '../../apps/agent/src/machine-uid.ts';
-import { REPO_ROOT, TSX, startStack, type Stack } from '../helpers/stack.ts';
+import { deriveMachineUid } from '@airlock/agent/machine-uid';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { REPO_ROOT, TSX } from '@airlock/testing';
 import {
   approvalLine,
   createSite,

@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
+import { ensureSelfSignedCert } from '@airlock/crypto';
 
 export interface Reply {
   status: number;

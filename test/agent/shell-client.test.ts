@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveMachineUid } from '../../apps/agent/src/machine-uid.ts';
+import { deriveMachineUid } from '@airlock/agent/machine-uid';
 import type { Stack } from '../helpers/stack.ts';
 import {
   approvalLine,

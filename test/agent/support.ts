@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, TSX, startStack, type Stack } from '../helpers/stack.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { REPO_ROOT, TSX } from '@airlock/testing';
 
 export interface Run {
   child: ChildProcess;
@@ -158,7 +159,6 @@ export const verifyAgentKey = async (stack: Stack, agentKey: string): Promise<{ 
   return { status: res.status, body: await res.json() };
 };
 
-export { REPO_ROOT };
 
 /**
  * The stack most agent tests want: TLS with a self-signed certificate (its

@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type * as http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey, type TestAgentKey } from '../helpers/agent-key.ts';
+import { newAgentKey, type TestAgentKey } from '@airlock/testing';
 import { enrollToPollToken, pollStatus, type Admin } from './support/airlock.ts';
 import { hit, report, type Hit } from './support/http.ts';
 import { headerSet, mediansMs, pairwise, sampleInterleaved, showPairs } from './support/oracle.ts';

@@ -11,9 +11,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../../apps/edge/src/testing/harness.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import type { TestAgentKey } from '../helpers/agent-key.ts';
+import { createTestDatabase, sleep, type TestAgentKey, type TestDatabase } from '@airlock/testing';
 import { adminClient, createAdminToken, enrollToPollToken, pollStatus, recoverAgentKey, type Admin } from './support/airlock.ts';
 import { hit, report, type Hit } from './support/http.ts';
 import { apiProcess, type ApiProcess } from './support/processes.ts';

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, sleep, startRedisServer, type RedisServer } from '../../apps/edge/src/testing/harness.ts';
+import { type RedisServer, REPO_ROOT, sleep, startRedisServer } from '@airlock/testing';
 import { startConnectProxy, type ConnectProxy } from './support/connect-proxy.ts';
 import { flood, worstPerSource, wrongCodeBody, type FloodResult } from './support/flood.ts';
 import { hit, loopbackAddresses, quantile, report } from './support/http.ts';

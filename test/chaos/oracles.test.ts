@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePairingCode } from '@airlock/crypto';
-import { newAgentKey } from '../helpers/agent-key.ts';
+import { newAgentKey } from '@airlock/testing';
 import { enrollToPollToken, type Admin } from './support/airlock.ts';
 import { hit, report } from './support/http.ts';
 import { headerSet, mediansMs, pairwise, sampleInterleaved, showPairs } from './support/oracle.ts';

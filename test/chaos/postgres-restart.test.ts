@@ -9,7 +9,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '../../apps/edge/src/testing/harness.ts';
+import { sleep } from '@airlock/testing';
 import { enrollToPollToken, pollStatus, type Admin } from './support/airlock.ts';
 import { hit, quantile, report, type Hit } from './support/http.ts';
 import type { PrivatePostgres } from './support/postgres.ts';

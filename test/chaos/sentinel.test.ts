@@ -9,7 +9,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, waitFor } from '../../apps/edge/src/testing/harness.ts';
+import { sleep, waitFor } from '@airlock/testing';
 import { allLocked, flood, lockoutOnlyEdgeEnv, worstPerSource, wrongCodeBody, type FloodResult } from './support/flood.ts';
 import { hit, loopbackAddresses, report } from './support/http.ts';
 import { rssMiB } from './support/processes.ts';

@@ -10,10 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setOperatorPassword } from '../../apps/api/src/domain/console-sessions.ts';
-import { newAgentKey, type TestAgentKey } from '../helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../helpers/api.ts';
-import { request } from '../helpers/http.ts';
+import { setOperatorPassword, startTestApi, type TestApi } from '@airlock/api/testing';
+import { newAgentKey, request, type TestAgentKey } from '@airlock/testing';
 
 // The few browser globals the page callbacks touch, typed here: the repo's TypeScript has no DOM lib,
 // and string callbacks are not an option (the console's CSP rightly refuses eval).

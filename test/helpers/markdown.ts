@@ -24,7 +24,7 @@ const FENCE = /^(\s*)(`{3,}|~{3,})(.*)$/;
 const ATX = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
 
 /** Headings (outside fences) with the fenced blocks under each, in order; text before the first heading is level 0. */
-export const sections = (md: string): Section[] => {
+const sections = (md: string): Section[] => {
   const out: Section[] = [{ heading: '', level: 0, blocks: [] }];
   let fence: { marker: string; lang: string; lines: string[] } | null = null;
   for (const line of md.split('\n')) {

@@ -4,61 +4,13 @@
  * a fresh Postgres database, real Redis under a unique key prefix, and an
  * admin operator.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, REDIS_URL, REPO_ROOT } from '../../apps/edge/src/testing/harness.ts';
-import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
-import { createTestDatabase, type TestDatabase } from './db.ts';
-
-// One harness for sockets, ports and Redis: the edge's (apps/edge/src/testing).
-export { REDIS_URL, REPO_ROOT };
-export const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-
-export interface ManagedProcess {
-  child: ChildProcess;
-  output: () => string;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-/** A `.js` entry (the build, apps/<app>/dist) runs on plain node; TypeScript through tsx. */
-export const spawnManaged = (args: string[], env: Record<string, string>): ManagedProcess => {
-  const command = args[0]?.endsWith('.js') ? process.execPath : TSX;
-  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => out,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-};
-
-/** Polls a URL until it answers 200, or fails with the process output. */
-export const waitForHttp = async (url: string, proc: ManagedProcess, opts: { timeoutMs?: number } = {}) => {
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output()}`);
-    try {
-      const res = await fetch(url);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`timed out waiting for ${url}:\n${proc.output()}`);
-};
+import { withAdminDatabase } from '@airlock/api/admin';
+import { ensureSelfSignedCert } from '@airlock/crypto';
+import { createTestDatabase, freePort, REDIS_URL, spawnManaged, waitForHttp, type ManagedProcess, type TestDatabase } from '@airlock/testing';
 
 export interface Stack {
   edgeUrl: string;
@@ -75,7 +27,7 @@ export interface Stack {
   api: ManagedProcess;
   edge: ManagedProcess;
   /** Bodies are JSON as parsed; tests assert them field by field. */
-  // `any` on purpose, as in helpers/http.ts.
+  // `any` on purpose, as in @airlock/testing's http.ts.
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
 }
@@ -172,17 +124,9 @@ export const startStack = async (
 };
 
 /** Operators are created in the database directly, as `pnpm airlock operators create` does. */
-const createOperatorsDirectly = async (url: string): Promise<{ admin: string; service: string }> => {
-  const { createOperator } = await import('../../apps/api/src/domain/operators.ts');
-  const { connectDatabase } = await import('../../apps/api/src/db/client.ts');
-  const { systemClock } = await import('../../apps/api/src/clock.ts');
-  const handle = connectDatabase({ url, max: 1 });
-  try {
-    const admin = await createOperator(handle.db, systemClock, { name: 'stack-admin', role: 'admin' }, 'test', null);
-    const service = await createOperator(handle.db, systemClock, { name: 'stack-service', role: 'service' }, 'test', null);
+const createOperatorsDirectly = (url: string): Promise<{ admin: string; service: string }> =>
+  withAdminDatabase(url, async (db) => {
+    const admin = await db.createOperator({ name: 'stack-admin', role: 'admin' }, 'test');
+    const service = await db.createOperator({ name: 'stack-service', role: 'service' }, 'test');
     return { admin: admin.token, service: service.token };
-  } finally {
-    await handle.close();
-  }
-};
-
+  });

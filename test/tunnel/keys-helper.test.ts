@@ -14,10 +14,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api.ts';
-import { createSite, enrollAndVerify, pollAfterInterval } from '../../apps/api/test/flows.ts';
-import { waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { checkAccounts, HELPER_NAME, installKeysHelper } from '../../apps/tunnel/src/install.ts';
+import { createSite, enrollAndVerify, pollAfterInterval, startTestApi, type TestApi } from '@airlock/api/testing';
+import { waitFor } from '@airlock/testing';
+import { checkAccounts, HELPER_NAME, installKeysHelper } from '@airlock/tunnel/install';
 import { cleanupTunnelDirs, createTunnelOperator, ensureAccounts, helperDir, KEYS_USER, startTunnel, type TunnelEndpoint } from './support.ts';
 
 const run = promisify(execFile);

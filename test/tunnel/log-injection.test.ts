@@ -10,9 +10,9 @@
  */
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
+import { freePort, REDIS_URL, waitFor } from '@airlock/testing';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey } from '../agent/support.ts';
-import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 import { sendAuthRequests } from './ssh-attacker.ts';
 import {
   cleanupTunnelDirs,

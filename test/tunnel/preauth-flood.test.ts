@@ -12,10 +12,10 @@ import * as net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TUNNEL_MAX_STARTUPS } from '../../apps/edge/src/ssh/config.ts';
-import { freePort, metricValue, sleep } from '../../apps/edge/src/testing/harness.ts';
+import { TUNNEL_MAX_STARTUPS } from '@airlock/edge/config';
+import { freePort, metricValue, REDIS_URL, sleep } from '@airlock/testing';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, tempStateDir } from '../agent/support.ts';
-import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 import { cleanupTunnelDirs, createTunnelOperator, ensureAccounts, runSsh, startEcho, startTunnel, type TunnelEndpoint } from './support.ts';
 
 const FLOOD_ADDRESSES = Array.from({ length: 12 }, (_, i) => `127.0.0.${20 + i}`);

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureSelfSignedCert } from '../../apps/edge/src/tls.ts';
-import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { startTestApi, type TestApi } from '../helpers/api.ts';
-import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
+import { ensureSelfSignedCert } from '@airlock/crypto';
+import { freePort, type ManagedProcess, spawnManaged, waitFor } from '@airlock/testing';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
 import { cleanupTunnelDirs, createTunnelOperator, ensureAccounts, helperDir, keysSocketPath, startTunnel } from './support.ts';
 
 let t: TestApi;

@@ -9,11 +9,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { spawnManaged, type ManagedProcess } from '../helpers/stack.ts';
+import { freePort, type ManagedProcess, spawnManaged, waitFor } from '@airlock/testing';
 import { runAgent, tempStateDir } from '../agent/support.ts';
 
-export const TUNNEL_USER = 'airlock';
+const TUNNEL_USER = 'airlock';
 export const KEYS_USER = 'airlock-keys';
 
 /** Idempotent: the accounts the endpoint needs, as docs/tunnel.md tells an operator to make them. */

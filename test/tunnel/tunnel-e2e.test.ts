@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import * as https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '../../apps/edge/src/testing/harness.ts';
-import { SSH_ALGORITHMS } from '../../apps/tunnel/src/sshd-config.ts';
-import { REDIS_URL, startStack, type Stack } from '../helpers/stack.ts';
+import { freePort, REDIS_URL, waitFor } from '@airlock/testing';
+import { SSH_ALGORITHMS } from '@airlock/tunnel/sshd-config';
+import { startStack, type Stack } from '../helpers/stack.ts';
 import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, runShellClient, tempStateDir, type Run } from '../agent/support.ts';
 import { cleanupTunnelDirs, createTunnelOperator, echoThrough, enrollTunnelAgent, ensureAccounts, runSsh, startEcho, startTunnel, type Enrolled, type TunnelEndpoint } from './support.ts';
 

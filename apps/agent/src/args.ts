@@ -167,7 +167,7 @@ export const parsePairingCode = (input: string): string => {
   );
 };
 
-export const parseSiteCode = (input: string): string => {
+const parseSiteCode = (input: string): string => {
   const site = v.safeParse(SiteCode, input.trim());
   if (!site.success) {
     throw new UsageError('--site must be 2-32 characters of A-Z, 0-9 and -, starting with a letter or digit');
@@ -179,7 +179,7 @@ export const parseSiteCode = (input: string): string => {
  * The edge matches request targets byte for byte, so a base path would never
  * match; only scheme, host and port are meaningful.
  */
-export const parseServerUrl = (input: string, insecure: boolean): URL => {
+const parseServerUrl = (input: string, insecure: boolean): URL => {
   let url: URL;
   try {
     url = new URL(input);

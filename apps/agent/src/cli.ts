@@ -119,7 +119,7 @@ const explainFailure = (error: unknown): Explanation => {
   };
 };
 
-export const explainTransport = (error: TransportError): Explanation => {
+const explainTransport = (error: TransportError): Explanation => {
   switch (error.kind) {
     case 'pin':
       return {

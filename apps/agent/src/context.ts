@@ -36,7 +36,7 @@ export class InterruptedError extends Error {
   }
 }
 
-export const USER_AGENT = `airlock-agent/${AGENT_VERSION} (node ${process.versions.node}; ${process.platform})`;
+const USER_AGENT = `airlock-agent/${AGENT_VERSION} (node ${process.versions.node}; ${process.platform})`;
 
 export const resolveStatePaths = (stateDir: string | undefined): StatePaths =>
   statePaths(path.resolve(stateDir ?? defaultStateDir()));

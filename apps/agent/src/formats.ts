@@ -30,9 +30,9 @@ export const PollInterval = v.pipe(v.number(), v.integer(), v.minValue(0), v.max
 
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9.]{7,15}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$/;
 /** A DNS name, an IPv4 address or an IPv6 address. */
-export const NetHost = v.pipe(v.string(), v.maxLength(253), v.regex(HOST));
+const NetHost = v.pipe(v.string(), v.maxLength(253), v.regex(HOST));
 /** `host:port`, as in permit_open. */
-export const HostPort = v.pipe(
+const HostPort = v.pipe(
   v.string(),
   v.maxLength(300),
   v.check((s) => {

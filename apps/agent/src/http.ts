@@ -7,7 +7,7 @@ import type { TlsFlags } from './args.ts';
 import { TransportError } from './http-errors.ts';
 import { openTunnel } from './proxy.ts';
 
-export { TransportError, type TransportErrorKind } from './http-errors.ts';
+export { TransportError } from './http-errors.ts';
 
 export interface HttpResponse {
   status: number;

@@ -7,7 +7,7 @@ export interface MachineIdSource {
   path: string;
 }
 
-export const DEFAULT_MACHINE_ID_SOURCES: readonly MachineIdSource[] = [
+const DEFAULT_MACHINE_ID_SOURCES: readonly MachineIdSource[] = [
   { label: '/etc/machine-id', path: '/etc/machine-id' },
   { label: '/sys/class/dmi/id/product_uuid', path: '/sys/class/dmi/id/product_uuid' },
 ];

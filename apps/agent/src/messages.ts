@@ -35,7 +35,7 @@ export const sanitizeServerText = (text: string, max = 500): string => {
  * The contract puts the operator's reason in the message; servers tend to
  * lead with "Enrollment rejected by the operator:", which the title says already.
  */
-export const rejectionReason = (message: string): string =>
+const rejectionReason = (message: string): string =>
   message.replace(/^enrollment (was )?rejected( by [^:]{1,40})?:\s*/i, '') || message;
 
 /** `45 s`, `15 min`, `1 h 5 min`. */

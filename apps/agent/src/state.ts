@@ -21,7 +21,7 @@ import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3
  *   tunnel-state.json 0600  written by `airlock-agent tunnel`, read by `status`
  *   renew.lock        0600  held while renew/recover runs
  */
-export const FILES = {
+const FILES = {
   privateKey: 'id_ed25519',
   publicKey: 'id_ed25519.pub',
   enrollment: 'enrollment.json',

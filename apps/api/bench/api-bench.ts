@@ -23,10 +23,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
-import { buildAppForBench } from '../../edge/bench/built.ts';
-import { freePort } from '../../edge/src/testing/harness.ts';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
-import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
+import { buildAppForBench } from '../../../scripts/bench-build.ts';
+import { createTestDatabase, freePort } from '@airlock/testing';
+import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

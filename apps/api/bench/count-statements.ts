@@ -24,12 +24,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
-import { createTestDatabase } from '../../../test/helpers/db.ts';
+import { createTestDatabase } from '@airlock/testing';
 import { createOperator } from '../src/domain/operators.ts';
 import { loadApiConfig } from '../src/env.ts';
 import { createLogger } from '../src/logger.ts';
 import { startApi } from '../src/server.ts';
-import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
+import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 
 const ENROLLMENTS = 20;
 const WARM_UP = 5;
@@ -104,7 +104,7 @@ const countingRelay = async (target: { host: string; port: number }) => {
 
 export type RouteCounts = Record<'enroll' | 'verify' | 'status', WireCounts>;
 
-export const countStatements = async (): Promise<RouteCounts> => {
+const countStatements = async (): Promise<RouteCounts> => {
   const db = await createTestDatabase('airlock_count');
   const dbUrl = new URL(db.url);
   const relay = await countingRelay({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) });

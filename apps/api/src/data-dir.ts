@@ -8,7 +8,7 @@ export const DEFAULT_DATA_DIR = './.airlock';
 export const adminTokenPath = (dataDir: string): string => path.resolve(dataDir, 'admin-token');
 
 /** The data directory cannot be made safe: the api refuses to start. */
-export class DataDirError extends Error {
+class DataDirError extends Error {
   override readonly name = 'DataDirError';
 }
 

@@ -38,7 +38,7 @@ const MAX_CERT_TTL_SECONDS = 90 * 86400;
 const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/;
 
 /** `host:port` (IPv6 in brackets) into its parts. */
-export const splitHostPort = (s: string): { host: string; port: number } => {
+const splitHostPort = (s: string): { host: string; port: number } => {
   const i = s.lastIndexOf(':');
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 };

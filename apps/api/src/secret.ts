@@ -7,9 +7,9 @@ import path from 'node:path';
  * database so that a leaked table alone cannot be brute-forced (60-bit codes).
  * From AIRLOCK_SECRET, or a 0600 file created under the data dir on first start.
  */
-export const MIN_SECRET_BYTES = 32;
+const MIN_SECRET_BYTES = 32;
 
-export class ServerSecretError extends Error {
+class ServerSecretError extends Error {
   override readonly name = 'ServerSecretError';
 }
 

@@ -34,7 +34,7 @@ export interface OpenedDatabase {
 }
 
 /** DATABASE_URL when set; otherwise embedded Postgres under the data dir. */
-export const openDatabase = async (config: ApiConfig, logger: Logger): Promise<OpenedDatabase> => {
+const openDatabase = async (config: ApiConfig, logger: Logger): Promise<OpenedDatabase> => {
   if (config.databaseUrl) {
     const handle = connectDatabase({ url: config.databaseUrl, prepare: config.databasePrepare });
     return { handle, embedded: null, close: () => handle.close() };
@@ -53,7 +53,7 @@ export const openDatabase = async (config: ApiConfig, logger: Logger): Promise<O
 };
 
 /** Migrates through a dedicated single-connection client (the embedded one already is). */
-export const migrateDatabase = async (config: ApiConfig, database: OpenedDatabase): Promise<void> => {
+const migrateDatabase = async (config: ApiConfig, database: OpenedDatabase): Promise<void> => {
   if (database.embedded || !config.databaseUrl) return runMigrations(database.handle.sql);
   const single = connectDatabase({ url: config.databaseUrl, max: 1 });
   try {

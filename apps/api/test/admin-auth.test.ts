@@ -4,9 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { createCode, createSite, enroll, status, verify } from './flows.ts';
+import { createCode, createSite, enroll, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
+import { newAgentKey } from '@airlock/testing';
 
 let t: TestApi;
 beforeAll(async () => {

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureSelfSignedCert, type SelfSignedCert } from '../../edge/src/tls.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { request } from '../../../test/helpers/http.ts';
-import { runCli } from '../src/cli/run.ts';
+import { ensureSelfSignedCert, type SelfSignedCert } from '@airlock/crypto';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { request } from '@airlock/testing';
+import { runCli } from '@airlock/cli/run';
 import { ConfigError, loadApiConfig } from '../src/env.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'airlock-api-tls-'));

@@ -7,11 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, createSite, enrollBody, startTestApi, type TestApi } from '@airlock/api/testing';
 import { anonymousRefusals } from '../src/metrics/refusals.ts';
-import { runCli } from '../src/cli/run.ts';
-import { createCode, createSite, enrollBody } from './flows.ts';
+import { runCli } from '@airlock/cli/run';
 
 let t: TestApi;
 beforeAll(async () => {

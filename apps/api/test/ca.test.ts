@@ -7,9 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCaBundle } from '../src/ca.ts';
 import { ConfigError, loadApiConfig, parseDuration } from '../src/env.ts';
 import { createLogger } from '../src/logger.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { enrollWithCsr, internalCertVerify } from './credential-flows.ts';
-import { createSite } from './flows.ts';
 
 const quiet = createLogger('api', 'error', () => {});
 let dir: string;

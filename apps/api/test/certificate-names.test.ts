@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCaBundle } from '../src/ca.ts';
 import { ConfigError, loadApiConfig } from '../src/env.ts';
 import { createLogger } from '../src/logger.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, enroll, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { enrollWithCsr, newTlsAgent, openssl } from './credential-flows.ts';
-import { createSite, enroll, status, verify } from './flows.ts';
 
 let dir: string;
 beforeAll(() => {

@@ -7,9 +7,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createCode, createSite, enroll, startTestApi, type TestApi } from '@airlock/api/testing';
 import { internalCertVerify, newTlsAgent, pollAfterInterval, type TlsAgent } from './credential-flows.ts';
-import { createCode, createSite, enroll } from './flows.ts';
 
 let t: TestApi;
 let cek: string;

@@ -11,10 +11,9 @@ import { setOperatorPassword } from '../src/domain/console-sessions.ts';
 import { hashPassword } from '../src/domain/passwords.ts';
 import { setPasswordHash } from '../src/store/sessions.ts';
 import { CONSOLE_CSP } from '../src/console/security.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
+import { createCode, createSite, enrollAndVerify, startTestApi, type TestApi } from '@airlock/api/testing';
+import { ConsoleClient } from '@airlock/testing';
 import { createOperator } from '../src/domain/operators.ts';
-import { createCode, createSite, enrollAndVerify } from './flows.ts';
 
 const PW = 'correct horse battery staple';
 let t: TestApi;

@@ -8,12 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { edgeKeys } from '@airlock/lockouts';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
-import { REDIS_URL } from '../../../test/helpers/stack.ts';
+import { ConsoleClient, newAgentKey, REDIS_URL } from '@airlock/testing';
+import { createCode, createSite, enroll, enrollAndVerify, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { setOperatorPassword } from '../src/domain/console-sessions.ts';
-import { createCode, createSite, enroll, enrollAndVerify, status, verify } from './flows.ts';
 
 const PW = 'pages test password';
 const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`;

@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { ConsoleClient } from '@airlock/testing';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TSX = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
-const MAIN = path.join(REPO_ROOT, 'apps/api/src/cli/main.ts');
+const MAIN = path.join(REPO_ROOT, 'apps/cli/src/main.ts');
 
 let t: TestApi;
 beforeAll(async () => {
@@ -70,7 +70,7 @@ describe('POST /api/v1/admin/operators/{name}/password', () => {
   it('refuses short passwords, control characters, unknown fields and text/plain', async () => {
     const short = await setPw('alice', { password: 'short' });
     expect(short.status).toBe(400);
-    expect((await short.json()).error.fields).toEqual({ password: 'must be at least 12 characters' });
+    expect(((await short.json()) as { error: { fields: unknown } }).error.fields).toEqual({ password: 'must be at least 12 characters' });
     expect((await setPw('alice', { password: 'has a\nnewline inside' })).status).toBe(400);
     expect((await setPw('alice', { password: 'long enough password', role: 'admin' })).status).toBe(400);
     const plain = await fetch(`${t.api.url}/api/v1/admin/operators/alice/password`, {
@@ -84,7 +84,7 @@ describe('POST /api/v1/admin/operators/{name}/password', () => {
   it('refuses a service operator (409) and an unknown one (404)', async () => {
     const service = await setPw('mgmt', { password: 'service password 1' });
     expect(service.status).toBe(409);
-    expect((await service.json()).error.code).toBe('invalid_state');
+    expect(((await service.json()) as { error: { code: string } }).error.code).toBe('invalid_state');
     expect((await setPw('nobody', { password: 'nobody password 1' })).status).toBe(404);
   });
 });

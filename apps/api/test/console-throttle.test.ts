@@ -9,9 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents } from '@airlock/schema';
 import { eq } from 'drizzle-orm';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
-import { runCli } from '../src/cli/run.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { ConsoleClient } from '@airlock/testing';
+import { runCli } from '@airlock/cli/run';
 import { SIGN_IN_OPERATOR_MAX_FAILURES, setOperatorPassword } from '../src/domain/console-sessions.ts';
 import { createOperator } from '../src/domain/operators.ts';
 

@@ -13,9 +13,8 @@ import {
   sshFingerprint,
 } from '@airlock/crypto';
 import { expect } from 'vitest';
-import type { TestApi } from '../../../test/helpers/api.ts';
-import { createCode, enroll, status, verify } from './flows.ts';
-export { pollAfterInterval } from './flows.ts';
+import { createCode, enroll, status, type TestApi, verify } from '@airlock/api/testing';
+export { pollAfterInterval } from '@airlock/api/testing';
 
 export interface TlsAgent {
   publicKey: string;

@@ -5,9 +5,8 @@
  * revocation) on PGlite too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, enroll, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { challenge, enrollWithCsr, internalAgentKeyVerify, internalCertVerify, newTlsAgent, renew } from './credential-flows.ts';
-import { createSite, enroll, status, verify } from './flows.ts';
 
 let t: TestApi;
 beforeAll(async () => {

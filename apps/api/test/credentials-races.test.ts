@@ -1,9 +1,8 @@
 /** Races on the agent routes, on real Postgres: one winner per challenge, one live agent key per agent. */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { challenge, enrollWithCsr, internalAgentKeyVerify, renew } from './credential-flows.ts';
-import { createSite } from './flows.ts';
 
 let t: TestApi;
 let sql: postgres.Sql;

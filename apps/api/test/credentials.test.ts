@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createCode, createSite, enroll, startTestApi, type TestApi, verify } from '@airlock/api/testing';
 import {
   challenge,
   enrollWithCsr,
@@ -15,8 +15,7 @@ import {
   renew,
 } from './credential-flows.ts';
 import { agentSignedMessage, parseSshEd25519PublicKey, signedMessage, sshFingerprint } from '@airlock/crypto';
-import { keygenEd25519, keygenSign } from '../../../packages/crypto/src/test-support.ts';
-import { createCode, createSite, enroll, verify } from './flows.ts';
+import { keygenEd25519, keygenSign } from '@airlock/crypto/test-support';
 
 let t: TestApi;
 let dir: string;

@@ -8,8 +8,8 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlink
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startTestApi } from '../../../test/helpers/api.ts';
-import { REPO_ROOT, TSX } from '../../../test/helpers/stack.ts';
+import { startTestApi } from '@airlock/api/testing';
+import { REPO_ROOT, TSX } from '@airlock/testing';
 import { ConfigError, loadApiConfig } from '../src/env.ts';
 import { loadServerSecret } from '../src/secret.ts';
 import { startApi } from '../src/server.ts';

@@ -5,8 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
+import { createSite, enrollAndVerify, pollAfterInterval, startTestApi, type TestApi } from '@airlock/api/testing';
 import { raceApproveAndReject, raceEnrollsWithOneCode } from './race-cases.ts';
 
 let t: TestApi;

@@ -10,11 +10,10 @@ import http from 'node:http';
 import { auditEvents, operatorSessions } from '@airlock/schema';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { setOperatorPassword } from '../src/domain/console-sessions.ts';
 import { hostName, isAllowedHost } from '../src/http/host.ts';
-import { createCode, createSite } from './flows.ts';
 
 const PW = 'correct horse battery staple';
 const EVIL = 'rebind.attacker.example';

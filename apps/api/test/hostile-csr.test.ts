@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createCode, createSite, enroll, startTestApi, type TestApi } from '@airlock/api/testing';
 import { enrollWithCsr, newTlsAgent, openssl, renew, type TlsAgent } from './credential-flows.ts';
-import { createCode, createSite, enroll } from './flows.ts';
 
 let t: TestApi;
 let dir: string;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createCode, createSite, enroll, enrollAndVerify, enrollBody, pollAfterInterval, status, verify } from './flows.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, createSite, enroll, enrollAndVerify, enrollBody, pollAfterInterval, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 
 let t: TestApi;
 beforeAll(async () => {

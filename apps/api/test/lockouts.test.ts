@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { edgeKeys } from '@airlock/lockouts';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { REDIS_URL } from '../../../test/helpers/stack.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
+import { REDIS_URL } from '@airlock/testing';
 import { latestAudit } from './snapshot.ts';
 
 const prefix = `airlock-test:${randomBytes(6).toString('hex')}:`;

@@ -12,9 +12,8 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { enrollWithCsr, internalCertVerify, newTlsAgent, openssl, renew, type TlsAgent } from './credential-flows.ts';
-import { createSite } from './flows.ts';
 
 let t: TestApi;
 let server: https.Server;

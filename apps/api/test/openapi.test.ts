@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.ts';
 import { buildOpenApiDocument, openApiPath } from '../src/openapi/document.ts';
 import { ROUTES } from '../src/openapi/routes.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { startTestApi, type TestApi } from '@airlock/api/testing';
 
 let t: TestApi;
 beforeAll(async () => {

@@ -1,7 +1,6 @@
 /** Race scenarios shared by the Postgres and the embedded-Postgres test files. */
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import type { TestApi } from '../../../test/helpers/api.ts';
-import { createCode, enroll, enrollAndVerify, enrollBody } from './flows.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, enroll, enrollAndVerify, enrollBody, type TestApi } from '@airlock/api/testing';
 
 export const raceEnrollsWithOneCode = async (t: TestApi, site: string, n: number): Promise<number[]> => {
   const { code } = await createCode(t, site);

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { raceApproveAndReject, raceDecisions, raceEnrollsWithOneCode } from './race-cases.ts';
-import { createSite } from './flows.ts';
 
 let t: TestApi;
 beforeAll(async () => {

@@ -5,9 +5,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createCode, createSite, enrollAndVerify, enrollBody } from './flows.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, createSite, enrollAndVerify, enrollBody, startTestApi, type TestApi } from '@airlock/api/testing';
 import { latestAudit, snapshotState } from './snapshot.ts';
 
 let t: TestApi;

@@ -1,8 +1,7 @@
 /** All state lives in Postgres: two api replicas on one database behave as one. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createCode, createSite, enroll, enrollBody, status, verify } from './flows.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createCode, createSite, enroll, enrollBody, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 
 let a: TestApi;
 let b: TestApi;

@@ -10,13 +10,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey, type TestAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
-import { runCli } from '../src/cli/run.ts';
+import { ConsoleClient, newAgentKey, type TestAgentKey } from '@airlock/testing';
+import { createCode, createSite, enroll, enrollBody, pollAfterInterval, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
+import { runCli } from '@airlock/cli/run';
 import { setOperatorPassword } from '../src/domain/console-sessions.ts';
 import { challenge } from './credential-flows.ts';
-import { createCode, createSite, enroll, enrollBody, pollAfterInterval, status, verify } from './flows.ts';
 
 const PW = 'correct horse battery staple';
 let t: TestApi;

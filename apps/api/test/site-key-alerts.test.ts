@@ -7,12 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { ConsoleClient } from '../../../test/helpers/console.ts';
-import { runCli } from '../src/cli/run.ts';
+import { ConsoleClient, newAgentKey } from '@airlock/testing';
+import { createSite, enroll, startTestApi, type TestApi } from '@airlock/api/testing';
+import { runCli } from '@airlock/cli/run';
 import { setOperatorPassword } from '../src/domain/console-sessions.ts';
-import { createSite, enroll } from './flows.ts';
 
 const PW = 'correct horse battery staple';
 let t: TestApi;

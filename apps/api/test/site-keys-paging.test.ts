@@ -5,10 +5,9 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { runCli } from '../src/cli/run.ts';
-import { createSite, enroll } from './flows.ts';
+import { newAgentKey } from '@airlock/testing';
+import { createSite, enroll, startTestApi, type TestApi } from '@airlock/api/testing';
+import { runCli } from '@airlock/cli/run';
 
 let t: TestApi;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 /** A fingerprint of every table but the audit log, to prove a refusal changed nothing. */
 import { sql } from 'drizzle-orm';
-import type { TestApi } from '../../../test/helpers/api.ts';
+import { type TestApi } from '@airlock/api/testing';
 
 const TABLES = ['sites', 'site_enrollment_keys', 'pairing_codes', 'enrollments', 'agents', 'agent_keys', 'operators', 'operator_tokens'];
 

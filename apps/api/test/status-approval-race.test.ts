@@ -6,10 +6,9 @@
  * whose snapshot predates that agent: the route must look again.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
+import { createSite, enrollAndVerify, startTestApi, status, type TestApi } from '@airlock/api/testing';
 import { approveInTransaction } from '../src/domain/decisions.ts';
 import { lockEnrollment } from '../src/store/enrollments.ts';
-import { createSite, enrollAndVerify, status } from './flows.ts';
 
 let t: TestApi;
 beforeAll(async () => {

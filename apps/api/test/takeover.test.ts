@@ -5,10 +5,9 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey, type TestAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { runCli } from '../src/cli/run.ts';
-import { createCode, createSite, enroll, enrollBody, pollAfterInterval, status, verify } from './flows.ts';
+import { newAgentKey, type TestAgentKey } from '@airlock/testing';
+import { createCode, createSite, enroll, enrollBody, pollAfterInterval, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
+import { runCli } from '@airlock/cli/run';
 
 let t: TestApi;
 let cek: string;

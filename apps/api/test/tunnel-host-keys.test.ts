@@ -5,7 +5,7 @@
  */
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApi } from '../../../test/helpers/api.ts';
+import { type TestApi } from '@airlock/api/testing';
 import { HOST_KEY, startTunnelTestApi, type TunnelTestApi } from './tunnel-support.ts';
 
 let h: TunnelTestApi;

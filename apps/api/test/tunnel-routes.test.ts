@@ -5,8 +5,7 @@
  */
 import { parseSshEd25519PublicKey } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
+import { createSite, enrollAndVerify, pollAfterInterval, startTestApi, type TestApi } from '@airlock/api/testing';
 import { HOST_KEY, startTunnelTestApi, type TunnelTestApi } from './tunnel-support.ts';
 
 let h: TunnelTestApi;

@@ -1,8 +1,7 @@
 /** An api with a tunnel endpoint configured, its `tunnel` operator, and the calls the tunnel tests share. */
 import { parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import { expect } from 'vitest';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createSite, enrollAndVerify, pollAfterInterval } from './flows.ts';
+import { createSite, enrollAndVerify, pollAfterInterval, startTestApi, type TestApi } from '@airlock/api/testing';
 
 export const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOXh07AQsQFRTln033avixUw4184I0GIiLTdsfdLtth2';
 

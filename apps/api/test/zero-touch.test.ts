@@ -1,9 +1,8 @@
 /** Zero-touch enrollment with per-site enrollment keys (cek_), machine identity and the collision gate. */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey, type TestAgentKey } from '../../../test/helpers/agent-key.ts';
-import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
-import { createSite, enroll, pollAfterInterval, status, verify } from './flows.ts';
+import { newAgentKey, type TestAgentKey } from '@airlock/testing';
+import { createSite, enroll, pollAfterInterval, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { latestAudit, snapshotState } from './snapshot.ts';
 
 let t: TestApi;

@@ -18,8 +18,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/testing/harness.ts';
-import { buildForBench } from './built.ts';
+import { freePort } from '@airlock/testing';
+import { buildForBench } from '../../../scripts/bench-build.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ROUTE = '/api/v1/enroll/status';

@@ -31,8 +31,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/testing/harness.ts';
-import { buildForBench } from './built.ts';
+import { freePort } from '@airlock/testing';
+import { buildForBench } from '../../../scripts/bench-build.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -11,8 +11,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSshDemuxConfig } from './demux.ts';
 import { startEdge, type RunningEdge } from './server.ts';
-import { captureLogger, deletePrefix, REDIS_URL, testConfig, uniquePrefix, waitFor } from './testing/harness.ts';
-import { ensureSelfSignedCert } from './tls.ts';
+import { captureLogger, testConfig } from './testing/harness.ts';
+import { deletePrefix, REDIS_URL, uniquePrefix, waitFor } from '@airlock/testing';
+import { ensureSelfSignedCert } from '@airlock/crypto';
 
 interface Upstream {
   port: number;

@@ -1,16 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  REDIS_URL,
-  deletePrefix,
-  jsonPost,
-  rawRequest,
-  req,
-  startRecordingUpstream,
-  startTestEdge,
-  uniquePrefix,
-  waitFor,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { deletePrefix, jsonPost, rawRequest, type RecordingUpstream, REDIS_URL, req, startRecordingUpstream, uniquePrefix, waitFor } from '@airlock/testing';
 
 const ENROLL_BODY = JSON.stringify({
   site_code: 'acme-phx',

@@ -4,19 +4,8 @@
  * their 401s count toward the per-IP failure block.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REDIS_URL,
-  deletePrefix,
-  enrollWithKey,
-  jsonPost,
-  rawRequest,
-  req,
-  send,
-  startRecordingUpstream,
-  startTestEdge,
-  uniquePrefix,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { deletePrefix, enrollWithKey, jsonPost, rawRequest, type RecordingUpstream, REDIS_URL, req, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 const started: Array<{ close: () => Promise<void> }> = [];

@@ -4,20 +4,7 @@
  * serves their metrics summed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REDIS_URL,
-  deletePrefix,
-  enrollWithKey,
-  metricValue,
-  send,
-  spawnEdge,
-  startRecordingUpstream,
-  stopProcess,
-  uniquePrefix,
-  waitFor,
-  type EdgeProcess,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { deletePrefix, type EdgeProcess, enrollWithKey, metricValue, type RecordingUpstream, REDIS_URL, send, spawnEdge, startRecordingUpstream, stopProcess, uniquePrefix, waitFor } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 let edge: EdgeProcess;

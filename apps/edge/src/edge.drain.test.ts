@@ -17,15 +17,9 @@ import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSshDemuxConfig } from './demux.ts';
 import { startEdge, type RunningEdge } from './server.ts';
-import {
-  captureLogger,
-  startRecordingUpstream,
-  testConfig,
-  waitFor,
-  type CapturedLog,
-  type RecordingUpstream,
-} from './testing/harness.ts';
-import { ensureSelfSignedCert } from './tls.ts';
+import { captureLogger, testConfig, type CapturedLog } from './testing/harness.ts';
+import { type RecordingUpstream, startRecordingUpstream, waitFor } from '@airlock/testing';
+import { ensureSelfSignedCert } from '@airlock/crypto';
 
 const K = 12;
 const STATUS = 'GET /api/v1/enroll/status HTTP/1.1\r\nHost: edge.test\r\nAuthorization: Bearer t\r\n\r\n';

@@ -10,7 +10,8 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { metricValue, send, startTestEdge, waitFor, type SimpleResponse } from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { metricValue, send, type SimpleResponse, waitFor } from '@airlock/testing';
 
 interface HoldingUpstream {
   url: string;

@@ -5,20 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REDIS_URL,
-  REPO_ROOT,
-  deletePrefix,
-  enrollWithKey,
-  send,
-  spawnEdge,
-  stopProcess,
-  uniquePrefix,
-  waitFor,
-  startRecordingUpstream,
-  type EdgeProcess,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { deletePrefix, type EdgeProcess, enrollWithKey, type RecordingUpstream, REDIS_URL, REPO_ROOT, send, spawnEdge, startRecordingUpstream, stopProcess, uniquePrefix, waitFor } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 const processes: EdgeProcess[] = [];

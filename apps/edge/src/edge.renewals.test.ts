@@ -7,16 +7,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listLockouts } from '@airlock/lockouts';
-import {
-  REDIS_URL,
-  deletePrefix,
-  enrollWithKey,
-  send,
-  startRecordingUpstream,
-  startTestEdge,
-  uniquePrefix,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { deletePrefix, enrollWithKey, type RecordingUpstream, REDIS_URL, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 let redis: Redis;

@@ -2,21 +2,8 @@ import * as http from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  enrollWithKey,
-  freePort,
-  metricValue,
-  rawRequest,
-  req,
-  send,
-  sleep,
-  startRecordingUpstream,
-  startRedisServer,
-  startTestEdge,
-  uniquePrefix,
-  waitFor,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { enrollWithKey, freePort, metricValue, rawRequest, type RecordingUpstream, req, send, sleep, startRecordingUpstream, startRedisServer, uniquePrefix, waitFor } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 const started: Array<{ close: () => Promise<void> }> = [];

@@ -7,19 +7,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearLockout } from '@airlock/lockouts';
-import {
-  enrollWithKey,
-  rawRequest,
-  req,
-  send,
-  startRecordingUpstream,
-  startRedisServer,
-  startTestEdge,
-  uniquePrefix,
-  waitFor,
-  type RecordingUpstream,
-  type RedisServer,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { enrollWithKey, rawRequest, type RecordingUpstream, type RedisServer, req, send, startRecordingUpstream, startRedisServer, uniquePrefix, waitFor } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 let redisServer: RedisServer;

@@ -12,21 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listLockouts } from '@airlock/lockouts';
-import { ensureSelfSignedCert } from './tls.ts';
-import {
-  REDIS_URL,
-  deletePrefix,
-  enrollWithCode,
-  enrollWithKey,
-  metricValue,
-  send,
-  startRecordingUpstream,
-  startRedisServer,
-  startTestEdge,
-  uniquePrefix,
-  waitFor,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { ensureSelfSignedCert } from '@airlock/crypto';
+import { startTestEdge } from './testing/harness.ts';
+import { deletePrefix, enrollWithCode, enrollWithKey, metricValue, type RecordingUpstream, REDIS_URL, send, startRecordingUpstream, startRedisServer, uniquePrefix, waitFor } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 let redis: Redis;

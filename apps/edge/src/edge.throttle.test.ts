@@ -2,17 +2,8 @@ import * as http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { clearLockout, listLockouts } from '@airlock/lockouts';
-import {
-  REDIS_URL,
-  deletePrefix,
-  enrollWithCode,
-  enrollWithKey,
-  send,
-  startRecordingUpstream,
-  startTestEdge,
-  uniquePrefix,
-  type RecordingUpstream,
-} from './testing/harness.ts';
+import { startTestEdge } from './testing/harness.ts';
+import { deletePrefix, enrollWithCode, enrollWithKey, type RecordingUpstream, REDIS_URL, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
 
 let upstream: RecordingUpstream;
 let redis: Redis;

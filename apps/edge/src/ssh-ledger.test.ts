@@ -11,7 +11,8 @@ import { throttleIdentities } from '@airlock/net';
 import { LocalBook, type BookRules, type SshBook } from './ssh/book.ts';
 import { RedisBook } from './ssh/redis-book.ts';
 import { createRules } from './throttle/plan.ts';
-import { REDIS_URL, deletePrefix, sleep, testConfig, uniquePrefix } from './testing/harness.ts';
+import { testConfig } from './testing/harness.ts';
+import { deletePrefix, REDIS_URL, sleep, uniquePrefix } from '@airlock/testing';
 
 let redis: Redis;
 const prefixes: string[] = [];

@@ -7,15 +7,7 @@
  */
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REDIS_URL,
-  deletePrefix,
-  spawnEdge,
-  stopProcess,
-  uniquePrefix,
-  waitFor,
-  type EdgeProcess,
-} from './testing/harness.ts';
+import { deletePrefix, type EdgeProcess, REDIS_URL, spawnEdge, stopProcess, uniquePrefix, waitFor } from '@airlock/testing';
 
 const CAP = 9;
 

@@ -12,8 +12,9 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_PREAUTH, loadSshDemuxConfig } from './ssh/config.ts';
 import { startEdge, type RunningEdge } from './server.ts';
-import { captureLogger, deletePrefix, REDIS_URL, sleep, testConfig, uniquePrefix, waitFor } from './testing/harness.ts';
-import { ensureSelfSignedCert } from './tls.ts';
+import { captureLogger, testConfig } from './testing/harness.ts';
+import { deletePrefix, REDIS_URL, sleep, uniquePrefix, waitFor } from '@airlock/testing';
+import { ensureSelfSignedCert } from '@airlock/crypto';
 
 interface Upstream {
   port: number;

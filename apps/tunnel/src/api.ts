@@ -10,7 +10,7 @@ import type { InferInput } from 'valibot';
 import { TUNNEL_TOKEN_HOWTO, type TunnelConfig } from './env.ts';
 
 /** The api could not answer now (unreachable, TLS, timeout, 5xx): worth retrying. */
-export class ApiUnavailable extends Error {
+class ApiUnavailable extends Error {
   override readonly name = 'ApiUnavailable';
 }
 

@@ -22,7 +22,7 @@ export const HELPER_NAME = 'airlock-keys';
 /** What earlier versions installed: a Node helper and a file holding the api token. Removed at install. */
 const RETIRED_FILES = ['airlock-keys.cjs', 'airlock-keys.json'];
 /** Debian's Essential perl-base: on every Debian and Ubuntu host, no install step. */
-export const PERL = '/usr/bin/perl';
+const PERL = '/usr/bin/perl';
 
 export interface Account {
   uid: number;
@@ -77,7 +77,7 @@ export const ensureHostKey = async (keyPath: string): Promise<string> => {
 };
 
 /** sshd's own rule for AuthorizedKeysCommand: root-owned, not group/world-writable, all the way up. */
-export const assertSafePath = async (target: string): Promise<void> => {
+const assertSafePath = async (target: string): Promise<void> => {
   for (let p = target; ; p = path.dirname(p)) {
     const s = await stat(p);
     if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
@@ -130,7 +130,7 @@ export const checkKeysSocketPath = async (config: Pick<TunnelConfig, 'keysSocket
 };
 
 /** Issue 19: name the path that was looked at, not "sshd -t rejected the generated config". */
-export const checkSshd = async (config: Pick<TunnelConfig, 'sshd'>): Promise<void> => {
+const checkSshd = async (config: Pick<TunnelConfig, 'sshd'>): Promise<void> => {
   const found = await stat(config.sshd).catch(() => null);
   if (!found) throw new SetupError(`sshd not found at ${config.sshd}: install openssh-server (or set TUNNEL_SSHD)`);
   await access(config.sshd, constants.X_OK).catch(() => {

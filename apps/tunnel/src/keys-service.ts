@@ -40,7 +40,7 @@ export interface Monitor extends ProcRef {
  * asking right now). A PID alone proves nothing; these facts come from the
  * kernel, and the start time pins the PID to this process.
  */
-export const verifyMonitor = async (
+const verifyMonitor = async (
   pid: number,
   o: { host: string; port: number; keysUid: number },
 ): Promise<Monitor | { refused: string }> => {

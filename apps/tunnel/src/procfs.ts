@@ -33,7 +33,7 @@ export interface TcpSocket {
   inode: string;
 }
 
-export const TCP_ESTABLISHED = '01';
+const TCP_ESTABLISHED = '01';
 export const TCP_LISTEN = '0A';
 
 /** `/proc/<pid>/stat`'s comm may hold spaces and parentheses: fields start after the last ')'. */

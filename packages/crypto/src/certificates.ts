@@ -20,7 +20,7 @@ export type Certificate = InstanceType<typeof x509.X509Certificate>;
  */
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** A leaf is valid from slightly before its issue, so a peer whose clock runs a little behind accepts it. */
-export const CLOCK_SKEW_SECONDS = 60;
+const CLOCK_SKEW_SECONDS = 60;
 const MAX_CERTIFICATE_PEM_LENGTH = 8192;
 const CERT_PEM_BLOCK = /-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n)+)-----END CERTIFICATE-----\n?/g;
 

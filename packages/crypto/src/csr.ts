@@ -8,7 +8,7 @@ import { rawKeyFromEd25519Blob } from './wire.ts';
 import { ED25519, ED25519_PKCS8_PREFIX, ED25519_SPKI_PREFIX, subtle, x509, type CryptoKeyPair } from './x509-provider.ts';
 
 /** A PEM request is a few hundred bytes; 4 KiB bounds the parsing a stranger can cause. */
-export const MAX_CSR_PEM_LENGTH = 4096;
+const MAX_CSR_PEM_LENGTH = 4096;
 
 const CSR_PEM = /^-----BEGIN CERTIFICATE REQUEST-----\n((?:[A-Za-z0-9+/=]{1,76}\n)+)-----END CERTIFICATE REQUEST-----\n?$/;
 const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';

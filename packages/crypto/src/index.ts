@@ -6,3 +6,4 @@ export * from './rekey.ts';
 export * from './csr.ts';
 export * from './certificates.ts';
 export * from './name-constraints.ts';
+export * from './self-signed-cert.ts';

@@ -15,7 +15,7 @@
  */
 import { signRaw, verifyEnrollmentSignature } from './signatures.ts';
 
-export const REKEY_NAMESPACE = 'airlock-rekey';
+const REKEY_NAMESPACE = 'airlock-rekey';
 const REKEY_VERSION = 'airlock-rekey-v1';
 
 /**

@@ -11,7 +11,7 @@ import {
 } from './signatures.ts';
 import { encodeOpenSshPrivateKey, encodeSshEd25519PublicKey, parseSshEd25519PublicKey } from './ssh.ts';
 import { keygenCheck, keygenEd25519, keygenSign, makeTempDir, writePrivateKey } from './test-support.ts';
-import { nodeEd25519KeyPair } from '../../../test/helpers/node-ed25519.ts';
+import { nodeEd25519KeyPair } from './node-ed25519.ts';
 
 // RFC 8032 §7.1 tests 1 and 2.
 const RFC8032 = [

@@ -1,6 +1,7 @@
 // Test-only helpers that drive the real OpenSSH `ssh-keygen`, so that our
 // encoders and verifiers are pinned against the implementation agents and
-// operators actually use. Not re-exported from the package.
+// operators actually use. Not in the package's main entry: tests elsewhere
+// import `@airlock/crypto/test-support`.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,3 +69,5 @@ export const writePrivateKey = (dir: string, name: string, pem: string): string 
   writeFileSync(path, pem, { mode: 0o600 });
   return path;
 };
+
+export { nodeEd25519KeyPair } from './node-ed25519.ts';

@@ -4,24 +4,15 @@
  * through the admin API, enrollments with real Ed25519 keys and signatures.
  */
 import { randomBytes } from 'node:crypto';
-import { newAgentKey, type TestAgentKey } from '../../helpers/agent-key.ts';
+import { withAdminDatabase } from '@airlock/api/admin';
+import { newAgentKey, type TestAgentKey } from '@airlock/testing';
 import { hit, type Hit } from './http.ts';
 
-export const createAdminToken = async (databaseUrl: string, role: 'admin' | 'service' = 'admin'): Promise<string> => {
-  const { createOperator } = await import('../../../apps/api/src/domain/operators.ts');
-  const { connectDatabase } = await import('../../../apps/api/src/db/client.ts');
-  const { systemClock } = await import('../../../apps/api/src/clock.ts');
-  const handle = connectDatabase({ url: databaseUrl, max: 1 });
-  try {
-    const admin = await createOperator(handle.db, systemClock, { name: `chaos-${role}-${randomBytes(3).toString('hex')}`, role }, 'test', null);
-    return admin.token;
-  } finally {
-    await handle.close();
-  }
-};
+export const createAdminToken = (databaseUrl: string, role: 'admin' | 'service' = 'admin'): Promise<string> =>
+  withAdminDatabase(databaseUrl, async (db) => (await db.createOperator({ name: `chaos-${role}-${randomBytes(3).toString('hex')}`, role }, 'test')).token);
 
 export interface Admin {
-  // `any` on purpose, as in test/helpers/http.ts: tests read JSON field by field.
+  // `any` on purpose, as in @airlock/testing's http.ts: tests read JSON field by field.
   call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; body: any }>;
   site(policy: 'manual' | 'auto', prefix?: string): Promise<string>;
   code(site: string, opts?: { ttlSeconds?: number; autoApprove?: boolean }): Promise<{ id: string; code: string }>;

@@ -4,7 +4,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { newAgentKey } from '../../helpers/agent-key.ts';
+import { newAgentKey } from '@airlock/testing';
 import { hit } from './http.ts';
 
 const floodKey = newAgentKey('flood').publicKey;

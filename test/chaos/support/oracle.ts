@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import type { Hit } from './http.ts';
 import { mannWhitney, median } from './stats.ts';
 
-export const shuffle = <T>(items: readonly T[]): T[] => {
+const shuffle = <T>(items: readonly T[]): T[] => {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i -= 1) {
     const j = randomInt(i + 1);

@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
-import { freePort } from '../../../apps/edge/src/testing/harness.ts';
+import { freePort } from '@airlock/testing';
 
 const run = promisify(execFile);
 

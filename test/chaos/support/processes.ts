@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, REPO_ROOT, sleep } from '../../../apps/edge/src/testing/harness.ts';
+import { freePort, REPO_ROOT, sleep } from '@airlock/testing';
 
 export interface Proc {
   child: ChildProcess;
@@ -21,7 +21,7 @@ export interface Proc {
   stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export const startNode = (script: string, env: Record<string, string>, args: string[] = []): Proc =>
+const startNode = (script: string, env: Record<string, string>, args: string[] = []): Proc =>
   startScript(script, env, args, ['--import', 'tsx']);
 
 /** Any Node script (e.g. the bundled airlock-agent.mjs); `nodeArgs` before it. */
@@ -61,7 +61,7 @@ export const startScript = (script: string, env: Record<string, string>, args: s
 };
 
 /** Polls until `url` answers `status`, or fails with the process output. */
-export const waitForStatus = async (url: string, status: number, proc?: Proc, timeoutMs = 60_000): Promise<void> => {
+const waitForStatus = async (url: string, status: number, proc?: Proc, timeoutMs = 60_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc && !proc.alive()) throw new Error(`process exited early:\n${proc.output().slice(-4000)}`);

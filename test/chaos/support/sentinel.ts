@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitFor } from '../../../apps/edge/src/testing/harness.ts';
+import { freePort, waitFor } from '@airlock/testing';
 
-export const MASTER_NAME = 'airlock';
+const MASTER_NAME = 'airlock';
 /** How long the primary must be silent before the sentinels act: the window limits live in memory. */
 export const DOWN_AFTER_MS = 3_000;
 
@@ -38,7 +38,7 @@ const client = (port: number): Redis => {
 };
 
 /** Runs one command against 127.0.0.1:port, null if it is not answering. */
-export const ask = async (port: number, ...command: [string, ...Array<string | number>]): Promise<unknown> => {
+const ask = async (port: number, ...command: [string, ...Array<string | number>]): Promise<unknown> => {
   const r = client(port);
   try {
     await r.connect();

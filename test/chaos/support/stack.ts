@@ -1,12 +1,12 @@
 /**
  * api + edge as real processes on a fresh test database (the system
- * Postgres, own database per file, as test/helpers/db.ts does) and a Redis
+ * Postgres, own database per file, as @airlock/testing's createTestDatabase does) and a Redis
  * the caller chooses: usually a private one it will kill.
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { ensureSelfSignedCert } from '../../../apps/edge/src/tls.ts';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
+import { ensureSelfSignedCert } from '@airlock/crypto';
+import { createTestDatabase, type TestDatabase } from '@airlock/testing';
 import { adminClient, createAdminToken, type Admin } from './airlock.ts';
 import { apiProcess, edgeProcess, type ApiProcess, type EdgeProcess } from './processes.ts';
 

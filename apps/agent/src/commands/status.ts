@@ -82,7 +82,7 @@ const alive = (pid: number): boolean => {
 
 const NOT_RUNNING: TunnelReport = { state: 'not running', since: null, detail: null, pid: null };
 
-export const readTunnelState = async (paths: StatePaths): Promise<TunnelReport> => {
+const readTunnelState = async (paths: StatePaths): Promise<TunnelReport> => {
   let text: string;
   try {
     text = await fs.readFile(paths.tunnelState, 'utf8');

@@ -33,11 +33,11 @@ import type { AgentCommand } from './types.ts';
 
 /** Exit codes of `tunnel`; 11 is its own: provisioning scripts and systemd (RestartPreventExitStatus) branch on it. */
 // The shared exit-code table, as tunnel uses it.
-export const TunnelExit = { Stopped: ExitCode.Ok, Internal: ExitCode.Internal, Usage: ExitCode.Usage, NotEnrolled: ExitCode.NotEnrolled, Revoked: ExitCode.Revoked } as const;
+const TunnelExit = { Stopped: ExitCode.Ok, Internal: ExitCode.Internal, Usage: ExitCode.Usage, NotEnrolled: ExitCode.NotEnrolled, Revoked: ExitCode.Revoked } as const;
 
 export type TunnelStateName = 'connecting' | 'up' | 'backoff' | 'revoked' | 'stopped';
-export const TUNNEL_STATE_FILE = 'tunnel-state.json';
-export const TUNNEL_KNOWN_HOSTS_FILE = 'tunnel_known_hosts';
+const TUNNEL_STATE_FILE = 'tunnel-state.json';
+const TUNNEL_KNOWN_HOSTS_FILE = 'tunnel_known_hosts';
 
 const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$/;
@@ -52,7 +52,7 @@ const SshCredentials = v.object({
 });
 type SshCredentials = v.InferOutput<typeof SshCredentials>;
 
-export class TunnelUsageError extends Error {
+class TunnelUsageError extends Error {
   override readonly name = 'TunnelUsageError';
 }
 
@@ -65,7 +65,7 @@ export interface TunnelOptions {
   maxBackoffMs: number;
 }
 
-export const TUNNEL_HELP = `Usage: airlock-agent tunnel [--state-dir DIR] [--forward LOCAL=HOST:PORT]... [--ssh PATH]
+const TUNNEL_HELP = `Usage: airlock-agent tunnel [--state-dir DIR] [--forward LOCAL=HOST:PORT]... [--ssh PATH]
                            [--keepalive SECONDS] [--max-backoff SECONDS]
 
 Keeps the SSH tunnel issued at enrollment up. Each permitted destination
@@ -75,7 +75,7 @@ says another local port. Exit codes: 0 stopped (SIGTERM/Ctrl-C), 2 usage,
 1 anything else.
 `;
 
-export const parseTunnelArgs = (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): TunnelOptions | 'help' => {
+const parseTunnelArgs = (argv: readonly string[], env: NodeJS.ProcessEnv = process.env): TunnelOptions | 'help' => {
   let values;
   try {
     ({ values } = parseArgs({
@@ -125,7 +125,7 @@ export interface TunnelIo {
 }
 
 /** The `-L` arguments: one per permitted destination, bound to loopback only. */
-export const forwardArgs = (ssh: SshCredentials, forwards: Map<string, number>): string[] => {
+const forwardArgs = (ssh: SshCredentials, forwards: Map<string, number>): string[] => {
   for (const dest of forwards.keys()) {
     if (!ssh.permit_open.includes(dest)) throw new TunnelUsageError(`--forward ${dest}: not a permitted destination (${ssh.permit_open.join(', ')})`);
   }
@@ -136,7 +136,7 @@ export const forwardArgs = (ssh: SshCredentials, forwards: Map<string, number>):
   });
 };
 
-export const sshArgs = (ssh: SshCredentials, keyFile: string, knownHosts: string, opts: TunnelOptions): string[] => [
+const sshArgs = (ssh: SshCredentials, keyFile: string, knownHosts: string, opts: TunnelOptions): string[] => [
   '-N',
   '-T',
   // No user or system ssh_config: every option that matters is on this line.
@@ -185,7 +185,7 @@ interface Attempt {
 }
 
 /** The whole command; resolves to its exit code. */
-export const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => {
+const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => {
   const paths = statePaths(opts.stateDir);
   const stateFile = path.join(opts.stateDir, TUNNEL_STATE_FILE);
   let current: TunnelStateName | null = null;
@@ -287,7 +287,7 @@ export const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<numb
 };
 
 /** Entry point from main.ts: arguments after `tunnel`. */
-export const runTunnelCommand = async (argv: readonly string[], io: TunnelIo): Promise<number> => {
+const runTunnelCommand = async (argv: readonly string[], io: TunnelIo): Promise<number> => {
   try {
     const opts = parseTunnelArgs(argv, io.env);
     if (opts === 'help') {

@@ -35,7 +35,7 @@ export const mediaType = (c: Context): string => (c.req.header('content-type') ?
  * by Sec-Fetch-Site (browsers) and by Origin when sent. A request with
  * neither header is refused: every browser that can be tricked sends one.
  */
-export const isSameOrigin = (c: Context): boolean => {
+const isSameOrigin = (c: Context): boolean => {
   const site = c.req.header('sec-fetch-site');
   if (site !== undefined && site !== 'same-origin') return false;
   const origin = c.req.header('origin');

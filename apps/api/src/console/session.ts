@@ -11,10 +11,10 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { checkCsrf, csrfTokenFor } from './security.ts';
 
-export const SESSION_COOKIE = 'airlock_console';
+const SESSION_COOKIE = 'airlock_console';
 /** Pre-session cookie that binds the sign-in form's CSRF token (login CSRF). */
-export const SIGN_IN_COOKIE = 'airlock_console_signin';
-export const CONSOLE_PATH = '/console';
+const SIGN_IN_COOKIE = 'airlock_console_signin';
+const CONSOLE_PATH = '/console';
 
 const cookieOptions = (deps: Deps, maxAgeSeconds: number) => ({
   path: CONSOLE_PATH,
@@ -54,7 +54,7 @@ export const checkSessionCsrf = (c: Context, deps: Deps, s: ConsoleSession, pres
   checkCsrf(deps.serverSecret, `session:${s.id}`, presented, c.req.path);
 
 /** Background refreshes say so, and leave the idle timer alone. */
-export const BACKGROUND_HEADER = 'x-console-background';
+const BACKGROUND_HEADER = 'x-console-background';
 
 /**
  * Requires a live session. Pages redirect to the sign-in form; background

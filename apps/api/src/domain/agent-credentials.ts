@@ -5,40 +5,22 @@
  * a lost status answer). No operator is involved.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  agentSignedMessage,
-  checkAgentCsr,
-  encodeSshEd25519PublicKey,
-  generateAgentKeyPair,
-  newChallenge,
-  parseSshEd25519PublicKey,
-  verifyAgentSignature,
-} from '@airlock/crypto';
+import { checkAgentCsr, newChallenge } from '@airlock/crypto';
 import type { AgentChallengeRequest, AgentChallengeResponse, AgentCredentialsRequest, AgentCredentialsResponse } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
-import {
-  consumeAgentChallenge,
-  findAgentByFingerprint,
-  insertAgentChallenge,
-  purgeExpiredChallenges,
-  type AgentChallengeRow,
-} from '../store/agent-challenges.ts';
+import { consumeAgentChallenge, findAgentByFingerprint, insertAgentChallenge, purgeExpiredChallenges } from '../store/agent-challenges.ts';
 import { lockAgent, markAgentSeen, type AgentRow } from '../store/agents.ts';
 import { recordAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
 import type { Client, Deps } from './deps.ts';
+import { decideAgentProof } from './methods/agent-proof.ts';
 
 /** The contract's challenge lifetime. */
-export const AGENT_CHALLENGE_TTL_SECONDS = 60;
+const AGENT_CHALLENGE_TTL_SECONDS = 60;
 /** Spent and expired challenges are kept an hour for forensics, then purged in small batches. */
 const CHALLENGE_RETENTION_SECONDS = 3600;
 const DENIED_MESSAGE = 'Agent denied: the proof of the enrolled key was not accepted';
-
-// Unknown fingerprints are checked against a key nobody holds, so that a
-// stranger's answer costs the same signature verification as an agent's.
-const NOBODY = parseSshEd25519PublicKey(encodeSshEd25519PublicKey(generateAgentKeyPair().publicKey)).blob;
-const NO_CHALLENGE = newChallenge();
 
 /**
  * Issues a challenge for any well-formed fingerprint. The agents table is not
@@ -69,23 +51,6 @@ const denied = (reason: string, fingerprint: string, agent: AgentRow | null) =>
     },
   });
 
-/** Why a proof is refused (for the audit row only), or null when it stands. */
-const denialReason = (
-  now: Date,
-  fingerprint: string,
-  challenge: AgentChallengeRow | null,
-  agent: AgentRow | null,
-  signatureOk: boolean,
-): string | null => {
-  if (!challenge) return 'unknown_or_used_challenge';
-  if (now >= challenge.expiresAt) return 'expired_challenge';
-  if (challenge.fingerprint !== fingerprint) return 'challenge_for_another_key';
-  if (!agent) return 'unknown_fingerprint';
-  if (agent.status !== 'active') return `agent_${agent.status}`;
-  if (!signatureOk) return 'bad_signature';
-  return null;
-};
-
 export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRequest, client: Client): Promise<AgentCredentialsResponse> => {
   const now = deps.clock.now();
   // Spent first, whatever follows: a challenge answers once, right or wrong.
@@ -93,12 +58,9 @@ export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRe
   // A key enrolled twice (no machine_uid) names several agents; both are held by whoever holds
   // the key, so nothing crosses a boundary by answering for the newest live one.
   const agent = await findAgentByFingerprint(deps.db, body.fingerprint);
-  const key = agent ? parseSshEd25519PublicKey(agent.publicKey).blob : NOBODY;
-  const message = agentSignedMessage(body.challenge_id, challenge?.challenge ?? NO_CHALLENGE);
-  const signatureOk = verifyAgentSignature(key, message, body.signature);
-
-  const reason = denialReason(now, body.fingerprint, challenge, agent, signatureOk);
-  if (reason !== null || !agent) throw denied(reason ?? 'unknown_fingerprint', body.fingerprint, agent);
+  const proof = decideAgentProof({ now, fingerprint: body.fingerprint, challengeId: body.challenge_id, signature: body.signature, challenge, agent });
+  if (!proof.ok || !agent) throw denied(proof.ok ? 'unknown_fingerprint' : proof.reason, body.fingerprint, agent);
+  const key = proof.key;
 
   // Only a proven agent gets its request judged: a stranger learns nothing from a 400.
   if (body.csr !== undefined) {

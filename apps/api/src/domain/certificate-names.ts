@@ -20,7 +20,7 @@ export interface CertificateNames {
 }
 
 /** The SPIFFE ID an agent's certificate names it by. */
-export const spiffeId = (trustDomain: string, siteCode: string, agentId: string): string =>
+const spiffeId = (trustDomain: string, siteCode: string, agentId: string): string =>
   `spiffe://${trustDomain}/site/${siteCode}/agent/${agentId}`;
 
 /**

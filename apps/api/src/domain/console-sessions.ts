@@ -30,10 +30,10 @@ import { recordAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 
-export const SESSION_IDLE_MS = 30 * 60 * 1000;
+const SESSION_IDLE_MS = 30 * 60 * 1000;
 export const SESSION_ABSOLUTE_MS = 12 * 60 * 60 * 1000;
-export const SIGN_IN_WINDOW_MS = 15 * 60 * 1000;
-export const SIGN_IN_MAX_FAILURES = 5;
+const SIGN_IN_WINDOW_MS = 15 * 60 * 1000;
+const SIGN_IN_MAX_FAILURES = 5;
 /** Per operator name, from every address together: above one address's budget, far below a guessing rate. */
 export const SIGN_IN_OPERATOR_MAX_FAILURES = 20;
 

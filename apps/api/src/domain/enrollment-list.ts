@@ -5,7 +5,7 @@ import { effectiveStatus, listEnrollments } from '../store/enrollments.ts';
 import type { Deps } from './deps.ts';
 
 /** Page size when the caller names none: the old fixed cap, now with a cursor to the rest (#8.11). */
-export const DEFAULT_ENROLLMENT_PAGE = 500;
+const DEFAULT_ENROLLMENT_PAGE = 500;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.createdAt.getTime()}.${e.id}`).toString('base64url');

@@ -1,7 +1,7 @@
 /**
  * The status poll of the public enrollment lifecycle: the agent waits for the
  * operator's decision (RFC 8628-style polling with slow_down), then collects
- * its credentials once. Enroll and verify are in enrollment.ts.
+ * its credentials once. Enroll and verify are enroll.ts and enroll-verify.ts.
  */
 import { isWellFormedSecret, mintSecret, secretDigest, secretDisplayStart } from '@airlock/crypto';
 import type { StatusApprovedResponse, StatusWaitingResponse } from '@airlock/schema';
@@ -11,16 +11,10 @@ import { collectAgentKey, lockEnrollmentForStatus, updateEnrollment, updateEnrol
 import { auditRow, countAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
 import type { Client, Deps } from './deps.ts';
+import { unwrap, type Outcome } from './outcome.ts';
 
 /** Slack for network jitter before a poll counts as too fast. */
 const POLL_GRACE_MS = 500;
-
-/** Refusals found inside a transaction whose other writes must still commit. */
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: ApiError };
-const unwrap = <T>(o: Outcome<T>): T => {
-  if (!o.ok) throw o.error;
-  return o.value;
-};
 
 export type StatusResult =
   | { httpStatus: 202; body: StatusWaitingResponse }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hash, verify, type Options } from '@node-rs/argon2';
 
 // The library's default algorithm is Argon2id; passwords.test.ts pins the PHC prefix.
-export const ARGON2_OPTIONS: Options = { memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32 };
+const ARGON2_OPTIONS: Options = { memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32 };
 export const ARGON2_PHC_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
 
 export const hashPassword = (password: string): Promise<string> => hash(password, ARGON2_OPTIONS);

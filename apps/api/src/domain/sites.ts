@@ -51,7 +51,7 @@ export const createSite = async (deps: Deps, body: CreateSiteRequest, actor: Act
 
 export const listAllSites = async (deps: Deps) => ({ items: (await listSites(deps.db)).map(siteView) });
 
-export const requireSite = async (deps: Deps, code: string): Promise<SiteRow> => {
+const requireSite = async (deps: Deps, code: string): Promise<SiteRow> => {
   const site = await getSite(deps.db, code);
   if (!site) throw new ApiError('not_found', `No site ${code}`);
   return site;

@@ -24,7 +24,7 @@ import type { AppEnv } from './context.ts';
  * parameters in the message; only the driver's own cause is kept, so nothing
  * a client sent ends up in the log.
  */
-export const describeError = (err: unknown): string => {
+const describeError = (err: unknown): string => {
   if (!(err instanceof Error)) return 'unknown';
   const cause = err.cause;
   if (cause instanceof Error) return `${err.name}: ${cause.name}: ${cause.message}`;

@@ -19,14 +19,14 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { AuditEventInput } from './audit.ts';
 import { at, insertAuditRows } from './rows.ts';
 
-export const BURST_BUCKET_SECONDS = 600;
+const BURST_BUCKET_SECONDS = 600;
 /** Weight of the bucket just ended in the trailing average: six buckets, one hour. */
 const DECAY = 5 / 6;
 /** Buckets of silence after which the average is zero anyway (5/6^200 ≈ 1e-16). */
 const MAX_DECAY_STEPS = 200;
 
 /** The 10-minute bucket `now` falls in. */
-export const burstBucket = (now: Date): number => Math.floor(now.getTime() / 1000 / BURST_BUCKET_SECONDS);
+const burstBucket = (now: Date): number => Math.floor(now.getTime() / 1000 / BURST_BUCKET_SECONDS);
 
 /**
  * The consuming UPDATE for a usable key (`usable`, a condition on alias `k`),

@@ -20,7 +20,7 @@ import { PreauthLedger, type PreauthRules } from './ledger.ts';
  * A slot's lease outlives its window by this much: the holder releases it at
  * the window's end itself, and only a holder that died leaves it to lapse.
  */
-export const LEASE_MARGIN_MS = 2_000;
+const LEASE_MARGIN_MS = 2_000;
 
 export type SshVerdict =
   | { ok: true; evicted: string | null }

@@ -27,7 +27,7 @@ export interface PreauthRules {
 export type Take = { ok: true; evicted: string | null } | { ok: false };
 
 /** The factor an identity's weight is divided by: its budget multiple (IPv6 /56, /48), else 1. */
-export const identityFactor = (id: string, factor56: number, factor48: number): number =>
+const identityFactor = (id: string, factor56: number, factor48: number): number =>
   id.endsWith('/56') ? factor56 : id.endsWith('/48') ? factor48 : 1;
 
 interface Held {

@@ -20,7 +20,7 @@ export interface NewCode {
   note: string | null;
 }
 
-export const TTL_CHOICES: readonly { seconds: number; label: string }[] = [
+const TTL_CHOICES: readonly { seconds: number; label: string }[] = [
   { seconds: 600, label: '10 minutes' },
   { seconds: 1800, label: '30 minutes' },
   { seconds: 3600, label: '1 hour' },

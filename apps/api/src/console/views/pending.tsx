@@ -30,7 +30,7 @@ export interface CollidesWith {
   status: string;
 }
 
-export const Labels = ({ labels }: { labels: Record<string, string> }) => {
+const Labels = ({ labels }: { labels: Record<string, string> }) => {
   const entries = Object.entries(labels);
   if (entries.length === 0) return null;
   return (

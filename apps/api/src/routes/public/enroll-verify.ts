@@ -1,6 +1,6 @@
 import { VerifyRequest } from '@airlock/schema';
 import type { Hono } from 'hono';
-import { verify } from '../../domain/enrollment.ts';
+import { verify } from '../../domain/enroll-verify.ts';
 import type { Deps } from '../../domain/deps.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';

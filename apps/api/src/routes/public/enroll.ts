@@ -1,6 +1,6 @@
 import { EnrollRequest } from '@airlock/schema';
 import type { Hono } from 'hono';
-import { enroll } from '../../domain/enrollment.ts';
+import { enroll } from '../../domain/enroll.ts';
 import type { Deps } from '../../domain/deps.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
