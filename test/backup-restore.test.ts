@@ -19,7 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../apps/api/src/clock.ts';
 import { createOperator } from '../apps/api/src/domain/operators.ts';
 import { loadApiConfig } from '../apps/api/src/env.ts';
-import { silentLogger } from '../apps/api/src/logger.ts';
+import { silentLogger } from '@airlock/log';
 import { startApi, type RunningApi } from '../apps/api/src/server.ts';
 import { newAgentKey } from './helpers/agent-key.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';

@@ -16,7 +16,7 @@ import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER, expectedMigrationCount, runMigrations } from '../apps/api/src/db/migrate.ts';
 import { loadApiConfig } from '../apps/api/src/env.ts';
-import { silentLogger } from '../apps/api/src/logger.ts';
+import { silentLogger } from '@airlock/log';
 import { startApi, type RunningApi } from '../apps/api/src/server.ts';
 import { newAgentKey } from './helpers/agent-key.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';

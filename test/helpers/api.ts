@@ -6,7 +6,7 @@ import supertest from 'supertest';
 import { ManualClock } from '../../apps/api/src/clock.ts';
 import { createOperator } from '../../apps/api/src/domain/operators.ts';
 import { loadApiConfig } from '../../apps/api/src/env.ts';
-import { createLogger, type Logger } from '../../apps/api/src/logger.ts';
+import { createLogger, type Logger } from '@airlock/log';
 import { startApi, type RunningApi } from '../../apps/api/src/server.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -41,10 +41,14 @@ export const startTestApi = async (
     ...opts.env,
   });
   const logs: string[] = [];
-  const logger: Logger = createLogger('api', 'debug', (line) => {
-    logs.push(line);
-    // Unexpected errors surface in the test output; expected refusals are not logged at this level.
-    if (line.includes('"level":"error"')) process.stderr.write(line + '\n');
+  const logger: Logger = createLogger({
+    service: 'api',
+    level: 'debug',
+    write: (line) => {
+      logs.push(line);
+      // Unexpected errors surface in the test output; expected refusals are not logged at this level.
+      if (line.includes('"level":"error"')) process.stderr.write(line + '\n');
+    },
   });
   const clock = new ManualClock(new Date('2026-11-22T12:00:00.000Z'));
   const api = await startApi(config, { clock, logger });

@@ -6,12 +6,12 @@ import { generateCertificateAuthority } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCaBundle } from '../src/ca.ts';
 import { ConfigError, loadApiConfig, parseDuration } from '../src/env.ts';
-import { createLogger } from '../src/logger.ts';
+import { silentLogger } from '@airlock/log';
 import { startTestApi, type TestApi } from '../../../test/helpers/api.ts';
 import { enrollWithCsr, internalCertVerify } from './credential-flows.ts';
 import { createSite } from './flows.ts';
 
-const quiet = createLogger('api', 'error', () => {});
+const quiet = silentLogger;
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'airlock-ca-'));
