@@ -48,11 +48,11 @@ export const TunnelEnv = defineEnv(
     TUNNEL_PORT: port(2222, { allowZero: false }),
     TUNNEL_USER: v.optional(unixUser(), 'airlock'),
     TUNNEL_HOST_KEY: v.optional(absolutePath('sshd reloads need absolute paths')),
-    TUNNEL_API_URL: v.optional(url(['http', 'https']), 'http://127.0.0.1:8082'),
+    TUNNEL_API_URL: v.optional(url(['http', 'https'], { bare: true }), 'http://127.0.0.1:8082'),
     // Optional here only so its absence gets a readable message below.
     TUNNEL_API_TOKEN: v.optional(v.pipe(v.string(), v.regex(/^aop_[A-Za-z0-9_-]{20,200}$/, 'must be an aop_ operator token'))),
     // An https:// api: a private CA and/or a certificate pin, read as the CLI reads AIRLOCK_API_CA / AIRLOCK_API_PIN.
-    TUNNEL_API_CA: v.optional(caFile()),
+    TUNNEL_API_CA: v.optional(caFile({ absolute: true })),
     TUNNEL_API_PIN: v.optional(pin()),
     // http:// to anything but loopback sends the token and the key answers in clear: refused unless this says otherwise.
     TUNNEL_API_ALLOW_PLAINTEXT: bool('0'),

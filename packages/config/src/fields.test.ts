@@ -66,6 +66,12 @@ describe('field types', () => {
     expect(messages(upstream, 'ftp://x')).toHaveLength(1);
     expect(messages(url(['http', 'https']), 'http://a b')).toHaveLength(1);
     expect(messages(url(['redis', 'rediss'], { parse: false }), 'http://r')).toHaveLength(1);
+    // An api base URL (the tunnel's, the CLI's): a path prefix, but no credentials, query or fragment.
+    const base = url(['http', 'https'], { bare: true });
+    expect(v.parse(base, 'https://api.internal:8443/airlock')).toBe('https://api.internal:8443/airlock');
+    for (const bad of ['https://u:p@api.internal', 'https://api.internal/?x=1', 'https://api.internal/#x', 'https://api.internal?']) {
+      expect(messages(base, bad), bad).toEqual(['must be an http:// or https:// URL without credentials, query or fragment']);
+    }
   });
 
   it('CIDR lists, checked as the proxy trust list reads them', () => {
@@ -88,9 +94,11 @@ describe('field types', () => {
     const empty = path.join(dir, 'empty.pem');
     writeFileSync(good, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     writeFileSync(empty, 'nothing\n');
-    expect(v.parse(caFile(), good)).toContain('BEGIN CERTIFICATE');
-    expect(messages(caFile(), empty)).toEqual([`${empty} holds no PEM certificate`]);
-    expect(messages(caFile(), path.join(dir, 'missing.pem'))).toEqual([`cannot read ${path.join(dir, 'missing.pem')} (ENOENT)`]);
+    expect(v.parse(caFile({ absolute: true }), good)).toContain('BEGIN CERTIFICATE');
+    expect(messages(caFile({ absolute: false }), 'relative.pem')).toEqual(['cannot read relative.pem (ENOENT)']);
+    expect(messages(caFile({ absolute: true }), 'relative.pem')).toEqual(['must be an absolute path (a PEM file of CA certificates)']);
+    expect(messages(caFile({ absolute: true }), empty)).toEqual([`${empty} holds no PEM certificate`]);
+    expect(messages(caFile({ absolute: true }), path.join(dir, 'missing.pem'))).toEqual([`cannot read ${path.join(dir, 'missing.pem')} (ENOENT)`]);
   });
 
   it('one rule for the edge Redis key prefix, wherever it is read', () => {

@@ -91,7 +91,9 @@ export const hostPortList = (example: string) =>
 
 /**
  * A URL whose scheme is one of `schemes`. `origin` also refuses a path, query
- * or fragment (an upstream the app appends paths to). http(s) URLs must parse
+ * or fragment (an upstream the app appends paths to); `bare` refuses
+ * credentials, a query or a fragment but allows a path prefix (an api base
+ * URL, as the CLI's AIRLOCK_API_URL is read). http(s) URLs must parse
  * as WHATWG URLs, without blanks, quotes or backslashes; database and Redis
  * URLs are only checked for their scheme, because their drivers read forms a
  * WHATWG parser refuses (several hosts, for one).
@@ -99,7 +101,7 @@ export const hostPortList = (example: string) =>
  * @example
  *   EDGE_UPSTREAM: v.optional(url(['http', 'https'], { origin: true }), 'http://127.0.0.1:8082')
  */
-export const url = (schemes: readonly string[], opts: { origin?: boolean; message?: string; parse?: boolean } = {}) => {
+export const url = (schemes: readonly string[], opts: { origin?: boolean; bare?: boolean; message?: string; parse?: boolean } = {}) => {
   const list = schemes.map((s) => `${s}://`).join(' or ');
   const scheme = new RegExp(`^(?:${schemes.join('|')})://`, 'i');
   const parse = opts.parse ?? true;
@@ -110,10 +112,22 @@ export const url = (schemes: readonly string[], opts: { origin?: boolean; messag
       (s) =>
         scheme.test(s) &&
         (!parse || (/^[^\s"'\\]+$/.test(s) && URL.canParse(s))) &&
-        (!opts.origin || /^[a-z]+:\/\/[^/?#]+\/?$/i.test(s)),
-      opts.message ?? (opts.origin ? `must be an ${list} origin without path or query` : `must be a ${list} URL`),
+        (!opts.origin || /^[a-z]+:\/\/[^/?#]+\/?$/i.test(s)) &&
+        (!opts.bare || isBare(s)),
+      opts.message ??
+        (opts.origin
+          ? `must be an ${list} origin without path or query`
+          : opts.bare
+            ? `must be an ${list} URL without credentials, query or fragment`
+            : `must be a ${list} URL`),
     ),
   );
+};
+
+const isBare = (s: string): boolean => {
+  if (!URL.canParse(s) || s.includes('?') || s.includes('#')) return false;
+  const u = new URL(s);
+  return u.username === '' && u.password === '';
 };
 
 /** `redis://` or `rediss://`. */
@@ -171,11 +185,13 @@ export const pin = () =>
 
 /**
  * A PEM file of CA certificates, read at startup: its text, or a problem
- * (unreadable, or no certificate in it). The path must be absolute.
+ * (unreadable, or no certificate in it). `absolute` for a service, whose
+ * working directory is nobody's choice; a command run by hand may take a
+ * relative path.
  */
-export const caFile = () =>
+export const caFile = (opts: { absolute: boolean }) =>
   v.pipe(
-    absolutePath('a PEM file of CA certificates'),
+    opts.absolute ? absolutePath('a PEM file of CA certificates') : v.string(),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       const result = readCaFile(dataset.value);
       if ('problem' in result) {
