@@ -59,17 +59,16 @@ export const resolveApiUrl = (flag: string | undefined, env: NodeJS.ProcessEnv):
   return url;
 };
 
-/**
- * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
- * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8).
- * A bad value is a usage problem, found before anything is sent. Another
- * program's settings read the same way under its own prefix (the tunnel
- * endpoint: TUNNEL_API_CA / TUNNEL_API_PIN).
- */
 /** A setting as (its name, for messages; its value from the environment). */
 export type NamedSetting = readonly [name: string, value: string | undefined];
 
-/** A CA file and a pin from the named settings; a bad value throws ApiUrlError naming the setting. */
+/**
+ * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
+ * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8). A
+ * bad value is a usage problem, found before anything is sent; it throws
+ * ApiUrlError naming the setting. Read with @airlock/config's parsers, as
+ * the tunnel reads TUNNEL_API_CA / TUNNEL_API_PIN in its settings table.
+ */
 export const resolveTlsTrust = (settings: { ca: NamedSetting; pin: NamedSetting }): TlsTrust => {
   const trust: TlsTrust = {};
   const [caName, caFile] = settings.ca;
