@@ -44,6 +44,9 @@ const APP_ENTRIES: Record<string, readonly string[]> = {
   '@airlock/agent/machine-uid': ['.'],
   '@airlock/tunnel/install': ['.'],
   '@airlock/tunnel/sshd-config': ['.'],
+  // test/docs.test.ts checks docs/configuration.md against each app's settings table.
+  '@airlock/api/config': ['.'],
+  '@airlock/tunnel/config': ['.'],
 };
 
 interface ImportSite {

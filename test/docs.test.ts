@@ -8,7 +8,11 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { EnvDefinition, Fields } from '@airlock/config';
 import { describe, expect, it } from 'vitest';
+import { ApiEnv } from '@airlock/api/config';
+import { EdgeEnv, SshDemuxEnv } from '@airlock/edge/config';
+import { TunnelEnv } from '@airlock/tunnel/config';
 import { anchors, brokenLinks, links, shBlocksUnder } from './helpers/markdown.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -47,12 +51,16 @@ const APP_SOURCES = ALL_SOURCES.filter((f) => /^(apps|packages)\//.test(f) && !f
 /** Generic variables every program may read; not Airlock settings. */
 const GENERIC = new Set(['PATH', 'HOME', 'TERM']);
 
-/** Keys of the valibot env schemas (`NAME: v.…` in a file that uses valibot), and `env.NAME` reads. */
+/**
+ * Keys of the env schemas (`NAME: …` in a file that uses valibot or
+ * @airlock/config), and `env.NAME` reads: a table no test below names is
+ * still found this way.
+ */
 const envNamesIn = (files: string[], withSchemas: boolean): Set<string> => {
   const names = new Set<string>();
   for (const f of files) {
     const text = read(f);
-    if (withSchemas && /from 'valibot'/.test(text)) {
+    if (withSchemas && /from '(?:valibot|@airlock\/config)'/.test(text)) {
       for (const m of text.matchAll(/^\s+([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*:/gm)) names.add(m[1] ?? '');
     }
     for (const m of text.matchAll(/\benv(?:\.|\[['"])([A-Z][A-Z0-9_]{2,})/g)) names.add(m[1] ?? '');
@@ -147,6 +155,47 @@ describe('docs/configuration.md', () => {
     expect(inTables.length).toBeGreaterThan(100);
     expect(inTables.filter((name) => !anywhere.has(name))).toEqual([]);
   });
+});
+
+describe('docs/configuration.md against the apps\u2019 env definitions (@airlock/config)', () => {
+  const doc = read('docs/configuration.md');
+  /** The table rows of one `## heading` section: the variables of the first cell, and the last cell (the default). */
+  const rowsOf = (heading: string): Array<{ names: string[]; fallback: string }> => {
+    const start = doc.indexOf(`\n## ${heading}\n`);
+    expect(start, heading).toBeGreaterThan(-1);
+    const end = doc.indexOf('\n## ', start + 1);
+    return doc
+      .slice(start, end < 0 ? undefined : end)
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .map((l) => {
+        const cells = l.split('|').slice(1, -1);
+        return { names: [...(cells[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1] ?? ''), fallback: cells.at(-1) ?? '' };
+      });
+  };
+  const sections: Array<[string, EnvDefinition<Fields>[]]> = [
+    ['api', [ApiEnv]],
+    ['edge', [EdgeEnv, SshDemuxEnv]],
+    ['tunnel endpoint', [TunnelEnv]],
+  ];
+
+  for (const [heading, definitions] of sections) {
+    it(`documents every variable of the ${heading} in its own table, with the default the code applies`, () => {
+      const rows = rowsOf(heading);
+      const problems: string[] = [];
+      for (const def of definitions) {
+        const defaults = def.defaults();
+        for (const name of def.names) {
+          const row = rows.find((r) => r.names.includes(name));
+          const fallback = defaults[name];
+          if (!row) problems.push(`${name}: no row in "## ${heading}"`);
+          else if (fallback === '' && !/\bempty\b/.test(row.fallback)) problems.push(`${name}: default is empty, the table says ${row.fallback.trim()}`);
+          else if (fallback && !row.fallback.includes(`\`${fallback}\``)) problems.push(`${name}: default is \`${fallback}\`, the table says ${row.fallback.trim()}`);
+        }
+      }
+      expect(problems).toEqual([]);
+    });
+  }
 });
 
 describe('docs/decisions.md', () => {

@@ -82,7 +82,8 @@ describe('the endpoint stops at start, saying what to do', () => {
 
   it('when the api is plain http:// on another host', async () => {
     const p = await spawnTunnel({ TUNNEL_API_URL: 'http://192.0.2.10:8082' });
-    expect(await exitOf(p)).toBe(1);
+    // Exit 2, a configuration problem, as every app exits on one since issue 19 (it was 1 here, 2 at the api).
+    expect(await exitOf(p)).toBe(2);
     expect(p.output()).toContain('TUNNEL_API_URL: http:// to 192.0.2.10 would send the tunnel token');
     expect(p.output()).toContain('TUNNEL_API_ALLOW_PLAINTEXT=1');
   });

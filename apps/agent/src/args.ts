@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parsePin as parseSharedPin } from '@airlock/config';
 import { describePairingCodeProblem, normalizePairingCode } from '@airlock/crypto';
 import { Hostname, Labels, MachineUid, SiteCode } from '@airlock/schema';
 import * as v from 'valibot';
@@ -235,12 +236,8 @@ const parseLabels = (items: readonly string[]): Record<string, string> => {
  *   parsePin('sha256:ab:cd:…') // => 32-byte Buffer
  */
 export const parsePin = (input: string): Buffer => {
-  let text = input.trim();
-  const fingerprintLine = /^sha-?256\s+fingerprint\s*=\s*/i.exec(text);
-  if (fingerprintLine) text = text.slice(fingerprintLine[0].length);
-  else text = text.replace(/^sha-?256:/i, '');
-  const hex = text.replace(/:/g, '');
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+  const hex = parseSharedPin(input);
+  if (hex === null) {
     throw new UsageError(
       '--pin must be sha256: followed by the 64 hex digits of the certificate fingerprint (colons optional), as printed by `openssl x509 -noout -fingerprint -sha256`',
     );

@@ -5,7 +5,7 @@ import type { ExitCode } from './exit-codes.ts';
 import { createHttpClient, formatPin, type HttpClient } from './http.ts';
 import type { Explanation } from './messages.ts';
 import type { Progress, Sink } from './progress.ts';
-import { proxyFor } from './proxy.ts';
+import { proxyFor } from '@airlock/transport';
 import { defaultStateDir, statePaths, type StatePaths } from './state.ts';
 import { AGENT_VERSION } from './version.ts';
 

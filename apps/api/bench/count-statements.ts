@@ -27,7 +27,7 @@ import { encodeSshEd25519PublicKey, signedMessage } from '@airlock/crypto';
 import { createTestDatabase } from '@airlock/testing';
 import { createOperator } from '../src/domain/operators.ts';
 import { loadApiConfig } from '../src/env.ts';
-import { createLogger } from '../src/logger.ts';
+import { silentLogger } from '@airlock/log';
 import { startApi } from '../src/server.ts';
 import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 
@@ -119,7 +119,7 @@ const countStatements = async (): Promise<RouteCounts> => {
     API_PORT: '0',
     AIRLOCK_LOG_LEVEL: 'warn',
   });
-  const api = await startApi(config, { logger: createLogger('api', 'warn', () => {}) });
+  const api = await startApi(config, { logger: silentLogger });
   try {
     const { token } = await createOperator(api.deps.db, api.deps.clock, { name: 'counter', role: 'admin' }, 'count-statements', null);
     const call = async (method: string, route: string, body?: unknown, bearer?: string) => {

@@ -20,7 +20,7 @@ import {
 } from '@airlock/crypto';
 import { checkCaNameConstraints, expectedNameConstraints } from './domain/certificate-names.ts';
 import type { ApiConfig } from './env.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '@airlock/log';
 
 export interface CaBundle {
   /** The CA that signs new certificates. */

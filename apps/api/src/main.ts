@@ -1,21 +1,13 @@
 /** `pnpm start:api`: the internal api, configured from the environment. */
-import { ConfigError, loadApiConfig } from './env.ts';
-import { createLogger } from './logger.ts';
+import { exitOnConfigError } from '@airlock/config';
+import { createLogger } from '@airlock/log';
+import { loadApiConfig } from './env.ts';
 import { serveMetrics } from './metrics.ts';
 import { startApi } from './server.ts';
 
 const main = async () => {
-  let config;
-  try {
-    config = loadApiConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`airlock api: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const logger = createLogger('api', config.logLevel);
+  const config = exitOnConfigError('airlock api', () => loadApiConfig(process.env));
+  const logger = createLogger({ service: 'api', level: config.logLevel });
   const api = await startApi(config, { logger });
   const metricsServer =
     config.metricsPort === 0 || !api.deps.metrics ? null : await serveMetrics(api.deps.metrics, config.metricsHost, config.metricsPort);

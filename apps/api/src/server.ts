@@ -12,7 +12,7 @@ import { isMigrated, runMigrations } from './db/migrate.ts';
 import type { Deps } from './domain/deps.ts';
 import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger } from '@airlock/log';
 import { createApiMetrics } from './metrics.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadCaBundle } from './ca.ts';
@@ -67,7 +67,7 @@ export const startApi = async (
   config: ApiConfig,
   opts: { clock?: Clock; logger?: Logger; app?: AppOptions } = {},
 ): Promise<RunningApi> => {
-  const logger = opts.logger ?? createLogger('api', config.logLevel);
+  const logger = opts.logger ?? createLogger({ service: 'api', level: config.logLevel });
   // The data dir holds the server secret and the admin token even with DATABASE_URL: check it first (#8.9).
   ensurePrivateDir(config.dataDir, (m, f) => logger.warn(m, f));
   // Before the database: a bad secret file stops the start with nothing opened.

@@ -6,11 +6,11 @@ import { generateCertificateAuthority } from '@airlock/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCaBundle } from '../src/ca.ts';
 import { ConfigError, loadApiConfig, parseDuration } from '../src/env.ts';
-import { createLogger } from '../src/logger.ts';
+import { silentLogger } from '@airlock/log';
 import { createSite, startTestApi, type TestApi } from '@airlock/api/testing';
 import { enrollWithCsr, internalCertVerify } from './credential-flows.ts';
 
-const quiet = createLogger('api', 'error', () => {});
+const quiet = silentLogger;
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'airlock-ca-'));

@@ -12,7 +12,7 @@ import { generateCertificateAuthority, issueAgentCertificate, parseSshEd25519Pub
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCaBundle } from '../src/ca.ts';
 import { ConfigError, loadApiConfig } from '../src/env.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger, silentLogger } from '@airlock/log';
 import { createSite, enroll, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { enrollWithCsr, newTlsAgent, openssl } from './credential-flows.ts';
 
@@ -153,7 +153,7 @@ describe('the v1.1 profile, by configuration', () => {
 });
 
 describe('configuration and existing CAs', () => {
-  const quiet = createLogger('api', 'error', () => {});
+  const quiet = silentLogger;
 
   it('refuses a suffix together with the legacy host name, and a suffix that is no DNS name', () => {
     expect(() => loadApiConfig({ AIRLOCK_CERT_DNS_SUFFIX: 'agents.example', AIRLOCK_CERT_DNS_LEGACY_HOSTNAME: '1' })).toThrow(/cannot be combined/);
@@ -176,7 +176,7 @@ describe('configuration and existing CAs', () => {
 
   it('accepts a CA made with the documented openssl command, with and without a suffix', async () => {
     const lines: string[] = [];
-    const logger = createLogger('api', 'warn', (line) => lines.push(line));
+    const logger = createLogger({ service: 'api', level: 'warn', write: (line) => lines.push(line) });
     for (const [name, dns, env] of [
       ['doc-ca', 'permitted;DNS:invalid', {}],
       ['doc-ca-suffix', 'permitted;DNS:agents.example.internal', { AIRLOCK_CERT_DNS_SUFFIX: 'agents.example.internal' }],
@@ -203,7 +203,7 @@ describe('configuration and existing CAs', () => {
     writeFileSync(cert, made.certificatePem);
     writeFileSync(key, made.privateKeyPem, { mode: 0o600 });
     const lines: string[] = [];
-    const logger = createLogger('api', 'warn', (line) => lines.push(line));
+    const logger = createLogger({ service: 'api', level: 'warn', write: (line) => lines.push(line) });
     await loadCaBundle(loadApiConfig({ AIRLOCK_CA_CERT: cert, AIRLOCK_CA_KEY: key }), new Date(), logger);
     expect(lines.join('\n')).toMatch(/Airlock CA: the CA carries no name constraints.*Rotate the CA/);
   });

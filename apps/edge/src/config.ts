@@ -4,5 +4,5 @@
  * schema, and the tunnel tests check the demux's pre-auth cap against the
  * tunnel's sshd. Nothing else of the edge is importable from outside.
  */
-export { ConfigError, loadConfig } from './env.ts';
-export { TUNNEL_MAX_STARTUPS } from './ssh/config.ts';
+export { ConfigError, EdgeEnv, loadConfig } from './env.ts';
+export { SshDemuxEnv, TUNNEL_MAX_STARTUPS } from './ssh/config.ts';

@@ -28,7 +28,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildTrustList, foldIp, isTrusted, throttleIdentities } from '@airlock/net';
 import type { Redis } from 'ioredis';
-import { createRedisClient } from './redis-client.ts';
+import { createFailFastRedisClient as createRedisClient } from '@airlock/lockouts';
 import type { EdgeConfig } from './env.ts';
 import { stopAccepting, type Stopping } from './listener.ts';
 import type { Logger } from './log.ts';

@@ -1,7 +1,9 @@
 import { availableParallelism } from 'node:os';
+import { bool, cidrList, defineEnv, int, pin, port, redisFields, redisKeyPrefix, resolveRedisTarget, text, url, type RedisTarget } from '@airlock/config';
+import { DEFAULT_KEY_PREFIX } from '@airlock/lockouts';
 import * as v from 'valibot';
-import { DEFAULT_KEY_PREFIX, resolveRedisTarget, type RedisTarget } from '@airlock/lockouts';
-import { buildTrustList } from '@airlock/net';
+
+export { ConfigError } from '@airlock/config';
 
 /** Everything the edge needs to run; built once from the environment (or by tests). */
 export interface EdgeConfig {
@@ -65,135 +67,91 @@ export interface EdgeConfig {
   workers: number;
 }
 
-/** An optional whole-number setting in [min, max]; `tooBig` replaces the default message above max. */
-export const int = (fallback: number, min: number, max: number, tooBig = `must be at most ${max}`) =>
-  v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(/^\d+$/, 'must be a whole number'),
-      v.transform(Number),
-      v.minValue(min, `must be at least ${min}`),
-      v.maxValue(max, tooBig),
-    ),
-    String(fallback),
-  );
-
-const bool = (fallback: boolean) =>
-  v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
-      v.transform((s) => s === 'true' || s === '1'),
-    ),
-    String(fallback),
-  );
-
 const DAY = 86_400;
 
-/** Contract names first, then the edge's own knobs. Defaults are the contract's table. */
-const EnvSchema = v.object({
-  EDGE_HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '0.0.0.0'),
-  EDGE_PORT: int(443, 0, 65_535),
-  EDGE_UPSTREAM: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.url('must be a URL'),
-      v.check((s) => /^https?:\/\/[^/?#]+\/?$/.test(s), 'must be an http(s) origin without path or query'),
+/** Every variable the edge reads but the SSH demux's (ssh/config.ts). Contract names first, then the edge's own knobs; defaults are the contract's table. */
+export const EdgeEnv = defineEnv(
+  'edge',
+  {
+    EDGE_HOST: v.optional(text(), '0.0.0.0'),
+    EDGE_PORT: port(443, { allowZero: true }),
+    EDGE_UPSTREAM: v.optional(url(['http', 'https'], { origin: true }), 'http://127.0.0.1:8082'),
+    EDGE_UPSTREAM_CA: v.optional(text()),
+    // Upper case: upstream-tls.ts compares it with Node's colon-separated upper-case fingerprint.
+    EDGE_UPSTREAM_PIN: v.optional(v.pipe(pin(), v.toUpperCase())),
+    EDGE_TLS_CERT: v.optional(text()),
+    EDGE_TLS_KEY: v.optional(text()),
+    EDGE_TRUSTED_PROXIES: v.optional(cidrList(), ''),
+    ...redisFields(),
+    EDGE_REDIS_PREFIX: redisKeyPrefix(DEFAULT_KEY_PREFIX),
+    EDGE_METRICS_HOST: v.optional(text(), '127.0.0.1'),
+    EDGE_METRICS_PORT: port(9464, { allowZero: true }),
+    EDGE_LIMIT_ENROLL_KEY_PER_MIN: int(60, 1, 1_000_000),
+    EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: int(10, 1, 1_000_000),
+    EDGE_LIMIT_VERIFY_PER_HOUR: int(600, 1, 1_000_000),
+    EDGE_LIMIT_STATUS_PER_MIN: int(1200, 1, 1_000_000),
+    EDGE_LIMIT_ENROLL_PER_MIN: int(120, 1, 1_000_000),
+    EDGE_LIMIT_REJECTED_PER_HOUR: int(100, 1, 1_000_000),
+    EDGE_LIMIT_AGENT_PER_HOUR: int(60, 1, 1_000_000),
+    EDGE_POLL_BLOCK_FAILURES: int(100, 1, 1_000_000),
+    EDGE_POLL_BLOCK_WINDOW_SECONDS: int(600, 1, DAY),
+    EDGE_POLL_BLOCK_SECONDS: int(300, 1, DAY),
+    EDGE_IPV6_56_FACTOR: int(4, 1, 65_536),
+    EDGE_IPV6_48_FACTOR: int(16, 1, 65_536),
+    EDGE_WORKERS: v.optional(
+      v.pipe(
+        v.string(),
+        v.trim(),
+        v.regex(/^(?:auto|\d{1,2})$/, 'must be "auto" or a number of workers'),
+        v.transform((s) => (s === 'auto' ? availableParallelism() : Number(s))),
+        v.minValue(1, 'must be at least 1'),
+        v.maxValue(64, 'must be at most 64'),
+      ),
+      '1',
     ),
-    'http://127.0.0.1:8082',
-  ),
-  EDGE_UPSTREAM_CA: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
-  EDGE_UPSTREAM_PIN: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.transform((s) => s.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase()),
-      v.regex(/^[0-9A-F]{64}$/, 'must be the SHA-256 of the certificate in hex (colons allowed)'),
+    EDGE_NEGATIVE_CACHE_SIZE: int(100_000, 1_000, 10_000_000),
+    EDGE_LOCKOUT_FAILURES: int(20, 1, 1_000_000),
+    EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
+    EDGE_LOCKOUT_SECONDS: int(900, 1, 365 * DAY),
+    EDGE_BLOCK_FAILURES: int(100, 1, 1_000_000),
+    EDGE_BLOCK_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
+    EDGE_BLOCK_SECONDS: int(DAY, 1, 365 * DAY),
+    EDGE_MAX_CONNECTIONS_PER_IP: int(10, 1, 100_000),
+    EDGE_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
+    EDGE_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
+    EDGE_KEEPALIVE_TIMEOUT_MS: int(5_000, 0, 600_000),
+    EDGE_CONNECTIONS_CHECK_MS: int(1_000, 50, 60_000),
+    EDGE_UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
+    EDGE_SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
+    EDGE_UPSTREAM_MAX_INFLIGHT: int(64, 1, 10_000),
+    EDGE_UPSTREAM_QUEUE: int(128, 0, 100_000),
+    EDGE_UPSTREAM_QUEUE_MS: int(1_000, 1, 600_000),
+    EDGE_MAX_HEADER_BYTES: int(8_192, 1_024, 65_536),
+    EDGE_MAX_BODY_BYTES: int(16_384, 1, 16_384),
+    EDGE_MAX_REQUESTS_PER_SOCKET: int(100, 1, 1_000_000),
+    EDGE_ACCESS_LOG: bool('true'),
+    EDGE_RATELIMIT_HEADERS: bool('true'),
+  },
+  (rule) => [
+    rule(['EDGE_TLS_CERT', 'EDGE_TLS_KEY'], (o) =>
+      (o.EDGE_TLS_CERT === undefined) !== (o.EDGE_TLS_KEY === undefined) && 'EDGE_TLS_CERT and EDGE_TLS_KEY must be set together',
     ),
-  ),
-  EDGE_TLS_CERT: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
-  EDGE_TLS_KEY: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1))),
-  EDGE_TRUSTED_PROXIES: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0)),
-      v.check((list) => {
-        try {
-          buildTrustList(list);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'must be comma-separated IP addresses or CIDRs'),
+    rule(['EDGE_UPSTREAM', 'EDGE_UPSTREAM_CA', 'EDGE_UPSTREAM_PIN'], (o) =>
+      !o.EDGE_UPSTREAM.startsWith('https://') &&
+      (o.EDGE_UPSTREAM_CA !== undefined || o.EDGE_UPSTREAM_PIN !== undefined) &&
+      'EDGE_UPSTREAM_CA and EDGE_UPSTREAM_PIN need an https:// EDGE_UPSTREAM',
     ),
-    '',
-  ),
-  REDIS_URL: v.optional(v.pipe(v.string(), v.trim(), v.regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'))),
-  // Alternative to REDIS_URL: a Sentinel group; checked in resolveRedisTarget.
-  REDIS_SENTINELS: v.optional(v.pipe(v.string(), v.trim())),
-  REDIS_SENTINEL_NAME: v.optional(v.pipe(v.string(), v.trim())),
-  EDGE_REDIS_PREFIX: v.optional(
-    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)*:$/, 'must be like "airlock:edge:"')),
-    DEFAULT_KEY_PREFIX,
-  ),
-  EDGE_METRICS_HOST: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1)), '127.0.0.1'),
-  EDGE_METRICS_PORT: int(9464, 0, 65_535),
-  EDGE_LIMIT_ENROLL_KEY_PER_MIN: int(60, 1, 1_000_000),
-  EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: int(10, 1, 1_000_000),
-  EDGE_LIMIT_VERIFY_PER_HOUR: int(600, 1, 1_000_000),
-  EDGE_LIMIT_STATUS_PER_MIN: int(1200, 1, 1_000_000),
-  EDGE_LIMIT_ENROLL_PER_MIN: int(120, 1, 1_000_000),
-  EDGE_LIMIT_REJECTED_PER_HOUR: int(100, 1, 1_000_000),
-  EDGE_LIMIT_AGENT_PER_HOUR: int(60, 1, 1_000_000),
-  EDGE_POLL_BLOCK_FAILURES: int(100, 1, 1_000_000),
-  EDGE_POLL_BLOCK_WINDOW_SECONDS: int(600, 1, DAY),
-  EDGE_POLL_BLOCK_SECONDS: int(300, 1, DAY),
-  EDGE_IPV6_56_FACTOR: int(4, 1, 65_536),
-  EDGE_IPV6_48_FACTOR: int(16, 1, 65_536),
-  EDGE_WORKERS: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(/^(?:auto|\d{1,2})$/, 'must be "auto" or a number of workers'),
-      v.transform((s) => (s === 'auto' ? availableParallelism() : Number(s))),
-      v.minValue(1, 'must be at least 1'),
-      v.maxValue(64, 'must be at most 64'),
+    rule(['EDGE_IPV6_48_FACTOR', 'EDGE_IPV6_56_FACTOR'], (o) =>
+      o.EDGE_IPV6_48_FACTOR < o.EDGE_IPV6_56_FACTOR && 'EDGE_IPV6_48_FACTOR must be at least EDGE_IPV6_56_FACTOR',
     ),
-    '1',
-  ),
-  EDGE_NEGATIVE_CACHE_SIZE: int(100_000, 1_000, 10_000_000),
-  EDGE_LOCKOUT_FAILURES: int(20, 1, 1_000_000),
-  EDGE_LOCKOUT_FAILURE_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
-  EDGE_LOCKOUT_SECONDS: int(900, 1, 365 * DAY),
-  EDGE_BLOCK_FAILURES: int(100, 1, 1_000_000),
-  EDGE_BLOCK_WINDOW_SECONDS: int(DAY, 1, 365 * DAY),
-  EDGE_BLOCK_SECONDS: int(DAY, 1, 365 * DAY),
-  EDGE_MAX_CONNECTIONS_PER_IP: int(10, 1, 100_000),
-  EDGE_HEADERS_TIMEOUT_MS: int(10_000, 100, 600_000),
-  EDGE_REQUEST_TIMEOUT_MS: int(30_000, 100, 600_000),
-  EDGE_KEEPALIVE_TIMEOUT_MS: int(5_000, 0, 600_000),
-  EDGE_CONNECTIONS_CHECK_MS: int(1_000, 50, 60_000),
-  EDGE_UPSTREAM_TIMEOUT_MS: int(15_000, 100, 600_000),
-  EDGE_SHUTDOWN_GRACE_MS: int(10_000, 0, 600_000),
-  EDGE_UPSTREAM_MAX_INFLIGHT: int(64, 1, 10_000),
-  EDGE_UPSTREAM_QUEUE: int(128, 0, 100_000),
-  EDGE_UPSTREAM_QUEUE_MS: int(1_000, 1, 600_000),
-  EDGE_MAX_HEADER_BYTES: int(8_192, 1_024, 65_536),
-  EDGE_MAX_BODY_BYTES: int(16_384, 1, 16_384),
-  EDGE_MAX_REQUESTS_PER_SOCKET: int(100, 1, 1_000_000),
-  EDGE_ACCESS_LOG: bool(true),
-  EDGE_RATELIMIT_HEADERS: bool(true),
-});
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid edge configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+    rule(['EDGE_HEADERS_TIMEOUT_MS', 'EDGE_REQUEST_TIMEOUT_MS'], (o) =>
+      o.EDGE_HEADERS_TIMEOUT_MS > o.EDGE_REQUEST_TIMEOUT_MS && 'EDGE_HEADERS_TIMEOUT_MS must not exceed EDGE_REQUEST_TIMEOUT_MS',
+    ),
+    rule(['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_SENTINEL_NAME'], (o) =>
+      resolveRedisTarget({ url: o.REDIS_URL, sentinels: o.REDIS_SENTINELS, name: o.REDIS_SENTINEL_NAME }).problems,
+    ),
+  ],
+);
 
 /**
  * Parses the environment once. Throws ConfigError listing every problem, not
@@ -203,33 +161,8 @@ export class ConfigError extends Error {
  *   const config = loadConfig(process.env);
  */
 export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig => {
-  // Empty strings in unit files mean "unset", as in most shells' `VAR=`.
-  const present = Object.fromEntries(Object.entries(env).filter(([, val]) => val !== undefined && val !== ''));
-  const parsed = v.safeParse(EnvSchema, present);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.issues.map((issue) => `${v.getDotPath(issue) ?? '(root)'}: ${issue.message}`),
-    );
-  }
-  const e = parsed.output;
-  const problems: string[] = [];
-  if ((e.EDGE_TLS_CERT === undefined) !== (e.EDGE_TLS_KEY === undefined)) {
-    problems.push('EDGE_TLS_CERT and EDGE_TLS_KEY must be set together');
-  }
-  const upstreamIsTls = e.EDGE_UPSTREAM.startsWith('https://');
-  if (!upstreamIsTls && (e.EDGE_UPSTREAM_CA !== undefined || e.EDGE_UPSTREAM_PIN !== undefined)) {
-    problems.push('EDGE_UPSTREAM_CA and EDGE_UPSTREAM_PIN need an https:// EDGE_UPSTREAM');
-  }
-  if (e.EDGE_IPV6_48_FACTOR < e.EDGE_IPV6_56_FACTOR) {
-    problems.push('EDGE_IPV6_48_FACTOR must be at least EDGE_IPV6_56_FACTOR');
-  }
-  if (e.EDGE_HEADERS_TIMEOUT_MS > e.EDGE_REQUEST_TIMEOUT_MS) {
-    problems.push('EDGE_HEADERS_TIMEOUT_MS must not exceed EDGE_REQUEST_TIMEOUT_MS');
-  }
+  const e = EdgeEnv.parse(env);
   const redis = resolveRedisTarget({ url: e.REDIS_URL, sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME });
-  problems.push(...redis.problems);
-  if (problems.length > 0) throw new ConfigError(problems);
-
   return {
     host: e.EDGE_HOST,
     port: e.EDGE_PORT,

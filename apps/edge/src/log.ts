@@ -1,32 +1,29 @@
 /**
- * JSON-lines logging through pino (@airlock/log), asynchronous to stdout.
- * Callers pass only non-secret fields; bodies, pairing codes, keys, tokens and
- * unmatched request targets never reach here, and the shared redaction
+ * The edge's logger: @airlock/log (pino, JSON lines, redaction), its access
+ * lines batched to stdout (at most 100 ms late) instead of a write each.
+ * Callers pass only non-secret fields; bodies, pairing codes, keys, tokens
+ * and unmatched request targets never reach here, and the shared redaction
  * (secret-named fields, secret-shaped values) is the net under that rule.
  */
-import { createPino, lineDestination, scrubMessage } from '@airlock/log';
+import { createLogger as createAirlockLogger, type LineLogger, type ScalarFields } from '@airlock/log';
 
-export type LogLevel = 'info' | 'warn' | 'error';
+export type { LogLevel } from '@airlock/log';
 
-export type LogFields = Record<string, string | number | boolean | null | undefined>;
+/** Scalars only: the access line is built per request and must stay cheap to serialise. */
+export type LogFields = ScalarFields;
 
-export interface Logger {
-  log: (level: LogLevel, msg: string, fields?: LogFields) => void;
-}
+export type Logger = LineLogger<LogFields>;
 
-/** `write` receives each line with its newline, as before; default: stdout, asynchronously. */
-export const createLogger = (write?: (line: string) => void): Logger => {
-  const p = createPino({
+/** `write` receives each line with its newline, as before; default: stdout, batched. */
+export const createLogger = (write?: (line: string) => void): Logger =>
+  createAirlockLogger({
     service: 'edge',
     level: 'info',
     // The edge's `key`/`throttle_key` fields are Redis key names (prefix, site code, IP): operators
     // need them for `airlock lockouts clear`; a secret-shaped value would still be redacted.
     readableFields: ['key', 'throttle_key'],
-    // One access line per request: stdout gets them in batches (at most 100 ms late), not a write each.
-    ...(write ? { destination: lineDestination((line) => write(`${line}\n`)) } : { batchMs: 100 }),
+    ...(write ? { write: (line: string) => write(`${line}\n`) } : { batchMs: 100 }),
   });
-  return { log: (level, msg, fields = {}) => p[level](fields, scrubMessage(msg)) };
-};
 
 /** Keeps a header value loggable: printable ASCII only, bounded length. */
 export const loggable = (value: string | undefined, max = 128): string | undefined =>

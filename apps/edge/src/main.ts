@@ -1,25 +1,18 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster-primary.ts';
-import { ConfigError, loadConfig, type EdgeConfig } from './env.ts';
+import { exitOnConfigError, loadAll } from '@airlock/config';
+import { loadConfig } from './env.ts';
 import { createLogger } from './log.ts';
 import { startEdge } from './server.ts';
-import { loadSshDemuxConfig, type SshDemuxConfig } from './demux.ts';
+import { loadSshDemuxConfig } from './demux.ts';
 
 const logger = createLogger();
 
 const main = async () => {
-  let config: EdgeConfig;
-  let sshDemux: SshDemuxConfig | null; // SSH demux (tunnel)
-  try {
-    config = loadConfig(process.env);
-    sshDemux = loadSshDemuxConfig(process.env); // SSH demux (tunnel)
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  // Both tables read before either stops the start, so every problem is listed at once.
+  const { config, sshDemux } = exitOnConfigError('airlock edge', () =>
+    loadAll('edge', { config: () => loadConfig(process.env), sshDemux: () => loadSshDemuxConfig(process.env) }),
+  );
   if (config.workers > 1 && cluster.isPrimary) {
     await runPrimary(config, logger, sshDemux);
     return;

@@ -18,7 +18,7 @@ import { createMetricsServer } from './metrics-server.ts';
 import { handleRequest } from './pipeline.ts';
 import { refuseProtocolAbuse } from './protocol-refusals.ts';
 import { createForwarder } from './proxy.ts';
-import { createRedisClient } from './redis-client.ts';
+import { createFailFastRedisClient as createRedisClient } from '@airlock/lockouts';
 import { sendError } from './respond.ts';
 import { createThrottle } from './throttle/index.ts';
 import { startDemux, type SshDemuxConfig } from './demux.ts';

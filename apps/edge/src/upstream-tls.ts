@@ -1,9 +1,10 @@
+import { pinMatches } from '@airlock/transport';
 import { buildConnector } from 'undici';
 
 export interface UpstreamTrust {
   /** PEM bundle that must have signed the api's certificate; null: system CAs (unless pinned). */
   ca: Buffer | null;
-  /** Upper-case hex SHA-256 of the api's DER certificate; null: no pin. */
+  /** Hex SHA-256 of the api's DER certificate (EDGE_UPSTREAM_PIN, parsed by @airlock/config); null: no pin. */
   pin: string | null;
 }
 
@@ -13,6 +14,10 @@ export interface UpstreamTrust {
  * check and/or the pin, so not one byte of an enrollment request is written
  * to an impostor. With a pin alone the chain is not checked (a self-signed
  * api certificate is the common case); the pin is then the whole trust.
+ *
+ * undici rather than @airlock/transport: the edge keeps a pool of keep-alive
+ * connections to the api (EDGE_UPSTREAM_MAX_INFLIGHT), where the transport
+ * opens one connection per request by design. The pin comparison is shared.
  *
  * @example
  *   const connect = upstreamConnector(new URL('https://api.internal:8443'), { ca: null, pin: 'AB12…' }, 15_000);
@@ -40,8 +45,7 @@ export const upstreamConnector = (upstream: URL, trust: UpstreamTrust, timeoutMs
         return;
       }
       const peer = 'getPeerCertificate' in socket ? socket.getPeerCertificate() : null;
-      const seen = peer?.fingerprint256?.replace(/:/g, '').toUpperCase();
-      if (seen !== pin) {
+      if (!pinMatches(peer?.raw, pin)) {
         socket.destroy();
         callback(Object.assign(new Error('upstream certificate does not match EDGE_UPSTREAM_PIN'), { code: 'EPINMISMATCH' }), null);
         return;

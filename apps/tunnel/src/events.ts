@@ -5,12 +5,14 @@
  * attempts are counted, never written one row each (issue 18, finding 1:
  * one connection wrote 21 rows).
  */
+import { createFailFastRedisClient, edgeKeys } from '@airlock/lockouts';
+import type { LineLogger } from '@airlock/log';
 import { foldIp } from '@airlock/net';
-import { Redis } from 'ioredis';
 import type { TunnelApi, TunnelEvent } from './api.ts';
 import type { TunnelConfig } from './env.ts';
 
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+/** @airlock/log's `log` (redaction included), passed around as a function. */
+export type LogFn = LineLogger['log'];
 
 /** A client connection as the kernel's TCP table shows it (sshd's peer: the agent, or the edge). */
 export interface Peer {
@@ -48,7 +50,7 @@ export interface Reporter {
   close(): void;
 }
 
-export const createReporter = (config: Pick<TunnelConfig, 'redisUrl' | 'redisPrefix' | 'summaryEveryMs'>, api: TunnelApi, log: LogFn): Reporter => {
+export const createReporter = (config: Pick<TunnelConfig, 'redis' | 'redisPrefix' | 'summaryEveryMs'>, api: TunnelApi, log: LogFn): Reporter => {
   const counters: TunnelCounters = {
     keys_authorised: 0,
     keys_unknown: 0,
@@ -60,9 +62,9 @@ export const createReporter = (config: Pick<TunnelConfig, 'redisUrl' | 'redisPre
     sessions_cut_revoked: 0,
     sessions_cut_unidentified: 0,
   };
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 1000 })
-    : null;
+  // The edge's own client recipe (URL or Sentinel group): a lookup fails at once while Redis is away.
+  const redis = config.redis ? createFailFastRedisClient(config.redis) : null;
+  const peerKey = edgeKeys(config.redisPrefix).sshPeer;
   redis?.on('error', () => {
     // Reported where it matters (a lookup that fails); ioredis reconnects itself.
   });
@@ -72,7 +74,7 @@ export const createReporter = (config: Pick<TunnelConfig, 'redisUrl' | 'redisPre
     if (!redis) return seen;
     try {
       const hit = await Promise.race([
-        redis.get(`${config.redisPrefix}ssh-peer:${seen}:${peer.port}`),
+        redis.get(peerKey(seen, peer.port)),
         new Promise<null>((r) => setTimeout(() => r(null), 500).unref()),
       ]);
       return hit && /^[0-9A-Fa-f:.]{2,45}$/.test(hit) ? hit : seen;

@@ -5,17 +5,23 @@
  * the `tunnel` role) or a host key an admin retired stops it at start, exit 1,
  * with the fix in the message.
  */
+import { exitOnConfigError } from '@airlock/config';
+import { createLogger } from '@airlock/log';
 import { ApiRefused, createTunnelApi, type TunnelApi } from './api.ts';
-import { ConfigError, loadTunnelConfig, type TunnelConfig } from './env.ts';
+import { loadTunnelConfig } from './env.ts';
 import type { LogFn } from './events.ts';
 import { checkAccounts, checkKeysSocketPath, ensureHostKey, ensurePrivsepDir, installKeysHelper, SetupError, writeSshdConfig } from './install.ts';
 import { endProcesses } from './procfs.ts';
 import { sshdListenersFor, sshdOnOurPort } from './sessions.ts';
 import { startSupervisor } from './supervisor.ts';
 
-const log: LogFn = (level, msg, fields = {}) => {
-  process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), level, msg, ...fields })}\n`);
-};
+// JSON lines through @airlock/log: the same redaction as the api and the edge (a token or key that
+// reached a message or a field by mistake is written as [redacted]).
+const log: LogFn = createLogger({
+  service: 'tunnel',
+  // `host_key` is the host key's algorithm name, logged at start; a secret-shaped value would still be redacted.
+  readableFields: ['host_key'],
+}).log;
 
 const fatal = (message: string): never => {
   process.stderr.write(`airlock-tunnel: ${message}\n`);
@@ -34,13 +40,7 @@ const registerHostKey = async (api: TunnelApi, hostKey: string): Promise<boolean
 };
 
 const main = async () => {
-  let config: TunnelConfig;
-  try {
-    config = loadTunnelConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fatal(err.message);
-    throw err;
-  }
+  const config = exitOnConfigError('airlock-tunnel', () => loadTunnelConfig(process.env));
   // Installed first: a signal during setup must still end cleanly.
   let stop: (() => Promise<void>) | null = null;
   const onSignal = (signal: string) => {

@@ -74,6 +74,23 @@ describe('tunnel configuration', () => {
     expect(() => loadTunnelConfig({ TUNNEL_API_TOKEN: TOKEN, TUNNEL_KEYS_SOCKET: '/run/x y.sock' })).toThrow(/TUNNEL_KEYS_SOCKET/);
   });
 
+  it('reads the edge Redis as the edge does: a URL or a Sentinel group, and the one key prefix rule (issue 19)', () => {
+    const run = (env: Record<string, string>) => loadTunnelConfig({ TUNNEL_API_TOKEN: TOKEN, ...env });
+    expect(run({})).toMatchObject({ redis: null, redisPrefix: 'airlock:edge:' });
+    expect(run({ REDIS_URL: 'redis://10.0.0.20:6379' }).redis).toEqual({ kind: 'url', url: 'redis://10.0.0.20:6379' });
+    expect(run({ REDIS_SENTINELS: '10.0.1.31:26379,[::1]:26380', REDIS_SENTINEL_NAME: 'airlock' }).redis).toEqual({
+      kind: 'sentinel',
+      name: 'airlock',
+      sentinels: [
+        { host: '10.0.1.31', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+    });
+    expect(() => run({ REDIS_URL: 'redis://x:6379', REDIS_SENTINELS: '10.0.1.31:26379', REDIS_SENTINEL_NAME: 'airlock' })).toThrow(/set one, not both/);
+    // A prefix the edge would refuse could never match the edge's notes.
+    expect(() => run({ EDGE_REDIS_PREFIX: 'airlock:edge' })).toThrow(/EDGE_REDIS_PREFIX: must be like "airlock:edge:"/);
+  });
+
   it('names the tunnel role when the token is missing', () => {
     expect(() => loadTunnelConfig({})).toThrow(/TUNNEL_API_TOKEN: is required \(a tunnel operator token: pnpm airlock operators create --name tunnel --role tunnel\)/);
   });

@@ -1,13 +1,19 @@
 /**
  * A small client for the api's admin and internal routes: bearer token, JSON
  * in and out, the contract's error envelope turned into a typed error, and
- * for an https:// api a private CA or a certificate pin (#8.8).
+ * for an https:// api a private CA or a certificate pin (#8.8), checked by
+ * @airlock/transport before the request (and its token) is written.
  */
-import { readFileSync } from 'node:fs';
-import { exchange, parsePin, TransportError, type RawResponse, type TlsTrust } from './transport.ts';
+import { parsePin, PIN_FORM, readCaFile } from '@airlock/config';
+import { createTransport, TransportError, type Transport, type TlsTrust, type TransportResponse } from '@airlock/transport';
+
+export { parsePin } from '@airlock/config';
+export type { TlsTrust } from '@airlock/transport';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8082';
 const REQUEST_TIMEOUT_MS = 30_000;
+// Pages of 500 audit events with their details: well past the agent's 1 MiB, still a bound.
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /** The api answered with a non-2xx status. */
 export class ApiRequestError extends Error {
@@ -53,32 +59,28 @@ export const resolveApiUrl = (flag: string | undefined, env: NodeJS.ProcessEnv):
   return url;
 };
 
-/**
- * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
- * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8).
- * A bad value is a usage problem, found before anything is sent. Another
- * program's settings read the same way under its own prefix (the tunnel
- * endpoint: TUNNEL_API_CA / TUNNEL_API_PIN).
- */
 /** A setting as (its name, for messages; its value from the environment). */
 export type NamedSetting = readonly [name: string, value: string | undefined];
 
-/** A CA file and a pin from the named settings; a bad value throws ApiUrlError naming the setting. */
+/**
+ * AIRLOCK_API_CA (PEM file of CA certificates) and AIRLOCK_API_PIN
+ * (`sha256:<hex>` of the api certificate), for an https:// api (#8.8). A
+ * bad value is a usage problem, found before anything is sent; it throws
+ * ApiUrlError naming the setting. Read with @airlock/config's parsers, as
+ * the tunnel reads TUNNEL_API_CA / TUNNEL_API_PIN in its settings table.
+ */
 export const resolveTlsTrust = (settings: { ca: NamedSetting; pin: NamedSetting }): TlsTrust => {
   const trust: TlsTrust = {};
   const [caName, caFile] = settings.ca;
   if (caFile) {
-    try {
-      trust.ca = readFileSync(caFile, 'utf8');
-    } catch (err) {
-      throw new ApiUrlError(`${caName}: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (!trust.ca.includes('-----BEGIN CERTIFICATE-----')) throw new ApiUrlError(`${caName}: ${caFile} holds no PEM certificate`);
+    const read = readCaFile(caFile);
+    if ('problem' in read) throw new ApiUrlError(`${caName}: ${read.problem}`);
+    trust.ca = read.pem;
   }
   const [pinName, rawPin] = settings.pin;
   if (rawPin) {
     const pin = parsePin(rawPin);
-    if (!pin) throw new ApiUrlError(`${pinName} must be sha256:<64 hex digits> (the SHA-256 of the api certificate)`);
+    if (!pin) throw new ApiUrlError(`${pinName} must be ${PIN_FORM} (the SHA-256 of the api certificate)`);
     trust.pinSha256 = pin;
     trust.pinSetting = pinName;
   }
@@ -92,14 +94,13 @@ const readFields = (v: unknown): Record<string, string> => {
   return Object.fromEntries(Object.entries(v).flatMap(([k, p]) => (typeof p === 'string' ? [[k, p]] : [])));
 };
 
-/** Why fetch failed, from the undici cause chain, without echoing request data. */
-const networkReason = (err: unknown): string => {
-  if (err instanceof Error && err.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
-  if (cause && typeof cause.code === 'string') return cause.code;
-  if (cause && typeof cause.message === 'string') return cause.message;
-  return err instanceof Error ? err.message : 'unknown error';
-};
+/**
+ * Why the api could not be reached, as the CLI prints it: the OS or OpenSSL
+ * code for a refused connection or a failed TLS check (`ECONNREFUSED`), the
+ * sentence otherwise (a timeout, a pin mismatch). Never request data.
+ */
+const unreachableReason = (err: TransportError): string =>
+  (err.kind === 'network' || err.kind === 'tls') && err.code !== undefined ? err.code : err.message;
 
 export type Query = Record<string, string | number | undefined>;
 
@@ -118,12 +119,15 @@ export class AdminClient {
   readonly baseUrl: URL;
   readonly #token: string | null;
   readonly #userAgent: string;
-  readonly #trust: TlsTrust;
-  readonly #timeoutMs: number;
+  readonly #transport: Transport;
 
   constructor(opts: AdminClientOptions) {
-    this.#trust = opts.trust ?? {};
-    this.#timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.#transport = createTransport({
+      origin: opts.baseUrl,
+      trust: opts.trust ?? {},
+      timeoutMs: opts.timeoutMs ?? REQUEST_TIMEOUT_MS,
+      maxResponseBytes: MAX_RESPONSE_BYTES,
+    });
     this.baseUrl = opts.baseUrl;
     this.#token = opts.token;
     this.#userAgent = opts.userAgent ?? 'airlock-cli';
@@ -152,20 +156,19 @@ export class AdminClient {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: RawResponse;
+    let res: TransportResponse;
     try {
-      // node:http never follows a redirect: it would carry the bearer token to wherever it points.
-      res = await exchange(url, {
+      // The transport never follows a redirect: it would carry the bearer token to wherever it points.
+      res = await this.#transport.request({
         method,
+        path: url.pathname + url.search,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        trust: this.#trust,
-        timeoutMs: this.#timeoutMs,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
-      throw new ApiUnreachableError(this.displayUrl, err instanceof TransportError ? err.reason : networkReason(err));
+      throw new ApiUnreachableError(this.displayUrl, err instanceof TransportError ? unreachableReason(err) : err instanceof Error ? err.message : 'unknown error');
     }
-    const text = res.body;
+    const text = res.body.toString('utf8');
     let json: unknown = undefined;
     if (text) {
       try {

@@ -52,7 +52,6 @@ import type {
 } from './types.ts';
 
 export * from './http.ts';
-export { parsePin, type TlsTrust } from './transport.ts';
 export type * from './types.ts';
 
 const seg = encodeURIComponent;

@@ -25,6 +25,10 @@ describe('key helpers', () => {
     expect(keys.ns.enrollKey).toBe(`${prefix}rl:enroll_key`);
   });
 
+  it('names the demux notes the tunnel reads (one layout for the edge and the tunnel)', () => {
+    expect(keys.sshPeer('127.0.0.1', 40022)).toBe(`${prefix}ssh-peer:127.0.0.1:40022`);
+  });
+
   it('upper-cases valid site codes and buckets everything else', () => {
     expect(siteBucket('acme-phx')).toBe('ACME-PHX');
     expect(siteBucket('a')).toBe('_invalid_');

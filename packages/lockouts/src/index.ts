@@ -31,6 +31,8 @@ import type { Redis } from 'ioredis';
  * | `{p}rl:ssh:{ip}`                  | new SSH connections through the demux (minute) |
  * | `{p}ssh:preauth` (+`:ids`,`:counts`) | SSH connections in their pre-auth window     |
  * | `{p}ssh:evicted` (pub/sub channel)| pre-auth connections evicted for a newcomer    |
+ * | `{p}ssh-peer:{ip}:{port}`         | the client a piped SSH connection carries (the |
+ * |                                   | demux's outgoing address and port -> client IP)|
  *
  * `{ip}` for IPv6 is counted three times, under the /64, /56 and /48.
  * `clearLockout` publishes the lifted key on `{p}lifted`, so edges that
@@ -111,6 +113,12 @@ export interface EdgeKeys {
   /** Pub/sub channel on which lifted lockout and block keys are announced. */
   liftChannel: string;
   sshPreauth: SshPreauthKeys;
+  /**
+   * The demux's note of which client a piped SSH connection carries, under
+   * the address and port it connected to the tunnel from (what sshd and the
+   * tunnel see as the peer); the tunnel reads it to audit the agent's address.
+   */
+  sshPeer: (ip: string, port: number) => string;
 }
 
 export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
@@ -149,6 +157,7 @@ export const edgeKeys = (prefix: string = DEFAULT_KEY_PREFIX): EdgeKeys => {
     agentBlock: (ip) => `${ns.agentBlock}:${ip}`,
     failAgent: (ip) => `${ns.failAgent}:${ip}`,
     liftChannel: `${prefix}lifted`,
+    sshPeer: (ip, port) => `${prefix}ssh-peer:${ip}:${port}`,
     sshPreauth: {
       held: `${prefix}ssh:preauth`,
       ids: `${prefix}ssh:preauth:ids`,
@@ -297,4 +306,4 @@ export const clearLockout = async (
   return removed > 0;
 };
 
-export { createRedisClient, parseSentinels, resolveRedisTarget, SENTINEL_NAME, type RedisTarget, type SentinelAddress } from './redis.ts';
+export { createFailFastRedisClient, createRedisClient, parseSentinels, resolveRedisTarget, type RedisTarget, type SentinelAddress } from './redis.ts';

@@ -1,45 +1,14 @@
 /**
- * The one place a Redis client is built, for the edge's throttle and the
- * api's lockout admin alike: either one server (`REDIS_URL`) or a Sentinel
+ * The one place a Redis client is built, for the edge's throttle, the api's
+ * lockout admin and the tunnel's peer lookups alike: either one server (`REDIS_URL`) or a Sentinel
  * group (`REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`), where ioredis asks the
  * sentinels for the current primary and follows a failover by itself.
  */
+import type { RedisTarget } from '@airlock/config';
 import { Redis, type RedisOptions } from 'ioredis';
 
-export interface SentinelAddress {
-  host: string;
-  port: number;
-}
-
-export type RedisTarget =
-  | { kind: 'url'; url: string }
-  | { kind: 'sentinel'; sentinels: SentinelAddress[]; name: string };
-
-/**
- * Parses `host:port,host:port` (IPv6 as `[::1]:26379`). Returns the list, or
- * a readable problem for the env validators.
- *
- * @example
- *   parseSentinels('10.0.0.1:26379,10.0.0.2:26379'); // [{ host: '10.0.0.1', port: 26379 }, …]
- */
-export const parseSentinels = (text: string): SentinelAddress[] | { problem: string } => {
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0) return { problem: 'must list at least one host:port' };
-  const out: SentinelAddress[] = [];
-  for (const item of items) {
-    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(item);
-    const host = m?.[1] ?? m?.[2];
-    const port = Number(m?.[3]);
-    if (!m || host === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) {
-      return { problem: `"${item.slice(0, 64)}" is not host:port` };
-    }
-    out.push({ host, port });
-  }
-  return out;
-};
-
-/** A Sentinel master name as redis-sentinel accepts it. */
-export const SENTINEL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+// What to connect to is read by @airlock/config (one parser of host:port and of the three variables).
+export { parseSentinels, resolveRedisTarget, type RedisTarget, type SentinelAddress } from '@airlock/config';
 
 /**
  * Builds the client. `options` are the caller's timeouts and queueing
@@ -101,29 +70,21 @@ const restartWhenEnded = (redis: Redis): Redis => {
 };
 
 /**
- * Picks the Redis target from the three environment values, with every
- * problem listed for the app's fail-fast config error. `url` is assumed
- * already checked as a redis:// URL by the app's schema.
+ * The recipe for a process that must not wait on Redis (the edge's request
+ * path, the tunnel's peer lookups): commands fail at once while disconnected,
+ * so the caller's fallback answers instead of requests queueing behind a
+ * dead Redis, and the client reconnects for ever, quickly at first.
  *
  * @example
- *   resolveRedisTarget({ sentinels: '127.0.0.1:26379', name: 'airlock' });
- *   // { target: { kind: 'sentinel', … }, problems: [] }
+ *   const redis = createFailFastRedisClient({ kind: 'url', url: 'redis://127.0.0.1:6379' });
  */
-export const resolveRedisTarget = (env: {
-  url?: string | undefined;
-  sentinels?: string | undefined;
-  name?: string | undefined;
-}): { target: RedisTarget | null; problems: string[] } => {
-  const problems: string[] = [];
-  if (env.sentinels === undefined) {
-    if (env.name !== undefined) problems.push('REDIS_SENTINEL_NAME: needs REDIS_SENTINELS');
-    return { target: env.url === undefined ? null : { kind: 'url', url: env.url }, problems };
-  }
-  if (env.url !== undefined) problems.push('REDIS_URL and REDIS_SENTINELS: set one, not both');
-  const parsed = parseSentinels(env.sentinels);
-  if (!Array.isArray(parsed)) problems.push(`REDIS_SENTINELS: ${parsed.problem}`);
-  if (env.name === undefined) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
-  else if (!SENTINEL_NAME.test(env.name)) problems.push('REDIS_SENTINEL_NAME: must be 1-64 characters of A-Za-z0-9._-');
-  if (problems.length > 0 || !Array.isArray(parsed) || env.name === undefined) return { target: null, problems };
-  return { target: { kind: 'sentinel', sentinels: parsed, name: env.name }, problems };
-};
+export const createFailFastRedisClient = (target: RedisTarget): Redis =>
+  createRedisClient(target, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 500,
+    connectTimeout: 1_000,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+    // Concurrent requests' scripts share one write: fewer syscalls under load.
+    enableAutoPipelining: true,
+  });

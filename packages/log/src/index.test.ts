@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPino, isSecretFieldName, lineDestination, REDACTED } from './index.ts';
+import { createLogger, createPino, isSecretFieldName, lineDestination, REDACTED, silentLogger } from './index.ts';
 
 const capture = () => {
   const lines: string[] = [];
@@ -73,5 +73,52 @@ describe('@airlock/log', () => {
     log.warn({ key: `cek_${'A'.repeat(43)}` }, 'oops');
     expect(JSON.parse(lines[0] ?? '{}').key).toBe('airlock:edge:lockout:ACME:203.0.113.7');
     expect(JSON.parse(lines[1] ?? '{}').key).toBe(REDACTED);
+  });
+});
+
+describe('createLogger, the logger every app uses', () => {
+  const capture = (level: 'debug' | 'info' = 'info', readableFields?: string[]) => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'tunnel', level, write: (l) => lines.push(l), ...(readableFields ? { readableFields } : {}) });
+    return { logger, lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  };
+
+  it('has a method per level and a log(level, …) that can be passed around unbound', () => {
+    const c = capture('debug');
+    const { log } = c.logger;
+    log('warn', 'tunnel cut', { reason: 'revoked', peer_port: 40022 });
+    c.logger.debug('detail');
+    c.logger.error('broken', { reason: 'x' });
+    expect(c.parsed()).toEqual([
+      expect.objectContaining({ service: 'tunnel', level: 'warn', msg: 'tunnel cut', reason: 'revoked', peer_port: 40022 }),
+      expect.objectContaining({ level: 'debug', msg: 'detail' }),
+      expect.objectContaining({ level: 'error', msg: 'broken' }),
+    ]);
+    expect(c.lines.every((l) => !l.endsWith('\n'))).toBe(true);
+  });
+
+  it('drops lines below its level', () => {
+    const c = capture('info');
+    c.logger.debug('quiet');
+    c.logger.log('debug', 'quiet too');
+    expect(c.lines).toEqual([]);
+  });
+
+  it('redacts a token that reached a field or the message by mistake (the tunnel had no redaction before)', () => {
+    const c = capture();
+    const token = `aop_${'x'.repeat(43)}`;
+    c.logger.log('info', `reload failed: ${token}`, { reason: `401 for ${token}`, api_token: 'whatever' });
+    expect(c.lines.join('\n')).not.toContain(token);
+    expect(c.parsed()[0]).toMatchObject({ msg: REDACTED, reason: REDACTED, api_token: REDACTED });
+  });
+
+  it('keeps the readable fields an app names readable', () => {
+    const c = capture('info', ['host_key']);
+    c.logger.info('tunnel listening', { host_key: 'ssh-ed25519' });
+    expect(c.parsed()[0]?.host_key).toBe('ssh-ed25519');
+  });
+
+  it('has a silent logger for tools and tests', () => {
+    expect(() => silentLogger.error('nothing', { token: 'x' })).not.toThrow();
   });
 });

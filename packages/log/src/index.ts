@@ -145,3 +145,72 @@ export const lineDestination = (write: (line: string) => void): DestinationStrea
 
 /** Messages are redacted by value too: a message never carries a secret-shaped string. */
 export const scrubMessage = (msg: string): string => (SECRET_VALUE.test(msg) ? REDACTED : msg);
+
+export type LogLevel = PinoLevel;
+
+/** Fields of a log line: what the edge's hot path passes (scalars only, no nested objects to walk). */
+export type ScalarFields = Record<string, string | number | boolean | null | undefined>;
+
+/**
+ * The one-method shape (`log(level, msg, fields)`) the edge and the tunnel
+ * pass around; a test can stand in for it with a plain function.
+ */
+export interface LineLogger<F = Record<string, unknown>> {
+  log(level: LogLevel, msg: string, fields?: F): void;
+}
+
+/** A logger with a method per level as well (the api's shape). */
+export interface Logger extends LineLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoggerOptions {
+  /** The `service` field of every line (`api`, `edge`, `tunnel`). */
+  service: string;
+  level?: LogLevel;
+  /**
+   * Receives each line without its newline, synchronously (tests capture
+   * with it). Without it, lines go to stdout through pino's asynchronous
+   * destination, batched when `batchMs` is set.
+   */
+  write?: (line: string) => void;
+  /** See PinoOptions.batchMs: for a process that logs a line per request. */
+  batchMs?: number;
+  /** See PinoOptions.readableFields. */
+  readableFields?: readonly string[];
+}
+
+/**
+ * The logger every app uses: JSON lines through pino, secret-named fields
+ * and secret-shaped values (in fields and in the message) redacted whatever
+ * the caller passed. Callers still pass only fields they mean to log;
+ * redaction is the net under them, not a licence. Methods are bound: pass
+ * `logger.log` around as a function.
+ *
+ * @example
+ *   const logger = createLogger({ service: 'tunnel' });
+ *   logger.log('info', 'tunnel listening', { port: 2222 });
+ *   logger.warn('api away', { reason: 'ECONNREFUSED' });
+ */
+export const createLogger = (opts: LoggerOptions): Logger => {
+  const p = createPino({
+    service: opts.service,
+    level: opts.level ?? 'info',
+    ...(opts.readableFields ? { readableFields: opts.readableFields } : {}),
+    ...(opts.write ? { destination: lineDestination(opts.write) } : opts.batchMs !== undefined ? { batchMs: opts.batchMs } : {}),
+  });
+  const log = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}) => p[level](fields, scrubMessage(msg));
+  return {
+    log,
+    debug: (msg, fields) => log('debug', msg, fields),
+    info: (msg, fields) => log('info', msg, fields),
+    warn: (msg, fields) => log('warn', msg, fields),
+    error: (msg, fields) => log('error', msg, fields),
+  };
+};
+
+/** Writes nothing; for tests and tools that have no use for the lines. */
+export const silentLogger: Logger = createLogger({ service: 'silent', level: 'error', write: () => {} });

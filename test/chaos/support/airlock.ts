@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { withAdminDatabase } from '@airlock/api/admin';
+import { createTransport } from '@airlock/transport';
 import { newAgentKey, type TestAgentKey } from '@airlock/testing';
 import { hit, type Hit } from './http.ts';
 
@@ -19,14 +20,19 @@ export interface Admin {
   siteKey(site: string): Promise<string>;
 }
 
+/** The operator's calls carry a bearer token: through @airlock/transport, the api client every Airlock program uses. */
 export const adminClient = (apiUrl: string, token: string): Admin => {
+  const api = createTransport({ origin: new URL(apiUrl), timeoutMs: 30_000, maxResponseBytes: 64 * 1024 * 1024 });
   const call: Admin['call'] = async (method, path, body) => {
-    const res = await hit(`${apiUrl}${path}`, {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const res = await api.request({
       method,
-      headers: { authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { body }),
+      path,
+      headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(payload === undefined ? {} : { body: payload }),
     });
-    return { status: res.status, body: res.body ? JSON.parse(res.body) : null };
+    const text = res.body.toString('utf8');
+    return { status: res.status, body: text ? JSON.parse(text) : null };
   };
   const must = async (method: 'GET' | 'POST', path: string, body: unknown, status: number) => {
     const res = await call(method, path, body);

@@ -20,7 +20,7 @@ import { deriveMachineUid } from '../machine-uid.ts';
 import { formatSeconds } from '../messages.ts';
 import type { Progress } from '../progress.ts';
 import { EnrollCreated, errorCodeOf, expectShape, explainResponse } from '../protocol.ts';
-import { describeProxy, proxyFor } from '../proxy.ts';
+import { describeProxy, proxyFor } from '@airlock/transport';
 import {
   StateError,
   ensureStateDir,

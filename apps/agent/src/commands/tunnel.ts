@@ -25,7 +25,8 @@ import { proveKey } from '../agent-proof.ts';
 import * as v from 'valibot';
 import type { TlsFlags } from '../args.ts';
 import { createHttpClient } from '../http.ts';
-import { proxyFor } from '../proxy.ts';
+import { proxyFor } from '@airlock/transport';
+import { HOST_PORT } from '@airlock/config';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -39,7 +40,6 @@ export type TunnelStateName = 'connecting' | 'up' | 'backoff' | 'revoked' | 'sto
 const TUNNEL_STATE_FILE = 'tunnel-state.json';
 const TUNNEL_KNOWN_HOSTS_FILE = 'tunnel_known_hosts';
 
-const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$/;
 
 /** `credentials.ssh` as the api issues it; anything else is refused before ssh sees it. */

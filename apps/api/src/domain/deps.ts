@@ -3,7 +3,7 @@ import type { CaBundle } from '../ca.ts';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/client.ts';
 import type { ApiConfig } from '../env.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '@airlock/log';
 import type { ApiMetrics } from '../metrics.ts';
 import type { LockoutStore } from '../store/lockouts.ts';
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import supertest from 'supertest';
 import { createTestDatabase, type TestDatabase } from '@airlock/testing';
+import { createLogger, type Logger } from '@airlock/log';
 import { ManualClock } from '../clock.ts';
 import { createOperator } from '../domain/operators.ts';
 import { loadApiConfig } from '../env.ts';
-import { createLogger, type Logger } from '../logger.ts';
 import { startApi, type RunningApi } from '../server.ts';
 
 export interface TestApi {
@@ -41,10 +41,14 @@ export const startTestApi = async (
     ...opts.env,
   });
   const logs: string[] = [];
-  const logger: Logger = createLogger('api', 'debug', (line) => {
-    logs.push(line);
-    // Unexpected errors surface in the test output; expected refusals are not logged at this level.
-    if (line.includes('"level":"error"')) process.stderr.write(line + '\n');
+  const logger: Logger = createLogger({
+    service: 'api',
+    level: 'debug',
+    write: (line) => {
+      logs.push(line);
+      // Unexpected errors surface in the test output; expected refusals are not logged at this level.
+      if (line.includes('"level":"error"')) process.stderr.write(line + '\n');
+    },
   });
   const clock = new ManualClock(new Date('2026-11-22T12:00:00.000Z'));
   const api = await startApi(config, { clock, logger });

@@ -16,5 +16,5 @@ export { MIGRATIONS_FOLDER, expectedMigrationCount, runMigrations } from '../db/
 export { setOperatorPassword } from '../domain/console-sessions.ts';
 export { createOperator } from '../domain/operators.ts';
 export { loadApiConfig } from '../env.ts';
-export { silentLogger } from '../logger.ts';
+export { silentLogger } from '@airlock/log';
 export { startApi, type RunningApi } from '../server.ts';

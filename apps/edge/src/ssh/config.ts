@@ -2,8 +2,8 @@
  * The SSH demux's settings (EDGE_SSH_*), validated once at startup like the
  * rest of the edge's configuration (env.ts).
  */
+import { defineEnv, hostPort, int } from '@airlock/config';
 import * as v from 'valibot';
-import { ConfigError, int } from '../env.ts';
 
 /**
  * The first number of the tunnel's `MaxStartups` (apps/tunnel's generated
@@ -29,42 +29,36 @@ export interface SshDemuxConfig {
   preauthIdleMs: number;
 }
 
-const HOST_PORT = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})$/;
-
-const DemuxEnv = v.object({
-  EDGE_SSH_UPSTREAM: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(HOST_PORT, 'must be host:port of the tunnel endpoint (e.g. 127.0.0.1:2222)'),
-      v.check((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535 && Number(s.slice(s.lastIndexOf(':') + 1)) > 0, 'port must be 1-65535'),
+/** The SSH demux's variables; unset EDGE_SSH_UPSTREAM: SSH is not multiplexed. */
+export const SshDemuxEnv = defineEnv(
+  'edge',
+  {
+    EDGE_SSH_UPSTREAM: v.optional(hostPort('127.0.0.1:2222, the tunnel endpoint')),
+    EDGE_LIMIT_SSH_PER_MIN: int(30, 1, 1_000_000),
+    EDGE_SSH_MAX_PREAUTH: int(
+      DEFAULT_MAX_PREAUTH,
+      1,
+      TUNNEL_MAX_STARTUPS - 1,
+      `must stay below the tunnel's MaxStartups (${TUNNEL_MAX_STARTUPS}): at that many unauthenticated connections sshd starts refusing logins at random, agents' included`,
     ),
-  ),
-  EDGE_LIMIT_SSH_PER_MIN: int(30, 1, 1_000_000),
-  EDGE_SSH_MAX_PREAUTH: int(
-    DEFAULT_MAX_PREAUTH,
-    1,
-    TUNNEL_MAX_STARTUPS - 1,
-    `must stay below the tunnel's MaxStartups (${TUNNEL_MAX_STARTUPS}): at that many unauthenticated connections sshd starts refusing logins at random, agents' included`,
-  ),
-  EDGE_SSH_PREAUTH_SECONDS: int(20, 1, 600),
-  EDGE_SSH_PREAUTH_IDLE_SECONDS: int(10, 1, 600),
-});
+    EDGE_SSH_PREAUTH_SECONDS: int(20, 1, 600),
+    EDGE_SSH_PREAUTH_IDLE_SECONDS: int(10, 1, 600),
+  },
+  (rule) => [
+    rule(['EDGE_SSH_PREAUTH_IDLE_SECONDS', 'EDGE_SSH_PREAUTH_SECONDS'], (o) =>
+      o.EDGE_SSH_PREAUTH_IDLE_SECONDS > o.EDGE_SSH_PREAUTH_SECONDS &&
+      'EDGE_SSH_PREAUTH_IDLE_SECONDS must not exceed EDGE_SSH_PREAUTH_SECONDS (the idle timeout applies inside the pre-auth window)',
+    ),
+  ],
+);
 
 /** EDGE_SSH_UPSTREAM and its limits; null when SSH is not multiplexed. Throws ConfigError listing every problem. */
 export const loadSshDemuxConfig = (env: NodeJS.ProcessEnv): SshDemuxConfig | null => {
-  const input = Object.fromEntries(Object.keys(DemuxEnv.entries).flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
-  const parsed = v.safeParse(DemuxEnv, input);
-  if (!parsed.success) throw new ConfigError(parsed.issues.map((i) => `${i.path?.map((p) => String(p.key)).join('.') ?? '?'}: ${i.message}`));
-  const e = parsed.output;
-  if (e.EDGE_SSH_PREAUTH_IDLE_SECONDS > e.EDGE_SSH_PREAUTH_SECONDS) {
-    throw new ConfigError(['EDGE_SSH_PREAUTH_IDLE_SECONDS must not exceed EDGE_SSH_PREAUTH_SECONDS (the idle timeout applies inside the pre-auth window)']);
-  }
-  const up = e.EDGE_SSH_UPSTREAM;
-  if (up === undefined) return null;
-  const i = up.lastIndexOf(':');
+  const e = SshDemuxEnv.parse(env);
+  const upstream = e.EDGE_SSH_UPSTREAM;
+  if (upstream === undefined) return null;
   return {
-    upstream: { host: up.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(up.slice(i + 1)) },
+    upstream,
     sshPerMin: e.EDGE_LIMIT_SSH_PER_MIN,
     maxPreauth: e.EDGE_SSH_MAX_PREAUTH,
     preauthMs: e.EDGE_SSH_PREAUTH_SECONDS * 1000,

@@ -11,6 +11,7 @@
  * window has logged in, and stops counting.
  */
 import * as net from 'node:net';
+import { edgeKeys } from '@airlock/lockouts';
 import { foldIp } from '@airlock/net';
 import type { Redis } from 'ioredis';
 import type { EdgeConfig } from '../env.ts';
@@ -107,7 +108,7 @@ export const pipeSsh = async (ctx: PipeContext, client: net.Socket, first: Buffe
   client.once('close', end);
   upstream.once('close', end);
   upstream.once('connect', () => {
-    const note = redis?.set(`${config.redisPrefix}ssh-peer:${foldIp(upstream.localAddress ?? '')}:${upstream.localPort ?? 0}`, peer, 'EX', PEER_NOTE_SECONDS);
+    const note = redis?.set(edgeKeys(config.redisPrefix).sshPeer(foldIp(upstream.localAddress ?? ''), upstream.localPort ?? 0), peer, 'EX', PEER_NOTE_SECONDS);
     // Written before the first byte goes up, so the note exists before sshd can log the login.
     void Promise.resolve(note)
       .catch(() => logger.log('warn', 'ssh peer note not written; the tunnel will see the edge address', {}))

@@ -1,5 +1,5 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { TransportError } from './http-errors.ts';
+import { TransportError } from './errors.ts';
 
 /**
  * The proxy for a server URL from the usual variables (HTTPS_PROXY /

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TransportError } from './http-errors.ts';
+import { TransportError } from './errors.ts';
 import { describeProxy, proxyFor } from './proxy.ts';
 
 const https = new URL('https://edge.example.com');
