@@ -5,8 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import type { TlsFlags } from './args.ts';
-import { Hostname, MachineUid } from '@airlock/schema';
-import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from './formats.ts';
+import { AgentKeyValue, Challenge, Hostname, KeyFingerprint, MachineUid, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from '@airlock/schema';
 
 /**
  * The state directory layout, shared with infra/agent/airlock-enroll.sh:

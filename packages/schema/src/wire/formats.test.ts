@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { AgentKeyValue, Challenge, KnownHosts, PemCertificate, PemCertificates, PollToken, Rfc3339, SshCredentials, Uuid } from './formats.ts';
+import { AgentKeyValue, Challenge, KnownHosts, PemCertificate, PemCertificates, PollToken, Rfc3339, Uuid } from './formats.ts';
+import { SshCredentials } from './responses/enrollment.ts';
 
 const CERT = execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=t', '-days', '1'], {
   encoding: 'utf8',
