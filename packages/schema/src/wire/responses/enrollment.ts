@@ -23,12 +23,11 @@ import {
 } from '../formats.ts';
 import { VERIFY_STATUSES, WAITING_STATUSES } from '../vocabulary.ts';
 
+/** A challenge to sign, and until when it may be answered. */
+const challengeEntries = { challenge: Challenge, expires_at: Rfc3339 };
+
 /** 201 of POST /api/v1/enroll: answer the challenge before expires_at. */
-export const EnrollResponse = v.object({
-  enrollment_id: Uuid,
-  challenge: Challenge,
-  expires_at: Rfc3339,
-});
+export const EnrollResponse = v.object({ enrollment_id: Uuid, ...challengeEntries });
 export type EnrollResponse = v.InferOutput<typeof EnrollResponse>;
 
 /** 200 of POST /api/v1/enroll/verify. */
@@ -86,11 +85,7 @@ export const StatusApprovedResponse = v.object({
 export type StatusApprovedResponse = v.InferOutput<typeof StatusApprovedResponse>;
 
 /** 201 of POST /api/v1/agent/challenge (60 s). */
-export const AgentChallengeResponse = v.object({
-  challenge_id: Uuid,
-  challenge: Challenge,
-  expires_at: Rfc3339,
-});
+export const AgentChallengeResponse = v.object({ challenge_id: Uuid, ...challengeEntries });
 export type AgentChallengeResponse = v.InferOutput<typeof AgentChallengeResponse>;
 
 /** 200 of POST /api/v1/agent/credentials. */
