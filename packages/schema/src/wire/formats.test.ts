@@ -34,6 +34,10 @@ describe('the formats a server answer is held to', () => {
     expect(v.is(SshCredentials, ssh)).toBe(true);
     expect(v.is(KnownHosts, `${ssh.known_hosts}\u001b[2J`)).toBe(false);
     expect(v.is(KnownHosts, 'not a key line')).toBe(false);
+    // Before the tunnel endpoint registers its host keys the api issues none; the tunnel command then refuses to connect.
+    expect(v.is(KnownHosts, '')).toBe(true);
+    expect(v.is(KnownHosts, '\n')).toBe(false);
+    expect(v.is(KnownHosts, ' ')).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, permit_open: ['127.0.0.1:99999'] })).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, user: 'root;rm' })).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, host: '-oProxyCommand=x' })).toBe(false);
