@@ -19,8 +19,6 @@
  *   type Sites = ResponseOf<'listSites'>; // { items: Site[] }
  */
 import type * as v from 'valibot';
-import type { ErrorCode } from './errors.ts';
-import type { OperatorRole } from './vocabulary.ts';
 import * as admin from './requests/admin.ts';
 import { AgentChallengeRequest, AgentCredentialsRequest } from './requests/agent.ts';
 import { EnrollRequest, VerifyRequest } from './requests/enrollment.ts';
@@ -30,52 +28,9 @@ import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
 import * as internalAnswers from './responses/internal.ts';
 import { Liveness, OpenApiDocument, Readiness } from './responses/service.ts';
+import { bodyErrors, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
 
-export type HttpMethod = 'get' | 'post' | 'delete';
-export type Area = 'public' | 'admin' | 'internal' | 'health' | 'docs';
-
-/** A success: its schema (JSON), `html` for a page, or neither for an empty body (204). */
-export interface SuccessSpec {
-  description: string;
-  schema?: v.GenericSchema;
-  html?: true;
-}
-/** A refusal: the catalogue codes it may carry (each code's status is fixed by errors.ts). */
-export interface RefusalSpec {
-  codes: readonly ErrorCode[];
-  description?: string;
-}
-export type ResponseSpec = SuccessSpec | RefusalSpec;
-
-export interface RouteSpec {
-  method: HttpMethod;
-  /** Hono's pattern (`:id`); OpenAPI's `{id}` is derived. Public routes have no parameters (the edge matches them byte for byte). */
-  path: string;
-  area: Area;
-  summary: string;
-  /** none, the enrollment poll token, or an operator token (roles in `roles`). */
-  auth: 'none' | 'poll_token' | 'operator';
-  /** The operator roles allowed; every other role is refused 403 (the auth matrix checks both ways). */
-  roles?: readonly OperatorRole[];
-  body?: v.GenericSchema;
-  bodyOptional?: boolean;
-  query?: v.GenericSchema;
-  /** Path parameters: name → description. */
-  params?: Readonly<Record<string, string>>;
-  responses: Readonly<Record<number, ResponseSpec>>;
-}
-
-const bodyErrors = {
-  400: { codes: ['invalid_request'] },
-  413: { codes: ['payload_too_large'] },
-  415: { codes: ['unsupported_media_type'] },
-} as const;
-const operatorErrors = { 401: { codes: ['unauthorized'] }, 403: { codes: ['forbidden'] } } as const;
-const READ = ['admin', 'auditor'] as const;
-const WRITE = ['admin'] as const;
-// Issue 18: the tunnel endpoint's own role; a service token no longer reaches these.
-const TUNNEL = ['admin', 'tunnel'] as const;
-const EVERY_ROLE = ['admin', 'auditor', 'service', 'tunnel'] as const;
+export type { Area, HttpMethod, RefusalSpec, ResponseSpec, RouteSpec, SuccessSpec } from './route-spec.ts';
 
 /** Keyed by operationId, in the order the OpenAPI document lists them. */
 export const ROUTES = {
