@@ -19,12 +19,11 @@ const ANY_ROUTE: ReadonlySet<ErrorCode> = new Set(['internal_error', 'service_un
 
 const byMethodAndPath = new Map(ROUTE_LIST.map((r) => [`${r.method.toUpperCase()} ${r.path}`, r]));
 
-/** The table's entry for the handler Hono matched (middleware, registered as ALL or with a wildcard, never matches). */
+/** The table's entry for the handler Hono matched (middleware, registered as ALL or with a wildcard, matches none). */
 const routeOf = (matched: ReadonlyArray<{ method: string; path: string }>, method: string): RouteSpec | undefined => {
-  const m = method === 'HEAD' ? 'GET' : method;
   for (const r of matched) {
-    const spec = byMethodAndPath.get(`${r.method === 'ALL' ? m : r.method} ${r.path}`);
-    if (spec && (r.method === m || r.method === 'ALL')) return spec;
+    const spec = r.method === method ? byMethodAndPath.get(`${method} ${r.path}`) : undefined;
+    if (spec) return spec;
   }
   return undefined;
 };
@@ -88,6 +87,8 @@ export const checkResponses =
   (report: (problem: string) => void): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
     await next();
+    // A HEAD answer has no body to check.
+    if (c.req.method === 'HEAD') return;
     const spec = routeOf(matchedRoutes(c), c.req.method);
     if (!spec) return;
     const problem = await answerProblem(spec, c.res);
