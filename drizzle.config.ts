@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './packages/schema/src/tables.ts',
+  schema: './packages/schema/src/db/tables.ts',
   out: './migrations',
 });

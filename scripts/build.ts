@@ -46,9 +46,19 @@ export interface BuildEntry {
 export interface BuiltEntry extends BuildEntry {
   /** Import paths left in the output (esbuild's metafile): node builtins and EXTERNAL only. */
   externalImports: string[];
+  /** Third-party packages bundled into the output (from the metafile's inputs), e.g. to check the agent carries no drizzle. */
+  bundledPackages: string[];
 }
 
-/** Every app with src/main.ts. */
+/** `…/node_modules/@scope/name/…` or `…/node_modules/name/…` → the package name (the last node_modules wins). */
+const packageOf = (input: string): string | null => {
+  const rest = input.split('node_modules/').at(-1);
+  if (rest === undefined || rest === input) return null;
+  const parts = rest.split('/');
+  return (rest.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
+};
+
+/** Every app with src/main.ts (the operator CLI is its own app, apps/cli). */
 export const buildEntries = (appsDir = path.join(root, 'apps')): BuildEntry[] =>
   readdirSync(appsDir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(path.join(appsDir, d.name, 'src', 'main.ts')))
@@ -108,7 +118,9 @@ export const buildAll = async (entries = buildEntries()): Promise<BuiltEntry[]> 
     const appDir = path.dirname(path.dirname(e.outfile));
     for (const a of STATIC_ASSETS[e.app] ?? []) cpSync(path.join(appDir, a.from), path.join(appDir, a.to), { recursive: true });
     const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
-    built.push({ ...e, externalImports: [...new Set(imports)].sort() });
+    const inputs = Object.values(result.metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+    const bundledPackages = [...new Set(inputs.map(packageOf).filter((p): p is string => p !== null))].sort();
+    built.push({ ...e, externalImports: [...new Set(imports)].sort(), bundledPackages });
   }
   return built;
 };

@@ -54,6 +54,16 @@ describe('pnpm build', () => {
     expect(built.find((e) => e.outfile.endsWith('api/dist/main.js'))?.externalImports).toContain('@electric-sql/pglite');
   });
 
+  it('keeps drizzle out of the agent and the edge: they import the wire (@airlock/schema), never the tables (@airlock/schema/db)', () => {
+    const bundle = (suffix: string) => built.find((e) => e.outfile.endsWith(suffix));
+    for (const suffix of ['agent/dist/main.js', 'edge/dist/main.js']) {
+      expect(bundle(suffix)?.bundledPackages, suffix).toContain('valibot');
+      expect(bundle(suffix)?.bundledPackages, suffix).not.toContain('drizzle-orm');
+    }
+    // The check itself sees drizzle where it is: in the api.
+    expect(bundle('api/dist/main.js')?.bundledPackages).toContain('drizzle-orm');
+  });
+
   it('the shipped systemd units start the build with plain node', () => {
     for (const app of ['api', 'edge']) {
       const unit = readFileSync(path.join(REPO_ROOT, `infra/systemd/airlock-${app}.service`), 'utf8');

@@ -1,61 +1,50 @@
 import * as v from 'valibot';
-import { isErrorCode } from '@airlock/schema';
+import {
+  AgentChallengeResponse,
+  AgentCredentialsResponse,
+  EnrollResponse,
+  isErrorCode,
+  PollInterval,
+  StatusApprovedResponse,
+  StatusWaitingResponse,
+  TlsCredentials,
+  VerifyResponse,
+} from '@airlock/schema';
 import { explainError, explainStatus, sanitizeServerText, type ErrorContext, type Explanation } from './messages.ts';
 import type { HttpResponse } from './http.ts';
-import { AgentKeyValue, Challenge, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, TlsCredentials, Uuid } from './formats.ts';
 
 /**
- * Response shapes from CONTRACT.md, every field checked against its format
- * (formats.ts) before the agent uses, stores or prints it. Unknown extra
- * fields are allowed (the contract may add optional ones) and dropped.
+ * The server's answers, held to the shared response schemas (@airlock/schema:
+ * the same ones the api is checked against) before the agent uses, stores or
+ * prints a value: every field against its format. Unknown extra fields are
+ * allowed (the contract may add optional ones) and dropped. Where the agent
+ * is more tolerant than the schema, it is for older servers, said below.
  */
-export const EnrollCreated = v.object({
-  enrollment_id: Uuid,
-  challenge: Challenge,
-  expires_at: Rfc3339,
-});
+export const EnrollCreated = EnrollResponse;
 
-export const VerifyOk = v.object({
-  status: v.picklist(['awaiting_approval', 'approved', 'pending_confirmation']),
-  poll_token: PollToken,
-  poll_interval: v.optional(PollInterval),
-});
+// A server that leaves poll_interval out is polled at the agent's default.
+export const VerifyOk = v.object({ ...VerifyResponse.entries, poll_interval: v.optional(PollInterval) });
+export const StatusWaiting = v.object({ ...StatusWaitingResponse.entries, poll_interval: v.optional(PollInterval) });
 
-export const StatusWaiting = v.object({
-  status: v.picklist(['awaiting_approval', 'pending_confirmation']),
-  poll_interval: v.optional(PollInterval),
-});
-
-/** `credentials` of the approved status answer and of POST /agent/credentials. */
-const Credentials = <K extends v.GenericSchema>(agentKey: K) =>
-  v.object({
-    agent_key: agentKey,
-    ssh: v.nullable(SshCredentials),
-    // v1.1: absent from a v1 server, null when no CSR was sent.
-    tls: v.optional(v.nullable(TlsCredentials), null),
-  });
+/** `credentials` with `tls` absent (a v1 server, before certificates) read as null. */
+const olderServers = <E extends { tls: v.GenericSchema }>(entries: E) => ({ ...entries, tls: v.optional(v.nullable(TlsCredentials), null) });
 
 export const StatusApproved = v.object({
-  status: v.literal('approved'),
-  agent_id: Uuid,
-  site_code: SiteCodeStored,
-  credentials: Credentials(AgentKeyValue),
+  ...StatusApprovedResponse.entries,
+  credentials: v.object(olderServers(StatusApprovedResponse.entries.credentials.entries)),
 });
 export type StatusApproved = v.InferOutput<typeof StatusApproved>;
 
-export const AgentChallenge = v.object({
-  challenge_id: Uuid,
-  challenge: Challenge,
-  expires_at: Rfc3339,
-});
+export const AgentChallenge = AgentChallengeResponse;
 
 export const AgentCredentials = v.object({
-  agent_id: Uuid,
-  site_code: SiteCodeStored,
-  credentials: Credentials(v.nullable(AgentKeyValue)),
+  ...AgentCredentialsResponse.entries,
+  credentials: v.object(olderServers(AgentCredentialsResponse.entries.credentials.entries)),
 });
 export type AgentCredentials = v.InferOutput<typeof AgentCredentials>;
 
+// Not the shared ErrorEnvelope: a newer server's code the agent does not know
+// yet must still be read (and explained by its HTTP status), not refused.
 const Envelope = v.object({
   error: v.object({
     code: v.pipe(v.string(), v.maxLength(64)),

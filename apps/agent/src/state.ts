@@ -5,8 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import type { TlsFlags } from './args.ts';
-import { Hostname, MachineUid } from '@airlock/schema';
-import { AgentKeyValue, Challenge, KeyFingerprint, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from './formats.ts';
+import { AgentKeyValue, Challenge, ENROLLMENT_METHODS, Hostname, KeyFingerprint, MachineUid, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from '@airlock/schema';
 
 /**
  * The state directory layout, shared with infra/agent/airlock-enroll.sh:
@@ -122,7 +121,7 @@ export const EnrollmentState = v.object({
   version: v.literal(1),
   server: ServerOrigin,
   site_code: SiteCodeStored,
-  method: v.picklist(['pairing_code', 'enrollment_key']),
+  method: v.picklist(ENROLLMENT_METHODS),
   enrollment_id: Uuid,
   challenge: Challenge,
   challenge_expires_at: Rfc3339,

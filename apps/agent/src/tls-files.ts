@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ed25519PrivateKeyPem } from '@airlock/crypto';
 import * as fs from 'node:fs/promises';
-import type { TlsCredentials } from './formats.ts';
+import type { TlsCredentials } from '@airlock/schema';
 import type { AgentKey } from './keys.ts';
 import { ProtocolError } from './protocol.ts';
 import { fileMode, writeFileAtomic, type CertificateState, type StatePaths } from './state.ts';

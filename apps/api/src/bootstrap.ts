@@ -5,7 +5,7 @@
  * reach the tables, so this is how the first operator comes to exist there.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { operators } from '@airlock/schema';
+import { operators } from '@airlock/schema/db';
 import { sql } from 'drizzle-orm';
 import { adminTokenPath } from './data-dir.ts';
 import type { Deps } from './domain/deps.ts';

@@ -1,8 +1,16 @@
-/** Every admin and internal route passes the same authentication and role checks. */
+/**
+ * Every admin and internal route passes the same authentication and role
+ * checks. The matrix is generated from the route table (@airlock/schema):
+ * every route with operator auth is tried with no token, malformed and
+ * unknown tokens (401), every role its entry does not list (403 forbidden)
+ * and every role it lists (never 401 or 403), so a new route cannot ship
+ * without its auth tests. The model is Unkey's test_route_roles.ts.
+ */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { OPERATOR_ROLES, ROUTE_LIST, type OperatorRole, type RouteSpec } from '@airlock/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCode, createSite, enroll, startTestApi, status, type TestApi, verify } from '@airlock/api/testing';
 import { newAgentKey } from '@airlock/testing';
@@ -15,39 +23,15 @@ beforeAll(async () => {
 afterAll(async () => t.close());
 
 const ID = '00000000-0000-4000-8000-000000000000';
-const ADMIN_ROUTES: Array<['get' | 'post' | 'delete', string]> = [
-  ['post', '/api/v1/admin/sites'],
-  ['get', '/api/v1/admin/sites'],
-  ['post', '/api/v1/admin/sites/AUTH/enrollment-key'],
-  ['get', '/api/v1/admin/sites/AUTH/enrollment-key'],
-  ['post', '/api/v1/admin/pairing-codes'],
-  ['get', '/api/v1/admin/pairing-codes?status=active'],
-  ['delete', `/api/v1/admin/pairing-codes/${ID}`],
-  ['get', '/api/v1/admin/enrollments?status=awaiting_approval'],
-  ['post', `/api/v1/admin/enrollments/${ID}/approve`],
-  ['post', `/api/v1/admin/enrollments/${ID}/reject`],
-  ['get', '/api/v1/admin/agents?status=active'],
-  ['post', `/api/v1/admin/agents/${ID}/revoke`],
-  ['get', '/api/v1/admin/audit'],
-  ['get', '/api/v1/admin/audit/refusals'],
-  ['post', '/api/v1/admin/audit/prune'],
-  ['post', '/api/v1/admin/operators'],
-  ['get', '/api/v1/admin/operators'],
-  ['post', '/api/v1/admin/operators/nobody/disable'],
-  ['post', '/api/v1/admin/operators/nobody/password'],
-  ['post', '/api/v1/admin/operators/nobody/clear-sign-in-failures'],
-  ['get', '/api/v1/admin/lockouts'],
-  ['post', '/api/v1/admin/lockouts/clear'],
-  // issue 18: the tunnel endpoint's host keys
-  ['get', '/api/v1/admin/tunnel/host-keys'],
-  ['post', '/api/v1/admin/tunnel/host-keys/retire'],
-];
-const INTERNAL_ROUTES: Array<['get' | 'post', string]> = [
-  ['post', '/api/v1/internal/agent-keys/verify'],
-  // v1.1 credentials
-  ['get', '/api/v1/internal/ca'],
-  ['post', '/api/v1/internal/certificates/verify'],
-];
+/** A value for each path parameter the table uses; a new parameter name fails below until it has one. */
+const SAMPLE_PARAMS: Record<string, string> = { id: ID, site_code: 'AUTH', name: 'nobody' };
+const urlOf = (r: RouteSpec & { operationId: string }) =>
+  r.path.replace(/:([A-Za-z_]+)/g, (_, name: string) => {
+    const sample = SAMPLE_PARAMS[name];
+    if (sample === undefined) throw new Error(`admin-auth.test.ts: no sample value for :${name} (${r.operationId}); add one to SAMPLE_PARAMS`);
+    return sample;
+  });
+const OPERATOR_ROUTES = ROUTE_LIST.filter((r) => r.auth === 'operator').map((r) => ({ ...r, url: urlOf(r), roles: r.roles ?? [] }));
 
 /** An operator with the tunnel endpoint's role (issue 18), made once. */
 let tunnelTokenValue: string | null = null;
@@ -58,6 +42,8 @@ const tunnelToken = async (): Promise<string> => {
   }
   return tunnelTokenValue;
 };
+const tokenOf = async (role: OperatorRole): Promise<string> =>
+  ({ admin: t.adminToken, auditor: t.auditorToken, service: t.serviceToken, tunnel: await tunnelToken() })[role];
 
 const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
   const req = t.http[method](url);
@@ -66,7 +52,17 @@ const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) =>
 };
 
 describe('operator authentication on every admin and internal route', () => {
-  for (const [method, url] of [...ADMIN_ROUTES, ...INTERNAL_ROUTES]) {
+  it('covers every admin and internal route of the table, each naming the roles it allows', () => {
+    const guarded = ROUTE_LIST.filter((r) => r.area === 'admin' || r.area === 'internal');
+    expect(guarded.length).toBeGreaterThan(30);
+    for (const r of guarded) {
+      expect(r.auth, r.operationId).toBe('operator');
+      expect(r.roles?.length, r.operationId).toBeGreaterThan(0);
+      expect(r.roles, r.operationId).toContain('admin');
+    }
+  });
+
+  for (const { method, url } of OPERATOR_ROUTES) {
     it(`${method.toUpperCase()} ${url} refuses a missing, malformed or unknown token with 401`, async () => {
       for (const header of [undefined, 'Bearer', `Basic ${t.adminToken}`, `Bearer aop_${'A'.repeat(43)}`, `Bearer ${t.adminToken} extra`, 'Bearer ../../etc']) {
         const r = await call(method, url, header);
@@ -76,16 +72,16 @@ describe('operator authentication on every admin and internal route', () => {
     });
   }
 
-  for (const [method, url] of ADMIN_ROUTES) {
-    const auditorMay = method === 'get';
-    it(`${method.toUpperCase()} ${url}: auditor ${auditorMay ? 'may read' : 'gets 403'}, service and tunnel get 403`, async () => {
-      const asAuditor = await call(method, url, `Bearer ${t.auditorToken}`);
-      if (auditorMay) expect(asAuditor.status).not.toBe(403);
-      else expect(asAuditor.status).toBe(403);
-      for (const token of [t.serviceToken, await tunnelToken()]) {
-        const asMachine = await call(method, url, `Bearer ${token}`);
-        expect(asMachine.status).toBe(403);
-        expect(asMachine.body.error.code).toBe('forbidden');
+  for (const { method, url, roles } of OPERATOR_ROUTES) {
+    it(`${method.toUpperCase()} ${url}: ${roles.join(', ')} pass the role check, every other role gets 403`, async () => {
+      for (const role of OPERATOR_ROLES) {
+        const r = await call(method, url, `Bearer ${await tokenOf(role)}`);
+        if (roles.includes(role)) {
+          expect([401, 403], `${role} is allowed, got ${r.status} ${JSON.stringify(r.body)}`).not.toContain(r.status);
+        } else {
+          expect(r.status, `${role} is not allowed`).toBe(403);
+          expect(r.body.error.code).toBe('forbidden');
+        }
       }
     });
   }

@@ -5,7 +5,7 @@
  * the security headers on every page.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents, operatorSessions } from '@airlock/schema';
+import { auditEvents, operatorSessions } from '@airlock/schema/db';
 import { eq } from 'drizzle-orm';
 import { setOperatorPassword } from '../src/domain/console-sessions.ts';
 import { hashPassword } from '../src/domain/passwords.ts';

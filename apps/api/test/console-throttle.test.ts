@@ -7,7 +7,7 @@
  * name (the right password fails too) until they age out or an admin clears them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents } from '@airlock/schema';
+import { auditEvents } from '@airlock/schema/db';
 import { eq } from 'drizzle-orm';
 import { startTestApi, type TestApi } from '@airlock/api/testing';
 import { ConsoleClient } from '@airlock/testing';

@@ -7,7 +7,7 @@
  * before routing, on every route.
  */
 import http from 'node:http';
-import { auditEvents, operatorSessions } from '@airlock/schema';
+import { auditEvents, operatorSessions } from '@airlock/schema/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAgentKey } from '@airlock/testing';

@@ -5,11 +5,10 @@
  * refused without a token in the error envelope.
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { ERROR_STATUS } from '@airlock/schema';
+import { ERROR_STATUS, ROUTE_LIST } from '@airlock/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.ts';
 import { buildOpenApiDocument, openApiPath } from '../src/openapi/document.ts';
-import { ROUTES } from '../src/openapi/routes.ts';
 import { startTestApi, type TestApi } from '@airlock/api/testing';
 
 let t: TestApi;
@@ -35,12 +34,12 @@ const documented = (): Set<string> =>
 describe('OpenAPI document', () => {
   it('documents every route the app registers (a missing route is named)', () => {
     const missing = [...realRoutes()].filter((r) => !documented().has(r));
-    expect(missing, `routes without an entry in apps/api/src/openapi/routes.ts: ${missing.join(', ')}`).toEqual([]);
+    expect(missing, `routes without an entry in packages/schema/src/wire/routes.ts: ${missing.join(', ')}`).toEqual([]);
   });
 
   it('documents no route the app does not register (a stale entry is named)', () => {
     const stale = [...documented()].filter((r) => !realRoutes().has(r));
-    expect(stale, `entries in apps/api/src/openapi/routes.ts with no real route: ${stale.join(', ')}`).toEqual([]);
+    expect(stale, `entries in packages/schema/src/wire/routes.ts with no real route: ${stale.join(', ')}`).toEqual([]);
   });
 
   it('is valid OpenAPI 3.1 by @seriousme/openapi-schema-validator', async () => {
@@ -73,7 +72,7 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/api/v1/enroll'].post.responses['401'].content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorEnvelope');
     expect(doc.components.schemas.ErrorEnvelope.properties.error.properties.code.enum).toEqual(Object.keys(ERROR_STATUS));
     // Every refusal's catalogue code carries the status it is documented under.
-    for (const r of ROUTES) {
+    for (const r of ROUTE_LIST) {
       for (const [status, resp] of Object.entries(r.responses)) {
         if ('codes' in resp) for (const code of resp.codes) expect(ERROR_STATUS[code], `${r.path} ${status} ${code}`).toBe(Number(status));
       }

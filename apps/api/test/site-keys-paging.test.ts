@@ -75,12 +75,13 @@ describe('site enrollment key defaults', () => {
 
 describe('pending list paging', () => {
   it('pages 1,205 waiting enrollments with a cursor, in the admin API and the CLI, losing none', async () => {
-    const key = newAgentKey().publicKey;
+    // A real key and its real fingerprint: every answer is held to the route table's formats.
+    const { publicKey: key, fingerprint } = newAgentKey();
     const now = t.clock.now();
     await t.api.deps.db.execute(sql`
       insert into enrollments (site_code, method, public_key, fingerprint, hostname, source_ip, challenge, challenge_expires_at,
                                status, poll_interval, approval_expires_at, created_at, updated_at)
-      select 'PAGE-SITE', 'pairing_code', ${key}, 'SHA256:paging', 'host-' || g, '192.0.2.1', 'c', ${now.toISOString()}::timestamptz,
+      select 'PAGE-SITE', 'pairing_code', ${key}, ${fingerprint}, 'host-' || g, '192.0.2.1', 'c', ${now.toISOString()}::timestamptz,
              'awaiting_approval', 5, ${new Date(now.getTime() + 86_400_000).toISOString()}::timestamptz,
              ${now.toISOString()}::timestamptz - (g % 7) * interval '1 second', ${now.toISOString()}::timestamptz
       from generate_series(1, 1205) g`);

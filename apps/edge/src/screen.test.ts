@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isJsonContentType, screenRequest, targetProblem, type RawRequest } from './screen.ts';
+import { ROUTE_LIST } from '@airlock/schema';
+import { isJsonContentType, ROUTES, screenRequest, targetProblem, type RawRequest } from './screen.ts';
 
 const base: RawRequest = {
   method: 'POST',
@@ -32,6 +33,24 @@ describe('targetProblem', () => {
     [`/${'a'.repeat(300)}`, 'request target too long'],
   ])('%s -> %s', (target, expected) => {
     expect(targetProblem(target)).toBe(expected);
+  });
+});
+
+describe('the allowlist', () => {
+  it('is the route table\'s public routes, plus the edge\'s own /healthz, and nothing else', () => {
+    const fromTable = ROUTE_LIST.filter((r) => r.area === 'public').map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(fromTable.length).toBeGreaterThanOrEqual(5);
+    expect(ROUTES.filter((r) => r.forwarded).map((r) => `${r.method} ${r.target}`)).toEqual(fromTable);
+    expect(ROUTES.filter((r) => !r.forwarded).map((r) => `${r.method} ${r.target}`)).toEqual(['GET /healthz']);
+  });
+
+  it('refuses every admin, internal and docs route of the table as not_found', () => {
+    for (const r of ROUTE_LIST.filter((x) => x.area !== 'public' && x.area !== 'health')) {
+      const target = r.path.replace(/:[A-Za-z_]+/g, 'x');
+      const method = r.method.toUpperCase();
+      const s = screenRequest({ ...base, method, target, rawHeaders: ['Host', 'e'] }, { trustedPeer: false });
+      expect(s.ok ? 'ok' : `${s.code}`, `${method} ${target}`).toBe(method === 'DELETE' ? 'invalid_request' : 'not_found');
+    }
   });
 });
 

@@ -5,7 +5,23 @@
  * any proxy in front of it) may resolve such ambiguity another way.
  */
 
-export type RouteId = 'enroll' | 'verify' | 'status' | 'agent_challenge' | 'agent_credentials' | 'healthz';
+import { ROUTES as WIRE_ROUTES, type PublicOperationId } from '@airlock/schema';
+
+/**
+ * The edge's name for each public route (metrics label, throttle budget).
+ * Typed over every public route of the table: a new public route in
+ * @airlock/schema does not compile here until the edge names it (and
+ * throttle/plan.ts then gives it a budget).
+ */
+const EDGE_NAMES = {
+  enroll: 'enroll',
+  verifyEnrollment: 'verify',
+  enrollmentStatus: 'status',
+  agentChallenge: 'agent_challenge',
+  agentCredentials: 'agent_credentials',
+} as const satisfies Record<PublicOperationId, string>;
+
+export type RouteId = (typeof EDGE_NAMES)[PublicOperationId] | 'healthz';
 
 interface RouteEntry {
   method: 'GET' | 'POST';
@@ -14,13 +30,18 @@ interface RouteEntry {
   forwarded: boolean;
 }
 
-/** The contract's public routes (v1 and v1.1's agent routes) plus the edge's own health check. */
+/**
+ * The contract's public routes, from the route table (@airlock/schema), plus
+ * the edge's own health check. A public route has no path parameters: its
+ * target is matched byte for byte.
+ */
 export const ROUTES: readonly RouteEntry[] = [
-  { method: 'POST', target: '/api/v1/enroll', id: 'enroll', forwarded: true },
-  { method: 'POST', target: '/api/v1/enroll/verify', id: 'verify', forwarded: true },
-  { method: 'GET', target: '/api/v1/enroll/status', id: 'status', forwarded: true },
-  { method: 'POST', target: '/api/v1/agent/challenge', id: 'agent_challenge', forwarded: true },
-  { method: 'POST', target: '/api/v1/agent/credentials', id: 'agent_credentials', forwarded: true },
+  ...(Object.keys(EDGE_NAMES) as PublicOperationId[]).map((op): RouteEntry => {
+    const r = WIRE_ROUTES[op];
+    if (r.path.includes(':')) throw new Error(`public route ${op} has a path parameter; the edge matches targets byte for byte`);
+    // Only GET and POST reach this far (screenRequest); a public route with another method does not compile.
+    return { method: ({ get: 'GET', post: 'POST' } as const)[r.method], target: r.path, id: EDGE_NAMES[op], forwarded: true };
+  }),
   { method: 'GET', target: '/healthz', id: 'healthz', forwarded: false },
 ];
 

@@ -1,9 +1,11 @@
 /**
  * A typed client for Airlock's admin and internal API: the one the operator
- * CLI uses, so tooling authors get the same types. Request bodies are typed
- * from the valibot schemas the api parses them with; answers from the types
- * in types.ts. Refusals throw ApiRequestError (status, catalogue code,
- * message, field problems); an unreachable api throws ApiUnreachableError.
+ * CLI uses, so tooling authors get the same types. Every method is one route
+ * of the route table (@airlock/schema): its path comes from the table, its
+ * body type from the route's request schema and its answer type from the
+ * route's response schema (inferred, never restated). Refusals throw
+ * ApiRequestError (status, catalogue code, message, field problems); an
+ * unreachable api throws ApiUnreachableError.
  *
  * @example
  *   import { AirlockClient } from '@airlock/client';
@@ -11,32 +13,15 @@
  *   const { items } = await airlock.listPending();
  *   for (const e of items) console.log(e.id, e.site_code, e.hostname, e.fingerprint);
  */
-import type {
-  AgentKeyVerifyRequest,
-  ApproveRequest,
-  ClearLockoutRequest,
-  CreateOperatorRequest,
-  CreatePairingCodeRequest,
-  CreateSiteRequest,
-  EnrollmentStatus,
-  RejectRequest,
-  RevokeAgentRequest,
-  RotateEnrollmentKeyRequest,
-  RetireHostKeyRequest,
-  TunnelActiveAgentsRequest,
-  TunnelActiveAgentsResponse,
-  TunnelAuthorizedKeysRequest,
-  TunnelAuthorizedKeysResponse,
-  TunnelEventRequest,
-  TunnelHostKeyItem,
-  TunnelHostKeysRequest,
-} from '@airlock/schema';
-import type { InferInput } from 'valibot';
-import { AdminClient } from './http.ts';
-import type {
+import { ROUTES, routePath, type EnrollmentStatus, type OperationId, type QueryOf, type RequestOf, type ResponseOf } from '@airlock/schema';
+import { AdminClient, type Query } from './http.ts';
+
+export * from './http.ts';
+/** The answers' types, inferred from the response schemas in @airlock/schema. */
+export type {
   Agent,
-  RevokedAgent,
   AgentKeyVerifyResponse,
+  AuditEvent,
   AuditPage,
   CreatedOperator,
   CreatedPairingCode,
@@ -45,42 +30,48 @@ import type {
   EnrollmentKeyDescription,
   Lockout,
   Operator,
-  Page,
+  OperatorRole,
   PairingCode,
+  RevokedAgent,
   RotatedEnrollmentKey,
   Site,
-} from './types.ts';
+  TunnelHostKeyItem,
+} from '@airlock/schema';
+export type { OperationId, QueryOf, RequestOf, ResponseOf };
 
-export * from './http.ts';
-export type * from './types.ts';
+type Enrollment = ResponseOf<'listEnrollments'>['items'][number];
 
-const seg = encodeURIComponent;
-
-export interface AuditQuery {
-  event_type?: string;
-  site_code?: string;
-  agent_id?: string;
-  limit?: number;
-  cursor?: string;
+/** Path parameters, the query and the body of one call. */
+interface CallInput {
+  params?: Record<string, string>;
+  query?: Query;
+  body?: unknown;
 }
 
 export class AirlockClient extends AdminClient {
+  /** One route of the table: its method and path, parameters filled in and encoded. */
+  call<Op extends OperationId>(op: Op, input: CallInput = {}): Promise<ResponseOf<Op>> {
+    const { method } = ROUTES[op];
+    // A POST without a body schema (disable, clear-sign-in-failures) still sends `{}`: the api reads JSON bodies only.
+    const body = input.body ?? (method === 'post' ? {} : undefined);
+    return this.request<ResponseOf<Op>>(method.toUpperCase(), routePath(op, input.params), body, input.query);
+  }
+
   // ---- sites
-  listSites = () => this.get<Page<Site>>('/api/v1/admin/sites');
-  createSite = (body: InferInput<typeof CreateSiteRequest>) => this.post<Site>('/api/v1/admin/sites', body);
-  rotateEnrollmentKey = (site: string, body: InferInput<typeof RotateEnrollmentKeyRequest> = {}) =>
-    this.post<RotatedEnrollmentKey>(`/api/v1/admin/sites/${seg(site)}/enrollment-key`, body);
-  describeEnrollmentKey = (site: string) => this.get<EnrollmentKeyDescription>(`/api/v1/admin/sites/${seg(site)}/enrollment-key`);
+  listSites = () => this.call('listSites');
+  createSite = (body: RequestOf<'createSite'>) => this.call('createSite', { body });
+  rotateEnrollmentKey = (site: string, body: RequestOf<'rotateEnrollmentKey'> = {}) => this.call('rotateEnrollmentKey', { params: { site_code: site }, body });
+  describeEnrollmentKey = (site: string) => this.call('describeEnrollmentKey', { params: { site_code: site } });
 
   // ---- pairing codes
-  createPairingCode = (body: InferInput<typeof CreatePairingCodeRequest>) => this.post<CreatedPairingCode>('/api/v1/admin/pairing-codes', body);
-  listPairingCodes = (q: { status?: PairingCode['status'] } = {}) => this.get<Page<PairingCode>>('/api/v1/admin/pairing-codes', q);
-  revokePairingCode = (id: string) => this.delete<null>(`/api/v1/admin/pairing-codes/${seg(id)}`);
+  createPairingCode = (body: RequestOf<'createPairingCode'>) => this.call('createPairingCode', { body });
+  listPairingCodes = (query: QueryOf<'listPairingCodes'> = {}) => this.call('listPairingCodes', { query });
+  revokePairingCode = (id: string) => this.call('revokePairingCode', { params: { id } });
 
   // ---- enrollments
   /** One page (500 at most), newest first; `next_cursor` continues it. */
   listEnrollments = (q: { status?: EnrollmentStatus; cursor?: string; limit?: number } = {}) =>
-    this.get<Page<Enrollment>>('/api/v1/admin/enrollments', q);
+    this.call('listEnrollments', { query: { ...q, limit: q.limit === undefined ? undefined : String(q.limit) } });
   /** Every enrollment of one status, following the cursor (no silent truncation at a page). */
   listAllEnrollments = async (status: EnrollmentStatus): Promise<Enrollment[]> => {
     const items: Enrollment[] = [];
@@ -95,42 +86,40 @@ export class AirlockClient extends AdminClient {
     return items;
   };
   /** Enrollments an operator can decide on (awaiting_approval, pending_confirmation), oldest first. */
-  listPending = async (): Promise<Page<Enrollment>> => {
+  listPending = async (): Promise<{ items: Enrollment[] }> => {
     const lists = await Promise.all((['awaiting_approval', 'pending_confirmation'] as const).map((status) => this.listAllEnrollments(status)));
     return { items: lists.flat().sort((a, b) => a.created_at.localeCompare(b.created_at)) };
   };
-  approveEnrollment = (id: string, body: InferInput<typeof ApproveRequest> = {}) =>
-    this.post<Decision>(`/api/v1/admin/enrollments/${seg(id)}/approve`, body);
-  rejectEnrollment = (id: string, body: InferInput<typeof RejectRequest>) =>
-    this.post<Decision>(`/api/v1/admin/enrollments/${seg(id)}/reject`, body);
+  approveEnrollment = (id: string, body: RequestOf<'approveEnrollment'> = {}) => this.call('approveEnrollment', { params: { id }, body });
+  rejectEnrollment = (id: string, body: RequestOf<'rejectEnrollment'>) => this.call('rejectEnrollment', { params: { id }, body });
 
   // ---- agents and audit
-  listAgents = (q: { status?: string } = {}) => this.get<Page<Agent>>('/api/v1/admin/agents', q);
-  revokeAgent = (id: string, body: InferInput<typeof RevokeAgentRequest> = {}) => this.post<RevokedAgent>(`/api/v1/admin/agents/${seg(id)}/revoke`, body);
-  listAudit = (q: AuditQuery = {}) => this.get<AuditPage>('/api/v1/admin/audit', { ...q });
+  listAgents = (query: QueryOf<'listAgents'> = {}) => this.call('listAgents', { query });
+  revokeAgent = (id: string, body: RequestOf<'revokeAgent'> = {}) => this.call('revokeAgent', { params: { id }, body });
+  listAudit = (q: { event_type?: string; site_code?: string; agent_id?: string; limit?: number; cursor?: string } = {}) =>
+    this.call('listAudit', { query: { ...q } });
 
   // ---- operators and lockouts
-  createOperator = (body: InferInput<typeof CreateOperatorRequest>) => this.post<CreatedOperator>('/api/v1/admin/operators', body);
-  listOperators = () => this.get<Page<Operator>>('/api/v1/admin/operators');
-  disableOperator = (name: string) => this.post<Operator>(`/api/v1/admin/operators/${seg(name)}/disable`, {});
-  listLockouts = () => this.get<Page<Lockout>>('/api/v1/admin/lockouts');
-  clearLockout = (body: InferInput<typeof ClearLockoutRequest>) => this.post<{ key: string; cleared?: boolean }>('/api/v1/admin/lockouts/clear', body);
+  createOperator = (body: RequestOf<'createOperator'>) => this.call('createOperator', { body });
+  listOperators = () => this.call('listOperators');
+  disableOperator = (name: string) => this.call('disableOperator', { params: { name } });
+  setOperatorPassword = (name: string, body: RequestOf<'setOperatorPassword'>) => this.call('setOperatorPassword', { params: { name }, body });
+  listLockouts = () => this.call('listLockouts');
+  clearLockout = (body: RequestOf<'clearLockout'>) => this.call('clearLockout', { body });
 
   // ---- internal (management server, service role)
-  verifyAgentKey = (body: InferInput<typeof AgentKeyVerifyRequest>) => this.post<AgentKeyVerifyResponse>('/api/v1/internal/agent-keys/verify', body);
+  verifyAgentKey = (body: RequestOf<'verifyAgentKey'>) => this.call('verifyAgentKey', { body });
 
   // ---- the tunnel endpoint's host keys (admin; auditors list)
-  listTunnelHostKeys = () => this.get<Page<TunnelHostKeyItem>>('/api/v1/admin/tunnel/host-keys');
-  retireTunnelHostKey = (body: InferInput<typeof RetireHostKeyRequest>) => this.post<TunnelHostKeyItem>('/api/v1/admin/tunnel/host-keys/retire', body);
+  listTunnelHostKeys = () => this.call('listTunnelHostKeys');
+  retireTunnelHostKey = (body: RequestOf<'retireTunnelHostKey'>) => this.call('retireTunnelHostKey', { body });
 
   // ---- internal (the tunnel endpoint, tunnel role)
-  tunnelAuthorizedKeys = (body: InferInput<typeof TunnelAuthorizedKeysRequest>) =>
-    this.post<TunnelAuthorizedKeysResponse>('/api/v1/internal/tunnel/authorized-keys', body);
-  tunnelHostKeys = (body: InferInput<typeof TunnelHostKeysRequest>) => this.post<null>('/api/v1/internal/tunnel/host-keys', body);
-  tunnelEvent = (body: InferInput<typeof TunnelEventRequest>) => this.post<null>('/api/v1/internal/tunnel/events', body);
-  tunnelActiveAgents = (body: InferInput<typeof TunnelActiveAgentsRequest>) =>
-    this.post<TunnelActiveAgentsResponse>('/api/v1/internal/tunnel/active-agents', body);
+  tunnelAuthorizedKeys = (body: RequestOf<'tunnelAuthorizedKeys'>) => this.call('tunnelAuthorizedKeys', { body });
+  tunnelHostKeys = (body: RequestOf<'tunnelHostKeys'>) => this.call('tunnelHostKeys', { body });
+  tunnelEvent = (body: RequestOf<'tunnelEvent'>) => this.call('tunnelEvent', { body });
+  tunnelActiveAgents = (body: RequestOf<'tunnelActiveAgents'>) => this.call('tunnelActiveAgents', { body });
 
   /** The api's OpenAPI 3.1 document (any operator role). */
-  openApiDocument = () => this.get<Record<string, unknown>>('/api/v1/openapi.json');
+  openApiDocument = () => this.call('openapi');
 }

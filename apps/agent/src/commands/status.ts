@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import { parseStrict, withStateDir } from '../args.ts';
 import { resolveStatePaths, stateDirFlag, type CommandContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { Rfc3339 } from '../formats.ts';
+import { Rfc3339 } from '@airlock/schema';
 import { stripControls } from '../sanitize.ts';
 import { isNotFound, readCredentials, readEnrollment, type CertificateState, type StatePaths } from '../state.ts';
 import type { AgentCommand } from './types.ts';

@@ -21,12 +21,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseOpenSshPrivateKey } from '@airlock/crypto';
+import { parseHostPort, SshCredentials as WireSshCredentials } from '@airlock/schema';
 import { proveKey } from '../agent-proof.ts';
 import * as v from 'valibot';
 import type { TlsFlags } from '../args.ts';
 import { createHttpClient } from '../http.ts';
 import { proxyFor } from '@airlock/transport';
-import { HOST_PORT } from '@airlock/config';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -40,16 +40,11 @@ export type TunnelStateName = 'connecting' | 'up' | 'backoff' | 'revoked' | 'sto
 const TUNNEL_STATE_FILE = 'tunnel-state.json';
 const TUNNEL_KNOWN_HOSTS_FILE = 'tunnel_known_hosts';
 
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]{2,45})$/;
-
-/** `credentials.ssh` as the api issues it; anything else is refused before ssh sees it. */
-const SshCredentials = v.object({
-  host: v.pipe(v.string(), v.regex(HOST)),
-  port: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
-  user: v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_-]{0,31}$/)),
-  known_hosts: v.pipe(v.string(), v.maxLength(64 * 1024), v.regex(/^[\x20-\x7e\n]*$/)),
-  permit_open: v.pipe(v.array(v.pipe(v.string(), v.regex(HOST_PORT))), v.minLength(1)),
-});
+/**
+ * `credentials.ssh` as stored (checked against the wire's SshCredentials when
+ * it was issued, and again here); a tunnel needs at least one destination.
+ */
+const SshCredentials = v.object({ ...WireSshCredentials.entries, permit_open: v.pipe(WireSshCredentials.entries.permit_open, v.minLength(1)) });
 type SshCredentials = v.InferOutput<typeof SshCredentials>;
 
 class TunnelUsageError extends Error {
@@ -104,7 +99,7 @@ const parseTunnelArgs = (argv: readonly string[], env: NodeJS.ProcessEnv = proce
   for (const f of values.forward ?? []) {
     const m = /^(\d{1,5})=(.+)$/.exec(f);
     const local = Number(m?.[1]);
-    if (!m?.[2] || !HOST_PORT.test(m[2]) || local < 1 || local > 65535) throw new TunnelUsageError(`--forward must be LOCAL_PORT=HOST:PORT, got ${JSON.stringify(f.slice(0, 80))}`);
+    if (!m?.[2] || parseHostPort(m[2]) === null || local < 1 || local > 65535) throw new TunnelUsageError(`--forward must be LOCAL_PORT=HOST:PORT, got ${JSON.stringify(f.slice(0, 80))}`);
     forwards.set(m[2], local);
   }
   const ssh = values.ssh ?? 'ssh';

@@ -15,6 +15,7 @@ import { registerInternalRoutes } from '../routes/internal/agent-keys.ts';
 import { registerPublicRoutes } from '../routes/public/index.ts';
 import { registerTunnelRoutes } from '../routes/internal/tunnel.ts';
 import { MAX_BODY_BYTES } from './body.ts';
+import { checkResponses } from './response-check.ts';
 import { resolveClient } from './client-ip.ts';
 import { isAllowedHost } from './host.ts';
 import type { AppEnv } from './context.ts';
@@ -39,11 +40,18 @@ const single = (value: string | string[] | undefined): string | undefined => (ty
 export interface AppOptions {
   /** Database reachable and migrated, for /readyz. */
   isReady?: () => Promise<boolean>;
+  /**
+   * Tests only: hold every answer to the route table (http/response-check.ts);
+   * each mismatch is reported here and answered 500. Off in production.
+   */
+  checkResponses?: (problem: string) => void;
 }
 
 /** Builds the api: every route registered by hand, one error path, one log line per request. */
 export const createApp = (deps: Deps, opts: AppOptions = {}): Hono<AppEnv> => {
   const app = new Hono<AppEnv>();
+  // First, so it sees every answer as sent: the Host refusal, liveness and onError's envelopes included.
+  if (opts.checkResponses) app.use('*', checkResponses(opts.checkResponses));
 
   // The Host allowlist comes first, before any route (liveness included) and any
   // console page: a DNS-rebinding page must meet nothing but the refusal (issue 18).

@@ -1,42 +1,46 @@
 /**
- * OpenAPI 3.1 built from the route table (routes.ts) and the valibot schemas
- * the routes parse with, converted by @valibot/to-json-schema (JSON Schema
- * 2020-12, OpenAPI 3.1's dialect). Nothing here restates a field by hand.
+ * OpenAPI 3.1 built from the route table (`ROUTES` in @airlock/schema) and
+ * its valibot schemas, converted by @valibot/to-json-schema (JSON Schema
+ * 2020-12, OpenAPI 3.1's dialect): request bodies and queries as a client
+ * sends them, every success answer with its real schema (named answer
+ * schemas become components), every refusal as the error envelope. Nothing
+ * here restates a field by hand.
  */
-import { ERROR_STATUS } from '@airlock/schema';
-import { toJsonSchema } from '@valibot/to-json-schema';
+import { ErrorEnvelope, ROUTE_LIST, responseSchemas, type ResponseSpec, type RouteSpec } from '@airlock/schema';
+import { toJsonSchema, toJsonSchemaDefs, type ConversionConfig } from '@valibot/to-json-schema';
 import type { GenericSchema } from 'valibot';
-import { ROUTES, type ResponseDoc, type RouteDoc } from './routes.ts';
 
 type Json = Record<string, unknown>;
 
-/** Input types only: a pipe is described up to its first transformation (what the client sends). */
-const schemaOf = (s: GenericSchema): Json => {
-  const { $schema: _drop, ...rest } = toJsonSchema(s, { target: 'draft-2020-12', typeMode: 'input', errorMode: 'ignore' }) as Json;
+const OBJECT_TYPES = new Set(['object', 'loose_object', 'strict_object']);
+/** The named answer schemas (Site, Enrollment, …): each becomes `#/components/schemas/<name>`. */
+const NAMED: Record<string, GenericSchema> = Object.fromEntries(
+  Object.entries(responseSchemas as Record<string, unknown>).filter(
+    (e): e is [string, GenericSchema] => typeof e[1] === 'object' && e[1] !== null && OBJECT_TYPES.has((e[1] as { type?: string }).type ?? ''),
+  ),
+);
+
+// Checks (v.check, v.custom) have no JSON Schema form: the document states the
+// shape and bounds; the api still enforces the rest.
+const base = { target: 'draft-2020-12', errorMode: 'ignore' } as const satisfies ConversionConfig;
+const answers = {
+  ...base,
+  typeMode: 'output',
+  definitions: NAMED,
+  overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
+} as const satisfies ConversionConfig;
+
+const strip = (s: Json): Json => {
+  const { $schema: _schema, $defs: _defs, ...rest } = s;
   return rest;
 };
+/** Input types: a pipe is described up to its first transformation (what the client sends). */
+const requestSchema = (s: GenericSchema): Json => strip(toJsonSchema(s, { ...base, typeMode: 'input' }) as Json);
+const answerSchema = (s: GenericSchema): Json => strip(toJsonSchema(s, answers) as Json);
 
 export const openApiPath = (honoPath: string): string => honoPath.replace(/:([A-Za-z_]+)/g, '{$1}');
 
-const ERROR_ENVELOPE: Json = {
-  type: 'object',
-  required: ['error'],
-  additionalProperties: false,
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      additionalProperties: false,
-      properties: {
-        code: { type: 'string', enum: Object.keys(ERROR_STATUS) },
-        message: { type: 'string' },
-        fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'On 400 only: field name → problem' },
-      },
-    },
-  },
-};
-
-const response = (status: number, r: ResponseDoc): Json => {
+const response = (status: number, r: ResponseSpec): Json => {
   if ('codes' in r) {
     const headers = status === 429 ? { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } : undefined;
     return {
@@ -45,18 +49,20 @@ const response = (status: number, r: ResponseDoc): Json => {
       content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } },
     };
   }
-  return status === 204 ? { description: r.description } : { description: r.description, content: { 'application/json': { schema: { type: 'object' } } } };
+  if (r.html) return { description: r.description, content: { 'text/html': { schema: { type: 'string' } } } };
+  if (!r.schema) return { description: r.description };
+  return { description: r.description, content: { 'application/json': { schema: answerSchema(r.schema) } } };
 };
 
 /** Query parameters from a strict-object query schema: one parameter per entry. */
 const queryParameters = (query: GenericSchema): Json[] => {
-  const s = schemaOf(query);
+  const s = requestSchema(query);
   const props = (s.properties ?? {}) as Record<string, Json>;
   const required = new Set((s.required as string[] | undefined) ?? []);
   return Object.entries(props).map(([name, schema]) => ({ name, in: 'query', required: required.has(name), schema }));
 };
 
-const operation = (r: RouteDoc): Json => {
+const operation = (r: RouteSpec & { operationId: string }): Json => {
   const parameters = [
     ...Object.entries(r.params ?? {}).map(([name, description]) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } })),
     ...(r.query ? queryParameters(r.query) : []),
@@ -69,18 +75,15 @@ const operation = (r: RouteDoc): Json => {
     ...(r.roles ? { description: `Operator roles: ${r.roles.join(', ')}.` } : {}),
     security,
     ...(parameters.length ? { parameters } : {}),
-    ...(r.body
-      ? { requestBody: { required: !r.bodyOptional, content: { 'application/json': { schema: schemaOf(r.body) } } } }
-      : {}),
-    responses: Object.fromEntries(
-      Object.entries(r.responses).map(([status, doc]) => [status, response(Number(status), doc)]),
-    ),
+    ...(r.body ? { requestBody: { required: !r.bodyOptional, content: { 'application/json': { schema: requestSchema(r.body) } } } } : {}),
+    responses: Object.fromEntries(Object.entries(r.responses).map(([status, doc]) => [status, response(Number(status), doc)])),
   };
 };
 
-export const buildOpenApiDocument = (routes: readonly RouteDoc[] = ROUTES, version = '1.0.0'): Json => {
+export const buildOpenApiDocument = (routes: ReadonlyArray<RouteSpec & { operationId: string }> = ROUTE_LIST, version = '1.0.0'): Json => {
   const paths: Record<string, Json> = {};
   for (const r of routes) (paths[openApiPath(r.path)] ??= {})[r.method] = operation(r);
+  const named = toJsonSchemaDefs(NAMED, { ...base, typeMode: 'output', overrideRef: answers.overrideRef }) as Record<string, Json>;
   return {
     openapi: '3.1.0',
     info: {
@@ -93,13 +96,13 @@ export const buildOpenApiDocument = (routes: readonly RouteDoc[] = ROUTES, versi
     tags: [
       { name: 'public', description: 'Enrollment (forwarded by the edge)' },
       { name: 'admin', description: 'Operators: admin (everything), auditor (GET only)' },
-      { name: 'internal', description: 'The management server: service role' },
+      { name: 'internal', description: 'The management server (service role) and the tunnel endpoint (tunnel role)' },
       { name: 'health', description: 'Liveness and readiness' },
       { name: 'docs', description: 'This document' },
     ],
     paths,
     components: {
-      schemas: { ErrorEnvelope: ERROR_ENVELOPE },
+      schemas: { ...Object.fromEntries(Object.entries(named).map(([k, s]) => [k, strip(s)])), ErrorEnvelope: strip(toJsonSchema(ErrorEnvelope, base) as Json) },
       securitySchemes: {
         operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator token (aop_…)' },
         pollToken: { type: 'http', scheme: 'bearer', description: 'The enrollment poll token (ept_…) from verify' },

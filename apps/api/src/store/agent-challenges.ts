@@ -1,4 +1,4 @@
-import { agentChallenges, agents } from '@airlock/schema';
+import { agentChallenges, agents } from '@airlock/schema/db';
 import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

@@ -1,4 +1,5 @@
-import { agentKeys, agents, enrollments, type AgentStatus } from '@airlock/schema';
+import { type AgentStatus } from '@airlock/schema';
+import { agentKeys, agents, enrollments } from '@airlock/schema/db';
 import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

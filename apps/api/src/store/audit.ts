@@ -1,4 +1,4 @@
-import { auditEvents } from '@airlock/schema';
+import { auditEvents } from '@airlock/schema/db';
 import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { insertAuditRows } from './rows.ts';

@@ -1,4 +1,4 @@
-import { agents, issuedCertificates } from '@airlock/schema';
+import { agents, issuedCertificates } from '@airlock/schema/db';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

@@ -1,4 +1,5 @@
-import { agents, enrollments, type EnrollmentStatus } from '@airlock/schema';
+import { type EnrollmentStatus } from '@airlock/schema';
+import { agents, enrollments } from '@airlock/schema/db';
 import { and, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { agentKeyInsert, agentKeysRevocation, agentUpsert, type AgentRow } from './agents.ts';

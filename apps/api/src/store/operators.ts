@@ -1,4 +1,5 @@
-import { operators, operatorSessions, operatorTokens, type OperatorRole } from '@airlock/schema';
+import { type OperatorRole } from '@airlock/schema';
+import { operators, operatorSessions, operatorTokens } from '@airlock/schema/db';
 import { and, asc, eq, isNull } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

@@ -1,9 +1,10 @@
-import { pairingCodes } from '@airlock/schema';
+import type { PairingCodeStatus } from '@airlock/schema';
+import { pairingCodes } from '@airlock/schema/db';
 import { and, desc, eq, gt, isNotNull, isNull, lte, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type PairingCodeRow = typeof pairingCodes.$inferSelect;
-export type PairingCodeStatus = 'active' | 'used' | 'expired' | 'revoked';
+export type { PairingCodeStatus };
 
 export const insertPairingCode = async (db: Executor, row: typeof pairingCodes.$inferInsert) =>
   (await db.insert(pairingCodes).values(row).returning())[0];

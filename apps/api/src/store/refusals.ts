@@ -1,4 +1,4 @@
-import { auditRefusalCounts, sites } from '@airlock/schema';
+import { auditRefusalCounts, sites } from '@airlock/schema/db';
 import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

@@ -9,7 +9,7 @@
  * `enrollments` row becomes exactly the EnrollmentRow a drizzle select
  * returns: timestamps as Date, jsonb parsed, nulls kept.
  */
-import { auditEvents } from '@airlock/schema';
+import { auditEvents } from '@airlock/schema/db';
 import { getTableColumns, sql, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { AuditEventInput } from './audit.ts';

@@ -1,5 +1,6 @@
 /** Console sessions and the sign-in throttle's count. SQL only; the rules live in domain/console-sessions.ts. */
-import { auditEvents, operators, operatorSessions, type OperatorRole } from '@airlock/schema';
+import { type OperatorRole } from '@airlock/schema';
+import { auditEvents, operators, operatorSessions } from '@airlock/schema/db';
 import { and, count, eq, gt, isNull, min, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

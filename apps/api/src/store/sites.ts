@@ -1,4 +1,5 @@
-import { agents, sites, siteEnrollmentKeys, type SitePolicy } from '@airlock/schema';
+import { type SitePolicy } from '@airlock/schema';
+import { agents, sites, siteEnrollmentKeys } from '@airlock/schema/db';
 import { and, asc, eq, isNotNull, isNull, max, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

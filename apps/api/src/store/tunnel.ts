@@ -1,5 +1,5 @@
 /** SQL for the tunnel endpoint: key lookups by fingerprint, host keys, liveness. */
-import { agents, tunnelHostKeys } from '@airlock/schema';
+import { agents, tunnelHostKeys } from '@airlock/schema/db';
 import { and, asc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 

@@ -19,6 +19,8 @@ export interface TestApi {
   auditorToken: string;
   serviceToken: string;
   logs: string[];
+  /** Answers that did not match the route table (checkResponses); close() fails when any. */
+  offTable: string[];
   /** supertest request with the admin bearer token set. */
   admin(method: 'get' | 'post' | 'delete', url: string): supertest.Test;
   close(): Promise<void>;
@@ -51,7 +53,13 @@ export const startTestApi = async (
     },
   });
   const clock = new ManualClock(new Date('2026-11-22T12:00:00.000Z'));
-  const api = await startApi(config, { clock, logger });
+  // Every answer is held to the route table (@airlock/schema): a mismatch is answered 500 and fails close().
+  const offTable: string[] = [];
+  const checkResponses = (problem: string) => {
+    offTable.push(problem);
+    process.stderr.write(`${problem}\n`);
+  };
+  const api = await startApi(config, { clock, logger, app: { checkResponses } });
   const mk = (role: 'admin' | 'auditor' | 'service', name: string) =>
     createOperator(api.deps.db, clock, { name, role }, 'test', null).then((o) => o.token);
   const suffix = shared ? `-${Math.random().toString(36).slice(2, 8)}` : '';
@@ -68,11 +76,13 @@ export const startTestApi = async (
     auditorToken,
     serviceToken,
     logs,
+    offTable,
     admin: (method, url) => supertest(api.url)[method](url).set('authorization', `Bearer ${adminToken}`),
     close: async () => {
       await api.close();
       await db?.drop();
       rmSync(dataDir, { recursive: true, force: true });
+      if (offTable.length > 0) throw new Error(`answers off the route table:\n${offTable.join('\n')}`);
     },
   };
 };

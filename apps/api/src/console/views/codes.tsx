@@ -1,24 +1,10 @@
 /** @jsxImportSource hono/jsx */
+import type { CreatedPairingCode, PairingCode } from '@airlock/schema';
 import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
 
-export interface CodeItem {
-  id: string;
-  site_code: string;
-  status: string;
-  note: string | null;
-  auto_approve: boolean;
-  created_by: string;
-  created_at: string;
-  expires_at: string;
-}
-
-export interface NewCode {
-  code: string;
-  site_code: string;
-  expires_at: string;
-  auto_approve: boolean;
-  note: string | null;
-}
+/** A pairing code as listed, and as shown once when made (the wire's types). */
+export type CodeItem = PairingCode;
+export type NewCode = CreatedPairingCode;
 
 const TTL_CHOICES: readonly { seconds: number; label: string }[] = [
   { seconds: 600, label: '10 minutes' },

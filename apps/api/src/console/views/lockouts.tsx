@@ -1,13 +1,8 @@
 /** @jsxImportSource hono/jsx */
+import type { Lockout } from '@airlock/schema';
 import { Badge, CsrfField, DataTable, Empty, Layout, type PageFrame } from './layout.tsx';
 
-export interface LockoutItem {
-  key: string;
-  kind: string;
-  site_code: string | null;
-  ip: string;
-  retry_after_seconds: number;
-}
+export type LockoutItem = Lockout;
 
 export type LockoutState = { kind: 'ok'; items: LockoutItem[] } | { kind: 'unavailable'; message: string };
 

@@ -1,34 +1,12 @@
 /** @jsxImportSource hono/jsx */
+import type { Agent, Enrollment } from '@airlock/schema';
 import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
 
-export interface PendingItem {
-  id: string;
-  site_code: string;
-  method: string;
-  hostname: string;
-  agent_version: string | null;
-  fingerprint: string;
-  machine_uid: string | null;
-  labels: Record<string, string>;
-  source_ip: string;
-  status: string;
-  created_at: string;
-  existing_agent_id: string | null;
-  /** #8.2: the active agent whose key an approval would replace. */
-  replaces_agent_id?: string | null;
-  replaces_fingerprint?: string | null;
-  rekey_signed?: boolean;
-  /** Issue 18: the key is this revoked agent's; held whatever the policy. */
-  revoked_key_agent_id?: string | null;
-}
+/** An enrollment as the admin API lists it (the wire's `Enrollment`). */
+export type PendingItem = Enrollment;
 
-export interface CollidesWith {
-  id: string;
-  hostname: string;
-  fingerprint: string;
-  site_code: string;
-  status: string;
-}
+/** The agent a held enrollment collides with. */
+export type CollidesWith = Pick<Agent, 'id' | 'hostname' | 'fingerprint' | 'site_code' | 'status'>;
 
 const Labels = ({ labels }: { labels: Record<string, string> }) => {
   const entries = Object.entries(labels);

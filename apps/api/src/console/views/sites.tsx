@@ -1,26 +1,13 @@
 /** @jsxImportSource hono/jsx */
+import type { EnrollmentKeyDescription, Site } from '@airlock/schema';
 import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
 
-export interface SiteItem {
-  site_code: string;
-  name: string;
-  policy: string;
-  created_at: string;
-  created_by: string;
-  key: {
-    version: number;
-    fingerprint: string;
-    use_count: number;
-    last_used_at: string | null;
-    max_uses: number | null;
-    /** Issue 18: max_uses - use_count; null without a limit. */
-    uses_left: number | null;
-    expires_at: string | null;
-    created_at: string;
-  } | null;
+/** A site with its active enrollment key described (the wire's types), as the Sites page shows it. */
+export type SiteItem = Site & {
+  key: EnrollmentKeyDescription | null;
   /** Issue 18: the latest revocation of an agent of this site, when it came after the key was made. */
   revoked_since_key: string | null;
-}
+};
 
 /** A key with a fifth or less of its uses left is close to refusing new machines. */
 const usesRunningOut = (k: { uses_left: number | null; max_uses: number | null }) =>

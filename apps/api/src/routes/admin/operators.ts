@@ -1,5 +1,5 @@
-import { CreateOperatorRequest, OperatorName, SetPasswordRequest } from '@airlock/schema';
-import type { Hono } from 'hono';
+import { CreateOperatorRequest, OperatorName, ROUTES, SetPasswordRequest, type ResponseOf } from '@airlock/schema';
+import type { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { clearOperatorSignInFailures, setOperatorPassword } from '../../domain/console-sessions.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -8,28 +8,31 @@ import { ApiError } from '../../errors.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
+/** A name that cannot be an operator's names none: 404, as for an unknown one. */
+const nameParam = (c: Context) => {
+  const name = v.safeParse(OperatorName, c.req.param('name'));
+  if (!name.success) throw new ApiError('not_found', 'No such operator');
+  return name.output;
+};
+
 export const registerOperatorRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.post('/api/v1/admin/operators', async (c) => {
+  app.post(ROUTES.createOperator.path, async (c) => {
     const body = await readJson(c, CreateOperatorRequest);
-    return c.json(await createOperator(deps.db, deps.clock, body, c.get('operator').name, c.get('client')), 201);
+    return c.json((await createOperator(deps.db, deps.clock, body, c.get('operator').name, c.get('client'))) satisfies ResponseOf<'createOperator'>, 201);
   });
-  app.get('/api/v1/admin/operators', async (c) => c.json(await listAllOperators(deps.db)));
-  app.post('/api/v1/admin/operators/:name/disable', async (c) => {
-    const name = v.safeParse(OperatorName, c.req.param('name'));
-    if (!name.success) throw new ApiError('not_found', 'No such operator');
-    return c.json(await disableOperator(deps.db, deps.clock, name.output, c.get('operator').name, c.get('client')));
-  });
+  app.get(ROUTES.listOperators.path, async (c) => c.json((await listAllOperators(deps.db)) satisfies ResponseOf<'listOperators'>));
+  app.post(ROUTES.disableOperator.path, async (c) =>
+    c.json((await disableOperator(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'))) satisfies ResponseOf<'disableOperator'>),
+  );
   // Issue 18: lifts a console sign-in lockout (failures stop counting); admin only.
-  app.post('/api/v1/admin/operators/:name/clear-sign-in-failures', async (c) => {
-    const name = v.safeParse(OperatorName, c.req.param('name'));
-    if (!name.success) throw new ApiError('not_found', 'No such operator');
-    return c.json(await clearOperatorSignInFailures(deps.db, deps.clock, name.output, c.get('operator').name, c.get('client')));
+  app.post(ROUTES.clearOperatorSignInFailures.path, async (c) => {
+    const cleared = await clearOperatorSignInFailures(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'));
+    return c.json(cleared satisfies ResponseOf<'clearOperatorSignInFailures'>);
   });
   // Console password (for `pnpm airlock operators set-password` without DATABASE_URL); admin only.
-  app.post('/api/v1/admin/operators/:name/password', async (c) => {
-    const name = v.safeParse(OperatorName, c.req.param('name'));
-    if (!name.success) throw new ApiError('not_found', 'No such operator');
+  app.post(ROUTES.setOperatorPassword.path, async (c) => {
+    const name = nameParam(c);
     const body = await readJson(c, SetPasswordRequest);
-    return c.json(await setOperatorPassword(deps.db, deps.clock, name.output, body.password, c.get('operator').name, c.get('client')));
+    return c.json((await setOperatorPassword(deps.db, deps.clock, name, body.password, c.get('operator').name, c.get('client'))) satisfies ResponseOf<'setOperatorPassword'>);
   });
 };

@@ -1,4 +1,4 @@
-import { CreateSiteRequest, RotateEnrollmentKeyRequest, SiteCode } from '@airlock/schema';
+import { CreateSiteRequest, RotateEnrollmentKeyRequest, ROUTES, SiteCode, type ResponseOf } from '@airlock/schema';
 import type { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import type { Deps } from '../../domain/deps.ts';
@@ -14,16 +14,18 @@ const siteParam = (c: Context) => {
 };
 
 export const registerSiteRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.post('/api/v1/admin/sites', async (c) => {
+  app.post(ROUTES.createSite.path, async (c) => {
     const body = await readJson(c, CreateSiteRequest);
-    return c.json(await createSite(deps, body, c.get('operator'), c.get('client')), 201);
+    return c.json((await createSite(deps, body, c.get('operator'), c.get('client'))) satisfies ResponseOf<'createSite'>, 201);
   });
-  app.get('/api/v1/admin/sites', async (c) => c.json(await listAllSites(deps)));
-  app.post('/api/v1/admin/sites/:site_code/enrollment-key', async (c) => {
+  app.get(ROUTES.listSites.path, async (c) => c.json((await listAllSites(deps)) satisfies ResponseOf<'listSites'>));
+  app.post(ROUTES.rotateEnrollmentKey.path, async (c) => {
     const site = siteParam(c);
     // The body is optional: an empty POST rotates with no expiry and no use limit.
     const body = await readOptionalJson(c, RotateEnrollmentKeyRequest);
-    return c.json(await rotateEnrollmentKey(deps, site, body, c.get('operator'), c.get('client')), 201);
+    return c.json((await rotateEnrollmentKey(deps, site, body, c.get('operator'), c.get('client'))) satisfies ResponseOf<'rotateEnrollmentKey'>, 201);
   });
-  app.get('/api/v1/admin/sites/:site_code/enrollment-key', async (c) => c.json(await describeEnrollmentKey(deps, siteParam(c))));
+  app.get(ROUTES.describeEnrollmentKey.path, async (c) =>
+    c.json((await describeEnrollmentKey(deps, siteParam(c))) satisfies ResponseOf<'describeEnrollmentKey'>),
+  );
 };

@@ -1,4 +1,4 @@
-import { AgentKeyVerifyRequest } from '@airlock/schema';
+import { AgentKeyVerifyRequest, ROUTES, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import { verifyAgentKey } from '../../domain/agents.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -9,9 +9,9 @@ import { registerCertificateRoutes } from './certificates.ts';
 
 export const registerInternalRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/internal/*', requireOperator(deps, 'internal'));
-  app.post('/api/v1/internal/agent-keys/verify', async (c) => {
+  app.post(ROUTES.verifyAgentKey.path, async (c) => {
     const body = await readJson(c, AgentKeyVerifyRequest);
-    return c.json(await verifyAgentKey(deps, body.agent_key));
+    return c.json((await verifyAgentKey(deps, body.agent_key)) satisfies ResponseOf<'verifyAgentKey'>);
   });
   registerCertificateRoutes(app, deps);
 };

@@ -1,4 +1,4 @@
-import { CertificateVerifyRequest } from '@airlock/schema';
+import { CertificateVerifyRequest, ROUTES, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import { caCertificates, verifyCertificate } from '../../domain/certificates.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -11,9 +11,9 @@ import type { AppEnv } from '../../http/context.ts';
  * reads, as everywhere), verify to admin and service.
  */
 export const registerCertificateRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.get('/api/v1/internal/ca', (c) => c.json(caCertificates(deps)));
-  app.post('/api/v1/internal/certificates/verify', async (c) => {
+  app.get(ROUTES.caCertificates.path, (c) => c.json(caCertificates(deps) satisfies ResponseOf<'caCertificates'>));
+  app.post(ROUTES.verifyCertificate.path, async (c) => {
     const body = await readJson(c, CertificateVerifyRequest);
-    return c.json(await verifyCertificate(deps, body.certificate));
+    return c.json((await verifyCertificate(deps, body.certificate)) satisfies ResponseOf<'verifyCertificate'>);
   });
 };

@@ -3,7 +3,7 @@
  * `/api/v1/internal/*` guard in agent-keys.ts applies, see http/auth.ts). Parse, ask the
  * domain, answer.
  */
-import { TunnelActiveAgentsRequest, TunnelAuthorizedKeysRequest, TunnelEventRequest, TunnelHostKeysRequest } from '@airlock/schema';
+import { ROUTES, TunnelActiveAgentsRequest, TunnelAuthorizedKeysRequest, TunnelEventRequest, TunnelHostKeysRequest, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import type { Deps } from '../../domain/deps.ts';
 import { authorizedKeysFor, recordTunnelEvent, registerHostKeys, stillActive } from '../../domain/tunnel.ts';
@@ -11,16 +11,17 @@ import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerTunnelRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.post('/api/v1/internal/tunnel/authorized-keys', async (c) => {
+  app.post(ROUTES.tunnelAuthorizedKeys.path, async (c) => {
     const body = await readJson(c, TunnelAuthorizedKeysRequest);
-    return c.json(await authorizedKeysFor(deps, { fingerprint: body.fingerprint, keyType: body.key_type, key: body.key }));
+    const keys = await authorizedKeysFor(deps, { fingerprint: body.fingerprint, keyType: body.key_type, key: body.key });
+    return c.json(keys satisfies ResponseOf<'tunnelAuthorizedKeys'>);
   });
-  app.post('/api/v1/internal/tunnel/host-keys', async (c) => {
+  app.post(ROUTES.tunnelHostKeys.path, async (c) => {
     const body = await readJson(c, TunnelHostKeysRequest);
     await registerHostKeys(deps, body.keys, c.get('operator'), c.get('client'));
     return c.body(null, 204);
   });
-  app.post('/api/v1/internal/tunnel/events', async (c) => {
+  app.post(ROUTES.tunnelEvent.path, async (c) => {
     const b = await readJson(c, TunnelEventRequest);
     await recordTunnelEvent(
       deps,
@@ -30,8 +31,8 @@ export const registerTunnelRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     );
     return c.body(null, 204);
   });
-  app.post('/api/v1/internal/tunnel/active-agents', async (c) => {
+  app.post(ROUTES.tunnelActiveAgents.path, async (c) => {
     const body = await readJson(c, TunnelActiveAgentsRequest);
-    return c.json(await stillActive(deps, body.agent_ids));
+    return c.json((await stillActive(deps, body.agent_ids)) satisfies ResponseOf<'tunnelActiveAgents'>);
   });
 };

@@ -1,3 +1,4 @@
+import { ROUTES, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import { pollStatus } from '../../domain/enrollment-status.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -5,7 +6,7 @@ import { bearerToken } from '../../http/auth.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerEnrollStatus = (app: Hono<AppEnv>, deps: Deps) =>
-  app.get('/api/v1/enroll/status', async (c) => {
+  app.get(ROUTES.enrollmentStatus.path, async (c) => {
     const result = await pollStatus(deps, bearerToken(c.req.header('authorization')), c.get('client'));
-    return c.json(result.body, result.httpStatus);
+    return c.json(result.body satisfies ResponseOf<'enrollmentStatus'>, result.httpStatus);
   });

@@ -1,4 +1,4 @@
-import { VerifyRequest } from '@airlock/schema';
+import { ROUTES, VerifyRequest, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import { verify } from '../../domain/enroll-verify.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -6,7 +6,7 @@ import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerEnrollVerify = (app: Hono<AppEnv>, deps: Deps) =>
-  app.post('/api/v1/enroll/verify', async (c) => {
+  app.post(ROUTES.verifyEnrollment.path, async (c) => {
     const body = await readJson(c, VerifyRequest, 'verify.invalid');
-    return c.json(await verify(deps, body, c.get('client')), 200);
+    return c.json((await verify(deps, body, c.get('client'))) satisfies ResponseOf<'verifyEnrollment'>, 200);
   });

@@ -1,4 +1,4 @@
-import { EnrollRequest } from '@airlock/schema';
+import { EnrollRequest, ROUTES, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import { enroll } from '../../domain/enroll.ts';
 import type { Deps } from '../../domain/deps.ts';
@@ -6,7 +6,7 @@ import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerEnroll = (app: Hono<AppEnv>, deps: Deps) =>
-  app.post('/api/v1/enroll', async (c) => {
+  app.post(ROUTES.enroll.path, async (c) => {
     const body = await readJson(c, EnrollRequest, 'enroll.invalid');
-    return c.json(await enroll(deps, body, c.get('client')), 201);
+    return c.json((await enroll(deps, body, c.get('client'))) satisfies ResponseOf<'enroll'>, 201);
   });

@@ -6,6 +6,8 @@
  *   errorEnvelope('rate_limited', 'Too many requests; retry later')
  *   // => { error: { code: 'rate_limited', message: 'Too many requests; retry later' } }
  */
+import * as v from 'valibot';
+
 export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
@@ -41,14 +43,16 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
-export interface ErrorEnvelope {
-  error: {
-    code: ErrorCode;
-    message: string;
+/** Every refusal's body, from the edge and the api alike. */
+export const ErrorEnvelope = v.strictObject({
+  error: v.strictObject({
+    code: v.picklist(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+    message: v.string(),
     /** Only on 400: field name -> problem. Never echoes the offending value. */
-    fields?: Record<string, string>;
-  };
-}
+    fields: v.optional(v.record(v.string(), v.string())),
+  }),
+});
+export type ErrorEnvelope = v.InferOutput<typeof ErrorEnvelope>;
 
 export const errorEnvelope = (
   code: ErrorCode,
@@ -60,3 +64,16 @@ export const errorEnvelope = (
 
 export const isErrorCode = (value: unknown): value is ErrorCode =>
   typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+
+/**
+ * Turns valibot issues into the envelope's `fields` map: one problem per
+ * field, never the offending value (it may be a secret).
+ */
+export const issuesToFields = (issues: readonly v.BaseIssue<unknown>[]): Record<string, string> => {
+  const fields: Record<string, string> = {};
+  for (const issue of issues) {
+    const path = issue.path?.map((p) => String(p.key)).join('.') || '_body';
+    if (!Object.hasOwn(fields, path)) fields[path] = issue.message;
+  }
+  return fields;
+};

@@ -3,6 +3,8 @@
  * `pnpm db:generate` turns changes here into SQL under migrations/.
  *
  * Secrets never appear here in clear: only digests (see packages/crypto).
+ * A separate entry point (`@airlock/schema/db`): only the api talks SQL, so
+ * the agent and edge bundles, which import the wire, never carry drizzle.
  */
 import { sql } from 'drizzle-orm';
 import {
@@ -20,12 +22,10 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES, SITE_POLICIES } from '../wire/vocabulary.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
-
-export const SITE_POLICIES = ['manual', 'auto'] as const;
-export type SitePolicy = (typeof SITE_POLICIES)[number];
 
 export const sites = pgTable(
   'sites',
@@ -101,20 +101,6 @@ export const pairingCodes = pgTable(
   (t) => [uniqueIndex('pairing_codes_digest_idx').on(t.digest), index('pairing_codes_site_idx').on(t.siteCode)],
 );
 
-export const ENROLLMENT_METHODS = ['pairing_code', 'enrollment_key'] as const;
-export type EnrollmentMethod = (typeof ENROLLMENT_METHODS)[number];
-
-export const ENROLLMENT_STATUSES = [
-  'awaiting_verification',
-  'awaiting_approval',
-  'pending_confirmation',
-  'approved',
-  'rejected',
-  'failed',
-  'expired',
-] as const;
-export type EnrollmentStatus = (typeof ENROLLMENT_STATUSES)[number];
-
 export const enrollments = pgTable(
   'enrollments',
   {
@@ -173,9 +159,6 @@ export const enrollments = pgTable(
   ],
 );
 
-export const AGENT_STATUSES = ['active', 'revoked', 'pending_confirmation'] as const;
-export type AgentStatus = (typeof AGENT_STATUSES)[number];
-
 export const agents = pgTable(
   'agents',
   {
@@ -221,17 +204,6 @@ export const agentKeys = pgTable(
   },
   (t) => [uniqueIndex('agent_keys_digest_idx').on(t.digest), index('agent_keys_agent_idx').on(t.agentId)],
 );
-
-/**
- * admin: everything; auditor: GET only; service: the internal routes only (a
- * management server verifying agent keys); tunnel: the tunnel endpoint's
- * `/api/v1/internal/tunnel/*` routes only (issue 18: a service token must not
- * be able to add a host key every agent then trusts).
- */
-export const OPERATOR_ROLES = ['admin', 'auditor', 'service', 'tunnel'] as const;
-export type OperatorRole = (typeof OPERATOR_ROLES)[number];
-/** Roles held by programs, not people: they never sign in to the console. */
-export const isMachineRole = (role: OperatorRole): boolean => role === 'service' || role === 'tunnel';
 
 export const operators = pgTable(
   'operators',

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { AgentKeyValue, Challenge, KnownHosts, PemCertificate, PemCertificates, PollToken, Rfc3339, SshCredentials, Uuid } from './formats.ts';
+import { AgentKeyValue, Challenge, KnownHosts, PemCertificate, PemCertificates, PollToken, Rfc3339, Uuid } from './formats.ts';
+import { SshCredentials } from './responses/enrollment.ts';
 
 const CERT = execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=t', '-days', '1'], {
   encoding: 'utf8',
@@ -33,6 +34,10 @@ describe('the formats a server answer is held to', () => {
     expect(v.is(SshCredentials, ssh)).toBe(true);
     expect(v.is(KnownHosts, `${ssh.known_hosts}\u001b[2J`)).toBe(false);
     expect(v.is(KnownHosts, 'not a key line')).toBe(false);
+    // Before the tunnel endpoint registers its host keys the api issues none; the tunnel command then refuses to connect.
+    expect(v.is(KnownHosts, '')).toBe(true);
+    expect(v.is(KnownHosts, '\n')).toBe(false);
+    expect(v.is(KnownHosts, ' ')).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, permit_open: ['127.0.0.1:99999'] })).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, user: 'root;rm' })).toBe(false);
     expect(v.is(SshCredentials, { ...ssh, host: '-oProxyCommand=x' })).toBe(false);

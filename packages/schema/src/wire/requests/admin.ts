@@ -1,0 +1,60 @@
+/** Request bodies of the admin routes (operators: admin writes, auditor reads). */
+import * as v from 'valibot';
+import { Instant, KeyFingerprint, OperatorName, printable, SiteCode, strict } from '../formats.ts';
+import { OPERATOR_ROLES, SITE_POLICIES } from '../vocabulary.ts';
+
+export const CreateSiteRequest = strict({
+  site_code: SiteCode,
+  name: printable(100, 1),
+  policy: v.optional(v.picklist(SITE_POLICIES, 'must be "manual" or "auto"'), 'manual'),
+});
+export type CreateSiteRequest = v.InferOutput<typeof CreateSiteRequest>;
+
+// Omitted: the server's default (AIRLOCK_SITE_KEY_TTL_SECONDS / AIRLOCK_SITE_KEY_MAX_USES, #8.11);
+// null: explicitly no limit.
+export const RotateEnrollmentKeyRequest = strict({
+  expires_in_seconds: v.optional(
+    v.nullable(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(60), v.maxValue(366 * 86400))),
+  ),
+  max_uses: v.optional(
+    v.nullable(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(1), v.maxValue(1_000_000))),
+  ),
+});
+export type RotateEnrollmentKeyRequest = v.InferOutput<typeof RotateEnrollmentKeyRequest>;
+
+export const CreatePairingCodeRequest = strict({
+  site_code: SiteCode,
+  ttl_seconds: v.optional(
+    v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(60, 'must be at least 60'), v.maxValue(86400, 'must be at most 86400')),
+  ),
+  note: v.optional(printable(200)),
+  auto_approve: v.optional(v.boolean('must be true or false')),
+});
+export type CreatePairingCodeRequest = v.InferOutput<typeof CreatePairingCodeRequest>;
+
+export const ApproveRequest = strict({ notes: v.optional(printable(500)) });
+export const RejectRequest = strict({ reason: printable(500, 1) });
+export const RevokeAgentRequest = strict({ reason: v.optional(printable(500)) });
+
+export const CreateOperatorRequest = strict({
+  name: OperatorName,
+  role: v.picklist(OPERATOR_ROLES, `must be one of ${OPERATOR_ROLES.map((r) => `"${r}"`).join(', ')}`),
+});
+/**
+ * A console password: 12-256 characters, no control characters (so it survives
+ * a terminal and a form alike). Length, not composition rules (NIST SP 800-63B).
+ */
+export const OperatorPassword = v.pipe(
+  v.string('must be a string'),
+  v.minLength(12, 'must be at least 12 characters'),
+  v.maxLength(256, 'must be at most 256 characters'),
+  v.check((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters'),
+);
+export const SetPasswordRequest = strict({ password: OperatorPassword });
+export const ClearLockoutRequest = strict({ key: printable(200, 1) });
+
+/** `POST /api/v1/admin/audit/prune` (#8.1): rows older than `before` leave. */
+export const PruneAuditRequest = strict({ before: Instant });
+
+/** POST /api/v1/admin/tunnel/host-keys/retire: which host key leaves known_hosts for good. */
+export const RetireHostKeyRequest = strict({ fingerprint: KeyFingerprint });
