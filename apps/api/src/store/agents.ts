@@ -1,15 +1,40 @@
 import { type AgentStatus } from '@airlock/schema';
 import { agentKeys, agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import { before, json, rowMapper, type TimeId } from './rows.ts';
+import { tenantInScope, type Scope } from './scope.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
 
-export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
-  (await db.select().from(agents).where(eq(agents.id, id)).for('update'))[0] ?? null;
+export const lockAgent = async (db: Executor, id: string, scope: Scope): Promise<AgentRow | null> =>
+  (await db.select().from(agents).where(and(eq(agents.id, id), tenantInScope(scope, agents.tenantCode))).for('update'))[0] ?? null;
 
-export const getAgentsByMachineUids = async (db: Executor, machineUids: readonly string[]): Promise<AgentRow[]> =>
-  machineUids.length === 0 ? [] : db.select().from(agents).where(inArray(agents.machineUid, [...new Set(machineUids)]));
+/** Replaces an agent's labels (in scope); null when there is no such agent for this operator. */
+export const setAgentLabels = async (db: Executor, id: string, labels: Record<string, string>, scope: Scope): Promise<AgentRow | null> =>
+  (await db.update(agents).set({ labels }).where(and(eq(agents.id, id), tenantInScope(scope, agents.tenantCode))).returning())[0] ?? null;
+
+/** The tenant of a site, as an SQL expression (an agent's tenant is always its site's). */
+export const tenantOfSite = (siteCode: string): SQL => sql`(select s.tenant_code from sites s where s.code = ${siteCode})`;
+
+const toAgent = rowMapper(agents);
+/** The key of machineAgents' answer. */
+export const machineKey = (siteCode: string, machineUid: string) => `${siteCode}\n${machineUid}`;
+
+/**
+ * The agents holding these machines, each looked up in its site's tenant
+ * (machine_uid is unique per tenant): one indexed probe per machine, keyed by
+ * machineKey(siteCode, machineUid). For a page of enrollments, never a scan.
+ */
+export const machineAgents = async (db: Executor, machines: ReadonlyArray<{ siteCode: string; machineUid: string }>): Promise<Map<string, AgentRow>> => {
+  if (machines.length === 0) return new Map();
+  const list = (xs: string[]) => sql`array[${sql.join(xs.map((x) => sql`${x}`), sql`, `)}]::text[]`;
+  const rows = await db.execute(sql`
+    select a.*, x.site as for_site from unnest(${list(machines.map((m) => m.siteCode))}, ${list(machines.map((m) => m.machineUid))}) x(site, uid)
+    join sites s on s.code = x.site
+    join agents a on a.tenant_code = s.tenant_code and a.machine_uid = x.uid`);
+  return new Map(rows.map((r) => [machineKey(String(r['for_site']), String(r['machine_uid'])), toAgent(r)]));
+};
 
 /**
  * Frees a machine_uid held by a revoked agent of another site, so the machine
@@ -20,7 +45,9 @@ export const releaseRevokedMachineUid = async (db: Executor, machineUid: string,
     await db
       .update(agents)
       .set({ machineUid: null })
-      .where(and(eq(agents.machineUid, machineUid), eq(agents.status, 'revoked'), ne(agents.siteCode, siteCode)))
+      .where(
+        and(eq(agents.tenantCode, tenantOfSite(siteCode)), eq(agents.machineUid, machineUid), eq(agents.status, 'revoked'), ne(agents.siteCode, siteCode)),
+      )
       .returning({ id: agents.id, siteCode: agents.siteCode })
   )[0] ?? null;
 
@@ -31,9 +58,14 @@ export interface AgentFromEnrollment {
   fingerprint: string;
   hostname: string;
   machineUid: string | null;
+  /** The enrollment's labels, kept on the agent (issue 22). */
+  labels: Record<string, string>;
   createdBy: string;
   now: Date;
 }
+
+/** `approved_by` on the wire: the operator's name, or `policy` when the site policy approved (decided by `system`). */
+const approvedByOf = (decidedBy: string) => (decidedBy === 'system' ? 'policy' : decidedBy);
 
 /**
  * Creates the agent, or for a known machine_uid of the same site takes over
@@ -60,14 +92,23 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     createdAt: a.now,
     createdBy: a.createdBy,
     lastSeenAt: a.now,
+    tenantCode: tenantOfSite(a.siteCode),
+    labels: a.labels,
+    approvedBy: approvedByOf(a.createdBy),
+    approvedAt: a.now,
   };
   if (a.machineUid === null) return db.insert(agents).values(values).returning();
   return db
     .insert(agents)
     .values(values)
     .onConflictDoUpdate({
-      target: agents.machineUid,
+      target: [agents.tenantCode, agents.machineUid],
       set: {
+        // The agent's labels stay (an operator may have edited them; a re-key must not undo that);
+        // an agent that never had any takes the new enrollment's.
+        labels: sql`case when ${agents.labels} = '{}'::jsonb then excluded.labels else ${agents.labels} end`,
+        approvedBy: approvedByOf(a.createdBy),
+        approvedAt: a.now,
         enrollmentId: a.enrollmentId,
         publicKey: a.publicKey,
         fingerprint: a.fingerprint,
@@ -83,13 +124,45 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     .returning();
 };
 
-export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
+/** What the agent list filters by; every condition is one an index answers (migration 0008). */
+export interface AgentFilter {
+  status?: AgentStatus;
+  siteCode?: string;
+  tenantCode?: string;
+  /** All must match: each is one `labels @> {key: value}` on the GIN index. */
+  labels?: ReadonlyArray<readonly [string, string]>;
+  /** A hostname prefix, or (`SHA256:…`) an exact fingerprint. */
+  q?: string;
+  /** Conditions other modules add (the tunnel filter): plain SQL on `agents`. */
+  extra?: ReadonlyArray<SQL | undefined>;
+}
+
+/**
+ * A hostname prefix as a byte-wise range on the text_pattern_ops index: the
+ * index is used whatever plan the statement gets (LIKE with a parameter may
+ * not be). Hostnames are ASCII, so DEL (0x7f) sorts after every one of them.
+ */
+const hostnamePrefix = (prefix: string): SQL => sql`${agents.hostname} ~>=~ ${prefix} and ${agents.hostname} ~<~ ${`${prefix}\x7f`}`;
+
+/** One page of agents in scope, newest first by (created_at, id), strictly after the cursor's row. */
+export const listAgents = (db: Executor, scope: Scope, f: AgentFilter, page: { limit: number; after?: TimeId }) =>
   db
     .select()
     .from(agents)
-    .where(status ? eq(agents.status, status) : undefined)
-    .orderBy(desc(agents.createdAt))
-    .limit(500);
+    .where(
+      and(
+        tenantInScope(scope, agents.tenantCode),
+        f.tenantCode ? eq(agents.tenantCode, f.tenantCode) : undefined,
+        f.status ? eq(agents.status, f.status) : undefined,
+        f.siteCode ? eq(agents.siteCode, f.siteCode) : undefined,
+        ...(f.labels ?? []).map(([k, v]) => sql`${agents.labels} @> ${json(Object.fromEntries([[k, v]]))}`),
+        f.q === undefined ? undefined : f.q.startsWith('SHA256:') ? eq(agents.fingerprint, f.q) : hostnamePrefix(f.q),
+        ...(f.extra ?? []),
+        before(agents.createdAt, agents.id, page.after),
+      ),
+    )
+    .orderBy(desc(agents.createdAt), desc(agents.id))
+    .limit(page.limit);
 
 /**
  * Row-locks the enrollments approved for this agent whose credentials were
