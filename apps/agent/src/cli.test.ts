@@ -2,8 +2,10 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fakeMachineRoot, writeMachine } from '@airlock/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './cli.ts';
+import { deriveMachineUid } from './machine-uid.ts';
 import { EXIT_CODE_HELP, ExitCode } from './exit-codes.ts';
 import { statePaths, writeCredentials, writeEnrollment } from './state.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -201,5 +203,27 @@ describe('airlock-agent (in-process, no server involved)', () => {
     const pkg = JSON.parse(await fs.readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(AGENT_VERSION).toBe(pkg.version);
     expect((await cli(['--version'])).out).toBe(`airlock-agent ${pkg.version}\n`);
+  });
+
+  it('machine-id --explain names the signals it used and never prints a raw id', async () => {
+    const root = await fakeMachineRoot({ productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32', boardSerial: 'Default string', machineId: 'c0ffee0123456789abcdef0123456789' });
+    try {
+      const plain = await cli(['machine-id'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(plain.code).toBe(ExitCode.Ok);
+      expect(plain.out).toBe(`${(await deriveMachineUid(root))?.machineUid}\n`);
+      const explained = await cli(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(explained.out).toContain('used: product_uuid (/sys/class/dmi/id/product_uuid)');
+      expect(explained.out).toContain('not used: board_serial (/sys/class/dmi/id/board_serial): a vendor placeholder');
+      expect(explained.out).toContain('fallback: no');
+      expect(explained.out + explained.err).not.toMatch(/4c4c4544|c0ffee/i);
+
+      await writeMachine(root, { machineId: 'c0ffee0123456789abcdef0123456789' });
+      const fallback = await cli(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(fallback.out).toContain('used: machine_id (/etc/machine-id)');
+      expect(fallback.out).toMatch(/fallback: No hardware id was readable/);
+      expect(fallback.out).not.toMatch(/c0ffee/);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 });

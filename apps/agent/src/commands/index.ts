@@ -1,4 +1,5 @@
 import { enrollCommand } from './enroll.ts';
+import { machineIdCommand } from './machine-id.ts';
 import { recoverCommand } from './recover.ts';
 import { renewCommand } from './renew.ts';
 import { statusCommand } from './status.ts';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly AgentCommand[] = [
   recoverCommand,
   statusCommand,
   tunnelCommand,
+  machineIdCommand,
 ];
 
 export const findCommand = (name: string): AgentCommand | undefined => COMMANDS.find((c) => c.name === name);
