@@ -225,7 +225,7 @@ const resolveMachineUid = async (given: string | undefined, paths: StatePaths, c
  * so a 429 is waited out as the server asks, until the deadline; an attended
  * run reports it to the person instead.
  */
-const requestEnrollment = async (
+export const requestEnrollment = async (
   client: HttpClient,
   body: Record<string, unknown>,
   method: EnrollCommand['credential']['method'],

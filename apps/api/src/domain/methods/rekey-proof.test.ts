@@ -85,15 +85,17 @@ describe('a machine this site already has', () => {
     });
   });
 
-  it('lets the policy decide a new key the current key signed (the re-key proof)', () => {
+  it('approves a new key the current key signed (the re-key proof) with no operator, on a manual site too', () => {
     const signature = oldKey.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint);
-    expect(decideIdentity(input({ auto: true, machineAgent: holder(), rekeySignature: signature }))).toEqual({
-      status: 'approved',
-      reuseAgentId: 'agent-1',
-      reason: 'rekey_signed',
-      replacesFingerprint: oldKey.fingerprint,
-      rekeySigned: true,
-    });
+    for (const auto of [true, false]) {
+      expect(decideIdentity(input({ auto, machineAgent: holder(), rekeySignature: signature }))).toEqual({
+        status: 'approved',
+        reuseAgentId: 'agent-1',
+        reason: 'rekey_signed',
+        replacesFingerprint: oldKey.fingerprint,
+        rekeySigned: true,
+      });
+    }
   });
 
   it('holds a new key for confirmation when the proof is signed by the wrong key or for another enrollment', () => {
