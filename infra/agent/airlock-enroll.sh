@@ -43,6 +43,8 @@ Continue waiting after an interruption or a timeout:
   $PROG --resume [--state-dir DIR]
 The machine uid zero-touch enrollment sends (--explain: which signals, never their values):
   $PROG machine-id [--explain]
+Replace the enrolled key with a new one, approved by the old key (no operator):
+  $PROG rotate-key [--state-dir DIR] [--enrollment-key cek_... | --code CODE]
 
 Options:
   --server URL          the Airlock edge (https:// only, unless --insecure)
@@ -266,10 +268,22 @@ state_str() {
   printf '%s' "$val"
 }
 
+# file_str FILE KEY ERE [optional]: a value of another state file (credentials.json), checked like state_str.
+file_str() {
+  raw=$(json_raw "$2" "$1")
+  if [ -z "$raw" ] && [ "${4:-}" = optional ]; then return 0; fi
+  case $raw in \"*\") val=${raw#\"}; val=${val%\"} ;; *) fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over." ;; esac
+  case $val in *\\* | *\"*) fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over." ;; esac
+  is_match "$3" "$val" || fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over."
+  printf '%s' "$val"
+}
+
 # ---------------------------------------------------------------- arguments
 
 SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
 INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0 MODE=enroll EXPLAIN=0
+# rotate-key: the enrolled key that signs the re-key proof, and its fingerprint.
+ROTATING=0 OLD_KEY_FILE='' OLD_FINGERPRINT='' APPROVED_MSG=''
 # LABELS_JSON: the labels as JSON members (', "k": "v"' each); LABEL_COUNT: how many --label flags.
 LABELS_JSON='' LABEL_COUNT=0
 
@@ -317,6 +331,7 @@ while [ $# -gt 0 ]; do
     --resume) RESUME=1; shift ;;
     enroll) shift ;; # accepted so the command line reads like `airlock-agent enroll`
     machine-id) MODE=machine_id; shift ;;
+    rotate-key) MODE=rotate; shift ;;
     *) die_usage "unknown option '$1'" ;;
   esac
 done
@@ -799,7 +814,17 @@ verify() {
   ssh-keygen -Y sign -n airlock-enroll -f "$KEY_FILE" "$WORK/msg" 2>"$WORK/sign.err" ||
     fail "$EXIT_INTERNAL" "ssh-keygen could not sign the challenge: $(tr '\n' ' ' <"$WORK/sign.err")" "" "OpenSSH 8.1 or newer is needed for ssh-keygen -Y sign."
   sig=$(awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "$WORK/msg.sig")
-  printf '{"enrollment_id": "%s", "signature": "%s"}' "$ENROLLMENT_ID" "$sig" >"$WORK/verify.json"
+  rekey=
+  if [ -n "$OLD_KEY_FILE" ]; then
+    # rotate-key: the current key signs the new key's enrollment (the re-key proof, docs/security.md).
+    printf 'airlock-rekey-v1\n%s\n%s\n%s' "$ENROLLMENT_ID" "$CHALLENGE" "$FINGERPRINT" >"$WORK/rekey"
+    rm -f "$WORK/rekey.sig"
+    ssh-keygen -Y sign -n airlock-rekey -f "$OLD_KEY_FILE" "$WORK/rekey" 2>"$WORK/sign.err" ||
+      fail "$EXIT_INTERNAL" "ssh-keygen could not sign the re-key proof: $(tr '\n' ' ' <"$WORK/sign.err")" "" "Check $OLD_KEY_FILE."
+    rekey=$(awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "$WORK/rekey.sig")
+    rekey=", \"rekey_signature\": \"$rekey\""
+  fi
+  printf '{"enrollment_id": "%s", "signature": "%s"%s}' "$ENROLLMENT_ID" "$sig" "$rekey" >"$WORK/verify.json"
   attempt=1
   while :; do
     http POST /api/v1/enroll/verify "$WORK/verify.json"
@@ -991,8 +1016,8 @@ wait_for_approval() {
   last_log=0
   RESUMABLE=1
   if [ "$VERIFY_STATUS" = approved ]; then
-    # Site policy auto: the first status read carries the credentials.
-    say_ok "Approved automatically by the site policy"
+    # Site policy auto, or a signed re-key: the first status read carries the credentials.
+    say_ok "${APPROVED_MSG:-Approved automatically by the site policy}"
   else
     say_highlight "Ask your operator to approve $FINGERPRINT ($NAME, $SITE)"
     [ "$IS_TTY" = 1 ] || say_info "Waiting for approval..."
@@ -1066,9 +1091,23 @@ timed_out() {
     "The enrollment is saved in $ENROLLMENT_FILE." "Run $PROG --resume$([ "$STATE_DIR" = /var/lib/airlock-agent ] || printf ' --state-dir %s' "$STATE_DIR") to keep waiting."
 }
 
+# rotate-key, after verify: approved means the server now knows only the new
+# key, so it becomes id_ed25519 before anything else can fail.
+promote_rotated_key() {
+  if [ "$VERIFY_STATUS" != approved ]; then
+    rm -f "$ENROLLMENT_FILE" "$KEY_FILE" "$PUB_FILE"
+    fail "$EXIT_DENIED" 'The server did not approve the new key at once; it holds it for an operator (an api older than this client, or it refused the re-key proof).' \
+      "The current key $OLD_FINGERPRINT stays in use. The held enrollment is $ENROLLMENT_ID." 'Ask your operator to reject that enrollment, and report this.'
+  fi
+  mv "$KEY_FILE" "$OLD_KEY_FILE" && mv "$PUB_FILE" "$STATE_DIR/id_ed25519.pub" ||
+    fail "$EXIT_INTERNAL" "The new key was approved but could not be moved into place: it is in $KEY_FILE." "" "Move it to $OLD_KEY_FILE and run airlock-agent recover."
+  KEY_FILE=$OLD_KEY_FILE PUB_FILE=$STATE_DIR/id_ed25519.pub
+  APPROVED_MSG='Approved by the re-key proof of the previous key (no operator)'
+}
+
 # ---------------------------------------------------------------- main
 
-[ "$MODE" = enroll ] || print_machine_id
+[ "$MODE" != machine_id ] || print_machine_id
 [ "$EXPLAIN" = 0 ] || die_usage '--explain goes with machine-id: '"$PROG"' machine-id --explain'
 
 for tool in curl ssh-keygen sha256sum base64 awk; do
@@ -1117,6 +1156,36 @@ if [ "$RESUME" = 1 ]; then
   wait_for_approval
 fi
 
+# rotate-key: everything but the credential comes from credentials.json; the
+# new key is made as id_ed25519.next and becomes id_ed25519 once approved.
+if [ "$MODE" = rotate ]; then
+  for flag in "$SERVER" "$SITE" "$MACHINE_UID" "$NAME" "$LABELS_JSON"; do
+    [ -z "$flag" ] || die_usage "rotate-key takes the server, site, name and machine uid from credentials.json; give only --enrollment-key or --code (and --state-dir)"
+  done
+  [ "$RESUME$FORCE" = 00 ] || die_usage 'rotate-key cannot be combined with --resume or --force'
+  [ -f "$CREDENTIALS_FILE" ] || fail "$EXIT_NOT_ENROLLED" "Not enrolled: no credentials in $STATE_DIR." "" "Enroll this machine with $PROG first."
+  SERVER=$(file_str "$CREDENTIALS_FILE" server "$SERVER_RE") || exit
+  SITE=$(file_str "$CREDENTIALS_FILE" site_code "$SITE_RE") || exit
+  NAME=$(file_str "$CREDENTIALS_FILE" hostname "$HOSTNAME_RE") || exit
+  MACHINE_UID=$(file_str "$CREDENTIALS_FILE" machine_uid "$MACHINE_UID_RE" optional) || exit
+  OLD_FINGERPRINT=$(file_str "$CREDENTIALS_FILE" fingerprint "$FINGERPRINT_RE") || exit
+  # The connection settings of the enrollment (the "tls" object; "certificate" has a ca_file of its own).
+  tls_file=$(mktemp) || fail "$EXIT_INTERNAL" 'mktemp failed.' '' 'Check /tmp.'
+  json_raw tls "$CREDENTIALS_FILE" >"$tls_file"
+  [ -n "$CA_FILE" ] || CA_FILE=$(file_str "$tls_file" ca_file "$PATH_RE" optional) || exit
+  [ -n "$PIN" ] || PIN=$(file_str "$tls_file" pin '[0-9a-f]{64}' optional) || exit
+  case $(json_raw insecure "$tls_file") in true) INSECURE=1 ;; esac
+  rm -f "$tls_file"
+  [ -n "$MACHINE_UID" ] || fail "$EXIT_USAGE" 'This agent has no machine uid (it enrolled with a pairing code), so the server cannot match a new key to it.' '' \
+    "Enroll again with $PROG --force (an operator approves it), or enroll zero-touch once."
+  [ -f "$KEY_FILE" ] && [ "$(ssh-keygen -lf "$KEY_FILE" 2>/dev/null | cut -d' ' -f2)" = "$OLD_FINGERPRINT" ] ||
+    fail "$EXIT_INTERNAL" "$KEY_FILE is missing or is not the enrolled key ($OLD_FINGERPRINT)." "" 'Restore the enrolled key; without it only an operator can re-enroll this machine.'
+  OLD_KEY_FILE=$KEY_FILE
+  KEY_FILE=$STATE_DIR/id_ed25519.next PUB_FILE=$STATE_DIR/id_ed25519.next.pub
+  rm -f "$KEY_FILE" "$PUB_FILE"
+  ROTATING=1 FORCE=1
+fi
+
 [ -n "$SERVER" ] || die_usage '--server is required, e.g. --server https://airlock.example.com'
 [ -n "$SITE" ] || die_usage '--site is required, e.g. --site ACME-PHX'
 case $SERVER in
@@ -1137,7 +1206,7 @@ if [ -z "$ENROLLMENT_KEY" ] && [ -z "$CODE" ] && [ -t 0 ]; then prompt_code || t
 if [ -n "$CODE" ] && [ -n "$ENROLLMENT_KEY" ]; then die_usage 'give either --code (attended) or --enrollment-key (zero-touch), not both'; fi
 if [ -n "$CODE" ]; then
   METHOD=pairing_code
-  [ -z "$MACHINE_UID" ] || die_usage '--machine-uid is only used with --enrollment-key'
+  [ -z "$MACHINE_UID" ] || [ "$ROTATING" = 1 ] || die_usage '--machine-uid is only used with --enrollment-key'
   normalise_code
 elif [ -n "$ENROLLMENT_KEY" ]; then
   METHOD=enrollment_key
@@ -1181,7 +1250,7 @@ if [ "$FORCE" = 0 ]; then
     fail "$EXIT_ALREADY_ENROLLED" "An enrollment into site $(json_str site_code "$ENROLLMENT_FILE") is already waiting for approval (started $(json_str started_at "$ENROLLMENT_FILE"))." \
       "" "Run $PROG --resume to keep waiting, or add --force to start a new one."
   fi
-elif [ -f "$CREDENTIALS_FILE" ] || [ -f "$ENROLLMENT_FILE" ]; then
+elif [ "$ROTATING" = 0 ] && { [ -f "$CREDENTIALS_FILE" ] || [ -f "$ENROLLMENT_FILE" ]; }; then
   say_warn '--force: starting a new enrollment; current credentials stay until the new ones arrive.'
 fi
 
@@ -1189,7 +1258,13 @@ if [ "$METHOD" = pairing_code ]; then
   say_ok 'Pairing code format checked'
 else
   say_ok 'Enrollment key format checked'
-  if [ -z "$MACHINE_UID" ]; then derive_machine_uid; else say_ok 'Machine uid taken from --machine-uid'; fi
+  if [ -z "$MACHINE_UID" ]; then
+    derive_machine_uid
+  elif [ "$ROTATING" = 1 ]; then
+    say_ok "Machine uid kept from $CREDENTIALS_FILE; rotating the key $OLD_FINGERPRINT"
+  else
+    say_ok 'Machine uid taken from --machine-uid'
+  fi
 fi
 
 load_or_create_key
@@ -1257,4 +1332,5 @@ write_enrollment
 RESUMABLE=1
 check_interrupted
 verify
+[ "$ROTATING" = 0 ] || promote_rotated_key
 wait_for_approval

@@ -9,6 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newAgentKey } from '@airlock/testing';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import {
   approvalLine,
@@ -35,6 +36,13 @@ beforeAll(async () => {
     apiEnv: { AIRLOCK_POLL_INTERVAL_SECONDS: '1', AIRLOCK_SSH_ENDPOINT: '127.0.0.1:2222', AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:8081' },
   });
   pin = opensslPin(stack.certSha256 ?? '');
+  // The endpoint's host key, as a running tunnel endpoint registers it (credentials.ssh.known_hosts).
+  const res = await fetch(`${stack.apiUrl}/api/v1/internal/tunnel/host-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ keys: [newAgentKey().publicKey.split(' ').slice(0, 2).join(' ')] }),
+  });
+  expect(res.status).toBeLessThan(300);
 });
 afterAll(async () => {
   await stack?.stop();
@@ -63,7 +71,7 @@ const enrolled = async (client: 'node' | 'shell') => {
   const run = client === 'node' ? runAgent(['enroll', ...flags], { AIRLOCK_ENROLLMENT_KEY: key }) : runShellClient(flags, { AIRLOCK_ENROLLMENT_KEY: key });
   const fingerprint = await approvalLine(run, site);
   await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
-  expect(await run.exit).toBe(0);
+  expect(await run.exit, run.stdout() + run.stderr()).toBe(0);
   return { site, key, stateDir, first: await readJson(path.join(stateDir, 'credentials.json')) };
 };
 
@@ -111,7 +119,7 @@ describe('rotate-key (real stack)', () => {
   it('the shell client rotates its key the same way', async () => {
     const { site, key, stateDir, first } = await enrolled('shell');
     const rotate = runShellClient(['rotate-key', '--state-dir', stateDir], { AIRLOCK_ENROLLMENT_KEY: key });
-    expect(await rotate.exit).toBe(0);
+    expect(await rotate.exit, rotate.stdout() + rotate.stderr()).toBe(0);
     expect(rotate.stdout()).toContain('Approved by the re-key proof of the previous key (no operator)');
     const now = await expectRotated(site, stateDir, first);
     // The rotated state is what airlock-agent reads.
@@ -120,7 +128,7 @@ describe('rotate-key (real stack)', () => {
     expect((await verifyAgentKey(stack, String(now.agent_key))).status).toBe(401);
   });
 
-  it('refuses without a credential, and for an agent enrolled without a machine uid', async () => {
+  it('refuses without a credential, naming the flags that give one', async () => {
     const bare = runAgent(['rotate-key', '--state-dir', await tempStateDir()]);
     expect(await bare.exit).toBe(2);
     expect(bare.stderr()).toMatch(/--enrollment-key/);

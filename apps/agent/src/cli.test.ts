@@ -140,6 +140,30 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(status.out + out).not.toContain('cak_');
   });
 
+  it('rotate-key refuses an agent without a machine uid (a pairing-code enrollment) before sending anything', async () => {
+    const paths = statePaths(tmp);
+    await fs.chmod(tmp, 0o700);
+    await writeCredentials(paths, {
+      version: 1,
+      agent_id: AGENT_ID,
+      site_code: 'ACME',
+      agent_key: `cak_${'k'.repeat(43)}`,
+      server: `https://127.0.0.1:${port}`,
+      fingerprint: FINGERPRINT,
+      hostname: 'vma-01',
+      enrolled_at: '2026-11-22T18:00:00.000Z',
+      private_key_file: paths.privateKey,
+      ssh: null,
+      tls: {},
+    });
+    const before = connections;
+    const { code, err } = await cli(['rotate-key', '--state-dir', tmp, '--code', 'AX7K-PJ3F-TH2Q']);
+    expect(code).toBe(ExitCode.Usage);
+    expect(err).toMatch(/no machine uid/);
+    expect(err).toMatch(/enroll --force/);
+    expect(connections).toBe(before);
+  });
+
   it('refuses a second enroll while one is pending, pointing at --resume', async () => {
     await fs.chmod(tmp, 0o700);
     await writeEnrollment(statePaths(tmp), {
