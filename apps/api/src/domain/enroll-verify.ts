@@ -128,7 +128,8 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
           };
           const approved = await approveVerifiedEnrollment(
             tx,
-            e,
+            // The machine's agent this takes over keeps its instance (issue 22: clones enrolled separately).
+            { ...e, machineInstance: decision.reuseAgentId !== null ? (locked.machineAgent?.machineInstance ?? 0) : 0 },
             'system',
             now,
             { ...verified, status: 'approved', decidedBy: 'system', decidedAt: now, notes: null },

@@ -38,9 +38,13 @@ export const listPendingOrAll = async (
   // For enrollments still waiting, what an approval would replace is read live: the machine may have
   // gained an active agent (or that agent a new key) since the enrollment was verified.
   const waitingUids = items.filter((e) => e.machineUid && DECIDABLE.has(effectiveStatus(e, now))).flatMap((e) => (e.machineUid ? [e.machineUid] : []));
-  const liveAgents = new Map((await getAgentsByMachineUids(deps.db, waitingUids)).map((a) => [a.machineUid, a]));
+  const machineAgents = await getAgentsByMachineUids(deps.db, waitingUids);
+  // Clones enrolled separately share a uid (issue 22): the agent the enrollment collided with first, else instance 0.
+  const byId = new Map(machineAgents.map((a) => [a.id, a]));
+  const byUid = new Map([...machineAgents].sort((a, b) => b.machineInstance - a.machineInstance).map((a) => [a.machineUid, a]));
   const replaces = (e: (typeof items)[number]) => {
-    const live = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? liveAgents.get(e.machineUid) : undefined;
+    const waiting = e.machineUid && DECIDABLE.has(effectiveStatus(e, now));
+    const live = waiting ? ((e.reuseAgentId ? byId.get(e.reuseAgentId) : undefined) ?? byUid.get(e.machineUid)) : undefined;
     if (live && live.siteCode === e.siteCode && live.fingerprint !== e.fingerprint) {
       return { agentId: live.id, fingerprint: live.fingerprint };
     }

@@ -31,6 +31,8 @@ export interface AgentFromEnrollment {
   fingerprint: string;
   hostname: string;
   machineUid: string | null;
+  /** Which agent of the machine_uid (issue 22): 0, or the instance of the agent an approval takes over. */
+  machineInstance: number;
   createdBy: string;
   now: Date;
 }
@@ -56,6 +58,7 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     fingerprint: a.fingerprint,
     hostname: a.hostname,
     machineUid: a.machineUid,
+    machineInstance: a.machineInstance,
     status: 'active' as const,
     createdAt: a.now,
     createdBy: a.createdBy,
@@ -66,7 +69,7 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     .insert(agents)
     .values(values)
     .onConflictDoUpdate({
-      target: agents.machineUid,
+      target: [agents.machineUid, agents.machineInstance],
       set: {
         enrollmentId: a.enrollmentId,
         publicKey: a.publicKey,
@@ -81,6 +84,35 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
       setWhere: eq(agents.siteCode, a.siteCode),
     })
     .returning();
+};
+
+/**
+ * Issue 22, the operator's `separate` choice: the machine enrolls as a new
+ * agent beside the ones holding its machine_uid, as the next instance. The
+ * transaction-scoped advisory lock on the uid makes concurrent separations of
+ * one machine take turns, so each gets its own number.
+ */
+export const insertSeparateAgent = async (db: Executor, a: Omit<AgentFromEnrollment, 'machineInstance'> & { machineUid: string }): Promise<AgentRow> => {
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`airlock-machine:${a.machineUid}`}, 0))`);
+  const rows = await db
+    .insert(agents)
+    .values({
+      siteCode: a.siteCode,
+      enrollmentId: a.enrollmentId,
+      publicKey: a.publicKey,
+      fingerprint: a.fingerprint,
+      hostname: a.hostname,
+      machineUid: a.machineUid,
+      machineInstance: sql`(select coalesce(max(machine_instance), -1) + 1 from agents where machine_uid = ${a.machineUid})`,
+      status: 'active',
+      createdAt: a.now,
+      createdBy: a.createdBy,
+      lastSeenAt: a.now,
+    })
+    .returning();
+  const row = rows[0];
+  if (!row) throw new Error('insert returned no row');
+  return row;
 };
 
 export const listAgents = (db: Executor, status: AgentStatus | undefined) =>

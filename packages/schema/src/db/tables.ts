@@ -171,6 +171,8 @@ export const agents = pgTable(
     fingerprint: text('fingerprint').notNull(),
     hostname: text('hostname').notNull(),
     machineUid: text('machine_uid'),
+    /** Issue 22: 0, or the number an operator's `separate` choice gave a clone sharing this machine_uid (migration 0009). */
+    machineInstance: integer('machine_instance').notNull().default(0),
     status: text('status', { enum: AGENT_STATUSES }).notNull(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull(),
@@ -181,8 +183,9 @@ export const agents = pgTable(
   },
   (t) => [
     // One machine is one agent, across all sites: the dedup key of zero-touch
-    // enrollment, and what makes concurrent first enrollments converge.
-    uniqueIndex('agents_machine_uid_idx').on(t.machineUid),
+    // enrollment, and what makes concurrent first enrollments converge. Clones an
+    // operator enrolled separately (issue 22) are further instances of the uid.
+    uniqueIndex('agents_machine_uid_idx').on(t.machineUid, t.machineInstance),
     index('agents_site_idx').on(t.siteCode),
     // The tunnel's keys helper looks an offered key up by fingerprint on every SSH login (migration 0003).
     index('agents_fingerprint_idx').on(t.fingerprint),
