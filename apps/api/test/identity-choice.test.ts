@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newAgentKey, type TestAgentKey } from '@airlock/testing';
 import { createSite, enroll, startTestApi, status, type TestApi } from '@airlock/api/testing';
+import { runCli } from '@airlock/cli/run';
 
 let t: TestApi;
 let cek: string;
@@ -105,6 +106,25 @@ describe('approve with identity: replace | separate', () => {
     expect(bad.body.error.fields).toHaveProperty('identity');
     // Neither refusal decided anything: a plain approval still works.
     expect((await approve(e.body.enrollment_id, {})).status).toBe(200);
+  });
+
+  it('the CLI: pending suggests --identity separate, approve --identity separate keeps both agents, a bad choice is a usage error', async () => {
+    const { machineUid, held, clone } = await originalAndClone();
+    const cli = async (args: string[]) => {
+      let out = '';
+      const code = await runCli(args, { io: { out: (s) => (out += s), err: (s) => (out += s) }, env: { AIRLOCK_API_URL: t.api.url, AIRLOCK_TOKEN: t.adminToken } });
+      return { code, out };
+    };
+    const pending = await cli(['pending']);
+    expect(pending.out).toContain(`${clone.id} replaces agent ${held.agentId}`);
+    expect(pending.out).toContain('approve --identity separate');
+    const bad = await cli(['approve', clone.id, '--identity', 'both']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/--identity must be one of: replace, separate/);
+    const ok = await cli(['approve', clone.id, '--identity', 'separate']);
+    expect(ok, ok.out).toMatchObject({ code: 0, out: `approved enrollment ${clone.id} as a separate agent\n` });
+    expect(await agentsOf(machineUid)).toHaveLength(2);
+    expect(await keyVerifies(held.cak)).toBe(200);
   });
 
   it('race: replace and separate on one enrollment at once, exactly one wins', async () => {
