@@ -80,6 +80,28 @@ describe('approve with identity: replace | separate', () => {
     expect(await keyVerifies(held.cak)).toBe(200);
   });
 
+  it('a separated clone rotates its own key with its re-key proof, even when its twin was seen last', async () => {
+    const { machineUid, original, held, cloneKey, clone } = await originalAndClone();
+    expect((await approve(clone.id, { identity: 'separate' })).status).toBe(200);
+    const cloneAgent = await collect(clone.pollToken);
+    t.clock.advance(60_000);
+    expect(await keyVerifies(held.cak)).toBe(200); // the original is now the agent of the uid seen last
+
+    const next = newAgentKey();
+    const e = await enroll(t, { site_code: 'CLONES', enrollment_key: cek, public_key: next.publicKey, hostname: 'vm-clone', machine_uid: machineUid });
+    const v = await t.http.post('/api/v1/enroll/verify').send({
+      enrollment_id: e.body.enrollment_id,
+      signature: next.sign(e.body.enrollment_id, e.body.challenge),
+      rekey_signature: cloneKey.signRekey(e.body.enrollment_id, e.body.challenge, next.fingerprint),
+    });
+    expect(v.body.status).toBe('approved');
+    const rotated = await collect(v.body.poll_token);
+    expect(rotated.agentId).toBe(cloneAgent.agentId);
+    expect(await keyVerifies(cloneAgent.cak)).toBe(401);
+    expect(await keyVerifies(held.cak)).toBe(200);
+    expect((await agentsOf(machineUid)).map((a) => a.fingerprint).sort()).toEqual([original.fingerprint, next.fingerprint].sort());
+  });
+
   it('replace (the default, as before): the colliding agent takes the new key and its old cak_ stops', async () => {
     const { machineUid, held, cloneKey, clone } = await originalAndClone();
     expect((await approve(clone.id, {})).status).toBe(200);

@@ -86,3 +86,21 @@ const decideByMachine = ({ enrollment: e, machineAgent, rekeySignature, now, col
   else if (seenRecently && existing.hostname !== e.hostname) reason = 'identity_collision';
   return { status: 'pending_confirmation', reuseAgentId: existing.id, reason, replacesFingerprint, rekeySigned: false };
 };
+
+/**
+ * Issue 22: clones kept `separate` share a machine_uid, and the agent the
+ * locking read picked (the one seen last) may not be the one rotating its
+ * key. Among the machine's live agents of the enrollment's site, the one
+ * whose current key made the re-key proof; null when none did.
+ */
+export const rekeySigner = <A extends Pick<AgentRow, 'siteCode' | 'status' | 'publicKey'>>(
+  agents: readonly A[],
+  enrollment: Pick<EnrollmentRow, 'id' | 'challenge' | 'fingerprint' | 'siteCode'>,
+  rekeySignature: string,
+): A | null =>
+  agents.find(
+    (a) =>
+      a.siteCode === enrollment.siteCode &&
+      a.status === 'active' &&
+      verifyRekeySignature(parseSshEd25519PublicKey(a.publicKey).blob, enrollment.id, enrollment.challenge, enrollment.fingerprint, rekeySignature),
+  ) ?? null;
