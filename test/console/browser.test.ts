@@ -293,6 +293,41 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
     await ctx.close();
   });
 
+  it('offers both answers to an identity collision, and approves a clone as a separate agent (issue 22)', async () => {
+    await request(`${t.api.url}/api/v1/admin/sites`, { headers: { authorization: `Bearer ${t.adminToken}` }, body: { site_code: 'CLONES', name: 'Clones', policy: 'auto' } });
+    const cek = (await request(`${t.api.url}/api/v1/admin/sites/CLONES/enrollment-key`, { headers: { authorization: `Bearer ${t.adminToken}` }, body: {} })).body.key as string;
+    const byKey = async (hostname: string) => {
+      const key = newAgentKey(hostname);
+      const e = await request(`${t.api.url}/api/v1/enroll`, {
+        body: { site_code: 'CLONES', enrollment_key: cek, public_key: key.publicKey, hostname, machine_uid: 'template-vm-uuid-0001' },
+      });
+      const v = await request(`${t.api.url}/api/v1/enroll/verify`, {
+        body: { enrollment_id: e.body.enrollment_id, signature: key.sign(e.body.enrollment_id, e.body.challenge) },
+      });
+      return { status: v.body.status as string, pollToken: v.body.poll_token as string };
+    };
+    const original = await byKey('vm-template-a');
+    expect(original.status).toBe('approved');
+    const originalId = (await poll(original.pollToken)).body.agent_id as string;
+    const clone = await byKey('vm-template-b');
+    expect(clone.status).toBe('pending_confirmation');
+
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    const row = page.getByRole('row').filter({ hasText: 'vm-template-b' });
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Approve and replace the key' }).waitFor();
+    await shot(page, 'laptop-pending-collision');
+    await row.getByRole('button', { name: 'Approve as a separate agent' }).click();
+    await page.getByText('Approved as a separate agent.').first().waitFor();
+    const collected = await poll(clone.pollToken);
+    expect(collected.status).toBe(200);
+    expect(collected.body.agent_id).not.toBe(originalId);
+    await ctx.close();
+  });
+
   it('fits a phone: every page at 390 px wide', async () => {
     const ctx = await newContext(390, 844);
     const page = await ctx.newPage();

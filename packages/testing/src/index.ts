@@ -19,6 +19,7 @@ export * from './console.ts';
 export * from './db.ts';
 export * from './edge-process.ts';
 export * from './http.ts';
+export * from './machine-root.ts';
 export * from './paths.ts';
 export * from './ports.ts';
 export * from './processes.ts';

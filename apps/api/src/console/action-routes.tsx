@@ -52,9 +52,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post('/console/pending/:id/approve', async (c) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
-    const body = parseWith(ApproveRequest, { notes: optionalText(f, 'notes') });
-    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'));
-    return done(c, 'pending', 'approved');
+    const body = parseWith(ApproveRequest, { notes: optionalText(f, 'notes'), identity: optionalText(f, 'identity') });
+    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'), body.identity ?? 'replace');
+    return done(c, 'pending', body.identity === 'separate' ? 'approved_separate' : 'approved');
   });
 
   app.post('/console/pending/:id/reject', async (c) => {

@@ -38,7 +38,7 @@ export const loadPending = async (deps: Deps, scope: Scope, q: { cursor?: string
   const items = [...held.items, ...waiting.items].filter((e) => WAITING.has(e.status));
   const machines = items.flatMap((e) => (e.status === 'pending_confirmation' && e.machine_uid ? [{ siteCode: e.site_code, machineUid: e.machine_uid }] : []));
   const collisions = new Map<string, CollidesWith>();
-  for (const a of (await machineAgents(deps.db, machines)).values()) collisions.set(a.id, agentView(a));
+  for (const holders of (await machineAgents(deps.db, machines)).values()) for (const a of holders) collisions.set(a.id, agentView(a));
   return { items, collisions, nextCursor: waiting.next_cursor };
 };
 

@@ -24,6 +24,7 @@ import type { TenantChoice } from './views/layout.tsx';
 /** Fixed texts for `?done=`: the query can only pick one, never inject one. */
 const NOTICES: Record<string, string> = {
   approved: 'Approved. The agent collects its credentials on its next poll.',
+  approved_separate: 'Approved as a separate agent. The existing agent keeps its key; the new one collects its credentials on its next poll.',
   rejected: 'Rejected. The agent is told the reason on its next poll.',
   agent_revoked: 'Agent revoked. Its keys stopped working.',
   code_revoked: 'Pairing code revoked.',

@@ -36,7 +36,9 @@ export const listPendingOrAll = async (
   const waiting = items.flatMap((e) => (e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? [{ siteCode: e.siteCode, machineUid: e.machineUid }] : []));
   const liveAgents = await machineAgents(deps.db, waiting);
   const replaces = (e: (typeof items)[number]) => {
-    const live = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? liveAgents.get(machineKey(e.siteCode, e.machineUid)) : undefined;
+    const holders = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? (liveAgents.get(machineKey(e.siteCode, e.machineUid)) ?? []) : [];
+    // Clones enrolled separately share a uid (issue 22): the agent the enrollment collided with, else instance 0.
+    const live = holders.find((a) => a.id === e.reuseAgentId) ?? holders[0];
     if (live && live.siteCode === e.siteCode && live.fingerprint !== e.fingerprint) {
       return { agentId: live.id, fingerprint: live.fingerprint };
     }

@@ -1,6 +1,6 @@
 import { type AgentStatus } from '@airlock/schema';
-import { agentKeys, agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, isNull, ne, sql, type SQL } from 'drizzle-orm';
+import { agentKeys, agents, enrollments, sites } from '@airlock/schema/db';
+import { and, desc, eq, inArray, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { before, json, rowMapper, type TimeId } from './rows.ts';
 import { tenantInScope, type Scope } from './scope.ts';
@@ -18,22 +18,39 @@ export const setAgentLabels = async (db: Executor, id: string, labels: Record<st
 export const tenantOfSite = (siteCode: string): SQL => sql`(select s.tenant_code from sites s where s.code = ${siteCode})`;
 
 const toAgent = rowMapper(agents);
+/** Every agent holding one of these machine uids in a site's tenant (clones kept separate share one, issue 22). */
+export const getAgentsByMachineUids = async (db: Executor, siteCode: string, machineUids: readonly string[]): Promise<AgentRow[]> =>
+  machineUids.length === 0
+    ? []
+    : db
+        .select()
+        .from(agents)
+        .where(and(eq(agents.tenantCode, tenantOfSite(siteCode)), inArray(agents.machineUid, [...new Set(machineUids)])));
+
 /** The key of machineAgents' answer. */
 export const machineKey = (siteCode: string, machineUid: string) => `${siteCode}\n${machineUid}`;
 
 /**
  * The agents holding these machines, each looked up in its site's tenant
- * (machine_uid is unique per tenant): one indexed probe per machine, keyed by
- * machineKey(siteCode, machineUid). For a page of enrollments, never a scan.
+ * (machine_uid is unique per tenant, but for clones kept separate, issue 22,
+ * which are further instances of it): one indexed probe per machine, keyed by
+ * machineKey(siteCode, machineUid), instance 0 first. For a page of
+ * enrollments, never a scan.
  */
-export const machineAgents = async (db: Executor, machines: ReadonlyArray<{ siteCode: string; machineUid: string }>): Promise<Map<string, AgentRow>> => {
-  if (machines.length === 0) return new Map();
+export const machineAgents = async (db: Executor, machines: ReadonlyArray<{ siteCode: string; machineUid: string }>): Promise<Map<string, AgentRow[]>> => {
+  const found = new Map<string, AgentRow[]>();
+  if (machines.length === 0) return found;
   const list = (xs: string[]) => sql`array[${sql.join(xs.map((x) => sql`${x}`), sql`, `)}]::text[]`;
   const rows = await db.execute(sql`
     select a.*, x.site as for_site from unnest(${list(machines.map((m) => m.siteCode))}, ${list(machines.map((m) => m.machineUid))}) x(site, uid)
     join sites s on s.code = x.site
-    join agents a on a.tenant_code = s.tenant_code and a.machine_uid = x.uid`);
-  return new Map(rows.map((r) => [machineKey(String(r['for_site']), String(r['machine_uid'])), toAgent(r)]));
+    join agents a on a.tenant_code = s.tenant_code and a.machine_uid = x.uid
+    order by a.machine_instance`);
+  for (const r of rows) {
+    const key = machineKey(String(r['for_site']), String(r['machine_uid']));
+    found.set(key, [...(found.get(key) ?? []), toAgent(r)]);
+  }
+  return found;
 };
 
 /**
@@ -60,6 +77,8 @@ export interface AgentFromEnrollment {
   machineUid: string | null;
   /** The enrollment's labels, kept on the agent (issue 22). */
   labels: Record<string, string>;
+  /** Which agent of the machine_uid (issue 22): 0, or the instance of the agent an approval takes over. */
+  machineInstance: number;
   createdBy: string;
   now: Date;
 }
@@ -88,6 +107,7 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     fingerprint: a.fingerprint,
     hostname: a.hostname,
     machineUid: a.machineUid,
+    machineInstance: a.machineInstance,
     status: 'active' as const,
     createdAt: a.now,
     createdBy: a.createdBy,
@@ -102,7 +122,7 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     .insert(agents)
     .values(values)
     .onConflictDoUpdate({
-      target: [agents.tenantCode, agents.machineUid],
+      target: [agents.tenantCode, agents.machineUid, agents.machineInstance],
       set: {
         // The agent's labels stay (an operator may have edited them; a re-key must not undo that);
         // an agent that never had any takes the new enrollment's.
@@ -122,6 +142,41 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
       setWhere: eq(agents.siteCode, a.siteCode),
     })
     .returning();
+};
+
+/**
+ * Issue 22, the operator's `separate` choice: the machine enrolls as a new
+ * agent beside the ones holding its machine_uid, as the next instance. The
+ * transaction-scoped advisory lock on the uid makes concurrent separations of
+ * one machine take turns, so each gets its own number.
+ */
+export const insertSeparateAgent = async (db: Executor, a: Omit<AgentFromEnrollment, 'machineInstance'> & { machineUid: string }): Promise<AgentRow> => {
+  const tenant = (await db.select({ tenantCode: sites.tenantCode }).from(sites).where(eq(sites.code, a.siteCode)))[0]?.tenantCode;
+  if (!tenant) throw new Error('the site of an enrollment being approved is gone');
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`airlock-machine:${tenant}:${a.machineUid}`}, 0))`);
+  const rows = await db
+    .insert(agents)
+    .values({
+      siteCode: a.siteCode,
+      enrollmentId: a.enrollmentId,
+      publicKey: a.publicKey,
+      fingerprint: a.fingerprint,
+      hostname: a.hostname,
+      machineUid: a.machineUid,
+      machineInstance: sql`(select coalesce(max(machine_instance), -1) + 1 from agents where tenant_code = ${tenant} and machine_uid = ${a.machineUid})`,
+      status: 'active',
+      createdAt: a.now,
+      createdBy: a.createdBy,
+      lastSeenAt: a.now,
+      tenantCode: tenant,
+      labels: a.labels,
+      approvedBy: approvedByOf(a.createdBy),
+      approvedAt: a.now,
+    })
+    .returning();
+  const row = rows[0];
+  if (!row) throw new Error('insert returned no row');
+  return row;
 };
 
 /** What the agent list filters by; every condition is one an index answers (migration 0008). */

@@ -114,6 +114,7 @@ export const createEnrollment = async (
     with foreign_agent as (
       select id, site_code from agents
       where tenant_code = ${tenantOfSite(row.siteCode)} and machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
+      order by machine_instance limit 1
     ),
     valid as (select k.id from ${table} k where ${usable}),
     used as (${consume}),
@@ -170,8 +171,15 @@ export const lockEnrollmentWithMachineAgent = async (
         where r.fingerprint = e.fingerprint and r.status = 'revoked'
           and not exists (select 1 from agents x where x.fingerprint = e.fingerprint and x.status = 'active')
         order by r.revoked_at desc nulls last limit 1) as revoked_key_agent_id
-    from enrollments e left join agents a
-      on a.machine_uid = e.machine_uid and a.tenant_code = (select s.tenant_code from sites s where s.code = e.site_code)
+    from enrollments e
+    -- Issue 22: clones an operator enrolled separately share the uid; the one this
+    -- enrollment is about is the one with its key, else the live one seen last.
+    left join lateral (
+      select * from agents m where m.machine_uid = e.machine_uid
+        and m.tenant_code = (select s.tenant_code from sites s where s.code = e.site_code)
+      order by (m.fingerprint = e.fingerprint) desc, (m.status = 'active') desc, m.last_seen_at desc nulls last, m.machine_instance
+      limit 1
+    ) a on true
     where e.id = ${uuid(id)}
     for update of e`);
   const raw = rows[0];
@@ -233,7 +241,7 @@ export const updateEnrollmentAudited = async (
  */
 export const approveVerifiedEnrollment = async (
   db: Executor,
-  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid' | 'labels'>,
+  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid' | 'labels'> & { machineInstance: number },
   createdBy: string,
   now: Date,
   patch: Partial<typeof enrollments.$inferInsert>,

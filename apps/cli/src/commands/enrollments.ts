@@ -1,6 +1,6 @@
 /** Enrollments and the operator's decisions on them. */
 import type { Enrollment } from '@airlock/client';
-import { ENROLLMENT_STATUSES } from '@airlock/schema';
+import { ENROLLMENT_STATUSES, IDENTITY_CHOICES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
 import { emit, positional, timeOf, type Command, type CommandContext } from '../context.ts';
 import { PAGING_OPTIONS, PAGING_SYNOPSIS, pagingDetails, pagingFlags, streamPages } from '../paging.ts';
@@ -17,7 +17,9 @@ const replacementLines = (items: readonly EnrollmentView[]): string =>
       (e) =>
         `${sanitizeCell(e.id)} replaces agent ${sanitizeCell(e.replaces_agent_id ?? '')}, ` +
         `${sanitizeCell(e.replaces_fingerprint ?? '')} -> ${sanitizeCell(e.fingerprint)}` +
-        (e.rekey_signed ? ' (signed by the old key)' : ' (NOT signed by the old key: check before approving)') +
+        (e.rekey_signed
+          ? ' (signed by the old key)'
+          : ' (NOT signed by the old key: check before approving; a clone of that machine: approve --identity separate)') +
         '\n',
     )
     .join('');
@@ -101,15 +103,22 @@ const enrollmentId = (ctx: CommandContext) =>
 export const approveCommand: Command = {
   path: ['approve'],
   positionals: ['id'],
-  options: { notes: { type: 'string' } },
-  synopsis: 'ID [--notes TEXT]',
+  options: { notes: { type: 'string' }, identity: { type: 'string' } },
+  synopsis: 'ID [--notes TEXT] [--identity replace|separate]',
   summary: 'approve an enrollment (the agent then collects its key)',
-  details: '  --notes TEXT   recorded in the audit log',
+  details: [
+    '  --notes TEXT         recorded in the audit log',
+    '  --identity CHOICE    for an identity collision (pending_confirmation): replace (default) gives the',
+    '                       existing agent the new key; separate enrolls the machine as a new agent beside',
+    '                       it (template-cloned VMs that share a hardware UUID)',
+  ].join('\n'),
   run: async (ctx) => {
     const notes = stringFlag(ctx.values, 'notes');
+    const identity = choiceFlag(ctx.values, 'identity', IDENTITY_CHOICES, approveCommand);
     const id = await enrollmentId(ctx);
-    const result = await ctx.admin().approveEnrollment(id, notes === undefined ? {} : { notes });
-    emit(ctx, result, (r) => `approved enrollment ${r.id}\n`);
+    const body = { ...(notes === undefined ? {} : { notes }), ...(identity === undefined ? {} : { identity }) };
+    const result = await ctx.admin().approveEnrollment(id, body);
+    emit(ctx, result, (r) => `approved enrollment ${r.id}${identity === 'separate' ? ' as a separate agent' : ''}\n`);
   },
 };
 

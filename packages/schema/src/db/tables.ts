@@ -199,6 +199,8 @@ export const agents = pgTable(
     fingerprint: text('fingerprint').notNull(),
     hostname: text('hostname').notNull(),
     machineUid: text('machine_uid'),
+    /** Issue 22: 0, or the number an operator's `separate` choice gave a clone sharing this machine_uid (migration 0009). */
+    machineInstance: integer('machine_instance').notNull().default(0),
     status: text('status', { enum: AGENT_STATUSES }).notNull(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull(),
@@ -217,8 +219,9 @@ export const agents = pgTable(
   (t) => [
     foreignKey({ name: 'agents_site_tenant_fk', columns: [t.tenantCode, t.siteCode], foreignColumns: [sites.tenantCode, sites.code] }),
     // One machine is one agent per tenant: the dedup key of zero-touch
-    // enrollment, and what makes concurrent first enrollments converge.
-    uniqueIndex('agents_machine_uid_idx').on(t.tenantCode, t.machineUid),
+    // enrollment, and what makes concurrent first enrollments converge. Clones an
+    // operator enrolled separately (issue 22) are further instances of the uid.
+    uniqueIndex('agents_machine_uid_idx').on(t.tenantCode, t.machineUid, t.machineInstance),
     // The agent list: newest first, alone or after one equality filter (keyset on (created_at, id)).
     index('agents_created_idx').on(t.createdAt, t.id),
     index('agents_status_created_idx').on(t.status, t.createdAt, t.id),

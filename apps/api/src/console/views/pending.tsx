@@ -47,12 +47,13 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
           <strong>Identity collision:</strong> this machine is already enrolled with a different key
           {collides ? (
             <>
-              {' '}as <strong>{collides.hostname}</strong> at {collides.site_code} ({collides.status}), key <Fingerprint value={collides.fingerprint} />. Approving replaces that
-              key.
+              {' '}as <strong>{collides.hostname}</strong> at {collides.site_code} ({collides.status}), key <Fingerprint value={collides.fingerprint} />.
             </>
           ) : (
             '.'
-          )}
+          )}{' '}
+          The same machine with a new key: replace that agent's key. A clone (a VM made from the same template): approve it as a separate agent; the
+          existing one keeps its key.
         </div>
       ) : null}
       {e.replaces_agent_id && e.replaces_fingerprint ? (
@@ -77,9 +78,20 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
           <CsrfField token={csrf} />
           <label for={`notes-${e.id}`}>Notes</label>
           <input id={`notes-${e.id}`} name="notes" type="text" maxlength={500} placeholder="optional" />
-          <button type="submit" class="btn btn-primary">
-            Approve
-          </button>
+          {e.status === 'pending_confirmation' ? (
+            <>
+              <button type="submit" name="identity" value="replace" class="btn btn-primary">
+                Approve and replace the key
+              </button>
+              <button type="submit" name="identity" value="separate" class="btn">
+                Approve as a separate agent
+              </button>
+            </>
+          ) : (
+            <button type="submit" class="btn btn-primary">
+              Approve
+            </button>
+          )}
         </form>
         <form method="post" action={`/console/pending/${e.id}/reject`} class="stack">
           <CsrfField token={csrf} />

@@ -15,7 +15,7 @@ export const registerEnrollmentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post(ROUTES.approveEnrollment.path, async (c) => {
     const id = uuidParam(c, 'id');
     const body = await readJson(c, ApproveRequest);
-    return c.json((await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'))) satisfies ResponseOf<'approveEnrollment'>);
+    return c.json((await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'), body.identity ?? 'replace')) satisfies ResponseOf<'approveEnrollment'>);
   });
   app.post(ROUTES.rejectEnrollment.path, async (c) => {
     const id = uuidParam(c, 'id');

@@ -52,7 +52,18 @@ export const CreatePairingCodeRequest = strict({
 });
 export type CreatePairingCodeRequest = v.InferOutput<typeof CreatePairingCodeRequest>;
 
-export const ApproveRequest = strict({ notes: v.optional(printable(500)) });
+/**
+ * Issue 22 (an optional addition): for an enrollment pending confirmation (an
+ * identity collision), `replace` (the default, v1's behaviour) gives the
+ * colliding agent the new key; `separate` enrolls the machine as a new agent
+ * beside it (template-cloned VMs sharing a hardware UUID).
+ */
+export const IDENTITY_CHOICES = ['replace', 'separate'] as const;
+export type IdentityChoice = (typeof IDENTITY_CHOICES)[number];
+export const ApproveRequest = strict({
+  notes: v.optional(printable(500)),
+  identity: v.optional(v.picklist(IDENTITY_CHOICES, 'must be "replace" or "separate"')),
+});
 export const RejectRequest = strict({ reason: printable(500, 1) });
 export const RevokeAgentRequest = strict({ reason: v.optional(printable(500)) });
 
