@@ -23,7 +23,7 @@ import * as admin from './requests/admin.ts';
 import { AgentChallengeRequest, AgentCredentialsRequest } from './requests/agent.ts';
 import { EnrollRequest, VerifyRequest } from './requests/enrollment.ts';
 import * as internal from './requests/internal.ts';
-import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery } from './requests/queries.ts';
+import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery, WebhookDeliveriesQuery } from './requests/queries.ts';
 import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
 import * as internalAnswers from './responses/internal.ts';
@@ -226,6 +226,40 @@ export const ROUTES = {
       200: { description: 'The retired key', schema: internalAnswers.TunnelHostKeyItem },
       ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] },
     },
+  },
+
+  // ---- alerts: webhooks (contract v1.2) --------------------------------------
+  createWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'Add a webhook; its whsec_ secret is shown only here', auth: 'operator', roles: WRITE,
+    body: admin.CreateWebhookRequest,
+    responses: {
+      201: { description: 'The webhook and its secret', schema: answers.CreatedWebhook },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No such site' },
+    },
+  },
+  listWebhooks: {
+    method: 'get', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'List webhooks (never their secrets)', auth: 'operator', roles: READ,
+    responses: { 200: { description: 'The webhooks', schema: answers.WebhookList }, ...operatorErrors },
+  },
+  deleteWebhook: {
+    method: 'delete', path: '/api/v1/admin/webhooks/:id', area: 'admin', summary: 'Delete a webhook and its pending deliveries', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 204: { description: 'Deleted' }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  testWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/test', area: 'admin', summary: 'Send a webhook.test event to this webhook only', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 202: { description: 'Queued: its deliveries show the outcome', schema: answers.WebhookTestSent }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  rotateWebhookSecret: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/secret', area: 'admin', summary: 'A new secret, shown only here; for 24 h the old one signs too', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 201: { description: 'The new secret', schema: answers.RotatedWebhookSecret }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  listWebhookDeliveries: {
+    method: 'get', path: '/api/v1/admin/webhooks/:id/deliveries', area: 'admin', summary: "A webhook's deliveries, newest first", auth: 'operator', roles: READ,
+    params: { id: 'Webhook id (UUID)' }, query: WebhookDeliveriesQuery,
+    responses: { 200: { description: 'One page', schema: answers.WebhookDeliveryPage }, 400: { codes: ['invalid_request'] }, ...operatorErrors, 404: { codes: ['not_found'] } },
   },
 
   // ---- internal (management server, tunnel endpoint) -------------------------
