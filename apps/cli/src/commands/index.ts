@@ -15,6 +15,14 @@ import {
 } from './operators.ts';
 import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
 import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
+import {
+  webhooksAddCommand,
+  webhooksDeliveriesCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksRotateSecretCommand,
+  webhooksTestCommand,
+} from './webhooks.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
 export const COMMANDS: readonly Command[] = [
@@ -44,5 +52,11 @@ export const COMMANDS: readonly Command[] = [
   lockoutsClearCommand,
   tunnelHostKeysCommand,
   tunnelRetireHostKeyCommand,
+  webhooksAddCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksTestCommand,
+  webhooksDeliveriesCommand,
+  webhooksRotateSecretCommand,
   doctorCommand,
 ];
