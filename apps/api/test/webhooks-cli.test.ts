@@ -1,9 +1,9 @@
 /** `airlock webhooks add|list|rm|test|deliveries|rotate-secret`, with and without --json, against a real api and receiver. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@airlock/testing';
+import { signatureMatches, startReceiver, waitFor, type Receiver } from '@airlock/testing';
 import { startTestApi, type TestApi } from '@airlock/api/testing';
 import { runCli } from '@airlock/cli/run';
-import { signatureMatches, startReceiver, type Receiver } from './webhook-support.ts';
+
 
 let t: TestApi;
 let rx: Receiver;

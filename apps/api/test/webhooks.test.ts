@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newAgentKey, waitFor } from '@airlock/testing';
+import { newAgentKey, signatureMatches, startReceiver, waitFor, type Receiver } from '@airlock/testing';
 import { createCode, createSite, enroll, enrollAndVerify, enrollBody, startTestApi, status, verify, type TestApi } from '@airlock/api/testing';
 import { recordAudit } from '../src/domain/audit.ts';
-import { addWebhook, deliveries, signatureMatches, startReceiver, type Receiver } from './webhook-support.ts';
+import { addWebhook, deliveries } from './webhook-support.ts';
 
 let t: TestApi;
 let rx: Receiver;

@@ -40,8 +40,8 @@ export interface DeliveryWorker {
 
 export const startDeliveryWorker = (deps: Deps): DeliveryWorker => {
   const cfg = deps.config.webhooks;
-  // The lease outlives the attempt's timeout, so only a stalled replica loses it.
-  const leaseSeconds = Math.ceil(cfg.timeoutMs / 1000) + 30;
+  // The lease outlives the attempt's timeout twice over, so only a stalled or dead replica loses it.
+  const leaseSeconds = Math.ceil((2 * cfg.timeoutMs) / 1000) + 5;
   const perEndpoint = new Map<string, number>();
   const inFlight = new Set<Promise<void>>();
   let stopped = false;
