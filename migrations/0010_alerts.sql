@@ -117,7 +117,9 @@ BEGIN
           WHEN t = 'enrollment.approved' THEN jsonb_build_object('approved_by', CASE WHEN NEW.actor = 'system' THEN 'policy' ELSE NEW.actor END)
           WHEN t = 'enrollment.rejected' THEN jsonb_build_object('rejected_by', NEW.actor, 'reason', NEW.details->>'reason')
           WHEN t = 'agent.revoked' THEN jsonb_build_object('revoked_by', NEW.actor)
-          WHEN t = 'security.lockout' THEN jsonb_strip_nulls(jsonb_build_object('until', NEW.details->>'until', 'kind', NEW.details->>'kind'))
+          -- The locked-out client, not the reporting edge (the audit row's source_ip).
+          WHEN t = 'security.lockout' THEN jsonb_strip_nulls(jsonb_build_object('until', NEW.details->>'until', 'kind', NEW.details->>'kind',
+            'source_ip', NEW.details->>'source_ip', 'reported_by', NEW.actor))
           ELSE '{}'::jsonb END)
       RETURNING id INTO ev;
     INSERT INTO webhook_deliveries (event_id, webhook_id)

@@ -28,7 +28,7 @@ import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
 import * as internalAnswers from './responses/internal.ts';
 import { Liveness, OpenApiDocument, Readiness } from './responses/service.ts';
-import { bodyErrors, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
+import { bodyErrors, EDGE, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
 
 export type { Area, HttpMethod, RefusalSpec, ResponseSpec, RouteSpec, SuccessSpec } from './route-spec.ts';
 
@@ -297,6 +297,11 @@ export const ROUTES = {
     method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: TUNNEL,
     body: internal.TunnelEventRequest,
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No agent with this id holds this key' } },
+  },
+  reportLockout: {
+    method: 'post', path: '/api/v1/internal/security/lockouts', area: 'internal', summary: 'An edge reports a lockout or block it imposed (security.lockout)', auth: 'operator', roles: EDGE,
+    body: internal.LockoutReportRequest,
+    responses: { 202: { description: 'Recorded (once per report_id)', schema: internalAnswers.LockoutReportResponse }, ...bodyErrors, ...operatorErrors },
   },
   tunnelActiveAgents: {
     method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL,

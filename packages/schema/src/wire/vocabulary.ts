@@ -39,12 +39,13 @@ export type PairingCodeStatus = (typeof PAIRING_CODE_STATUSES)[number];
  * admin: everything; auditor: GET only; service: the internal routes only (a
  * management server verifying agent keys); tunnel: the tunnel endpoint's
  * `/api/v1/internal/tunnel/*` routes only (issue 18: a service token must not
- * be able to add a host key every agent then trusts).
+ * be able to add a host key every agent then trusts); edge: the edges' report
+ * of the lockouts and blocks they impose (issue 20), and nothing else.
  */
-export const OPERATOR_ROLES = ['admin', 'auditor', 'service', 'tunnel'] as const;
+export const OPERATOR_ROLES = ['admin', 'auditor', 'service', 'tunnel', 'edge'] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 /** Roles held by programs, not people: they never sign in to the console. */
-export const isMachineRole = (role: OperatorRole): boolean => role === 'service' || role === 'tunnel';
+export const isMachineRole = (role: OperatorRole): boolean => role === 'service' || role === 'tunnel' || role === 'edge';
 
 /**
  * The edge's lockouts as the api lists them (packages/lockouts makes them):
