@@ -35,12 +35,13 @@ export const operatorsCreateCommand: Command = {
   path: ['operators', 'create'],
   positionals: [],
   options: { name: { type: 'string' }, role: { type: 'string' } },
-  synopsis: '--name NAME --role admin|auditor|service|tunnel',
+  synopsis: '--name NAME --role admin|auditor|service|tunnel|edge',
   summary: 'create an operator and print its token once',
   details: `  --name NAME    1-64 characters of a-z 0-9 . _ -
   --role ROLE    admin (everything), auditor (read only), service (internal
-                 routes: a management server) or tunnel (the SSH tunnel
-                 endpoint's routes only: TUNNEL_API_TOKEN)
+                 routes: a management server), tunnel (the SSH tunnel
+                 endpoint's routes only: TUNNEL_API_TOKEN) or edge (an edge's
+                 lockout reports only: EDGE_API_TOKEN)
 
 With DATABASE_URL set, migrates that database and writes the operator directly
 (bootstrap: no token needed). Without it, calls the admin API with your token.
