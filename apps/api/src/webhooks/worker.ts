@@ -124,13 +124,15 @@ export const startDeliveryWorker = (deps: Deps): DeliveryWorker => {
         const token = randomUUID();
         try {
           const due = await claimDueDeliveries(deps.db, { token, leaseSeconds, limit: free, busy });
-          if (outage > 0) deps.logger.info('webhook delivery resumed: the database answers again');
+          // Warn like the pause it ends, so a warn-level log tells the whole outage.
+          if (outage > 0) deps.logger.warn('webhook delivery resumed: the database answers again');
           outage = 0;
           if (stopped) return;
           for (const d of due) launch(d, token);
           claimed = due.length;
         } catch (err) {
-          if (outage === 0) deps.logger.warn('webhook delivery paused: the database does not answer', { error: String(err) });
+          // drizzle wraps the driver's error in one that repeats the whole statement: the cause says what failed.
+          if (outage === 0) deps.logger.warn('webhook delivery paused: the database does not answer', { error: String((err as { cause?: unknown }).cause ?? err) });
           outage += 1;
         }
       }
