@@ -163,18 +163,38 @@ describe('delivery', () => {
     await back.close();
   });
 
-  it('a hanging receiver does not delay an approve call', async () => {
+  it('a hanging receiver does not delay an approve call, holds at most its own slots, and never another endpoint', async () => {
     const hang = await startReceiver();
     hang.answer(() => 'hang');
-    await addWebhook(t, { url: hang.url, events: ['enrollment.pending', 'enrollment.approved'] });
+    const h = await addWebhook(t, { url: hang.url, events: ['enrollment.pending', 'enrollment.approved', 'webhook.test'] });
     const a = await enrollAndVerify(t, 'HQ');
     await waitFor(() => hang.open() > 0, 'the receiver holding a request');
     const res = await t.admin('post', `/api/v1/admin/enrollments/${a.enrollmentId}/approve`).send({});
     expect(res.status).toBe(200);
     // The approve answered while the receiver still held the pending event's request open.
     expect(hang.open()).toBeGreaterThan(0);
+    // The other endpoint (the '*' one) still gets its events while this one hangs.
     await arrived('enrollment.approved', (d) => d.enrollment_id === a.enrollmentId);
+    // Ten more events for the hanging endpoint: at most AIRLOCK_WEBHOOK_CONCURRENCY (4) of them open at once.
+    for (let i = 0; i < 10; i++) expect((await t.admin('post', `/api/v1/admin/webhooks/${h.id}/test`)).status).toBe(202);
+    await waitFor(() => hang.open() === 4, 'four requests held');
+    const probe = await t.admin('post', `/api/v1/admin/webhooks/${hook.id}/test`);
+    await waitFor(() => rx.received.find((x) => x.id === probe.body.event_id), 'the other endpoint served meanwhile');
+    expect(hang.open()).toBe(4);
+    expect((await t.admin('delete', `/api/v1/admin/webhooks/${h.id}`)).status).toBe(204);
     await hang.close();
+  });
+
+  it('format slack sends one readable line, signed the same way', async () => {
+    const chat = await startReceiver();
+    const w = await addWebhook(t, { url: chat.url, events: ['enrollment.pending'], format: 'slack', site_code: 'HQ' });
+    const e = await enrollAndVerify(t, 'HQ');
+    const got = await waitFor(() => chat.received[0], 'the slack message');
+    expect(Object.keys(got.json)).toEqual(['text']);
+    expect(got.json.text).toContain('Airlock: enrollment.pending · site HQ · host vma-01');
+    expect(signatureMatches(got, w.secret)).toBe(true);
+    expect(e.enrollmentId).toBeDefined();
+    await chat.close();
   });
 
   it('a refusal that rolls back sends nothing', async () => {
