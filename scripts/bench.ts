@@ -14,6 +14,9 @@
  * 3. The api (apps/api/bench/api-bench.ts): /healthz ÷ a bare Hono app (≥ 0.7),
  *    complete enrollments/s ÷ bare Hono req/s (≥ 0.015), api CPU per
  *    enrollment (≤ 5 ms).
+ * 3b. Webhooks (apps/api/bench/webhooks-bench.ts, issue 20): enrollments/s with
+ *    one subscribed webhook ÷ without (≥ 0.9), delivery latency p50/p99 at
+ *    100 events/s.
  * 4. The tunnel's keys helper (apps/tunnel/bench/keys-helper-bench.ts): CPU,
  *    max RSS and wall per call of the Perl client next to the Node helper it
  *    replaced (issue 18; target: Perl ≤ 20 ms CPU per call). Needs root and
@@ -27,6 +30,7 @@ import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
 import nacl from 'tweetnacl';
 import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
+import { printWebhooksBench, runWebhooksBench } from '../apps/api/bench/webhooks-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
@@ -131,6 +135,12 @@ const main = async () => {
   const apiBench = await runApiBench({ outFile: 'bench-results/api.json' });
   printApiBench(apiBench);
 
+  // Issue 20: what one subscribed webhook costs an enrollment, and how fast events arrive.
+  process.stdout.write('\nwebhooks (one subscribed webhook vs none, interleaved; latency at 100 events/s)...\n');
+  const hooks = await runWebhooksBench();
+  writeFileSync('bench-results/webhooks.json', JSON.stringify(hooks, null, 2));
+  printWebhooksBench(hooks);
+
   // Issue 18, finding 8: what one AuthorizedKeysCommand call costs, now and before.
   process.stdout.write('\ntunnel keys helper per call (as sshd runs it; Perl now, the previous Node helper side by side)...\n');
   let keysPass = true;
@@ -142,7 +152,7 @@ const main = async () => {
     keysPass = keys.perl.cpu_ms <= 20;
     process.stdout.write(`keys helper target (Perl ≤ 20 ms CPU per call) ${keysPass ? 'met' : 'NOT met'}\n`);
   }
-  process.exitCode = edge.pass && sbsPass && apiBench.pass && keysPass ? 0 : 1;
+  process.exitCode = edge.pass && sbsPass && apiBench.pass && hooks.pass && keysPass ? 0 : 1;
 };
 
 main().catch((err: unknown) => {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setOperatorPassword, startTestApi, type TestApi } from '@airlock/api/testing';
-import { newAgentKey, request, type TestAgentKey } from '@airlock/testing';
+import { newAgentKey, request, signatureMatches, startReceiver, type TestAgentKey } from '@airlock/testing';
 
 // The few browser globals the page callbacks touch, typed here: the repo's TypeScript has no DOM lib,
 // and string callbacks are not an option (the console's CSP rightly refuses eval).
@@ -328,6 +328,48 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
     await ctx.close();
   });
 
+  it('Webhooks (issue 20): an admin adds one, sees its secret once, sends a test, sees it delivered, deletes it; an auditor has no link', async () => {
+    const rx = await startReceiver();
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('textbox', { name: 'URL' }).fill(rx.url);
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = (await page.locator('#new-secret').textContent())?.trim() ?? '';
+    expect(secret).toMatch(/^whsec_/);
+    await shot(page, 'laptop-webhooks-added');
+    const card = page.getByRole('region', { name: `Webhook ${rx.url}` });
+    await card.getByRole('button', { name: 'Send test' }).click();
+    await page.getByText('Test event queued').waitFor();
+    await expect.poll(() => rx.received.length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(signatureMatches(rx.received[0]!, secret)).toBe(true);
+    // The page shows the delivery once recorded (a reload: this page does not refresh itself).
+    await expect
+      .poll(async () => {
+        await page.goto('/console/webhooks');
+        return page.getByRole('region', { name: `Webhook ${rx.url}` }).getByText('delivered').count();
+      }, { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    expect(await page.content()).not.toContain(secret.slice(6));
+    await shot(page, 'laptop-webhooks-delivered');
+    await page.getByRole('region', { name: `Webhook ${rx.url}` }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('Webhook deleted.').waitFor();
+    expect(await page.getByRole('region', { name: `Webhook ${rx.url}` }).count()).toBe(0);
+    await ctx.close();
+
+    const auditorCtx = await newContext(1366, 900);
+    const auditorPage = await auditorCtx.newPage();
+    watch(auditorPage);
+    await signIn(auditorPage, 'audrey');
+    expect(await auditorPage.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
+    expect((await auditorPage.goto('/console/webhooks'))?.status()).toBe(403);
+    expect(problems).toEqual([]);
+    await auditorCtx.close();
+    await rx.close();
+  });
+
   it('fits a phone: every page at 390 px wide', async () => {
     const ctx = await newContext(390, 844);
     const page = await ctx.newPage();
@@ -346,6 +388,7 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
       ['Sites', 'phone-sites'],
       ['Audit', 'phone-audit'],
       ['Lockouts', 'phone-lockouts'],
+      ['Webhooks', 'phone-webhooks'],
     ] as const) {
       await page.getByRole('link', { name: link }).click();
       await page.getByRole('heading', { level: 1, name: link }).waitFor();

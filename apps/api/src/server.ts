@@ -19,6 +19,7 @@ import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
 import { ensurePrivateDir } from './data-dir.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
+import { startDeliveryWorker } from './webhooks/worker.ts';
 
 export interface RunningApi {
   url: string;
@@ -102,6 +103,16 @@ export const startApi = async (
   if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
+  const worker = config.webhooks.worker ? startDeliveryWorker(deps) : null;
+  // NOTIFY at an event's commit wakes the worker at once (the poll is the fallback). The embedded
+  // database is one session behind a socket shim: it polls only.
+  const listening =
+    worker && !database.embedded
+      ? await database.handle.sql.listen('airlock_webhooks', () => worker.wake()).catch((err: unknown) => {
+          logger.warn('webhook NOTIFY unavailable; the delivery worker polls', { error: String(err) });
+          return null;
+        })
+      : null;
   const tls = config.tls;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = tls
@@ -134,6 +145,8 @@ export const startApi = async (
     deps,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker?.stop();
+      await listening?.unlisten().catch(() => undefined);
       await deps.lockouts?.close();
       await database.close();
     },

@@ -4,7 +4,7 @@
  * scoped operator, sees and touches only what it may.
  *
  * Two tenants, each with a site, a pairing code, an enrollment waiting for a
- * decision, an approved agent and an operator. An operator scoped to `acme`:
+ * decision, an approved agent, a webhook and an operator. An operator scoped to `acme`:
  * - on a `globalOnly` route is refused 403 forbidden;
  * - naming a `globex` object (path parameter or body field) gets the 404 a
  *   missing object gets, byte for byte once the name is taken out;
@@ -25,6 +25,7 @@ interface Fixture {
   enrollmentId: string;
   agentId: string;
   operator: string;
+  webhookId: string;
 }
 const fx: Record<'acme' | 'globex', Fixture> = {} as never;
 const tokens: Record<string, string> = {};
@@ -46,7 +47,10 @@ const fixtureOf = async (tenant: 'acme' | 'globex', site: string): Promise<Fixtu
   const waiting = await enrollAndVerify(t, site, { hostname: `waiting-${tenant}` });
   const operator = `${tenant}-ops`;
   await createOperator(t.api.deps.db, t.clock, { name: operator, role: 'auditor', tenant_code: tenant }, 'test', null);
-  return { tenant, site, codeId: code.body.id, enrollmentId: waiting.enrollmentId, agentId: agents.body.items[0].id, operator };
+  // Nothing listens there: the scope is what is tested, not a delivery.
+  const webhook = await t.admin('post', '/api/v1/admin/webhooks').send({ url: `http://127.0.0.1:9/${tenant}`, events: ['*'], site_code: site });
+  expect(webhook.status).toBe(201);
+  return { tenant, site, codeId: code.body.id, enrollmentId: waiting.enrollmentId, agentId: agents.body.items[0].id, operator, webhookId: webhook.body.id };
 };
 
 /** A fingerprint of every row globex owns: sites, codes, enrollments, agents, its operators. */
@@ -57,7 +61,8 @@ const globexState = async () => {
       (select string_agg(p::text, ',' order by p.id) from pairing_codes p where p.site_code = ${fx.globex.site}),
       (select string_agg(e::text, ',' order by e.id) from enrollments e where e.site_code = ${fx.globex.site}),
       (select string_agg(a::text, ',' order by a.id) from agents a where a.tenant_code = 'globex'),
-      (select string_agg(o::text, ',' order by o.id) from operators o where o.tenant_code = 'globex'))) as h`);
+      (select string_agg(o::text, ',' order by o.id) from operators o where o.tenant_code = 'globex'),
+      (select string_agg(w::text, ',' order by w.id) from webhooks w where w.tenant_code = 'globex'))) as h`);
   return rows[0]?.h;
 };
 
@@ -80,6 +85,7 @@ const targetOf = (r: RouteSpec, f: Fixture | typeof MISSING) => (name: string) =
   if (r.path.includes('/agents/')) return f.agentId;
   if (r.path.includes('/enrollments/')) return f.enrollmentId;
   if (r.path.includes('/pairing-codes/')) return f.codeId;
+  if (r.path.includes('/webhooks/')) return f.webhookId;
   throw new Error(`tenant-scope.test.ts: no target for :${name} in ${r.path}`);
 };
 const urlOf = (r: RouteSpec, f: Fixture | typeof MISSING) => r.path.replace(/:([A-Za-z_]+)/g, (_, name: string) => targetOf(r, f)(name));
@@ -103,9 +109,12 @@ const BODIES: Record<string, (f: Fixture | typeof MISSING) => object> = {
   pruneAudit: () => ({ before: '2000-01-01T00:00:00Z' }),
   clearLockout: () => ({ key: 'nope' }),
   retireTunnelHostKey: () => ({ fingerprint: `SHA256:${'A'.repeat(43)}` }),
+  createWebhook: (f) => ({ url: 'http://127.0.0.1:9/scope-new', events: ['*'], site_code: f.site }),
+  testWebhook: () => ({}),
+  rotateWebhookSecret: () => ({}),
 };
 /** Writes whose body, not the path, names the other tenant's object. */
-const BODY_TARGETED = new Set(['createSite', 'createPairingCode', 'createOperator']);
+const BODY_TARGETED = new Set(['createSite', 'createPairingCode', 'createOperator', 'createWebhook']);
 
 const send = (r: RouteSpec & { operationId: string }, url: string, token: string, f: Fixture | typeof MISSING) => {
   const req = t.http[r.method](url).set('authorization', `Bearer ${token}`);

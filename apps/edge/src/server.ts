@@ -21,6 +21,7 @@ import { createForwarder } from './proxy.ts';
 import { createFailFastRedisClient as createRedisClient } from '@airlock/lockouts';
 import { sendError } from './respond.ts';
 import { createThrottle } from './throttle/index.ts';
+import { createLockoutReporter } from './lockout-reports.ts';
 import { startDemux, type SshDemuxConfig } from './demux.ts';
 
 export interface RunningEdge {
@@ -132,22 +133,20 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
   const redis = config.redis === null ? null : createRedisClient(config.redis);
+  const upstreamTrust = {
+    ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
+    pin: config.upstreamTls.pin,
+  };
+  const reporter = config.apiToken === null ? null : createLockoutReporter(config.upstream, upstreamTrust, config.apiToken, logger);
+  if (reporter === null) logger.log('info', 'EDGE_API_TOKEN unset: lockouts and blocks are not reported to the api (no security.lockout alerts)');
   const edge: EdgeContext = {
     config,
     logger,
     metrics,
     trust: buildTrustList(config.trustedProxies),
     hasTrustedProxies: config.trustedProxies.length > 0,
-    throttle: createThrottle(config, logger, metrics, redis),
-    forwarder: createForwarder(
-      config.upstream,
-      config.timeouts.upstreamMs,
-      {
-        ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
-        pin: config.upstreamTls.pin,
-      },
-      config.upstreamLimits,
-    ),
+    throttle: createThrottle(config, logger, metrics, redis, (r) => reporter?.report(r)),
+    forwarder: createForwarder(config.upstream, config.timeouts.upstreamMs, upstreamTrust, config.upstreamLimits),
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
     draining: false,
@@ -224,6 +223,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       }
       edge.forwarder.close();
       await edge.throttle.close();
+      await reporter?.close();
       logger.log('info', 'edge stopped');
     })();
     return closing;

@@ -27,3 +27,4 @@ export * from './raw-http.ts';
 export * from './redis.ts';
 export * from './upstream.ts';
 export * from './wait.ts';
+export * from './webhook-receiver.ts';

@@ -9,6 +9,7 @@ import {
   ClearLockoutRequest,
   CreatePairingCodeRequest,
   CreateSiteRequest,
+  CreateWebhookRequest,
   RejectRequest,
   RevokeAgentRequest,
   SiteCode,
@@ -21,15 +22,17 @@ import type { Deps } from '../domain/deps.ts';
 import { liftLockout } from '../domain/lockouts.ts';
 import { createPairingCode, revokeCode } from '../domain/pairing-codes.ts';
 import { createSite, rotateEnrollmentKey } from '../domain/sites.ts';
+import { createWebhook, deleteWebhook, testWebhook } from '../domain/webhooks.ts';
 import { ApiError } from '../errors.ts';
 import { uuidParam } from '../http/body.ts';
 import type { AppEnv } from '../http/context.ts';
-import { loadActiveCodes, loadSites, siteCodes } from './data.ts';
+import { loadActiveCodes, loadSites, loadWebhooks, siteCodes } from './data.ts';
 import { CSRF_FIELD, optionalText, parseWith, readForm, type FormFields } from './forms.ts';
 import { frame } from './page-routes.tsx';
 import { checkSessionCsrf, requireAdmin } from './session.ts';
 import { CodesPage } from './views/codes.tsx';
 import { SitesPage } from './views/sites.tsx';
+import { WebhooksPage } from './views/webhooks.tsx';
 import { sendPage } from './render.ts';
 
 /** CSRF first (a forged request learns nothing else), then the role. */
@@ -119,5 +122,32 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const body = parseWith(ClearLockoutRequest, { key: f.key ?? '' });
     await liftLockout(deps, body.key, c.get('operator'), c.get('client'));
     return done(c, 'lockouts', 'lockout_lifted');
+  });
+
+  // Like the pairing code: the webhook's secret is in this response only.
+  app.post('/console/webhooks', async (c) => {
+    const f = await adminForm(c, deps);
+    const body = parseWith(CreateWebhookRequest, {
+      url: f.url?.trim() ?? '',
+      events: (optionalText(f, 'events') ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+      site_code: optionalText(f, 'site_code'),
+      format: optionalText(f, 'format'),
+      description: optionalText(f, 'description'),
+    });
+    const created = await createWebhook(deps, body, c.get('operator'), c.get('client'));
+    const [items, sites] = await Promise.all([loadWebhooks(deps, c.get('operator')), siteCodes(deps, c.get('operator'))]);
+    return sendPage(c, <WebhooksPage {...frame(c, deps)} items={items} sites={sites} created={created} />, 201);
+  });
+
+  app.post('/console/webhooks/:id/test', async (c) => {
+    await adminForm(c, deps);
+    await testWebhook(deps, uuidParam(c, 'id'), c.get('operator'), c.get('client'));
+    return done(c, 'webhooks', 'webhook_tested');
+  });
+
+  app.post('/console/webhooks/:id/delete', async (c) => {
+    await adminForm(c, deps);
+    await deleteWebhook(deps, uuidParam(c, 'id'), c.get('operator'), c.get('client'));
+    return done(c, 'webhooks', 'webhook_deleted');
   });
 };

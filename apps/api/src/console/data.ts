@@ -7,6 +7,8 @@ import type { Deps } from '../domain/deps.ts';
 import { listPendingOrAll } from '../domain/enrollment-list.ts';
 import { listActiveLockouts } from '../domain/lockouts.ts';
 import { listCodes } from '../domain/pairing-codes.ts';
+import { listWebhookDeliveries, listWebhooks } from '../domain/webhooks.ts';
+import type { Actor } from '../domain/deps.ts';
 import { describeEnrollmentKey, latestRevocations, listAllSites } from '../domain/sites.ts';
 import { ApiError } from '../errors.ts';
 import { machineAgents } from '../store/agents.ts';
@@ -14,6 +16,7 @@ import type { Scope } from '../store/scope.ts';
 import type { CollidesWith, PendingItem } from './views/pending.tsx';
 import type { LockoutState } from './views/lockouts.tsx';
 import type { SiteItem } from './views/sites.tsx';
+import type { WebhookItem } from './views/webhooks.tsx';
 
 const WAITING = new Set(['awaiting_approval', 'pending_confirmation']);
 
@@ -80,4 +83,10 @@ export const loadLockouts = async (deps: Deps): Promise<LockoutState> => {
     }
     throw err;
   }
+};
+
+/** The webhooks the operator may see, each with its latest deliveries. */
+export const loadWebhooks = async (deps: Deps, actor: Actor): Promise<WebhookItem[]> => {
+  const { items } = await listWebhooks(deps, actor);
+  return Promise.all(items.map(async (w) => ({ ...w, deliveries: (await listWebhookDeliveries(deps, w.id, { limit: 5 }, actor)).items })));
 };

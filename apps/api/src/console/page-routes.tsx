@@ -9,15 +9,16 @@ import { listAllSites, listAllTenants } from '../domain/sites.ts';
 import type { Deps } from '../domain/deps.ts';
 import type { AppEnv } from '../http/context.ts';
 import type { Scope } from '../store/scope.ts';
-import { loadActiveCodes, loadLockouts, loadPending, loadSites, siteCodes } from './data.ts';
+import { loadActiveCodes, loadLockouts, loadPending, loadSites, loadWebhooks, siteCodes } from './data.ts';
 import { parseWith } from './forms.ts';
-import { sessionCsrfToken } from './session.ts';
+import { requireAdmin, sessionCsrfToken } from './session.ts';
 import { AGENT_STATUS_FILTERS, AgentsPage } from './views/agents.tsx';
 import { AuditPage } from './views/audit.tsx';
 import { CodesPage } from './views/codes.tsx';
 import { LockoutsPage } from './views/lockouts.tsx';
 import { PendingPage, PendingRows } from './views/pending.tsx';
 import { SitesPage } from './views/sites.tsx';
+import { WebhooksPage } from './views/webhooks.tsx';
 import { sendPage } from './render.ts';
 import type { TenantChoice } from './views/layout.tsx';
 
@@ -30,6 +31,8 @@ const NOTICES: Record<string, string> = {
   code_revoked: 'Pairing code revoked.',
   site_created: 'Site created.',
   lockout_lifted: 'Lockout lifted.',
+  webhook_tested: 'Test event queued; its delivery shows below within seconds.',
+  webhook_deleted: 'Webhook deleted.',
 };
 
 export const frame = (c: Context<AppEnv>, deps: Deps) => {
@@ -158,6 +161,14 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const page = await listAudit(deps, scope, { eventType: q.event_type, siteCode: q.site_code, agentId: q.agent_id, limit: 50, cursor: q.cursor });
     const filter = { tenant: tenantParam, event_type: q.event_type, site_code: q.site_code, agent_id: q.agent_id };
     return sendPage(c, <AuditPage {...f} tenant={tenant} items={page.items} nextCursor={page.next_cursor} filter={filter} paged={q.cursor !== undefined} />);
+  });
+
+  // Issue 20: admins only, like the admin API's webhook writes (a URL may carry a receiver's token).
+  app.get('/console/webhooks', async (c) => {
+    requireAdmin(c);
+    const f = frame(c, deps);
+    const [items, sites] = await Promise.all([loadWebhooks(deps, c.get('operator')), siteCodes(deps, c.get('operator'))]);
+    return sendPage(c, <WebhooksPage {...f} items={items} sites={sites} created={null} />);
   });
 
   app.get('/console/lockouts', async (c) => {

@@ -183,7 +183,7 @@ export const setOperatorPassword = async (
   if (!(await operatorExists(db, name, scope))) throw new ApiError('not_found', `No enabled operator ${name}`);
   const existing = await findOperatorForSignIn(db, name);
   if (!existing || existing.disabledAt) throw new ApiError('not_found', `No enabled operator ${name}`);
-  if (isMachineRole(existing.role)) throw new ApiError('invalid_state', `${existing.role === 'tunnel' ? 'Tunnel' : 'Service'} operators cannot sign in to the console`);
+  if (isMachineRole(existing.role)) throw new ApiError('invalid_state', `${existing.role === 'tunnel' ? 'Tunnel' : existing.role === 'edge' ? 'Edge' : 'Service'} operators cannot sign in to the console`);
   // Hashed before the transaction: Argon2 takes tens of milliseconds and needs no lock.
   const passwordHash = await hashPassword(password);
   return db.transaction(async (tx) => {

@@ -42,3 +42,11 @@ export const keyCursor = {
     return m[1];
   },
 };
+
+/** A list ordered by a row sequence number (audit, webhook deliveries): the cursor is opaque to clients; inside it is the last row's `seq`. */
+export const encodeSeqCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');
+export const decodeSeqCursor = (cursor: string): number => {
+  const m = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m?.[1] || cursor.length > 40) throw badCursor();
+  return Number(m[1]);
+};

@@ -13,6 +13,7 @@ export const bearerToken = (header: string | undefined): string | null => {
 
 const TUNNEL_ROUTES = '/api/v1/internal/tunnel/';
 const CA_BUNDLE = '/api/v1/internal/ca';
+const LOCKOUT_REPORTS = '/api/v1/internal/security/lockouts';
 
 /**
  * Operator authentication and role check for the admin and internal routes.
@@ -24,6 +25,9 @@ const CA_BUNDLE = '/api/v1/internal/ca';
  */
 const internalAllowed = (role: OperatorRole, method: string, path: string): boolean => {
   const tunnelRoute = path.startsWith(TUNNEL_ROUTES);
+  // Issue 20: an edge's token reports lockouts and nothing else; a service token cannot fake them.
+  if (role === 'edge') return path === LOCKOUT_REPORTS || (method === 'GET' && path === CA_BUNDLE);
+  if (path === LOCKOUT_REPORTS) return false;
   if (role === 'service') return !tunnelRoute;
   if (role === 'tunnel') return tunnelRoute || (method === 'GET' && path === CA_BUNDLE);
   return false;

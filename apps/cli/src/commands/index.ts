@@ -23,6 +23,14 @@ import {
   tenantsListCommand,
 } from './sites.ts';
 import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
+import {
+  webhooksAddCommand,
+  webhooksDeliveriesCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksRotateSecretCommand,
+  webhooksTestCommand,
+} from './webhooks.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
 export const COMMANDS: readonly Command[] = [
@@ -56,5 +64,11 @@ export const COMMANDS: readonly Command[] = [
   lockoutsClearCommand,
   tunnelHostKeysCommand,
   tunnelRetireHostKeyCommand,
+  webhooksAddCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksTestCommand,
+  webhooksDeliveriesCommand,
+  webhooksRotateSecretCommand,
   doctorCommand,
 ];

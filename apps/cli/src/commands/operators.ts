@@ -37,15 +37,16 @@ export const operatorsCreateCommand: Command = {
   path: ['operators', 'create'],
   positionals: [],
   options: { name: { type: 'string' }, role: { type: 'string' }, tenant: { type: 'string' } },
-  synopsis: '--name NAME --role admin|auditor|service|tunnel [--tenant T]',
+  synopsis: '--name NAME --role admin|auditor|service|tunnel|edge [--tenant T]',
   summary: 'create an operator and print its token once',
   details: `  --name NAME    1-64 characters of a-z 0-9 . _ -
   --role ROLE    admin (everything), auditor (read only), service (internal
-                 routes: a management server) or tunnel (the SSH tunnel
-                 endpoint's routes only: TUNNEL_API_TOKEN)
+                 routes: a management server), tunnel (the SSH tunnel
+                 endpoint's routes only: TUNNEL_API_TOKEN) or edge (an edge's
+                 lockout reports only: EDGE_API_TOKEN)
   --tenant T     scope the operator to one tenant: it sees and acts on that
-                 tenant's sites, codes, enrollments, agents and audit only
-                 (default: a global operator)
+                 tenant's sites, codes, enrollments, agents, webhooks and audit
+                 only (default: a global operator)
 
 With DATABASE_URL set, migrates that database and writes the operator directly
 (bootstrap: no token needed). Without it, calls the admin API with your token.

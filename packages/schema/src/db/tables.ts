@@ -23,7 +23,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES, SITE_POLICIES } from '../wire/vocabulary.ts';
+import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES, SITE_POLICIES, WEBHOOK_DELIVERY_STATES, WEBHOOK_FORMATS } from '../wire/vocabulary.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
@@ -439,3 +439,83 @@ export const tunnelHostKeys = pgTable('tunnel_host_keys', {
   retiredAt: ts('retired_at'),
   retiredBy: text('retired_by'),
 });
+
+// ---- alerts: signed webhooks from a transactional outbox (migration 0010) ----
+
+/**
+ * Webhook endpoints. The `whsec_` secret is stored only encrypted (AES-256-GCM
+ * under a key derived from the server secret, bound to the row's id); during a
+ * rotation the previous one keeps signing until `previousSecretExpiresAt`.
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: uuid('id').primaryKey(),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    siteCode: text('site_code').references(() => sites.code),
+    /** null: a global operator's, for every tenant's events; else its tenant's sites' events only. */
+    tenantCode: text('tenant_code').references(() => tenants.code),
+    format: text('format', { enum: WEBHOOK_FORMATS }).notNull().default('standard'),
+    description: text('description'),
+    secretCiphertext: text('secret_ciphertext').notNull(),
+    previousSecretCiphertext: text('previous_secret_ciphertext'),
+    previousSecretExpiresAt: ts('previous_secret_expires_at'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    disabledAt: ts('disabled_at'),
+    /** Since when every attempt failed; 5 days of it disables the endpoint. */
+    failingSince: ts('failing_since'),
+  },
+  (t) => [
+    check('webhooks_format_values', sql`${t.format} in ('standard', 'slack')`),
+    check('webhooks_events_nonempty', sql`cardinality(${t.events}) > 0`),
+  ],
+);
+
+/**
+ * The outbox: written by the trigger on audit_events (migration 0010) in the
+ * transaction of the change, only when an endpoint subscribes; `id` is the
+ * `webhook-id` of every attempt.
+ */
+export const webhookEvents = pgTable('webhook_events', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  eventType: text('event_type').notNull(),
+  occurredAt: ts('occurred_at').notNull(),
+  siteCode: text('site_code'),
+  auditSeq: bigint('audit_seq', { mode: 'number' }),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: createdAt(),
+});
+
+/** One row per (event, endpoint): the delivery workers' queue, claimed with a lease. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    state: text('state', { enum: WEBHOOK_DELIVERY_STATES }).notNull().default('retrying'),
+    attempt: integer('attempt').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    leaseUntil: ts('lease_until'),
+    leaseToken: uuid('lease_token'),
+    statusCode: integer('status_code'),
+    error: text('error'),
+    durationMs: integer('duration_ms'),
+    attemptedAt: ts('attempted_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('webhook_deliveries_state_values', sql`${t.state} in ('retrying', 'delivered', 'failed')`),
+    uniqueIndex('webhook_deliveries_event_webhook_idx').on(t.eventId, t.webhookId),
+    index('webhook_deliveries_due_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.state} = 'retrying'`),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.seq),
+  ],
+);

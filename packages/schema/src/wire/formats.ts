@@ -85,6 +85,8 @@ export const AgentKeyValue = pattern(/^cak_[A-Za-z0-9_-]{43}$/, 47);
 export const PollToken = pattern(/^ept_[A-Za-z0-9_-]{43}$/, 47);
 /** An operator token (`aop_`). */
 export const OperatorToken = pattern(/^aop_[A-Za-z0-9_-]{43}$/, 47);
+/** A webhook signing secret as shown once: `whsec_` + 32 random bytes in standard base64 (Standard Webhooks). */
+export const WebhookSecretShown = pattern(/^whsec_[A-Za-z0-9+/]{43}=$/, 50);
 /** A pairing code as shown once: `XXXX-XXXX-XXXX` of the code alphabet. */
 export const PairingCodeShown = pattern(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/, 14);
 /** 32 random bytes, standard base64 with padding. */

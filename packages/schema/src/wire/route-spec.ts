@@ -56,4 +56,6 @@ export const READ = ['admin', 'auditor'] as const;
 export const WRITE = ['admin'] as const;
 // Issue 18: the tunnel endpoint's own role; a service token no longer reaches these.
 export const TUNNEL = ['admin', 'tunnel'] as const;
-export const EVERY_ROLE = ['admin', 'auditor', 'service', 'tunnel'] as const;
+// Issue 20: the edges' lockout reports; an edge token reaches nothing else.
+export const EDGE = ['admin', 'edge'] as const;
+export const EVERY_ROLE = ['admin', 'auditor', 'service', 'tunnel', 'edge'] as const;

@@ -23,12 +23,12 @@ import * as admin from './requests/admin.ts';
 import { AgentChallengeRequest, AgentCredentialsRequest } from './requests/agent.ts';
 import { EnrollRequest, VerifyRequest } from './requests/enrollment.ts';
 import * as internal from './requests/internal.ts';
-import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery, SiteListQuery } from './requests/queries.ts';
+import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery, SiteListQuery, WebhookDeliveriesQuery } from './requests/queries.ts';
 import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
 import * as internalAnswers from './responses/internal.ts';
 import { Liveness, OpenApiDocument, Readiness } from './responses/service.ts';
-import { bodyErrors, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
+import { bodyErrors, EDGE, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
 
 export type { Area, HttpMethod, RefusalSpec, ResponseSpec, RouteSpec, SuccessSpec } from './route-spec.ts';
 
@@ -254,6 +254,40 @@ export const ROUTES = {
     },
   },
 
+  // ---- alerts: webhooks (contract v1.2) --------------------------------------
+  createWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'Add a webhook; its whsec_ secret is shown only here', auth: 'operator', roles: WRITE,
+    body: admin.CreateWebhookRequest,
+    responses: {
+      201: { description: 'The webhook and its secret', schema: answers.CreatedWebhook },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No such site' },
+    },
+  },
+  listWebhooks: {
+    method: 'get', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'List webhooks (never their secrets)', auth: 'operator', roles: READ,
+    responses: { 200: { description: 'The webhooks', schema: answers.WebhookList }, ...operatorErrors },
+  },
+  deleteWebhook: {
+    method: 'delete', path: '/api/v1/admin/webhooks/:id', area: 'admin', summary: 'Delete a webhook and its pending deliveries', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 204: { description: 'Deleted' }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  testWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/test', area: 'admin', summary: 'Send a webhook.test event to this webhook only', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 202: { description: 'Queued: its deliveries show the outcome', schema: answers.WebhookTestSent }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  rotateWebhookSecret: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/secret', area: 'admin', summary: 'A new secret, shown only here; for 24 h the old one signs too', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 201: { description: 'The new secret', schema: answers.RotatedWebhookSecret }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  listWebhookDeliveries: {
+    method: 'get', path: '/api/v1/admin/webhooks/:id/deliveries', area: 'admin', summary: "A webhook's deliveries, newest first", auth: 'operator', roles: READ,
+    params: { id: 'Webhook id (UUID)' }, query: WebhookDeliveriesQuery,
+    responses: { 200: { description: 'One page', schema: answers.WebhookDeliveryPage }, 400: { codes: ['invalid_request'] }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+
   // ---- internal (management server, tunnel endpoint) -------------------------
   verifyAgentKey: {
     method: 'post', path: '/api/v1/internal/agent-keys/verify', area: 'internal', summary: 'Check an agent key (cak_)', auth: 'operator', roles: ['admin', 'service'], globalOnly: true,
@@ -289,6 +323,11 @@ export const ROUTES = {
     method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: TUNNEL, globalOnly: true,
     body: internal.TunnelEventRequest,
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No agent with this id holds this key' } },
+  },
+  reportLockout: {
+    method: 'post', path: '/api/v1/internal/security/lockouts', area: 'internal', summary: 'An edge reports a lockout or block it imposed (security.lockout)', auth: 'operator', roles: EDGE,
+    body: internal.LockoutReportRequest,
+    responses: { 202: { description: 'Recorded (once per report_id)', schema: internalAnswers.LockoutReportResponse }, ...bodyErrors, ...operatorErrors },
   },
   tunnelActiveAgents: {
     method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL, globalOnly: true,

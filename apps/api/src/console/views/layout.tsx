@@ -7,19 +7,21 @@
 import type { Child } from 'hono/jsx';
 import type { ConsoleSession } from '../../domain/console-sessions.ts';
 
-const ASSET_VERSION = '2';
+const ASSET_VERSION = '3';
 const css = `/console/assets/console.css?v=${ASSET_VERSION}`;
 const js = `/console/assets/console.js?v=${ASSET_VERSION}`;
 
-export type NavKey = 'pending' | 'agents' | 'sites' | 'codes' | 'audit' | 'lockouts';
+export type NavKey = 'pending' | 'agents' | 'sites' | 'codes' | 'audit' | 'lockouts' | 'webhooks';
 
-const NAV: readonly { key: NavKey; href: string; label: string }[] = [
+const NAV: readonly { key: NavKey; href: string; label: string; adminOnly?: true }[] = [
   { key: 'pending', href: '/console/pending', label: 'Pending' },
   { key: 'codes', href: '/console/pairing-codes', label: 'Pairing codes' },
   { key: 'agents', href: '/console/agents', label: 'Agents' },
   { key: 'sites', href: '/console/sites', label: 'Sites' },
   { key: 'audit', href: '/console/audit', label: 'Audit' },
   { key: 'lockouts', href: '/console/lockouts', label: 'Lockouts' },
+  // Issue 20: admins only (the page answers 403 to anyone else).
+  { key: 'webhooks', href: '/console/webhooks', label: 'Webhooks', adminOnly: true },
 ];
 
 /**
@@ -118,7 +120,7 @@ export const Layout = ({ title, session, csrf, active, notice, tenant, children 
         <Brand />
         <nav aria-label="Console">
           <ul>
-            {NAV.map((n) => (
+            {NAV.filter((n) => !n.adminOnly || session.operator.role === 'admin').map((n) => (
               <li>
                 <a href={n.href} aria-current={n.key === active ? 'page' : undefined}>
                   {n.label}

@@ -1,7 +1,7 @@
 /** Request bodies of the admin routes (operators: admin writes, auditor reads). */
 import * as v from 'valibot';
 import { CidrList, Instant, KeyFingerprint, OperatorName, printable, SiteCode, strict, TenantCode } from '../formats.ts';
-import { OPERATOR_ROLES, SITE_POLICIES } from '../vocabulary.ts';
+import { OPERATOR_ROLES, SITE_POLICIES, WEBHOOK_EVENT_TYPES, WEBHOOK_FORMATS } from '../vocabulary.ts';
 import { Labels } from './enrollment.ts';
 
 const SitePolicy = v.picklist(SITE_POLICIES, 'must be "manual" or "auto"');
@@ -91,3 +91,32 @@ export const PruneAuditRequest = strict({ before: Instant });
 
 /** POST /api/v1/admin/tunnel/host-keys/retire: which host key leaves known_hosts for good. */
 export const RetireHostKeyRequest = strict({ fingerprint: KeyFingerprint });
+
+/**
+ * A webhook receiver's URL: http or https, at most 2000 characters, no
+ * user:password part (the URL is listed; a credential in it would not stay
+ * secret). Where it may point is checked by the api (link-local and
+ * metadata addresses refused, apps/api/src/webhooks/ssrf.ts).
+ */
+export const WebhookUrl = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(2000, 'must be at most 2000 characters'),
+  v.check((s) => {
+    if (!URL.canParse(s)) return false;
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '' && u.hostname !== '';
+  }, 'must be an http:// or https:// URL without a user:password part'),
+);
+
+export const CreateWebhookRequest = strict({
+  url: WebhookUrl,
+  events: v.pipe(
+    v.array(v.picklist(['*', ...WEBHOOK_EVENT_TYPES], 'must be event types from the contract, or "*"'), 'must be a list of event types'),
+    v.minLength(1, 'must name at least one event type (or "*")'),
+    v.maxLength(WEBHOOK_EVENT_TYPES.length + 1, 'has too many entries'),
+  ),
+  site_code: v.optional(SiteCode),
+  format: v.optional(v.picklist(WEBHOOK_FORMATS, 'must be "standard" or "slack"'), 'standard'),
+  description: v.optional(printable(200)),
+});
+export type CreateWebhookRequest = v.InferOutput<typeof CreateWebhookRequest>;

@@ -79,3 +79,8 @@ export const RefusalQuery = v.strictObject({
   limit: limitParam(1000, '100'),
   cursor: v.optional(v.pipe(v.string(), v.maxLength(200, 'is not a cursor from this API'))),
 });
+
+export const WebhookDeliveriesQuery = v.strictObject({
+  limit: limitParam(200, '50'),
+  cursor: v.optional(v.pipe(v.string(), v.maxLength(40, 'is not a cursor from this API'))),
+});

@@ -4,7 +4,7 @@
  * re-exports them); nothing restates a field.
  */
 import * as v from 'valibot';
-import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, TenantCodeStored, Uuid } from '../formats.ts';
+import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, TenantCodeStored, Uuid, WebhookSecretShown } from '../formats.ts';
 import {
   AGENT_STATUSES,
   ENROLLMENT_METHODS,
@@ -13,6 +13,8 @@ import {
   OPERATOR_ROLES,
   PAIRING_CODE_STATUSES,
   SITE_POLICIES,
+  WEBHOOK_DELIVERY_STATES,
+  WEBHOOK_FORMATS,
 } from '../vocabulary.ts';
 
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -228,3 +230,56 @@ export const Lockout = v.object({
 export type Lockout = v.InferOutput<typeof Lockout>;
 export const LockoutList = listOf(Lockout);
 export const ClearedLockout = v.object({ key: v.string(), cleared: v.boolean() });
+
+// ---- alerts: webhooks ---------------------------------------------------------------
+
+/** A webhook as listed: never its secret. */
+export const Webhook = v.object({
+  id: Uuid,
+  url: v.string(),
+  events: v.array(v.string()),
+  site_code: v.nullable(v.string()),
+  /** null: global. */
+  tenant_code: v.nullable(v.string()),
+  format: v.picklist(WEBHOOK_FORMATS),
+  description: v.nullable(v.string()),
+  created_at: Rfc3339,
+  created_by: v.string(),
+  /** Set when it failed for 5 days (or more, see AIRLOCK_WEBHOOK_DISABLE_AFTER_SECONDS): it receives nothing. */
+  disabled_at: v.nullable(Rfc3339),
+  failing_since: v.nullable(Rfc3339),
+  /** While a rotated-out secret still signs, when it stops. */
+  previous_secret_expires_at: v.nullable(Rfc3339),
+});
+export type Webhook = v.InferOutput<typeof Webhook>;
+export const WebhookList = listOf(Webhook);
+
+/** 201 of a new webhook: the `whsec_` secret is shown only here. */
+export const CreatedWebhook = v.object({
+  id: Uuid,
+  url: v.string(),
+  events: v.array(v.string()),
+  site_code: v.nullable(v.string()),
+  format: v.picklist(WEBHOOK_FORMATS),
+  secret: WebhookSecretShown,
+  created_at: Rfc3339,
+});
+export type CreatedWebhook = v.InferOutput<typeof CreatedWebhook>;
+export const RotatedWebhookSecret = v.object({ secret: WebhookSecretShown });
+export const WebhookTestSent = v.object({ event_id: Uuid });
+
+export const WebhookDelivery = v.object({
+  event_id: Uuid,
+  event_type: v.string(),
+  /** Attempts made so far (0: not tried yet). */
+  attempt: count,
+  state: v.picklist(WEBHOOK_DELIVERY_STATES),
+  status_code: v.nullable(v.pipe(v.number(), v.integer())),
+  error: v.nullable(v.string()),
+  duration_ms: v.nullable(count),
+  attempted_at: v.nullable(Rfc3339),
+  /** null unless retrying. */
+  next_attempt_at: v.nullable(Rfc3339),
+});
+export type WebhookDelivery = v.InferOutput<typeof WebhookDelivery>;
+export const WebhookDeliveryPage = pageOf(WebhookDelivery);
