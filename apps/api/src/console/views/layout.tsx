@@ -7,7 +7,7 @@
 import type { Child } from 'hono/jsx';
 import type { ConsoleSession } from '../../domain/console-sessions.ts';
 
-const ASSET_VERSION = '2';
+const ASSET_VERSION = '3';
 const css = `/console/assets/console.css?v=${ASSET_VERSION}`;
 const js = `/console/assets/console.js?v=${ASSET_VERSION}`;
 
