@@ -28,7 +28,7 @@ export const fleetSize = (scale: number): FleetSize => ({
   waiting: Math.max(20, Math.round(2_000 * scale)),
 });
 
-export const SITES = 20;
+const SITES = 20;
 export const siteCode = (i: number) => `FLEET-${String(i).padStart(2, '0')}`;
 /** A valid SSH fingerprint shape for row n (the tunnel lookup's key). */
 export const fingerprintOf = (n: number) => `SHA256:${String(n).padStart(43, 'A')}`;
