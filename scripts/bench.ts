@@ -31,6 +31,7 @@ import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicK
 import nacl from 'tweetnacl';
 import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
 import { printWebhooksBench, runWebhooksBench } from '../apps/api/bench/webhooks-bench.ts';
+import { runFleetBench } from '../apps/api/bench/fleet-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
@@ -151,6 +152,15 @@ const main = async () => {
     printKeysHelperBench(keys);
     keysPass = keys.perl.cpu_ms <= 20;
     process.stdout.write(`keys helper target (Perl ≤ 20 ms CPU per call) ${keysPass ? 'met' : 'NOT met'}\n`);
+  }
+  // Issue 22: list reads at a small and a large seeded fleet, p99 large ÷ small (reported, never a pass/fail).
+  // Seeding takes minutes (hours at full size): FLEET_BENCH=1 runs it; FLEET_BENCH_SCALES picks the sizes.
+  if (process.env.FLEET_BENCH === '1') {
+    process.stdout.write('\nfleet lists at two sizes (apps/api/bench/fleet-bench.ts)...\n');
+    const rows = await runFleetBench((l) => process.stdout.write(`${l}\n`));
+    writeFileSync('bench-results/fleet.json', JSON.stringify(rows, null, 2));
+  } else {
+    process.stdout.write('\nfleet lists: skipped (FLEET_BENCH=1 to seed and run; see docs/benchmarks.md)\n');
   }
   process.exitCode = edge.pass && sbsPass && apiBench.pass && hooks.pass && keysPass ? 0 : 1;
 };

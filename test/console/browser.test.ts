@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setOperatorPassword, startTestApi, type TestApi } from '@airlock/api/testing';
@@ -396,6 +397,42 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       await shot(page, name);
     }
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
+  it('pages and filters the fleet from the URL, and switches tenant (issue 22)', async () => {
+    expect((await t.admin('post', '/api/v1/admin/tenants').send({ tenant_code: 'browser-co', name: 'Browser Co' })).status).toBe(201);
+    expect((await t.admin('post', '/api/v1/admin/sites').send({ site_code: 'FLEET-WEB', name: 'fleet', tenant_code: 'browser-co' })).status).toBe(201);
+    const db = postgres(t.db?.url ?? '', { max: 1, onnotice: () => {} });
+    await db`
+      insert into agents (site_code, tenant_code, enrollment_id, public_key, fingerprint, hostname, status, created_by, created_at, labels)
+      select 'FLEET-WEB', 'browser-co', gen_random_uuid(), 'ssh-ed25519 AAAA', ${`SHA256:${'B'.repeat(43)}`}, 'fleet-web-' || g, 'active', 'test',
+             now() + g * interval '1 second', jsonb_build_object('company', 'Browser', 'rack', 'r' || (g % 2))
+      from generate_series(1, 104) g`;
+    await db.end();
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.locator('#tenant-switch').selectOption('browser-co');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.waitForURL(/tenant=browser-co/);
+    await page.getByLabel('Label').fill('rack:r1');
+    await page.getByLabel('Hostname').fill('fleet-web-');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/label=rack%3Ar1/);
+    expect(page.url()).toContain('tenant=browser-co');
+    expect(await page.locator('tbody tr').count()).toBe(52);
+    expect(await page.locator('.label-chip', { hasText: 'rack=r1' }).count()).toBe(52);
+    await shot(page, 'laptop-agents-filtered');
+    // Unfiltered: a hundred on the first page, the rest one click on.
+    await page.goto('/console/agents?tenant=browser-co');
+    expect(await page.locator('tbody tr').count()).toBe(100);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(/cursor=/);
+    expect(await page.locator('tbody tr').count()).toBe(4);
     expect(problems).toEqual([]);
     await ctx.close();
   });

@@ -78,6 +78,8 @@ export const ApiEnv = defineEnv(
     AIRLOCK_PAIRING_CODE_TTL_SECONDS: int(600, 60, 86400),
     AIRLOCK_CHALLENGE_TTL_SECONDS: int(300, 10, 3600),
     AIRLOCK_APPROVAL_TTL_SECONDS: int(86400, 60, 30 * 86400),
+    // Issue 22: how often waiting enrollments past their deadline are marked expired (0: never).
+    AIRLOCK_EXPIRY_SWEEP_SECONDS: int(60, 0, 86400),
     AIRLOCK_POLL_INTERVAL_SECONDS: int(5, 1, 300),
     AIRLOCK_COLLISION_WINDOW_SECONDS: int(7 * 86400, 0, 365 * 86400),
     // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
@@ -174,6 +176,7 @@ export interface ApiConfig {
   pairingCodeTtlSeconds: number;
   challengeTtlSeconds: number;
   approvalTtlSeconds: number;
+  expirySweepSeconds: number;
   pollIntervalSeconds: number;
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -255,6 +258,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     pairingCodeTtlSeconds: o.AIRLOCK_PAIRING_CODE_TTL_SECONDS,
     challengeTtlSeconds: o.AIRLOCK_CHALLENGE_TTL_SECONDS,
     approvalTtlSeconds: o.AIRLOCK_APPROVAL_TTL_SECONDS,
+    expirySweepSeconds: o.AIRLOCK_EXPIRY_SWEEP_SECONDS,
     pollIntervalSeconds: o.AIRLOCK_POLL_INTERVAL_SECONDS,
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,

@@ -55,7 +55,7 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
   });
   const enrollments = new Counter({
     name: 'api_enrollments_total',
-    help: 'Enrollment attempts by method (pairing_code, enrollment_key) and outcome (created, denied, site_conflict)',
+    help: 'Enrollment attempts by method (pairing_code, enrollment_key) and outcome (created, denied, source_refused, site_conflict)',
     labelNames: ['method', 'outcome'] as const,
     registers: [registry],
   });
@@ -216,6 +216,8 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
           return enrollments.inc({ method, outcome: 'created' });
         case 'enroll.denied':
           return enrollments.inc({ method, outcome: 'denied' });
+        case 'enroll.source_refused':
+          return enrollments.inc({ method, outcome: 'source_refused' });
         case 'enroll.site_conflict':
           return enrollments.inc({ method, outcome: 'site_conflict' });
         case 'verify.ok':

@@ -14,6 +14,7 @@ import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from '@airlock/log';
 import { createApiMetrics } from './metrics.ts';
+import { startExpirySweeper } from './domain/enrollment-expiry.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
@@ -102,6 +103,7 @@ export const startApi = async (
   const metrics = deps.metrics;
   if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
+  const stopSweeper = startExpirySweeper(deps, config.expirySweepSeconds);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const worker = config.webhooks.worker ? startDeliveryWorker(deps) : null;
   // NOTIFY at an event's commit wakes the worker at once (the poll is the fallback). The embedded
@@ -144,6 +146,7 @@ export const startApi = async (
     port,
     deps,
     close: async () => {
+      stopSweeper();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker?.stop();
       await listening?.unlisten().catch(() => undefined);

@@ -66,14 +66,22 @@ export const effectiveStatus = (e: EnrollmentRow, now: Date): EnrollmentStatus =
 const toEnrollment = rowMapper(enrollments);
 const toAgent = rowMapper(agents, 'a__');
 
-/** How an enroll presents its right to enroll: a site key's digest or a pairing code's. */
-export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string };
+/**
+ * How an enroll presents its right to enroll: a site key's digest or a
+ * pairing code's, and (issue 22) the address it came from, checked against
+ * the site's allowed_cidrs by the same statement (null: not an IP address,
+ * which no allowlist contains).
+ */
+export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string; source: string | null };
 
 export type CreateEnrollmentResult =
   /** `alerts`: a site key's use alert rows this statement wrote (site-key-use.ts). */
   | { outcome: 'created'; autoApprove: boolean; alerts: { usesHigh: boolean; burst: boolean } }
-  /** No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race). */
-  | { outcome: 'denied' }
+  /**
+   * No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race),
+   * or (`sourceRefused`) the site's allowlist does not hold the source: refused alike, nothing consumed.
+   */
+  | { outcome: 'denied'; sourceRefused: boolean }
   /** The credential is good but the machine is an active agent of another site: nothing was consumed. */
   | { outcome: 'foreign_machine'; agentId: string; otherSiteCode: string };
 
@@ -97,11 +105,17 @@ export const createEnrollment = async (
   keyAlerts: { usesHigh: AuditEventInput; burst: AuditEventInput; burstUses: number | null } | null = null,
 ): Promise<CreateEnrollmentResult> => {
   const now = at(row.createdAt);
-  const usable =
+  // The source allowlist is one more condition of a usable credential: a refused source consumes
+  // nothing and does the same work as any other denial (one statement finding no row).
+  const sourceAllowed = (site: SQL) =>
+    sql`(cardinality(s.allowed_cidrs) = 0 or coalesce(${c.source}::inet <<= any(s.allowed_cidrs::inet[]), false)) and s.code = ${site}`;
+  const fromAllowedSource = sql`exists (select 1 from sites s where ${sourceAllowed(sql`k.site_code`)})`;
+  const usable0 =
     c.kind === 'enrollment_key'
       ? sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.revoked_at is null
             and (k.expires_at is null or k.expires_at > ${now}) and (k.max_uses is null or k.use_count < k.max_uses)`
       : sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.used_at is null and k.revoked_at is null and k.expires_at > ${now}`;
+  const usable = sql`${usable0} and ${fromAllowedSource}`;
   const consume =
     c.kind === 'enrollment_key'
       ? consumeSiteKeyUse(usable, row.createdAt, keyAlerts?.burstUses ?? null)
@@ -137,7 +151,8 @@ export const createEnrollment = async (
       coalesce((select uses_high from used), false) as uses_high,
       coalesce((select use_burst from used), false) as use_burst,
       (select id from foreign_agent) as foreign_agent_id,
-      (select site_code from foreign_agent) as foreign_site_code`);
+      (select site_code from foreign_agent) as foreign_site_code,
+      exists (select 1 from sites s where s.code = ${row.siteCode}) and not exists (select 1 from sites s where ${sourceAllowed(sql`${row.siteCode}`)}) as source_refused`);
   const r = rows[0] as {
     valid: boolean;
     auto_approve: boolean | null;
@@ -145,12 +160,13 @@ export const createEnrollment = async (
     use_burst: boolean;
     foreign_agent_id: string | null;
     foreign_site_code: string | null;
+    source_refused: boolean;
   };
   if (r.auto_approve !== null) return { outcome: 'created', autoApprove: r.auto_approve, alerts: { usesHigh: r.uses_high, burst: r.use_burst } };
   if (r.valid && r.foreign_agent_id !== null && r.foreign_site_code !== null) {
     return { outcome: 'foreign_machine', agentId: r.foreign_agent_id, otherSiteCode: r.foreign_site_code };
   }
-  return { outcome: 'denied' };
+  return { outcome: 'denied', sourceRefused: r.source_refused };
 };
 
 /**

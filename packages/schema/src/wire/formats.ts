@@ -7,6 +7,7 @@
  * is bounded before any regex runs and matched whole (JavaScript's `$` never
  * matches before a trailing newline).
  */
+import { isIP } from 'node:net';
 import * as v from 'valibot';
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
@@ -164,16 +165,16 @@ export const TenantCode = v.pipe(
 );
 export const TenantCodeStored = pattern(TENANT_CODE_PATTERN, 32);
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-f:.]{2,45}$/i;
-/** `192.0.2.0/24`, `2001:db8::/32` or a bare address: a source allowlist entry (shape and prefix length checked). */
+/**
+ * `192.0.2.0/24`, `2001:db8::/32` or a bare address: a source allowlist
+ * entry. The address must be one node:net reads (no zone index), so Postgres
+ * reads it as inet too; the prefix fits the family.
+ */
 const isCidr = (s: string): boolean => {
   const [addr = '', bits, extra] = s.split('/');
-  if (extra !== undefined) return false;
-  const v4 = IPV4.test(addr);
-  if (!v4 && !(IPV6.test(addr) && addr.includes(':'))) return false;
-  if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (v4 ? 32 : 128);
+  const family = isIP(addr);
+  if (extra !== undefined || family === 0 || addr.includes('%')) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 };
 export const Cidr = v.pipe(v.string('must be a string'), v.maxLength(49, 'must be a CIDR'), v.check(isCidr, 'must be a CIDR such as 192.0.2.0/24 or 2001:db8::/32'));
 export const CidrList = v.pipe(v.array(Cidr, 'must be a list of CIDRs'), v.maxLength(64, 'at most 64 CIDRs'));
