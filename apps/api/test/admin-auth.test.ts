@@ -45,10 +45,10 @@ const tunnelToken = async (): Promise<string> => {
 const tokenOf = async (role: OperatorRole): Promise<string> =>
   ({ admin: t.adminToken, auditor: t.auditorToken, service: t.serviceToken, tunnel: await tunnelToken() })[role];
 
-const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
+const call = (method: 'get' | 'post' | 'patch' | 'delete', url: string, token?: string) => {
   const req = t.http[method](url);
   if (token !== undefined) req.set('authorization', token);
-  return method === 'post' ? req.send({}) : req;
+  return method === 'post' || method === 'patch' ? req.send({}) : req;
 };
 
 describe('operator authentication on every admin and internal route', () => {

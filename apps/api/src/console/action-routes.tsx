@@ -53,7 +53,7 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
     const body = parseWith(ApproveRequest, { notes: optionalText(f, 'notes'), identity: optionalText(f, 'identity') });
-    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator').name, c.get('client'), body.identity ?? 'replace');
+    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'), body.identity ?? 'replace');
     return done(c, 'pending', body.identity === 'separate' ? 'approved_separate' : 'approved');
   });
 
@@ -61,7 +61,7 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
     const body = parseWith(RejectRequest, { reason: optionalText(f, 'reason') ?? '' });
-    await rejectEnrollment(deps, id, body.reason, c.get('operator').name, c.get('client'));
+    await rejectEnrollment(deps, id, body.reason, c.get('operator'), c.get('client'));
     return done(c, 'pending', 'rejected');
   });
 
@@ -76,8 +76,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       auto_approve: f.auto_approve === '1' || f.auto_approve === 'on',
     });
     const created = await createPairingCode(deps, body, c.get('operator'), c.get('client'));
-    const [items, sites] = await Promise.all([loadActiveCodes(deps), siteCodes(deps)]);
-    return sendPage(c, <CodesPage {...frame(c, deps)} items={items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
+    const op = c.get('operator');
+    const [codes, sites] = await Promise.all([loadActiveCodes(deps, op), siteCodes(deps, op)]);
+    return sendPage(c, <CodesPage {...frame(c, deps)} items={codes.items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
   });
 
   app.post('/console/pairing-codes/:id/revoke', async (c) => {
@@ -108,8 +109,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     await adminForm(c, deps);
     const site = siteParam(c);
     const rotated = await rotateEnrollmentKey(deps, site, {}, c.get('operator'), c.get('client'));
-    const items = await loadSites(deps);
-    return sendPage(c, <SitesPage {...frame(c, deps)} items={items} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
+    const sites = await loadSites(deps, c.get('operator'));
+    const paging = { nextCursor: sites.nextCursor, paged: false, filter: {} };
+    return sendPage(c, <SitesPage {...frame(c, deps)} items={sites.items} paging={paging} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
   });
 
   app.post('/console/lockouts/lift', async (c) => {

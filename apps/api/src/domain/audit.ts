@@ -1,6 +1,7 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventInput } from '../store/audit.ts';
 import { badCursor, pageOf } from './paging.ts';
 import type { Executor } from '../db/client.ts';
+import type { Scope } from '../store/scope.ts';
 import type { Client, Deps } from './deps.ts';
 
 /**
@@ -51,9 +52,11 @@ const decodeCursor = (cursor: string): number => {
 
 export const listAudit = async (
   deps: Deps,
+  scope: Scope,
   q: { eventType?: string; siteCode?: string; agentId?: string; limit: number; cursor?: string },
 ) => {
   const rows = await listAuditEvents(deps.db, {
+    scope,
     eventType: q.eventType,
     siteCode: q.siteCode,
     agentId: q.agentId,

@@ -6,7 +6,8 @@ import { insertSeparateAgent, lockAgent, releaseRevokedMachineUid, upsertAgentFo
 import { revokeAgentCertificates } from '../store/certificates.ts';
 import { lockEnrollment, updateEnrollment, type EnrollmentRow } from '../store/enrollments.ts';
 import { recordAudit } from './audit.ts';
-import type { Client, Deps } from './deps.ts';
+import { EVERY_TENANT, type Scope } from '../store/scope.ts';
+import type { Actor, Client, Deps } from './deps.ts';
 
 const DECIDABLE = new Set(['awaiting_approval', 'pending_confirmation']);
 
@@ -41,13 +42,13 @@ export const approveInTransaction = async (
       });
     }
   }
-  const row = { siteCode: e.siteCode, enrollmentId: e.id, publicKey: e.publicKey, fingerprint: e.fingerprint, hostname: e.hostname, createdBy: decidedBy, now };
+  const row = { siteCode: e.siteCode, enrollmentId: e.id, publicKey: e.publicKey, fingerprint: e.fingerprint, hostname: e.hostname, labels: e.labels, createdBy: decidedBy, now };
   let agent;
   if (separateFrom !== null && e.machineUid !== null) {
     agent = await insertSeparateAgent(tx, { ...row, machineUid: e.machineUid });
   } else {
     // The agent this takes over keeps its instance of the machine_uid.
-    const reused = e.reuseAgentId ? await lockAgent(tx, e.reuseAgentId) : null;
+    const reused = e.reuseAgentId ? await lockAgent(tx, e.reuseAgentId, EVERY_TENANT) : null;
     const machineInstance = reused && reused.machineUid === e.machineUid ? reused.machineInstance : 0;
     agent = await upsertAgentForEnrollment(tx, { ...row, machineUid: e.machineUid, machineInstance });
   }
@@ -97,8 +98,8 @@ export const approvedAuditEvent = (e: Pick<EnrollmentRow, 'siteCode' | 'id' | 's
 });
 
 /** Locks the enrollment and checks it still waits for a decision; the row lock makes racing decisions take turns. */
-const lockDecidable = async (deps: Deps, tx: Executor, id: string, action: string) => {
-  const e = await lockEnrollment(tx, id);
+const lockDecidable = async (deps: Deps, tx: Executor, id: string, action: string, scope: Scope) => {
+  const e = await lockEnrollment(tx, id, scope);
   if (!e) throw new ApiError('not_found', 'No such enrollment');
   const now = deps.clock.now();
   if (DECIDABLE.has(e.status) && e.approvalExpiresAt && now >= e.approvalExpiresAt) {
@@ -117,9 +118,10 @@ const expiredRefusal = (e: EnrollmentRow, action: string) =>
     audit: { eventType: `enrollment.${action}_refused`, siteCode: e.siteCode, enrollmentId: e.id, details: { status: 'expired' } },
   });
 
-export const approveEnrollment = async (deps: Deps, id: string, notes: string | null, by: string, client: Client, identity: IdentityChoice = 'replace') => {
+export const approveEnrollment = async (deps: Deps, id: string, notes: string | null, actor: Actor, client: Client, identity: IdentityChoice = 'replace') => {
+  const by = actor.name;
   const outcome = await deps.db.transaction(async (tx) => {
-    const { e, error } = await lockDecidable(deps, tx, id, 'approve');
+    const { e, error } = await lockDecidable(deps, tx, id, 'approve', actor);
     if (error) {
       // The expiry is a state change worth keeping even though the approval is refused.
       await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: deps.clock.now() });
@@ -138,9 +140,10 @@ export const approveEnrollment = async (deps: Deps, id: string, notes: string | 
   return { id, status: 'approved' as const };
 };
 
-export const rejectEnrollment = async (deps: Deps, id: string, reason: string, by: string, client: Client) => {
+export const rejectEnrollment = async (deps: Deps, id: string, reason: string, actor: Actor, client: Client) => {
+  const by = actor.name;
   const outcome = await deps.db.transaction(async (tx) => {
-    const { e, error } = await lockDecidable(deps, tx, id, 'reject');
+    const { e, error } = await lockDecidable(deps, tx, id, 'reject', actor);
     const now = deps.clock.now();
     if (error) {
       await updateEnrollment(tx, e.id, { status: 'expired', updatedAt: now });

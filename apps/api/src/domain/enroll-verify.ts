@@ -66,7 +66,7 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
       let machineAgent = locked.machineAgent;
       if (body.rekey_signature !== undefined && e.machineUid !== null && machineAgent !== null && machineAgent.fingerprint !== e.fingerprint) {
         // A clone kept separate (issue 22) rotating its key: the proof names which agent of the uid it is.
-        machineAgent = rekeySigner(await getAgentsByMachineUids(tx, [e.machineUid]), e, body.rekey_signature) ?? machineAgent;
+        machineAgent = rekeySigner(await getAgentsByMachineUids(tx, e.siteCode, [e.machineUid]), e, body.rekey_signature) ?? machineAgent;
       }
       const decision = decideIdentity({
         enrollment: e,

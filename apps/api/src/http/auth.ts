@@ -1,4 +1,4 @@
-import type { OperatorRole } from '@airlock/schema';
+import { ROUTE_LIST, type OperatorRole } from '@airlock/schema';
 import type { MiddlewareHandler } from 'hono';
 import { authenticateOperator } from '../domain/operators.ts';
 import type { Deps } from '../domain/deps.ts';
@@ -29,6 +29,13 @@ const internalAllowed = (role: OperatorRole, method: string, path: string): bool
   return false;
 };
 
+/** The routes a tenant-scoped operator may not use (the table's `globalOnly`), as method + path matchers. */
+const GLOBAL_ONLY = ROUTE_LIST.filter((r) => r.globalOnly).map((r) => ({
+  method: r.method.toUpperCase(),
+  path: new RegExp(`^${r.path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`),
+}));
+const globalOnly = (method: string, path: string) => GLOBAL_ONLY.some((r) => (r.method === method || (r.method === 'GET' && method === 'HEAD')) && r.path.test(path));
+
 export const requireOperator =
   (deps: Deps, area: 'admin' | 'internal' | 'any'): MiddlewareHandler<AppEnv> =>
   async (c, next) => {
@@ -49,6 +56,15 @@ export const requireOperator =
     if (!allowed) {
       throw new ApiError('forbidden', `The ${operator.role} role may not do this`, {
         audit: { eventType: 'admin.forbidden', details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role } },
+      });
+    }
+    // Issue 22: installation-wide routes are for global operators; a scoped one's scope is applied by the domain.
+    if (operator.tenantCode !== null && globalOnly(c.req.method, c.req.path)) {
+      throw new ApiError('forbidden', 'Only a global operator may do this', {
+        audit: {
+          eventType: 'admin.forbidden',
+          details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role, tenant_code: operator.tenantCode },
+        },
       });
     }
     await next();

@@ -1,17 +1,18 @@
 import { type EnrollmentStatus } from '@airlock/schema';
 import { agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import { agentKeyInsert, agentKeysRevocation, agentUpsert, type AgentRow } from './agents.ts';
+import { siteInScope, type Scope } from './scope.ts';
+import { agentKeyInsert, agentKeysRevocation, agentUpsert, tenantOfSite, type AgentRow } from './agents.ts';
 import type { AuditEventInput } from './audit.ts';
-import { at, insertAuditRows, json, prefixedColumns, rowMapper, uuid } from './rows.ts';
+import { at, before, insertAuditRows, json, prefixedColumns, rowMapper, uuid, type TimeId } from './rows.ts';
 import { consumeSiteKeyUse, siteKeyAlertRows } from './site-key-use.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
 
 /** Reads and row-locks an enrollment: every state change starts here. */
-export const lockEnrollment = async (db: Executor, id: string): Promise<EnrollmentRow | null> =>
-  (await db.select().from(enrollments).where(eq(enrollments.id, id)).for('update'))[0] ?? null;
+export const lockEnrollment = async (db: Executor, id: string, scope: Scope): Promise<EnrollmentRow | null> =>
+  (await db.select().from(enrollments).where(and(eq(enrollments.id, id), siteInScope(scope, enrollments.siteCode))).for('update'))[0] ?? null;
 
 export const updateEnrollment = async (
   db: Executor,
@@ -31,23 +32,30 @@ const pastDeadline = (now: Date) => and(inArray(enrollments.status, WAITING), lt
  */
 export const listEnrollments = (
   db: Executor,
-  status: EnrollmentStatus | undefined,
-  now: Date,
-  page: { limit: number; after?: { createdAt: Date; id: string } } = { limit: 500 },
+  scope: Scope,
+  f: { status?: EnrollmentStatus; siteCode?: string; tenantCode?: string; now: Date },
+  page: { limit: number; after?: TimeId },
 ) => {
+  const { status, now } = f;
   let where: SQL | undefined;
   if (status === 'expired') where = or(eq(enrollments.status, 'expired'), pastDeadline(now));
   else if (status && WAITING.includes(status)) {
     where = and(eq(enrollments.status, status), or(isNull(enrollments.approvalExpiresAt), gt(enrollments.approvalExpiresAt, now)));
   } else if (status) where = eq(enrollments.status, status);
   // Keyset paging, newest first: (created_at, id) strictly before the cursor's row.
-  const after = page.after
-    ? or(lt(enrollments.createdAt, page.after.createdAt), and(eq(enrollments.createdAt, page.after.createdAt), lt(enrollments.id, page.after.id)))
-    : undefined;
+  const after = before(enrollments.createdAt, enrollments.id, page.after);
   return db
     .select()
     .from(enrollments)
-    .where(and(where, after))
+    .where(
+      and(
+        siteInScope(scope, enrollments.siteCode),
+        f.siteCode ? eq(enrollments.siteCode, f.siteCode) : undefined,
+        f.tenantCode ? siteInScope({ tenantCode: f.tenantCode }, enrollments.siteCode) : undefined,
+        where,
+        after,
+      ),
+    )
     .orderBy(desc(enrollments.createdAt), desc(enrollments.id))
     .limit(page.limit);
 };
@@ -105,7 +113,7 @@ export const createEnrollment = async (
   const rows = await db.execute(sql`
     with foreign_agent as (
       select id, site_code from agents
-      where machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
+      where tenant_code = ${tenantOfSite(row.siteCode)} and machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
       order by machine_instance limit 1
     ),
     valid as (select k.id from ${table} k where ${usable}),
@@ -168,6 +176,7 @@ export const lockEnrollmentWithMachineAgent = async (
     -- enrollment is about is the one with its key, else the live one seen last.
     left join lateral (
       select * from agents m where m.machine_uid = e.machine_uid
+        and m.tenant_code = (select s.tenant_code from sites s where s.code = e.site_code)
       order by (m.fingerprint = e.fingerprint) desc, (m.status = 'active') desc, m.last_seen_at desc nulls last, m.machine_instance
       limit 1
     ) a on true
@@ -232,7 +241,7 @@ export const updateEnrollmentAudited = async (
  */
 export const approveVerifiedEnrollment = async (
   db: Executor,
-  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid'> & { machineInstance: number },
+  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid' | 'labels'> & { machineInstance: number },
   createdBy: string,
   now: Date,
   patch: Partial<typeof enrollments.$inferInsert>,

@@ -2,7 +2,8 @@
 import type { Enrollment } from '@airlock/client';
 import { ENROLLMENT_STATUSES, IDENTITY_CHOICES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
-import { emit, emitTable, positional, timeOf, type Command, type CommandContext } from '../context.ts';
+import { emit, positional, timeOf, type Command, type CommandContext } from '../context.ts';
+import { PAGING_OPTIONS, PAGING_SYNOPSIS, pagingDetails, pagingFlags, streamPages } from '../paging.ts';
 import { formatAge, renderTable, sanitizeCell, type Column } from '../format.ts';
 import { resolveIdPrefix } from '../id-prefix.ts';
 
@@ -68,17 +69,20 @@ which agent an approval would re-key, old fingerprint -> new fingerprint. Oldest
 export const enrollmentsListCommand: Command = {
   path: ['enrollments', 'list'],
   positionals: [],
-  options: { status: { type: 'string' }, cursor: { type: 'string' } },
-  synopsis: '[--status STATUS] [--cursor C]',
-  summary: 'list enrollments, newest first, 500 a page',
+  options: { status: { type: 'string' }, site: { type: 'string' }, tenant: { type: 'string' }, ...PAGING_OPTIONS },
+  synopsis: `[--status STATUS] [--site S] [--tenant T] ${PAGING_SYNOPSIS}`,
+  summary: 'list enrollments, newest first',
   details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}
-  --cursor C        continue after a previous page (the cursor it printed)`,
+  --site S          only this site's enrollments
+  --tenant T        only this tenant's enrollments
+${pagingDetails(500, 100)}`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', ENROLLMENT_STATUSES, enrollmentsListCommand);
-    const cursor = stringFlag(ctx.values, 'cursor') || undefined;
-    const page = await ctx.admin().listEnrollments({ ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
-    if (page.next_cursor && !ctx.json) ctx.io.err(`more: airlock enrollments list --cursor ${page.next_cursor}\n`);
-    emitTable<EnrollmentView>(ctx, page, status ? `no ${status} enrollments` : 'no enrollments', [
+    const filter = { status, site_code: stringFlag(ctx.values, 'site'), tenant_code: stringFlag(ctx.values, 'tenant') };
+    const req = pagingFlags(ctx, enrollmentsListCommand, 500, 100);
+    const client = ctx.admin();
+    const fetchPage = (cursor: string | undefined, limit: number) => client.listEnrollments({ ...filter, cursor, limit });
+    await streamPages<EnrollmentView>(ctx, req, fetchPage, { empty: status ? `no ${status} enrollments` : 'no enrollments', more: (c) => `more: airlock enrollments list --cursor ${c} (or --all)\n`, columns: [
       { header: 'id', value: (e) => e.id },
       { header: 'status', value: (e) => e.status },
       { header: 'site', value: (e) => e.site_code },
@@ -88,13 +92,13 @@ export const enrollmentsListCommand: Command = {
       { header: 'created', value: (e) => timeOf(ctx, e.created_at) },
       { header: 'method', value: (e) => e.method },
       { header: 'version', value: (e) => e.agent_version },
-    ]);
+    ] });
   },
 };
 
 /** A full id, or a unique prefix of a decidable enrollment's id (as `pending` and `audit` print). */
 const enrollmentId = (ctx: CommandContext) =>
-  resolveIdPrefix(positional(ctx, 0), 'enrollment', async () => (await ctx.admin().listEnrollments()).items);
+  resolveIdPrefix(positional(ctx, 0), 'enrollment', async () => (await ctx.admin().listEnrollments({ limit: 500 })).items);
 
 export const approveCommand: Command = {
   path: ['approve'],

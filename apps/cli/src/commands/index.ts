@@ -1,5 +1,5 @@
 import type { Command } from '../context.ts';
-import { agentsListCommand, revokeAgentCommand } from './agents.ts';
+import { agentsLabelCommand, agentsListCommand, revokeAgentCommand } from './agents.ts';
 import { auditCommand, auditPruneCommand, auditRefusalsCommand } from './audit.ts';
 import { doctorCommand } from './doctor.ts';
 import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
@@ -13,7 +13,15 @@ import {
   operatorsListCommand,
   operatorsSetPasswordCommand,
 } from './operators.ts';
-import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
+import {
+  sitesCreateCommand,
+  sitesKeyRotateCommand,
+  sitesKeyShowCommand,
+  sitesListCommand,
+  sitesUpdateCommand,
+  tenantsCreateCommand,
+  tenantsListCommand,
+} from './sites.ts';
 import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
@@ -24,8 +32,11 @@ export const COMMANDS: readonly Command[] = [
   operatorsDisableCommand,
   operatorsSetPasswordCommand,
   operatorsClearSignInCommand,
+  tenantsListCommand,
+  tenantsCreateCommand,
   sitesListCommand,
   sitesCreateCommand,
+  sitesUpdateCommand,
   sitesKeyRotateCommand,
   sitesKeyShowCommand,
   codesCreateCommand,
@@ -36,6 +47,7 @@ export const COMMANDS: readonly Command[] = [
   approveCommand,
   rejectCommand,
   agentsListCommand,
+  agentsLabelCommand,
   revokeAgentCommand,
   auditCommand,
   auditRefusalsCommand,

@@ -12,6 +12,7 @@ import {
   boolean,
   check,
   doublePrecision,
+  foreignKey,
   index,
   integer,
   jsonb,
@@ -27,6 +28,18 @@ import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
 
+/** Customers (migration 0008). `default` always exists (a trigger refuses removing it). */
+export const tenants = pgTable(
+  'tenants',
+  {
+    code: text('code').primaryKey(),
+    name: text('name').notNull(),
+    createdAt: createdAt(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [check('tenants_code_format', sql`${t.code} ~ '^[a-z0-9][a-z0-9-]{1,31}$'`)],
+);
+
 export const sites = pgTable(
   'sites',
   {
@@ -35,10 +48,17 @@ export const sites = pgTable(
     policy: text('policy', { enum: SITE_POLICIES }).notNull().default('manual'),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull(),
+    tenantCode: text('tenant_code')
+      .notNull()
+      .default('default')
+      .references(() => tenants.code),
+    /** Enroll accepted only from these CIDRs (IPv4 or IPv6); empty: any source (migration 0008). */
+    allowedCidrs: text('allowed_cidrs').array().notNull().default(sql`'{}'`),
   },
   (t) => [
     check('sites_code_format', sql`${t.code} ~ '^[A-Z0-9][A-Z0-9-]{1,31}$'`),
     check('sites_policy_values', sql`${t.policy} in ('manual', 'auto')`),
+    uniqueIndex('sites_tenant_code_idx').on(t.tenantCode, t.code),
   ],
 );
 
@@ -98,7 +118,11 @@ export const pairingCodes = pgTable(
     revokedAt: ts('revoked_at'),
     revokedBy: text('revoked_by'),
   },
-  (t) => [uniqueIndex('pairing_codes_digest_idx').on(t.digest), index('pairing_codes_site_idx').on(t.siteCode)],
+  (t) => [
+    uniqueIndex('pairing_codes_digest_idx').on(t.digest),
+    index('pairing_codes_created_idx').on(t.createdAt, t.id),
+    index('pairing_codes_site_idx').on(t.siteCode, t.createdAt, t.id),
+  ],
 );
 
 export const enrollments = pgTable(
@@ -153,9 +177,13 @@ export const enrollments = pgTable(
   },
   (t) => [
     uniqueIndex('enrollments_poll_token_idx').on(t.pollTokenDigest),
-    index('enrollments_status_idx').on(t.status, t.createdAt),
-    index('enrollments_site_idx').on(t.siteCode),
+    index('enrollments_status_idx').on(t.status, t.createdAt, t.id),
+    index('enrollments_site_idx').on(t.siteCode, t.createdAt, t.id),
     index('enrollments_created_idx').on(t.createdAt, t.id),
+    // The expiry sweeper's work list (migration 0008): waiting enrollments by deadline.
+    index('enrollments_waiting_deadline_idx')
+      .on(t.approvalExpiresAt)
+      .where(sql`${t.status} in ('awaiting_approval', 'pending_confirmation')`),
   ],
 );
 
@@ -180,13 +208,30 @@ export const agents = pgTable(
     revokedBy: text('revoked_by'),
     revokeReason: text('revoke_reason'),
     lastSeenAt: ts('last_seen_at'),
+    /** Its site's tenant, carried for the per-tenant machine_uid key and the list filter (migration 0008). */
+    tenantCode: text('tenant_code').notNull().default('default'),
+    /** Copied from the enrollment at approval; PATCH replaces them. */
+    labels: jsonb('labels').$type<Record<string, string>>().notNull().default({}),
+    /** The operator's name, or `policy` for an automatic approval. */
+    approvedBy: text('approved_by'),
+    approvedAt: ts('approved_at'),
   },
   (t) => [
-    // One machine is one agent, across all sites: the dedup key of zero-touch
+    foreignKey({ name: 'agents_site_tenant_fk', columns: [t.tenantCode, t.siteCode], foreignColumns: [sites.tenantCode, sites.code] }),
+    // One machine is one agent per tenant: the dedup key of zero-touch
     // enrollment, and what makes concurrent first enrollments converge. Clones an
     // operator enrolled separately (issue 22) are further instances of the uid.
-    uniqueIndex('agents_machine_uid_idx').on(t.machineUid, t.machineInstance),
-    index('agents_site_idx').on(t.siteCode),
+    uniqueIndex('agents_machine_uid_idx').on(t.tenantCode, t.machineUid, t.machineInstance),
+    // The agent list: newest first, alone or after one equality filter (keyset on (created_at, id)).
+    index('agents_created_idx').on(t.createdAt, t.id),
+    index('agents_status_created_idx').on(t.status, t.createdAt, t.id),
+    index('agents_site_created_idx').on(t.siteCode, t.createdAt, t.id),
+    index('agents_tenant_created_idx').on(t.tenantCode, t.createdAt, t.id),
+    index('agents_hostname_prefix_idx').using('btree', sql`${t.hostname} text_pattern_ops`),
+    index('agents_labels_idx').using('gin', sql`${t.labels} jsonb_path_ops`),
+    index('agents_site_revoked_idx')
+      .on(t.siteCode, t.revokedAt)
+      .where(sql`${t.revokedAt} is not null`),
     // The tunnel's keys helper looks an offered key up by fingerprint on every SSH login (migration 0003).
     index('agents_fingerprint_idx').on(t.fingerprint),
   ],
@@ -220,6 +265,8 @@ export const operators = pgTable(
     disabledAt: ts('disabled_at'),
     /** Sign-in failures before this instant no longer count towards a lockout (an admin cleared it; migration 0007). */
     signInClearedAt: ts('sign_in_cleared_at'),
+    /** null: a global operator; otherwise scoped to this tenant (migration 0008). */
+    tenantCode: text('tenant_code').references(() => tenants.code),
   },
   (t) => [uniqueIndex('operators_name_idx').on(t.name)],
 );
@@ -262,6 +309,7 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_type_idx').on(t.eventType, t.seq),
     index('audit_events_site_idx').on(t.siteCode, t.seq),
+    index('audit_events_site_type_idx').on(t.siteCode, t.eventType, t.seq),
     index('audit_events_agent_idx').on(t.agentId, t.seq),
     index('audit_events_occurred_idx').on(t.occurredAt),
     // Console sign-in throttle (migration 0005): failures per (operator, IP) in a window.

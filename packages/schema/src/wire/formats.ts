@@ -153,6 +153,29 @@ export const IpAddressText = v.pipe(
   v.regex(/^[0-9A-Fa-f:.]{2,45}$/, 'is not an IP address'),
 );
 
+/** A tenant code (issue 22): lower-case, 2-32 characters; `default` always exists. */
+export const TENANT_CODE_PATTERN = /^[a-z0-9][a-z0-9-]{1,31}$/;
+export const TenantCode = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(32, 'must be 2-32 characters of a-z 0-9 -'),
+  v.regex(TENANT_CODE_PATTERN, 'must be 2-32 characters of a-z 0-9 -'),
+);
+export const TenantCodeStored = pattern(TENANT_CODE_PATTERN, 32);
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV6 = /^[0-9a-f:.]{2,45}$/i;
+/** `192.0.2.0/24`, `2001:db8::/32` or a bare address: a source allowlist entry (shape and prefix length checked). */
+const isCidr = (s: string): boolean => {
+  const [addr = '', bits, extra] = s.split('/');
+  if (extra !== undefined) return false;
+  const v4 = IPV4.test(addr);
+  if (!v4 && !(IPV6.test(addr) && addr.includes(':'))) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (v4 ? 32 : 128);
+};
+export const Cidr = v.pipe(v.string('must be a string'), v.maxLength(49, 'must be a CIDR'), v.check(isCidr, 'must be a CIDR such as 192.0.2.0/24 or 2001:db8::/32'));
+export const CidrList = v.pipe(v.array(Cidr, 'must be a list of CIDRs'), v.maxLength(64, 'at most 64 CIDRs'));
+
 // ---- SSH and TLS material -----------------------------------------------------
 
 /** An OpenSSH public host key line, `type base64` (comment dropped). */

@@ -1,14 +1,34 @@
 /** Request bodies of the admin routes (operators: admin writes, auditor reads). */
 import * as v from 'valibot';
-import { Instant, KeyFingerprint, OperatorName, printable, SiteCode, strict } from '../formats.ts';
+import { CidrList, Instant, KeyFingerprint, OperatorName, printable, SiteCode, strict, TenantCode } from '../formats.ts';
 import { OPERATOR_ROLES, SITE_POLICIES } from '../vocabulary.ts';
+import { Labels } from './enrollment.ts';
+
+const SitePolicy = v.picklist(SITE_POLICIES, 'must be "manual" or "auto"');
 
 export const CreateSiteRequest = strict({
   site_code: SiteCode,
   name: printable(100, 1),
-  policy: v.optional(v.picklist(SITE_POLICIES, 'must be "manual" or "auto"'), 'manual'),
+  policy: v.optional(SitePolicy, 'manual'),
+  /** Issue 22: the site's tenant (default `default`); a scoped operator may name only its own. */
+  tenant_code: v.optional(TenantCode),
+  /** Enroll accepted only from these sources; empty or absent: any. */
+  allowed_cidrs: v.optional(CidrList, []),
 });
 export type CreateSiteRequest = v.InferOutput<typeof CreateSiteRequest>;
+
+/** PATCH /api/v1/admin/sites/{site_code}: what changes; at least one field. */
+export const UpdateSiteRequest = v.pipe(
+  strict({ name: v.optional(printable(100, 1)), policy: v.optional(SitePolicy), allowed_cidrs: v.optional(CidrList) }),
+  v.check((b) => Object.keys(b).length > 0, 'must name at least one of name, policy, allowed_cidrs'),
+);
+export type UpdateSiteRequest = v.InferOutput<typeof UpdateSiteRequest>;
+
+export const CreateTenantRequest = strict({ tenant_code: TenantCode, name: printable(100, 1) });
+export type CreateTenantRequest = v.InferOutput<typeof CreateTenantRequest>;
+
+/** PATCH /api/v1/admin/agents/{id}: the agent's labels, replaced whole. */
+export const UpdateAgentRequest = strict({ labels: Labels });
 
 // Omitted: the server's default (AIRLOCK_SITE_KEY_TTL_SECONDS / AIRLOCK_SITE_KEY_MAX_USES, #8.11);
 // null: explicitly no limit.
@@ -50,6 +70,8 @@ export const RevokeAgentRequest = strict({ reason: v.optional(printable(500)) })
 export const CreateOperatorRequest = strict({
   name: OperatorName,
   role: v.picklist(OPERATOR_ROLES, `must be one of ${OPERATOR_ROLES.map((r) => `"${r}"`).join(', ')}`),
+  /** Issue 22: scope the operator to one tenant; absent: global (a scoped admin's operators are always its tenant's). */
+  tenant_code: v.optional(TenantCode),
 });
 /**
  * A console password: 12-256 characters, no control characters (so it survives

@@ -4,7 +4,7 @@
  * re-exports them); nothing restates a field.
  */
 import * as v from 'valibot';
-import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, Uuid } from '../formats.ts';
+import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, TenantCodeStored, Uuid } from '../formats.ts';
 import {
   AGENT_STATUSES,
   ENROLLMENT_METHODS,
@@ -29,9 +29,18 @@ export const Site = v.object({
   policy: v.picklist(SITE_POLICIES),
   created_at: Rfc3339,
   created_by: v.string(),
+  tenant_code: TenantCodeStored,
+  /** Enroll accepted only from these; empty: any source. */
+  allowed_cidrs: v.array(v.string()),
 });
 export type Site = v.InferOutput<typeof Site>;
-export const SiteList = listOf(Site);
+export const SiteList = pageOf(Site);
+
+// ---- tenants (issue 22) ----------------------------------------------------------------
+
+export const Tenant = v.object({ tenant_code: TenantCodeStored, name: v.string(), created_at: Rfc3339, created_by: v.string() });
+export type Tenant = v.InferOutput<typeof Tenant>;
+export const TenantList = listOf(Tenant);
 
 /** 201 of a rotation: the `cek_` key is shown only here. */
 export const RotatedEnrollmentKey = v.object({
@@ -86,7 +95,7 @@ export const PairingCode = v.object({
   revoked_at: v.nullable(Rfc3339),
 });
 export type PairingCode = v.InferOutput<typeof PairingCode>;
-export const PairingCodeList = listOf(PairingCode);
+export const PairingCodeList = pageOf(PairingCode);
 
 // ---- enrollments ---------------------------------------------------------------------
 
@@ -133,9 +142,15 @@ export const Agent = v.object({
   created_at: Rfc3339,
   last_seen_at: v.nullable(Rfc3339),
   revoked_at: v.nullable(Rfc3339),
+  /** Issue 22: kept from the enrollment, editable with PATCH. */
+  labels: v.record(v.string(), v.string()),
+  tenant_code: TenantCodeStored,
+  /** The operator's name, or `policy` for an automatic approval; null for rows older than the record. */
+  approved_by: v.nullable(v.string()),
+  approved_at: v.nullable(Rfc3339),
 });
 export type Agent = v.InferOutput<typeof Agent>;
-export const AgentList = listOf(Agent);
+export const AgentList = pageOf(Agent);
 
 /** The revoke answer: the agent, and (issue 18) whether its site's enrollment key should be rotated (an `auto` site). */
 export const RevokedAgent = v.object({ ...Agent.entries, rotate_site_key_advised: v.boolean() });
@@ -179,6 +194,8 @@ export const Operator = v.object({
   id: Uuid,
   name: v.string(),
   role: v.picklist(OPERATOR_ROLES),
+  /** null: global. */
+  tenant_code: v.nullable(TenantCodeStored),
   created_at: Rfc3339,
   disabled_at: v.nullable(Rfc3339),
 });
@@ -186,7 +203,13 @@ export type Operator = v.InferOutput<typeof Operator>;
 export const OperatorList = listOf(Operator);
 
 /** 201 of a new operator: the `aop_` token is shown only here. */
-export const CreatedOperator = v.object({ id: Uuid, name: v.string(), role: v.picklist(OPERATOR_ROLES), token: OperatorToken });
+export const CreatedOperator = v.object({
+  id: Uuid,
+  name: v.string(),
+  role: v.picklist(OPERATOR_ROLES),
+  tenant_code: v.nullable(TenantCodeStored),
+  token: OperatorToken,
+});
 export type CreatedOperator = v.InferOutput<typeof CreatedOperator>;
 
 const OperatorRef = { name: v.string(), role: v.picklist(OPERATOR_ROLES) };
