@@ -67,7 +67,7 @@ const enrolled = async (client: 'node' | 'shell') => {
   const site = await createSite(stack, 'manual');
   const key = await rotateEnrollmentKey(stack, site);
   const stateDir = await tempStateDir();
-  const flags = ['--server', stack.edgeUrl, '--site', site, '--state-dir', stateDir, '--pin', pin, '--name', 'rotor-1', '--machine-uid', `rotor-${site}`];
+  const flags = ['--server', stack.edgeUrl, '--site', site, '--state-dir', stateDir, '--pin', pin, '--name', 'rotor-1', '--machine-uid', `rotor-${site}`, '--label', 'role=rotor'];
   const run = client === 'node' ? runAgent(['enroll', ...flags], { AIRLOCK_ENROLLMENT_KEY: key }) : runShellClient(flags, { AIRLOCK_ENROLLMENT_KEY: key });
   const fingerprint = await approvalLine(run, site);
   await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
@@ -88,13 +88,15 @@ const expectRotated = async (site: string, stateDir: string, first: Record<strin
   expect(await authorizedKeys(String(now.fingerprint))).toHaveLength(1);
   // One agent, the same one, with the new key; the rotation was approved by no operator.
   const agents = (await stack.admin('GET', '/api/v1/admin/agents')).body.items.filter((a: { site_code: string }) => a.site_code === site);
-  expect(agents).toMatchObject([{ id: first.agent_id, fingerprint: now.fingerprint, status: 'active' }]);
+  // It keeps its labels too: the rotation's enrollment carries none, and a re-key never replaces them.
+  expect(agents).toMatchObject([{ id: first.agent_id, fingerprint: now.fingerprint, status: 'active', labels: { role: 'rotor' } }]);
   const rotation = (await enrollmentsOf(stack, site)).find((e) => e.fingerprint === now.fingerprint) as unknown as { status: string; decided_by: string };
   expect(rotation).toMatchObject({ status: 'approved', decided_by: 'system' });
   return now;
 };
 
-describe('rotate-key (real stack)', () => {
+// Each test runs several agent processes (tsx start-up is seconds on a loaded machine).
+describe('rotate-key (real stack)', { timeout: 120_000 }, () => {
   it('airlock-agent rotates its key on a manual site with no operator; the old key cannot even recover', async () => {
     const { site, key, stateDir, first } = await enrolled('node');
     const oldState = `${stateDir}-old`;

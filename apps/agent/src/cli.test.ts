@@ -140,6 +140,35 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(status.out + out).not.toContain('cak_');
   });
 
+  it('enroll --force keeps the machine uid the server knows (credentials.json), not a newly derived one', async () => {
+    const paths = statePaths(tmp);
+    await fs.chmod(tmp, 0o700);
+    await writeCredentials(paths, {
+      version: 1,
+      agent_id: AGENT_ID,
+      site_code: 'ACME',
+      agent_key: `cak_${'k'.repeat(43)}`,
+      server: 'https://edge.example.com',
+      fingerprint: FINGERPRINT,
+      hostname: 'vma-01',
+      machine_uid: 'uid-from-an-older-agent',
+      enrolled_at: '2026-11-22T18:00:00.000Z',
+      private_key_file: paths.privateKey,
+      ssh: null,
+      tls: {},
+    });
+    const root = await fakeMachineRoot({ productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32' });
+    try {
+      const args = ['enroll', '--server', 'https://127.0.0.1:1', '--site', 'acme', '--enrollment-key', `cek_${'x'.repeat(43)}`, '--state-dir', tmp, '--name', 'vma-01', '--force'];
+      const { code, out } = await cli(args, { AIRLOCK_MACHINE_ROOT: root });
+      expect(code).toBe(ExitCode.Network);
+      expect(out).toContain(`Machine uid kept from ${paths.credentials}`);
+      expect(out).not.toContain('Machine uid derived');
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('rotate-key refuses an agent without a machine uid (a pairing-code enrollment) before sending anything', async () => {
     const paths = statePaths(tmp);
     await fs.chmod(tmp, 0o700);
