@@ -145,3 +145,33 @@ describe('sh installer.run as root', { timeout: 240_000 }, () => {
     expect(r.stderr).toMatch(/needs root .*--state-dir D --no-install/);
   });
 });
+
+describe('the Debian package', { timeout: 240_000 }, () => {
+  it('builds with --format deb; dpkg -i installs and enrolls, dpkg -r removes, dpkg --purge clears the state', async () => {
+    const out = path.join(work, 'deb');
+    const { site, files } = await buildFor(out, ['--format', 'deb']);
+    const deb = files.find((f) => f.endsWith('.deb')) ?? '';
+    expect(path.basename(deb)).toMatch(new RegExp(`^airlock-agent-${site}_\\d+_all\\.deb$`));
+    const info = await run('dpkg-deb', ['--info', deb]);
+    expect(info.stdout).toMatch(/Package: airlock-agent\n/);
+    expect((await run('dpkg-deb', ['--contents', deb])).stdout).toMatch(/\.\/usr\/lib\/airlock-agent\/installer\.run/);
+    const env = { PATH: pathWithStandIn };
+    try {
+      const installed = await run('dpkg', ['-i', deb], env);
+      expect(installed.code, installed.stdout + installed.stderr).toBe(0);
+      expect(installed.stdout).toMatch(/Enrolling with .* as site/);
+      expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
+      expect(existsSync(`${PREFIX}/bin/airlock-agent`)).toBe(true);
+      // The installer (and the key in it) does not stay on disk.
+      expect(existsSync('/usr/lib/airlock-agent/installer.run')).toBe(false);
+      const removed = await run('dpkg', ['-r', 'airlock-agent'], env);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(everythingGone()).toEqual([]);
+      expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
+      expect((await run('dpkg', ['--purge', 'airlock-agent'], env)).code).toBe(0);
+      expect(existsSync(STATE)).toBe(false);
+    } finally {
+      await run('dpkg', ['--purge', 'airlock-agent'], env);
+    }
+  });
+});
