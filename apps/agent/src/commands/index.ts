@@ -1,6 +1,7 @@
 import { enrollCommand } from './enroll.ts';
 import { recoverCommand } from './recover.ts';
 import { renewCommand } from './renew.ts';
+import { setupCommand } from './setup.ts';
 import { statusCommand } from './status.ts';
 import { tunnelCommand } from './tunnel.ts';
 import type { AgentCommand } from './types.ts';
@@ -13,6 +14,7 @@ export type { AgentCommand } from './types.ts';
  */
 export const COMMANDS: readonly AgentCommand[] = [
   enrollCommand,
+  setupCommand,
   renewCommand,
   recoverCommand,
   statusCommand,
