@@ -301,7 +301,10 @@ trial() {
 if [ "$UNINSTALL" = 1 ]; then uninstall; exit 0; fi
 if [ "$ENROLL_PENDING" = 1 ]; then enroll_pending; exit $?; fi
 if [ "$AIRLOCK_EMBEDDED" != 1 ]; then
-  die "$EXIT_NO_CONFIG" "this installer carries no site configuration; ask your Airlock operator for the site's installer"
+  # No site configuration (the installed copy, /opt/airlock-agent/lib/installer.sh):
+  # on a console, the setup wizard asks for it; unattended there is nothing to do.
+  if [ -t 0 ] && [ -t 1 ] && [ -x "$LINK" ] && [ "$NO_INSTALL" = 0 ]; then exec "$LINK" setup; fi
+  die "$EXIT_NO_CONFIG" "this installer carries no site configuration: on a terminal with the agent installed it starts airlock-agent setup; otherwise ask your Airlock operator for the site's installer"
 fi
 if [ "$NO_INSTALL" = 1 ]; then trial; fi
 install_all

@@ -91,6 +91,11 @@ describe('sh installer.run as root', { timeout: 240_000 }, () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already enrolled/);
 
+    // The installed copy carries no configuration: unattended (no terminal) it has nothing to do.
+    const bare = await run('sh', [`${PREFIX}/lib/installer.sh`], env);
+    expect(bare.code).toBe(23);
+    expect(bare.stderr).toMatch(/carries no site configuration/);
+
     const gone = await run('sh', [`${PREFIX}/lib/installer.sh`, '--uninstall'], env);
     expect(gone.code, gone.stderr).toBe(0);
     expect(gone.stdout).toMatch(/Kept the state in \/var\/lib\/airlock-agent/);
