@@ -57,7 +57,7 @@ const buildFor = async (out: string, extra: string[] = []) => {
   return { site, files: (await readdir(out)).map((f) => path.join(out, f)) };
 };
 
-describe('sh installer.run as root', { timeout: 240_000 }, () => {
+describe('sh installer.run as root', { timeout: 420_000 }, () => {
   it('installs the agent, the state directory and the units, enrolls, enables; --uninstall removes it all', async () => {
     const { site, files } = await buildFor(path.join(work, 'run'));
     const runFile = files.find((f) => f.endsWith('.run')) ?? '';
@@ -151,7 +151,7 @@ describe('sh installer.run as root', { timeout: 240_000 }, () => {
   });
 });
 
-describe('the Debian package', { timeout: 240_000 }, () => {
+describe('the Debian package', { timeout: 420_000 }, () => {
   it('builds with --format deb; dpkg -i installs and enrolls, dpkg -r removes, dpkg --purge clears the state', async () => {
     const out = path.join(work, 'deb');
     const { site, files } = await buildFor(out, ['--format', 'deb']);

@@ -47,7 +47,7 @@ const allText = async (dir: string): Promise<string> => {
 const trial = (file: string, stateDir: string) =>
   run('sh', [file, '--state-dir', stateDir, '--no-install', '--machine-uid', `installer-${randomBytes(6).toString('hex')}`]);
 
-describe('a site installer built with --rotate', { timeout: 180_000 }, () => {
+describe('a site installer built with --rotate', { timeout: 300_000 }, () => {
   let site: string;
   let built: Awaited<ReturnType<typeof build>>;
   let out: string;
@@ -120,7 +120,7 @@ describe('a site installer built with --rotate', { timeout: 180_000 }, () => {
   });
 });
 
-describe('rotation retires older installers', { timeout: 180_000 }, () => {
+describe('rotation retires older installers', { timeout: 300_000 }, () => {
   it('stops the old installer with its version, fingerprint and exit code 20; the new one enrolls', async () => {
     const site = await createSite(stack, 'auto');
     const old = await build(site, path.join(work, 'old'), ['--rotate']);

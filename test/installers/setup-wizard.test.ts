@@ -66,7 +66,7 @@ const console_ = (args: string, env: Record<string, string>) => {
   };
 };
 
-describe('airlock-agent setup on a terminal', { timeout: 180_000 }, () => {
+describe('airlock-agent setup on a terminal', { timeout: 300_000 }, () => {
   it('validates as it goes, asks again after a mistyped code, and enrolls', async () => {
     const site = await createSite(stack);
     const good = (await stack.admin('POST', '/api/v1/admin/pairing-codes', { site_code: site, auto_approve: true })).body.code as string;
