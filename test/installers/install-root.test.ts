@@ -6,10 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '@airlock/testing';
 import { startStack, type Stack } from '../helpers/stack.ts';
 import { createSite, fileMode } from '../agent/support.ts';
 import { airlock, bundleAgent, run, standIn } from './support.ts';
@@ -133,6 +134,29 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
     expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
     expect((await run('sh', [runFile, '--uninstall', '--purge'], env)).code).toBe(0);
     expect(everythingGone()).toEqual([]);
+  });
+
+  it('with the server unreachable, leaves the key for the first-boot unit, which enrolls and deletes it', async () => {
+    const site = await createSite(stack, 'auto');
+    const out = path.join(work, 'offline');
+    // Built for an address nothing listens on, as if the network were down during the install.
+    const closed = `https://127.0.0.1:${await freePort()}`;
+    const r0 = await airlock(stack, ['sites', 'installer', site, '--server', closed, '--pin', `sha256:${stack.certSha256}`, '--out', out, '--rotate']);
+    expect(r0.code, r0.stderr).toBe(0);
+    const runFile = path.join(out, (await readdir(out)).find((f) => f.endsWith('.run')) ?? '');
+    const env = { PATH: pathWithStandIn };
+    const r = await run('sh', [runFile, '--machine-uid', 'installer-root-0004'], env);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/airlock-agent-enroll\.service will enroll at the next boot/);
+    const pending = path.join(STATE, 'enroll.env');
+    expect(await fileMode(pending)).toBe(0o600);
+    // The network is back (here: the address is the real edge's), and the unit runs at boot.
+    await writeFile(pending, (await readFile(pending, 'utf8')).replace(closed, stack.edgeUrl));
+    const boot = await run('sh', [`${PREFIX}/lib/installer.sh`, '--enroll-pending'], env);
+    expect(boot.code, boot.stdout + boot.stderr).toBe(0);
+    expect(existsSync(pending)).toBe(false);
+    expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
+    expect(await readFile(systemctlLog, 'utf8')).toMatch(/start airlock-agent-tunnel\.service airlock-agent-renew\.timer/);
   });
 
   it('refuses to install without root, pointing at the trial mode', async () => {
