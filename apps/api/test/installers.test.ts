@@ -86,6 +86,10 @@ describe('POST /api/v1/admin/sites/{site_code}/installer', () => {
     expect(r.status).toBe(409);
     expect(JSON.stringify(r.body)).not.toContain(theirs.body.enrollment_key);
     expect(await keyVersion(mine)).toBe(1);
+    const audit = await t.admin('get', `/api/v1/admin/audit?event_type=site.installer_refused&site_code=${mine}`);
+    expect(audit.body.items).toHaveLength(1);
+    expect(audit.body.items[0].details).toMatchObject({ reason: 'not_current', code: 'conflict' });
+    expect(JSON.stringify(audit.body.items)).not.toContain(theirs.body.enrollment_key);
   });
 
   it('refuses hostile and malformed bodies with 400, before any rotation', async () => {

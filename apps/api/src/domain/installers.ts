@@ -48,20 +48,24 @@ const sources = (deps: Deps): InstallerSources => {
 
 const sameDigest = (a: string, b: string): boolean => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
+/** A refused saved key is audited (which site, why; never the key). */
+const refuse = (siteCode: string, reason: string, message: string) =>
+  new ApiError('conflict', message, { audit: { eventType: 'site.installer_refused', siteCode, details: { reason } } });
+
 /** The operator's saved key, if it is the site's current and still usable key; a 409 naming the current version otherwise. */
 const checkSavedKey = async (deps: Deps, siteCode: string, key: string) => {
   if (!(await getSite(deps.db, siteCode))) throw new ApiError('not_found', `No site ${siteCode}`);
   const current = await getActiveEnrollmentKey(deps.db, siteCode);
-  if (!current) throw new ApiError('conflict', `Site ${siteCode} has no enrollment key; build with rotate to mint one`);
+  if (!current) throw refuse(siteCode, 'no_key', `Site ${siteCode} has no enrollment key; build with rotate to mint one`);
   if (!sameDigest(secretDigest(key), current.digest)) {
-    throw new ApiError('conflict', `That key is not the current enrollment key of ${siteCode} (current: ${current.fingerprint}); use the current key or rotate`);
+    throw refuse(siteCode, 'not_current', `That key is not the current enrollment key of ${siteCode} (current: ${current.fingerprint}); use the current key or rotate`);
   }
   const now = deps.clock.now();
   if (current.expiresAt !== null && current.expiresAt <= now) {
-    throw new ApiError('conflict', `The enrollment key ${current.fingerprint} of ${siteCode} has expired; rotate`);
+    throw refuse(siteCode, 'expired', `The enrollment key ${current.fingerprint} of ${siteCode} has expired; rotate`);
   }
   if (current.maxUses !== null && current.useCount >= current.maxUses) {
-    throw new ApiError('conflict', `The enrollment key ${current.fingerprint} of ${siteCode} has no uses left; rotate`);
+    throw refuse(siteCode, 'used_up', `The enrollment key ${current.fingerprint} of ${siteCode} has no uses left; rotate`);
   }
   return { key, version: current.version, fingerprint: current.fingerprint };
 };
