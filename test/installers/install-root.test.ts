@@ -35,7 +35,7 @@ beforeAll(async () => {
   expect(existsSync(STATE)).toBe(false);
   work = await mkdtemp(path.join(tmpdir(), 'airlock-installers-root-'));
   systemctlLog = path.join(work, 'systemctl.log');
-  const dir = await standIn('systemctl', systemctlLog, { 'is-system-running': 'running' });
+  const dir = await standIn(work, 'systemctl', systemctlLog, { 'is-system-running': 'running' });
   pathWithStandIn = `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`;
   stack = await startStack({ tls: true, apiEnv: { AIRLOCK_AGENT_BUNDLE: await bundleAgent(work) } });
 }, 180_000);
@@ -112,7 +112,7 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
   it('without systemd running, installs the units and says what it skipped', async () => {
     const { files } = await buildFor(path.join(work, 'nosystemd'));
     const runFile = files.find((f) => f.endsWith('.run')) ?? '';
-    const dir = await standIn('systemctl', systemctlLog, { 'is-system-running': 'offline' });
+    const dir = await standIn(work, 'systemctl', systemctlLog, { 'is-system-running': 'offline' });
     const env = { PATH: `${dir}:${process.env.PATH ?? ''}` };
     const r = await run('sh', [runFile, '--machine-uid', 'installer-root-0002'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);

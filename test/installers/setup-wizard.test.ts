@@ -74,7 +74,7 @@ describe('airlock-agent setup on a terminal', { timeout: 300_000 }, () => {
     const other = await createPairingCode(stack, await createSite(stack));
     const otherCode = other.code;
     const log = path.join(work, 'systemctl.log');
-    const bin = await standIn('systemctl', log, { 'is-system-running': 'offline' });
+    const bin = await standIn(work, 'systemctl', log, { 'is-system-running': 'offline' });
     const state = path.join(work, 'state');
     const t = console_(`setup --state-dir ${state}`, { PATH: `${bin}:${process.env.PATH ?? ''}` });
 

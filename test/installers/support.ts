@@ -5,7 +5,6 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, TSX } from '@airlock/testing';
@@ -44,17 +43,17 @@ export const bundleAgent = async (dir: string): Promise<string> => {
 };
 
 /**
- * A directory holding a stand-in `name` that appends its arguments to
+ * A directory under `parent` holding a stand-in `name` that appends its arguments to
  * `log` and prints `answers[first argument]` (e.g. systemctl's
  * is-system-running → running). Put it first on PATH.
  */
-export const standIn = async (name: string, log: string, answers: Record<string, string>, body = ''): Promise<string> => {
-  const dir = await mkdtemp(path.join(tmpdir(), `airlock-standin-${name}-`));
+export const standIn = async (parent: string, name: string, log: string, answers: Record<string, string>): Promise<string> => {
+  const dir = await mkdtemp(path.join(parent, `standin-${name}-`));
   const cases = Object.entries(answers)
     .map(([arg, out]) => `  ${arg}) echo '${out}' ;;`)
     .join('\n');
   const file = path.join(dir, name);
-  await writeFile(file, `#!/bin/sh\necho "$*" >> '${log}'\n${body}case \${1:-} in\n${cases}\nesac\nexit 0\n`);
+  await writeFile(file, `#!/bin/sh\necho "$*" >> '${log}'\ncase \${1:-} in\n${cases}\nesac\nexit 0\n`);
   await chmod(file, 0o755);
   return dir;
 };
