@@ -243,7 +243,7 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect((await cli(['status', '--help'])).out).toMatch(/airlock-agent status/);
     const unknown = await cli(['frobnicate']);
     expect(unknown.code).toBe(ExitCode.Usage);
-    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "renew", "recover", "rotate-key", "status"/);
+    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "setup", "renew", "recover", "rotate-key", "status"/);
   });
 
   it('keeps every exit code distinct', () => {

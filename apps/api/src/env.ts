@@ -57,6 +57,8 @@ export const ApiEnv = defineEnv(
     ...redisFields(),
     EDGE_REDIS_PREFIX: redisKeyPrefix(DEFAULT_KEY_PREFIX),
     AIRLOCK_DATA_DIR: v.optional(v.string(), DEFAULT_DATA_DIR),
+    // Issue 23: the agent bundle installers carry; default apps/agent/dist/main.js of the checkout (`pnpm build`).
+    AIRLOCK_AGENT_BUNDLE: v.optional(v.pipe(v.string(), v.minLength(1))),
     AIRLOCK_SECRET: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
     API_HOST: v.optional(ipAddress(), '127.0.0.1'),
     API_PORT: port(8082, { allowZero: true }),
@@ -164,6 +166,8 @@ export interface ApiConfig {
   redis: RedisTarget | null;
   redisPrefix: string | undefined;
   dataDir: string;
+  /** The agent bundle installers carry; undefined: the checkout's apps/agent/dist/main.js. */
+  agentBundlePath: string | undefined;
   secret: string | undefined;
   host: string;
   port: number;
@@ -248,6 +252,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     redis: redis.target,
     redisPrefix: o.EDGE_REDIS_PREFIX,
     dataDir: path.resolve(o.AIRLOCK_DATA_DIR),
+    agentBundlePath: o.AIRLOCK_AGENT_BUNDLE === undefined ? undefined : path.resolve(o.AIRLOCK_AGENT_BUNDLE),
     secret: o.AIRLOCK_SECRET,
     host: o.API_HOST,
     port: o.API_PORT,

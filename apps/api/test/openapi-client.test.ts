@@ -68,6 +68,12 @@ export const all = async () => {
   if (rotated.data) { const key: string = rotated.data.key; const until: string | null = rotated.data.expires_at; void key; void until; }
   const described = await client.GET('/api/v1/admin/sites/{site_code}/enrollment-key', { params: { path: { site_code: 'ACME' } } });
   if (described.data) { const left: number | null = described.data.uses_left; void left; }
+  const installer = await client.POST('/api/v1/admin/sites/{site_code}/installer', { params: { path: { site_code: 'ACME' } }, body: { server: 'https://airlock.example.net', pin: 'sha256:ab', rotate: true } });
+  if (installer.data) { const name: string = installer.data.file_name; const sig: string = installer.data.signature; const key: string | undefined = installer.data.enrollment_key; void name; void sig; void key; }
+  const signers = await client.GET('/api/v1/admin/installers/allowed-signers');
+  if (signers.data) { const lines: string = signers.data.allowed_signers; const current: boolean = signers.data.keys[0].current; void lines; void current; }
+  const resigned = await client.POST('/api/v1/admin/installers/signing-key');
+  if (resigned.data) { const fp: string = resigned.data.keys[0].fingerprint; void fp; }
 
   const code = await client.POST('/api/v1/admin/pairing-codes', { body: { site_code: 'ACME', ttl_seconds: 600 } });
   if (code.data) { const shown: string = code.data.code; void shown; }

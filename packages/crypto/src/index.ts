@@ -7,3 +7,4 @@ export * from './csr.ts';
 export * from './certificates.ts';
 export * from './name-constraints.ts';
 export * from './self-signed-cert.ts';
+export * from './sshsig.ts';

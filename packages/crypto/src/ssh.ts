@@ -175,7 +175,7 @@ const PEM_LINE_LENGTH = 70;
 const MAX_PRIVATE_KEY_PEM = 16 * 1024;
 
 /** Checks a 64-byte tweetnacl secret key is seed || the public key of that seed. */
-const publicKeyOfSecretKey = (secretKey: Uint8Array): Uint8Array => {
+export const publicKeyOfSecretKey = (secretKey: Uint8Array): Uint8Array => {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== nacl.sign.secretKeyLength) {
     throw new SshKeyError('an Ed25519 secret key is 64 bytes (seed || public key)');
   }

@@ -11,6 +11,7 @@ export * from './wire/requests/agent.ts';
 export * from './wire/requests/admin.ts';
 export * from './wire/requests/internal.ts';
 export * from './wire/requests/queries.ts';
+export * from './wire/requests/installers.ts';
 export * from './wire/responses/index.ts';
 /** The answer schemas by name (the OpenAPI document names its components after them). */
 export * as responseSchemas from './wire/responses/index.ts';

@@ -3,6 +3,7 @@ import { machineIdCommand } from './machine-id.ts';
 import { recoverCommand } from './recover.ts';
 import { renewCommand } from './renew.ts';
 import { rotateKeyCommand } from './rotate-key.ts';
+import { setupCommand } from './setup.ts';
 import { statusCommand } from './status.ts';
 import { tunnelCommand } from './tunnel.ts';
 import type { AgentCommand } from './types.ts';
@@ -15,6 +16,7 @@ export type { AgentCommand } from './types.ts';
  */
 export const COMMANDS: readonly AgentCommand[] = [
   enrollCommand,
+  setupCommand,
   renewCommand,
   recoverCommand,
   rotateKeyCommand,

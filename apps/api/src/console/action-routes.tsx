@@ -6,6 +6,7 @@
  */
 import {
   ApproveRequest,
+  BuildInstallerRequest,
   ClearLockoutRequest,
   CreatePairingCodeRequest,
   CreateSiteRequest,
@@ -18,6 +19,7 @@ import type { Context, Hono } from 'hono';
 import * as v from 'valibot';
 import { revokeAgentById } from '../domain/agents.ts';
 import { approveEnrollment, rejectEnrollment } from '../domain/decisions.ts';
+import { buildInstaller } from '../domain/installers.ts';
 import type { Deps } from '../domain/deps.ts';
 import { liftLockout } from '../domain/lockouts.ts';
 import { createPairingCode, revokeCode } from '../domain/pairing-codes.ts';
@@ -115,6 +117,31 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const sites = await loadSites(deps, c.get('operator'));
     const paging = { nextCursor: sites.nextCursor, paged: false, filter: {} };
     return sendPage(c, <SitesPage {...frame(c, deps)} items={sites.items} paging={paging} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
+  });
+
+  // Issue 23: rotate and build the site's installer; key and installer are in this response only.
+  app.post('/console/sites/:site_code/installer', async (c) => {
+    const f = await adminForm(c, deps);
+    const site = siteParam(c);
+    const trust = optionalText(f, 'trust');
+    const body = parseWith(BuildInstallerRequest, {
+      server: f.server?.trim() ?? '',
+      ...(optionalText(f, 'ca_pem') !== undefined ? { ca_pem: f.ca_pem } : { pin: trust ?? '' }),
+      rotate: true,
+    });
+    const built = await buildInstaller(deps, site, body, c.get('operator'), c.get('client'));
+    const sites = await loadSites(deps, c.get('operator'));
+    return sendPage(
+      c,
+      <SitesPage
+        {...frame(c, deps)}
+        items={sites.items}
+        paging={{ nextCursor: sites.nextCursor, paged: false, filter: {} }}
+        rotated={{ site_code: site, key: built.enrollment_key ?? '', fingerprint: built.key_fingerprint }}
+        installer={built}
+      />,
+      201,
+    );
   });
 
   app.post('/console/lockouts/lift', async (c) => {

@@ -4,6 +4,7 @@ import { auditCommand, auditPruneCommand, auditRefusalsCommand } from './audit.t
 import { doctorCommand } from './doctor.ts';
 import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
 import { approveCommand, enrollmentsListCommand, pendingCommand, rejectCommand } from './enrollments.ts';
+import { installersAllowedSignersCommand, installersRotateSigningKeyCommand, sitesInstallerCommand } from './installers.ts';
 import { lockoutsClearCommand, lockoutsListCommand } from './lockouts.ts';
 import { migrateCommand } from './migrate.ts';
 import {
@@ -47,6 +48,9 @@ export const COMMANDS: readonly Command[] = [
   sitesUpdateCommand,
   sitesKeyRotateCommand,
   sitesKeyShowCommand,
+  sitesInstallerCommand,
+  installersAllowedSignersCommand,
+  installersRotateSigningKeyCommand,
   codesCreateCommand,
   codesListCommand,
   codesRevokeCommand,

@@ -22,10 +22,12 @@ import type * as v from 'valibot';
 import * as admin from './requests/admin.ts';
 import { AgentChallengeRequest, AgentCredentialsRequest } from './requests/agent.ts';
 import { EnrollRequest, VerifyRequest } from './requests/enrollment.ts';
+import * as installerRequests from './requests/installers.ts';
 import * as internal from './requests/internal.ts';
 import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery, SiteListQuery, WebhookDeliveriesQuery } from './requests/queries.ts';
 import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
+import * as installerAnswers from './responses/installers.ts';
 import * as internalAnswers from './responses/internal.ts';
 import { Liveness, OpenApiDocument, Readiness } from './responses/service.ts';
 import { bodyErrors, EDGE, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
@@ -130,6 +132,24 @@ export const ROUTES = {
     method: 'get', path: '/api/v1/admin/sites/:site_code/enrollment-key', area: 'admin', summary: "A site's active enrollment key (never the key)", auth: 'operator', roles: READ,
     params: { site_code: 'Site code' },
     responses: { 200: { description: 'The active key, described', schema: answers.EnrollmentKeyDescription }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  buildInstaller: {
+    method: 'post', path: '/api/v1/admin/sites/:site_code/installer', area: 'admin', summary: "Build a site's signed installer, minting the next enrollment key or embedding the current one", auth: 'operator', roles: WRITE,
+    params: { site_code: 'Site code' }, body: installerRequests.BuildInstallerRequest,
+    responses: {
+      201: { description: 'The installer, its sha256 and its SSHSIG; the key only when minted now', schema: installerAnswers.BuiltInstaller },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] },
+      409: { codes: ['conflict'], description: 'The enrollment key given is not the site\'s current, usable key' },
+      503: { codes: ['service_unavailable'], description: 'The agent bundle is not built on the api host' },
+    },
+  },
+  installerSigners: {
+    method: 'get', path: '/api/v1/admin/installers/allowed-signers', area: 'admin', summary: 'The installer signing keys as an ssh-keygen allowed_signers file', auth: 'operator', roles: READ,
+    responses: { 200: { description: 'Current key first, then the previous one during an overlap', schema: installerAnswers.InstallerSigners }, ...operatorErrors },
+  },
+  rotateInstallerSigningKey: {
+    method: 'post', path: '/api/v1/admin/installers/signing-key', area: 'admin', summary: 'Make a new installer signing key; the previous one stays listed until the next rotation', auth: 'operator', roles: WRITE, globalOnly: true,
+    responses: { 201: { description: 'The signers after the rotation', schema: installerAnswers.InstallerSigners }, ...operatorErrors },
   },
   createPairingCode: {
     method: 'post', path: '/api/v1/admin/pairing-codes', area: 'admin', summary: 'Make a one-time pairing code; the code is shown only here', auth: 'operator', roles: WRITE,

@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import type { EnrollmentKeyDescription, Site } from '@airlock/schema';
+import type { BuiltInstaller, EnrollmentKeyDescription, Site } from '@airlock/schema';
 import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame, Pager } from './layout.tsx';
 
 /** A site with its active enrollment key described (the wire's types), as the Sites page shows it. */
@@ -36,16 +36,64 @@ const RotatedKeyCard = ({ rotated }: { rotated: RotatedKey }) => (
   </section>
 );
 
+/** Issue 23: the installer next to the key it embeds, as downloads (data: links: nothing is kept server-side). */
+const InstallerCard = ({ built }: { built: BuiltInstaller }) => (
+  <section class="card" aria-labelledby="installer-title" id="installer">
+    <h2 id="installer-title">Installer for {built.site_code}</h2>
+    <p>
+      <a class="btn btn-primary" download={built.file_name} href={`data:application/octet-stream;base64,${built.installer_base64}`}>
+        Download {built.file_name}
+      </a>{' '}
+      <a class="btn" download={`${built.file_name}.sig`} href={`data:text/plain;base64,${Buffer.from(built.signature).toString('base64')}`}>
+        Signature (.sig)
+      </a>
+    </p>
+    <p class="muted small">
+      SHA-256 <code class="fp">{built.sha256}</code>, signed by <code class="fp">{built.signer_fingerprint}</code>. It carries the key above: keep
+      it as secret. Check it with <code>ssh-keygen -Y verify</code> (see docs/installers.md).
+    </p>
+  </section>
+);
+
+/** Admins: rotate and build the installer in one step (the server and its pin or CA go into the file). */
+const InstallerForm = ({ site, csrf }: { site: string; csrf: string }) => (
+  <details class="installer-form">
+    <summary class="btn btn-small">Rotate key and download installer</summary>
+    <form method="post" action={`/console/sites/${site}/installer`} class="form-grid">
+      <CsrfField token={csrf} />
+      <div class="field field-wide">
+        <label for={`server-${site}`}>Server appliances dial</label>
+        <input id={`server-${site}`} name="server" type="url" required maxlength={300} placeholder="https://airlock.example.net" />
+      </div>
+      <div class="field field-wide">
+        <label for={`pin-${site}`}>Certificate pin</label>
+        <input id={`pin-${site}`} name="trust" type="text" maxlength={200} placeholder="sha256:…" />
+      </div>
+      <div class="field field-wide">
+        <label for={`ca-${site}`}>or CA certificate (PEM)</label>
+        <textarea id={`ca-${site}`} name="ca_pem" rows={3} maxlength={12000} />
+      </div>
+      <div class="field field-submit">
+        <button type="submit" class="btn btn-small">
+          Rotate and build
+        </button>
+      </div>
+    </form>
+  </details>
+);
+
 export const SitesPage = (
   props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
     items: SiteItem[];
     canAct: boolean;
     rotated: RotatedKey | null;
+    installer?: BuiltInstaller;
     paging: { nextCursor: string | null; paged: boolean; filter: { tenant?: string } };
   },
 ) => (
   <Layout title="Sites" session={props.session} csrf={props.csrf} active="sites" notice={props.notice} tenant={props.tenant}>
     {props.rotated ? <RotatedKeyCard rotated={props.rotated} /> : null}
+    {props.installer ? <InstallerCard built={props.installer} /> : null}
     {props.canAct ? (
       <form method="post" action="/console/sites" class="card form-grid">
         <h2>Create a site</h2>
@@ -126,6 +174,7 @@ export const SitesPage = (
                     {s.key ? 'Rotate enrollment key' : 'Create enrollment key'}
                   </button>
                 </form>
+                <InstallerForm site={s.site_code} csrf={props.csrf} />
               </td>
             ) : null}
           </tr>

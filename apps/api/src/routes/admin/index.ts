@@ -5,6 +5,7 @@ import type { AppEnv } from '../../http/context.ts';
 import { registerAgentRoutes } from './agents.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerEnrollmentRoutes } from './enrollments.ts';
+import { registerInstallerRoutes } from './installers.ts';
 import { registerLockoutRoutes } from './lockouts.ts';
 import { registerOperatorRoutes } from './operators.ts';
 import { registerPairingCodeRoutes } from './pairing-codes.ts';
@@ -15,6 +16,7 @@ import { registerWebhookRoutes } from './webhooks.ts';
 export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/admin/*', requireOperator(deps, 'admin'));
   registerSiteRoutes(app, deps);
+  registerInstallerRoutes(app, deps);
   registerPairingCodeRoutes(app, deps);
   registerEnrollmentRoutes(app, deps);
   registerAgentRoutes(app, deps);

@@ -3,3 +3,4 @@ export * from './enrollment.ts';
 export * from './admin.ts';
 export * from './internal.ts';
 export * from './service.ts';
+export * from './installers.ts';
