@@ -27,8 +27,11 @@ export type Admission =
   | { ok: false; retryAfterSeconds: number; rule: string; key: string; kind: 'limit' | 'lockout' | 'block' | 'error' };
 
 export interface Throttle {
-  /** Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client. */
-  admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Promise<Admission>;
+  /**
+   * Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client.
+   * Synchronous when the answer is known in memory (a known block or spent budget, or no Redis).
+   */
+  admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Admission | Promise<Admission>;
   /** Counts the api's answer (see plan.ts for which answers count where). */
   /** `streak`: from the admission; a success resets a failure streak only when one was seen. */
   recordOutcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => Promise<void>;
@@ -47,6 +50,9 @@ const BLOCK_LINE: Record<Gate['rule'], string> = {
   poll_failures: 'poll block',
   agent_failures: 'agent block',
 };
+
+/** Plans kept (planOf); a plan is a few hundred bytes. */
+const PLAN_CACHE = 10_000;
 
 const ERROR: Admission = { ok: false, retryAfterSeconds: 1, rule: 'internal', key: '', kind: 'error' };
 
@@ -167,7 +173,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
   sweep.unref();
 
   const refuseGate = (gate: Gate, ms: number): Admission => {
-    metrics.throttle.inc({ rule: gate.rule, decision: gate.kind });
+    metrics.throttle.inc(gate.rule, gate.kind);
     return { ok: false, retryAfterSeconds: seconds(ms), rule: gate.rule, key: gate.key, kind: gate.kind };
   };
 
@@ -182,7 +188,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     for (const b of plan.budgets) {
       const until = knownSpent.until(b.key, now);
       if (until !== undefined) {
-        metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+        metrics.throttle.inc(b.rule, 'limit');
         return { ok: false, retryAfterSeconds: seconds(until - now), rule: b.rule, key: b.key, kind: 'limit' };
       }
     }
@@ -202,11 +208,11 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       if (b === undefined) return ERROR;
       // Remember only shared verdicts: an outage-time count must not outlive the outage.
       if (shared) knownSpent.set(b.key, now + verdict.ms);
-      metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+      metrics.throttle.inc(b.rule, 'limit');
       return { ok: false, retryAfterSeconds: seconds(verdict.ms), rule: b.rule, key: b.key, kind: 'limit' };
     }
     if (primary === undefined) return { ok: true, streak: verdict.watched };
-    metrics.throttle.inc({ rule: primary.rule, decision: 'allow' });
+    metrics.throttle.inc(primary.rule, 'allow');
     return {
       ok: true,
       limit: { limit: primary.limit, remaining: Math.max(0, verdict.remaining), resetSeconds: seconds(verdict.ms) },
@@ -214,25 +220,58 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     };
   };
 
-  const admit: Throttle['admit'] = async (route, ids, enroll) => {
+  const failed = (err: unknown): Admission => {
+    // Refuse rather than fail open.
+    logger.log('error', 'throttle error; refusing request', { reason: err instanceof Error ? err.message : 'unknown' });
+    metrics.throttle.inc('internal', 'error');
+    return ERROR;
+  };
+
+  const shared = async (plan: AdmitPlan): Promise<Admission> => {
     try {
-      const plan = rules.admit(route, ids, enroll);
-      const now = Date.now();
-      const cached = fromCache(plan, now);
-      if (cached !== null) return cached;
-      if (store !== null && up) {
+      if (store !== null) {
         try {
           return decide(plan, await store.admit(plan), Date.now(), true);
         } catch (err) {
           logger.log('error', 'redis throttle call failed; deciding in memory', { reason: err instanceof Error ? err.message : 'unknown' });
         }
       }
+      const now = Date.now();
       return decide(plan, memory.admit(plan, now), now, store === null);
     } catch (err) {
-      // Refuse rather than fail open.
-      logger.log('error', 'throttle error; refusing request', { reason: err instanceof Error ? err.message : 'unknown' });
-      metrics.throttle.inc({ rule: 'internal', decision: 'error' });
-      return ERROR;
+      return failed(err);
+    }
+  };
+
+  /**
+   * Plans of the routes whose plan depends on the client's identities only
+   * (not enroll, whose plan reads the body): built once per (route, client)
+   * and reused, so a flood from one address allocates no plan per request.
+   * Plans are read-only. Bounded: emptied when full.
+   */
+  const plans = new Map<string, AdmitPlan>();
+  const planOf = (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null): AdmitPlan => {
+    if (route === 'enroll') return rules.admit(route, ids, enroll);
+    const key = `${route} ${ids[0] ?? ''}`;
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      if (plans.size >= PLAN_CACHE) plans.clear();
+      plan = rules.admit(route, ids, enroll);
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+
+  const admit: Throttle['admit'] = (route, ids, enroll) => {
+    try {
+      const plan = planOf(route, ids, enroll);
+      const now = Date.now();
+      const cached = fromCache(plan, now);
+      if (cached !== null) return cached;
+      if (store !== null && up) return shared(plan);
+      return decide(plan, memory.admit(plan, now), now, store === null);
+    } catch (err) {
+      return failed(err);
     }
   };
 
@@ -258,7 +297,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         knownGates.set(gate.key, now + tally.gateMs);
         if (offline) madeOffline.set(gate.key, now + tally.gateMs);
         const lockout = gate.kind === 'lockout';
-        metrics.throttle.inc({ rule: gate.rule, decision: lockout ? 'lockout_set' : 'block_set' });
+        metrics.throttle.inc(gate.rule, lockout ? 'lockout_set' : 'block_set');
         logger.log('warn', lockout ? 'lockout' : BLOCK_LINE[gate.rule], {
           key: gate.key,
           ...(lockout && enroll !== null ? { site_code: enroll.site } : {}),
