@@ -151,6 +151,13 @@ const edgeEnv = (port: number, upstreamPort: number, prefix: string, extra: Reco
 
 const startEdgeProcess = (main: string, env: Record<string, string>) => start(process.execPath, [main], env);
 
+/** utime + stime of a process in ms (Linux clock ticks are 100 Hz). */
+const cpuMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
 const rssMb = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 'NaN') / 1024;
@@ -205,7 +212,7 @@ export interface SideBySide {
   connections: number;
   forward_rps: Record<string, number[]>;
   refusal_rps: Record<string, number[]>;
-  medians: { forward: Record<string, number>; refusal: Record<string, number> };
+  medians: { forward: Record<string, number>; refusal: Record<string, number>; forward_cpu_us_per_request: Record<string, number>; refusal_cpu_us_per_request: Record<string, number> };
   latency_1conn_ms: { direct_p50: number; direct_p99: number; edge_p50: number; edge_p99: number; added_p50: number; added_p99: number };
   idle: {
     connections: number;
@@ -267,19 +274,21 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     }
     const big = { EDGE_LIMIT_STATUS_PER_MIN: '1000000' };
     const one = { EDGE_LIMIT_STATUS_PER_MIN: '1' };
-    startEdgeProcess(built.edge, edgeEnv(ports.edge1, ports.upstream, `${prefix}f1:`, big));
-    startEdgeProcess(built.edge, edgeEnv(ports.edge1Limit, ports.upstream, `${prefix}l1:`, one));
+    // Single-process parties whose CPU per request is read from /proc (cpuMs), by port.
+    const cpuOf = new Map<number, ChildProcess>();
+    cpuOf.set(ports.edge1, startEdgeProcess(built.edge, edgeEnv(ports.edge1, ports.upstream, `${prefix}f1:`, big)));
+    cpuOf.set(ports.edge1Limit, startEdgeProcess(built.edge, edgeEnv(ports.edge1Limit, ports.upstream, `${prefix}l1:`, one)));
     if (!quick) {
       startEdgeProcess(built.edge, edgeEnv(ports.edgeAuto, ports.upstream, `${prefix}fa:`, { ...big, EDGE_WORKERS: 'auto' }));
       startEdgeProcess(built.edge, edgeEnv(ports.edgeAutoLimit, ports.upstream, `${prefix}la:`, { ...one, EDGE_WORKERS: 'auto' }));
     }
     start(process.execPath, [built['bare-undici']], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bare) });
     // Node's own ceilings, the references of the targets: the same 429 bytes, a keep-alive forwarder.
-    start(process.execPath, [built['bare-node']], { PORT: String(ports.bareNode) });
-    start(process.execPath, [built['bare-forward']], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bareForward) });
+    cpuOf.set(ports.bareNode, start(process.execPath, [built['bare-node']], { PORT: String(ports.bareNode) }));
+    cpuOf.set(ports.bareForward, start(process.execPath, [built['bare-forward']], { UPSTREAM: `http://127.0.0.1:${ports.upstream}`, PORT: String(ports.bareForward) }));
     // Context: the edge without its Redis hop.
     const { REDIS_URL: _shared, ...inMemory } = edgeEnv(ports.edgeMemory, ports.upstream, `${prefix}m1:`, big);
-    startEdgeProcess(built.edge, inMemory);
+    cpuOf.set(ports.edgeMemory, startEdgeProcess(built.edge, inMemory));
     const skipped = (name: string) => name.startsWith('idle') || (quick && /Auto/.test(name));
     for (const [name, port] of Object.entries(ports)) if (!skipped(name)) await waitPort(port, name, 60_000);
     // Workers of the auto edges listen on the shared port one by one; let them all come up.
@@ -295,16 +304,29 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     };
     const forward: Record<string, number[]> = Object.fromEntries(Object.keys(fwdPorts).map((k) => [k, []]));
     const refusal: Record<string, number[]> = Object.fromEntries(Object.keys(limPorts).map((k) => [k, []]));
+    // CPU µs per request of each single-process party, in the same runs: on a
+    // busy shared machine throughput ratios of runs taken one after another
+    // swing with the load; what a request costs the server's own process is
+    // far steadier, and is the cost the targets are about.
+    const forwardCpu: Record<string, number[]> = {};
+    const refusalCpu: Record<string, number[]> = {};
+    const measured = async (name: string, port: number, into: Record<string, number[]>): Promise<Wrk> => {
+      const proc = cpuOf.get(port);
+      const before = proc?.pid === undefined ? 0 : cpuMs(proc.pid);
+      const w = await wrk(port, seconds, connections);
+      if (proc?.pid !== undefined && w.requests > 0) (into[name] ??= []).push(((cpuMs(proc.pid) - before) * 1000) / w.requests);
+      return w;
+    };
     // Warm-up: JIT, keep-alive pools, scripts loaded into Redis.
     for (const port of [...Object.values(fwdPorts), ...Object.values(limPorts)]) await wrk(port, 1, connections);
     for (let r = 0; r < rounds; r += 1) {
       for (const [name, port] of Object.entries(fwdPorts)) {
-        const w = await wrk(port, seconds, connections);
+        const w = await measured(name, port, forwardCpu);
         // A forward run must be forwards: any non-2xx would flatter the number.
         forward[name]?.push(w.non2xx > 0 ? Number.NaN : w.rps);
       }
       for (const [name, port] of Object.entries(limPorts)) {
-        const w = await wrk(port, seconds, connections);
+        const w = await measured(name, port, refusalCpu);
         refusal[name]?.push(w.requests > 0 ? (w.rps * w.non2xx) / w.requests : 0);
       }
       process.stdout.write(`  round ${r + 1}/${rounds} done\n`);
@@ -329,6 +351,8 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
     const med = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, median(v.filter((x) => !Number.isNaN(x)))]));
     const f = med(forward);
     const x = med(refusal);
+    const fc = med(forwardCpu);
+    const xc = med(refusalCpu);
     const ratios = {
       refusal_vs_bare_node: (x['edge_1'] ?? 0) / (x['bare_node'] ?? 1),
       forward_vs_bare_forward: (f['edge_1'] ?? 0) / (f['bare_forward'] ?? 1),
@@ -338,6 +362,8 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       refusal_vs_nginx_1: (x['edge_1'] ?? 0) / (x['nginx_1'] ?? 1),
       refusal_auto_vs_nginx_auto: (x['edge_auto'] ?? 0) / (x['nginx_auto'] ?? 1),
       edge_vs_bare: (f['edge_1'] ?? 0) / (f['bare'] ?? 1),
+      refusal_cpu_bare_node_vs_edge: (xc['bare_node'] ?? 0) / (xc['edge_1'] ?? 1),
+      forward_cpu_bare_forward_vs_edge: (fc['bare_forward'] ?? 0) / (fc['edge_1'] ?? 1),
       edge_memory_vs_bare_forward: (f['edge_1_memory'] ?? 0) / (f['bare_forward'] ?? 1),
       bare_node_vs_nginx_1_refusal: (x['bare_node'] ?? 0) / (x['nginx_1'] ?? 1),
       nginx_1_vs_direct: (f['nginx_1'] ?? 0) / (f['direct'] ?? 1),
@@ -362,7 +388,7 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       connections,
       forward_rps: forward,
       refusal_rps: refusal,
-      medians: { forward: f, refusal: x },
+      medians: { forward: f, refusal: x, forward_cpu_us_per_request: fc, refusal_cpu_us_per_request: xc },
       latency_1conn_ms: latency,
       idle: {
         connections: idleOpened,
@@ -396,6 +422,10 @@ export const runSideBySide = async (opts: { outFile?: string; rounds?: number; s
       met.idle_rss_vs_bare_node_max,
     );
     line('added latency p50 / p99 at 1 connection (ms)', `${latency.added_p50.toFixed(2)} / ${latency.added_p99.toFixed(2)}`, `p99 ≤ ${TARGETS.added_p99_ms_max}`, met.added_p99_ms_max);
+    process.stdout.write('  the same, as CPU per request of each server process (steadier on a busy machine; Redis and the upstream not included)\n');
+    line('  edge-1 429: µs per request, bare ÷ edge', `${(xc['bare_node'] ?? 0).toFixed(0)} / ${(xc['edge_1'] ?? 0).toFixed(0)} = ${ratios.refusal_cpu_bare_node_vs_edge.toFixed(2)}`, '', null);
+    line('  edge-1 forward: µs per request, bare ÷ edge', `${(fc['bare_forward'] ?? 0).toFixed(0)} / ${(fc['edge_1'] ?? 0).toFixed(0)} = ${ratios.forward_cpu_bare_forward_vs_edge.toFixed(2)}`, '', null);
+    line('  edge-1 without Redis: forward µs per request', (fc['edge_1_memory'] ?? 0).toFixed(0), '', null);
     process.stdout.write('  context (no target): nginx, bare undici, the edge without Redis\n');
     line('  edge-1 ÷ nginx-1, forwarded', ratios.forward_vs_nginx_1.toFixed(2), '', null);
     if (!quick) line('  edge-auto ÷ nginx-auto, forwarded', ratios.forward_auto_vs_nginx_auto.toFixed(2), '', null);
