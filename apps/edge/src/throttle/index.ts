@@ -9,6 +9,19 @@
  * - while Redis is down, the memory store starts from them, so an outage
  *   never unlocks a client this edge knew to be locked out;
  * - blocks made during an outage are kept and written to Redis once it is back.
+ *
+ * Leases (issue 24): the large per-IP budgets of status and verify are not
+ * spent one Redis script per request. The script takes a slice of the
+ * budget at once (EDGE_LEASE_PERCENT of the limit, taken against the limit,
+ * so the shared count never passes it), with the gates checked in the same
+ * call; the edge then spends the slice in memory until it runs out or its
+ * window ends. That is only done while this edge hears both the `lifted`
+ * channel and the `gated` channel, on which the edge that sets a block
+ * publishes it before answering the request that set it: a block set by any
+ * edge stops the others' leases within the pub/sub delivery. What a lease did
+ * not spend goes back to Redis when the edge stops. Every other budget and
+ * gate (enroll, pairing codes, agent routes, lockouts, block thresholds)
+ * stays one script per request, exact.
  */
 import type { Redis } from 'ioredis';
 import { edgeKeys } from '@airlock/lockouts';
@@ -51,6 +64,19 @@ const BLOCK_LINE: Record<Gate['rule'], string> = {
   agent_failures: 'agent block',
 };
 
+/** The routes whose budgets are leased: large per-IP budgets, no exact small budget in the same plan. */
+const LEASED: ReadonlySet<ThrottledRoute> = new Set(['status', 'verify']);
+
+interface Lease {
+  /** Requests still to admit from this slice. */
+  tokens: number;
+  /** The end of the window the slice was taken from. */
+  until: number;
+  /** The first budget's remaining count in Redis once the slice was taken. */
+  remaining: number;
+  plan: AdmitPlan;
+}
+
 /** Plans kept (planOf); a plan is a few hundred bytes. */
 const PLAN_CACHE = 10_000;
 
@@ -68,6 +94,9 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
   let up = false;
   let liftsHeard = false;
   let subscriber: Redis | null = null;
+  /** Blocks set by any edge are published here (see the header comment). */
+  const gatedChannel = `${config.redisPrefix}gated`;
+  const leases = new Map<string, Lease>();
 
   if (redis === null) {
     logger.log('warn', 'REDIS_URL unset: throttle counters are in-process; run a single edge only');
@@ -104,12 +133,23 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     sub.on('close', () => {
       liftsHeard = false;
     });
-    sub.on('message', (_channel: string, key: string) => knownGates.delete(key));
+    sub.on('message', (channel: string, message: string) => {
+      if (channel !== gatedChannel) {
+        knownGates.delete(message);
+        return;
+      }
+      // "<ms> <key>": a block another edge (or this one) just set.
+      const cut = message.indexOf(' ');
+      const ms = Number(message.slice(0, cut));
+      if (cut > 0 && ms > 0) knownGates.set(message.slice(cut + 1), Date.now() + ms);
+    });
     sub.on('ready', () => {
-      sub.subscribe(keys.liftChannel).then(
+      sub.subscribe(keys.liftChannel, gatedChannel).then(
         () => {
-          // Lifts may have been missed while deaf: forget what Redis can tell again.
+          // Lifts and blocks may have been missed while deaf: forget what Redis can tell again,
+          // and the leases too (the next slice checks the gates in Redis).
           knownGates.clear();
+          leases.clear();
           for (const [key, until] of madeOffline.live(Date.now())) knownGates.set(key, until);
           liftsHeard = true;
         },
@@ -126,6 +166,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       try {
         await store.restoreGate(key, until - now);
         madeOffline.delete(key);
+        await redis?.publish(gatedChannel, `${Math.round(until - now)} ${key}`);
       } catch {
         // Still down after all; the next `ready` tries again.
         return;
@@ -169,6 +210,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     knownSpent.sweep(now);
     madeOffline.sweep(now);
     memory.sweep(now);
+    for (const [key, lease] of leases) if (lease.until <= now) leases.delete(key);
   }, 10_000);
   sweep.unref();
 
@@ -227,11 +269,35 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     return ERROR;
   };
 
-  const shared = async (plan: AdmitPlan): Promise<Admission> => {
+  /** Slice to lease for a plan: a share of its smallest consumed budget; 0 when too small to bother. */
+  const sliceOf = (plan: AdmitPlan): number => {
+    let smallest = Infinity;
+    for (const b of plan.budgets) if (b.consume && b.limit < smallest) smallest = b.limit;
+    const slice = Math.floor((smallest * config.leasePercent) / 100);
+    return slice >= 2 && Number.isFinite(slice) ? slice : 0;
+  };
+
+  const spendLease = (lease: Lease, now: number): Admission => {
+    lease.tokens -= 1;
+    const primary = lease.plan.budgets[0];
+    if (primary !== undefined) metrics.throttle.inc(primary.rule, 'allow');
+    return {
+      ok: true,
+      ...(primary === undefined ? {} : { limit: { limit: primary.limit, remaining: Math.max(0, lease.remaining + lease.tokens), resetSeconds: seconds(lease.until - now) } }),
+      streak: false,
+    };
+  };
+
+  const shared = async (plan: AdmitPlan, leaseKey: string | null = null, slice = 1): Promise<Admission> => {
     try {
       if (store !== null) {
         try {
-          return decide(plan, await store.admit(plan), Date.now(), true);
+          const verdict = await store.admit(plan, slice);
+          const now = Date.now();
+          if (leaseKey !== null && verdict.kind === 'ok' && (verdict.taken ?? 1) > 1) {
+            leases.set(leaseKey, { tokens: (verdict.taken ?? 1) - 1, until: now + verdict.ms, remaining: verdict.remaining, plan });
+          }
+          return decide(plan, verdict, now, true);
         } catch (err) {
           logger.log('error', 'redis throttle call failed; deciding in memory', { reason: err instanceof Error ? err.message : 'unknown' });
         }
@@ -250,9 +316,10 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
    * Plans are read-only. Bounded: emptied when full.
    */
   const plans = new Map<string, AdmitPlan>();
+  const planKey = (route: ThrottledRoute, ids: readonly string[]): string => `${route} ${ids[0] ?? ''}`;
   const planOf = (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null): AdmitPlan => {
     if (route === 'enroll') return rules.admit(route, ids, enroll);
-    const key = `${route} ${ids[0] ?? ''}`;
+    const key = planKey(route, ids);
     let plan = plans.get(key);
     if (plan === undefined) {
       if (plans.size >= PLAN_CACHE) plans.clear();
@@ -268,7 +335,19 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       const now = Date.now();
       const cached = fromCache(plan, now);
       if (cached !== null) return cached;
-      if (store !== null && up) return shared(plan);
+      if (store !== null && up) {
+        // Leases only while both channels are heard: the gates this edge knows are then all of them.
+        if (liftsHeard && LEASED.has(route)) {
+          const slice = sliceOf(plan);
+          if (slice > 0) {
+            const key = planKey(route, ids);
+            const lease = leases.get(key);
+            if (lease !== undefined && lease.tokens > 0 && lease.until > now) return spendLease(lease, now);
+            return shared(plan, key, slice);
+          }
+        }
+        return shared(plan);
+      }
       return decide(plan, memory.admit(plan, now), now, store === null);
     } catch (err) {
       return failed(err);
@@ -296,6 +375,8 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         if (tally === undefined || gate === undefined || gate === null) continue;
         knownGates.set(gate.key, now + tally.gateMs);
         if (offline) madeOffline.set(gate.key, now + tally.gateMs);
+        // Other edges stop their leases for this client before it hears this answer.
+        else if (redis !== null) await redis.publish(gatedChannel, `${Math.round(tally.gateMs)} ${gate.key}`).catch(() => 0);
         const lockout = gate.kind === 'lockout';
         metrics.throttle.inc(gate.rule, lockout ? 'lockout_set' : 'block_set');
         logger.log('warn', lockout ? 'lockout' : BLOCK_LINE[gate.rule], {
@@ -318,7 +399,10 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     redisStatus: () => (redis === null ? 'none' : up ? 'up' : 'down'),
     waitForRedis: (ms) =>
       new Promise<void>((resolve) => {
-        if (redis === null || up) {
+        // Up, and hearing lifts and blocks (leases need both); the subscription is
+        // quick once Redis answers, and without it the edge only forgoes leases.
+        const ready = () => up && (subscriber === null || liftsHeard);
+        if (redis === null || ready()) {
           resolve();
           return;
         }
@@ -329,7 +413,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         }, ms);
         // `up` turns true a tick after `ready` (after offline blocks are restored).
         const poll = setInterval(() => {
-          if (up) {
+          if (ready()) {
             clearTimeout(timer);
             clearInterval(poll);
             resolve();
@@ -338,6 +422,16 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       }),
     close: async () => {
       clearInterval(sweep);
+      // What the leases did not spend goes back to their window (not when it is about to end).
+      if (store !== null && up) {
+        const now = Date.now();
+        for (const lease of leases.values()) {
+          if (lease.tokens <= 0 || lease.until - now < 1_000) continue;
+          const consumed = lease.plan.budgets.filter((b) => b.consume).map((b) => b.key);
+          await store.giveBack(consumed, lease.tokens).catch(() => undefined);
+        }
+        leases.clear();
+      }
       subscriber?.disconnect();
       redis?.disconnect();
     },
