@@ -103,6 +103,14 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return v
 `;
 
+/** KEYS: a lease's counters. ARGV[1]: the unspent count. */
+const GIVE_BACK = `
+for i = 1, #KEYS do
+  if redis.call('PTTL', KEYS[i]) > 0 then redis.call('DECRBY', KEYS[i], ARGV[1]) end
+end
+return 0
+`;
+
 export class RedisStore {
   constructor(private readonly redis: Redis) {
     redis.defineCommand('airlockAdmit', { lua: ADMIT });
@@ -127,11 +135,12 @@ export class RedisStore {
     return { kind: 'ok', remaining: a, ms, watched: watched === 1, taken: taken ?? 1 };
   }
 
-  /** Gives back what a lease did not spend, in the window it was taken from (`ms` left of it). */
+  /**
+   * Gives back what a lease did not spend, to the window it was taken from:
+   * a counter that has already expired (a new window) is left alone.
+   */
   async giveBack(keys: readonly string[], count: number): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const k of keys) pipeline.decrby(k, count);
-    await pipeline.exec();
+    await this.redis.eval(GIVE_BACK, keys.length, ...keys, count);
   }
 
   async record(plan: OutcomePlan): Promise<number[]> {
