@@ -30,6 +30,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { MemoryStore } from './memory-store.ts';
 import { createRules, type AdmitPlan, type EnrollFacts, type Gate, type ThrottledRoute } from './plan.ts';
+import { Leases, type Lease } from './leases.ts';
 import { RedisStore } from './redis-store.ts';
 import { ExpiringSet, type Verdict } from './verdict.ts';
 
@@ -64,19 +65,6 @@ const BLOCK_LINE: Record<Gate['rule'], string> = {
   agent_failures: 'agent block',
 };
 
-/** The routes whose budgets are leased: large per-IP budgets, no exact small budget in the same plan. */
-const LEASED: ReadonlySet<ThrottledRoute> = new Set(['status', 'verify']);
-
-interface Lease {
-  /** Requests still to admit from this slice. */
-  tokens: number;
-  /** The end of the window the slice was taken from. */
-  until: number;
-  /** The first budget's remaining count in Redis once the slice was taken. */
-  remaining: number;
-  plan: AdmitPlan;
-}
-
 /** Plans kept (planOf); a plan is a few hundred bytes. */
 const PLAN_CACHE = 10_000;
 
@@ -96,7 +84,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
   let subscriber: Redis | null = null;
   /** Blocks set by any edge are published here (see the header comment). */
   const gatedChannel = `${config.redisPrefix}gated`;
-  const leases = new Map<string, Lease>();
+  const leases = new Leases(config.leasePercent);
 
   if (redis === null) {
     logger.log('warn', 'REDIS_URL unset: throttle counters are in-process; run a single edge only');
@@ -210,7 +198,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     knownSpent.sweep(now);
     madeOffline.sweep(now);
     memory.sweep(now);
-    for (const [key, lease] of leases) if (lease.until <= now) leases.delete(key);
+    leases.sweep(now);
   }, 10_000);
   sweep.unref();
 
@@ -269,14 +257,6 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     return ERROR;
   };
 
-  /** Slice to lease for a plan: a share of its smallest consumed budget; 0 when too small to bother. */
-  const sliceOf = (plan: AdmitPlan): number => {
-    let smallest = Infinity;
-    for (const b of plan.budgets) if (b.consume && b.limit < smallest) smallest = b.limit;
-    const slice = Math.floor((smallest * config.leasePercent) / 100);
-    return slice >= 2 && Number.isFinite(slice) ? slice : 0;
-  };
-
   const spendLease = (lease: Lease, now: number): Admission => {
     lease.tokens -= 1;
     const primary = lease.plan.budgets[0];
@@ -294,9 +274,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
         try {
           const verdict = await store.admit(plan, slice);
           const now = Date.now();
-          if (leaseKey !== null && verdict.kind === 'ok' && (verdict.taken ?? 1) > 1) {
-            leases.set(leaseKey, { tokens: (verdict.taken ?? 1) - 1, until: now + verdict.ms, remaining: verdict.remaining, plan });
-          }
+          if (leaseKey !== null && verdict.kind === 'ok') leases.granted(leaseKey, plan, verdict.taken ?? 1, verdict.ms, verdict.remaining, now);
           return decide(plan, verdict, now, true);
         } catch (err) {
           logger.log('error', 'redis throttle call failed; deciding in memory', { reason: err instanceof Error ? err.message : 'unknown' });
@@ -337,14 +315,11 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
       if (cached !== null) return cached;
       if (store !== null && up) {
         // Leases only while both channels are heard: the gates this edge knows are then all of them.
-        if (liftsHeard && LEASED.has(route)) {
-          const slice = sliceOf(plan);
-          if (slice > 0) {
-            const key = planKey(route, ids);
-            const lease = leases.get(key);
-            if (lease !== undefined && lease.tokens > 0 && lease.until > now) return spendLease(lease, now);
-            return shared(plan, key, slice);
-          }
+        const slice = liftsHeard ? leases.sliceOf(route, plan) : 0;
+        if (slice > 0) {
+          const key = planKey(route, ids);
+          const lease = leases.usable(key, now);
+          return lease === undefined ? shared(plan, key, slice) : spendLease(lease, now);
         }
         return shared(plan);
       }
@@ -423,15 +398,7 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
     close: async () => {
       clearInterval(sweep);
       // What the leases did not spend goes back to their window (not when it is about to end).
-      if (store !== null && up) {
-        const now = Date.now();
-        for (const lease of leases.values()) {
-          if (lease.tokens <= 0 || lease.until - now < 1_000) continue;
-          const consumed = lease.plan.budgets.filter((b) => b.consume).map((b) => b.key);
-          await store.giveBack(consumed, lease.tokens).catch(() => undefined);
-        }
-        leases.clear();
-      }
+      if (store !== null && up) await leases.giveBack(store, Date.now());
       subscriber?.disconnect();
       redis?.disconnect();
     },
