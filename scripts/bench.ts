@@ -19,6 +19,9 @@
  *    bare keep-alive node:http forwarder (≥ 0.75), idle RSS with 10k
  *    connections ÷ bare node:http's (≤ 1.10), added p99 at 1 connection (≤ 2 ms);
  *    nginx stays as context.
+ * 3b. Webhooks (apps/api/bench/webhooks-bench.ts, issue 20): enrollments/s with
+ *    one subscribed webhook ÷ without (≥ 0.9), delivery latency p50/p99 at
+ *    100 events/s.
  * 4. The tunnel's keys helper (apps/tunnel/bench/keys-helper-bench.ts): CPU,
  *    max RSS and wall per call of the Perl client next to the Node helper it
  *    replaced (issue 18; target: Perl ≤ 20 ms CPU per call). Needs root and
@@ -26,7 +29,7 @@
  *
  * `pnpm bench --quick` (or BENCH_QUICK=1): a run of a few minutes: short crypto,
  * no autocannon edge bench, the side-by-side in one 3 s round without the
- * cluster parties, the api bench in one round, no keys helper.
+ * cluster parties, the api bench in one round, no webhooks bench, no keys helper.
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +39,8 @@ import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { encodeSshEd25519PublicKey, generateAgentKeyPair, parseSshEd25519PublicKey, secretDigest, mintSecret, signRaw } from '@airlock/crypto';
 import nacl from 'tweetnacl';
 import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
+import { printWebhooksBench, runWebhooksBench } from '../apps/api/bench/webhooks-bench.ts';
+import { runFleetBench } from '../apps/api/bench/fleet-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
@@ -144,6 +149,17 @@ const main = async () => {
   const apiBench = await runApiBench({ outFile: 'bench-results/api.json', ...(QUICK ? { rounds: 1, seconds: 3, enrollSeconds: 5 } : {}) });
   printApiBench(apiBench);
 
+  // Issue 20: what one subscribed webhook costs an enrollment, and how fast events arrive.
+  process.stdout.write('\nwebhooks (one subscribed webhook vs none, interleaved; latency at 100 events/s)...\n');
+  let hooks = { pass: true };
+  if (QUICK) process.stdout.write('  skipped in quick mode\n');
+  else {
+    const run = await runWebhooksBench();
+    writeFileSync('bench-results/webhooks.json', JSON.stringify(run, null, 2));
+    printWebhooksBench(run);
+    hooks = run;
+  }
+
   // Issue 18, finding 8: what one AuthorizedKeysCommand call costs, now and before.
   process.stdout.write('\ntunnel keys helper per call (as sshd runs it; Perl now, the previous Node helper side by side)...\n');
   let keysPass = true;
@@ -157,7 +173,16 @@ const main = async () => {
     keysPass = keys.perl.cpu_ms <= 20;
     process.stdout.write(`keys helper target (Perl ≤ 20 ms CPU per call) ${keysPass ? 'met' : 'NOT met'}\n`);
   }
-  process.exitCode = edgePass && sbsPass && apiBench.pass && keysPass ? 0 : 1;
+  // Issue 22: list reads at a small and a large seeded fleet, p99 large ÷ small (reported, never a pass/fail).
+  // Seeding takes minutes (hours at full size): FLEET_BENCH=1 runs it; FLEET_BENCH_SCALES picks the sizes.
+  if (process.env.FLEET_BENCH === '1') {
+    process.stdout.write('\nfleet lists at two sizes (apps/api/bench/fleet-bench.ts)...\n');
+    const rows = await runFleetBench((l) => process.stdout.write(`${l}\n`));
+    writeFileSync('bench-results/fleet.json', JSON.stringify(rows, null, 2));
+  } else {
+    process.stdout.write('\nfleet lists: skipped (FLEET_BENCH=1 to seed and run; see docs/benchmarks.md)\n');
+  }
+  process.exitCode = edgePass && sbsPass && apiBench.pass && hooks.pass && keysPass ? 0 : 1;
 };
 
 main().catch((err: unknown) => {

@@ -28,6 +28,7 @@ const old = {
   agentId: '11111111-1111-4111-8111-111111111111',
   approvedEnrollment: '22222222-2222-4222-8222-222222222222',
   pendingEnrollment: '33333333-3333-4333-8333-333333333333',
+  labels: { company: 'Acme', department: 'IT' },
 };
 
 /** A migrations folder holding only the first migration, with a journal to match. */
@@ -62,8 +63,8 @@ beforeAll(async () => {
       await sql`insert into operator_tokens (operator_id, digest, start) values (${op?.id ?? ''}, ${secretDigest(token)}, ${secretDisplayStart(token)})`;
     }
     // An approved enrollment whose agent collected its key...
-    await sql`insert into enrollments (id, site_code, method, public_key, fingerprint, hostname, source_ip, challenge, challenge_expires_at, status, poll_interval, agent_id, decided_by, decided_at, credentials_issued_at)
-      values (${old.approvedEnrollment}, 'OLD-SITE', 'pairing_code', ${agentKey.publicKey}, ${fp(agentKey.publicKey)}, 'old-vm', '198.51.100.7', 'c1', ${now}, 'approved', 5, ${old.agentId}, 'old-admin', ${now}, ${now})`;
+    await sql`insert into enrollments (id, site_code, method, public_key, fingerprint, hostname, source_ip, challenge, challenge_expires_at, status, poll_interval, agent_id, decided_by, decided_at, credentials_issued_at, labels)
+      values (${old.approvedEnrollment}, 'OLD-SITE', 'pairing_code', ${agentKey.publicKey}, ${fp(agentKey.publicKey)}, 'old-vm', '198.51.100.7', 'c1', ${now}, 'approved', 5, ${old.agentId}, 'old-admin', ${now}, ${now}, ${JSON.stringify(old.labels)}::jsonb)`;
     await sql`insert into agents (id, site_code, enrollment_id, public_key, fingerprint, hostname, status, created_by, last_seen_at)
       values (${old.agentId}, 'OLD-SITE', ${old.approvedEnrollment}, ${agentKey.publicKey}, ${fp(agentKey.publicKey)}, 'old-vm', 'active', 'old-admin', ${now})`;
     await sql`insert into agent_keys (agent_id, digest, start) values (${old.agentId}, ${secretDigest(old.cak)}, ${secretDisplayStart(old.cak)})`;
@@ -107,6 +108,26 @@ describe('upgrade from the first migration to the latest', () => {
       await sql.end();
     }
     expect((await http().get('/readyz')).status).toBe(200);
+  });
+
+  it('puts every existing site, operator and agent in the default tenant, with the labels and approver the database knew', async () => {
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      expect(await sql`select code from tenants`).toEqual([{ code: 'default' }]);
+      expect(await sql`select code, tenant_code, allowed_cidrs from sites`).toEqual([{ code: 'OLD-SITE', tenant_code: 'default', allowed_cidrs: [] }]);
+      expect(await sql`select name, tenant_code from operators order by name`).toEqual([
+        { name: 'old-admin', tenant_code: null },
+        { name: 'old-mgmt', tenant_code: null },
+      ]);
+      const [agent] = await sql`select tenant_code, labels, approved_by, approved_at is not null as approved from agents`;
+      expect(agent).toEqual({ tenant_code: 'default', labels: old.labels, approved_by: 'old-admin', approved: true });
+      // The default tenant cannot be removed: every upgraded row depends on it.
+      await expect(sql`delete from tenants where code = 'default'`).rejects.toThrow(/default tenant/);
+    } finally {
+      await sql.end();
+    }
+    const agents = await http().get('/api/v1/admin/agents').set('authorization', `Bearer ${old.adminToken}`);
+    expect(agents.body.items).toEqual([expect.objectContaining({ id: old.agentId, tenant_code: 'default', labels: old.labels, approved_by: 'old-admin' })]);
   });
 
   it("verifies the old agent's cak_ with the old service token", async () => {

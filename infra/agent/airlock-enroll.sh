@@ -41,6 +41,10 @@ Zero-touch, with the site's enrollment key (or AIRLOCK_ENROLLMENT_KEY):
   $PROG --server https://HOST[:PORT] --site SITE --enrollment-key cek_... [--machine-uid UID]
 Continue waiting after an interruption or a timeout:
   $PROG --resume [--state-dir DIR]
+The machine uid zero-touch enrollment sends (--explain: which signals, never their values):
+  $PROG machine-id [--explain]
+Replace the enrolled key with a new one, approved by the old key (no operator):
+  $PROG rotate-key [--state-dir DIR] [--enrollment-key cek_... | --code CODE]
 
 Options:
   --server URL          the Airlock edge (https:// only, unless --insecure)
@@ -48,9 +52,13 @@ Options:
   --code CODE           pairing code; spaces, hyphens and case do not matter
                         (left out on a terminal: asked for)
   --enrollment-key KEY  site enrollment key for zero-touch enrollment
-  --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
-                        /sys/class/dmi/id/product_uuid (the raw ids never leave)
+  --machine-uid UID     zero-touch only; default: the one in credentials.json, else
+                        a hash of the hardware ids (DMI product_uuid, board serial,
+                        first disk's serial; /etc/machine-id only when none is
+                        readable; the raw ids never leave). AIRLOCK_MACHINE_ROOT:
+                        read them under this directory instead of /
   --name NAME           host name to enroll as (default: this machine's)
+  --label KEY=VALUE     attach a label; repeatable, at most 16
   --state-dir DIR       default /var/lib/airlock-agent as root, else
                         \$XDG_STATE_HOME/airlock-agent or ~/.local/state/airlock-agent
   --ca-file FILE        trust this CA (PEM) in addition to the system CAs
@@ -260,10 +268,38 @@ state_str() {
   printf '%s' "$val"
 }
 
+# file_str FILE KEY ERE [optional]: a value of another state file (credentials.json), checked like state_str.
+file_str() {
+  raw=$(json_raw "$2" "$1")
+  if [ -z "$raw" ] && [ "${4:-}" = optional ]; then return 0; fi
+  case $raw in \"*\") val=${raw#\"}; val=${val%\"} ;; *) fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over." ;; esac
+  case $val in *\\* | *\"*) fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over." ;; esac
+  is_match "$3" "$val" || fail "$EXIT_INTERNAL" "$1 is not in the expected format ($2)." "" "Move it away to start over."
+  printf '%s' "$val"
+}
+
 # ---------------------------------------------------------------- arguments
 
 SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
-INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0
+INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0 MODE=enroll EXPLAIN=0
+# rotate-key: the enrolled key that signs the re-key proof, and its fingerprint.
+ROTATING=0 OLD_KEY_FILE='' OLD_FINGERPRINT='' APPROVED_MSG=''
+# LABELS_JSON: the labels as JSON members (', "k": "v"' each); LABEL_COUNT: how many --label flags.
+LABELS_JSON='' LABEL_COUNT=0
+
+# add_label KEY=VALUE: checked as the api checks labels (key [a-z0-9_.-]{1,32},
+# value at most 128 printable ASCII characters), then JSON-escaped.
+add_label() {
+  case $1 in *=*) ;; *) die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\"" ;; esac
+  lkey=${1%%=*} lval=${1#*=}
+  is_match '[a-z0-9_.-]{1,32}' "$lkey" || die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\""
+  case $lval in *[![:print:]]*) die_usage "--label $lkey: value must be at most 128 printable characters" ;; esac
+  [ "${#lval}" -le 128 ] || die_usage "--label $lkey: value must be at most 128 printable characters"
+  LABEL_COUNT=$((LABEL_COUNT + 1))
+  [ "$LABEL_COUNT" -le 16 ] || die_usage 'at most 16 --label flags'
+  lval=$(printf '%s' "$lval" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')
+  LABELS_JSON="$LABELS_JSON, \"$lkey\": \"$lval\""
+}
 
 need_value() {
   [ $# -ge 2 ] || die_usage "$1 needs a value"
@@ -283,6 +319,8 @@ while [ $# -gt 0 ]; do
     --enrollment-key) need_value "$@"; ENROLLMENT_KEY=$2; shift 2 ;;
     --machine-uid) need_value "$@"; MACHINE_UID=$2; shift 2 ;;
     --name) need_value "$@"; NAME=$2; shift 2 ;;
+    --label) need_value "$@"; add_label "$2"; shift 2 ;;
+    --explain) EXPLAIN=1; shift ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --ca-file) need_value "$@"; CA_FILE=$2; shift 2 ;;
     --pin) need_value "$@"; PIN=$2; shift 2 ;;
@@ -292,6 +330,8 @@ while [ $# -gt 0 ]; do
     --force) FORCE=1; shift ;;
     --resume) RESUME=1; shift ;;
     enroll) shift ;; # accepted so the command line reads like `airlock-agent enroll`
+    machine-id) MODE=machine_id; shift ;;
+    rotate-key) MODE=rotate; shift ;;
     *) die_usage "unknown option '$1'" ;;
   esac
 done
@@ -602,24 +642,113 @@ pause() {
 
 # ---------------------------------------------------------------- steps
 
-MACHINE_ID_JUNK=' uninitialized 00000000-0000-0000-0000-000000000000 ffffffff-ffff-ffff-ffff-ffffffffffff 03000200-0400-0500-0006-000700080009 00000000000000000000000000000000 '
+# The machine uid: the same steps as airlock-agent (apps/agent/src/machine-uid.ts,
+# docs/identity.md), so both clients give one machine the same uid. Hardware
+# first (a re-image keeps it), /etc/machine-id only when no hardware id is
+# readable; values are hashed here and never leave the machine or get printed.
+MACHINE_ROOT=${AIRLOCK_MACHINE_ROOT:-/}
+case $MACHINE_ROOT in '') MACHINE_ROOT=/ ;; esac
+# Normalised (no whitespace, lower case); the list is PLACEHOLDERS in machine-uid.ts.
+PLACEHOLDERS=' uninitialized 03000200-0400-0500-0006-000700080009 notspecified notapplicable notavailable tobefilledbyo.e.m. tobefilledbyoem defaultstring default none null n/a unknown invalid empty oem o.e.m. systemserialnumber baseboardserialnumber chassisserialnumber serialnumber 0123456789 123456789 1234567890 '
+FALLBACK_WARNING='No hardware id was readable, so the machine uid comes from /etc/machine-id, which a reinstall regenerates: after a re-image this machine will enroll as a new one. Run as root to read the DMI ids.'
 
-# Same derivation as airlock-agent (apps/agent/src/machine-uid.ts), so both
-# clients give one machine the same uid: hashed here, raw ids stay local.
-derive_machine_uid() {
-  material=airlock-machine-uid-v1
-  used=
-  for src in /etc/machine-id /sys/class/dmi/id/product_uuid; do
-    value=$(tr -d ' \t\r\n' <"$src" 2>/dev/null | tr 'A-Z' 'a-z') || value=
-    [ -n "$value" ] || continue
-    case $MACHINE_ID_JUNK in *" $value "*) continue ;; esac
-    material="$material
-$src=$value"
-    used="$used${used:+ + }$src"
+# take_signal NAME REL: adds NAME=value of $MACHINE_ROOT/REL to the material,
+# or records why not.
+take_signal() {
+  f=${MACHINE_ROOT%/}/$2
+  label="$1 (/$2)"
+  problem=
+  if [ ! -e "$f" ]; then
+    problem='not present'
+  elif [ ! -r "$f" ] || ! tr -d ' \t\r\n' <"$f" >"$UID_WORK" 2>/dev/null; then
+    problem='not readable (root only: run as root)'
+  else
+    value=$(tr 'A-Z' 'a-z' <"$UID_WORK")
+    if [ ! -s "$UID_WORK" ]; then
+      problem=empty
+    elif [ "$(tr -d '\041-\176' <"$UID_WORK" | wc -c)" -ne 0 ]; then
+      problem='not printable text'
+    elif [ "${#value}" -lt 4 ]; then
+      problem='a vendor placeholder'
+    else
+      case $value in *[!0-]*) ;; *) problem='a vendor placeholder' ;; esac
+      case $value in *[!f-]*) ;; *) problem='a vendor placeholder' ;; esac
+      case $PLACEHOLDERS in *" $value "*) problem='a vendor placeholder' ;; esac
+    fi
+  fi
+  if [ -n "$problem" ]; then
+    UID_SKIPPED="${UID_SKIPPED}not used: $label: $problem$NL"
+    return 0
+  fi
+  UID_MATERIAL="$UID_MATERIAL$NL$1=$value"
+  UID_USED="$UID_USED${UID_USED:+ + }$label"
+  UID_USED_LINES="${UID_USED_LINES}used: $label$NL"
+}
+
+# compute_machine_uid: sets DERIVED_UID (empty when nothing is readable),
+# UID_USED, UID_USED_LINES, UID_SKIPPED and UID_FALLBACK.
+compute_machine_uid() {
+  UID_WORK=$(mktemp) || fail "$EXIT_INTERNAL" 'mktemp failed.' '' 'Check /tmp.'
+  UID_MATERIAL=airlock-machine-uid-v2 UID_USED='' UID_USED_LINES='' UID_SKIPPED='' UID_FALLBACK=0 DERIVED_UID=''
+  take_signal product_uuid sys/class/dmi/id/product_uuid
+  take_signal board_serial sys/class/dmi/id/board_serial
+  disk=
+  for d in "${MACHINE_ROOT%/}"/sys/block/*; do
+    [ -e "$d" ] || continue
+    n=${d##*/}
+    case $n in loop* | ram* | zram* | dm-* | md* | sr* | fd* | nbd*) continue ;; esac
+    [ "$(cat "$d/removable" 2>/dev/null)" = 1 ] && continue
+    disk=$n
+    break
   done
-  [ -n "$used" ] || die_usage "cannot derive a machine uid: neither /etc/machine-id nor /sys/class/dmi/id/product_uuid is readable; pass --machine-uid UID"
-  MACHINE_UID=$(printf '%s' "$material" | sha256sum | cut -d' ' -f1)
-  say_ok "Machine uid derived from $used (hashed; the raw ids stay on this machine)"
+  if [ -z "$disk" ]; then
+    UID_SKIPPED="${UID_SKIPPED}not used: disk_serial (/sys/block/*): no disk found$NL"
+  elif [ -e "${MACHINE_ROOT%/}/sys/block/$disk/device/serial" ]; then
+    take_signal disk_serial "sys/block/$disk/device/serial"
+  else
+    take_signal disk_serial "sys/block/$disk/serial"
+  fi
+  if [ -z "$UID_USED" ]; then
+    UID_FALLBACK=1
+    take_signal machine_id etc/machine-id
+  fi
+  rm -f "$UID_WORK"
+  [ -n "$UID_USED" ] || return 0
+  DERIVED_UID=$(printf '%s' "$UID_MATERIAL" | sha256sum | cut -d' ' -f1)
+}
+
+# `machine-id [--explain]`: the same lines as `airlock-agent machine-id`.
+print_machine_id() {
+  compute_machine_uid
+  if [ -z "$DERIVED_UID" ]; then
+    fail "$EXIT_INTERNAL" 'No machine uid: no hardware id and no /etc/machine-id is readable.' '' 'Run as root, or enroll with --machine-uid UID.'
+  fi
+  printf '%s\n' "$DERIVED_UID"
+  [ "$EXPLAIN" = 1 ] || exit "$EXIT_OK"
+  printf 'root: %s\n' "$MACHINE_ROOT"
+  printf '%s\n' 'derivation: sha256 of "airlock-machine-uid-v2" and one "name=value" line per used signal (values normalised, never shown)'
+  printf '%s%s' "$UID_USED_LINES" "$UID_SKIPPED"
+  if [ "$UID_FALLBACK" = 1 ]; then printf 'fallback: %s\n' "$FALLBACK_WARNING"; else printf '%s\n' 'fallback: no (hardware ids only; a re-image keeps this uid)'; fi
+  exit "$EXIT_OK"
+}
+
+# --machine-uid, else the uid in credentials.json (the one the server knows
+# this machine by, also when an older client derived it), else derived.
+derive_machine_uid() {
+  if [ -f "$CREDENTIALS_FILE" ]; then
+    stored=$(json_str machine_uid "$CREDENTIALS_FILE")
+    if [ -n "$stored" ] && is_match "$MACHINE_UID_RE" "$stored"; then
+      MACHINE_UID=$stored
+      say_ok "Machine uid kept from $CREDENTIALS_FILE (the one the server knows this machine by)"
+      return 0
+    fi
+  fi
+  compute_machine_uid
+  [ -n "$DERIVED_UID" ] || die_usage "cannot derive a machine uid: no hardware id (product_uuid, board_serial, a disk serial) and no /etc/machine-id is readable; pass --machine-uid UID (see: $PROG machine-id --explain)"
+  MACHINE_UID=$DERIVED_UID
+  say_ok "Machine uid derived from $UID_USED (hashed; the raw ids stay on this machine)"
+  [ "$UID_FALLBACK" = 0 ] || say_warn "$FALLBACK_WARNING"
+  printf '%s' "$UID_SKIPPED" | while IFS= read -r line; do say_info "$line"; done
 }
 
 # code_problem CODE: prints what is wrong with a typed pairing code (nothing if
@@ -685,7 +814,17 @@ verify() {
   ssh-keygen -Y sign -n airlock-enroll -f "$KEY_FILE" "$WORK/msg" 2>"$WORK/sign.err" ||
     fail "$EXIT_INTERNAL" "ssh-keygen could not sign the challenge: $(tr '\n' ' ' <"$WORK/sign.err")" "" "OpenSSH 8.1 or newer is needed for ssh-keygen -Y sign."
   sig=$(awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "$WORK/msg.sig")
-  printf '{"enrollment_id": "%s", "signature": "%s"}' "$ENROLLMENT_ID" "$sig" >"$WORK/verify.json"
+  rekey=
+  if [ -n "$OLD_KEY_FILE" ]; then
+    # rotate-key: the current key signs the new key's enrollment (the re-key proof, docs/security.md).
+    printf 'airlock-rekey-v1\n%s\n%s\n%s' "$ENROLLMENT_ID" "$CHALLENGE" "$FINGERPRINT" >"$WORK/rekey"
+    rm -f "$WORK/rekey.sig"
+    ssh-keygen -Y sign -n airlock-rekey -f "$OLD_KEY_FILE" "$WORK/rekey" 2>"$WORK/sign.err" ||
+      fail "$EXIT_INTERNAL" "ssh-keygen could not sign the re-key proof: $(tr '\n' ' ' <"$WORK/sign.err")" "" "Check $OLD_KEY_FILE."
+    rekey=$(awk 'NR > 1 { printf "\\n" } { printf "%s", $0 }' "$WORK/rekey.sig")
+    rekey=", \"rekey_signature\": \"$rekey\""
+  fi
+  printf '{"enrollment_id": "%s", "signature": "%s"%s}' "$ENROLLMENT_ID" "$sig" "$rekey" >"$WORK/verify.json"
   attempt=1
   while :; do
     http POST /api/v1/enroll/verify "$WORK/verify.json"
@@ -877,8 +1016,8 @@ wait_for_approval() {
   last_log=0
   RESUMABLE=1
   if [ "$VERIFY_STATUS" = approved ]; then
-    # Site policy auto: the first status read carries the credentials.
-    say_ok "Approved automatically by the site policy"
+    # Site policy auto, or a signed re-key: the first status read carries the credentials.
+    say_ok "${APPROVED_MSG:-Approved automatically by the site policy}"
   else
     say_highlight "Ask your operator to approve $FINGERPRINT ($NAME, $SITE)"
     [ "$IS_TTY" = 1 ] || say_info "Waiting for approval..."
@@ -952,15 +1091,32 @@ timed_out() {
     "The enrollment is saved in $ENROLLMENT_FILE." "Run $PROG --resume$([ "$STATE_DIR" = /var/lib/airlock-agent ] || printf ' --state-dir %s' "$STATE_DIR") to keep waiting."
 }
 
+# rotate-key, after verify: approved means the server now knows only the new
+# key, so it becomes id_ed25519 before anything else can fail.
+promote_rotated_key() {
+  if [ "$VERIFY_STATUS" != approved ]; then
+    rm -f "$ENROLLMENT_FILE" "$KEY_FILE" "$PUB_FILE"
+    fail "$EXIT_DENIED" 'The server did not approve the new key at once; it holds it for an operator (an api older than this client, or it refused the re-key proof).' \
+      "The current key $OLD_FINGERPRINT stays in use. The held enrollment is $ENROLLMENT_ID." 'Ask your operator to reject that enrollment, and report this.'
+  fi
+  mv "$KEY_FILE" "$OLD_KEY_FILE" && mv "$PUB_FILE" "$STATE_DIR/id_ed25519.pub" ||
+    fail "$EXIT_INTERNAL" "The new key was approved but could not be moved into place: it is in $KEY_FILE." "" "Move it to $OLD_KEY_FILE and run airlock-agent recover."
+  KEY_FILE=$OLD_KEY_FILE PUB_FILE=$STATE_DIR/id_ed25519.pub
+  APPROVED_MSG='Approved by the re-key proof of the previous key (no operator)'
+}
+
 # ---------------------------------------------------------------- main
+
+[ "$MODE" != machine_id ] || print_machine_id
+[ "$EXPLAIN" = 0 ] || die_usage '--explain goes with machine-id: '"$PROG"' machine-id --explain'
 
 for tool in curl ssh-keygen sha256sum base64 awk; do
   command -v "$tool" >/dev/null 2>&1 || fail "$EXIT_INTERNAL" "$tool is required but not installed." "" "apt-get install -y curl openssh-client"
 done
 
 if [ "$RESUME" = 1 ]; then
-  for flag in "$SERVER" "$SITE" "$CODE" "$ENROLLMENT_KEY" "$MACHINE_UID" "$NAME"; do
-    [ -z "$flag" ] || die_usage "--resume continues the stored enrollment and cannot be combined with --server, --site, --code, --enrollment-key, --machine-uid or --name"
+  for flag in "$SERVER" "$SITE" "$CODE" "$ENROLLMENT_KEY" "$MACHINE_UID" "$NAME" "$LABELS_JSON"; do
+    [ -z "$flag" ] || die_usage "--resume continues the stored enrollment and cannot be combined with --server, --site, --code, --enrollment-key, --machine-uid, --name or --label"
   done
   [ "$FORCE" = 0 ] || die_usage "--resume cannot be combined with --force"
   ensure_state_dir
@@ -1000,6 +1156,36 @@ if [ "$RESUME" = 1 ]; then
   wait_for_approval
 fi
 
+# rotate-key: everything but the credential comes from credentials.json; the
+# new key is made as id_ed25519.next and becomes id_ed25519 once approved.
+if [ "$MODE" = rotate ]; then
+  for flag in "$SERVER" "$SITE" "$MACHINE_UID" "$NAME" "$LABELS_JSON"; do
+    [ -z "$flag" ] || die_usage "rotate-key takes the server, site, name and machine uid from credentials.json; give only --enrollment-key or --code (and --state-dir)"
+  done
+  [ "$RESUME$FORCE" = 00 ] || die_usage 'rotate-key cannot be combined with --resume or --force'
+  [ -f "$CREDENTIALS_FILE" ] || fail "$EXIT_NOT_ENROLLED" "Not enrolled: no credentials in $STATE_DIR." "" "Enroll this machine with $PROG first."
+  SERVER=$(file_str "$CREDENTIALS_FILE" server "$SERVER_RE") || exit
+  SITE=$(file_str "$CREDENTIALS_FILE" site_code "$SITE_RE") || exit
+  NAME=$(file_str "$CREDENTIALS_FILE" hostname "$HOSTNAME_RE") || exit
+  MACHINE_UID=$(file_str "$CREDENTIALS_FILE" machine_uid "$MACHINE_UID_RE" optional) || exit
+  OLD_FINGERPRINT=$(file_str "$CREDENTIALS_FILE" fingerprint "$FINGERPRINT_RE") || exit
+  # The connection settings of the enrollment (the "tls" object; "certificate" has a ca_file of its own).
+  tls_file=$(mktemp) || fail "$EXIT_INTERNAL" 'mktemp failed.' '' 'Check /tmp.'
+  json_raw tls "$CREDENTIALS_FILE" >"$tls_file"
+  [ -n "$CA_FILE" ] || CA_FILE=$(file_str "$tls_file" ca_file "$PATH_RE" optional) || exit
+  [ -n "$PIN" ] || PIN=$(file_str "$tls_file" pin '[0-9a-f]{64}' optional) || exit
+  case $(json_raw insecure "$tls_file") in true) INSECURE=1 ;; esac
+  rm -f "$tls_file"
+  [ -n "$MACHINE_UID" ] || fail "$EXIT_USAGE" 'This agent has no machine uid (it enrolled with a pairing code), so the server cannot match a new key to it.' '' \
+    "Enroll again with $PROG --force (an operator approves it), or enroll zero-touch once."
+  [ -f "$KEY_FILE" ] && [ "$(ssh-keygen -lf "$KEY_FILE" 2>/dev/null | cut -d' ' -f2)" = "$OLD_FINGERPRINT" ] ||
+    fail "$EXIT_INTERNAL" "$KEY_FILE is missing or is not the enrolled key ($OLD_FINGERPRINT)." "" 'Restore the enrolled key; without it only an operator can re-enroll this machine.'
+  OLD_KEY_FILE=$KEY_FILE
+  KEY_FILE=$STATE_DIR/id_ed25519.next PUB_FILE=$STATE_DIR/id_ed25519.next.pub
+  rm -f "$KEY_FILE" "$PUB_FILE"
+  ROTATING=1 FORCE=1
+fi
+
 [ -n "$SERVER" ] || die_usage '--server is required, e.g. --server https://airlock.example.com'
 [ -n "$SITE" ] || die_usage '--site is required, e.g. --site ACME-PHX'
 case $SERVER in
@@ -1020,7 +1206,7 @@ if [ -z "$ENROLLMENT_KEY" ] && [ -z "$CODE" ] && [ -t 0 ]; then prompt_code || t
 if [ -n "$CODE" ] && [ -n "$ENROLLMENT_KEY" ]; then die_usage 'give either --code (attended) or --enrollment-key (zero-touch), not both'; fi
 if [ -n "$CODE" ]; then
   METHOD=pairing_code
-  [ -z "$MACHINE_UID" ] || die_usage '--machine-uid is only used with --enrollment-key'
+  [ -z "$MACHINE_UID" ] || [ "$ROTATING" = 1 ] || die_usage '--machine-uid is only used with --enrollment-key'
   normalise_code
 elif [ -n "$ENROLLMENT_KEY" ]; then
   METHOD=enrollment_key
@@ -1064,7 +1250,7 @@ if [ "$FORCE" = 0 ]; then
     fail "$EXIT_ALREADY_ENROLLED" "An enrollment into site $(json_str site_code "$ENROLLMENT_FILE") is already waiting for approval (started $(json_str started_at "$ENROLLMENT_FILE"))." \
       "" "Run $PROG --resume to keep waiting, or add --force to start a new one."
   fi
-elif [ -f "$CREDENTIALS_FILE" ] || [ -f "$ENROLLMENT_FILE" ]; then
+elif [ "$ROTATING" = 0 ] && { [ -f "$CREDENTIALS_FILE" ] || [ -f "$ENROLLMENT_FILE" ]; }; then
   say_warn '--force: starting a new enrollment; current credentials stay until the new ones arrive.'
 fi
 
@@ -1072,7 +1258,13 @@ if [ "$METHOD" = pairing_code ]; then
   say_ok 'Pairing code format checked'
 else
   say_ok 'Enrollment key format checked'
-  if [ -z "$MACHINE_UID" ]; then derive_machine_uid; else say_ok 'Machine uid taken from --machine-uid'; fi
+  if [ -z "$MACHINE_UID" ]; then
+    derive_machine_uid
+  elif [ "$ROTATING" = 1 ]; then
+    say_ok "Machine uid kept from $CREDENTIALS_FILE; rotating the key $OLD_FINGERPRINT"
+  else
+    say_ok 'Machine uid taken from --machine-uid'
+  fi
 fi
 
 load_or_create_key
@@ -1087,6 +1279,7 @@ VERIFY_STATUS=
   printf '{"site_code": "%s", "public_key": "%s", "hostname": "%s", "agent_version": "%s"' "$SITE" "$PUBLIC_LINE" "$NAME" "$VERSION"
   if [ "$METHOD" = pairing_code ]; then printf ', "pairing_code": "%s"' "$CODE"; else printf ', "enrollment_key": "%s"' "$ENROLLMENT_KEY"; fi
   if [ -n "$MACHINE_UID" ]; then printf ', "machine_uid": "%s"' "$MACHINE_UID"; fi
+  if [ -n "$LABELS_JSON" ]; then printf ', "labels": {%s}' "${LABELS_JSON#, }"; fi
 } >"$WORK/enroll.head"
 { cat "$WORK/enroll.head"; printf '}'; } >"$WORK/enroll.json"
 if [ "$NO_TLS" = 0 ]; then
@@ -1139,4 +1332,5 @@ write_enrollment
 RESUMABLE=1
 check_interrupted
 verify
+[ "$ROTATING" = 0 ] || promote_rotated_key
 wait_for_approval

@@ -5,12 +5,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMachineUid } from '@airlock/agent/machine-uid';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { REPO_ROOT, TSX } from '@airlock/testing';
+import { REPO_ROOT, TSX, fakeMachineRoot, writeMachine } from '@airlock/testing';
 import {
   approvalLine,
   createSite,
   decide,
   enrollmentByFingerprint,
+  enrollmentsOf,
   fileMode,
   opensslPin,
   readJson,
@@ -62,18 +63,33 @@ describe('airlock-agent enroll with an enrollment key (real stack)', () => {
     expect(await agentsOf(site)).toMatchObject([{ machine_uid: 'vm-4c4c4544-0042', hostname: 'patchd-7' }]);
   });
 
-  it('derives the machine uid from the machine ids, hashed, and says which sources it used', async () => {
+  it('derives the machine uid from the hardware ids, hashed, and a re-image (fresh /etc/machine-id, no state) is the same machine', async () => {
     const site = await createSite(stack, 'auto');
     const key = await rotateEnrollmentKey(stack, site);
-    const agent = runAgent(keyArgs(site, await tempStateDir(), ['--enrollment-key', key]));
-    expect(await agent.exit).toBe(0);
-    const expected = await deriveMachineUid();
-    expect(expected).not.toBeNull();
-    expect(agent.stdout()).toContain(`Machine uid derived from ${expected?.used.join(' + ')} (hashed`);
-    const [registered] = await agentsOf(site);
-    expect(registered?.machine_uid).toBe(expected?.machineUid);
-    const rawMachineId = (await fs.readFile('/etc/machine-id', 'utf8')).trim();
-    expect(registered?.machine_uid).not.toContain(rawMachineId);
+    const hardware = { productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32', boardSerial: '.7XK3JQ2.CN1296', machineId: 'a'.repeat(32) };
+    const root = await fakeMachineRoot(hardware);
+    try {
+      const agent = runAgent(keyArgs(site, await tempStateDir(), ['--enrollment-key', key]), { AIRLOCK_MACHINE_ROOT: root });
+      expect(await agent.exit).toBe(0);
+      const expected = await deriveMachineUid(root);
+      expect(agent.stdout()).toContain(`Machine uid derived from ${expected?.used.join(' + ')} (hashed`);
+      const [registered] = await agentsOf(site);
+      expect(registered?.machine_uid).toBe(expected?.machineUid);
+      expect(registered?.machine_uid).not.toMatch(/4c4c4544|7xk3jq2/i);
+
+      // The re-image: a new /etc/machine-id, an empty state directory, a new key.
+      await writeMachine(root, { ...hardware, machineId: 'b'.repeat(32) });
+      const again = runAgent(keyArgs(site, await tempStateDir(), ['--enrollment-key', key]), { AIRLOCK_MACHINE_ROOT: root });
+      await again.waitFor(/operator/i);
+      const held = (await enrollmentsOf(stack, site)).find((e) => e.status === 'pending_confirmation');
+      expect(held).toBeDefined();
+      await decide(stack, held?.id ?? '', 'approve');
+      expect(await again.exit).toBe(0);
+      // No ghost: still one agent, the same one, now with the new key.
+      expect(await agentsOf(site)).toMatchObject([{ id: registered?.id, machine_uid: expected?.machineUid }]);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 
   it('waits for an operator on a manual site', async () => {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMachineUid } from '@airlock/agent/machine-uid';
+import { fakeMachineRoot, type FakeMachine } from '@airlock/testing';
 import type { Stack } from '../helpers/stack.ts';
 import {
   approvalLine,
@@ -39,9 +40,11 @@ let pin: string;
 beforeAll(async () => {
   ({ stack, pin } = await startAttendedStack());
 });
+const roots: string[] = [];
 afterAll(async () => {
   await stack?.stop();
   await removeTempDirs();
+  await Promise.all(roots.map((r) => fs.rm(r, { recursive: true, force: true })));
 });
 
 const args = (site: string, stateDir: string, extra: string[]) => [
@@ -177,14 +180,56 @@ describe('airlock-enroll.sh against the real stack', () => {
     expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ site_code: site, fingerprint, certificate: null });
   });
 
-  it('enrolls zero-touch with a derived machine uid equal to the one airlock-agent derives', async () => {
+  it('enrolls zero-touch with the hardware-derived machine uid airlock-agent derives, sending its --label flags', async () => {
     const site = await createSite(stack, 'auto');
     const key = await rotateEnrollmentKey(stack, site);
     const stateDir = await tempStateDir();
-    const client = runShellClient(args(site, stateDir, ['--pin', pin, '--ca-file', stack.certPath ?? '']), { AIRLOCK_ENROLLMENT_KEY: key });
+    const root = await fakeMachineRoot({ productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32', disks: { sda: { serial: 'WD-WX12A3456789' } }, machineId: 'a'.repeat(32) });
+    roots.push(root);
+    const labels = ['--label', 'role=migration', '--label', 'note=say "hi" \\ there', '--label', 'role=appliance'];
+    const client = runShellClient(args(site, stateDir, ['--pin', pin, '--ca-file', stack.certPath ?? '', ...labels]), { AIRLOCK_ENROLLMENT_KEY: key, AIRLOCK_MACHINE_ROOT: root });
     expect(await client.exit).toBe(0);
     expect(client.stdout()).toContain('Approved automatically by the site policy');
-    const expected = await deriveMachineUid();
+    expect(client.stdout()).toContain('Machine uid derived from product_uuid (/sys/class/dmi/id/product_uuid) + disk_serial (/sys/block/sda/device/serial)');
+    const expected = await deriveMachineUid(root);
     expect(await readJson(path.join(stateDir, 'credentials.json'))).toMatchObject({ machine_uid: expected?.machineUid });
+    const [enrollment] = (await stack.admin('GET', '/api/v1/admin/enrollments')).body.items.filter((e: { site_code: string }) => e.site_code === site);
+    expect(enrollment.labels).toEqual({ role: 'appliance', note: 'say "hi" \\ there' });
+  });
+
+  it('refuses a malformed --label locally', async () => {
+    const bad = runShellClient(['--server', stack.edgeUrl, '--site', 'x1', '--code', 'AAAA-AAAA-AAAA', '--label', 'Role=x']);
+    expect(await bad.exit).toBe(2);
+    expect(bad.stderr()).toMatch(/--label must be key=value/);
+  });
+});
+
+describe('the machine uid: airlock-enroll.sh and airlock-agent agree', () => {
+  const machines: Record<string, FakeMachine> = {
+    'every hardware signal': { productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32', boardSerial: '.7XK3JQ2.CN1296', disks: { nvme0n1: { serial: '  S4EWNX0R123456  ' } }, machineId: 'a'.repeat(32) },
+    'placeholders only, so /etc/machine-id': { productUuid: '00000000-0000-0000-0000-000000000000', boardSerial: 'To be filled by O.E.M.', disks: { sda: { serial: 'None' } }, machineId: 'C0FFEE0123456789ABCDEF0123456789' },
+    'a virtio disk behind loop and removable devices': { disks: { loop0: { serial: 'LOOP0001' }, sda: { serial: 'USBSTICK01', removable: true }, vda: { serial: 'virtio-0001', serialAt: 'serial' } } },
+    'a board serial with odd spacing and case': { boardSerial: ' Mb\tSerial 42\r', machineId: 'b'.repeat(32) },
+    'a non-printable uuid': { productUuid: 'abc\u0001def0123', boardSerial: 'ÄÖÜ-1234', machineId: 'd'.repeat(32) },
+  };
+  it.each(Object.entries(machines))('derives the same uid and explanation from %s', async (_name, machine) => {
+    const root = await fakeMachineRoot(machine);
+    roots.push(root);
+    const shell = runShellClient(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+    const node = runAgent(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+    expect(await shell.exit).toBe(0);
+    expect(await node.exit).toBe(0);
+    expect(shell.stdout()).toBe(node.stdout());
+    expect(shell.stdout().split('\n')[0]).toBe((await deriveMachineUid(root))?.machineUid);
+  });
+
+  it('both fail the same way when nothing is readable', async () => {
+    const root = await fakeMachineRoot({ machineId: '' });
+    roots.push(root);
+    const shell = runShellClient(['machine-id'], { AIRLOCK_MACHINE_ROOT: root });
+    const node = runAgent(['machine-id'], { AIRLOCK_MACHINE_ROOT: root });
+    expect(await shell.exit).toBe(1);
+    expect(await node.exit).toBe(1);
+    expect(shell.stdout() + node.stdout()).toBe('');
   });
 });

@@ -117,7 +117,7 @@ export interface EnrollmentRow {
 }
 
 export const enrollmentsOf = async (stack: Stack, siteCode: string): Promise<EnrollmentRow[]> => {
-  const res = await stack.admin('GET', '/api/v1/admin/enrollments');
+  const res = await stack.admin('GET', `/api/v1/admin/enrollments?site_code=${encodeURIComponent(siteCode)}&limit=500`);
   if (res.status !== 200) throw new Error(`list enrollments: ${res.status}`);
   return (res.body.items as EnrollmentRow[]).filter((e) => e.site_code === siteCode);
 };

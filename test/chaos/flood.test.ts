@@ -124,7 +124,7 @@ describe('flood while real agents enroll', () => {
     const failedAgents = agents.filter((_, i) => exits[i]?.code !== 0).map((a) => a.output().slice(-600));
     expect(failedAgents).toEqual([]);
     for (const a of agents) expect(a.output()).toMatch(/Approved: enrolled as agent [0-9a-f-]{36} of site/);
-    const listed = await stack.admin.call('GET', '/api/v1/admin/agents');
+    const listed = await stack.admin.call('GET', `/api/v1/admin/agents?site_code=${site}&status=active&limit=500`);
     const active = (listed.body.items as Array<{ site_code: string; status: string }>).filter((x) => x.site_code === site && x.status === 'active');
     expect(active).toHaveLength(AGENTS);
 

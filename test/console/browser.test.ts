@@ -8,10 +8,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setOperatorPassword, startTestApi, type TestApi } from '@airlock/api/testing';
-import { newAgentKey, request, type TestAgentKey } from '@airlock/testing';
+import { newAgentKey, request, signatureMatches, startReceiver, type TestAgentKey } from '@airlock/testing';
 
 // The few browser globals the page callbacks touch, typed here: the repo's TypeScript has no DOM lib,
 // and string callbacks are not an option (the console's CSP rightly refuses eval).
@@ -293,6 +294,83 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
     await ctx.close();
   });
 
+  it('offers both answers to an identity collision, and approves a clone as a separate agent (issue 22)', async () => {
+    await request(`${t.api.url}/api/v1/admin/sites`, { headers: { authorization: `Bearer ${t.adminToken}` }, body: { site_code: 'CLONES', name: 'Clones', policy: 'auto' } });
+    const cek = (await request(`${t.api.url}/api/v1/admin/sites/CLONES/enrollment-key`, { headers: { authorization: `Bearer ${t.adminToken}` }, body: {} })).body.key as string;
+    const byKey = async (hostname: string) => {
+      const key = newAgentKey(hostname);
+      const e = await request(`${t.api.url}/api/v1/enroll`, {
+        body: { site_code: 'CLONES', enrollment_key: cek, public_key: key.publicKey, hostname, machine_uid: 'template-vm-uuid-0001' },
+      });
+      const v = await request(`${t.api.url}/api/v1/enroll/verify`, {
+        body: { enrollment_id: e.body.enrollment_id, signature: key.sign(e.body.enrollment_id, e.body.challenge) },
+      });
+      return { status: v.body.status as string, pollToken: v.body.poll_token as string };
+    };
+    const original = await byKey('vm-template-a');
+    expect(original.status).toBe('approved');
+    const originalId = (await poll(original.pollToken)).body.agent_id as string;
+    const clone = await byKey('vm-template-b');
+    expect(clone.status).toBe('pending_confirmation');
+
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    const row = page.getByRole('row').filter({ hasText: 'vm-template-b' });
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Approve and replace the key' }).waitFor();
+    await shot(page, 'laptop-pending-collision');
+    await row.getByRole('button', { name: 'Approve as a separate agent' }).click();
+    await page.getByText('Approved as a separate agent.').first().waitFor();
+    const collected = await poll(clone.pollToken);
+    expect(collected.status).toBe(200);
+    expect(collected.body.agent_id).not.toBe(originalId);
+    await ctx.close();
+  });
+
+  it('Webhooks (issue 20): an admin adds one, sees its secret once, sends a test, sees it delivered, deletes it; an auditor has no link', async () => {
+    const rx = await startReceiver();
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('textbox', { name: 'URL' }).fill(rx.url);
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    const secret = (await page.locator('#new-secret').textContent())?.trim() ?? '';
+    expect(secret).toMatch(/^whsec_/);
+    await shot(page, 'laptop-webhooks-added');
+    const card = page.getByRole('region', { name: `Webhook ${rx.url}` });
+    await card.getByRole('button', { name: 'Send test' }).click();
+    await page.getByText('Test event queued').waitFor();
+    await expect.poll(() => rx.received.length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(signatureMatches(rx.received[0]!, secret)).toBe(true);
+    // The page shows the delivery once recorded (a reload: this page does not refresh itself).
+    await expect
+      .poll(async () => {
+        await page.goto('/console/webhooks');
+        return page.getByRole('region', { name: `Webhook ${rx.url}` }).getByText('delivered').count();
+      }, { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    expect(await page.content()).not.toContain(secret.slice(6));
+    await shot(page, 'laptop-webhooks-delivered');
+    await page.getByRole('region', { name: `Webhook ${rx.url}` }).getByRole('button', { name: 'Delete' }).click();
+    await page.getByText('Webhook deleted.').waitFor();
+    expect(await page.getByRole('region', { name: `Webhook ${rx.url}` }).count()).toBe(0);
+    await ctx.close();
+
+    const auditorCtx = await newContext(1366, 900);
+    const auditorPage = await auditorCtx.newPage();
+    watch(auditorPage);
+    await signIn(auditorPage, 'audrey');
+    expect(await auditorPage.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
+    expect((await auditorPage.goto('/console/webhooks'))?.status()).toBe(403);
+    expect(problems).toEqual([]);
+    await auditorCtx.close();
+    await rx.close();
+  });
+
   it('fits a phone: every page at 390 px wide', async () => {
     const ctx = await newContext(390, 844);
     const page = await ctx.newPage();
@@ -311,6 +389,7 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
       ['Sites', 'phone-sites'],
       ['Audit', 'phone-audit'],
       ['Lockouts', 'phone-lockouts'],
+      ['Webhooks', 'phone-webhooks'],
     ] as const) {
       await page.getByRole('link', { name: link }).click();
       await page.getByRole('heading', { level: 1, name: link }).waitFor();
@@ -318,6 +397,42 @@ describe('the console in Chromium', { timeout: 180_000 }, () => {
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       await shot(page, name);
     }
+    expect(problems).toEqual([]);
+    await ctx.close();
+  });
+
+  it('pages and filters the fleet from the URL, and switches tenant (issue 22)', async () => {
+    expect((await t.admin('post', '/api/v1/admin/tenants').send({ tenant_code: 'browser-co', name: 'Browser Co' })).status).toBe(201);
+    expect((await t.admin('post', '/api/v1/admin/sites').send({ site_code: 'FLEET-WEB', name: 'fleet', tenant_code: 'browser-co' })).status).toBe(201);
+    const db = postgres(t.db?.url ?? '', { max: 1, onnotice: () => {} });
+    await db`
+      insert into agents (site_code, tenant_code, enrollment_id, public_key, fingerprint, hostname, status, created_by, created_at, labels)
+      select 'FLEET-WEB', 'browser-co', gen_random_uuid(), 'ssh-ed25519 AAAA', ${`SHA256:${'B'.repeat(43)}`}, 'fleet-web-' || g, 'active', 'test',
+             now() + g * interval '1 second', jsonb_build_object('company', 'Browser', 'rack', 'r' || (g % 2))
+      from generate_series(1, 104) g`;
+    await db.end();
+    const ctx = await newContext(1366, 900);
+    const page = await ctx.newPage();
+    watch(page);
+    await signIn(page, 'alice');
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.locator('#tenant-switch').selectOption('browser-co');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.waitForURL(/tenant=browser-co/);
+    await page.getByLabel('Label').fill('rack:r1');
+    await page.getByLabel('Hostname').fill('fleet-web-');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/label=rack%3Ar1/);
+    expect(page.url()).toContain('tenant=browser-co');
+    expect(await page.locator('tbody tr').count()).toBe(52);
+    expect(await page.locator('.label-chip', { hasText: 'rack=r1' }).count()).toBe(52);
+    await shot(page, 'laptop-agents-filtered');
+    // Unfiltered: a hundred on the first page, the rest one click on.
+    await page.goto('/console/agents?tenant=browser-co');
+    expect(await page.locator('tbody tr').count()).toBe(100);
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(/cursor=/);
+    expect(await page.locator('tbody tr').count()).toBe(4);
     expect(problems).toEqual([]);
     await ctx.close();
   });

@@ -41,6 +41,8 @@ export const startStack = async (
     edgePort?: number;
     /** Run apps/<app>/dist/main.js (the production build, `pnpm build` first) instead of the sources. */
     built?: boolean;
+    /** false: the edge counts in process (no REDIS_URL), as a single edge without Redis does. */
+    edgeRedis?: boolean;
   } = {},
 ): Promise<Stack> => {
   const db: TestDatabase = await createTestDatabase('airlock_stack');
@@ -78,8 +80,9 @@ export const startStack = async (
       EDGE_PORT: String(edgePort),
       EDGE_UPSTREAM: apiUrl,
       EDGE_METRICS_PORT: String(metricsPort),
-      REDIS_URL,
-      EDGE_REDIS_PREFIX: redisPrefix,
+      ...(opts.edgeRedis === false ? {} : { REDIS_URL, EDGE_REDIS_PREFIX: redisPrefix }),
+      // Lockouts and blocks are reported to the api (security.lockout, issue 20).
+      EDGE_API_TOKEN: tokens.edge,
       ...(cert ? { EDGE_TLS_CERT: cert.certPath, EDGE_TLS_KEY: cert.keyPath } : {}),
       ...opts.edgeEnv,
     });
@@ -124,9 +127,10 @@ export const startStack = async (
 };
 
 /** Operators are created in the database directly, as `pnpm airlock operators create` does. */
-const createOperatorsDirectly = (url: string): Promise<{ admin: string; service: string }> =>
+const createOperatorsDirectly = (url: string): Promise<{ admin: string; service: string; edge: string }> =>
   withAdminDatabase(url, async (db) => {
     const admin = await db.createOperator({ name: 'stack-admin', role: 'admin' }, 'test');
     const service = await db.createOperator({ name: 'stack-service', role: 'service' }, 'test');
-    return { admin: admin.token, service: service.token };
+    const edge = await db.createOperator({ name: 'stack-edge', role: 'edge' }, 'test');
+    return { admin: admin.token, service: service.token, edge: edge.token };
   });

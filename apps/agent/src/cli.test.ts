@@ -2,8 +2,10 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fakeMachineRoot, writeMachine } from '@airlock/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './cli.ts';
+import { deriveMachineUid } from './machine-uid.ts';
 import { EXIT_CODE_HELP, ExitCode } from './exit-codes.ts';
 import { statePaths, writeCredentials, writeEnrollment } from './state.ts';
 import { AGENT_VERSION } from './version.ts';
@@ -138,6 +140,59 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect(status.out + out).not.toContain('cak_');
   });
 
+  it('enroll --force keeps the machine uid the server knows (credentials.json), not a newly derived one', async () => {
+    const paths = statePaths(tmp);
+    await fs.chmod(tmp, 0o700);
+    await writeCredentials(paths, {
+      version: 1,
+      agent_id: AGENT_ID,
+      site_code: 'ACME',
+      agent_key: `cak_${'k'.repeat(43)}`,
+      server: 'https://edge.example.com',
+      fingerprint: FINGERPRINT,
+      hostname: 'vma-01',
+      machine_uid: 'uid-from-an-older-agent',
+      enrolled_at: '2026-11-22T18:00:00.000Z',
+      private_key_file: paths.privateKey,
+      ssh: null,
+      tls: {},
+    });
+    const root = await fakeMachineRoot({ productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32' });
+    try {
+      const args = ['enroll', '--server', 'https://127.0.0.1:1', '--site', 'acme', '--enrollment-key', `cek_${'x'.repeat(43)}`, '--state-dir', tmp, '--name', 'vma-01', '--force'];
+      const { code, out } = await cli(args, { AIRLOCK_MACHINE_ROOT: root });
+      expect(code).toBe(ExitCode.Network);
+      expect(out).toContain(`Machine uid kept from ${paths.credentials}`);
+      expect(out).not.toContain('Machine uid derived');
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('rotate-key refuses an agent without a machine uid (a pairing-code enrollment) before sending anything', async () => {
+    const paths = statePaths(tmp);
+    await fs.chmod(tmp, 0o700);
+    await writeCredentials(paths, {
+      version: 1,
+      agent_id: AGENT_ID,
+      site_code: 'ACME',
+      agent_key: `cak_${'k'.repeat(43)}`,
+      server: `https://127.0.0.1:${port}`,
+      fingerprint: FINGERPRINT,
+      hostname: 'vma-01',
+      enrolled_at: '2026-11-22T18:00:00.000Z',
+      private_key_file: paths.privateKey,
+      ssh: null,
+      tls: {},
+    });
+    const before = connections;
+    const { code, err } = await cli(['rotate-key', '--state-dir', tmp, '--code', 'AX7K-PJ3F-TH2Q']);
+    expect(code).toBe(ExitCode.Usage);
+    expect(err).toMatch(/no machine uid/);
+    expect(err).toMatch(/enroll --force/);
+    expect(connections).toBe(before);
+  });
+
   it('refuses a second enroll while one is pending, pointing at --resume', async () => {
     await fs.chmod(tmp, 0o700);
     await writeEnrollment(statePaths(tmp), {
@@ -188,7 +243,7 @@ describe('airlock-agent (in-process, no server involved)', () => {
     expect((await cli(['status', '--help'])).out).toMatch(/airlock-agent status/);
     const unknown = await cli(['frobnicate']);
     expect(unknown.code).toBe(ExitCode.Usage);
-    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "renew", "recover", "status"/);
+    expect(unknown.err).toMatch(/unknown command "frobnicate"; expected one of "enroll", "renew", "recover", "rotate-key", "status"/);
   });
 
   it('keeps every exit code distinct', () => {
@@ -201,5 +256,27 @@ describe('airlock-agent (in-process, no server involved)', () => {
     const pkg = JSON.parse(await fs.readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(AGENT_VERSION).toBe(pkg.version);
     expect((await cli(['--version'])).out).toBe(`airlock-agent ${pkg.version}\n`);
+  });
+
+  it('machine-id --explain names the signals it used and never prints a raw id', async () => {
+    const root = await fakeMachineRoot({ productUuid: '4C4C4544-0042-3510-8052-B4C04F384D32', boardSerial: 'Default string', machineId: 'c0ffee0123456789abcdef0123456789' });
+    try {
+      const plain = await cli(['machine-id'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(plain.code).toBe(ExitCode.Ok);
+      expect(plain.out).toBe(`${(await deriveMachineUid(root))?.machineUid}\n`);
+      const explained = await cli(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(explained.out).toContain('used: product_uuid (/sys/class/dmi/id/product_uuid)');
+      expect(explained.out).toContain('not used: board_serial (/sys/class/dmi/id/board_serial): a vendor placeholder');
+      expect(explained.out).toContain('fallback: no');
+      expect(explained.out + explained.err).not.toMatch(/4c4c4544|c0ffee/i);
+
+      await writeMachine(root, { machineId: 'c0ffee0123456789abcdef0123456789' });
+      const fallback = await cli(['machine-id', '--explain'], { AIRLOCK_MACHINE_ROOT: root });
+      expect(fallback.out).toContain('used: machine_id (/etc/machine-id)');
+      expect(fallback.out).toMatch(/fallback: No hardware id was readable/);
+      expect(fallback.out).not.toMatch(/c0ffee/);
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 });

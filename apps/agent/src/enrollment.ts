@@ -52,6 +52,8 @@ export const verify = async (
   state: EnrollmentState,
   paths: StatePaths,
   ctx: CommandContext,
+  /** `rotate-key`: the current key's re-key proof (#8.2), sent as `rekey_signature`. */
+  rekeySignature?: string,
 ): Promise<{ state: EnrollmentState; approved: boolean } | ExitCode> => {
   const { progress } = ctx;
   const signature = signRaw(key.secretKey, signedMessage(state.enrollment_id, state.challenge));
@@ -62,7 +64,7 @@ export const verify = async (
   for (let attempt = 1; response === null; attempt += 1) {
     try {
       response = await client.request('POST', '/api/v1/enroll/verify', {
-        body: { enrollment_id: state.enrollment_id, signature },
+        body: { enrollment_id: state.enrollment_id, signature, ...(rekeySignature !== undefined ? { rekey_signature: rekeySignature } : {}) },
       });
       // A verify may be repeated (the contract allows it after a lost answer); a 503 did nothing.
       const busyWait = busyRetry(response, (busy += 1), now, challengeEnds);
@@ -109,8 +111,8 @@ export const waitForApproval = async (
   paths: StatePaths,
   ctx: CommandContext,
   deadline: number,
-  /** verify said `approved` (site policy auto): no operator line, the first status read has the credentials. */
-  approvedAlready = false,
+  /** verify said `approved` (site policy auto, or a signed re-key: the line to print): no operator line, the first status read has the credentials. */
+  approvedAlready: boolean | string = false,
 ): Promise<ExitCode> => {
   const { progress } = ctx;
   const now = ctx.now ?? Date.now;
@@ -121,8 +123,8 @@ export const waitForApproval = async (
   let failures = 0;
   const since = Date.parse(state.started_at) || now();
 
-  if (approvedAlready) {
-    progress.ok('Approved automatically by the site policy');
+  if (approvedAlready !== false) {
+    progress.ok(approvedAlready === true ? 'Approved automatically by the site policy' : approvedAlready);
   } else {
     progress.highlight(`Ask your operator to approve ${state.fingerprint} (${state.hostname}, ${state.site_code})`);
     progress.startWaiting('Waiting for approval…', since);

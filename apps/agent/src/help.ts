@@ -27,8 +27,10 @@ Options:
   --code CODE           pairing code; spaces, hyphens and case do not matter
                         (left out on a terminal: asked for)
   --enrollment-key KEY  site enrollment key (cek_…) for zero-touch enrollment
-  --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
-                        /sys/class/dmi/id/product_uuid (the raw ids never leave)
+  --machine-uid UID     zero-touch only; default: the one in credentials.json, else
+                        a hash of the hardware ids (DMI product_uuid, board serial,
+                        first disk's serial; /etc/machine-id only when none is
+                        readable); see airlock-agent machine-id --explain
   --name NAME           host name to enroll as (default: this machine's)
   --label KEY=VALUE     attach a label; repeatable, at most 16
   --state-dir DIR       where keys and credentials live (default
@@ -49,6 +51,7 @@ Options:
 
 Environment:
   AIRLOCK_ENROLLMENT_KEY           zero-touch key, instead of --enrollment-key
+  AIRLOCK_MACHINE_ROOT             read the hardware ids under this directory (default /)
   HTTPS_PROXY, NO_PROXY (any case) an http:// proxy (CONNECT); TLS and --pin stay end to end
   NO_COLOR                         no colours on a terminal`;
 
@@ -56,12 +59,12 @@ export const ENROLL_HELP = `${ENROLL}\n\nExit codes:\n${exitTable}\n`;
 
 /** The top-level help; `commands` is the registry's name and summary of each command. */
 export const helpText = (commands: ReadonlyArray<{ name: string; summary: string }>): string => {
-  const list = commands.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n');
+  const list = commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n');
   return `airlock-agent ${AGENT_VERSION}: enroll this machine with Airlock and keep its credentials.
 
 Commands:
 ${list}
-  version   print the version
+  version    print the version
 
 ${USAGE}
 

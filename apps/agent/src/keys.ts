@@ -74,3 +74,21 @@ export const loadKey = async (paths: StatePaths, hostname: string): Promise<Agen
   }
   return null;
 };
+
+/**
+ * A fresh key pair for `rotate-key`, written to `file` (0600) before anything
+ * is sent: the server may switch to it the moment it approves, so it must
+ * already be on disk. `promoteKey` makes it the agent's key afterwards.
+ */
+export const generateKeyAt = async (file: string, hostname: string): Promise<AgentKey> => {
+  const comment = keyComment(hostname);
+  const pair = generateAgentKeyPair();
+  await writeFileAtomic(file, encodeOpenSshPrivateKey(pair.secretKey, comment), 0o600);
+  return describe(pair.secretKey, pair.publicKey, comment, true);
+};
+
+/** Moves the key written by generateKeyAt into place as id_ed25519 (+ .pub): one rename, so a crash leaves one or the other. */
+export const promoteKey = async (paths: StatePaths, file: string, key: AgentKey): Promise<void> => {
+  await fs.rename(file, paths.privateKey);
+  await writeFileAtomic(paths.publicKey, `${key.publicLine}\n`, 0o644);
+};

@@ -29,7 +29,7 @@ import { nodeEd25519KeyPair } from '@airlock/crypto/test-support';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 export interface ApiBenchResult {
   healthz_rps: { bare_hono: number[]; api: number[] };
@@ -53,7 +53,7 @@ export interface ApiBenchResult {
   at: string;
 }
 
-const start = (script: string, env: Record<string, string>): ChildProcess =>
+export const start = (script: string, env: Record<string, string>): ChildProcess =>
   // AIRLOCK_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles both servers.
   spawn(process.execPath, [...(process.env['AIRLOCK_BENCH_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), script], {
     cwd: ROOT,
@@ -61,7 +61,7 @@ const start = (script: string, env: Record<string, string>): ChildProcess =>
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 
-const stop = async (child: ChildProcess) => {
+export const stop = async (child: ChildProcess) => {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
@@ -70,7 +70,7 @@ const stop = async (child: ChildProcess) => {
   clearTimeout(timer);
 };
 
-const waitUp = async (url: string, child: ChildProcess) => {
+export const waitUp = async (url: string, child: ChildProcess) => {
   const until = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`process for ${url} exited early`);
@@ -132,7 +132,7 @@ const cannonRps = (url: string, connections: number, seconds: number): Promise<n
   });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-const call = (base: string, method: string, route: string, body?: unknown, bearer?: string): Promise<{ status: number; json: Record<string, unknown> }> =>
+export const call = (base: string, method: string, route: string, body?: unknown, bearer?: string): Promise<{ status: number; json: Record<string, unknown> }> =>
   new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -163,7 +163,7 @@ const agentKeyPair = (): { publicKey: Uint8Array; privateKey: KeyObject } => {
 };
 
 /** One complete zero-touch enrollment: enroll, verify, collect the cak_. */
-const enrollOnce = async (base: string, siteCode: string, key: string, n: number): Promise<void> => {
+export const enrollOnce = async (base: string, siteCode: string, key: string, n: number): Promise<void> => {
   const kp = agentKeyPair();
   const enroll = await call(base, 'POST', '/api/v1/enroll', {
     site_code: siteCode,

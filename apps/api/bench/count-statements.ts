@@ -121,6 +121,10 @@ export const countStatements = async (enrollments = ENROLLMENTS): Promise<RouteC
     AIRLOCK_DATA_DIR: dataDir,
     API_PORT: '0',
     AIRLOCK_LOG_LEVEL: 'warn',
+    // Background work on its own clock would land in a route's counts: the
+    // expiry sweeper off, the webhook worker's poll slower than the run.
+    AIRLOCK_EXPIRY_SWEEP_SECONDS: '0',
+    AIRLOCK_WEBHOOK_POLL_MS: '60000',
   });
   const api = await startApi(config, { logger: silentLogger });
   try {

@@ -78,6 +78,8 @@ export const ApiEnv = defineEnv(
     AIRLOCK_PAIRING_CODE_TTL_SECONDS: int(600, 60, 86400),
     AIRLOCK_CHALLENGE_TTL_SECONDS: int(300, 10, 3600),
     AIRLOCK_APPROVAL_TTL_SECONDS: int(86400, 60, 30 * 86400),
+    // Issue 22: how often waiting enrollments past their deadline are marked expired (0: never).
+    AIRLOCK_EXPIRY_SWEEP_SECONDS: int(60, 0, 86400),
     AIRLOCK_POLL_INTERVAL_SECONDS: int(5, 1, 300),
     AIRLOCK_COLLISION_WINDOW_SECONDS: int(7 * 86400, 0, 365 * 86400),
     // Quickstart only: create an admin operator on first start and leave its token in a 0600 file.
@@ -114,6 +116,16 @@ export const ApiEnv = defineEnv(
     AIRLOCK_SSH_ENDPOINT: v.optional(hostPort('oma.example.com:443')),
     AIRLOCK_SSH_USER: v.optional(unixUser(), 'airlock'),
     AIRLOCK_SSH_PERMIT_OPEN: v.optional(hostPortList('127.0.0.1:10809')),
+    // ---- alerts: webhook delivery (docs/alerts.md) ----
+    // 0: this replica delivers nothing (another replica does; events still wait in the outbox).
+    AIRLOCK_WEBHOOK_WORKER: bool('1'),
+    // First retry after about this long; each next one waits 4x longer, at most 6 h. Tests shorten it.
+    AIRLOCK_WEBHOOK_RETRY_BASE_MS: int(5000, 10, 60_000),
+    AIRLOCK_WEBHOOK_RETRY_WINDOW_SECONDS: int(86400, 1, 30 * 86400),
+    AIRLOCK_WEBHOOK_DISABLE_AFTER_SECONDS: int(5 * 86400, 1, 365 * 86400),
+    AIRLOCK_WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
+    AIRLOCK_WEBHOOK_POLL_MS: int(1000, 10, 60_000),
+    AIRLOCK_WEBHOOK_CONCURRENCY: int(4, 1, 64),
     // Prometheus listener, loopback by default like the edge's; port 0 disables it.
     API_METRICS_HOST: v.optional(ipAddress(), '127.0.0.1'),
     API_METRICS_PORT: port(9465, { allowZero: true }),
@@ -164,6 +176,7 @@ export interface ApiConfig {
   pairingCodeTtlSeconds: number;
   challengeTtlSeconds: number;
   approvalTtlSeconds: number;
+  expirySweepSeconds: number;
   pollIntervalSeconds: number;
   collisionWindowSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -191,6 +204,7 @@ export interface ApiConfig {
   metricsHost: string;
   /** 0: no metrics listener. */
   metricsPort: number;
+  webhooks: WebhookDeliveryConfig;
 }
 
 export interface CertNamingConfig {
@@ -200,6 +214,21 @@ export interface CertNamingConfig {
   legacyHostname: boolean;
   /** EKU serverAuth besides clientAuth. */
   serverAuth: boolean;
+}
+
+/** Webhook delivery (webhooks/worker.ts); times in database time, see store/webhooks.ts. */
+export interface WebhookDeliveryConfig {
+  /** This replica runs a delivery worker. */
+  worker: boolean;
+  retryBaseMs: number;
+  /** A delivery still failing this long after its event is `failed`. */
+  retryWindowSeconds: number;
+  /** An endpoint failing this long is disabled (and audited). */
+  disableAfterSeconds: number;
+  timeoutMs: number;
+  pollMs: number;
+  /** Attempts in flight per endpoint and replica. */
+  perEndpoint: number;
 }
 
 export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => {
@@ -229,6 +258,7 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
     pairingCodeTtlSeconds: o.AIRLOCK_PAIRING_CODE_TTL_SECONDS,
     challengeTtlSeconds: o.AIRLOCK_CHALLENGE_TTL_SECONDS,
     approvalTtlSeconds: o.AIRLOCK_APPROVAL_TTL_SECONDS,
+    expirySweepSeconds: o.AIRLOCK_EXPIRY_SWEEP_SECONDS,
     pollIntervalSeconds: o.AIRLOCK_POLL_INTERVAL_SECONDS,
     collisionWindowSeconds: o.AIRLOCK_COLLISION_WINDOW_SECONDS,
     logLevel: o.AIRLOCK_LOG_LEVEL,
@@ -260,5 +290,14 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
       : null,
     metricsHost: o.API_METRICS_HOST,
     metricsPort: o.API_METRICS_PORT,
+    webhooks: {
+      worker: o.AIRLOCK_WEBHOOK_WORKER,
+      retryBaseMs: o.AIRLOCK_WEBHOOK_RETRY_BASE_MS,
+      retryWindowSeconds: o.AIRLOCK_WEBHOOK_RETRY_WINDOW_SECONDS,
+      disableAfterSeconds: o.AIRLOCK_WEBHOOK_DISABLE_AFTER_SECONDS,
+      timeoutMs: o.AIRLOCK_WEBHOOK_TIMEOUT_MS,
+      pollMs: o.AIRLOCK_WEBHOOK_POLL_MS,
+      perEndpoint: o.AIRLOCK_WEBHOOK_CONCURRENCY,
+    },
   };
 };

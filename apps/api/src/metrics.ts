@@ -14,6 +14,7 @@ import { sql as rawSql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ANONYMOUS_REFUSALS_METRIC, anonymousRefusals } from './metrics/refusals.ts';
 import type { Database } from './db/client.ts';
+import { outboxStats } from './store/webhooks.ts';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -25,6 +26,8 @@ export interface ApiMetrics {
   approved(method: string, seconds: number): void;
   /** One statement's duration (db/timed.ts). */
   query(seconds: number, ok: boolean): void;
+  /** One webhook attempt's outcome: delivered, retrying (will be retried) or failed (given up). */
+  webhookDelivery(result: 'delivered' | 'retrying' | 'failed'): void;
 }
 
 const str = (v: unknown, fallback: string) => (typeof v === 'string' && /^[a-z_]{1,40}$/.test(v) ? v : fallback);
@@ -52,7 +55,7 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
   });
   const enrollments = new Counter({
     name: 'api_enrollments_total',
-    help: 'Enrollment attempts by method (pairing_code, enrollment_key) and outcome (created, denied, site_conflict)',
+    help: 'Enrollment attempts by method (pairing_code, enrollment_key) and outcome (created, denied, source_refused, site_conflict)',
     labelNames: ['method', 'outcome'] as const,
     registers: [registry],
   });
@@ -104,6 +107,41 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
       this.reset();
       for (const [kind, n] of Object.entries(anonymousRefusals.snapshot())) this.inc({ kind }, n);
     },
+  });
+  const webhookAttempts = new Counter({
+    name: 'api_webhook_deliveries_total',
+    help: 'Webhook attempts by result: delivered, retrying (failed, will be retried), failed (given up after the retry window)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  // Outbox gauges, one scrape-time query for both (store/webhooks.ts).
+  let outboxInFlight: Promise<void> | null = null;
+  const outboxProbe = (): Promise<void> => {
+    outboxInFlight ??= (async () => {
+      if (!db) return;
+      try {
+        const s = await outboxStats(db);
+        outboxLag.set(s.lagSeconds);
+        failedEvents.set(s.failed);
+      } catch {
+        // api_db_up already says the database did not answer.
+      }
+    })().finally(() => {
+      outboxInFlight = null;
+    });
+    return outboxInFlight;
+  };
+  const outboxLag = new Gauge({
+    name: 'api_webhook_outbox_lag_seconds',
+    help: 'Age of the oldest due webhook delivery (0: nothing waits)',
+    registers: [registry],
+    collect: outboxProbe,
+  });
+  const failedEvents = new Gauge({
+    name: 'api_webhook_failed_deliveries',
+    help: 'Webhook deliveries given up after the retry window (state failed)',
+    registers: [registry],
+    collect: outboxProbe,
   });
   // The registry collects every metric concurrently; the gauges below share
   // one in-flight scrape-time query instead of each running its own.
@@ -178,6 +216,8 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
           return enrollments.inc({ method, outcome: 'created' });
         case 'enroll.denied':
           return enrollments.inc({ method, outcome: 'denied' });
+        case 'enroll.source_refused':
+          return enrollments.inc({ method, outcome: 'source_refused' });
         case 'enroll.site_conflict':
           return enrollments.inc({ method, outcome: 'site_conflict' });
         case 'verify.ok':
@@ -200,6 +240,7 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
     },
     approved: (method, seconds) => timeToApproval.observe({ method }, Math.max(0, seconds)),
     query: (seconds, ok) => queryDuration.observe({ outcome: ok ? 'ok' : 'error' }, seconds),
+    webhookDelivery: (result) => webhookAttempts.inc({ result }),
   };
 };
 

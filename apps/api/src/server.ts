@@ -14,11 +14,13 @@ import type { ApiConfig } from './env.ts';
 import { createApp, type AppOptions } from './http/app.ts';
 import { createLogger, type Logger } from '@airlock/log';
 import { createApiMetrics } from './metrics.ts';
+import { startExpirySweeper } from './domain/enrollment-expiry.ts';
 import { bootstrapAdmin } from './bootstrap.ts';
 import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
 import { ensurePrivateDir } from './data-dir.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
+import { startDeliveryWorker } from './webhooks/worker.ts';
 
 export interface RunningApi {
   url: string;
@@ -101,7 +103,18 @@ export const startApi = async (
   const metrics = deps.metrics;
   if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
+  const stopSweeper = startExpirySweeper(deps, config.expirySweepSeconds);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
+  const worker = config.webhooks.worker ? startDeliveryWorker(deps) : null;
+  // NOTIFY at an event's commit wakes the worker at once (the poll is the fallback). The embedded
+  // database is one session behind a socket shim: it polls only.
+  const listening =
+    worker && !database.embedded
+      ? await database.handle.sql.listen('airlock_webhooks', () => worker.wake()).catch((err: unknown) => {
+          logger.warn('webhook NOTIFY unavailable; the delivery worker polls', { error: String(err) });
+          return null;
+        })
+      : null;
   const tls = config.tls;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = tls
@@ -133,7 +146,10 @@ export const startApi = async (
     port,
     deps,
     close: async () => {
+      stopSweeper();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await worker?.stop();
+      await listening?.unlisten().catch(() => undefined);
       await deps.lockouts?.close();
       await database.close();
     },

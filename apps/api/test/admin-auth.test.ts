@@ -33,22 +33,22 @@ const urlOf = (r: RouteSpec & { operationId: string }) =>
   });
 const OPERATOR_ROUTES = ROUTE_LIST.filter((r) => r.auth === 'operator').map((r) => ({ ...r, url: urlOf(r), roles: r.roles ?? [] }));
 
-/** An operator with the tunnel endpoint's role (issue 18), made once. */
-let tunnelTokenValue: string | null = null;
-const tunnelToken = async (): Promise<string> => {
-  if (tunnelTokenValue === null) {
-    const r = await t.admin('post', '/api/v1/admin/operators').send({ name: 'tunnel-auth', role: 'tunnel' });
-    tunnelTokenValue = r.body.token as string;
-  }
-  return tunnelTokenValue;
+/** Operators with the machine roles made through the api (tunnel: issue 18; edge: issue 20), made once each. */
+const machineTokens = new Map<string, string>();
+const machineToken = async (role: 'tunnel' | 'edge'): Promise<string> => {
+  const known = machineTokens.get(role);
+  if (known !== undefined) return known;
+  const r = await t.admin('post', '/api/v1/admin/operators').send({ name: `${role}-auth`, role });
+  machineTokens.set(role, r.body.token as string);
+  return r.body.token as string;
 };
 const tokenOf = async (role: OperatorRole): Promise<string> =>
-  ({ admin: t.adminToken, auditor: t.auditorToken, service: t.serviceToken, tunnel: await tunnelToken() })[role];
+  role === 'tunnel' || role === 'edge' ? machineToken(role) : { admin: t.adminToken, auditor: t.auditorToken, service: t.serviceToken }[role];
 
-const call = (method: 'get' | 'post' | 'delete', url: string, token?: string) => {
+const call = (method: 'get' | 'post' | 'patch' | 'delete', url: string, token?: string) => {
   const req = t.http[method](url);
   if (token !== undefined) req.set('authorization', token);
-  return method === 'post' ? req.send({}) : req;
+  return method === 'post' || method === 'patch' ? req.send({}) : req;
 };
 
 describe('operator authentication on every admin and internal route', () => {

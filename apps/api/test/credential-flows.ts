@@ -1,17 +1,7 @@
 /** The agent's side of v1.1 credentials, for tests: a real Ed25519 key, real CSRs, real signatures. */
 import { execFileSync } from 'node:child_process';
-import {
-  agentSignedMessage,
-  buildAgentCsr,
-  ed25519PrivateKeyPem,
-  encodeSshEd25519PublicKey,
-  generateAgentKeyPair,
-  parseSshEd25519PublicKey,
-  signRaw,
-  signRekey,
-  signedMessage,
-  sshFingerprint,
-} from '@airlock/crypto';
+import { buildAgentCsr, ed25519PrivateKeyPem } from '@airlock/crypto';
+import { newAgentKey } from '@airlock/testing';
 import { expect } from 'vitest';
 import { createCode, enroll, status, type TestApi, verify } from '@airlock/api/testing';
 export { pollAfterInterval } from '@airlock/api/testing';
@@ -30,17 +20,12 @@ export interface TlsAgent {
 }
 
 export const newTlsAgent = (): TlsAgent => {
-  const kp = generateAgentKeyPair();
-  const publicKey = encodeSshEd25519PublicKey(kp.publicKey, 'test-agent');
+  const key = newAgentKey();
   return {
-    publicKey,
-    fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
-    secretKey: kp.secretKey,
-    privateKeyPem: ed25519PrivateKeyPem(kp.secretKey),
-    signEnrollment: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
-    signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),
-    signRekey: (id, challenge, newFingerprint) => signRekey(kp.secretKey, id, challenge, newFingerprint),
-    csr: (hostname = 'vma-01') => buildAgentCsr(kp.secretKey, hostname),
+    ...key,
+    privateKeyPem: ed25519PrivateKeyPem(key.secretKey),
+    signEnrollment: key.sign,
+    csr: (hostname = 'vma-01') => buildAgentCsr(key.secretKey, hostname),
   };
 };
 

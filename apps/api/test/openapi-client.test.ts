@@ -103,7 +103,7 @@ export const all = async () => {
   const operator = await client.POST('/api/v1/admin/operators', { body: { name: 'mgmt', role: 'service' } });
   if (operator.data) { const token: string = operator.data.token; void token; }
   const operators = await client.GET('/api/v1/admin/operators');
-  if (operators.data) { const role: 'admin' | 'auditor' | 'service' | 'tunnel' = operators.data.items[0].role; void role; }
+  if (operators.data) { const role: 'admin' | 'auditor' | 'service' | 'tunnel' | 'edge' = operators.data.items[0].role; void role; }
   const disabled = await client.POST('/api/v1/admin/operators/{name}/disable', { params: { path: { name: 'mgmt' } } });
   if (disabled.data) { const at: string = disabled.data.disabled_at; void at; }
   const cleared = await client.POST('/api/v1/admin/operators/{name}/clear-sign-in-failures', { params: { path: { name: 'audrey' } } });
@@ -121,6 +121,19 @@ export const all = async () => {
   const retired = await client.POST('/api/v1/admin/tunnel/host-keys/retire', { body: { fingerprint: 'SHA256:x' } });
   if (retired.data) { const at: string | null = retired.data.retired_at; void at; }
 
+  const hook = await client.POST('/api/v1/admin/webhooks', { body: { url: 'http://10.0.0.9/hook', events: ['*'], format: 'slack' } });
+  if (hook.data) { const secret: string = hook.data.secret; const f: 'standard' | 'slack' = hook.data.format; void secret; void f; }
+  const hooks = await client.GET('/api/v1/admin/webhooks');
+  if (hooks.data) { const site: string | null = hooks.data.items[0].site_code; void site; }
+  const hookGone = await client.DELETE('/api/v1/admin/webhooks/{id}', { params: { path: { id: ID } } });
+  { const status: number = hookGone.response.status; void status; }
+  const hookTest = await client.POST('/api/v1/admin/webhooks/{id}/test', { params: { path: { id: ID } } });
+  if (hookTest.data) { const id: string = hookTest.data.event_id; void id; }
+  const hookSecret = await client.POST('/api/v1/admin/webhooks/{id}/secret', { params: { path: { id: ID } } });
+  if (hookSecret.data) { const secret: string = hookSecret.data.secret; void secret; }
+  const hookDeliveries = await client.GET('/api/v1/admin/webhooks/{id}/deliveries', { params: { path: { id: ID }, query: { limit: '10' } } });
+  if (hookDeliveries.data) { const s: 'retrying' | 'delivered' | 'failed' = hookDeliveries.data.items[0].state; const next: string | null = hookDeliveries.data.next_cursor; void s; void next; }
+
   const agentKey = await client.POST('/api/v1/internal/agent-keys/verify', { body: { agent_key: 'cak_x' } });
   if (agentKey.data) { const s: 'active' | 'revoked' | 'pending_confirmation' = agentKey.data.status; void s; }
   const ca = await client.GET('/api/v1/internal/ca');
@@ -133,6 +146,8 @@ export const all = async () => {
   { const status: number = registered.response.status; void status; }
   const event = await client.POST('/api/v1/internal/tunnel/events', { body: { event: 'opened', fingerprint: 'SHA256:x', agent_id: ID, source_ip: '203.0.113.7' } });
   { const status: number = event.response.status; void status; }
+  const lockout = await client.POST('/api/v1/internal/security/lockouts', { body: { report_id: ID, kind: 'lockout', site_code: 'ACME', source_ip: '203.0.113.7', until: '2026-12-01T10:15:00Z', failures: 20, counters: 'redis' } });
+  if (lockout.data) { const recorded: boolean = lockout.data.recorded; void recorded; }
   const active = await client.POST('/api/v1/internal/tunnel/active-agents', { body: { agent_ids: [ID] } });
   if (active.data) { const first: string = active.data.active[0]; void first; }
 

@@ -90,7 +90,7 @@ describe('pending list paging', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const r = await t.admin('get', `/api/v1/admin/enrollments?status=awaiting_approval${cursor ? `&cursor=${cursor}` : ''}`);
+      const r = await t.admin('get', `/api/v1/admin/enrollments?status=awaiting_approval&limit=500${cursor ? `&cursor=${cursor}` : ''}`);
       expect(r.status).toBe(200);
       expect(r.body.items.length).toBeLessThanOrEqual(500);
       for (const i of r.body.items as Array<{ id: string }>) seen.add(i.id);

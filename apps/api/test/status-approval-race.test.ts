@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSite, enrollAndVerify, startTestApi, status, type TestApi } from '@airlock/api/testing';
 import { approveInTransaction } from '../src/domain/decisions.ts';
 import { lockEnrollment } from '../src/store/enrollments.ts';
+import { EVERY_TENANT } from '../src/store/scope.ts';
 
 let t: TestApi;
 beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('a status poll racing an approval', () => {
     let locked = () => {};
     const approvalLocked = new Promise<void>((r) => (locked = r));
     const approval = t.api.deps.db.transaction(async (tx) => {
-      const e = await lockEnrollment(tx, enrollmentId);
+      const e = await lockEnrollment(tx, enrollmentId, EVERY_TENANT);
       if (!e) throw new Error('no enrollment');
       await approveInTransaction(t.api.deps, tx, e, 'alice', null, null);
       locked();

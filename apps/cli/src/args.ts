@@ -61,7 +61,7 @@ export interface ParsedCommandLine<C extends CommandSpecBase> {
 }
 
 // Secrets look like this; error messages must never repeat one typed by mistake.
-const SECRET_PATTERN = /\b(aop|cek|cak)_[A-Za-z0-9_-]+/g;
+const SECRET_PATTERN = /\b(aop|cek|cak|whsec)_[A-Za-z0-9_+/=-]+/g;
 
 /** Replaces anything shaped like an Airlock secret with a marker. */
 export const redactSecrets = (text: string): string => text.replace(SECRET_PATTERN, '$1_<redacted>');

@@ -7,6 +7,8 @@ import { formatTime, renderJson, renderTable, type Column } from './format.ts';
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Resolves once stdout has taken what was written (a streamed list waits here between pages). */
+  drain?(): Promise<void>;
 }
 
 export interface CommandContext {

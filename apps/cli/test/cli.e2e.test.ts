@@ -158,12 +158,12 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
 
   it('creates a site and lists it in a table', async () => {
     const created = await run(['sites', 'create', '--code', 'acme-phx', '--name', 'Acme Phoenix', '--policy', 'manual']);
-    expect(created).toEqual({ code: 0, stdout: 'created site ACME-PHX (Acme Phoenix), policy manual\n', stderr: '' });
+    expect(created).toEqual({ code: 0, stdout: 'created site ACME-PHX (Acme Phoenix) in tenant default, policy manual, enroll from any source\n', stderr: '' });
     const list = await run(['sites', 'list']);
     expect(list.code).toBe(0);
     const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^SITE\s+NAME\s+POLICY\s+CREATED\s+BY$/);
-    expect(row).toMatch(/^ACME-PHX\s+Acme Phoenix\s+manual\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \((just now|\d+s ago)\)\s+root$/);
+    expect(header).toMatch(/^SITE\s+TENANT\s+NAME\s+POLICY\s+SOURCES\s+CREATED\s+BY$/);
+    expect(row).toMatch(/^ACME-PHX\s+default\s+Acme Phoenix\s+manual\s+any source\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \((just now|\d+s ago)\)\s+root$/);
     expect(rest).toEqual([]);
   });
 
@@ -248,6 +248,7 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
       'ACME-PHX',
       'vma-01',
       'active',
+      '-',
       agentFingerprint,
       expect.stringMatching(/Z \((just now|\d+s ago)\)$/),
       // Approval counts as the agent's first sighting.

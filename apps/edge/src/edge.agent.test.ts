@@ -3,36 +3,12 @@
  * same screening and body rules as enroll, with their own per-IP budget, and
  * their 401s count toward the per-IP failure block.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startTestEdge } from './testing/harness.ts';
-import { deletePrefix, enrollWithKey, jsonPost, rawRequest, type RecordingUpstream, REDIS_URL, req, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
+import { describe, expect, it } from 'vitest';
+import { useEdgeFixture } from './testing/fixture.ts';
+import { enrollWithKey, jsonPost, rawRequest, req, send } from '@airlock/testing';
 
-let upstream: RecordingUpstream;
-const started: Array<{ close: () => Promise<void> }> = [];
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-});
-
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-  upstream.requests.length = 0;
-  upstream.respond(200);
-});
-
-afterAll(async () => {
-  await upstream.close();
-  for (const p of prefixes) await deletePrefix(REDIS_URL, p);
-});
-
-const edgeWith = async (env: Record<string, string> = {}) => {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  const edge = await startTestEdge({ EDGE_UPSTREAM: upstream.url, REDIS_URL, EDGE_REDIS_PREFIX: prefix, ...env });
-  started.push(edge);
-  return edge;
-};
+const fx = useEdgeFixture();
+const { edgeWith } = fx;
 
 const CHALLENGE = JSON.stringify({ fingerprint: 'SHA256:uSt2aMwPs0mCQbDjE3hGlWd1W8fzJ4sYJqJ8z7hQk1E' });
 const CREDENTIALS = JSON.stringify({
@@ -45,18 +21,18 @@ const CREDENTIALS = JSON.stringify({
 describe('agent routes', () => {
   it('forwards POST /api/v1/agent/challenge and /credentials byte for byte with the edge forwarding headers', async () => {
     const edge = await edgeWith();
-    upstream.respond(201);
+    fx.upstream.respond(201);
     const a = await rawRequest(edge.port, jsonPost('/api/v1/agent/challenge', CHALLENGE, [['User-Agent', 'airlock-agent/1.1']]));
     expect(a.status).toBe(201);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     const b = await rawRequest(edge.port, jsonPost('/api/v1/agent/credentials', CREDENTIALS));
     expect(b.status).toBe(200);
-    expect(upstream.requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual([
+    expect(fx.upstream.requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual([
       `POST /api/v1/agent/challenge ${CHALLENGE}`,
       `POST /api/v1/agent/credentials ${CREDENTIALS}`,
     ]);
-    expect(upstream.requests[0]?.headers['x-forwarded-for']).toBe('127.0.0.1');
-    expect(upstream.requests[0]?.headers['user-agent']).toBe('airlock-agent/1.1');
+    expect(fx.upstream.requests[0]?.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(fx.upstream.requests[0]?.headers['user-agent']).toBe('airlock-agent/1.1');
     expect(a.headers['ratelimit-limit']).toBe('60');
   });
 
@@ -70,7 +46,7 @@ describe('agent routes', () => {
     const edge = await edgeWith();
     const res = await rawRequest(edge.port, bytes);
     expect(res.status).toBe(404);
-    expect(upstream.requests).toHaveLength(0);
+    expect(fx.upstream.requests).toHaveLength(0);
   });
 
   it.each([
@@ -88,7 +64,7 @@ describe('agent routes', () => {
     const res = await rawRequest(edge.port, bytes);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'invalid_request' } });
-    expect(upstream.requests).toHaveLength(0);
+    expect(fx.upstream.requests).toHaveLength(0);
   });
 
   it('applies the enroll body rules: JSON only, 16 KiB at most', async () => {
@@ -101,34 +77,34 @@ describe('agent routes', () => {
     const big = 'x'.repeat(16_385);
     const tooBig = await rawRequest(edge.port, jsonPost('/api/v1/agent/credentials', big));
     expect(tooBig.status).toBe(413);
-    expect(upstream.requests).toHaveLength(0);
+    expect(fx.upstream.requests).toHaveLength(0);
   });
 
   it('limits each agent route per IP (EDGE_LIMIT_AGENT_PER_HOUR)', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_AGENT_PER_HOUR: '2' });
-    upstream.respond(201);
+    fx.upstream.respond(201);
     const challenge = () => send(edge.port, 'POST', '/api/v1/agent/challenge', { body: JSON.parse(CHALLENGE) as unknown });
     const statuses = [(await challenge()).status, (await challenge()).status, (await challenge()).status];
     expect(statuses).toEqual([201, 201, 429]);
     const limited = await challenge();
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(60);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     // The credentials route has its own budget of the same size.
     expect((await send(edge.port, 'POST', '/api/v1/agent/credentials', { body: JSON.parse(CREDENTIALS) as unknown })).status).toBe(200);
-    expect(upstream.requests).toHaveLength(3);
+    expect(fx.upstream.requests).toHaveLength(3);
   });
 
   it('counts agent_denied answers toward the per-IP failure block, which then guards enrollment too', async () => {
     const edge = await edgeWith({ EDGE_BLOCK_FAILURES: '3', EDGE_BLOCK_SECONDS: '3600' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     for (let i = 0; i < 3; i += 1) {
       expect((await send(edge.port, 'POST', '/api/v1/agent/credentials', { body: JSON.parse(CREDENTIALS) as unknown })).status).toBe(401);
     }
     const blocked = await send(edge.port, 'POST', '/api/v1/agent/challenge', { body: JSON.parse(CHALLENGE) as unknown });
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(3_000);
-    upstream.respond(201);
+    fx.upstream.respond(201);
     expect((await enrollWithKey(edge.port, 'ACME', 'm')).status).toBe(429);
-    expect(upstream.requests).toHaveLength(3);
+    expect(fx.upstream.requests).toHaveLength(3);
   });
 });

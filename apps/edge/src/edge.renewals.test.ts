@@ -4,41 +4,13 @@
  * from finishing. The attack runs against a real edge (real sockets, real
  * Redis, default limits) with a recording upstream standing in for the api.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listLockouts } from '@airlock/lockouts';
-import { startTestEdge } from './testing/harness.ts';
-import { deletePrefix, enrollWithKey, type RecordingUpstream, REDIS_URL, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
+import { useEdgeFixture } from './testing/fixture.ts';
+import { enrollWithKey, send } from '@airlock/testing';
 
-let upstream: RecordingUpstream;
-let redis: Redis;
-const started: Array<{ close: () => Promise<void> }> = [];
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  redis = new Redis(REDIS_URL);
-});
-
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-  upstream.requests.length = 0;
-  upstream.respond(200);
-});
-
-afterAll(async () => {
-  await upstream.close();
-  for (const p of prefixes) await deletePrefix(REDIS_URL, p);
-  redis.disconnect();
-});
-
-const edgeWith = async (env: Record<string, string> = {}) => {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  const edge = await startTestEdge({ EDGE_UPSTREAM: upstream.url, REDIS_URL, EDGE_REDIS_PREFIX: prefix, ...env });
-  started.push(edge);
-  return { ...edge, prefix };
-};
+const fx = useEdgeFixture();
+const { edgeWith } = fx;
 
 const FINGERPRINT = 'SHA256:uSt2aMwPs0mCQbDjE3hGlWd1W8fzJ4sYJqJ8z7hQk1E';
 const challenge = (port: number) => send(port, 'POST', '/api/v1/agent/challenge', { body: { fingerprint: FINGERPRINT } });
@@ -54,7 +26,7 @@ describe('issue 18 #5: the enroll block stays off renewals and status', () => {
     // Default limits: the flood of the finding (100 wrong keys in seconds) is
     // inside every budget when spread over five sites (20 each: one lockout per site).
     const edge = await edgeWith();
-    upstream.respond(401);
+    fx.upstream.respond(401);
     const flood: number[] = [];
     for (const site of ['S1', 'S2', 'S3', 'S4', 'S5']) {
       for (let i = 0; i < 20; i += 1) flood.push((await enrollWithKey(edge.port, site, `m${i}`)).status);
@@ -65,47 +37,47 @@ describe('issue 18 #5: the enroll block stays off renewals and status', () => {
     const blocked = await enrollWithKey(edge.port, 'S6', 'm');
     expect(blocked.status).toBe(429);
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(86_000);
-    const kinds = (await listLockouts(redis, { prefix: edge.prefix })).map((a) => a.kind).sort();
+    const kinds = (await listLockouts(fx.redis, { prefix: edge.prefix })).map((a) => a.kind).sort();
     expect(kinds).toEqual(['block', 'lockout', 'lockout', 'lockout', 'lockout', 'lockout']);
 
     // The agents behind that address still renew, and enrollments they started still finish.
-    upstream.respond(201);
+    fx.upstream.respond(201);
     expect((await challenge(edge.port)).status).toBe(201);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     expect((await credentials(edge.port)).status).toBe(200);
-    upstream.respond(202);
+    fx.upstream.respond(202);
     expect((await status(edge.port)).status).toBe(202);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     expect((await verify(edge.port)).status).toBe(200);
-    expect(upstream.requests.slice(100).map((r) => r.url)).toEqual([
+    expect(fx.upstream.requests.slice(100).map((r) => r.url)).toEqual([
       '/api/v1/agent/challenge',
       '/api/v1/agent/credentials',
       '/api/v1/enroll/status',
       '/api/v1/enroll/verify',
     ]);
     // And the api's 4xx to the enroll flood spent the enroll family's rejection budget, not the agents'.
-    expect(await redis.get(`${edge.prefix}rl:rejected:127.0.0.1`)).toBe('100');
-    expect(await redis.exists(`${edge.prefix}rl:agent_rejected:127.0.0.1`)).toBe(0);
+    expect(await fx.redis.get(`${edge.prefix}rl:rejected:127.0.0.1`)).toBe('100');
+    expect(await fx.redis.exists(`${edge.prefix}rl:agent_rejected:127.0.0.1`)).toBe(0);
   });
 
   it('keeps agent-route failures to the agent routes and the enroll block: status and verify are still forwarded', async () => {
     const edge = await edgeWith({ EDGE_BLOCK_FAILURES: '3', EDGE_BLOCK_SECONDS: '3600' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     for (let i = 0; i < 3; i += 1) expect((await credentials(edge.port)).status).toBe(401);
     expect((await challenge(edge.port)).status).toBe(429);
-    const kinds = (await listLockouts(redis, { prefix: edge.prefix })).map((a) => a.kind).sort();
+    const kinds = (await listLockouts(fx.redis, { prefix: edge.prefix })).map((a) => a.kind).sort();
     expect(kinds).toEqual(['agent_block', 'block']);
-    upstream.respond(202);
+    fx.upstream.respond(202);
     expect((await status(edge.port)).status).toBe(202);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     expect((await verify(edge.port)).status).toBe(200);
-    expect(upstream.requests).toHaveLength(5);
+    expect(fx.upstream.requests).toHaveLength(5);
     expect(edge.logs.some((l) => l.msg === 'agent block' && l.fields['key'] === `${edge.prefix}agentblock:127.0.0.1`)).toBe(true);
   });
 
   it('gives the agent routes their own rejection budget: 4xx to enroll do not spend it, nor the reverse', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_REJECTED_PER_HOUR: '3', EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '100' });
-    upstream.respond(400);
+    fx.upstream.respond(400);
     for (let i = 0; i < 3; i += 1) {
       expect((await send(edge.port, 'POST', '/api/v1/enroll', { body: { site_code: 'ACME', pairing_code: 'x', public_key: 'k', hostname: 'h' } })).status).toBe(400);
     }
@@ -114,6 +86,6 @@ describe('issue 18 #5: the enroll block stays off renewals and status', () => {
     const agent: number[] = [];
     for (let i = 0; i < 4; i += 1) agent.push((await credentials(edge.port)).status);
     expect(agent).toEqual([400, 400, 400, 429]);
-    expect(upstream.requests).toHaveLength(6);
+    expect(fx.upstream.requests).toHaveLength(6);
   });
 });

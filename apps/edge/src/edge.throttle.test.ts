@@ -1,44 +1,17 @@
 import * as http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { clearLockout, listLockouts } from '@airlock/lockouts';
+import { useEdgeFixture } from './testing/fixture.ts';
 import { startTestEdge } from './testing/harness.ts';
-import { deletePrefix, enrollWithCode, enrollWithKey, type RecordingUpstream, REDIS_URL, send, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
+import { enrollWithCode, enrollWithKey, send } from '@airlock/testing';
 
-let upstream: RecordingUpstream;
-let redis: Redis;
-const started: Array<{ close: () => Promise<void> }> = [];
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  redis = new Redis(REDIS_URL);
-});
-
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-  upstream.requests.length = 0;
-});
-
-afterAll(async () => {
-  await upstream.close();
-  for (const p of prefixes) await deletePrefix(REDIS_URL, p);
-  redis.disconnect();
-});
-
-/** A fresh edge on its own Redis prefix, so per-IP state never leaks between tests. */
-const edgeWith = async (env: Record<string, string> = {}) => {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  const edge = await startTestEdge({ EDGE_UPSTREAM: upstream.url, REDIS_URL, EDGE_REDIS_PREFIX: prefix, ...env });
-  started.push(edge);
-  return { ...edge, prefix };
-};
+const fx = useEdgeFixture();
+const { edgeWith } = fx;
 
 describe('consecutive-failure lockout per (site, IP)', () => {
   it('locks out after the configured failures, with Retry-After, without reaching the api', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '3', EDGE_LOCKOUT_SECONDS: '900' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     for (let i = 0; i < 3; i += 1) expect((await enrollWithKey(edge.port, 'acme', `m${i}`)).status).toBe(401);
     const locked = await enrollWithKey(edge.port, 'ACME', 'm3');
     expect(locked.status).toBe(429);
@@ -46,14 +19,14 @@ describe('consecutive-failure lockout per (site, IP)', () => {
     const retry = Number(locked.headers['retry-after']);
     expect(retry).toBeGreaterThan(0);
     expect(retry).toBeLessThanOrEqual(900);
-    expect(upstream.requests).toHaveLength(3);
-    expect(await redis.exists(`${edge.prefix}lockout:ACME:127.0.0.1`)).toBe(1);
+    expect(fx.upstream.requests).toHaveLength(3);
+    expect(await fx.redis.exists(`${edge.prefix}lockout:ACME:127.0.0.1`)).toBe(1);
     expect(edge.logs.some((l) => l.msg === 'lockout' && l.fields['key'] === `${edge.prefix}lockout:ACME:127.0.0.1`)).toBe(true);
   });
 
   it('keeps other sites from the same IP open', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '2' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     await enrollWithKey(edge.port, 'ACME', 'a');
     await enrollWithKey(edge.port, 'ACME', 'b');
     expect((await enrollWithKey(edge.port, 'ACME', 'c')).status).toBe(429);
@@ -62,12 +35,12 @@ describe('consecutive-failure lockout per (site, IP)', () => {
 
   it('resets the count after a success', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '3' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     await enrollWithKey(edge.port, 'ACME', 'a');
     await enrollWithKey(edge.port, 'ACME', 'b');
-    upstream.respond(201);
+    fx.upstream.respond(201);
     expect((await enrollWithKey(edge.port, 'ACME', 'c')).status).toBe(201);
-    upstream.respond(401);
+    fx.upstream.respond(401);
     expect((await enrollWithKey(edge.port, 'ACME', 'd')).status).toBe(401);
     expect((await enrollWithKey(edge.port, 'ACME', 'e')).status).toBe(401);
     // Two failures since the success: still open.
@@ -77,21 +50,21 @@ describe('consecutive-failure lockout per (site, IP)', () => {
 
   it('counts pairing-code failures under the same (site, IP) key', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '2' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     await enrollWithCode(edge.port, 'acme');
     await enrollWithCode(edge.port, 'acme');
     expect((await enrollWithCode(edge.port, 'acme')).status).toBe(429);
-    expect(upstream.requests).toHaveLength(2);
+    expect(fx.upstream.requests).toHaveLength(2);
   });
 
   it('lists the lockout for operators, and lets the key through again once cleared', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '2', EDGE_LOCKOUT_SECONDS: '600' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     await enrollWithKey(edge.port, 'ACME', 'a');
     await enrollWithKey(edge.port, 'ACME', 'b');
     expect((await enrollWithKey(edge.port, 'ACME', 'c')).status).toBe(429);
 
-    const active = await listLockouts(redis, { prefix: edge.prefix });
+    const active = await listLockouts(fx.redis, { prefix: edge.prefix });
     expect(active).toEqual([
       {
         key: `${edge.prefix}lockout:ACME:127.0.0.1`,
@@ -104,11 +77,11 @@ describe('consecutive-failure lockout per (site, IP)', () => {
     expect(active[0]?.retry_after_seconds).toBeGreaterThan(0);
     expect(active[0]?.retry_after_seconds).toBeLessThanOrEqual(600);
 
-    expect(await clearLockout(redis, `${edge.prefix}lockout:ACME:127.0.0.1`, { prefix: edge.prefix })).toBe(true);
-    expect(await listLockouts(redis, { prefix: edge.prefix })).toEqual([]);
-    upstream.respond(201);
+    expect(await clearLockout(fx.redis, `${edge.prefix}lockout:ACME:127.0.0.1`, { prefix: edge.prefix })).toBe(true);
+    expect(await listLockouts(fx.redis, { prefix: edge.prefix })).toEqual([]);
+    fx.upstream.respond(201);
     expect((await enrollWithKey(edge.port, 'ACME', 'd')).status).toBe(201);
-    expect(await clearLockout(redis, `${edge.prefix}lockout:ACME:127.0.0.1`, { prefix: edge.prefix })).toBe(false);
+    expect(await clearLockout(fx.redis, `${edge.prefix}lockout:ACME:127.0.0.1`, { prefix: edge.prefix })).toBe(false);
   });
 });
 
@@ -119,25 +92,25 @@ describe('cross-site failure block per IP', () => {
   // own budgets and blocks (edge.renewals.test.ts).
   it('blocks an IP failing across many sites from enrolling, on any site; verify and status still pass', async () => {
     const edge = await edgeWith({ EDGE_LOCKOUT_FAILURES: '100', EDGE_BLOCK_FAILURES: '4', EDGE_BLOCK_SECONDS: '3600' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     for (const site of ['S1', 'S2', 'S3', 'S4']) expect((await enrollWithKey(edge.port, site, 'm')).status).toBe(401);
     const fresh = await enrollWithKey(edge.port, 'S5', 'm');
     expect(fresh.status).toBe(429);
     expect(Number(fresh.headers['retry-after'])).toBeGreaterThan(0);
-    upstream.respond(200);
+    fx.upstream.respond(200);
     expect((await send(edge.port, 'POST', '/api/v1/enroll/verify', { body: { enrollment_id: 'x', signature: 'y' } })).status).toBe(200);
-    upstream.respond(202);
+    fx.upstream.respond(202);
     expect((await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } })).status).toBe(202);
-    expect(upstream.requests).toHaveLength(6);
-    upstream.respond(401);
-    const active = await listLockouts(redis, { prefix: edge.prefix });
+    expect(fx.upstream.requests).toHaveLength(6);
+    fx.upstream.respond(401);
+    const active = await listLockouts(fx.redis, { prefix: edge.prefix });
     expect(active.map((a) => [a.kind, a.ip, a.site_code])).toEqual([['block', '127.0.0.1', null]]);
     expect(edge.logs.some((l) => l.msg === 'block' && l.fields['key'] === `${edge.prefix}block:127.0.0.1`)).toBe(true);
 
-    expect(await clearLockout(redis, `block:127.0.0.1`, { prefix: edge.prefix })).toBe(true);
-    upstream.respond(202);
+    expect(await clearLockout(fx.redis, `block:127.0.0.1`, { prefix: edge.prefix })).toBe(true);
+    fx.upstream.respond(202);
     expect((await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } })).status).toBe(202);
-    upstream.respond(201);
+    fx.upstream.respond(201);
     expect((await enrollWithKey(edge.port, 'S5', 'm')).status).toBe(201);
   });
 
@@ -145,7 +118,7 @@ describe('cross-site failure block per IP', () => {
   // block; they have their own budget and a short block (edge.security.test.ts).
   it('counts verify and status 401s toward their own short block, not the enrollment block', async () => {
     const edge = await edgeWith({ EDGE_BLOCK_FAILURES: '3', EDGE_POLL_BLOCK_FAILURES: '2' });
-    upstream.respond(401);
+    fx.upstream.respond(401);
     await send(edge.port, 'POST', '/api/v1/enroll/verify', { body: { enrollment_id: 'x', signature: 'y' } });
     await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
     expect((await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } })).status).toBe(429);
@@ -157,7 +130,7 @@ describe('cross-site failure block per IP', () => {
 describe('rate rules', () => {
   it('lets a 60-machine site push from one IP through over keep-alive, and refuses the 61st', async () => {
     const edge = await edgeWith();
-    upstream.respond(201);
+    fx.upstream.respond(201);
     // Ten sockets, as a NAT full of agents with keep-alive would use at most per the cap.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
     const results = await Promise.all(
@@ -168,9 +141,9 @@ describe('rate rules', () => {
     expect(sixtyFirst.status).toBe(429);
     expect(Number(sixtyFirst.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(sixtyFirst.headers['retry-after'])).toBeLessThanOrEqual(60);
-    expect(upstream.requests).toHaveLength(60);
+    expect(fx.upstream.requests).toHaveLength(60);
     // The push's agents still verify and poll.
-    upstream.respond(200);
+    fx.upstream.respond(200);
     const verifies = await Promise.all(
       Array.from({ length: 60 }, () =>
         send(edge.port, 'POST', '/api/v1/enroll/verify', { body: { enrollment_id: 'x', signature: 'y' }, agent }),
@@ -182,7 +155,7 @@ describe('rate rules', () => {
 
   it('limits pairing-code enrolls per IP regardless of site', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '3' });
-    upstream.respond(201);
+    fx.upstream.respond(201);
     for (const site of ['A1', 'A2', 'A3']) expect((await enrollWithCode(edge.port, site)).status).toBe(201);
     const limited = await enrollWithCode(edge.port, 'A4');
     expect(limited.status).toBe(429);
@@ -193,27 +166,27 @@ describe('rate rules', () => {
 
   it('puts enrolls without a usable site_code in one fixed bucket', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_ENROLL_KEY_PER_MIN: '2' });
-    upstream.respond(400);
+    fx.upstream.respond(400);
     await send(edge.port, 'POST', '/api/v1/enroll', { body: { enrollment_key: 'cek_x' } });
     await send(edge.port, 'POST', '/api/v1/enroll', { body: { site_code: '../../x', enrollment_key: 'cek_x' } });
     const third = await send(edge.port, 'POST', '/api/v1/enroll', { body: { site_code: 42, enrollment_key: 'cek_x' } });
     expect(third.status).toBe(429);
-    expect(await redis.exists(`${edge.prefix}rl:enroll_key:_invalid_:127.0.0.1`)).toBe(1);
+    expect(await fx.redis.exists(`${edge.prefix}rl:enroll_key:_invalid_:127.0.0.1`)).toBe(1);
   });
 
   it('limits verify and status per IP', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_VERIFY_PER_HOUR: '2', EDGE_LIMIT_STATUS_PER_MIN: '2' });
-    upstream.respond(202);
+    fx.upstream.respond(202);
     const verify = () => send(edge.port, 'POST', '/api/v1/enroll/verify', { body: { enrollment_id: 'x', signature: 'y' } });
     const status = () => send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
     expect([(await verify()).status, (await verify()).status, (await verify()).status]).toEqual([202, 202, 429]);
     expect([(await status()).status, (await status()).status, (await status()).status]).toEqual([202, 202, 429]);
-    expect(upstream.requests).toHaveLength(4);
+    expect(fx.upstream.requests).toHaveLength(4);
   });
 
   it('announces the budget in RateLimit headers', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '5' });
-    upstream.respond(202);
+    fx.upstream.respond(202);
     const res = await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
     expect(res.headers['ratelimit-limit']).toBe('5');
     expect(res.headers['ratelimit-remaining']).toBe('4');
@@ -222,10 +195,9 @@ describe('rate rules', () => {
 
 describe('without Redis', () => {
   it('warns at startup and still limits in process', async () => {
-    const edge = await startTestEdge({ EDGE_UPSTREAM: upstream.url, EDGE_LIMIT_STATUS_PER_MIN: '1' });
-    started.push(edge);
+    const edge = fx.track(await startTestEdge({ EDGE_UPSTREAM: fx.upstream.url, EDGE_LIMIT_STATUS_PER_MIN: '1' }));
     expect(edge.logs.some((l) => l.level === 'warn' && l.msg.includes('REDIS_URL unset'))).toBe(true);
-    upstream.respond(202);
+    fx.upstream.respond(202);
     const status = () => send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
     expect((await status()).status).toBe(202);
     expect((await status()).status).toBe(429);
@@ -235,7 +207,7 @@ describe('without Redis', () => {
 describe('refusal log (issue 24)', () => {
   it('logs the first throttle refusal of an (IP, rule) pair in full and counts the rest in one summary line', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '2', EDGE_REFUSAL_LOG_INTERVAL_MS: '3600000' });
-    upstream.respond(202);
+    fx.upstream.respond(202);
     const statuses: number[] = [];
     for (let n = 0; n < 12; n += 1) statuses.push((await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer x' } })).status);
     expect(statuses).toEqual([202, 202, ...Array<number>(10).fill(429)]);
@@ -253,7 +225,7 @@ describe('refusal log (issue 24)', () => {
 
   it('logs every refusal in full with EDGE_REFUSAL_LOG_INTERVAL_MS=0', async () => {
     const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '1', EDGE_REFUSAL_LOG_INTERVAL_MS: '0' });
-    upstream.respond(202);
+    fx.upstream.respond(202);
     for (let n = 0; n < 5; n += 1) await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer x' } });
     await edge.close();
     expect(edge.logs.filter((l) => l.msg === 'access' && l.fields['status'] === 429)).toHaveLength(4);

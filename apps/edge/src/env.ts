@@ -12,6 +12,8 @@ export interface EdgeConfig {
   upstream: URL;
   /** How the edge checks an `https://` upstream: a CA file and/or a certificate pin. */
   upstreamTls: { caPath: string | null; pin: string | null };
+  /** An `edge` operator token: the lockouts and blocks this edge imposes are reported to the api (security.lockout); null: not reported. */
+  apiToken: string | null;
   tls: { certPath: string; keyPath: string } | null;
   trustedProxies: string[];
   /** null: in-process counters (single edge only). */
@@ -83,6 +85,8 @@ export const EdgeEnv = defineEnv(
     EDGE_UPSTREAM_CA: v.optional(text()),
     // Upper case: upstream-tls.ts compares it with Node's colon-separated upper-case fingerprint.
     EDGE_UPSTREAM_PIN: v.optional(v.pipe(pin(), v.toUpperCase())),
+    // Issue 20: an operator token with the `edge` role; lockouts are reported to EDGE_UPSTREAM with it.
+    EDGE_API_TOKEN: v.optional(v.pipe(v.string(), v.regex(/^aop_[A-Za-z0-9_-]{43}$/, 'must be an operator token (aop_…) with the edge role'))),
     EDGE_TLS_CERT: v.optional(text()),
     EDGE_TLS_KEY: v.optional(text()),
     EDGE_TRUSTED_PROXIES: v.optional(cidrList(), ''),
@@ -174,6 +178,7 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
     port: e.EDGE_PORT,
     upstream: new URL(e.EDGE_UPSTREAM),
     upstreamTls: { caPath: e.EDGE_UPSTREAM_CA ?? null, pin: e.EDGE_UPSTREAM_PIN ?? null },
+    apiToken: e.EDGE_API_TOKEN ?? null,
     tls:
       e.EDGE_TLS_CERT !== undefined && e.EDGE_TLS_KEY !== undefined
         ? { certPath: e.EDGE_TLS_CERT, keyPath: e.EDGE_TLS_KEY }

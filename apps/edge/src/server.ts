@@ -22,6 +22,7 @@ import { createFailFastRedisClient as createRedisClient } from '@airlock/lockout
 import { createRefusalLog } from './refusal-log.ts';
 import { sendError } from './respond.ts';
 import { createThrottle } from './throttle/index.ts';
+import { createLockoutReporter } from './lockout-reports.ts';
 import { startDemux, type SshDemuxConfig } from './demux.ts';
 
 export interface RunningEdge {
@@ -154,23 +155,21 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
   const logger = options.logger ?? createLogger();
   const metrics = createMetrics();
   const redis = config.redis === null ? null : createRedisClient(config.redis);
+  const upstreamTrust = {
+    ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
+    pin: config.upstreamTls.pin,
+  };
+  const reporter = config.apiToken === null ? null : createLockoutReporter(config.upstream, upstreamTrust, config.apiToken, logger);
+  if (reporter === null) logger.log('info', 'EDGE_API_TOKEN unset: lockouts and blocks are not reported to the api (no security.lockout alerts)');
   const edge: EdgeContext = {
     config,
     logger,
     metrics,
     trust: buildTrustList(config.trustedProxies),
     hasTrustedProxies: config.trustedProxies.length > 0,
-    throttle: createThrottle(config, logger, metrics, redis),
+    throttle: createThrottle(config, logger, metrics, redis, (r) => reporter?.report(r)),
     refusals: createRefusalLog(logger, config.refusalLogIntervalMs),
-    forwarder: createForwarder(
-      config.upstream,
-      config.timeouts.upstreamMs,
-      {
-        ca: config.upstreamTls.caPath === null ? null : await readFile(config.upstreamTls.caPath),
-        pin: config.upstreamTls.pin,
-      },
-      config.upstreamLimits,
-    ),
+    forwarder: createForwarder(config.upstream, config.timeouts.upstreamMs, upstreamTrust, config.upstreamLimits),
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
     draining: false,
@@ -248,6 +247,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
       edge.forwarder.close();
       edge.refusals.close();
       await edge.throttle.close();
+      await reporter?.close();
       logger.log('info', 'edge stopped');
     })();
     return closing;

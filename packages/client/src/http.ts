@@ -102,7 +102,8 @@ const readFields = (v: unknown): Record<string, string> => {
 const unreachableReason = (err: TransportError): string =>
   (err.kind === 'network' || err.kind === 'tls') && err.code !== undefined ? err.code : err.message;
 
-export type Query = Record<string, string | number | undefined>;
+/** Query parameters; a list repeats its parameter (`label=a:1&label=b:2`). */
+export type Query = Record<string, string | number | readonly string[] | undefined>;
 
 export interface AdminClientOptions {
   baseUrl: URL;
@@ -152,7 +153,10 @@ export class AdminClient {
 
   async request<T>(method: string, path: string, body?: unknown, query: Query = {}): Promise<T> {
     const url = new URL(this.baseUrl.pathname.replace(/\/$/, '') + path, this.baseUrl);
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(query)) {
+      if (Array.isArray(v)) for (const one of v) url.searchParams.append(k, one);
+      else if (v !== undefined) url.searchParams.set(k, String(v));
+    }
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.#userAgent };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -58,8 +58,12 @@ export class AirlockClient extends AdminClient {
   }
 
   // ---- sites
-  listSites = () => this.call('listSites');
+  listSites = (query: QueryOf<'listSites'> = {}) => this.call('listSites', { query });
   createSite = (body: RequestOf<'createSite'>) => this.call('createSite', { body });
+  updateSite = (site: string, body: RequestOf<'updateSite'>) => this.call('updateSite', { params: { site_code: site }, body });
+  // ---- tenants (issue 22)
+  listTenants = () => this.call('listTenants');
+  createTenant = (body: RequestOf<'createTenant'>) => this.call('createTenant', { body });
   rotateEnrollmentKey = (site: string, body: RequestOf<'rotateEnrollmentKey'> = {}) => this.call('rotateEnrollmentKey', { params: { site_code: site }, body });
   describeEnrollmentKey = (site: string) => this.call('describeEnrollmentKey', { params: { site_code: site } });
 
@@ -69,8 +73,8 @@ export class AirlockClient extends AdminClient {
   revokePairingCode = (id: string) => this.call('revokePairingCode', { params: { id } });
 
   // ---- enrollments
-  /** One page (500 at most), newest first; `next_cursor` continues it. */
-  listEnrollments = (q: { status?: EnrollmentStatus; cursor?: string; limit?: number } = {}) =>
+  /** One page (100 by default, 500 at most), newest first; `next_cursor` continues it. */
+  listEnrollments = (q: { status?: EnrollmentStatus; site_code?: string; tenant_code?: string; cursor?: string; limit?: number } = {}) =>
     this.call('listEnrollments', { query: { ...q, limit: q.limit === undefined ? undefined : String(q.limit) } });
   /** Every enrollment of one status, following the cursor (no silent truncation at a page). */
   listAllEnrollments = async (status: EnrollmentStatus): Promise<Enrollment[]> => {
@@ -78,7 +82,7 @@ export class AirlockClient extends AdminClient {
     let cursor: string | undefined;
     // Bounded, so a misbehaving server cannot loop us forever.
     for (let i = 0; i < 1000; i++) {
-      const page = await this.listEnrollments({ status, ...(cursor ? { cursor } : {}) });
+      const page = await this.listEnrollments({ status, limit: 500, ...(cursor ? { cursor } : {}) });
       items.push(...page.items);
       if (!page.next_cursor || page.next_cursor === cursor) break;
       cursor = page.next_cursor;
@@ -94,7 +98,10 @@ export class AirlockClient extends AdminClient {
   rejectEnrollment = (id: string, body: RequestOf<'rejectEnrollment'>) => this.call('rejectEnrollment', { params: { id }, body });
 
   // ---- agents and audit
+  /** One page of agents (100 by default, 500 at most), newest first; `next_cursor` continues it. */
   listAgents = (query: QueryOf<'listAgents'> = {}) => this.call('listAgents', { query });
+  /** Replaces an agent's labels (admin; audited). */
+  updateAgent = (id: string, body: RequestOf<'updateAgent'>) => this.call('updateAgent', { params: { id }, body });
   revokeAgent = (id: string, body: RequestOf<'revokeAgent'> = {}) => this.call('revokeAgent', { params: { id }, body });
   listAudit = (q: { event_type?: string; site_code?: string; agent_id?: string; limit?: number; cursor?: string } = {}) =>
     this.call('listAudit', { query: { ...q } });

@@ -13,6 +13,8 @@ import {
 export interface TestAgentKey {
   publicKey: string;
   fingerprint: string;
+  /** The raw Ed25519 secret, for a test that also needs the key as TLS or a CSR sees it. */
+  secretKey: Uint8Array;
   sign(enrollmentId: string, challenge: string): string;
   /** This (current) key's re-key proof for a successor key's enrollment (#8.2). */
   signRekey(enrollmentId: string, challenge: string, newFingerprint: string): string;
@@ -26,6 +28,7 @@ export const newAgentKey = (comment = 'test-agent'): TestAgentKey => {
   return {
     publicKey,
     fingerprint: sshFingerprint(parseSshEd25519PublicKey(publicKey).blob),
+    secretKey: kp.secretKey,
     sign: (id, challenge) => signRaw(kp.secretKey, signedMessage(id, challenge)),
     signRekey: (id, challenge, newFingerprint) => signRekey(kp.secretKey, id, challenge, newFingerprint),
     signAgent: (id, challenge) => signRaw(kp.secretKey, agentSignedMessage(id, challenge)),

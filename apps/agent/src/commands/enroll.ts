@@ -16,7 +16,7 @@ import { ExitCode } from '../exit-codes.ts';
 import { ENROLL_HELP } from '../help.ts';
 import type { HttpClient, HttpResponse } from '../http.ts';
 import { loadOrCreateKey } from '../keys.ts';
-import { deriveMachineUid } from '../machine-uid.ts';
+import { FALLBACK_WARNING, deriveMachineUid, machineRoot } from '../machine-uid.ts';
 import { formatSeconds } from '../messages.ts';
 import type { Progress } from '../progress.ts';
 import { EnrollCreated, errorCodeOf, expectShape, explainResponse } from '../protocol.ts';
@@ -99,7 +99,7 @@ const runEnroll = async (cmd: EnrollCommand, ctx: CommandContext): Promise<ExitC
   if (refused !== null) return refused;
 
   progress.ok(cmd.credential.method === 'pairing_code' ? 'Pairing code format checked' : 'Enrollment key format checked');
-  const machineUid = cmd.credential.method === 'enrollment_key' ? await resolveMachineUid(cmd.credential.machineUid, progress) : undefined;
+  const machineUid = cmd.credential.method === 'enrollment_key' ? await resolveMachineUid(cmd.credential.machineUid, paths, ctx) : undefined;
 
   const key = await loadOrCreateKey(paths, hostname);
   progress.ok(`${key.generated ? 'Generated a new' : 'Reusing the'} Ed25519 key pair ${key.fingerprint} (${paths.privateKey})`);
@@ -191,20 +191,32 @@ const refuseIfEnrolled = async (paths: StatePaths, force: boolean, progress: Pro
   return null;
 };
 
-/** --machine-uid, or one derived from the machine's ids (hashed), saying which sources were used. */
-const resolveMachineUid = async (given: string | undefined, progress: Progress): Promise<string> => {
+/**
+ * --machine-uid; else the uid already stored in credentials.json (the server
+ * knows this machine by it, also when it was derived by an older agent:
+ * keeping it makes `enroll --force` a re-enroll, not a new machine); else one
+ * derived from the hardware (machine-uid.ts), saying which signals were used.
+ */
+const resolveMachineUid = async (given: string | undefined, paths: StatePaths, ctx: CommandContext): Promise<string> => {
+  const { progress } = ctx;
   if (given !== undefined) {
     progress.ok('Machine uid taken from --machine-uid');
     return given;
   }
-  const derived = await deriveMachineUid();
+  const stored = (await readCredentials(paths))?.machine_uid;
+  if (stored !== undefined) {
+    progress.ok(`Machine uid kept from ${paths.credentials} (the one the server knows this machine by)`);
+    return stored;
+  }
+  const derived = await deriveMachineUid(machineRoot(ctx.env));
   if (derived === null) {
     throw new UsageError(
-      'cannot derive a machine uid: neither /etc/machine-id nor /sys/class/dmi/id/product_uuid is readable; pass --machine-uid UID',
+      'cannot derive a machine uid: no hardware id (product_uuid, board_serial, a disk serial) and no /etc/machine-id is readable; pass --machine-uid UID (see: airlock-agent machine-id --explain)',
     );
   }
   progress.ok(`Machine uid derived from ${derived.used.join(' + ')} (hashed; the raw ids stay on this machine)`);
-  for (const s of derived.skipped) progress.info(`not used: ${s.label} (${s.reason})`);
+  if (derived.fallback) progress.warn(FALLBACK_WARNING);
+  for (const s of derived.skipped) progress.info(`not used: ${s.label}: ${s.reason}`);
   return derived.machineUid;
 };
 
@@ -213,7 +225,7 @@ const resolveMachineUid = async (given: string | undefined, progress: Progress):
  * so a 429 is waited out as the server asks, until the deadline; an attended
  * run reports it to the person instead.
  */
-const requestEnrollment = async (
+export const requestEnrollment = async (
   client: HttpClient,
   body: Record<string, unknown>,
   method: EnrollCommand['credential']['method'],

@@ -20,6 +20,7 @@ import { systemClock } from '../clock.ts';
 import { pruneAuditRows } from '../domain/audit-retention.ts';
 import { clearOperatorSignInFailures, setOperatorPassword } from '../domain/console-sessions.ts';
 import { createOperator, disableOperator, listAllOperators } from '../domain/operators.ts';
+import { EVERY_TENANT } from '../store/scope.ts';
 import { migrate, withDatabase, type MigrationOutcome } from './database.ts';
 
 export { ApiError } from '../errors.ts';
@@ -32,7 +33,7 @@ export { DatabaseUnreachableError, describeDatabaseUrl, type MigrationOutcome } 
 export interface AdminDatabase {
   /** Applies the shipped migrations (idempotent; concurrent starts take turns on a lock). */
   migrate(): Promise<MigrationOutcome>;
-  createOperator(input: { name: string; role: OperatorRole }, actor: string): ReturnType<typeof createOperator>;
+  createOperator(input: { name: string; role: OperatorRole; tenant_code?: string }, actor: string): ReturnType<typeof createOperator>;
   listOperators(): ReturnType<typeof listAllOperators>;
   disableOperator(name: string, actor: string): ReturnType<typeof disableOperator>;
   setOperatorPassword(name: string, password: string, actor: string): ReturnType<typeof setOperatorPassword>;
@@ -56,7 +57,7 @@ export const withAdminDatabase = <T>(url: string, work: (db: AdminDatabase) => P
     work({
       migrate: () => migrate(handle),
       createOperator: (input, actor) => createOperator(handle.db, systemClock, input, actor, null),
-      listOperators: () => listAllOperators(handle.db),
+      listOperators: () => listAllOperators(handle.db, EVERY_TENANT),
       disableOperator: (name, actor) => disableOperator(handle.db, systemClock, name, actor, null),
       setOperatorPassword: (name, password, actor) => setOperatorPassword(handle.db, systemClock, name, password, actor, null),
       clearOperatorSignInFailures: (name, actor) => clearOperatorSignInFailures(handle.db, systemClock, name, actor, null),

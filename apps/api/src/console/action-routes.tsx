@@ -9,6 +9,7 @@ import {
   ClearLockoutRequest,
   CreatePairingCodeRequest,
   CreateSiteRequest,
+  CreateWebhookRequest,
   RejectRequest,
   RevokeAgentRequest,
   SiteCode,
@@ -21,15 +22,17 @@ import type { Deps } from '../domain/deps.ts';
 import { liftLockout } from '../domain/lockouts.ts';
 import { createPairingCode, revokeCode } from '../domain/pairing-codes.ts';
 import { createSite, rotateEnrollmentKey } from '../domain/sites.ts';
+import { createWebhook, deleteWebhook, testWebhook } from '../domain/webhooks.ts';
 import { ApiError } from '../errors.ts';
 import { uuidParam } from '../http/body.ts';
 import type { AppEnv } from '../http/context.ts';
-import { loadActiveCodes, loadSites, siteCodes } from './data.ts';
+import { loadActiveCodes, loadSites, loadWebhooks, siteCodes } from './data.ts';
 import { CSRF_FIELD, optionalText, parseWith, readForm, type FormFields } from './forms.ts';
 import { frame } from './page-routes.tsx';
 import { checkSessionCsrf, requireAdmin } from './session.ts';
 import { CodesPage } from './views/codes.tsx';
 import { SitesPage } from './views/sites.tsx';
+import { WebhooksPage } from './views/webhooks.tsx';
 import { sendPage } from './render.ts';
 
 /** CSRF first (a forged request learns nothing else), then the role. */
@@ -52,16 +55,16 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post('/console/pending/:id/approve', async (c) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
-    const body = parseWith(ApproveRequest, { notes: optionalText(f, 'notes') });
-    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator').name, c.get('client'));
-    return done(c, 'pending', 'approved');
+    const body = parseWith(ApproveRequest, { notes: optionalText(f, 'notes'), identity: optionalText(f, 'identity') });
+    await approveEnrollment(deps, id, body.notes ?? null, c.get('operator'), c.get('client'), body.identity ?? 'replace');
+    return done(c, 'pending', body.identity === 'separate' ? 'approved_separate' : 'approved');
   });
 
   app.post('/console/pending/:id/reject', async (c) => {
     const f = await adminForm(c, deps);
     const id = uuidParam(c, 'id');
     const body = parseWith(RejectRequest, { reason: optionalText(f, 'reason') ?? '' });
-    await rejectEnrollment(deps, id, body.reason, c.get('operator').name, c.get('client'));
+    await rejectEnrollment(deps, id, body.reason, c.get('operator'), c.get('client'));
     return done(c, 'pending', 'rejected');
   });
 
@@ -76,8 +79,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       auto_approve: f.auto_approve === '1' || f.auto_approve === 'on',
     });
     const created = await createPairingCode(deps, body, c.get('operator'), c.get('client'));
-    const [items, sites] = await Promise.all([loadActiveCodes(deps), siteCodes(deps)]);
-    return sendPage(c, <CodesPage {...frame(c, deps)} items={items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
+    const op = c.get('operator');
+    const [codes, sites] = await Promise.all([loadActiveCodes(deps, op), siteCodes(deps, op)]);
+    return sendPage(c, <CodesPage {...frame(c, deps)} items={codes.items} sites={sites} created={created} selectedSite={created.site_code} />, 201);
   });
 
   app.post('/console/pairing-codes/:id/revoke', async (c) => {
@@ -108,8 +112,9 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     await adminForm(c, deps);
     const site = siteParam(c);
     const rotated = await rotateEnrollmentKey(deps, site, {}, c.get('operator'), c.get('client'));
-    const items = await loadSites(deps);
-    return sendPage(c, <SitesPage {...frame(c, deps)} items={items} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
+    const sites = await loadSites(deps, c.get('operator'));
+    const paging = { nextCursor: sites.nextCursor, paged: false, filter: {} };
+    return sendPage(c, <SitesPage {...frame(c, deps)} items={sites.items} paging={paging} rotated={{ site_code: site, key: rotated.key, fingerprint: rotated.fingerprint }} />, 201);
   });
 
   app.post('/console/lockouts/lift', async (c) => {
@@ -117,5 +122,32 @@ export const registerActionRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const body = parseWith(ClearLockoutRequest, { key: f.key ?? '' });
     await liftLockout(deps, body.key, c.get('operator'), c.get('client'));
     return done(c, 'lockouts', 'lockout_lifted');
+  });
+
+  // Like the pairing code: the webhook's secret is in this response only.
+  app.post('/console/webhooks', async (c) => {
+    const f = await adminForm(c, deps);
+    const body = parseWith(CreateWebhookRequest, {
+      url: f.url?.trim() ?? '',
+      events: (optionalText(f, 'events') ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
+      site_code: optionalText(f, 'site_code'),
+      format: optionalText(f, 'format'),
+      description: optionalText(f, 'description'),
+    });
+    const created = await createWebhook(deps, body, c.get('operator'), c.get('client'));
+    const [items, sites] = await Promise.all([loadWebhooks(deps, c.get('operator')), siteCodes(deps, c.get('operator'))]);
+    return sendPage(c, <WebhooksPage {...frame(c, deps)} items={items} sites={sites} created={created} />, 201);
+  });
+
+  app.post('/console/webhooks/:id/test', async (c) => {
+    await adminForm(c, deps);
+    await testWebhook(deps, uuidParam(c, 'id'), c.get('operator'), c.get('client'));
+    return done(c, 'webhooks', 'webhook_tested');
+  });
+
+  app.post('/console/webhooks/:id/delete', async (c) => {
+    await adminForm(c, deps);
+    await deleteWebhook(deps, uuidParam(c, 'id'), c.get('operator'), c.get('client'));
+    return done(c, 'webhooks', 'webhook_deleted');
   });
 };

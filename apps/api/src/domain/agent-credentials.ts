@@ -15,6 +15,7 @@ import { recordAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
 import type { Client, Deps } from './deps.ts';
 import { decideAgentProof } from './methods/agent-proof.ts';
+import { EVERY_TENANT } from '../store/scope.ts';
 
 /** The contract's challenge lifetime. */
 const AGENT_CHALLENGE_TTL_SECONDS = 60;
@@ -77,7 +78,7 @@ export const renewAgentCredentials = async (deps: Deps, body: AgentCredentialsRe
   return deps.db.transaction(async (tx) => {
     // The row lock orders concurrent renewals and a concurrent revocation:
     // each renewal sees the agent as the previous one left it.
-    const locked = await lockAgent(tx, agent.id);
+    const locked = await lockAgent(tx, agent.id, EVERY_TENANT);
     if (!locked || locked.status !== 'active' || locked.fingerprint !== body.fingerprint) {
       throw denied('agent_changed', body.fingerprint, agent);
     }

@@ -1,6 +1,7 @@
 import { insertAuditEvent, listAuditEvents, type AuditEventInput } from '../store/audit.ts';
-import { badCursor, pageOf } from './paging.ts';
+import { decodeSeqCursor as decodeCursor, encodeSeqCursor as encodeCursor, pageOf } from './paging.ts';
 import type { Executor } from '../db/client.ts';
+import type { Scope } from '../store/scope.ts';
 import type { Client, Deps } from './deps.ts';
 
 /**
@@ -41,19 +42,14 @@ export const auditRow = (
 export const countAudit = (deps: Pick<Deps, 'metrics'>, e: Pick<AuditEventInput, 'eventType' | 'details'>): void =>
   deps.metrics?.observeAudit(e.eventType, e.details);
 
-// The cursor is opaque to clients; inside it is the last row's sequence number.
-const encodeCursor = (seq: number) => Buffer.from(`s:${seq}`).toString('base64url');
-const decodeCursor = (cursor: string): number => {
-  const m = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m?.[1] || cursor.length > 40) throw badCursor();
-  return Number(m[1]);
-};
 
 export const listAudit = async (
   deps: Deps,
+  scope: Scope,
   q: { eventType?: string; siteCode?: string; agentId?: string; limit: number; cursor?: string },
 ) => {
   const rows = await listAuditEvents(deps.db, {
+    scope,
     eventType: q.eventType,
     siteCode: q.siteCode,
     agentId: q.agentId,

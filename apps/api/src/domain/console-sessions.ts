@@ -27,6 +27,8 @@ import {
   type FailureCount,
 } from '../store/sessions.ts';
 import { recordAudit } from './audit.ts';
+import { operatorExists, type Operator } from '../store/operators.ts';
+import { EVERY_TENANT, type Scope } from '../store/scope.ts';
 import type { Client, Deps } from './deps.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 
@@ -42,7 +44,7 @@ const mintSessionToken = () => `acs_${randomBytes(32).toString('base64url')}`;
 
 export interface ConsoleSession {
   id: string;
-  operator: { id: string; name: string; role: OperatorRole };
+  operator: Operator;
 }
 
 export type SignInResult =
@@ -93,7 +95,7 @@ export const signIn = async (
     const token = mintSessionToken();
     const id = await insertSession(tx, { operatorId: op.id, tokenDigest: secretDigest(token), now });
     await recordAudit(tx, deps, client, { eventType: 'operator.login', actor: op.name, details: { operator: op.name, session_id: id } });
-    return { ok: true, token, session: { id, operator: { id: op.id, name: op.name, role: op.role } } };
+    return { ok: true, token, session: { id, operator: { id: op.id, name: op.name, role: op.role, tenantCode: op.tenantCode } } };
   });
   if (!result.ok && result.throttled) {
     const { seconds, scope } = result.throttled;
@@ -112,8 +114,9 @@ export const signIn = async (
  * for every address. For the admin whose name a stranger keeps guessing;
  * the stranger's next failures count again from zero.
  */
-export const clearOperatorSignInFailures = async (db: Database, clock: Clock, name: string, by: string, client: Client | null) =>
+export const clearOperatorSignInFailures = async (db: Database, clock: Clock, name: string, by: string, client: Client | null, scope: Scope = EVERY_TENANT) =>
   db.transaction(async (tx) => {
+    if (!(await operatorExists(tx, name, scope))) throw new ApiError('not_found', `No operator ${name}`);
     const now = clock.now();
     const op = await clearSignInFailures(tx, name, now);
     if (!op) throw new ApiError('not_found', `No operator ${name}`);
@@ -148,7 +151,7 @@ export const resolveSession = async (deps: Deps, token: string, touch: boolean):
     return null;
   }
   if (touch) await touchSession(deps.db, s.id, now);
-  return { id: s.id, operator: { id: s.operatorId, name: s.operatorName, role: s.role } };
+  return { id: s.id, operator: { id: s.operatorId, name: s.operatorName, role: s.role, tenantCode: s.tenantCode } };
 };
 
 /** Sign-out ends the server-side session, not only the cookie. */
@@ -175,10 +178,12 @@ export const setOperatorPassword = async (
   password: string,
   by: string,
   client: Client | null,
+  scope: Scope = EVERY_TENANT,
 ): Promise<{ name: string; role: OperatorRole }> => {
+  if (!(await operatorExists(db, name, scope))) throw new ApiError('not_found', `No enabled operator ${name}`);
   const existing = await findOperatorForSignIn(db, name);
   if (!existing || existing.disabledAt) throw new ApiError('not_found', `No enabled operator ${name}`);
-  if (isMachineRole(existing.role)) throw new ApiError('invalid_state', `${existing.role === 'tunnel' ? 'Tunnel' : 'Service'} operators cannot sign in to the console`);
+  if (isMachineRole(existing.role)) throw new ApiError('invalid_state', `${existing.role === 'tunnel' ? 'Tunnel' : existing.role === 'edge' ? 'Edge' : 'Service'} operators cannot sign in to the console`);
   // Hashed before the transaction: Argon2 takes tens of milliseconds and needs no lock.
   const passwordHash = await hashPassword(password);
   return db.transaction(async (tx) => {

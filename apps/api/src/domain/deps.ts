@@ -6,6 +6,7 @@ import type { ApiConfig } from '../env.ts';
 import type { Logger } from '@airlock/log';
 import type { ApiMetrics } from '../metrics.ts';
 import type { LockoutStore } from '../store/lockouts.ts';
+import type { Scope } from '../store/scope.ts';
 
 /** What every domain function may use. No HTTP in here. */
 export interface Deps {
@@ -30,8 +31,13 @@ export interface Client {
   requestId: string;
 }
 
-/** An operator acting through the admin API. */
-export interface Actor {
+/**
+ * An operator acting through the admin API or the console, with its scope
+ * (issue 22): `tenantCode` null is a global operator, otherwise it sees and
+ * acts on that tenant only. Domain functions hand the actor, as a Scope, to
+ * every store query (store/scope.ts); no route checks a tenant by hand.
+ */
+export interface Actor extends Scope {
   name: string;
   role: OperatorRole;
 }

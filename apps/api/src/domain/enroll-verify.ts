@@ -10,13 +10,14 @@ import { mintSecret, secretDigest } from '@airlock/crypto';
 import type { EnrollmentStatus, VerifyRequest, VerifyResponse } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
+import { getAgentsByMachineUids } from '../store/agents.ts';
 import { approveVerifiedEnrollment, lockEnrollmentWithMachineAgent, updateEnrollmentAudited } from '../store/enrollments.ts';
 import { auditRow, countAudit } from './audit.ts';
 import { approveConflict, approvedAuditEvent, approveInTransaction } from './decisions.ts';
 import type { Client, Deps } from './deps.ts';
 import { foreignMachine } from './enroll.ts';
 import { decidePossessionProof } from './methods/possession-proof.ts';
-import { decideIdentity } from './methods/rekey-proof.ts';
+import { decideIdentity, rekeySigner } from './methods/rekey-proof.ts';
 import { unwrap, type Outcome } from './outcome.ts';
 
 export const verify = async (deps: Deps, body: VerifyRequest, client: Client): Promise<VerifyResponse> => {
@@ -62,9 +63,14 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
     const pollToken = mintSecret('ept');
     let status: EnrollmentStatus = e.status;
     if (proof.outcome === 'verified') {
+      let machineAgent = locked.machineAgent;
+      if (body.rekey_signature !== undefined && e.machineUid !== null && machineAgent !== null && machineAgent.fingerprint !== e.fingerprint) {
+        // A clone kept separate (issue 22) rotating its key: the proof names which agent of the uid it is.
+        machineAgent = rekeySigner(await getAgentsByMachineUids(tx, e.siteCode, [e.machineUid]), e, body.rekey_signature) ?? machineAgent;
+      }
       const decision = decideIdentity({
         enrollment: e,
-        machineAgent: locked.machineAgent,
+        machineAgent,
         rekeySignature: body.rekey_signature,
         revokedKeyAgentId: locked.revokedKeyAgentId,
         now,
@@ -128,7 +134,8 @@ export const verify = async (deps: Deps, body: VerifyRequest, client: Client): P
           };
           const approved = await approveVerifiedEnrollment(
             tx,
-            e,
+            // The machine's agent this takes over keeps its instance (issue 22: clones enrolled separately).
+            { ...e, machineInstance: decision.reuseAgentId !== null ? (machineAgent?.machineInstance ?? 0) : 0 },
             'system',
             now,
             { ...verified, status: 'approved', decidedBy: 'system', decidedAt: now, notes: null },

@@ -6,6 +6,7 @@
  * Verify is enroll-verify.ts, the status poll enrollment-status.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import { checkAgentCsr, newChallenge, parseSshEd25519PublicKey, sshFingerprint } from '@airlock/crypto';
 import type { EnrollRequest, EnrollResponse } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
@@ -15,6 +16,9 @@ import { auditRow, countAudit } from './audit.ts';
 import type { Client, Deps } from './deps.ts';
 import { pairingCodeCredential } from './methods/pairing-code.ts';
 import { siteKeyAlerts, siteKeyCredential, type SiteKeyAlert } from './methods/site-key.ts';
+
+/** An address Postgres reads as inet, or null (a zone index, `unknown`): no allowlist contains it. */
+const inetText = (ip: string): string | null => (isIP(ip) !== 0 && !ip.includes('%') ? ip : null);
 
 const DENIED_MESSAGE = 'Enrollment denied: the site, pairing code or enrollment key is not valid';
 
@@ -58,7 +62,8 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
   };
   const result = await createEnrollment(
     deps.db,
-    decided.credential,
+    // The address the api already trusts (http/client-ip.ts: the peer, or the edge's X-Forwarded-For), as inet text.
+    { ...decided.credential, source: inetText(client.ip) },
     {
       id,
       siteCode: body.site_code,
@@ -88,7 +93,7 @@ export const enroll = async (deps: Deps, body: EnrollRequest, client: Client): P
         }
       : null,
   );
-  if (result.outcome === 'denied') throw denied(body.site_code, method);
+  if (result.outcome === 'denied') throw result.sourceRefused ? sourceRefused(body.site_code, method, client.ip) : denied(body.site_code, method);
   if (result.outcome === 'foreign_machine') {
     throw foreignMachine(deps, body.site_code, body.machine_uid ?? '', { id: result.agentId, siteCode: result.otherSiteCode }, 'site_conflict');
   }
@@ -109,6 +114,16 @@ const denied = (siteCode: string, method: string) =>
   new ApiError('enrollment_denied', DENIED_MESSAGE, {
     // A denial at a real site keeps its own row (site_code set); one at an unknown site is only counted.
     audit: { eventType: 'enroll.denied', siteCode, anonymous: true, details: { method, attempted_site_code: siteCode } },
+  });
+
+/**
+ * Issue 22: the site's allowed_cidrs do not hold the source. The same status,
+ * body and work as any denial (the statement that refused is the one every
+ * denial runs); only the audit row says why.
+ */
+const sourceRefused = (siteCode: string, method: string, ip: string) =>
+  new ApiError('enrollment_denied', DENIED_MESSAGE, {
+    audit: { eventType: 'enroll.source_refused', siteCode, anonymous: true, details: { method, attempted_site_code: siteCode, source_ip: ip } },
   });
 
 /**

@@ -1,21 +1,12 @@
 import type { EnrollmentStatus } from '@airlock/schema';
-import { badCursor, pageOf } from './paging.ts';
-import { getAgentsByMachineUids } from '../store/agents.ts';
+import { pageOf, timeIdCursor } from './paging.ts';
+import { machineAgents, machineKey } from '../store/agents.ts';
 import { effectiveStatus, listEnrollments } from '../store/enrollments.ts';
+import type { Scope } from '../store/scope.ts';
 import type { Deps } from './deps.ts';
 
-/** Page size when the caller names none: the old fixed cap, now with a cursor to the rest (#8.11). */
-const DEFAULT_ENROLLMENT_PAGE = 500;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const encodeCursor = (e: { createdAt: Date; id: string }) => Buffer.from(`${e.createdAt.getTime()}.${e.id}`).toString('base64url');
-const decodeCursor = (cursor: string) => {
-  const m = /^(\d{1,15})\.(.+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m?.[1] || !m[2] || !UUID.test(m[2])) {
-    throw badCursor();
-  }
-  return { createdAt: new Date(Number(m[1])), id: m[2] };
-};
+/** Page size when the caller names none (contract v1.2: 100; at most 500). */
+const DEFAULT_ENROLLMENT_PAGE = 100;
 
 const DECIDABLE: ReadonlySet<EnrollmentStatus> = new Set(['awaiting_approval', 'pending_confirmation']);
 
@@ -28,19 +19,26 @@ const replacementView = (r: { agentId: string | null; fingerprint: string } | nu
 
 export const listPendingOrAll = async (
   deps: Deps,
-  status: EnrollmentStatus | undefined,
-  page: { limit?: number; cursor?: string } = {},
+  scope: Scope,
+  q: { status?: EnrollmentStatus; siteCode?: string; tenantCode?: string; limit?: number; cursor?: string } = {},
 ) => {
   const now = deps.clock.now();
-  const limit = page.limit ?? DEFAULT_ENROLLMENT_PAGE;
-  const rows = await listEnrollments(deps.db, status, now, { limit: limit + 1, after: page.cursor ? decodeCursor(page.cursor) : undefined });
-  const { page: items, nextCursor } = pageOf(rows, limit, encodeCursor);
+  const limit = q.limit ?? DEFAULT_ENROLLMENT_PAGE;
+  const rows = await listEnrollments(
+    deps.db,
+    scope,
+    { status: q.status, siteCode: q.siteCode, tenantCode: q.tenantCode, now },
+    { limit: limit + 1, after: q.cursor ? timeIdCursor.decode(q.cursor) : undefined },
+  );
+  const { page: items, nextCursor } = pageOf(rows, limit, timeIdCursor.encode);
   // For enrollments still waiting, what an approval would replace is read live: the machine may have
   // gained an active agent (or that agent a new key) since the enrollment was verified.
-  const waitingUids = items.filter((e) => e.machineUid && DECIDABLE.has(effectiveStatus(e, now))).flatMap((e) => (e.machineUid ? [e.machineUid] : []));
-  const liveAgents = new Map((await getAgentsByMachineUids(deps.db, waitingUids)).map((a) => [a.machineUid, a]));
+  const waiting = items.flatMap((e) => (e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? [{ siteCode: e.siteCode, machineUid: e.machineUid }] : []));
+  const liveAgents = await machineAgents(deps.db, waiting);
   const replaces = (e: (typeof items)[number]) => {
-    const live = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? liveAgents.get(e.machineUid) : undefined;
+    const holders = e.machineUid && DECIDABLE.has(effectiveStatus(e, now)) ? (liveAgents.get(machineKey(e.siteCode, e.machineUid)) ?? []) : [];
+    // Clones enrolled separately share a uid (issue 22): the agent the enrollment collided with, else instance 0.
+    const live = holders.find((a) => a.id === e.reuseAgentId) ?? holders[0];
     if (live && live.siteCode === e.siteCode && live.fingerprint !== e.fingerprint) {
       return { agentId: live.id, fingerprint: live.fingerprint };
     }

@@ -12,6 +12,7 @@ import { auditRow, countAudit } from './audit.ts';
 import { issueCredentials } from './credentials.ts';
 import type { Client, Deps } from './deps.ts';
 import { unwrap, type Outcome } from './outcome.ts';
+import { EVERY_TENANT } from '../store/scope.ts';
 
 /** Slack for network jitter before a poll counts as too fast. */
 const POLL_GRACE_MS = 500;
@@ -72,7 +73,7 @@ export const pollStatus = async (deps: Deps, pollToken: string | null, client: C
         // Approved while the locking read waited for the enrollment's lock: that
         // read's snapshot predates the approval, so it cannot see the agent row
         // the approval created. A statement of its own, after the wait, does.
-        const lockedAgentId = locked.lockedAgentId ?? (await lockAgent(tx, agentId))?.id ?? null;
+        const lockedAgentId = locked.lockedAgentId ?? (await lockAgent(tx, agentId, EVERY_TENANT))?.id ?? null;
         if (lockedAgentId === null) throw invalidToken(e.id, e.siteCode);
         // The certificate (when asked for) and the tunnel endpoint; the agent key is minted below.
         const { credentials } = await issueCredentials(

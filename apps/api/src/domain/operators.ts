@@ -14,35 +14,46 @@ import {
   type Operator,
 } from '../store/operators.ts';
 import { recordAudit } from './audit.ts';
+import { EVERY_TENANT, type Scope } from '../store/scope.ts';
+import { getTenant } from '../store/sites.ts';
 import type { Client } from './deps.ts';
 
-/** Creates an operator and its first token; the token is returned once and never stored in clear. */
+/**
+ * Creates an operator and its first token; the token is returned once and
+ * never stored in clear. `tenant_code` scopes it to one tenant (issue 22); a
+ * scoped creator's operators are always its own tenant's, and naming another
+ * tenant answers as naming a missing one.
+ */
 export const createOperator = async (
   db: Database,
   clock: Clock,
-  input: { name: string; role: OperatorRole },
+  input: { name: string; role: OperatorRole; tenant_code?: string },
   createdBy: string,
   client: Client | null,
-): Promise<{ id: string; name: string; role: OperatorRole; token: string }> =>
+  scope: Scope = EVERY_TENANT,
+): Promise<{ id: string; name: string; role: OperatorRole; tenant_code: string | null; token: string }> =>
   db.transaction(async (tx) => {
     const now = clock.now();
-    const op = await insertOperator(tx, { name: input.name, role: input.role, createdAt: now });
+    const tenantCode = input.tenant_code ?? scope.tenantCode;
+    if (tenantCode !== null && !(await getTenant(tx, tenantCode, scope))) throw new ApiError('not_found', `No tenant ${tenantCode}`);
+    const op = await insertOperator(tx, { name: input.name, role: input.role, tenantCode, createdAt: now });
     if (!op) throw new ApiError('conflict', `Operator ${input.name} already exists`);
     const token = mintSecret('aop');
     await insertOperatorToken(tx, { operatorId: op.id, digest: secretDigest(token), start: secretDisplayStart(token), createdAt: now });
     await recordAudit(tx, { clock }, client, {
       eventType: 'operator.created',
       actor: createdBy,
-      details: { operator: op.name, role: op.role },
+      details: { operator: op.name, role: op.role, tenant_code: op.tenantCode },
     });
-    return { ...op, token };
+    return { id: op.id, name: op.name, role: op.role, tenant_code: op.tenantCode, token };
   });
 
-export const listAllOperators = async (db: Database) => ({
-  items: (await listOperators(db)).map((o) => ({
+export const listAllOperators = async (db: Database, scope: Scope) => ({
+  items: (await listOperators(db, scope)).map((o) => ({
     id: o.id,
     name: o.name,
     role: o.role,
+    tenant_code: o.tenantCode,
     created_at: o.createdAt.toISOString(),
     disabled_at: o.disabledAt?.toISOString() ?? null,
   })),
@@ -53,13 +64,15 @@ export const listAllOperators = async (db: Database) => ({
  * operator cannot disable itself, so the last admin cannot lock everyone out
  * by mistake (with DATABASE_URL the CLI can still make a new admin).
  */
-export const disableOperator = async (db: Database, clock: Clock, name: string, by: string, client: Client | null) =>
+export const disableOperator = async (db: Database, clock: Clock, name: string, by: string, client: Client | null, scope: Scope = EVERY_TENANT) =>
   db.transaction(async (tx) => {
+    // Another tenant's operator (or a global one, for a scoped admin) is not found.
+    if (!(await operatorExists(tx, name, scope))) throw new ApiError('not_found', `No operator ${name}`);
     if (name === by) throw new ApiError('invalid_state', 'An operator cannot disable itself');
     const now = clock.now();
     const op = await disableOperatorByName(tx, name, now);
     if (!op) {
-      if (await operatorExists(tx, name)) throw new ApiError('invalid_state', `Operator ${name} is already disabled`);
+      if (await operatorExists(tx, name, scope)) throw new ApiError('invalid_state', `Operator ${name} is already disabled`);
       throw new ApiError('not_found', `No operator ${name}`);
     }
     await recordAudit(tx, { clock }, client, { eventType: 'operator.disabled', actor: by, details: { operator: op.name, role: op.role } });

@@ -13,7 +13,9 @@ import {
 } from '../store/pairing-codes.ts';
 import { getSite } from '../store/sites.ts';
 import { recordAudit } from './audit.ts';
+import type { Scope } from '../store/scope.ts';
 import type { Actor, Client, Deps } from './deps.ts';
+import { pageOf, timeIdCursor } from './paging.ts';
 
 /** The digest under which a code is stored and looked up; also used by enroll. */
 export const pairingCodeDigest = (serverSecret: string, canonical: string): string =>
@@ -38,7 +40,7 @@ const view = (c: PairingCodeRow, now: Date) => ({
 
 export const createPairingCode = async (deps: Deps, body: CreatePairingCodeRequest, actor: Actor, client: Client) =>
   deps.db.transaction(async (tx) => {
-    if (!(await getSite(tx, body.site_code))) throw new ApiError('not_found', `No site ${body.site_code}`);
+    if (!(await getSite(tx, body.site_code, actor))) throw new ApiError('not_found', `No site ${body.site_code}`);
     const now = deps.clock.now();
     const code = generatePairingCode();
     const canonical = normalizePairingCode(code);
@@ -63,17 +65,30 @@ export const createPairingCode = async (deps: Deps, body: CreatePairingCodeReque
     return { id: row.id, code, site_code: row.siteCode, expires_at: row.expiresAt.toISOString(), auto_approve: row.autoApprove, note: row.note };
   });
 
-export const listCodes = async (deps: Deps, status: PairingCodeStatus | undefined) => {
+export const listCodes = async (
+  deps: Deps,
+  scope: Scope,
+  q: { status?: PairingCodeStatus; siteCode?: string; limit?: number; cursor?: string } = {},
+) => {
   const now = deps.clock.now();
-  return { items: (await listPairingCodes(deps.db, status, now)).map((c) => view(c, now)) };
+  const limit = q.limit ?? 100;
+  const rows = await listPairingCodes(deps.db, scope, {
+    status: q.status,
+    siteCode: q.siteCode,
+    now,
+    limit: limit + 1,
+    after: q.cursor ? timeIdCursor.decode(q.cursor) : undefined,
+  });
+  const { page, nextCursor } = pageOf(rows, limit, timeIdCursor.encode);
+  return { items: page.map((c) => view(c, now)), next_cursor: nextCursor };
 };
 
 export const revokeCode = async (deps: Deps, id: string, actor: Actor, client: Client) =>
   deps.db.transaction(async (tx) => {
     const now = deps.clock.now();
-    const row = await revokePairingCode(tx, id, actor.name, now);
+    const row = await revokePairingCode(tx, id, actor.name, now, actor);
     if (!row) {
-      const existing = await getPairingCode(tx, id);
+      const existing = await getPairingCode(tx, id, actor);
       if (!existing) throw new ApiError('not_found', 'No such pairing code');
       throw new ApiError('invalid_state', `The pairing code is already ${statusOf(existing, now)}`, {
         audit: { eventType: 'pairing_code.revoke_refused', siteCode: existing.siteCode, details: { pairing_code_id: id } },

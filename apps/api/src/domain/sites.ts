@@ -1,22 +1,29 @@
 /** Sites and their rotatable enrollment keys. */
 import { enrollmentKeyFingerprint, mintSecret, secretDigest } from '@airlock/crypto';
-import type { CreateSiteRequest, RotateEnrollmentKeyRequest } from '@airlock/schema';
+import type { CreateSiteRequest, CreateTenantRequest, RotateEnrollmentKeyRequest, UpdateSiteRequest } from '@airlock/schema';
 import { addSeconds } from '../clock.ts';
 import { ApiError } from '../errors.ts';
 import {
   getActiveEnrollmentKey,
   getSite,
+  getTenant,
   insertEnrollmentKey,
   insertSite,
+  insertTenant,
   latestEnrollmentKeyVersion,
   latestRevocationBySite,
   listSites,
+  listTenants,
   lockSite,
   revokeActiveEnrollmentKeys,
+  updateSite,
   type SiteRow,
+  type TenantRow,
 } from '../store/sites.ts';
+import type { Scope } from '../store/scope.ts';
 import { recordAudit } from './audit.ts';
 import type { Actor, Client, Deps } from './deps.ts';
+import { keyCursor, pageOf } from './paging.ts';
 
 const siteView = (s: SiteRow) => ({
   site_code: s.code,
@@ -24,14 +31,26 @@ const siteView = (s: SiteRow) => ({
   policy: s.policy,
   created_at: s.createdAt.toISOString(),
   created_by: s.createdBy,
+  tenant_code: s.tenantCode,
+  allowed_cidrs: s.allowedCidrs,
 });
+
+const tenantView = (t: TenantRow) => ({ tenant_code: t.code, name: t.name, created_at: t.createdAt.toISOString(), created_by: t.createdBy });
+
+/** Another tenant, or one that does not exist: the same 404 (issue 22). */
+const noTenant = (code: string) => new ApiError('not_found', `No tenant ${code}`);
 
 export const createSite = async (deps: Deps, body: CreateSiteRequest, actor: Actor, client: Client) =>
   deps.db.transaction(async (tx) => {
+    // A scoped operator's sites are its tenant's; naming another tenant is naming a missing one.
+    const tenantCode = body.tenant_code ?? actor.tenantCode ?? 'default';
+    if (!(await getTenant(tx, tenantCode, actor))) throw noTenant(tenantCode);
     const site = await insertSite(tx, {
       code: body.site_code,
       name: body.name,
       policy: body.policy,
+      tenantCode,
+      allowedCidrs: body.allowed_cidrs,
       createdBy: actor.name,
       createdAt: deps.clock.now(),
     });
@@ -44,15 +63,47 @@ export const createSite = async (deps: Deps, body: CreateSiteRequest, actor: Act
       eventType: 'site.created',
       actor: actor.name,
       siteCode: site.code,
-      details: { name: site.name, policy: site.policy },
+      details: { name: site.name, policy: site.policy, tenant_code: site.tenantCode, allowed_cidrs: site.allowedCidrs },
     });
     return siteView(site);
   });
 
-export const listAllSites = async (deps: Deps) => ({ items: (await listSites(deps.db)).map(siteView) });
+/** PATCH a site: name, policy, source allowlist; audited with what changed, before and after. */
+export const changeSite = async (deps: Deps, code: string, body: UpdateSiteRequest, actor: Actor, client: Client) =>
+  deps.db.transaction(async (tx) => {
+    const before = await lockSite(tx, code, actor);
+    if (!before) throw new ApiError('not_found', `No site ${code}`);
+    const site = await updateSite(tx, code, { name: body.name, policy: body.policy, allowedCidrs: body.allowed_cidrs });
+    if (!site) throw new ApiError('not_found', `No site ${code}`);
+    const changed = Object.fromEntries(
+      (['name', 'policy', 'allowed_cidrs'] as const)
+        .filter((k) => body[k] !== undefined)
+        .map((k) => [k, { from: siteView(before)[k], to: siteView(site)[k] }]),
+    );
+    await recordAudit(tx, deps, client, { eventType: 'site.updated', actor: actor.name, siteCode: code, details: { changed } });
+    return siteView(site);
+  });
 
-const requireSite = async (deps: Deps, code: string): Promise<SiteRow> => {
-  const site = await getSite(deps.db, code);
+export const listAllSites = async (deps: Deps, scope: Scope, q: { limit?: number; cursor?: string; tenantCode?: string } = {}) => {
+  const limit = q.limit ?? 100;
+  const rows = await listSites(deps.db, scope, { limit: limit + 1, afterCode: q.cursor ? keyCursor.decode(q.cursor) : undefined, tenantCode: q.tenantCode });
+  const { page, nextCursor } = pageOf(rows, limit, (last) => keyCursor.encode(last.code));
+  return { items: page.map(siteView), next_cursor: nextCursor };
+};
+
+/** Tenants: a global admin creates them; a scoped operator sees its own only. */
+export const createTenant = async (deps: Deps, body: CreateTenantRequest, actor: Actor, client: Client) =>
+  deps.db.transaction(async (tx) => {
+    const tenant = await insertTenant(tx, { code: body.tenant_code, name: body.name, createdBy: actor.name, createdAt: deps.clock.now() });
+    if (!tenant) throw new ApiError('conflict', `Tenant ${body.tenant_code} already exists`);
+    await recordAudit(tx, deps, client, { eventType: 'tenant.created', actor: actor.name, details: { tenant_code: tenant.code, name: tenant.name } });
+    return tenantView(tenant);
+  });
+
+export const listAllTenants = async (deps: Deps, scope: Scope) => ({ items: (await listTenants(deps.db, scope)).map(tenantView) });
+
+const requireSite = async (deps: Deps, code: string, scope: Scope): Promise<SiteRow> => {
+  const site = await getSite(deps.db, code, scope);
   if (!site) throw new ApiError('not_found', `No site ${code}`);
   return site;
 };
@@ -70,7 +121,7 @@ export const rotateEnrollmentKey = async (
   client: Client,
 ) =>
   deps.db.transaction(async (tx) => {
-    if (!(await lockSite(tx, siteCode))) throw new ApiError('not_found', `No site ${siteCode}`);
+    if (!(await lockSite(tx, siteCode, actor))) throw new ApiError('not_found', `No site ${siteCode}`);
     const now = deps.clock.now();
     const version = (await latestEnrollmentKeyVersion(tx, siteCode)) + 1;
     const revoked = await revokeActiveEnrollmentKeys(tx, siteCode, now);
@@ -105,8 +156,8 @@ export const rotateEnrollmentKey = async (
     };
   });
 
-export const describeEnrollmentKey = async (deps: Deps, siteCode: string) => {
-  await requireSite(deps, siteCode);
+export const describeEnrollmentKey = async (deps: Deps, siteCode: string, scope: Scope) => {
+  await requireSite(deps, siteCode, scope);
   const k = await getActiveEnrollmentKey(deps.db, siteCode);
   if (!k) throw new ApiError('not_found', `Site ${siteCode} has no enrollment key; rotate to create one`);
   return {
@@ -124,5 +175,5 @@ export const describeEnrollmentKey = async (deps: Deps, siteCode: string) => {
 };
 
 /** Per site, the latest revocation of one of its agents (for the console's rotate hint, issue 18). */
-export const latestRevocations = async (deps: Deps): Promise<Map<string, Date>> =>
-  new Map((await latestRevocationBySite(deps.db)).map((r) => [r.siteCode, r.revokedAt]));
+export const latestRevocations = async (deps: Deps, siteCodes: readonly string[]): Promise<Map<string, Date>> =>
+  new Map((await latestRevocationBySite(deps.db, siteCodes)).map((r) => [r.siteCode, r.revokedAt]));

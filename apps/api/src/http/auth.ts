@@ -1,4 +1,4 @@
-import type { OperatorRole } from '@airlock/schema';
+import { ROUTE_LIST, type OperatorRole } from '@airlock/schema';
 import type { MiddlewareHandler } from 'hono';
 import { authenticateOperator } from '../domain/operators.ts';
 import type { Deps } from '../domain/deps.ts';
@@ -13,6 +13,7 @@ export const bearerToken = (header: string | undefined): string | null => {
 
 const TUNNEL_ROUTES = '/api/v1/internal/tunnel/';
 const CA_BUNDLE = '/api/v1/internal/ca';
+const LOCKOUT_REPORTS = '/api/v1/internal/security/lockouts';
 
 /**
  * Operator authentication and role check for the admin and internal routes.
@@ -24,10 +25,20 @@ const CA_BUNDLE = '/api/v1/internal/ca';
  */
 const internalAllowed = (role: OperatorRole, method: string, path: string): boolean => {
   const tunnelRoute = path.startsWith(TUNNEL_ROUTES);
+  // Issue 20: an edge's token reports lockouts and nothing else; a service token cannot fake them.
+  if (role === 'edge') return path === LOCKOUT_REPORTS || (method === 'GET' && path === CA_BUNDLE);
+  if (path === LOCKOUT_REPORTS) return false;
   if (role === 'service') return !tunnelRoute;
   if (role === 'tunnel') return tunnelRoute || (method === 'GET' && path === CA_BUNDLE);
   return false;
 };
+
+/** The routes a tenant-scoped operator may not use (the table's `globalOnly`), as method + path matchers. */
+const GLOBAL_ONLY = ROUTE_LIST.filter((r) => r.globalOnly).map((r) => ({
+  method: r.method.toUpperCase(),
+  path: new RegExp(`^${r.path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`),
+}));
+const globalOnly = (method: string, path: string) => GLOBAL_ONLY.some((r) => (r.method === method || (r.method === 'GET' && method === 'HEAD')) && r.path.test(path));
 
 export const requireOperator =
   (deps: Deps, area: 'admin' | 'internal' | 'any'): MiddlewareHandler<AppEnv> =>
@@ -49,6 +60,15 @@ export const requireOperator =
     if (!allowed) {
       throw new ApiError('forbidden', `The ${operator.role} role may not do this`, {
         audit: { eventType: 'admin.forbidden', details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role } },
+      });
+    }
+    // Issue 22: installation-wide routes are for global operators; a scoped one's scope is applied by the domain.
+    if (operator.tenantCode !== null && globalOnly(c.req.method, c.req.path)) {
+      throw new ApiError('forbidden', 'Only a global operator may do this', {
+        audit: {
+          eventType: 'admin.forbidden',
+          details: { method: c.req.method, path: c.req.path.slice(0, 200), role: operator.role, tenant_code: operator.tenantCode },
+        },
       });
     }
     await next();

@@ -1,4 +1,4 @@
-import { issuesToFields, Uuid } from '@airlock/schema';
+import { issuesToFields, REPEATABLE_QUERY_PARAMS, Uuid } from '@airlock/schema';
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import { ApiError } from '../errors.ts';
@@ -46,13 +46,21 @@ const invalidQuery = (c: Context, fields: Record<string, string>) =>
     audit: { eventType: 'request.invalid', anonymous: true, details: { route: c.req.routePath, fields: Object.keys(fields) } },
   });
 
-/** Query parameters through a schema; unknown parameters are refused like unknown body fields. */
+const REPEATABLE: ReadonlySet<string> = new Set(REPEATABLE_QUERY_PARAMS);
+
+/**
+ * Query parameters through a schema; unknown parameters are refused like
+ * unknown body fields, and so is a repeated one, except the few the wire
+ * declares repeatable (`label`), which reach the schema as a list.
+ */
 export const readQuery = <S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> => {
   const url = new URL(c.req.url);
-  const query: Record<string, string> = {};
+  const query: Record<string, string | string[]> = {};
   for (const [k, val] of url.searchParams) {
-    if (Object.hasOwn(query, k)) throw invalidQuery(c, { [k]: 'is repeated' });
-    query[k] = val;
+    const seen = query[k];
+    if (REPEATABLE.has(k)) query[k] = Array.isArray(seen) ? [...seen, val] : [val];
+    else if (seen !== undefined) throw invalidQuery(c, { [k]: 'is repeated' });
+    else query[k] = val;
   }
   const parsed = v.safeParse(schema, query);
   if (!parsed.success) throw invalidQuery(c, issuesToFields(parsed.issues));

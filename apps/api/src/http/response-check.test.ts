@@ -4,25 +4,25 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { answerProblem, checkResponses, undocumentedFields } from './response-check.ts';
 
-const SITE = { site_code: 'ACME', name: 'Acme', policy: 'manual', created_at: '2026-11-22T12:00:00.000Z', created_by: 'alice' };
+const SITE = { site_code: 'ACME', name: 'Acme', policy: 'manual', created_at: '2026-11-22T12:00:00.000Z', created_by: 'alice', tenant_code: 'default', allowed_cidrs: [] };
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 describe('answerProblem', () => {
   it('accepts an answer that matches its route entry', async () => {
-    expect(await answerProblem(ROUTES.listSites, json({ items: [SITE] }))).toBeNull();
+    expect(await answerProblem(ROUTES.listSites, json({ items: [SITE], next_cursor: null }))).toBeNull();
     expect(await answerProblem(ROUTES.revokePairingCode, new Response(null, { status: 204 }))).toBeNull();
     expect(await answerProblem(ROUTES.createSite, json(errorEnvelope('conflict', 'exists'), 409))).toBeNull();
   });
 
   it('names a field the schema does not document, however deep (a leak the document would hide)', async () => {
-    expect(await answerProblem(ROUTES.listSites, json({ items: [SITE, { ...SITE, digest: 'x' }] }))).toBe(
+    expect(await answerProblem(ROUTES.listSites, json({ items: [SITE, { ...SITE, digest: 'x' }], next_cursor: null }))).toBe(
       'fields the route table does not document: items[1].digest',
     );
     expect(undocumentedFields({ a: { b: 1, c: 2 } }, { a: { b: 1 } })).toEqual(['a.c']);
   });
 
   it('names a field off its format, and a status the route does not list', async () => {
-    expect(await answerProblem(ROUTES.listSites, json({ items: [{ ...SITE, created_at: 'yesterday' }] }))).toMatch(/^items\.0\.created_at: /);
+    expect(await answerProblem(ROUTES.listSites, json({ items: [{ ...SITE, created_at: 'yesterday' }], next_cursor: null }))).toMatch(/^items\.0\.created_at: /);
     expect(await answerProblem(ROUTES.listSites, json({ items: [] }, 201))).toBe('status 201 is not a success the route table lists');
     expect(await answerProblem(ROUTES.revokePairingCode, json({}, 200))).toBe('status 200 is not a success the route table lists');
   });
@@ -41,7 +41,7 @@ describe('checkResponses middleware', () => {
     const problems: string[] = [];
     const app = new Hono();
     app.use('*', checkResponses((p) => problems.push(p)));
-    app.get(ROUTES.listSites.path, (c) => c.json({ items: [{ ...SITE, secret: 'x' }] }));
+    app.get(ROUTES.listSites.path, (c) => c.json({ items: [{ ...SITE, secret: 'x' }], next_cursor: null }));
     app.get(ROUTES.listOperators.path, (c) => c.json({ items: [] }));
     const bad = await app.request(ROUTES.listSites.path);
     expect(bad.status).toBe(500);

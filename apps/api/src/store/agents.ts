@@ -1,15 +1,57 @@
 import { type AgentStatus } from '@airlock/schema';
-import { agentKeys, agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { agentKeys, agents, enrollments, sites } from '@airlock/schema/db';
+import { and, desc, eq, inArray, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import { before, json, rowMapper, type TimeId } from './rows.ts';
+import { tenantInScope, type Scope } from './scope.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
 
-export const lockAgent = async (db: Executor, id: string): Promise<AgentRow | null> =>
-  (await db.select().from(agents).where(eq(agents.id, id)).for('update'))[0] ?? null;
+export const lockAgent = async (db: Executor, id: string, scope: Scope): Promise<AgentRow | null> =>
+  (await db.select().from(agents).where(and(eq(agents.id, id), tenantInScope(scope, agents.tenantCode))).for('update'))[0] ?? null;
 
-export const getAgentsByMachineUids = async (db: Executor, machineUids: readonly string[]): Promise<AgentRow[]> =>
-  machineUids.length === 0 ? [] : db.select().from(agents).where(inArray(agents.machineUid, [...new Set(machineUids)]));
+/** Replaces an agent's labels (in scope); null when there is no such agent for this operator. */
+export const setAgentLabels = async (db: Executor, id: string, labels: Record<string, string>, scope: Scope): Promise<AgentRow | null> =>
+  (await db.update(agents).set({ labels }).where(and(eq(agents.id, id), tenantInScope(scope, agents.tenantCode))).returning())[0] ?? null;
+
+/** The tenant of a site, as an SQL expression (an agent's tenant is always its site's). */
+export const tenantOfSite = (siteCode: string): SQL => sql`(select s.tenant_code from sites s where s.code = ${siteCode})`;
+
+const toAgent = rowMapper(agents);
+/** Every agent holding one of these machine uids in a site's tenant (clones kept separate share one, issue 22). */
+export const getAgentsByMachineUids = async (db: Executor, siteCode: string, machineUids: readonly string[]): Promise<AgentRow[]> =>
+  machineUids.length === 0
+    ? []
+    : db
+        .select()
+        .from(agents)
+        .where(and(eq(agents.tenantCode, tenantOfSite(siteCode)), inArray(agents.machineUid, [...new Set(machineUids)])));
+
+/** The key of machineAgents' answer. */
+export const machineKey = (siteCode: string, machineUid: string) => `${siteCode}\n${machineUid}`;
+
+/**
+ * The agents holding these machines, each looked up in its site's tenant
+ * (machine_uid is unique per tenant, but for clones kept separate, issue 22,
+ * which are further instances of it): one indexed probe per machine, keyed by
+ * machineKey(siteCode, machineUid), instance 0 first. For a page of
+ * enrollments, never a scan.
+ */
+export const machineAgents = async (db: Executor, machines: ReadonlyArray<{ siteCode: string; machineUid: string }>): Promise<Map<string, AgentRow[]>> => {
+  const found = new Map<string, AgentRow[]>();
+  if (machines.length === 0) return found;
+  const list = (xs: string[]) => sql`array[${sql.join(xs.map((x) => sql`${x}`), sql`, `)}]::text[]`;
+  const rows = await db.execute(sql`
+    select a.*, x.site as for_site from unnest(${list(machines.map((m) => m.siteCode))}, ${list(machines.map((m) => m.machineUid))}) x(site, uid)
+    join sites s on s.code = x.site
+    join agents a on a.tenant_code = s.tenant_code and a.machine_uid = x.uid
+    order by a.machine_instance`);
+  for (const r of rows) {
+    const key = machineKey(String(r['for_site']), String(r['machine_uid']));
+    found.set(key, [...(found.get(key) ?? []), toAgent(r)]);
+  }
+  return found;
+};
 
 /**
  * Frees a machine_uid held by a revoked agent of another site, so the machine
@@ -20,7 +62,9 @@ export const releaseRevokedMachineUid = async (db: Executor, machineUid: string,
     await db
       .update(agents)
       .set({ machineUid: null })
-      .where(and(eq(agents.machineUid, machineUid), eq(agents.status, 'revoked'), ne(agents.siteCode, siteCode)))
+      .where(
+        and(eq(agents.tenantCode, tenantOfSite(siteCode)), eq(agents.machineUid, machineUid), eq(agents.status, 'revoked'), ne(agents.siteCode, siteCode)),
+      )
       .returning({ id: agents.id, siteCode: agents.siteCode })
   )[0] ?? null;
 
@@ -31,9 +75,16 @@ export interface AgentFromEnrollment {
   fingerprint: string;
   hostname: string;
   machineUid: string | null;
+  /** The enrollment's labels, kept on the agent (issue 22). */
+  labels: Record<string, string>;
+  /** Which agent of the machine_uid (issue 22): 0, or the instance of the agent an approval takes over. */
+  machineInstance: number;
   createdBy: string;
   now: Date;
 }
+
+/** `approved_by` on the wire: the operator's name, or `policy` when the site policy approved (decided by `system`). */
+const approvedByOf = (decidedBy: string) => (decidedBy === 'system' ? 'policy' : decidedBy);
 
 /**
  * Creates the agent, or for a known machine_uid of the same site takes over
@@ -56,18 +107,28 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     fingerprint: a.fingerprint,
     hostname: a.hostname,
     machineUid: a.machineUid,
+    machineInstance: a.machineInstance,
     status: 'active' as const,
     createdAt: a.now,
     createdBy: a.createdBy,
     lastSeenAt: a.now,
+    tenantCode: tenantOfSite(a.siteCode),
+    labels: a.labels,
+    approvedBy: approvedByOf(a.createdBy),
+    approvedAt: a.now,
   };
   if (a.machineUid === null) return db.insert(agents).values(values).returning();
   return db
     .insert(agents)
     .values(values)
     .onConflictDoUpdate({
-      target: agents.machineUid,
+      target: [agents.tenantCode, agents.machineUid, agents.machineInstance],
       set: {
+        // The agent's labels stay (an operator may have edited them; a re-key must not undo that);
+        // an agent that never had any takes the new enrollment's.
+        labels: sql`case when ${agents.labels} = '{}'::jsonb then excluded.labels else ${agents.labels} end`,
+        approvedBy: approvedByOf(a.createdBy),
+        approvedAt: a.now,
         enrollmentId: a.enrollmentId,
         publicKey: a.publicKey,
         fingerprint: a.fingerprint,
@@ -83,13 +144,80 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     .returning();
 };
 
-export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
+/**
+ * Issue 22, the operator's `separate` choice: the machine enrolls as a new
+ * agent beside the ones holding its machine_uid, as the next instance. The
+ * transaction-scoped advisory lock on the uid makes concurrent separations of
+ * one machine take turns, so each gets its own number.
+ */
+export const insertSeparateAgent = async (db: Executor, a: Omit<AgentFromEnrollment, 'machineInstance'> & { machineUid: string }): Promise<AgentRow> => {
+  const tenant = (await db.select({ tenantCode: sites.tenantCode }).from(sites).where(eq(sites.code, a.siteCode)))[0]?.tenantCode;
+  if (!tenant) throw new Error('the site of an enrollment being approved is gone');
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`airlock-machine:${tenant}:${a.machineUid}`}, 0))`);
+  const rows = await db
+    .insert(agents)
+    .values({
+      siteCode: a.siteCode,
+      enrollmentId: a.enrollmentId,
+      publicKey: a.publicKey,
+      fingerprint: a.fingerprint,
+      hostname: a.hostname,
+      machineUid: a.machineUid,
+      machineInstance: sql`(select coalesce(max(machine_instance), -1) + 1 from agents where tenant_code = ${tenant} and machine_uid = ${a.machineUid})`,
+      status: 'active',
+      createdAt: a.now,
+      createdBy: a.createdBy,
+      lastSeenAt: a.now,
+      tenantCode: tenant,
+      labels: a.labels,
+      approvedBy: approvedByOf(a.createdBy),
+      approvedAt: a.now,
+    })
+    .returning();
+  const row = rows[0];
+  if (!row) throw new Error('insert returned no row');
+  return row;
+};
+
+/** What the agent list filters by; every condition is one an index answers (migration 0008). */
+export interface AgentFilter {
+  status?: AgentStatus;
+  siteCode?: string;
+  tenantCode?: string;
+  /** All must match: each is one `labels @> {key: value}` on the GIN index. */
+  labels?: ReadonlyArray<readonly [string, string]>;
+  /** A hostname prefix, or (`SHA256:…`) an exact fingerprint. */
+  q?: string;
+  /** Conditions other modules add (the tunnel filter): plain SQL on `agents`. */
+  extra?: ReadonlyArray<SQL | undefined>;
+}
+
+/**
+ * A hostname prefix as a byte-wise range on the text_pattern_ops index: the
+ * index is used whatever plan the statement gets (LIKE with a parameter may
+ * not be). Hostnames are ASCII, so DEL (0x7f) sorts after every one of them.
+ */
+const hostnamePrefix = (prefix: string): SQL => sql`${agents.hostname} ~>=~ ${prefix} and ${agents.hostname} ~<~ ${`${prefix}\x7f`}`;
+
+/** One page of agents in scope, newest first by (created_at, id), strictly after the cursor's row. */
+export const listAgents = (db: Executor, scope: Scope, f: AgentFilter, page: { limit: number; after?: TimeId }) =>
   db
     .select()
     .from(agents)
-    .where(status ? eq(agents.status, status) : undefined)
-    .orderBy(desc(agents.createdAt))
-    .limit(500);
+    .where(
+      and(
+        tenantInScope(scope, agents.tenantCode),
+        f.tenantCode ? eq(agents.tenantCode, f.tenantCode) : undefined,
+        f.status ? eq(agents.status, f.status) : undefined,
+        f.siteCode ? eq(agents.siteCode, f.siteCode) : undefined,
+        ...(f.labels ?? []).map(([k, v]) => sql`${agents.labels} @> ${json(Object.fromEntries([[k, v]]))}`),
+        f.q === undefined ? undefined : f.q.startsWith('SHA256:') ? eq(agents.fingerprint, f.q) : hostnamePrefix(f.q),
+        ...(f.extra ?? []),
+        before(agents.createdAt, agents.id, page.after),
+      ),
+    )
+    .orderBy(desc(agents.createdAt), desc(agents.id))
+    .limit(page.limit);
 
 /**
  * Row-locks the enrollments approved for this agent whose credentials were

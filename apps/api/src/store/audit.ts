@@ -2,6 +2,7 @@ import { auditEvents } from '@airlock/schema/db';
 import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 import { insertAuditRows } from './rows.ts';
+import { siteInScope, type Scope } from './scope.ts';
 
 export interface AuditEventInput {
   eventType: string;
@@ -21,6 +22,8 @@ export const insertAuditEvent = async (db: Executor, e: AuditEventInput): Promis
 };
 
 export interface AuditFilter {
+  /** A scoped operator sees the rows of its tenant's sites only (rows with no site are installation-wide). */
+  scope: Scope;
   eventType?: string;
   siteCode?: string;
   agentId?: string;
@@ -29,7 +32,7 @@ export interface AuditFilter {
 }
 
 export const listAuditEvents = async (db: Executor, f: AuditFilter) => {
-  const where: SQL[] = [];
+  const where: Array<SQL | undefined> = [siteInScope(f.scope, auditEvents.siteCode)];
   if (f.eventType) where.push(eq(auditEvents.eventType, f.eventType));
   if (f.siteCode) where.push(eq(auditEvents.siteCode, f.siteCode));
   if (f.agentId) where.push(eq(auditEvents.agentId, f.agentId));

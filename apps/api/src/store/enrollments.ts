@@ -1,17 +1,18 @@
 import { type EnrollmentStatus } from '@airlock/schema';
 import { agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, gt, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
-import { agentKeyInsert, agentKeysRevocation, agentUpsert, type AgentRow } from './agents.ts';
+import { siteInScope, type Scope } from './scope.ts';
+import { agentKeyInsert, agentKeysRevocation, agentUpsert, tenantOfSite, type AgentRow } from './agents.ts';
 import type { AuditEventInput } from './audit.ts';
-import { at, insertAuditRows, json, prefixedColumns, rowMapper, uuid } from './rows.ts';
+import { at, before, insertAuditRows, json, prefixedColumns, rowMapper, uuid, type TimeId } from './rows.ts';
 import { consumeSiteKeyUse, siteKeyAlertRows } from './site-key-use.ts';
 
 export type EnrollmentRow = typeof enrollments.$inferSelect;
 
 /** Reads and row-locks an enrollment: every state change starts here. */
-export const lockEnrollment = async (db: Executor, id: string): Promise<EnrollmentRow | null> =>
-  (await db.select().from(enrollments).where(eq(enrollments.id, id)).for('update'))[0] ?? null;
+export const lockEnrollment = async (db: Executor, id: string, scope: Scope): Promise<EnrollmentRow | null> =>
+  (await db.select().from(enrollments).where(and(eq(enrollments.id, id), siteInScope(scope, enrollments.siteCode))).for('update'))[0] ?? null;
 
 export const updateEnrollment = async (
   db: Executor,
@@ -31,23 +32,30 @@ const pastDeadline = (now: Date) => and(inArray(enrollments.status, WAITING), lt
  */
 export const listEnrollments = (
   db: Executor,
-  status: EnrollmentStatus | undefined,
-  now: Date,
-  page: { limit: number; after?: { createdAt: Date; id: string } } = { limit: 500 },
+  scope: Scope,
+  f: { status?: EnrollmentStatus; siteCode?: string; tenantCode?: string; now: Date },
+  page: { limit: number; after?: TimeId },
 ) => {
+  const { status, now } = f;
   let where: SQL | undefined;
   if (status === 'expired') where = or(eq(enrollments.status, 'expired'), pastDeadline(now));
   else if (status && WAITING.includes(status)) {
     where = and(eq(enrollments.status, status), or(isNull(enrollments.approvalExpiresAt), gt(enrollments.approvalExpiresAt, now)));
   } else if (status) where = eq(enrollments.status, status);
   // Keyset paging, newest first: (created_at, id) strictly before the cursor's row.
-  const after = page.after
-    ? or(lt(enrollments.createdAt, page.after.createdAt), and(eq(enrollments.createdAt, page.after.createdAt), lt(enrollments.id, page.after.id)))
-    : undefined;
+  const after = before(enrollments.createdAt, enrollments.id, page.after);
   return db
     .select()
     .from(enrollments)
-    .where(and(where, after))
+    .where(
+      and(
+        siteInScope(scope, enrollments.siteCode),
+        f.siteCode ? eq(enrollments.siteCode, f.siteCode) : undefined,
+        f.tenantCode ? siteInScope({ tenantCode: f.tenantCode }, enrollments.siteCode) : undefined,
+        where,
+        after,
+      ),
+    )
     .orderBy(desc(enrollments.createdAt), desc(enrollments.id))
     .limit(page.limit);
 };
@@ -58,14 +66,22 @@ export const effectiveStatus = (e: EnrollmentRow, now: Date): EnrollmentStatus =
 const toEnrollment = rowMapper(enrollments);
 const toAgent = rowMapper(agents, 'a__');
 
-/** How an enroll presents its right to enroll: a site key's digest or a pairing code's. */
-export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string };
+/**
+ * How an enroll presents its right to enroll: a site key's digest or a
+ * pairing code's, and (issue 22) the address it came from, checked against
+ * the site's allowed_cidrs by the same statement (null: not an IP address,
+ * which no allowlist contains).
+ */
+export type EnrollCredential = { kind: 'enrollment_key' | 'pairing_code'; digest: string; source: string | null };
 
 export type CreateEnrollmentResult =
   /** `alerts`: a site key's use alert rows this statement wrote (site-key-use.ts). */
   | { outcome: 'created'; autoApprove: boolean; alerts: { usesHigh: boolean; burst: boolean } }
-  /** No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race). */
-  | { outcome: 'denied' }
+  /**
+   * No such usable key or code at this site (unknown, used up, expired, revoked, wrong site, lost a race),
+   * or (`sourceRefused`) the site's allowlist does not hold the source: refused alike, nothing consumed.
+   */
+  | { outcome: 'denied'; sourceRefused: boolean }
   /** The credential is good but the machine is an active agent of another site: nothing was consumed. */
   | { outcome: 'foreign_machine'; agentId: string; otherSiteCode: string };
 
@@ -89,11 +105,17 @@ export const createEnrollment = async (
   keyAlerts: { usesHigh: AuditEventInput; burst: AuditEventInput; burstUses: number | null } | null = null,
 ): Promise<CreateEnrollmentResult> => {
   const now = at(row.createdAt);
-  const usable =
+  // The source allowlist is one more condition of a usable credential: a refused source consumes
+  // nothing and does the same work as any other denial (one statement finding no row).
+  const sourceAllowed = (site: SQL) =>
+    sql`(cardinality(s.allowed_cidrs) = 0 or coalesce(${c.source}::inet <<= any(s.allowed_cidrs::inet[]), false)) and s.code = ${site}`;
+  const fromAllowedSource = sql`exists (select 1 from sites s where ${sourceAllowed(sql`k.site_code`)})`;
+  const usable0 =
     c.kind === 'enrollment_key'
       ? sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.revoked_at is null
             and (k.expires_at is null or k.expires_at > ${now}) and (k.max_uses is null or k.use_count < k.max_uses)`
       : sql`k.digest = ${c.digest} and k.site_code = ${row.siteCode} and k.used_at is null and k.revoked_at is null and k.expires_at > ${now}`;
+  const usable = sql`${usable0} and ${fromAllowedSource}`;
   const consume =
     c.kind === 'enrollment_key'
       ? consumeSiteKeyUse(usable, row.createdAt, keyAlerts?.burstUses ?? null)
@@ -105,7 +127,8 @@ export const createEnrollment = async (
   const rows = await db.execute(sql`
     with foreign_agent as (
       select id, site_code from agents
-      where machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
+      where tenant_code = ${tenantOfSite(row.siteCode)} and machine_uid = ${row.machineUid ?? null} and site_code <> ${row.siteCode} and status <> 'revoked'
+      order by machine_instance limit 1
     ),
     valid as (select k.id from ${table} k where ${usable}),
     used as (${consume}),
@@ -128,7 +151,8 @@ export const createEnrollment = async (
       coalesce((select uses_high from used), false) as uses_high,
       coalesce((select use_burst from used), false) as use_burst,
       (select id from foreign_agent) as foreign_agent_id,
-      (select site_code from foreign_agent) as foreign_site_code`);
+      (select site_code from foreign_agent) as foreign_site_code,
+      exists (select 1 from sites s where s.code = ${row.siteCode}) and not exists (select 1 from sites s where ${sourceAllowed(sql`${row.siteCode}`)}) as source_refused`);
   const r = rows[0] as {
     valid: boolean;
     auto_approve: boolean | null;
@@ -136,12 +160,13 @@ export const createEnrollment = async (
     use_burst: boolean;
     foreign_agent_id: string | null;
     foreign_site_code: string | null;
+    source_refused: boolean;
   };
   if (r.auto_approve !== null) return { outcome: 'created', autoApprove: r.auto_approve, alerts: { usesHigh: r.uses_high, burst: r.use_burst } };
   if (r.valid && r.foreign_agent_id !== null && r.foreign_site_code !== null) {
     return { outcome: 'foreign_machine', agentId: r.foreign_agent_id, otherSiteCode: r.foreign_site_code };
   }
-  return { outcome: 'denied' };
+  return { outcome: 'denied', sourceRefused: r.source_refused };
 };
 
 /**
@@ -162,7 +187,15 @@ export const lockEnrollmentWithMachineAgent = async (
         where r.fingerprint = e.fingerprint and r.status = 'revoked'
           and not exists (select 1 from agents x where x.fingerprint = e.fingerprint and x.status = 'active')
         order by r.revoked_at desc nulls last limit 1) as revoked_key_agent_id
-    from enrollments e left join agents a on a.machine_uid = e.machine_uid
+    from enrollments e
+    -- Issue 22: clones an operator enrolled separately share the uid; the one this
+    -- enrollment is about is the one with its key, else the live one seen last.
+    left join lateral (
+      select * from agents m where m.machine_uid = e.machine_uid
+        and m.tenant_code = (select s.tenant_code from sites s where s.code = e.site_code)
+      order by (m.fingerprint = e.fingerprint) desc, (m.status = 'active') desc, m.last_seen_at desc nulls last, m.machine_instance
+      limit 1
+    ) a on true
     where e.id = ${uuid(id)}
     for update of e`);
   const raw = rows[0];
@@ -224,7 +257,7 @@ export const updateEnrollmentAudited = async (
  */
 export const approveVerifiedEnrollment = async (
   db: Executor,
-  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid'>,
+  e: Pick<EnrollmentRow, 'id' | 'siteCode' | 'publicKey' | 'fingerprint' | 'hostname' | 'machineUid' | 'labels'> & { machineInstance: number },
   createdBy: string,
   now: Date,
   patch: Partial<typeof enrollments.$inferInsert>,

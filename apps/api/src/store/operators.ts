@@ -2,23 +2,27 @@ import { type OperatorRole } from '@airlock/schema';
 import { operators, operatorSessions, operatorTokens } from '@airlock/schema/db';
 import { and, asc, eq, isNull } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import { tenantInScope, type Scope } from './scope.ts';
 
 export interface Operator {
   id: string;
   name: string;
   role: OperatorRole;
+  /** null: a global operator (issue 22). */
+  tenantCode: string | null;
 }
+const OPERATOR = { id: operators.id, name: operators.name, role: operators.role, tenantCode: operators.tenantCode };
 
 export const insertOperator = async (
   db: Executor,
-  o: { name: string; role: OperatorRole; createdAt: Date },
+  o: { name: string; role: OperatorRole; tenantCode: string | null; createdAt: Date },
 ): Promise<Operator | null> =>
   (
     await db
       .insert(operators)
       .values(o)
       .onConflictDoNothing()
-      .returning({ id: operators.id, name: operators.name, role: operators.role })
+      .returning(OPERATOR)
   )[0] ?? null;
 
 export const insertOperatorToken = async (
@@ -31,7 +35,7 @@ export const insertOperatorToken = async (
 export const findOperatorByTokenDigest = async (db: Executor, digest: string): Promise<Operator | null> =>
   (
     await db
-      .select({ id: operators.id, name: operators.name, role: operators.role })
+      .select(OPERATOR)
       .from(operatorTokens)
       .innerJoin(operators, eq(operators.id, operatorTokens.operatorId))
       .where(and(eq(operatorTokens.digest, digest), isNull(operatorTokens.revokedAt), isNull(operators.disabledAt)))
@@ -44,7 +48,7 @@ export const disableOperatorByName = async (db: Executor, name: string, now: Dat
       .update(operators)
       .set({ disabledAt: now })
       .where(and(eq(operators.name, name), isNull(operators.disabledAt)))
-      .returning({ id: operators.id, name: operators.name, role: operators.role })
+      .returning(OPERATOR)
   )[0];
   if (!op) return null;
   await db
@@ -59,17 +63,12 @@ export const disableOperatorByName = async (db: Executor, name: string, now: Dat
   return op;
 };
 
-export const operatorExists = async (db: Executor, name: string): Promise<boolean> =>
-  (await db.select({ id: operators.id }).from(operators).where(eq(operators.name, name))).length > 0;
+export const operatorExists = async (db: Executor, name: string, scope: Scope): Promise<boolean> =>
+  (await db.select({ id: operators.id }).from(operators).where(and(eq(operators.name, name), tenantInScope(scope, operators.tenantCode)))).length > 0;
 
-export const listOperators = (db: Executor) =>
+export const listOperators = (db: Executor, scope: Scope) =>
   db
-    .select({
-      id: operators.id,
-      name: operators.name,
-      role: operators.role,
-      createdAt: operators.createdAt,
-      disabledAt: operators.disabledAt,
-    })
+    .select({ ...OPERATOR, createdAt: operators.createdAt, disabledAt: operators.disabledAt })
     .from(operators)
+    .where(tenantInScope(scope, operators.tenantCode))
     .orderBy(asc(operators.name));

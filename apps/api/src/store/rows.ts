@@ -10,7 +10,7 @@
  * returns: timestamps as Date, jsonb parsed, nulls kept.
  */
 import { auditEvents } from '@airlock/schema/db';
-import { getTableColumns, sql, type SQL } from 'drizzle-orm';
+import { getTableColumns, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { AuditEventInput } from './audit.ts';
 
@@ -49,6 +49,19 @@ export const prefixedColumns = (table: PgTable, alias: string, prefix: string): 
  * drizzle's own timestamp columns send) and be cast on the server side.
  */
 export const at = (d: Date | null): SQL => sql`${d === null ? null : d.toISOString()}::timestamptz`;
+
+/** The keyset position of a list ordered newest first by (created_at, id). */
+export interface TimeId {
+  createdAt: Date;
+  id: string;
+}
+
+/**
+ * Keyset paging, newest first: rows strictly before `after` in (created_at, id)
+ * order, as one row comparison that an index on (…, created_at, id) answers.
+ */
+export const before = (createdAt: AnyColumn, id: AnyColumn, after: TimeId | undefined): SQL | undefined =>
+  after ? sql`(${createdAt}, ${id}) < (${at(after.createdAt)}, ${uuid(after.id)})` : undefined;
 
 /** A jsonb parameter: JSON text, cast on the server side. */
 export const json = (v: unknown): SQL => sql`${JSON.stringify(v)}::jsonb`;

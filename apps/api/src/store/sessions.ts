@@ -9,6 +9,7 @@ export interface SessionRow {
   operatorId: string;
   operatorName: string;
   role: OperatorRole;
+  tenantCode: string | null;
   createdAt: Date;
   lastSeenAt: Date;
 }
@@ -34,6 +35,7 @@ export const findLiveSession = async (db: Executor, tokenDigest: string): Promis
         operatorId: operatorSessions.operatorId,
         operatorName: operators.name,
         role: operators.role,
+        tenantCode: operators.tenantCode,
         createdAt: operatorSessions.createdAt,
         lastSeenAt: operatorSessions.lastSeenAt,
       })
@@ -74,6 +76,7 @@ export const findOperatorForSignIn = async (db: Executor, name: string) =>
         id: operators.id,
         name: operators.name,
         role: operators.role,
+        tenantCode: operators.tenantCode,
         passwordHash: operators.passwordHash,
         disabledAt: operators.disabledAt,
       })

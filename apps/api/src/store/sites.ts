@@ -1,7 +1,8 @@
 import { type SitePolicy } from '@airlock/schema';
-import { agents, sites, siteEnrollmentKeys } from '@airlock/schema/db';
-import { and, asc, eq, isNotNull, isNull, max, sql } from 'drizzle-orm';
+import { agents, sites, siteEnrollmentKeys, tenants } from '@airlock/schema/db';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, max, sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
+import { tenantInScope, type Scope } from './scope.ts';
 
 export type SiteRow = typeof sites.$inferSelect;
 export type EnrollmentKeyRow = typeof siteEnrollmentKeys.$inferSelect;
@@ -9,20 +10,49 @@ export type EnrollmentKeyRow = typeof siteEnrollmentKeys.$inferSelect;
 /** Returns null when the code is taken (the unique key decides, not a prior read). */
 export const insertSite = async (
   db: Executor,
-  s: { code: string; name: string; policy: SitePolicy; createdBy: string; createdAt: Date },
+  s: { code: string; name: string; policy: SitePolicy; tenantCode: string; allowedCidrs: string[]; createdBy: string; createdAt: Date },
 ): Promise<SiteRow | null> => {
   const rows = await db.insert(sites).values(s).onConflictDoNothing().returning();
   return rows[0] ?? null;
 };
 
-export const listSites = (db: Executor) => db.select().from(sites).orderBy(asc(sites.code));
+/** One page of sites by code (keyset: codes after `afterCode`), in scope. */
+export const listSites = (db: Executor, scope: Scope, page: { limit: number; afterCode?: string; tenantCode?: string }) =>
+  db
+    .select()
+    .from(sites)
+    .where(
+      and(
+        tenantInScope(scope, sites.tenantCode),
+        page.tenantCode ? eq(sites.tenantCode, page.tenantCode) : undefined,
+        page.afterCode ? gt(sites.code, page.afterCode) : undefined,
+      ),
+    )
+    .orderBy(asc(sites.code))
+    .limit(page.limit);
 
-export const getSite = async (db: Executor, code: string): Promise<SiteRow | null> =>
-  (await db.select().from(sites).where(eq(sites.code, code)))[0] ?? null;
+/** A site in scope; another tenant's site is not found. */
+export const getSite = async (db: Executor, code: string, scope: Scope): Promise<SiteRow | null> =>
+  (await db.select().from(sites).where(and(eq(sites.code, code), tenantInScope(scope, sites.tenantCode))))[0] ?? null;
 
-/** Locks the site row so two rotations of one site take turns. */
-export const lockSite = async (db: Executor, code: string): Promise<SiteRow | null> =>
-  (await db.select().from(sites).where(eq(sites.code, code)).for('update'))[0] ?? null;
+/** Locks the site row (in scope) so two changes of one site take turns. */
+export const lockSite = async (db: Executor, code: string, scope: Scope): Promise<SiteRow | null> =>
+  (await db.select().from(sites).where(and(eq(sites.code, code), tenantInScope(scope, sites.tenantCode))).for('update'))[0] ?? null;
+
+export const updateSite = async (db: Executor, code: string, patch: Partial<Pick<SiteRow, 'name' | 'policy' | 'allowedCidrs'>>) =>
+  (await db.update(sites).set(patch).where(eq(sites.code, code)).returning())[0] ?? null;
+
+export type TenantRow = typeof tenants.$inferSelect;
+
+/** Null when the code is taken. */
+export const insertTenant = async (db: Executor, t: { code: string; name: string; createdBy: string; createdAt: Date }): Promise<TenantRow | null> =>
+  (await db.insert(tenants).values(t).onConflictDoNothing().returning())[0] ?? null;
+
+export const listTenants = (db: Executor, scope: Scope) =>
+  db.select().from(tenants).where(tenantInScope(scope, tenants.code)).orderBy(asc(tenants.code)).limit(1000);
+
+export const getTenant = async (db: Executor, code: string, scope: Scope): Promise<TenantRow | null> =>
+  (await db.select().from(tenants).where(and(eq(tenants.code, code), tenantInScope(scope, tenants.code))))[0] ?? null;
 
 export const getActiveEnrollmentKey = async (db: Executor, siteCode: string): Promise<EnrollmentKeyRow | null> =>
   (
@@ -53,11 +83,11 @@ export const insertEnrollmentKey = async (db: Executor, k: typeof siteEnrollment
   (await db.insert(siteEnrollmentKeys).values(k).returning())[0];
 
 /** The latest revocation time of an agent, per site that has one. */
-export const latestRevocationBySite = async (db: Executor): Promise<{ siteCode: string; revokedAt: Date }[]> =>
-  (
+export const latestRevocationBySite = async (db: Executor, siteCodes: readonly string[]): Promise<{ siteCode: string; revokedAt: Date }[]> =>
+  siteCodes.length === 0 ? [] : (
     await db
       .select({ siteCode: agents.siteCode, revokedAt: max(agents.revokedAt) })
       .from(agents)
-      .where(isNotNull(agents.revokedAt))
+      .where(and(inArray(agents.siteCode, [...siteCodes]), isNotNull(agents.revokedAt)))
       .groupBy(agents.siteCode)
   ).flatMap((r) => (r.revokedAt ? [{ siteCode: r.siteCode, revokedAt: r.revokedAt }] : []));

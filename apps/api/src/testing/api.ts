@@ -22,7 +22,7 @@ export interface TestApi {
   /** Answers that did not match the route table (checkResponses); close() fails when any. */
   offTable: string[];
   /** supertest request with the admin bearer token set. */
-  admin(method: 'get' | 'post' | 'delete', url: string): supertest.Test;
+  admin(method: 'get' | 'post' | 'patch' | 'delete', url: string): supertest.Test;
   close(): Promise<void>;
 }
 

@@ -4,14 +4,11 @@ import { ApiError, withAdminDatabase } from '@airlock/api/admin';
 import type { AuditEvent, AuditPage } from '@airlock/client';
 import { Instant } from '@airlock/schema';
 import * as v from 'valibot';
-import { booleanFlag, integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
+import { integerFlag, requiredFlag, stringFlag, UsageError } from '../args.ts';
+import { PAGING_OPTIONS, PAGING_SYNOPSIS, pagingDetails, pagingFlags, streamPages } from '../paging.ts';
 import { CliError, emit, timeOf, type Command } from '../context.ts';
 import { databaseUrlFrom } from './database.ts';
 import { formatDetails, renderTable } from '../format.ts';
-
-// --all walks pages of the api's maximum size; a bound keeps a bug from looping forever.
-const ALL_PAGE_SIZE = 200;
-const MAX_PAGES = 10_000;
 
 const subject = (e: AuditEvent): string | null =>
   e.agent_id ? `agent ${e.agent_id.slice(0, 8)}` : e.enrollment_id ? `enrollment ${e.enrollment_id.slice(0, 8)}` : null;
@@ -23,57 +20,37 @@ export const auditCommand: Command = {
     'event-type': { type: 'string' },
     site: { type: 'string' },
     agent: { type: 'string' },
-    limit: { type: 'string' },
-    cursor: { type: 'string' },
-    all: { type: 'boolean' },
+    ...PAGING_OPTIONS,
   },
-  synopsis: '[--event-type T] [--site S] [--agent ID] [--limit N] [--cursor C] [--all]',
+  synopsis: `[--event-type T] [--site S] [--agent ID] ${PAGING_SYNOPSIS}`,
   summary: 'read the audit log, newest first',
   details: `  --event-type T   only this event type, e.g. enrollment.approved
   --site S         only events of this site
   --agent ID       only events of this agent
-  --limit N        events per page, 1-200 (default 50)
-  --cursor C       continue after a previous page (the cursor it printed)
-  --all            follow every page to the oldest event`,
+${pagingDetails(200, 50)}
+
+--all --json streams every event (no cap) as it arrives, in constant memory.`,
   run: async (ctx) => {
-    const limit = integerFlag(ctx.values, 'limit', auditCommand, { min: 1, max: 200 });
-    const all = booleanFlag(ctx.values, 'all');
     const query = {
       event_type: stringFlag(ctx.values, 'event-type'),
       site_code: stringFlag(ctx.values, 'site'),
       agent_id: stringFlag(ctx.values, 'agent'),
-      limit: limit ?? (all ? ALL_PAGE_SIZE : undefined),
     };
-    let cursor = stringFlag(ctx.values, 'cursor');
-    if (cursor === '') throw new UsageError('--cursor must not be empty', auditCommand);
+    const req = pagingFlags(ctx, auditCommand, 200, 50);
     const client = ctx.admin();
-    const items: AuditEvent[] = [];
-    let next: string | null = null;
-    for (let pages = 0; pages < MAX_PAGES; pages++) {
-      const page: AuditPage = await client.get<AuditPage>('/api/v1/admin/audit', { ...query, cursor });
-      items.push(...page.items);
-      next = page.next_cursor;
-      if (!all || !next || next === cursor) break;
-      cursor = next;
-    }
-    const result: AuditPage = { items, next_cursor: all ? null : next };
-    emit(ctx, result, (r) => {
-      const table =
-        r.items.length === 0
-          ? 'no audit events\n'
-          : renderTable<AuditEvent>(
-              [
-                { header: 'time', value: (e) => timeOf(ctx, e.occurred_at) },
-                { header: 'event', value: (e) => e.event_type },
-                { header: 'actor', value: (e) => e.actor },
-                { header: 'site', value: (e) => e.site_code },
-                { header: 'subject', value: subject },
-                { header: 'source ip', value: (e) => e.source_ip },
-                { header: 'details', value: (e) => formatDetails(e.details), max: 80 },
-              ],
-              r.items,
-            );
-      return r.next_cursor ? `${table}next cursor: ${r.next_cursor} (airlock audit --cursor ${r.next_cursor})\n` : table;
+    await streamPages<AuditEvent>(ctx, req, (cursor, limit) => client.get<AuditPage>('/api/v1/admin/audit', { ...query, limit, cursor }), {
+      empty: 'no audit events',
+      moreOnStdout: true,
+      more: (c) => `next cursor: ${c} (airlock audit --cursor ${c})\n`,
+      columns: [
+        { header: 'time', value: (e) => timeOf(ctx, e.occurred_at) },
+        { header: 'event', value: (e) => e.event_type },
+        { header: 'actor', value: (e) => e.actor },
+        { header: 'site', value: (e) => e.site_code },
+        { header: 'subject', value: subject },
+        { header: 'source ip', value: (e) => e.source_ip },
+        { header: 'details', value: (e) => formatDetails(e.details), max: 80 },
+      ],
     });
   },
 };

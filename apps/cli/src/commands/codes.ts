@@ -2,8 +2,9 @@
 import type { CreatedPairingCode as CreatedCode, PairingCode as CodeView } from '@airlock/client';
 import { formatPairingCode, normalizePairingCode } from '@airlock/crypto';
 import { booleanFlag, choiceFlag, integerFlag, requiredFlag, stringFlag } from '../args.ts';
-import { emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
+import { emit, positional, timeOf, type Command } from '../context.ts';
 import { resolveIdPrefix } from '../id-prefix.ts';
+import { PAGING_OPTIONS, PAGING_SYNOPSIS, pagingDetails, pagingFlags, streamPages } from '../paging.ts';
 
 const CODE_STATUSES = ['active', 'used', 'expired', 'revoked'] as const;
 
@@ -51,14 +52,19 @@ The code is printed once, alone on the last line; only a keyed digest is stored.
 export const codesListCommand: Command = {
   path: ['codes', 'list'],
   positionals: [],
-  options: { status: { type: 'string' } },
-  synopsis: '[--status active|used|expired|revoked]',
-  summary: 'list pairing codes (never the codes themselves)',
-  details: '  --status STATUS   only codes in this state',
+  options: { status: { type: 'string' }, site: { type: 'string' }, ...PAGING_OPTIONS },
+  synopsis: `[--status active|used|expired|revoked] [--site S] ${PAGING_SYNOPSIS}`,
+  summary: 'list pairing codes, newest first (never the codes themselves)',
+  details: `  --status STATUS   only codes in this state
+  --site S          only this site's codes
+${pagingDetails(500, 100)}`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', CODE_STATUSES, codesListCommand);
-    const page = await ctx.admin().get<Page<CodeView>>('/api/v1/admin/pairing-codes', { status });
-    emitTable<CodeView>(ctx, page, status ? `no ${status} pairing codes` : 'no pairing codes', [
+    const site = stringFlag(ctx.values, 'site');
+    const req = pagingFlags(ctx, codesListCommand, 500, 100);
+    const client = ctx.admin();
+    const fetchPage = (cursor: string | undefined, limit: number) => client.listPairingCodes({ status, site_code: site, cursor, limit: String(limit) });
+    await streamPages<CodeView>(ctx, req, fetchPage, { empty: status ? `no ${status} pairing codes` : 'no pairing codes', more: (c) => `more: airlock codes list --cursor ${c} (or --all)\n`, columns: [
       { header: 'id', value: (c) => c.id },
       { header: 'site', value: (c) => c.site_code },
       { header: 'status', value: (c) => c.status },
@@ -66,7 +72,7 @@ export const codesListCommand: Command = {
       { header: 'auto', value: (c) => (c.auto_approve ? 'yes' : 'no') },
       { header: 'by', value: (c) => c.created_by },
       { header: 'note', value: (c) => c.note, max: 40 },
-    ]);
+    ] });
   },
 };
 
@@ -78,7 +84,7 @@ export const codesRevokeCommand: Command = {
   summary: 'revoke an unused pairing code',
   details: '',
   run: async (ctx) => {
-    const id = await resolveIdPrefix(positional(ctx, 0), 'pairing code', async () => (await ctx.admin().listPairingCodes()).items);
+    const id = await resolveIdPrefix(positional(ctx, 0), 'pairing code', async () => (await ctx.admin().listPairingCodes({ limit: '500' })).items);
     await ctx.admin().delete<null>(`/api/v1/admin/pairing-codes/${encodeURIComponent(id)}`);
     emit(ctx, { id, status: 'revoked' }, () => `revoked pairing code ${id}\n`);
   },

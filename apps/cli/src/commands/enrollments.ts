@@ -1,8 +1,9 @@
 /** Enrollments and the operator's decisions on them. */
 import type { Enrollment } from '@airlock/client';
-import { ENROLLMENT_STATUSES } from '@airlock/schema';
+import { ENROLLMENT_STATUSES, IDENTITY_CHOICES } from '@airlock/schema';
 import { choiceFlag, requiredFlag, stringFlag } from '../args.ts';
-import { emit, emitTable, positional, timeOf, type Command, type CommandContext } from '../context.ts';
+import { emit, positional, timeOf, type Command, type CommandContext } from '../context.ts';
+import { PAGING_OPTIONS, PAGING_SYNOPSIS, pagingDetails, pagingFlags, streamPages } from '../paging.ts';
 import { formatAge, renderTable, sanitizeCell, type Column } from '../format.ts';
 import { resolveIdPrefix } from '../id-prefix.ts';
 
@@ -16,7 +17,9 @@ const replacementLines = (items: readonly EnrollmentView[]): string =>
       (e) =>
         `${sanitizeCell(e.id)} replaces agent ${sanitizeCell(e.replaces_agent_id ?? '')}, ` +
         `${sanitizeCell(e.replaces_fingerprint ?? '')} -> ${sanitizeCell(e.fingerprint)}` +
-        (e.rekey_signed ? ' (signed by the old key)' : ' (NOT signed by the old key: check before approving)') +
+        (e.rekey_signed
+          ? ' (signed by the old key)'
+          : ' (NOT signed by the old key: check before approving; a clone of that machine: approve --identity separate)') +
         '\n',
     )
     .join('');
@@ -66,17 +69,20 @@ which agent an approval would re-key, old fingerprint -> new fingerprint. Oldest
 export const enrollmentsListCommand: Command = {
   path: ['enrollments', 'list'],
   positionals: [],
-  options: { status: { type: 'string' }, cursor: { type: 'string' } },
-  synopsis: '[--status STATUS] [--cursor C]',
-  summary: 'list enrollments, newest first, 500 a page',
+  options: { status: { type: 'string' }, site: { type: 'string' }, tenant: { type: 'string' }, ...PAGING_OPTIONS },
+  synopsis: `[--status STATUS] [--site S] [--tenant T] ${PAGING_SYNOPSIS}`,
+  summary: 'list enrollments, newest first',
   details: `  --status STATUS   one of: ${ENROLLMENT_STATUSES.join(', ')}
-  --cursor C        continue after a previous page (the cursor it printed)`,
+  --site S          only this site's enrollments
+  --tenant T        only this tenant's enrollments
+${pagingDetails(500, 100)}`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', ENROLLMENT_STATUSES, enrollmentsListCommand);
-    const cursor = stringFlag(ctx.values, 'cursor') || undefined;
-    const page = await ctx.admin().listEnrollments({ ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
-    if (page.next_cursor && !ctx.json) ctx.io.err(`more: airlock enrollments list --cursor ${page.next_cursor}\n`);
-    emitTable<EnrollmentView>(ctx, page, status ? `no ${status} enrollments` : 'no enrollments', [
+    const filter = { status, site_code: stringFlag(ctx.values, 'site'), tenant_code: stringFlag(ctx.values, 'tenant') };
+    const req = pagingFlags(ctx, enrollmentsListCommand, 500, 100);
+    const client = ctx.admin();
+    const fetchPage = (cursor: string | undefined, limit: number) => client.listEnrollments({ ...filter, cursor, limit });
+    await streamPages<EnrollmentView>(ctx, req, fetchPage, { empty: status ? `no ${status} enrollments` : 'no enrollments', more: (c) => `more: airlock enrollments list --cursor ${c} (or --all)\n`, columns: [
       { header: 'id', value: (e) => e.id },
       { header: 'status', value: (e) => e.status },
       { header: 'site', value: (e) => e.site_code },
@@ -86,26 +92,33 @@ export const enrollmentsListCommand: Command = {
       { header: 'created', value: (e) => timeOf(ctx, e.created_at) },
       { header: 'method', value: (e) => e.method },
       { header: 'version', value: (e) => e.agent_version },
-    ]);
+    ] });
   },
 };
 
 /** A full id, or a unique prefix of a decidable enrollment's id (as `pending` and `audit` print). */
 const enrollmentId = (ctx: CommandContext) =>
-  resolveIdPrefix(positional(ctx, 0), 'enrollment', async () => (await ctx.admin().listEnrollments()).items);
+  resolveIdPrefix(positional(ctx, 0), 'enrollment', async () => (await ctx.admin().listEnrollments({ limit: 500 })).items);
 
 export const approveCommand: Command = {
   path: ['approve'],
   positionals: ['id'],
-  options: { notes: { type: 'string' } },
-  synopsis: 'ID [--notes TEXT]',
+  options: { notes: { type: 'string' }, identity: { type: 'string' } },
+  synopsis: 'ID [--notes TEXT] [--identity replace|separate]',
   summary: 'approve an enrollment (the agent then collects its key)',
-  details: '  --notes TEXT   recorded in the audit log',
+  details: [
+    '  --notes TEXT         recorded in the audit log',
+    '  --identity CHOICE    for an identity collision (pending_confirmation): replace (default) gives the',
+    '                       existing agent the new key; separate enrolls the machine as a new agent beside',
+    '                       it (template-cloned VMs that share a hardware UUID)',
+  ].join('\n'),
   run: async (ctx) => {
     const notes = stringFlag(ctx.values, 'notes');
+    const identity = choiceFlag(ctx.values, 'identity', IDENTITY_CHOICES, approveCommand);
     const id = await enrollmentId(ctx);
-    const result = await ctx.admin().approveEnrollment(id, notes === undefined ? {} : { notes });
-    emit(ctx, result, (r) => `approved enrollment ${r.id}\n`);
+    const body = { ...(notes === undefined ? {} : { notes }), ...(identity === undefined ? {} : { identity }) };
+    const result = await ctx.admin().approveEnrollment(id, body);
+    emit(ctx, result, (r) => `approved enrollment ${r.id}${identity === 'separate' ? ' as a separate agent' : ''}\n`);
   },
 };
 

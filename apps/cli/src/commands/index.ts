@@ -1,5 +1,5 @@
 import type { Command } from '../context.ts';
-import { agentsListCommand, revokeAgentCommand } from './agents.ts';
+import { agentsLabelCommand, agentsListCommand, revokeAgentCommand } from './agents.ts';
 import { auditCommand, auditPruneCommand, auditRefusalsCommand } from './audit.ts';
 import { doctorCommand } from './doctor.ts';
 import { codesCreateCommand, codesListCommand, codesRevokeCommand } from './codes.ts';
@@ -13,8 +13,24 @@ import {
   operatorsListCommand,
   operatorsSetPasswordCommand,
 } from './operators.ts';
-import { sitesCreateCommand, sitesKeyRotateCommand, sitesKeyShowCommand, sitesListCommand } from './sites.ts';
+import {
+  sitesCreateCommand,
+  sitesKeyRotateCommand,
+  sitesKeyShowCommand,
+  sitesListCommand,
+  sitesUpdateCommand,
+  tenantsCreateCommand,
+  tenantsListCommand,
+} from './sites.ts';
 import { tunnelHostKeysCommand, tunnelRetireHostKeyCommand } from './tunnel.ts';
+import {
+  webhooksAddCommand,
+  webhooksDeliveriesCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksRotateSecretCommand,
+  webhooksTestCommand,
+} from './webhooks.ts';
 
 /** Every command, in the order the overview lists them (roughly the order of first use). */
 export const COMMANDS: readonly Command[] = [
@@ -24,8 +40,11 @@ export const COMMANDS: readonly Command[] = [
   operatorsDisableCommand,
   operatorsSetPasswordCommand,
   operatorsClearSignInCommand,
+  tenantsListCommand,
+  tenantsCreateCommand,
   sitesListCommand,
   sitesCreateCommand,
+  sitesUpdateCommand,
   sitesKeyRotateCommand,
   sitesKeyShowCommand,
   codesCreateCommand,
@@ -36,6 +55,7 @@ export const COMMANDS: readonly Command[] = [
   approveCommand,
   rejectCommand,
   agentsListCommand,
+  agentsLabelCommand,
   revokeAgentCommand,
   auditCommand,
   auditRefusalsCommand,
@@ -44,5 +64,11 @@ export const COMMANDS: readonly Command[] = [
   lockoutsClearCommand,
   tunnelHostKeysCommand,
   tunnelRetireHostKeyCommand,
+  webhooksAddCommand,
+  webhooksListCommand,
+  webhooksRemoveCommand,
+  webhooksTestCommand,
+  webhooksDeliveriesCommand,
+  webhooksRotateSecretCommand,
   doctorCommand,
 ];

@@ -6,7 +6,7 @@ import { ApiError, withAdminDatabase } from '@airlock/api/admin';
 import { CreateOperatorRequest, issuesToFields, OperatorName, OperatorPassword, type OperatorRole } from '@airlock/schema';
 import { Writable } from 'node:stream';
 import * as v from 'valibot';
-import { requiredFlag, UsageError } from '../args.ts';
+import { requiredFlag, stringFlag, UsageError } from '../args.ts';
 import { ApiRequestError } from '../client.ts';
 import { CliError, emit, emitTable, positional, timeOf, type Command, type Page } from '../context.ts';
 import { readPassword } from '../password-input.ts';
@@ -16,6 +16,7 @@ interface CreatedOperator {
   id: string;
   name: string;
   role: OperatorRole;
+  tenant_code: string | null;
   token: string;
 }
 
@@ -23,6 +24,7 @@ interface OperatorView {
   id: string;
   name: string;
   role: OperatorRole;
+  tenant_code: string | null;
   created_at: string;
   disabled_at: string | null;
 }
@@ -34,20 +36,25 @@ const asRequestError = (err: unknown): unknown =>
 export const operatorsCreateCommand: Command = {
   path: ['operators', 'create'],
   positionals: [],
-  options: { name: { type: 'string' }, role: { type: 'string' } },
-  synopsis: '--name NAME --role admin|auditor|service|tunnel',
+  options: { name: { type: 'string' }, role: { type: 'string' }, tenant: { type: 'string' } },
+  synopsis: '--name NAME --role admin|auditor|service|tunnel|edge [--tenant T]',
   summary: 'create an operator and print its token once',
   details: `  --name NAME    1-64 characters of a-z 0-9 . _ -
   --role ROLE    admin (everything), auditor (read only), service (internal
-                 routes: a management server) or tunnel (the SSH tunnel
-                 endpoint's routes only: TUNNEL_API_TOKEN)
+                 routes: a management server), tunnel (the SSH tunnel
+                 endpoint's routes only: TUNNEL_API_TOKEN) or edge (an edge's
+                 lockout reports only: EDGE_API_TOKEN)
+  --tenant T     scope the operator to one tenant: it sees and acts on that
+                 tenant's sites, codes, enrollments, agents, webhooks and audit
+                 only (default: a global operator)
 
 With DATABASE_URL set, migrates that database and writes the operator directly
 (bootstrap: no token needed). Without it, calls the admin API with your token.
 The token is printed once, alone on the last line of output (e.g. | tail -n1).`,
   run: async (ctx) => {
     const cmd = operatorsCreateCommand;
-    const input = { name: requiredFlag(ctx.values, 'name', cmd), role: requiredFlag(ctx.values, 'role', cmd) };
+    const tenant = stringFlag(ctx.values, 'tenant');
+    const input = { name: requiredFlag(ctx.values, 'name', cmd), role: requiredFlag(ctx.values, 'role', cmd), ...(tenant === undefined ? {} : { tenant_code: tenant }) };
     const parsed = v.safeParse(CreateOperatorRequest, input);
     if (!parsed.success) {
       const problems = Object.entries(issuesToFields(parsed.issues)).map(([k, p]) => `--${k} ${p}`);
@@ -72,7 +79,7 @@ The token is printed once, alone on the last line of output (e.g. | tail -n1).`,
     emit(
       ctx,
       created,
-      (o) => `created ${o.role} operator ${o.name} (id ${o.id}) ${via}; its token is shown only now:\n${o.token}\n`,
+      (o) => `created ${o.role} operator ${o.name} (id ${o.id}${o.tenant_code ? `, tenant ${o.tenant_code}` : ''}) ${via}; its token is shown only now:\n${o.token}\n`,
     );
   },
 };
@@ -93,6 +100,7 @@ export const operatorsListCommand: Command = {
       { header: 'id', value: (o) => o.id },
       { header: 'name', value: (o) => o.name },
       { header: 'role', value: (o) => o.role },
+      { header: 'tenant', value: (o) => o.tenant_code ?? '(global)' },
       { header: 'created', value: (o) => timeOf(ctx, o.created_at) },
       { header: 'disabled', value: (o) => (o.disabled_at ? timeOf(ctx, o.disabled_at) : '-') },
     ]);

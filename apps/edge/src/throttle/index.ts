@@ -27,6 +27,7 @@ import type { Redis } from 'ioredis';
 import { edgeKeys } from '@airlock/lockouts';
 import type { EdgeConfig } from '../env.ts';
 import type { Logger } from '../log.ts';
+import type { LockoutReport } from '../lockout-reports.ts';
 import type { Metrics } from '../metrics.ts';
 import { MemoryStore } from './memory-store.ts';
 import { createRules, type AdmitPlan, type EnrollFacts, type Gate, type ThrottledRoute } from './plan.ts';
@@ -68,9 +69,24 @@ const BLOCK_LINE: Record<Gate['rule'], string> = {
 /** Plans kept (planOf); a plan is a few hundred bytes. */
 const PLAN_CACHE = 10_000;
 
+/** What each gate rule is called in a lockout report (the api's LOCKOUT_KINDS). */
+const REPORT_KIND: Record<Gate['rule'], LockoutReport['kind']> = {
+  consecutive_failures: 'lockout',
+  ip_failures: 'block',
+  poll_failures: 'poll_block',
+  agent_failures: 'agent_block',
+};
+
 const ERROR: Admission = { ok: false, retryAfterSeconds: 1, rule: 'internal', key: '', kind: 'error' };
 
-export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metrics, redis: Redis | null): Throttle => {
+/** `onGate`: told of every lockout or block this edge sets (issue 20: reported to the api). */
+export const createThrottle = (
+  config: EdgeConfig,
+  logger: Logger,
+  metrics: Metrics,
+  redis: Redis | null,
+  onGate: (r: LockoutReport) => void = () => undefined,
+): Throttle => {
   const keys = edgeKeys(config.redisPrefix);
   const rules = createRules(config.limits, keys);
   const knownGates = new ExpiringSet(config.negativeCacheSize);
@@ -361,6 +377,14 @@ export const createThrottle = (config: EdgeConfig, logger: Logger, metrics: Metr
           failures: tally.threshold,
           seconds: Math.round(tally.gateMs / 1000),
           ...(offline ? { redis: 'down' } : {}),
+        });
+        onGate({
+          kind: REPORT_KIND[gate.rule],
+          siteCode: lockout && enroll !== null ? enroll.site : null,
+          sourceIp: ids[0] ?? '',
+          untilMs: now + tally.gateMs,
+          failures: tally.threshold,
+          counters: store !== null && !offline ? 'redis' : 'memory',
         });
       }
     } catch (err) {

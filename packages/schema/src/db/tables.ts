@@ -12,6 +12,7 @@ import {
   boolean,
   check,
   doublePrecision,
+  foreignKey,
   index,
   integer,
   jsonb,
@@ -22,10 +23,22 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES, SITE_POLICIES } from '../wire/vocabulary.ts';
+import { AGENT_STATUSES, ENROLLMENT_METHODS, ENROLLMENT_STATUSES, OPERATOR_ROLES, SITE_POLICIES, WEBHOOK_DELIVERY_STATES, WEBHOOK_FORMATS } from '../wire/vocabulary.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const createdAt = () => ts('created_at').notNull().defaultNow();
+
+/** Customers (migration 0008). `default` always exists (a trigger refuses removing it). */
+export const tenants = pgTable(
+  'tenants',
+  {
+    code: text('code').primaryKey(),
+    name: text('name').notNull(),
+    createdAt: createdAt(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [check('tenants_code_format', sql`${t.code} ~ '^[a-z0-9][a-z0-9-]{1,31}$'`)],
+);
 
 export const sites = pgTable(
   'sites',
@@ -35,10 +48,17 @@ export const sites = pgTable(
     policy: text('policy', { enum: SITE_POLICIES }).notNull().default('manual'),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull(),
+    tenantCode: text('tenant_code')
+      .notNull()
+      .default('default')
+      .references(() => tenants.code),
+    /** Enroll accepted only from these CIDRs (IPv4 or IPv6); empty: any source (migration 0008). */
+    allowedCidrs: text('allowed_cidrs').array().notNull().default(sql`'{}'`),
   },
   (t) => [
     check('sites_code_format', sql`${t.code} ~ '^[A-Z0-9][A-Z0-9-]{1,31}$'`),
     check('sites_policy_values', sql`${t.policy} in ('manual', 'auto')`),
+    uniqueIndex('sites_tenant_code_idx').on(t.tenantCode, t.code),
   ],
 );
 
@@ -98,7 +118,11 @@ export const pairingCodes = pgTable(
     revokedAt: ts('revoked_at'),
     revokedBy: text('revoked_by'),
   },
-  (t) => [uniqueIndex('pairing_codes_digest_idx').on(t.digest), index('pairing_codes_site_idx').on(t.siteCode)],
+  (t) => [
+    uniqueIndex('pairing_codes_digest_idx').on(t.digest),
+    index('pairing_codes_created_idx').on(t.createdAt, t.id),
+    index('pairing_codes_site_idx').on(t.siteCode, t.createdAt, t.id),
+  ],
 );
 
 export const enrollments = pgTable(
@@ -153,9 +177,13 @@ export const enrollments = pgTable(
   },
   (t) => [
     uniqueIndex('enrollments_poll_token_idx').on(t.pollTokenDigest),
-    index('enrollments_status_idx').on(t.status, t.createdAt),
-    index('enrollments_site_idx').on(t.siteCode),
+    index('enrollments_status_idx').on(t.status, t.createdAt, t.id),
+    index('enrollments_site_idx').on(t.siteCode, t.createdAt, t.id),
     index('enrollments_created_idx').on(t.createdAt, t.id),
+    // The expiry sweeper's work list (migration 0008): waiting enrollments by deadline.
+    index('enrollments_waiting_deadline_idx')
+      .on(t.approvalExpiresAt)
+      .where(sql`${t.status} in ('awaiting_approval', 'pending_confirmation')`),
   ],
 );
 
@@ -171,6 +199,8 @@ export const agents = pgTable(
     fingerprint: text('fingerprint').notNull(),
     hostname: text('hostname').notNull(),
     machineUid: text('machine_uid'),
+    /** Issue 22: 0, or the number an operator's `separate` choice gave a clone sharing this machine_uid (migration 0009). */
+    machineInstance: integer('machine_instance').notNull().default(0),
     status: text('status', { enum: AGENT_STATUSES }).notNull(),
     createdAt: createdAt(),
     createdBy: text('created_by').notNull(),
@@ -178,12 +208,30 @@ export const agents = pgTable(
     revokedBy: text('revoked_by'),
     revokeReason: text('revoke_reason'),
     lastSeenAt: ts('last_seen_at'),
+    /** Its site's tenant, carried for the per-tenant machine_uid key and the list filter (migration 0008). */
+    tenantCode: text('tenant_code').notNull().default('default'),
+    /** Copied from the enrollment at approval; PATCH replaces them. */
+    labels: jsonb('labels').$type<Record<string, string>>().notNull().default({}),
+    /** The operator's name, or `policy` for an automatic approval. */
+    approvedBy: text('approved_by'),
+    approvedAt: ts('approved_at'),
   },
   (t) => [
-    // One machine is one agent, across all sites: the dedup key of zero-touch
-    // enrollment, and what makes concurrent first enrollments converge.
-    uniqueIndex('agents_machine_uid_idx').on(t.machineUid),
-    index('agents_site_idx').on(t.siteCode),
+    foreignKey({ name: 'agents_site_tenant_fk', columns: [t.tenantCode, t.siteCode], foreignColumns: [sites.tenantCode, sites.code] }),
+    // One machine is one agent per tenant: the dedup key of zero-touch
+    // enrollment, and what makes concurrent first enrollments converge. Clones an
+    // operator enrolled separately (issue 22) are further instances of the uid.
+    uniqueIndex('agents_machine_uid_idx').on(t.tenantCode, t.machineUid, t.machineInstance),
+    // The agent list: newest first, alone or after one equality filter (keyset on (created_at, id)).
+    index('agents_created_idx').on(t.createdAt, t.id),
+    index('agents_status_created_idx').on(t.status, t.createdAt, t.id),
+    index('agents_site_created_idx').on(t.siteCode, t.createdAt, t.id),
+    index('agents_tenant_created_idx').on(t.tenantCode, t.createdAt, t.id),
+    index('agents_hostname_prefix_idx').using('btree', sql`${t.hostname} text_pattern_ops`),
+    index('agents_labels_idx').using('gin', sql`${t.labels} jsonb_path_ops`),
+    index('agents_site_revoked_idx')
+      .on(t.siteCode, t.revokedAt)
+      .where(sql`${t.revokedAt} is not null`),
     // The tunnel's keys helper looks an offered key up by fingerprint on every SSH login (migration 0003).
     index('agents_fingerprint_idx').on(t.fingerprint),
   ],
@@ -217,6 +265,8 @@ export const operators = pgTable(
     disabledAt: ts('disabled_at'),
     /** Sign-in failures before this instant no longer count towards a lockout (an admin cleared it; migration 0007). */
     signInClearedAt: ts('sign_in_cleared_at'),
+    /** null: a global operator; otherwise scoped to this tenant (migration 0008). */
+    tenantCode: text('tenant_code').references(() => tenants.code),
   },
   (t) => [uniqueIndex('operators_name_idx').on(t.name)],
 );
@@ -259,6 +309,7 @@ export const auditEvents = pgTable(
   (t) => [
     index('audit_events_type_idx').on(t.eventType, t.seq),
     index('audit_events_site_idx').on(t.siteCode, t.seq),
+    index('audit_events_site_type_idx').on(t.siteCode, t.eventType, t.seq),
     index('audit_events_agent_idx').on(t.agentId, t.seq),
     index('audit_events_occurred_idx').on(t.occurredAt),
     // Console sign-in throttle (migration 0005): failures per (operator, IP) in a window.
@@ -388,3 +439,83 @@ export const tunnelHostKeys = pgTable('tunnel_host_keys', {
   retiredAt: ts('retired_at'),
   retiredBy: text('retired_by'),
 });
+
+// ---- alerts: signed webhooks from a transactional outbox (migration 0010) ----
+
+/**
+ * Webhook endpoints. The `whsec_` secret is stored only encrypted (AES-256-GCM
+ * under a key derived from the server secret, bound to the row's id); during a
+ * rotation the previous one keeps signing until `previousSecretExpiresAt`.
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: uuid('id').primaryKey(),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    siteCode: text('site_code').references(() => sites.code),
+    /** null: a global operator's, for every tenant's events; else its tenant's sites' events only. */
+    tenantCode: text('tenant_code').references(() => tenants.code),
+    format: text('format', { enum: WEBHOOK_FORMATS }).notNull().default('standard'),
+    description: text('description'),
+    secretCiphertext: text('secret_ciphertext').notNull(),
+    previousSecretCiphertext: text('previous_secret_ciphertext'),
+    previousSecretExpiresAt: ts('previous_secret_expires_at'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    disabledAt: ts('disabled_at'),
+    /** Since when every attempt failed; 5 days of it disables the endpoint. */
+    failingSince: ts('failing_since'),
+  },
+  (t) => [
+    check('webhooks_format_values', sql`${t.format} in ('standard', 'slack')`),
+    check('webhooks_events_nonempty', sql`cardinality(${t.events}) > 0`),
+  ],
+);
+
+/**
+ * The outbox: written by the trigger on audit_events (migration 0010) in the
+ * transaction of the change, only when an endpoint subscribes; `id` is the
+ * `webhook-id` of every attempt.
+ */
+export const webhookEvents = pgTable('webhook_events', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  eventType: text('event_type').notNull(),
+  occurredAt: ts('occurred_at').notNull(),
+  siteCode: text('site_code'),
+  auditSeq: bigint('audit_seq', { mode: 'number' }),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: createdAt(),
+});
+
+/** One row per (event, endpoint): the delivery workers' queue, claimed with a lease. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    webhookId: uuid('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    state: text('state', { enum: WEBHOOK_DELIVERY_STATES }).notNull().default('retrying'),
+    attempt: integer('attempt').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    leaseUntil: ts('lease_until'),
+    leaseToken: uuid('lease_token'),
+    statusCode: integer('status_code'),
+    error: text('error'),
+    durationMs: integer('duration_ms'),
+    attemptedAt: ts('attempted_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('webhook_deliveries_state_values', sql`${t.state} in ('retrying', 'delivered', 'failed')`),
+    uniqueIndex('webhook_deliveries_event_webhook_idx').on(t.eventId, t.webhookId),
+    index('webhook_deliveries_due_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.state} = 'retrying'`),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.seq),
+  ],
+);

@@ -7,6 +7,7 @@
  * is bounded before any regex runs and matched whole (JavaScript's `$` never
  * matches before a trailing newline).
  */
+import { isIP } from 'node:net';
 import * as v from 'valibot';
 
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
@@ -85,6 +86,8 @@ export const AgentKeyValue = pattern(/^cak_[A-Za-z0-9_-]{43}$/, 47);
 export const PollToken = pattern(/^ept_[A-Za-z0-9_-]{43}$/, 47);
 /** An operator token (`aop_`). */
 export const OperatorToken = pattern(/^aop_[A-Za-z0-9_-]{43}$/, 47);
+/** A webhook signing secret as shown once: `whsec_` + 32 random bytes in standard base64 (Standard Webhooks). */
+export const WebhookSecretShown = pattern(/^whsec_[A-Za-z0-9+/]{43}=$/, 50);
 /** A pairing code as shown once: `XXXX-XXXX-XXXX` of the code alphabet. */
 export const PairingCodeShown = pattern(/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/, 14);
 /** 32 random bytes, standard base64 with padding. */
@@ -152,6 +155,29 @@ export const IpAddressText = v.pipe(
   v.maxLength(45, 'is not an IP address'),
   v.regex(/^[0-9A-Fa-f:.]{2,45}$/, 'is not an IP address'),
 );
+
+/** A tenant code (issue 22): lower-case, 2-32 characters; `default` always exists. */
+export const TENANT_CODE_PATTERN = /^[a-z0-9][a-z0-9-]{1,31}$/;
+export const TenantCode = v.pipe(
+  v.string('must be a string'),
+  v.maxLength(32, 'must be 2-32 characters of a-z 0-9 -'),
+  v.regex(TENANT_CODE_PATTERN, 'must be 2-32 characters of a-z 0-9 -'),
+);
+export const TenantCodeStored = pattern(TENANT_CODE_PATTERN, 32);
+
+/**
+ * `192.0.2.0/24`, `2001:db8::/32` or a bare address: a source allowlist
+ * entry. The address must be one node:net reads (no zone index), so Postgres
+ * reads it as inet too; the prefix fits the family.
+ */
+const isCidr = (s: string): boolean => {
+  const [addr = '', bits, extra] = s.split('/');
+  const family = isIP(addr);
+  if (extra !== undefined || family === 0 || addr.includes('%')) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+};
+export const Cidr = v.pipe(v.string('must be a string'), v.maxLength(49, 'must be a CIDR'), v.check(isCidr, 'must be a CIDR such as 192.0.2.0/24 or 2001:db8::/32'));
+export const CidrList = v.pipe(v.array(Cidr, 'must be a list of CIDRs'), v.maxLength(64, 'at most 64 CIDRs'));
 
 // ---- SSH and TLS material -----------------------------------------------------
 

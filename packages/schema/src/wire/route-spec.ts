@@ -6,7 +6,7 @@ import type * as v from 'valibot';
 import type { ErrorCode } from './errors.ts';
 import type { OperatorRole } from './vocabulary.ts';
 
-export type HttpMethod = 'get' | 'post' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 export type Area = 'public' | 'admin' | 'internal' | 'health' | 'docs';
 
 /** A success: its schema (JSON), `html` for a page, or neither for an empty body (204). */
@@ -32,6 +32,12 @@ export interface RouteSpec {
   auth: 'none' | 'poll_token' | 'operator';
   /** The operator roles allowed; every other role is refused 403 (the auth matrix checks both ways). */
   roles?: readonly OperatorRole[];
+  /**
+   * Issue 22: for global operators only; an operator scoped to a tenant is
+   * refused 403 forbidden (the whole installation's concern: tenants, audit
+   * retention, lockouts, the tunnel endpoint, the internal routes).
+   */
+  globalOnly?: true;
   body?: v.GenericSchema;
   bodyOptional?: boolean;
   query?: v.GenericSchema;
@@ -50,4 +56,6 @@ export const READ = ['admin', 'auditor'] as const;
 export const WRITE = ['admin'] as const;
 // Issue 18: the tunnel endpoint's own role; a service token no longer reaches these.
 export const TUNNEL = ['admin', 'tunnel'] as const;
-export const EVERY_ROLE = ['admin', 'auditor', 'service', 'tunnel'] as const;
+// Issue 20: the edges' lockout reports; an edge token reaches nothing else.
+export const EDGE = ['admin', 'edge'] as const;
+export const EVERY_ROLE = ['admin', 'auditor', 'service', 'tunnel', 'edge'] as const;

@@ -23,12 +23,12 @@ import * as admin from './requests/admin.ts';
 import { AgentChallengeRequest, AgentCredentialsRequest } from './requests/agent.ts';
 import { EnrollRequest, VerifyRequest } from './requests/enrollment.ts';
 import * as internal from './requests/internal.ts';
-import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery } from './requests/queries.ts';
+import { AgentListQuery, AuditQuery, EnrollmentListQuery, PairingCodeListQuery, RefusalQuery, SiteListQuery, WebhookDeliveriesQuery } from './requests/queries.ts';
 import * as answers from './responses/admin.ts';
 import * as publicAnswers from './responses/enrollment.ts';
 import * as internalAnswers from './responses/internal.ts';
 import { Liveness, OpenApiDocument, Readiness } from './responses/service.ts';
-import { bodyErrors, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
+import { bodyErrors, EDGE, EVERY_ROLE, operatorErrors, READ, TUNNEL, WRITE, type RouteSpec } from './route-spec.ts';
 
 export type { Area, HttpMethod, RefusalSpec, ResponseSpec, RouteSpec, SuccessSpec } from './route-spec.ts';
 
@@ -97,11 +97,29 @@ export const ROUTES = {
   createSite: {
     method: 'post', path: '/api/v1/admin/sites', area: 'admin', summary: 'Create a site', auth: 'operator', roles: WRITE,
     body: admin.CreateSiteRequest,
-    responses: { 201: { description: 'The site', schema: answers.Site }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'] } },
+    responses: {
+      201: { description: 'The site', schema: answers.Site },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No such tenant (or not yours)' }, 409: { codes: ['conflict'] },
+    },
   },
   listSites: {
-    method: 'get', path: '/api/v1/admin/sites', area: 'admin', summary: 'List sites', auth: 'operator', roles: READ,
-    responses: { 200: { description: 'Every site', schema: answers.SiteList }, ...operatorErrors },
+    method: 'get', path: '/api/v1/admin/sites', area: 'admin', summary: 'List sites by code, one page at a time', auth: 'operator', roles: READ,
+    query: SiteListQuery,
+    responses: { 200: { description: 'One page', schema: answers.SiteList }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
+  },
+  updateSite: {
+    method: 'patch', path: '/api/v1/admin/sites/:site_code', area: 'admin', summary: "Change a site's name, policy or source allowlist (audited)", auth: 'operator', roles: WRITE,
+    params: { site_code: 'Site code' }, body: admin.UpdateSiteRequest,
+    responses: { 200: { description: 'The site', schema: answers.Site }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  createTenant: {
+    method: 'post', path: '/api/v1/admin/tenants', area: 'admin', summary: 'Create a tenant (global admins only)', auth: 'operator', roles: WRITE, globalOnly: true,
+    body: admin.CreateTenantRequest,
+    responses: { 201: { description: 'The tenant', schema: answers.Tenant }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'] } },
+  },
+  listTenants: {
+    method: 'get', path: '/api/v1/admin/tenants', area: 'admin', summary: 'List tenants (a scoped operator sees its own)', auth: 'operator', roles: READ,
+    responses: { 200: { description: 'The tenants', schema: answers.TenantList }, ...operatorErrors },
   },
   rotateEnrollmentKey: {
     method: 'post', path: '/api/v1/admin/sites/:site_code/enrollment-key', area: 'admin', summary: "Rotate a site's enrollment key; the key is shown only here", auth: 'operator', roles: WRITE,
@@ -121,7 +139,7 @@ export const ROUTES = {
   listPairingCodes: {
     method: 'get', path: '/api/v1/admin/pairing-codes', area: 'admin', summary: 'List pairing codes (never the codes)', auth: 'operator', roles: READ,
     query: PairingCodeListQuery,
-    responses: { 200: { description: 'The codes', schema: answers.PairingCodeList }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
+    responses: { 200: { description: 'One page, newest first', schema: answers.PairingCodeList }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
   },
   revokePairingCode: {
     method: 'delete', path: '/api/v1/admin/pairing-codes/:id', area: 'admin', summary: 'Revoke an unused pairing code', auth: 'operator', roles: WRITE,
@@ -152,7 +170,12 @@ export const ROUTES = {
   listAgents: {
     method: 'get', path: '/api/v1/admin/agents', area: 'admin', summary: 'List agents', auth: 'operator', roles: READ,
     query: AgentListQuery,
-    responses: { 200: { description: 'The agents', schema: answers.AgentList }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
+    responses: { 200: { description: 'One page, newest first', schema: answers.AgentList }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
+  },
+  updateAgent: {
+    method: 'patch', path: '/api/v1/admin/agents/:id', area: 'admin', summary: "Replace an agent's labels (audited)", auth: 'operator', roles: WRITE,
+    params: { id: 'Agent id (UUID)' }, body: admin.UpdateAgentRequest,
+    responses: { 200: { description: 'The agent', schema: answers.Agent }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] } },
   },
   revokeAgent: {
     method: 'post', path: '/api/v1/admin/agents/:id/revoke', area: 'admin', summary: 'Revoke an agent: its keys stop verifying at once', auth: 'operator', roles: WRITE,
@@ -165,19 +188,22 @@ export const ROUTES = {
     responses: { 200: { description: 'One page', schema: answers.AuditPage }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
   },
   listRefusals: {
-    method: 'get', path: '/api/v1/admin/audit/refusals', area: 'admin', summary: 'Counted refusals from strangers per (source IP, kind, minute)', auth: 'operator', roles: READ,
+    method: 'get', path: '/api/v1/admin/audit/refusals', area: 'admin', summary: 'Counted refusals from strangers per (source IP, kind, minute)', auth: 'operator', roles: READ, globalOnly: true,
     query: RefusalQuery,
     responses: { 200: { description: 'One page', schema: answers.RefusalPage }, 400: { codes: ['invalid_request'] }, ...operatorErrors },
   },
   pruneAudit: {
-    method: 'post', path: '/api/v1/admin/audit/prune', area: 'admin', summary: 'Delete audit rows and refusal counts older than `before` (writes an audit.pruned row)', auth: 'operator', roles: WRITE,
+    method: 'post', path: '/api/v1/admin/audit/prune', area: 'admin', summary: 'Delete audit rows and refusal counts older than `before` (writes an audit.pruned row)', auth: 'operator', roles: WRITE, globalOnly: true,
     body: admin.PruneAuditRequest,
     responses: { 200: { description: 'What left', schema: answers.PruneResult }, ...bodyErrors, ...operatorErrors },
   },
   createOperator: {
     method: 'post', path: '/api/v1/admin/operators', area: 'admin', summary: 'Create an operator; its token is shown only here', auth: 'operator', roles: WRITE,
     body: admin.CreateOperatorRequest,
-    responses: { 201: { description: 'The operator and its token', schema: answers.CreatedOperator }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'] } },
+    responses: {
+      201: { description: 'The operator and its token', schema: answers.CreatedOperator },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No such tenant (or not yours)' }, 409: { codes: ['conflict'] },
+    },
   },
   listOperators: {
     method: 'get', path: '/api/v1/admin/operators', area: 'admin', summary: 'List operators (never their tokens)', auth: 'operator', roles: READ,
@@ -200,7 +226,7 @@ export const ROUTES = {
     responses: { 200: { description: 'Set', schema: answers.PasswordSet }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'] }, 409: { codes: ['invalid_state'] } },
   },
   listLockouts: {
-    method: 'get', path: '/api/v1/admin/lockouts', area: 'admin', summary: "The edge's active lockouts and blocks (Redis)", auth: 'operator', roles: READ,
+    method: 'get', path: '/api/v1/admin/lockouts', area: 'admin', summary: "The edge's active lockouts and blocks (Redis)", auth: 'operator', roles: READ, globalOnly: true,
     responses: {
       200: { description: 'Active lockouts, longest first', schema: answers.LockoutList },
       ...operatorErrors,
@@ -208,7 +234,7 @@ export const ROUTES = {
     },
   },
   clearLockout: {
-    method: 'post', path: '/api/v1/admin/lockouts/clear', area: 'admin', summary: 'Lift one lockout or block', auth: 'operator', roles: WRITE,
+    method: 'post', path: '/api/v1/admin/lockouts/clear', area: 'admin', summary: 'Lift one lockout or block', auth: 'operator', roles: WRITE, globalOnly: true,
     body: admin.ClearLockoutRequest,
     responses: {
       200: { description: 'Whether it was active', schema: answers.ClearedLockout },
@@ -216,11 +242,11 @@ export const ROUTES = {
     },
   },
   listTunnelHostKeys: {
-    method: 'get', path: '/api/v1/admin/tunnel/host-keys', area: 'admin', summary: "The tunnel endpoint's host keys, retired ones included", auth: 'operator', roles: READ,
+    method: 'get', path: '/api/v1/admin/tunnel/host-keys', area: 'admin', summary: "The tunnel endpoint's host keys, retired ones included", auth: 'operator', roles: READ, globalOnly: true,
     responses: { 200: { description: 'The host keys', schema: internalAnswers.TunnelHostKeyList }, ...operatorErrors },
   },
   retireTunnelHostKey: {
-    method: 'post', path: '/api/v1/admin/tunnel/host-keys/retire', area: 'admin', summary: 'Retire a host key: out of known_hosts at once, never registered again', auth: 'operator', roles: WRITE,
+    method: 'post', path: '/api/v1/admin/tunnel/host-keys/retire', area: 'admin', summary: 'Retire a host key: out of known_hosts at once, never registered again', auth: 'operator', roles: WRITE, globalOnly: true,
     body: admin.RetireHostKeyRequest,
     responses: {
       200: { description: 'The retired key', schema: internalAnswers.TunnelHostKeyItem },
@@ -228,9 +254,43 @@ export const ROUTES = {
     },
   },
 
+  // ---- alerts: webhooks (contract v1.2) --------------------------------------
+  createWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'Add a webhook; its whsec_ secret is shown only here', auth: 'operator', roles: WRITE,
+    body: admin.CreateWebhookRequest,
+    responses: {
+      201: { description: 'The webhook and its secret', schema: answers.CreatedWebhook },
+      ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No such site' },
+    },
+  },
+  listWebhooks: {
+    method: 'get', path: '/api/v1/admin/webhooks', area: 'admin', summary: 'List webhooks (never their secrets)', auth: 'operator', roles: READ,
+    responses: { 200: { description: 'The webhooks', schema: answers.WebhookList }, ...operatorErrors },
+  },
+  deleteWebhook: {
+    method: 'delete', path: '/api/v1/admin/webhooks/:id', area: 'admin', summary: 'Delete a webhook and its pending deliveries', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 204: { description: 'Deleted' }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  testWebhook: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/test', area: 'admin', summary: 'Send a webhook.test event to this webhook only', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 202: { description: 'Queued: its deliveries show the outcome', schema: answers.WebhookTestSent }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  rotateWebhookSecret: {
+    method: 'post', path: '/api/v1/admin/webhooks/:id/secret', area: 'admin', summary: 'A new secret, shown only here; for 24 h the old one signs too', auth: 'operator', roles: WRITE,
+    params: { id: 'Webhook id (UUID)' },
+    responses: { 201: { description: 'The new secret', schema: answers.RotatedWebhookSecret }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+  listWebhookDeliveries: {
+    method: 'get', path: '/api/v1/admin/webhooks/:id/deliveries', area: 'admin', summary: "A webhook's deliveries, newest first", auth: 'operator', roles: READ,
+    params: { id: 'Webhook id (UUID)' }, query: WebhookDeliveriesQuery,
+    responses: { 200: { description: 'One page', schema: answers.WebhookDeliveryPage }, 400: { codes: ['invalid_request'] }, ...operatorErrors, 404: { codes: ['not_found'] } },
+  },
+
   // ---- internal (management server, tunnel endpoint) -------------------------
   verifyAgentKey: {
-    method: 'post', path: '/api/v1/internal/agent-keys/verify', area: 'internal', summary: 'Check an agent key (cak_)', auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/agent-keys/verify', area: 'internal', summary: 'Check an agent key (cak_)', auth: 'operator', roles: ['admin', 'service'], globalOnly: true,
     body: internal.AgentKeyVerifyRequest,
     responses: {
       200: { description: "The key's agent and its status", schema: internalAnswers.AgentKeyVerifyResponse },
@@ -238,11 +298,11 @@ export const ROUTES = {
     },
   },
   caCertificates: {
-    method: 'get', path: '/api/v1/internal/ca', area: 'internal', summary: "Airlock's CA bundle (PEM), to configure mTLS peers", auth: 'operator', roles: EVERY_ROLE,
+    method: 'get', path: '/api/v1/internal/ca', area: 'internal', summary: "Airlock's CA bundle (PEM), to configure mTLS peers", auth: 'operator', roles: EVERY_ROLE, globalOnly: true,
     responses: { 200: { description: 'The CA bundle', schema: internalAnswers.CaResponse }, ...operatorErrors },
   },
   verifyCertificate: {
-    method: 'post', path: '/api/v1/internal/certificates/verify', area: 'internal', summary: 'Check a presented agent certificate: ours, current, and its agent active', auth: 'operator', roles: ['admin', 'service'],
+    method: 'post', path: '/api/v1/internal/certificates/verify', area: 'internal', summary: 'Check a presented agent certificate: ours, current, and its agent active', auth: 'operator', roles: ['admin', 'service'], globalOnly: true,
     body: internal.CertificateVerifyRequest,
     responses: {
       200: { description: "The certificate's agent and its status", schema: internalAnswers.CertificateVerifyResponse },
@@ -250,22 +310,27 @@ export const ROUTES = {
     },
   },
   tunnelAuthorizedKeys: {
-    method: 'post', path: '/api/v1/internal/tunnel/authorized-keys', area: 'internal', summary: "The tunnel endpoint's AuthorizedKeysCommand: active agents' keys for a fingerprint", auth: 'operator', roles: TUNNEL,
+    method: 'post', path: '/api/v1/internal/tunnel/authorized-keys', area: 'internal', summary: "The tunnel endpoint's AuthorizedKeysCommand: active agents' keys for a fingerprint", auth: 'operator', roles: TUNNEL, globalOnly: true,
     body: internal.TunnelAuthorizedKeysRequest,
     responses: { 200: { description: 'The keys and forwarding targets', schema: internalAnswers.TunnelAuthorizedKeysResponse }, ...bodyErrors, ...operatorErrors },
   },
   tunnelHostKeys: {
-    method: 'post', path: '/api/v1/internal/tunnel/host-keys', area: 'internal', summary: 'The tunnel endpoint registers its host keys (served in credentials.ssh.known_hosts)', auth: 'operator', roles: TUNNEL,
+    method: 'post', path: '/api/v1/internal/tunnel/host-keys', area: 'internal', summary: 'The tunnel endpoint registers its host keys (served in credentials.ssh.known_hosts)', auth: 'operator', roles: TUNNEL, globalOnly: true,
     body: internal.TunnelHostKeysRequest,
     responses: { 204: { description: 'Registered; a new key is audited as tunnel.host_key_added' }, ...bodyErrors, ...operatorErrors, 409: { codes: ['conflict'], description: 'An admin retired this host key' } },
   },
   tunnelEvent: {
-    method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: TUNNEL,
+    method: 'post', path: '/api/v1/internal/tunnel/events', area: 'internal', summary: 'tunnel.opened / tunnel.closed / tunnel.denied, audited', auth: 'operator', roles: TUNNEL, globalOnly: true,
     body: internal.TunnelEventRequest,
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No agent with this id holds this key' } },
   },
+  reportLockout: {
+    method: 'post', path: '/api/v1/internal/security/lockouts', area: 'internal', summary: 'An edge reports a lockout or block it imposed (security.lockout)', auth: 'operator', roles: EDGE,
+    body: internal.LockoutReportRequest,
+    responses: { 202: { description: 'Recorded (once per report_id)', schema: internalAnswers.LockoutReportResponse }, ...bodyErrors, ...operatorErrors },
+  },
   tunnelActiveAgents: {
-    method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL,
+    method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL, globalOnly: true,
     body: internal.TunnelActiveAgentsRequest,
     responses: { 200: { description: 'The active ones', schema: internalAnswers.TunnelActiveAgentsResponse }, ...bodyErrors, ...operatorErrors },
   },

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Agent } from '@airlock/client';
-import { Badge, CsrfField, DataTable, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Fingerprint, Layout, Pager, Time, type PageFrame } from './layout.tsx';
 
 /** The admin API's agent shape (@airlock/client), as the console lists it. */
 export type AgentItem = Agent;
@@ -36,15 +36,18 @@ export const AgentsPage = (
   props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
     items: AgentItem[];
     sites: string[];
-    filter: { site?: string; status?: string };
+    /** Issue 22: every filter lives in the URL, so a filtered page can be shared and paged. */
+    filter: { tenant?: string; site?: string; status?: string; label?: string; hostname?: string };
+    paging: { nextCursor: string | null; paged: boolean };
     canAct: boolean;
     /** An auto site whose agent was just revoked. */
     rotateHint?: string | null;
   },
 ) => (
-  <Layout title="Agents" session={props.session} csrf={props.csrf} active="agents" notice={props.notice}>
+  <Layout title="Agents" session={props.session} csrf={props.csrf} active="agents" notice={props.notice} tenant={props.tenant}>
     {props.rotateHint ? <RotateSiteKeyHint site={props.rotateHint} csrf={props.csrf} canAct={props.canAct} /> : null}
     <form method="get" action="/console/agents" class="filters">
+      {props.filter.tenant ? <input type="hidden" name="tenant" value={props.filter.tenant} /> : null}
       <div class="field">
         <label for="agents-site">Site</label>
         <select id="agents-site" name="site">
@@ -67,6 +70,14 @@ export const AgentsPage = (
           ))}
         </select>
       </div>
+      <div class="field">
+        <label for="agents-label">Label</label>
+        <input id="agents-label" name="label" type="text" maxlength={161} placeholder="key:value" value={props.filter.label ?? ''} />
+      </div>
+      <div class="field">
+        <label for="agents-hostname">Hostname</label>
+        <input id="agents-hostname" name="hostname" type="text" maxlength={128} placeholder="prefix or SHA256:…" value={props.filter.hostname ?? ''} />
+      </div>
       <div class="field field-submit">
         <button type="submit" class="btn">
           Filter
@@ -76,7 +87,7 @@ export const AgentsPage = (
     {props.items.length === 0 ? (
       <Empty title="No agents match." hint="Agents appear here once an enrollment is approved." />
     ) : (
-      <DataTable columns={['Hostname', 'Site', 'Status', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
+      <DataTable columns={['Hostname', 'Site', 'Labels', 'Status', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
         {props.items.map((a) => (
           <tr data-id={a.id}>
             <td data-label="Hostname">
@@ -86,7 +97,17 @@ export const AgentsPage = (
               </div>
               {a.machine_uid ? <div class="muted small">machine {a.machine_uid}</div> : null}
             </td>
-            <td data-label="Site">{a.site_code}</td>
+            <td data-label="Site">
+              {a.site_code}
+              <div class="muted small">{a.tenant_code}</div>
+            </td>
+            <td data-label="Labels" class="labels">
+              {Object.entries(a.labels).map(([k, v]) => (
+                <span class="label-chip">
+                  {k}={v}
+                </span>
+              ))}
+            </td>
             <td data-label="Status">
               <Badge value={a.status} />
             </td>
@@ -119,5 +140,6 @@ export const AgentsPage = (
         ))}
       </DataTable>
     )}
+    <Pager path="/console/agents" filter={props.filter} nextCursor={props.paging.nextCursor} paged={props.paging.paged} label="Agent pages" />
   </Layout>
 );

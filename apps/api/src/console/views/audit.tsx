@@ -6,6 +6,7 @@ import { Empty, Layout, Time, type PageFrame } from './layout.tsx';
 export type AuditItem = AuditEvent;
 
 export interface AuditFilter {
+  tenant?: string;
   event_type?: string;
   site_code?: string;
   agent_id?: string;
@@ -28,7 +29,7 @@ const firstLink = (f: AuditFilter) => {
 export const AuditPage = (
   props: Omit<PageFrame, 'children' | 'title' | 'active'> & { items: AuditItem[]; nextCursor: string | null; filter: AuditFilter; paged: boolean },
 ) => (
-  <Layout title="Audit" session={props.session} csrf={props.csrf} active="audit" notice={props.notice}>
+  <Layout title="Audit" session={props.session} csrf={props.csrf} active="audit" notice={props.notice} tenant={props.tenant}>
     <form method="get" action="/console/audit" class="filters">
       <div class="field">
         <label for="audit-event">Event type</label>

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { CreatedPairingCode, PairingCode } from '@airlock/schema';
-import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame, Pager } from './layout.tsx';
 
 /** A pairing code as listed, and as shown once when made (the wire's types). */
 export type CodeItem = PairingCode;
@@ -46,9 +46,10 @@ export const CodesPage = (
     canAct: boolean;
     created: NewCode | null;
     selectedSite?: string;
+    paging?: { nextCursor: string | null; paged: boolean; filter: { tenant?: string } };
   },
 ) => (
-  <Layout title="Pairing codes" session={props.session} csrf={props.csrf} active="codes" notice={props.notice}>
+  <Layout title="Pairing codes" session={props.session} csrf={props.csrf} active="codes" notice={props.notice} tenant={props.tenant}>
     {props.created ? <NewCodeCard created={props.created} /> : null}
     {props.canAct ? (
       props.sites.length === 0 ? (
@@ -123,5 +124,8 @@ export const CodesPage = (
         ))}
       </DataTable>
     )}
+    {props.paging ? (
+      <Pager path="/console/pairing-codes" filter={props.paging.filter} nextCursor={props.paging.nextCursor} paged={props.paging.paged} label="Pairing code pages" />
+    ) : null}
   </Layout>
 );

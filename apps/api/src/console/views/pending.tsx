@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Agent, Enrollment } from '@airlock/schema';
-import { Badge, CsrfField, Empty, Fingerprint, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, Empty, Fingerprint, Layout, listHref, Pager, Time, type PageFrame } from './layout.tsx';
 
 /** An enrollment as the admin API lists it (the wire's `Enrollment`). */
 export type PendingItem = Enrollment;
@@ -47,12 +47,13 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
           <strong>Identity collision:</strong> this machine is already enrolled with a different key
           {collides ? (
             <>
-              {' '}as <strong>{collides.hostname}</strong> at {collides.site_code} ({collides.status}), key <Fingerprint value={collides.fingerprint} />. Approving replaces that
-              key.
+              {' '}as <strong>{collides.hostname}</strong> at {collides.site_code} ({collides.status}), key <Fingerprint value={collides.fingerprint} />.
             </>
           ) : (
             '.'
-          )}
+          )}{' '}
+          The same machine with a new key: replace that agent's key. A clone (a VM made from the same template): approve it as a separate agent; the
+          existing one keeps its key.
         </div>
       ) : null}
       {e.replaces_agent_id && e.replaces_fingerprint ? (
@@ -77,9 +78,20 @@ const Row = ({ e, csrf, canAct, collides }: { e: PendingItem; csrf: string; canA
           <CsrfField token={csrf} />
           <label for={`notes-${e.id}`}>Notes</label>
           <input id={`notes-${e.id}`} name="notes" type="text" maxlength={500} placeholder="optional" />
-          <button type="submit" class="btn btn-primary">
-            Approve
-          </button>
+          {e.status === 'pending_confirmation' ? (
+            <>
+              <button type="submit" name="identity" value="replace" class="btn btn-primary">
+                Approve and replace the key
+              </button>
+              <button type="submit" name="identity" value="separate" class="btn">
+                Approve as a separate agent
+              </button>
+            </>
+          ) : (
+            <button type="submit" class="btn btn-primary">
+              Approve
+            </button>
+          )}
         </form>
         <form method="post" action={`/console/pending/${e.id}/reject`} class="stack">
           <CsrfField token={csrf} />
@@ -109,8 +121,18 @@ export const PendingRows = ({ items, csrf, canAct, collisions }: { items: Pendin
   </tbody>
 );
 
-export const PendingPage = (props: Omit<PageFrame, 'children' | 'title' | 'active'> & { items: PendingItem[]; canAct: boolean; collisions: Map<string, CollidesWith> }) => (
-  <Layout title="Pending" session={props.session} csrf={props.csrf} active="pending" notice={props.notice}>
+export const PendingPage = (
+  props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
+    items: PendingItem[];
+    canAct: boolean;
+    collisions: Map<string, CollidesWith>;
+    /** Keyset paging of the enrollments awaiting approval (issue 22): this page's cursor and the next one's. */
+    cursor?: string;
+    nextCursor: string | null;
+    filter: { tenant?: string };
+  },
+) => (
+  <Layout title="Pending" session={props.session} csrf={props.csrf} active="pending" notice={props.notice} tenant={props.tenant}>
     <p class="lede">
       Enrollments whose signature checked out and that wait for an operator. Compare the fingerprint with the one the machine shows (
       <code>airlock-agent status</code>) before approving.
@@ -119,7 +141,8 @@ export const PendingPage = (props: Omit<PageFrame, 'children' | 'title' | 'activ
       Live
     </p>
     <div class="table-wrap">
-      <table class="data" data-live="/console/pending/rows">
+      {/* Only the first page is live: the refresh fetches the first page (of the tenant shown). */}
+      <table class="data" data-live={props.cursor === undefined ? listHref('/console/pending/rows', props.filter) : undefined}>
         <caption class="visually-hidden">Enrollments awaiting a decision</caption>
         <thead>
           <tr>
@@ -134,5 +157,6 @@ export const PendingPage = (props: Omit<PageFrame, 'children' | 'title' | 'activ
         <PendingRows items={props.items} csrf={props.csrf} canAct={props.canAct} collisions={props.collisions} />
       </table>
     </div>
+    <Pager path="/console/pending" filter={props.filter} nextCursor={props.nextCursor} paged={props.cursor !== undefined} label="Pending pages" />
   </Layout>
 );

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { EnrollmentKeyDescription, Site } from '@airlock/schema';
-import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame } from './layout.tsx';
+import { Badge, CsrfField, DataTable, Empty, Layout, Time, type PageFrame, Pager } from './layout.tsx';
 
 /** A site with its active enrollment key described (the wire's types), as the Sites page shows it. */
 export type SiteItem = Site & {
@@ -37,9 +37,14 @@ const RotatedKeyCard = ({ rotated }: { rotated: RotatedKey }) => (
 );
 
 export const SitesPage = (
-  props: Omit<PageFrame, 'children' | 'title' | 'active'> & { items: SiteItem[]; canAct: boolean; rotated: RotatedKey | null },
+  props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
+    items: SiteItem[];
+    canAct: boolean;
+    rotated: RotatedKey | null;
+    paging: { nextCursor: string | null; paged: boolean; filter: { tenant?: string } };
+  },
 ) => (
-  <Layout title="Sites" session={props.session} csrf={props.csrf} active="sites" notice={props.notice}>
+  <Layout title="Sites" session={props.session} csrf={props.csrf} active="sites" notice={props.notice} tenant={props.tenant}>
     {props.rotated ? <RotatedKeyCard rotated={props.rotated} /> : null}
     {props.canAct ? (
       <form method="post" action="/console/sites" class="card form-grid">
@@ -127,5 +132,6 @@ export const SitesPage = (
         ))}
       </DataTable>
     )}
+    <Pager path="/console/sites" filter={props.paging.filter} nextCursor={props.paging.nextCursor} paged={props.paging.paged} label="Site pages" />
   </Layout>
 );

@@ -1,6 +1,6 @@
 import { newAgentKey, type TestAgentKey } from '@airlock/testing';
 import { describe, expect, it } from 'vitest';
-import { decideIdentity, type IdentityInput } from './rekey-proof.ts';
+import { decideIdentity, rekeySigner, type IdentityInput } from './rekey-proof.ts';
 
 const NOW = new Date('2026-11-22T12:00:00.000Z');
 const MINUTE = 60_000;
@@ -85,15 +85,17 @@ describe('a machine this site already has', () => {
     });
   });
 
-  it('lets the policy decide a new key the current key signed (the re-key proof)', () => {
+  it('approves a new key the current key signed (the re-key proof) with no operator, on a manual site too', () => {
     const signature = oldKey.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint);
-    expect(decideIdentity(input({ auto: true, machineAgent: holder(), rekeySignature: signature }))).toEqual({
-      status: 'approved',
-      reuseAgentId: 'agent-1',
-      reason: 'rekey_signed',
-      replacesFingerprint: oldKey.fingerprint,
-      rekeySigned: true,
-    });
+    for (const auto of [true, false]) {
+      expect(decideIdentity(input({ auto, machineAgent: holder(), rekeySignature: signature }))).toEqual({
+        status: 'approved',
+        reuseAgentId: 'agent-1',
+        reason: 'rekey_signed',
+        replacesFingerprint: oldKey.fingerprint,
+        rekeySigned: true,
+      });
+    }
   });
 
   it('holds a new key for confirmation when the proof is signed by the wrong key or for another enrollment', () => {
@@ -119,5 +121,27 @@ describe('a machine this site already has', () => {
       reason: 'identity_collision',
     });
     expect(decideIdentity(input({ auto: true, machineAgent: holder({ lastSeenAt: null, hostname: 'vma-02' }) }))).toMatchObject({ reason: 'key_change_unsigned' });
+  });
+});
+
+describe('rekeySigner (clones kept separate share a machine uid)', () => {
+  const twin = newAgentKey('twin');
+  const e = { id: 'e-1', challenge: 'Y2hhbGxlbmdl', fingerprint: newKey.fingerprint, siteCode: 'HOME' };
+  const agents = [
+    { id: 'agent-twin', siteCode: 'HOME', status: 'active' as const, publicKey: twin.publicKey },
+    { id: 'agent-1', siteCode: 'HOME', status: 'active' as const, publicKey: oldKey.publicKey },
+  ];
+
+  it('finds the agent whose current key made the proof, whichever instance it is', () => {
+    expect(rekeySigner(agents, e, oldKey.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint))?.id).toBe('agent-1');
+    expect(rekeySigner(agents, e, twin.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint))?.id).toBe('agent-twin');
+  });
+
+  it('finds none for a proof by a stranger, for another enrollment, or by a revoked or other-site agent', () => {
+    expect(rekeySigner(agents, e, newKey.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint))).toBeNull();
+    expect(rekeySigner(agents, e, oldKey.signRekey('e-2', 'Y2hhbGxlbmdl', newKey.fingerprint))).toBeNull();
+    const proof = oldKey.signRekey('e-1', 'Y2hhbGxlbmdl', newKey.fingerprint);
+    expect(rekeySigner([{ ...agents[1]!, status: 'revoked' as const }], e, proof)).toBeNull();
+    expect(rekeySigner([{ ...agents[1]!, siteCode: 'OTHER' }], e, proof)).toBeNull();
   });
 });

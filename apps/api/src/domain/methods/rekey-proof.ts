@@ -3,7 +3,8 @@
  * already holds its machine_uid, a re-key proof and whether its key is a
  * revoked agent's. Any change of key on an active agent waits for an operator
  * (pending_confirmation), whatever the policy or hostname, unless the agent's
- * current key signed the change (#8.2: the re-key proof); otherwise anyone
+ * current key signed the change (#8.2: the re-key proof, then approved at once
+ * whatever the policy: a key rotation needs no operator); otherwise anyone
  * holding the site's cek_ could take over a machine by its machine_uid. A key
  * that belongs to a revoked agent (and to no active one) waits for an operator
  * too, whatever machine_uid the client chose (issue 18): revocation must stick
@@ -73,8 +74,10 @@ const decideByMachine = ({ enrollment: e, machineAgent, rekeySignature, now, col
     rekeySignature !== undefined &&
     verifyRekeySignature(parseSshEd25519PublicKey(existing.publicKey).blob, e.id, e.challenge, e.fingerprint, rekeySignature);
   if (signed) {
-    // The current key vouches for its successor: the site policy decides, as for any enrollment.
-    return { status: byPolicy, reuseAgentId: existing.id, reason: 'rekey_signed', replacesFingerprint, rekeySigned: true };
+    // The current key vouches for its successor (issue 22: `airlock-agent rotate-key`): approved
+    // with no operator whatever the policy, as the same key could already recover its credentials
+    // alone (agent routes); it keeps its agent id and gains nothing it did not hold.
+    return { status: 'approved', reuseAgentId: existing.id, reason: 'rekey_signed', replacesFingerprint, rekeySigned: true };
   }
   const windowStart = now.getTime() - collisionWindowSeconds * 1000;
   const seenRecently = existing.lastSeenAt !== null && existing.lastSeenAt.getTime() >= windowStart;
@@ -83,3 +86,21 @@ const decideByMachine = ({ enrollment: e, machineAgent, rekeySignature, now, col
   else if (seenRecently && existing.hostname !== e.hostname) reason = 'identity_collision';
   return { status: 'pending_confirmation', reuseAgentId: existing.id, reason, replacesFingerprint, rekeySigned: false };
 };
+
+/**
+ * Issue 22: clones kept `separate` share a machine_uid, and the agent the
+ * locking read picked (the one seen last) may not be the one rotating its
+ * key. Among the machine's live agents of the enrollment's site, the one
+ * whose current key made the re-key proof; null when none did.
+ */
+export const rekeySigner = <A extends Pick<AgentRow, 'siteCode' | 'status' | 'publicKey'>>(
+  agents: readonly A[],
+  enrollment: Pick<EnrollmentRow, 'id' | 'challenge' | 'fingerprint' | 'siteCode'>,
+  rekeySignature: string,
+): A | null =>
+  agents.find(
+    (a) =>
+      a.siteCode === enrollment.siteCode &&
+      a.status === 'active' &&
+      verifyRekeySignature(parseSshEd25519PublicKey(a.publicKey).blob, enrollment.id, enrollment.challenge, enrollment.fingerprint, rekeySignature),
+  ) ?? null;

@@ -1,12 +1,29 @@
-import { AgentListQuery, RevokeAgentRequest, ROUTES, type ResponseOf } from '@airlock/schema';
+import { AgentListQuery, RevokeAgentRequest, ROUTES, UpdateAgentRequest, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
-import { listAllAgents, revokeAgentById } from '../../domain/agents.ts';
+import { changeAgentLabels, listFleetAgents, revokeAgentById } from '../../domain/agents.ts';
 import type { Deps } from '../../domain/deps.ts';
-import { readOptionalJson, readQuery, uuidParam } from '../../http/body.ts';
+import { readJson, readOptionalJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerAgentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.get(ROUTES.listAgents.path, async (c) => c.json((await listAllAgents(deps, readQuery(c, AgentListQuery).status)) satisfies ResponseOf<'listAgents'>));
+  app.get(ROUTES.listAgents.path, async (c) => {
+    const q = readQuery(c, AgentListQuery);
+    const page = await listFleetAgents(deps, c.get('operator'), {
+      status: q.status,
+      siteCode: q.site_code,
+      tenantCode: q.tenant_code,
+      labels: q.label,
+      q: q.q,
+      limit: q.limit,
+      cursor: q.cursor,
+    });
+    return c.json(page satisfies ResponseOf<'listAgents'>);
+  });
+  app.patch(ROUTES.updateAgent.path, async (c) => {
+    const id = uuidParam(c, 'id');
+    const body = await readJson(c, UpdateAgentRequest);
+    return c.json((await changeAgentLabels(deps, id, body.labels, c.get('operator'), c.get('client'))) satisfies ResponseOf<'updateAgent'>);
+  });
   app.post(ROUTES.revokeAgent.path, async (c) => {
     const id = uuidParam(c, 'id');
     const body = await readOptionalJson(c, RevokeAgentRequest);

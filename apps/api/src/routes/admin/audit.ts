@@ -10,7 +10,7 @@ import type { AppEnv } from '../../http/context.ts';
 export const registerAuditRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.get(ROUTES.listAudit.path, async (c) => {
     const q = readQuery(c, AuditQuery);
-    const page = await listAudit(deps, { eventType: q.event_type, siteCode: q.site_code, agentId: q.agent_id, limit: q.limit, cursor: q.cursor });
+    const page = await listAudit(deps, c.get('operator'), { eventType: q.event_type, siteCode: q.site_code, agentId: q.agent_id, limit: q.limit, cursor: q.cursor });
     return c.json(page satisfies ResponseOf<'listAudit'>);
   });
   // Counted refusals (#8.1): who sent junk, what kind, how often, per minute.

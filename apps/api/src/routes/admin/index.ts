@@ -10,6 +10,7 @@ import { registerOperatorRoutes } from './operators.ts';
 import { registerPairingCodeRoutes } from './pairing-codes.ts';
 import { registerSiteRoutes } from './sites.ts';
 import { registerTunnelHostKeyRoutes } from './tunnel-host-keys.ts';
+import { registerWebhookRoutes } from './webhooks.ts';
 
 export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/admin/*', requireOperator(deps, 'admin'));
@@ -21,4 +22,5 @@ export const registerAdminRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   registerOperatorRoutes(app, deps);
   registerLockoutRoutes(app, deps);
   registerTunnelHostKeyRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
 };

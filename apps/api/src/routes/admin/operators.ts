@@ -18,21 +18,21 @@ const nameParam = (c: Context) => {
 export const registerOperatorRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.post(ROUTES.createOperator.path, async (c) => {
     const body = await readJson(c, CreateOperatorRequest);
-    return c.json((await createOperator(deps.db, deps.clock, body, c.get('operator').name, c.get('client'))) satisfies ResponseOf<'createOperator'>, 201);
+    return c.json((await createOperator(deps.db, deps.clock, body, c.get('operator').name, c.get('client'), c.get('operator'))) satisfies ResponseOf<'createOperator'>, 201);
   });
-  app.get(ROUTES.listOperators.path, async (c) => c.json((await listAllOperators(deps.db)) satisfies ResponseOf<'listOperators'>));
+  app.get(ROUTES.listOperators.path, async (c) => c.json((await listAllOperators(deps.db, c.get('operator'))) satisfies ResponseOf<'listOperators'>));
   app.post(ROUTES.disableOperator.path, async (c) =>
-    c.json((await disableOperator(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'))) satisfies ResponseOf<'disableOperator'>),
+    c.json((await disableOperator(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'), c.get('operator'))) satisfies ResponseOf<'disableOperator'>),
   );
   // Issue 18: lifts a console sign-in lockout (failures stop counting); admin only.
   app.post(ROUTES.clearOperatorSignInFailures.path, async (c) => {
-    const cleared = await clearOperatorSignInFailures(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'));
+    const cleared = await clearOperatorSignInFailures(deps.db, deps.clock, nameParam(c), c.get('operator').name, c.get('client'), c.get('operator'));
     return c.json(cleared satisfies ResponseOf<'clearOperatorSignInFailures'>);
   });
   // Console password (for `pnpm airlock operators set-password` without DATABASE_URL); admin only.
   app.post(ROUTES.setOperatorPassword.path, async (c) => {
     const name = nameParam(c);
     const body = await readJson(c, SetPasswordRequest);
-    return c.json((await setOperatorPassword(deps.db, deps.clock, name, body.password, c.get('operator').name, c.get('client'))) satisfies ResponseOf<'setOperatorPassword'>);
+    return c.json((await setOperatorPassword(deps.db, deps.clock, name, body.password, c.get('operator').name, c.get('client'), c.get('operator'))) satisfies ResponseOf<'setOperatorPassword'>);
   });
 };

@@ -10,7 +10,11 @@ export const registerPairingCodeRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     const body = await readJson(c, CreatePairingCodeRequest);
     return c.json((await createPairingCode(deps, body, c.get('operator'), c.get('client'))) satisfies ResponseOf<'createPairingCode'>, 201);
   });
-  app.get(ROUTES.listPairingCodes.path, async (c) => c.json((await listCodes(deps, readQuery(c, PairingCodeListQuery).status)) satisfies ResponseOf<'listPairingCodes'>));
+  app.get(ROUTES.listPairingCodes.path, async (c) => {
+    const q = readQuery(c, PairingCodeListQuery);
+    const page = await listCodes(deps, c.get('operator'), { status: q.status, siteCode: q.site_code, limit: q.limit, cursor: q.cursor });
+    return c.json(page satisfies ResponseOf<'listPairingCodes'>);
+  });
   app.delete(ROUTES.revokePairingCode.path, async (c) => {
     await revokeCode(deps, uuidParam(c, 'id'), c.get('operator'), c.get('client'));
     return c.body(null, 204);

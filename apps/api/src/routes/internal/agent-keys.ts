@@ -6,6 +6,7 @@ import { requireOperator } from '../../http/auth.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 import { registerCertificateRoutes } from './certificates.ts';
+import { registerSecurityRoutes } from './security.ts';
 
 export const registerInternalRoutes = (app: Hono<AppEnv>, deps: Deps) => {
   app.use('/api/v1/internal/*', requireOperator(deps, 'internal'));
@@ -14,4 +15,5 @@ export const registerInternalRoutes = (app: Hono<AppEnv>, deps: Deps) => {
     return c.json((await verifyAgentKey(deps, body.agent_key)) satisfies ResponseOf<'verifyAgentKey'>);
   });
   registerCertificateRoutes(app, deps);
+  registerSecurityRoutes(app, deps);
 };

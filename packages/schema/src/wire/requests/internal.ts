@@ -3,8 +3,8 @@
  * service) and the SSH tunnel endpoint (role tunnel, `/api/v1/internal/tunnel/*`).
  */
 import * as v from 'valibot';
-import { HostPublicKeyLine, IpAddressText, KeyFingerprint, strict, Uuid } from '../formats.ts';
-import { TUNNEL_EVENTS } from '../vocabulary.ts';
+import { HostPublicKeyLine, Instant, IpAddressText, KeyFingerprint, strict, Uuid } from '../formats.ts';
+import { LOCKOUT_KINDS, TUNNEL_EVENTS } from '../vocabulary.ts';
 
 export const AgentKeyVerifyRequest = strict({
   agent_key: v.pipe(v.string('must be a string'), v.maxLength(100, 'is not an agent key')),
@@ -50,3 +50,21 @@ export const TunnelEventRequest = strict({
 export const TunnelActiveAgentsRequest = strict({
   agent_ids: v.pipe(v.array(Uuid, 'must be an array'), v.maxLength(400, 'at most 400 ids (16 KiB body)')),
 });
+
+/**
+ * POST /api/v1/internal/security/lockouts (role edge): a lockout or block an
+ * edge just imposed, with Redis or in-process counters alike. `report_id`
+ * lets a retried report be recorded once.
+ */
+export const LockoutReportRequest = strict({
+  report_id: Uuid,
+  kind: v.picklist(LOCKOUT_KINDS, 'is not a lockout kind'),
+  /** The site the enroll named (a lockout only); may name no real site. */
+  site_code: v.optional(v.pipe(v.string('must be a string'), v.maxLength(64, 'is too long'))),
+  source_ip: v.pipe(v.string('must be a string'), v.maxLength(64, 'is too long')),
+  until: Instant,
+  failures: v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(0), v.maxValue(1_000_000)),
+  /** The edge's counters: shared through Redis, or this edge's memory. */
+  counters: v.picklist(['redis', 'memory'], 'must be "redis" or "memory"'),
+});
+export type LockoutReportRequest = v.InferOutput<typeof LockoutReportRequest>;

@@ -4,7 +4,7 @@
  * re-exports them); nothing restates a field.
  */
 import * as v from 'valibot';
-import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, Uuid } from '../formats.ts';
+import { EnrollmentKey, KeyFingerprint, OperatorToken, PairingCodeShown, Rfc3339, SiteCodeStored, TenantCodeStored, Uuid, WebhookSecretShown } from '../formats.ts';
 import {
   AGENT_STATUSES,
   ENROLLMENT_METHODS,
@@ -13,6 +13,8 @@ import {
   OPERATOR_ROLES,
   PAIRING_CODE_STATUSES,
   SITE_POLICIES,
+  WEBHOOK_DELIVERY_STATES,
+  WEBHOOK_FORMATS,
 } from '../vocabulary.ts';
 
 const count = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -29,9 +31,18 @@ export const Site = v.object({
   policy: v.picklist(SITE_POLICIES),
   created_at: Rfc3339,
   created_by: v.string(),
+  tenant_code: TenantCodeStored,
+  /** Enroll accepted only from these; empty: any source. */
+  allowed_cidrs: v.array(v.string()),
 });
 export type Site = v.InferOutput<typeof Site>;
-export const SiteList = listOf(Site);
+export const SiteList = pageOf(Site);
+
+// ---- tenants (issue 22) ----------------------------------------------------------------
+
+export const Tenant = v.object({ tenant_code: TenantCodeStored, name: v.string(), created_at: Rfc3339, created_by: v.string() });
+export type Tenant = v.InferOutput<typeof Tenant>;
+export const TenantList = listOf(Tenant);
 
 /** 201 of a rotation: the `cek_` key is shown only here. */
 export const RotatedEnrollmentKey = v.object({
@@ -86,7 +97,7 @@ export const PairingCode = v.object({
   revoked_at: v.nullable(Rfc3339),
 });
 export type PairingCode = v.InferOutput<typeof PairingCode>;
-export const PairingCodeList = listOf(PairingCode);
+export const PairingCodeList = pageOf(PairingCode);
 
 // ---- enrollments ---------------------------------------------------------------------
 
@@ -133,9 +144,15 @@ export const Agent = v.object({
   created_at: Rfc3339,
   last_seen_at: v.nullable(Rfc3339),
   revoked_at: v.nullable(Rfc3339),
+  /** Issue 22: kept from the enrollment, editable with PATCH. */
+  labels: v.record(v.string(), v.string()),
+  tenant_code: TenantCodeStored,
+  /** The operator's name, or `policy` for an automatic approval; null for rows older than the record. */
+  approved_by: v.nullable(v.string()),
+  approved_at: v.nullable(Rfc3339),
 });
 export type Agent = v.InferOutput<typeof Agent>;
-export const AgentList = listOf(Agent);
+export const AgentList = pageOf(Agent);
 
 /** The revoke answer: the agent, and (issue 18) whether its site's enrollment key should be rotated (an `auto` site). */
 export const RevokedAgent = v.object({ ...Agent.entries, rotate_site_key_advised: v.boolean() });
@@ -179,6 +196,8 @@ export const Operator = v.object({
   id: Uuid,
   name: v.string(),
   role: v.picklist(OPERATOR_ROLES),
+  /** null: global. */
+  tenant_code: v.nullable(TenantCodeStored),
   created_at: Rfc3339,
   disabled_at: v.nullable(Rfc3339),
 });
@@ -186,7 +205,13 @@ export type Operator = v.InferOutput<typeof Operator>;
 export const OperatorList = listOf(Operator);
 
 /** 201 of a new operator: the `aop_` token is shown only here. */
-export const CreatedOperator = v.object({ id: Uuid, name: v.string(), role: v.picklist(OPERATOR_ROLES), token: OperatorToken });
+export const CreatedOperator = v.object({
+  id: Uuid,
+  name: v.string(),
+  role: v.picklist(OPERATOR_ROLES),
+  tenant_code: v.nullable(TenantCodeStored),
+  token: OperatorToken,
+});
 export type CreatedOperator = v.InferOutput<typeof CreatedOperator>;
 
 const OperatorRef = { name: v.string(), role: v.picklist(OPERATOR_ROLES) };
@@ -205,3 +230,56 @@ export const Lockout = v.object({
 export type Lockout = v.InferOutput<typeof Lockout>;
 export const LockoutList = listOf(Lockout);
 export const ClearedLockout = v.object({ key: v.string(), cleared: v.boolean() });
+
+// ---- alerts: webhooks ---------------------------------------------------------------
+
+/** A webhook as listed: never its secret. */
+export const Webhook = v.object({
+  id: Uuid,
+  url: v.string(),
+  events: v.array(v.string()),
+  site_code: v.nullable(v.string()),
+  /** null: global. */
+  tenant_code: v.nullable(v.string()),
+  format: v.picklist(WEBHOOK_FORMATS),
+  description: v.nullable(v.string()),
+  created_at: Rfc3339,
+  created_by: v.string(),
+  /** Set when it failed for 5 days (or more, see AIRLOCK_WEBHOOK_DISABLE_AFTER_SECONDS): it receives nothing. */
+  disabled_at: v.nullable(Rfc3339),
+  failing_since: v.nullable(Rfc3339),
+  /** While a rotated-out secret still signs, when it stops. */
+  previous_secret_expires_at: v.nullable(Rfc3339),
+});
+export type Webhook = v.InferOutput<typeof Webhook>;
+export const WebhookList = listOf(Webhook);
+
+/** 201 of a new webhook: the `whsec_` secret is shown only here. */
+export const CreatedWebhook = v.object({
+  id: Uuid,
+  url: v.string(),
+  events: v.array(v.string()),
+  site_code: v.nullable(v.string()),
+  format: v.picklist(WEBHOOK_FORMATS),
+  secret: WebhookSecretShown,
+  created_at: Rfc3339,
+});
+export type CreatedWebhook = v.InferOutput<typeof CreatedWebhook>;
+export const RotatedWebhookSecret = v.object({ secret: WebhookSecretShown });
+export const WebhookTestSent = v.object({ event_id: Uuid });
+
+export const WebhookDelivery = v.object({
+  event_id: Uuid,
+  event_type: v.string(),
+  /** Attempts made so far (0: not tried yet). */
+  attempt: count,
+  state: v.picklist(WEBHOOK_DELIVERY_STATES),
+  status_code: v.nullable(v.pipe(v.number(), v.integer())),
+  error: v.nullable(v.string()),
+  duration_ms: v.nullable(count),
+  attempted_at: v.nullable(Rfc3339),
+  /** null unless retrying. */
+  next_attempt_at: v.nullable(Rfc3339),
+});
+export type WebhookDelivery = v.InferOutput<typeof WebhookDelivery>;
+export const WebhookDeliveryPage = pageOf(WebhookDelivery);

@@ -54,3 +54,6 @@ export const TunnelHostKeyItem = v.object({
 });
 export type TunnelHostKeyItem = v.InferOutput<typeof TunnelHostKeyItem>;
 export const TunnelHostKeyList = v.object({ items: v.array(TunnelHostKeyItem) });
+
+/** 202 of a lockout report: false when this report_id was already recorded. */
+export const LockoutReportResponse = v.object({ recorded: v.boolean() });
