@@ -19,6 +19,10 @@ import { loadCaBundle } from './ca.ts';
 import { loadServerSecret } from './secret.ts';
 import { ensurePrivateDir } from './data-dir.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
+import { startTunnelReaper } from './domain/tunnel-state.ts';
+
+/** How often an api looks for tunnel endpoints whose lease ran out (docs/tunnel.md: the bound on "disconnected"). */
+const TUNNEL_REAP_EVERY_MS = 5000;
 
 export interface RunningApi {
   url: string;
@@ -101,6 +105,7 @@ export const startApi = async (
   const metrics = deps.metrics;
   if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
+  const stopReaper = startTunnelReaper(deps, TUNNEL_REAP_EVERY_MS);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const tls = config.tls;
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
@@ -133,6 +138,7 @@ export const startApi = async (
     port,
     deps,
     close: async () => {
+      stopReaper();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await deps.lockouts?.close();
       await database.close();

@@ -14,6 +14,7 @@ import {
 } from '../store/agents.ts';
 import { revokeAgentCertificates } from '../store/certificates.ts';
 import { recordAudit } from './audit.ts';
+import { tunnelFilter, tunnelView } from './tunnel-state.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 
 const view = (a: AgentRow) => ({
@@ -26,10 +27,11 @@ const view = (a: AgentRow) => ({
   created_at: a.createdAt.toISOString(),
   last_seen_at: a.lastSeenAt?.toISOString() ?? null,
   revoked_at: a.revokedAt?.toISOString() ?? null,
+  tunnel: tunnelView(a),
 });
 
-export const listAllAgents = async (deps: Deps, status: AgentStatus | undefined) => ({
-  items: (await listAgents(deps.db, status)).map(view),
+export const listAllAgents = async (deps: Deps, status: AgentStatus | undefined, tunnel?: 'connected' | 'disconnected') => ({
+  items: (await listAgents(deps.db, status, tunnel ? tunnelFilter(tunnel) : undefined)).map(view),
 });
 
 export const revokeAgentById = async (deps: Deps, id: string, reason: string | null, actor: Actor, client: Client) =>
@@ -57,7 +59,7 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
       details: { reason, revoked_keys: keys, cancelled_enrollments: cancelled, revoked_certificates: certificates },
     });
     return {
-      ...view({ ...agent, status: 'revoked', revokedAt: now }),
+      ...view({ ...agent, status: 'revoked', revokedAt: now, remotePort: null }),
       // Issue 18: on an auto site the machine may have leaked the site's enrollment key, which enrolls
       // new machines with no operator: the caller is told to consider rotating it.
       rotate_site_key_advised: site?.policy === 'auto',

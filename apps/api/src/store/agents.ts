@@ -1,6 +1,6 @@
 import { type AgentStatus } from '@airlock/schema';
 import { agentKeys, agents, enrollments } from '@airlock/schema/db';
-import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../db/client.ts';
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -83,11 +83,11 @@ export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
     .returning();
 };
 
-export const listAgents = (db: Executor, status: AgentStatus | undefined) =>
+export const listAgents = (db: Executor, status: AgentStatus | undefined, tunnel?: SQL) =>
   db
     .select()
     .from(agents)
-    .where(status ? eq(agents.status, status) : undefined)
+    .where(and(status ? eq(agents.status, status) : undefined, tunnel))
     .orderBy(desc(agents.createdAt))
     .limit(500);
 
@@ -117,7 +117,8 @@ export const cancelUncollectedEnrollments = async (db: Executor, agentId: string
 export const revokeAgent = async (db: Executor, id: string, by: string, reason: string | null, now: Date) => {
   await db
     .update(agents)
-    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason })
+    // Its reverse port is freed with it (issue 21): the endpoint refuses its key from now on anyway.
+    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason, remotePort: null })
     .where(eq(agents.id, id));
   return revokeAgentKeys(db, id, now);
 };

@@ -264,6 +264,11 @@ export const ROUTES = {
     body: internal.TunnelEventRequest,
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No agent with this id holds this key' } },
   },
+  tunnelSessions: {
+    method: 'post', path: '/api/v1/internal/tunnel/sessions', area: 'internal', summary: "The endpoint's live sessions and its lease (tunnel.connected / tunnel.disconnected on change)", auth: 'operator', roles: TUNNEL,
+    body: internal.TunnelSessionsRequest,
+    responses: { 200: { description: 'Recorded', schema: internalAnswers.TunnelSessionsResponse }, ...bodyErrors, ...operatorErrors },
+  },
   tunnelActiveAgents: {
     method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL,
     body: internal.TunnelActiveAgentsRequest,

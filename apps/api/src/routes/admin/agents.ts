@@ -6,7 +6,10 @@ import { readOptionalJson, readQuery, uuidParam } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
 export const registerAgentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
-  app.get(ROUTES.listAgents.path, async (c) => c.json((await listAllAgents(deps, readQuery(c, AgentListQuery).status)) satisfies ResponseOf<'listAgents'>));
+  app.get(ROUTES.listAgents.path, async (c) => {
+    const q = readQuery(c, AgentListQuery);
+    return c.json((await listAllAgents(deps, q.status, q.tunnel)) satisfies ResponseOf<'listAgents'>);
+  });
   app.post(ROUTES.revokeAgent.path, async (c) => {
     const id = uuidParam(c, 'id');
     const body = await readOptionalJson(c, RevokeAgentRequest);

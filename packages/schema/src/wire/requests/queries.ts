@@ -20,7 +20,11 @@ const limitParam = (max: number, fallback: string) =>
     fallback,
   );
 
-export const AgentListQuery = v.strictObject({ status: v.optional(v.picklist(AGENT_STATUSES, 'is not an agent status')) });
+export const AgentListQuery = v.strictObject({
+  status: v.optional(v.picklist(AGENT_STATUSES, 'is not an agent status')),
+  // Contract v1.2 (issue 21): connected while any tunnel endpoint holds a session of the agent.
+  tunnel: v.optional(v.picklist(['connected', 'disconnected'], 'must be connected or disconnected')),
+});
 
 export const PairingCodeListQuery = v.strictObject({
   status: v.optional(v.picklist(PAIRING_CODE_STATUSES, 'must be active, used, expired or revoked')),
