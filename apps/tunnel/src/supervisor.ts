@@ -15,6 +15,7 @@ import { createSessionGuard } from './session-guard.ts';
 import { sshdListenersFor } from './sessions.ts';
 import { endProcesses } from './procfs.ts';
 import { startSshd } from './sshd-process.ts';
+import { createLiveStateReporter } from './live-state.ts';
 
 export type { LogFn };
 
@@ -39,11 +40,15 @@ export const startSupervisor = async (
   const keys = await startKeysService({ config, keysAccount: accounts.keys, api, reporter, log });
   const guard = createSessionGuard({ config, tunnelUid: accounts.tunnel.uid, api, book: keys.book, reporter, log });
   const sshd = startSshd(config, sshdConfigPath, log);
+  const live = createLiveStateReporter({ api, port: config.port, leaseSeconds: config.leaseSeconds, log });
 
   let stopping = false;
   const pollTimer = setInterval(() => {
     if (stopping) return;
-    guard.poll().catch((err: unknown) => log('error', 'session poll failed', { reason: err instanceof Error ? err.message : 'unknown' }));
+    guard
+      .poll()
+      .then(() => live.update(guard.snapshot()))
+      .catch((err: unknown) => log('error', 'session poll failed', { reason: err instanceof Error ? err.message : 'unknown' }));
   }, config.revocationPollMs);
 
   const stop = async () => {
@@ -56,6 +61,7 @@ export const startSupervisor = async (
     // Sessions outlive the listener (setsid); without this process nobody would
     // enforce revocation on them, so they end with it.
     await guard.endAll('endpoint_stopped');
+    await live.close();
     await keys.close();
     reporter.close();
   };

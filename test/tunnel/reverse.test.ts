@@ -1,0 +1,202 @@
+/**
+ * Issue 21 end to end, all real: the api hands each agent a reverse port,
+ * the endpoint's sshd lets that key listen on exactly 127.0.0.1:{port},
+ * management software on the endpoint host reaches the appliance's own
+ * server through it, and the agent record follows the tunnel (connect,
+ * disconnect, an endpoint killed hard). sshd straight (no edge demux here;
+ * tunnel-e2e covers the demux).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, waitFor } from '@airlock/testing';
+import { startStack, type Stack } from '../helpers/stack.ts';
+import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent } from '../agent/support.ts';
+import { cleanupTunnelDirs, createTunnelOperator, echoThrough, enrollTunnelAgent, ensureAccounts, runSsh, startEcho, startTunnel, type Enrolled, type TunnelEndpoint } from './support.ts';
+
+let stack: Stack;
+let tunnel: TunnelEndpoint;
+/** The appliance's own API, as the agent's side sees it (the -R target). */
+let appliance: Awaited<ReturnType<typeof startEcho>>;
+let tunnelPort: number;
+let tunnelToken: string;
+let site: string;
+let enrollmentKey: string;
+let pin: string;
+const extra: TunnelEndpoint[] = [];
+// Three ports: two agents, a third, then exhaustion. Chosen away from the usual ephemeral range.
+const FIRST = 30000 + Math.floor(Math.random() * 9000);
+const LAST = FIRST + 2;
+const LEASE = { TUNNEL_LEASE_SECONDS: '5', TUNNEL_METRICS_PORT: '0' };
+
+const enrollAgent = (name: string): Promise<Enrolled> => enrollTunnelAgent({ edgeUrl: stack.edgeUrl, site, enrollmentKey, pin }, name);
+const forwardsOf = (a: Enrolled) => (a.credentials.ssh as unknown as { remote_forwards: Array<{ listen: string; to: string }> }).remote_forwards;
+const portOf = (a: Enrolled) => Number(forwardsOf(a)[0]?.listen.split(':')[1]);
+const agentRecord = async (id: string) =>
+  ((await stack.admin('GET', '/api/v1/admin/agents')).body.items as Array<{ id: string; tunnel: { connected: boolean; since: string | null; source_ip: string | null; remote_port: number | null } }>).find((x) => x.id === id);
+const auditOf = async (agentId: string, type: string) =>
+  (await stack.admin('GET', `/api/v1/admin/audit?agent_id=${agentId}&event_type=${type}`)).body.items as Array<{ details: Record<string, unknown> }>;
+
+/** `ssh -N -R spec`, failing on a refused forward as the agent does. */
+const reverse = (a: Enrolled, spec: string) =>
+  runSsh({ port: tunnelPort, key: a.key, knownHosts: a.knownHosts, args: ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', spec, '127.0.0.1'] });
+
+/** True when something accepts a TCP connection on 127.0.0.1:port. */
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+
+beforeAll(async () => {
+  ensureAccounts();
+  appliance = await startEcho();
+  tunnelPort = await freePort();
+  stack = await startStack({
+    tls: true,
+    apiEnv: {
+      AIRLOCK_SSH_ENDPOINT: `127.0.0.1:${tunnelPort}`,
+      AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809',
+      AIRLOCK_SSH_REMOTE_TARGET: `127.0.0.1:${appliance.port}`,
+      AIRLOCK_SSH_REMOTE_PORTS: `${FIRST}-${LAST}`,
+      AIRLOCK_POLL_INTERVAL_SECONDS: '1',
+    },
+  });
+  pin = opensslPin(stack.certSha256 ?? '');
+  tunnelToken = await createTunnelOperator(stack.admin);
+  tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: tunnelToken, port: tunnelPort, extraEnv: LEASE });
+  site = await createSite(stack, 'auto');
+  enrollmentKey = await rotateEnrollmentKey(stack, site);
+}, 120_000);
+
+afterAll(async () => {
+  for (const t of extra) {
+    await t.stop();
+    cleanupTunnelDirs(t);
+  }
+  await tunnel?.stop();
+  if (tunnel) cleanupTunnelDirs(tunnel);
+  await stack?.stop();
+  appliance?.close();
+  await removeTempDirs();
+});
+
+describe('one reverse port per agent', () => {
+  let a: Enrolled;
+  let b: Enrolled;
+
+  it("lets management software on the endpoint host reach the appliance's server through 127.0.0.1:{port}", async () => {
+    a = await enrollAgent('vma-rev-a');
+    b = await enrollAgent('vma-rev-b');
+    expect(forwardsOf(a)).toEqual([{ listen: `127.0.0.1:${portOf(a)}`, to: `127.0.0.1:${appliance.port}` }]);
+    // Two agents, two ports, both in the range.
+    expect(portOf(a)).not.toBe(portOf(b));
+    for (const p of [portOf(a), portOf(b)]) expect(p >= FIRST && p <= LAST).toBe(true);
+
+    const ssh = reverse(a, `127.0.0.1:${portOf(a)}:127.0.0.1:${appliance.port}`);
+    const other = reverse(b, `127.0.0.1:${portOf(b)}:127.0.0.1:${appliance.port}`);
+    try {
+      await waitFor(async () => (await echoThrough(portOf(a))).got !== null, "the management side to reach A's appliance");
+      await waitFor(async () => (await echoThrough(portOf(b))).got !== null, "the management side to reach B's appliance");
+      const text = `mgmt-${randomBytes(4).toString('hex')}`;
+      expect((await echoThrough(portOf(a), text)).got).toBe(text);
+      // The record follows: connected, since when, from where, which port.
+      const rec = await waitFor(async () => ((await agentRecord(a.agentId))?.tunnel.connected ? agentRecord(a.agentId) : null), 'A to show connected');
+      expect(rec?.tunnel).toMatchObject({ connected: true, source_ip: '127.0.0.1', remote_port: portOf(a) });
+      expect(new Date(rec?.tunnel.since ?? '').getTime()).not.toBeNaN();
+      expect(await auditOf(a.agentId, 'tunnel.connected')).toHaveLength(1);
+    } finally {
+      ssh.child.kill();
+      other.child.kill();
+      await Promise.all([ssh.exit, other.exit]);
+    }
+    await waitFor(async () => (await agentRecord(a.agentId))?.tunnel.connected === false, 'A to show disconnected');
+    expect(await auditOf(a.agentId, 'tunnel.disconnected')).toHaveLength(1);
+  });
+
+  it("refuses another port, another address, 0.0.0.0, a neighbour's port and a port the server picks", async () => {
+    const outside = await freePort();
+    const target = `127.0.0.1:${appliance.port}`;
+    for (const spec of [`127.0.0.1:${outside}:${target}`, `127.0.0.1:${portOf(b)}:${target}`, `0.0.0.0:${portOf(a)}:${target}`, `${portOf(a)}:${target}`, `localhost:${portOf(a)}:${target}`, `127.0.0.2:${portOf(a)}:${target}`, `0:${target}`]) {
+      const r = reverse(a, spec);
+      expect(await r.exit, spec).toBe(255);
+      expect(r.output(), spec).toMatch(/remote port forwarding failed/);
+    }
+    expect(await listening(outside)).toBe(false);
+  });
+
+  it('keeps the port across a credentials refresh', async () => {
+    const before = portOf(a);
+    const run = runAgent(['renew', '--state-dir', a.dir, '--force']);
+    expect(await run.exit).toBe(0);
+    const creds = JSON.parse(readFileSync(`${a.dir}/credentials.json`, 'utf8')) as { ssh: { remote_forwards: Array<{ listen: string }> } };
+    expect(creds.ssh.remote_forwards[0]?.listen).toBe(`127.0.0.1:${before}`);
+  });
+
+  it('cuts a live -R session within 10 s of revocation and frees the port', async () => {
+    const ssh = reverse(a, `127.0.0.1:${portOf(a)}:127.0.0.1:${appliance.port}`);
+    await waitFor(async () => (await echoThrough(portOf(a))).got !== null, 'the reverse forward to carry data');
+    expect((await stack.admin('POST', `/api/v1/admin/agents/${a.agentId}/revoke`, { reason: 'test' })).status).toBe(200);
+    const started = Date.now();
+    const code = await Promise.race([ssh.exit, new Promise<'still up'>((r) => setTimeout(() => r('still up'), 10_000))]);
+    expect(code).not.toBe('still up');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await waitFor(async () => !(await listening(portOf(a))), 'the listener on its port to go');
+    expect((await agentRecord(a.agentId))?.tunnel.remote_port).toBeNull();
+  });
+
+  it('approves without a reverse forward once the range is exhausted; that key may listen nowhere', async () => {
+    // A's port is free again: C and D take the two free ports, E finds none.
+    const c = await enrollAgent('vma-rev-c');
+    const d = await enrollAgent('vma-rev-d');
+    const e = await enrollAgent('vma-rev-e');
+    expect(new Set([portOf(b), portOf(c), portOf(d)]).size).toBe(3);
+    expect(forwardsOf(e)).toEqual([]);
+    expect(await auditOf(e.agentId, 'tunnel.remote_ports_exhausted')).toHaveLength(1);
+    // Its tunnel still works for -L; every -R is refused, in the range or not.
+    for (const spec of [`127.0.0.1:${portOf(c)}:127.0.0.1:${appliance.port}`, `127.0.0.1:${await freePort()}:127.0.0.1:${appliance.port}`, `localhost:1:127.0.0.1:${appliance.port}`]) {
+      const r = reverse(e, spec);
+      expect(await r.exit, spec).toBe(255);
+      expect(r.output(), spec).toMatch(/remote port forwarding failed/);
+    }
+  });
+});
+
+describe('an endpoint killed hard', () => {
+  it('shows its agents disconnected once its lease has run out', async () => {
+    const victim = await startTunnel({ apiUrl: stack.apiUrl, token: tunnelToken, port: await freePort(), extraEnv: LEASE });
+    extra.push(victim);
+    const f = await enrollAgent('vma-rev-kill');
+    // The agent's credentials name the main endpoint; plain ssh goes to the victim instead (same api, same keys).
+    const hostKey = readFileSync(path.join(victim.dataDir, 'tunnel', 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    const knownHosts = path.join(f.dir, 'victim_known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${victim.port} ${hostKey}\n`);
+    const ssh = runSsh({ port: victim.port, key: f.key, knownHosts, args: ['-N', '127.0.0.1'] });
+    const sshdPid = Number(victim.lines().find((l) => l.msg === 'sshd started')?.pid);
+    try {
+      await waitFor(async () => (await agentRecord(f.agentId))?.tunnel.connected === true, 'the agent to show connected');
+      const tsxPid = victim.proc.child.pid ?? 0;
+      for (const pid of readFileSync(`/proc/${tsxPid}/task/${tsxPid}/children`, 'utf8').trim().split(/\s+/).map(Number)) process.kill(pid, 'SIGKILL');
+      await victim.proc.stop('SIGKILL');
+      // The lease is 5 s here, the api's reaper runs every 5 s: disconnected well within 30 s.
+      await waitFor(async () => (await agentRecord(f.agentId))?.tunnel.connected === false, 'the agent to show disconnected', 30_000);
+      const rows = await auditOf(f.agentId, 'tunnel.disconnected');
+      expect(rows[0]?.details.endpoint).toBe('lease_expired');
+    } finally {
+      ssh.child.kill();
+      await ssh.exit;
+      // The killed endpoint's sshd outlived it (as after an OOM kill); a new start would end it, this test does.
+      try {
+        process.kill(sshdPid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  });
+});
