@@ -11,7 +11,7 @@ import type { AppEnv } from '../http/context.ts';
 import { loadActiveCodes, loadLockouts, loadPending, loadSites, siteCodes } from './data.ts';
 import { parseWith } from './forms.ts';
 import { sessionCsrfToken } from './session.ts';
-import { AGENT_STATUS_FILTERS, AgentsPage } from './views/agents.tsx';
+import { AGENT_STATUS_FILTERS, AgentsPage, TUNNEL_FILTERS } from './views/agents.tsx';
 import { AuditPage } from './views/audit.tsx';
 import { CodesPage } from './views/codes.tsx';
 import { LockoutsPage } from './views/lockouts.tsx';
@@ -46,6 +46,7 @@ const AgentsQuery = v.object({
   site: v.optional(SiteCode),
   status: v.optional(v.picklist(AGENT_STATUS_FILTERS, 'is not an agent status')),
   rotate: v.optional(SiteCode),
+  tunnel: v.optional(v.picklist(TUNNEL_FILTERS, 'must be connected or disconnected')),
 });
 const AuditQuery = v.object({
   event_type: v.optional(v.pipe(v.string(), v.regex(/^[a-z_.]{1,64}$/, 'is not an event type'))),
@@ -83,14 +84,15 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       site: blankToUndefined(c.req.query('site')),
       status: blankToUndefined(c.req.query('status')),
       rotate: blankToUndefined(c.req.query('rotate')),
+      tunnel: blankToUndefined(c.req.query('tunnel')),
     });
-    const [all, sites] = await Promise.all([listAllAgents(deps, q.status), listAllSites(deps)]);
+    const [all, sites] = await Promise.all([listAllAgents(deps, q.status, q.tunnel), listAllSites(deps)]);
     const items = q.site ? all.items.filter((a) => a.site_code === q.site) : all.items;
     // The hint names only a real auto site: the query can pick one, never invent one.
     const rotateHint = q.rotate && sites.items.some((s) => s.site_code === q.rotate && s.policy === 'auto') ? q.rotate : null;
     return sendPage(
       c,
-      <AgentsPage {...f} items={items} sites={sites.items.map((s) => s.site_code)} filter={{ site: q.site, status: q.status }} rotateHint={rotateHint} />,
+      <AgentsPage {...f} items={items} sites={sites.items.map((s) => s.site_code)} filter={{ site: q.site, status: q.status, tunnel: q.tunnel }} rotateHint={rotateHint} />,
     );
   });
 

@@ -8,24 +8,37 @@ import { resolveIdPrefix } from '../id-prefix.ts';
 export const agentsListCommand: Command = {
   path: ['agents', 'list'],
   positionals: [],
-  options: { status: { type: 'string' } },
-  synopsis: '[--status active|revoked|pending_confirmation]',
+  options: { status: { type: 'string' }, tunnel: { type: 'string' } },
+  synopsis: '[--status active|revoked|pending_confirmation] [--tunnel connected|disconnected]',
   summary: 'list enrolled agents',
-  details: `  --status STATUS   one of: ${AGENT_STATUSES.join(', ')}`,
+  details: `  --status STATUS   one of: ${AGENT_STATUSES.join(', ')}\n  --tunnel STATE    connected (an SSH session on any tunnel endpoint now) or disconnected`,
   run: async (ctx) => {
     const status = choiceFlag(ctx.values, 'status', AGENT_STATUSES, agentsListCommand);
-    const page = await ctx.admin().get<Page<AgentView>>('/api/v1/admin/agents', { status });
+    const tunnel = choiceFlag(ctx.values, 'tunnel', ['connected', 'disconnected'] as const, agentsListCommand);
+    const page = await ctx.admin().get<Page<AgentView>>('/api/v1/admin/agents', { status, tunnel });
     emitTable<AgentView>(ctx, page, status ? `no ${status} agents` : 'no agents', [
       { header: 'id', value: (a) => a.id },
       { header: 'site', value: (a) => a.site_code },
       { header: 'hostname', value: (a) => a.hostname, max: 40 },
       { header: 'status', value: (a) => a.status },
+      { header: 'tunnel', value: (a) => tunnelText(ctx, a.tunnel) },
       { header: 'fingerprint', value: (a) => a.fingerprint },
       { header: 'created', value: (a) => timeOf(ctx, a.created_at) },
       { header: 'last seen', value: (a) => timeOf(ctx, a.last_seen_at) ?? 'never' },
     ]);
   },
 };
+
+/** Issue 21: `connected since … from …, port N`, or `disconnected` with the same details of the last session. */
+const tunnelText = (ctx: Parameters<typeof timeOf>[0], t: AgentView['tunnel']): string =>
+  [
+    t.connected ? 'connected' : 'disconnected',
+    t.since ? `since ${timeOf(ctx, t.since)}` : 'never',
+    t.source_ip ? `from ${t.source_ip}` : null,
+    t.remote_port !== null ? `port ${t.remote_port}` : null,
+  ]
+    .filter(Boolean)
+    .join(' ');
 
 /**
  * Issue 18: on an `auto` site the revoked machine may have carried the site's

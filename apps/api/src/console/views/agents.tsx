@@ -6,6 +6,27 @@ import { Badge, CsrfField, DataTable, Empty, Fingerprint, Layout, Time, type Pag
 export type AgentItem = Agent;
 
 export const AGENT_STATUS_FILTERS = ['active', 'pending_confirmation', 'revoked'] as const;
+export const TUNNEL_FILTERS = ['connected', 'disconnected'] as const;
+
+/** Issue 21: is the appliance's tunnel up now, since when, from where, and its reverse port on the endpoint. */
+const TunnelCell = ({ t }: { t: AgentItem['tunnel'] }) => (
+  <>
+    <Badge value={t.connected ? 'connected' : 'disconnected'} />
+    {t.since ? (
+      <div class="muted small">
+        since <Time iso={t.since} />
+      </div>
+    ) : (
+      <div class="muted small">never connected</div>
+    )}
+    {t.source_ip ? <div class="muted small">from {t.source_ip}</div> : null}
+    {t.remote_port !== null ? (
+      <div class="muted small">
+        remote port <code>{t.remote_port}</code>
+      </div>
+    ) : null}
+  </>
+);
 
 /**
  * Issue 18: after revoking an agent of an `auto` site. The machine may have
@@ -36,7 +57,7 @@ export const AgentsPage = (
   props: Omit<PageFrame, 'children' | 'title' | 'active'> & {
     items: AgentItem[];
     sites: string[];
-    filter: { site?: string; status?: string };
+    filter: { site?: string; status?: string; tunnel?: string };
     canAct: boolean;
     /** An auto site whose agent was just revoked. */
     rotateHint?: string | null;
@@ -67,6 +88,17 @@ export const AgentsPage = (
           ))}
         </select>
       </div>
+      <div class="field">
+        <label for="agents-tunnel">Tunnel</label>
+        <select id="agents-tunnel" name="tunnel">
+          <option value="">Any</option>
+          {TUNNEL_FILTERS.map((s) => (
+            <option value={s} selected={s === props.filter.tunnel}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
       <div class="field field-submit">
         <button type="submit" class="btn">
           Filter
@@ -76,7 +108,7 @@ export const AgentsPage = (
     {props.items.length === 0 ? (
       <Empty title="No agents match." hint="Agents appear here once an enrollment is approved." />
     ) : (
-      <DataTable columns={['Hostname', 'Site', 'Status', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
+      <DataTable columns={['Hostname', 'Site', 'Status', 'Tunnel', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
         {props.items.map((a) => (
           <tr data-id={a.id}>
             <td data-label="Hostname">
@@ -89,6 +121,9 @@ export const AgentsPage = (
             <td data-label="Site">{a.site_code}</td>
             <td data-label="Status">
               <Badge value={a.status} />
+            </td>
+            <td data-label="Tunnel">
+              <TunnelCell t={a.tunnel} />
             </td>
             <td data-label="Fingerprint">
               <Fingerprint value={a.fingerprint} />
