@@ -30,6 +30,19 @@ const extra: TunnelEndpoint[] = [];
 const FIRST = 30000 + Math.floor(Math.random() * 9000);
 const LAST = FIRST + 2;
 const LEASE = { TUNNEL_LEASE_SECONDS: '5', TUNNEL_METRICS_PORT: '0' };
+let metricsPort: number;
+
+/** One Prometheus scrape: `name{labels}` → value. */
+const scrape = async (url: string): Promise<Map<string, number>> => {
+  const text = await (await fetch(url)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$/.exec(line);
+    if (m?.[1] && m[2]) out.set(m[1], Number(m[2]));
+  }
+  return out;
+};
+const tunnelMetrics = () => scrape(`http://127.0.0.1:${metricsPort}/metrics`);
 
 const enrollAgent = (name: string): Promise<Enrolled> => enrollTunnelAgent({ edgeUrl: stack.edgeUrl, site, enrollmentKey, pin }, name);
 const forwardsOf = (a: Enrolled) => (a.credentials.ssh as unknown as { remote_forwards: Array<{ listen: string; to: string }> }).remote_forwards;
@@ -70,7 +83,8 @@ beforeAll(async () => {
   });
   pin = opensslPin(stack.certSha256 ?? '');
   tunnelToken = await createTunnelOperator(stack.admin);
-  tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: tunnelToken, port: tunnelPort, extraEnv: LEASE });
+  metricsPort = await freePort();
+  tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: tunnelToken, port: tunnelPort, extraEnv: { ...LEASE, TUNNEL_METRICS_PORT: String(metricsPort) } });
   site = await createSite(stack, 'auto');
   enrollmentKey = await rotateEnrollmentKey(stack, site);
 }, 120_000);
@@ -111,6 +125,14 @@ describe('one reverse port per agent', () => {
       expect(rec?.tunnel).toMatchObject({ connected: true, source_ip: '127.0.0.1', remote_port: portOf(a) });
       expect(new Date(rec?.tunnel.since ?? '').getTime()).not.toBeNaN();
       expect(await auditOf(a.agentId, 'tunnel.connected')).toHaveLength(1);
+      // Metrics follow too: the endpoint's live sessions and lookups, the api's connected agents per site.
+      await waitFor(async () => (await agentRecord(b.agentId))?.tunnel.connected === true, 'B to show connected');
+      const m = await tunnelMetrics();
+      expect(m.get('tunnel_sessions_live')).toBe(2);
+      expect(m.get('tunnel_sessions_opened_total')).toBe(2);
+      expect(m.get('tunnel_key_lookup_duration_seconds_count')).toBeGreaterThanOrEqual(2);
+      expect(m.get('tunnel_key_lookup_errors_total')).toBe(0);
+      expect((await scrape(stack.apiMetricsUrl)).get(`api_tunnel_connected_agents{site_code="${site}"}`)).toBe(2);
     } finally {
       ssh.child.kill();
       other.child.kill();
@@ -118,6 +140,10 @@ describe('one reverse port per agent', () => {
     }
     await waitFor(async () => (await agentRecord(a.agentId))?.tunnel.connected === false, 'A to show disconnected');
     expect(await auditOf(a.agentId, 'tunnel.disconnected')).toHaveLength(1);
+    const m = await tunnelMetrics();
+    expect(m.get('tunnel_sessions_live')).toBe(0);
+    expect(m.get('tunnel_sessions_closed_total{reason="disconnected"}')).toBe(2);
+    await waitFor(async () => !(await scrape(stack.apiMetricsUrl)).has(`api_tunnel_connected_agents{site_code="${site}"}`), 'the api to count no connected agent');
   });
 
   it("refuses another port, another address, 0.0.0.0, a neighbour's port and a port the server picks", async () => {
@@ -142,6 +168,8 @@ describe('one reverse port per agent', () => {
   it('cuts a live -R session within 10 s of revocation and frees the port', async () => {
     const ssh = reverse(a, `127.0.0.1:${portOf(a)}:127.0.0.1:${appliance.port}`);
     await waitFor(async () => (await echoThrough(portOf(a))).got !== null, 'the reverse forward to carry data');
+    // Counted open (the record says so) before it is revoked, so its end is a close, not a refusal.
+    await waitFor(async () => (await agentRecord(a.agentId))?.tunnel.connected === true, 'A to show connected');
     expect((await stack.admin('POST', `/api/v1/admin/agents/${a.agentId}/revoke`, { reason: 'test' })).status).toBe(200);
     const started = Date.now();
     const code = await Promise.race([ssh.exit, new Promise<'still up'>((r) => setTimeout(() => r('still up'), 10_000))]);
@@ -149,9 +177,15 @@ describe('one reverse port per agent', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     await waitFor(async () => !(await listening(portOf(a))), 'the listener on its port to go');
     expect((await agentRecord(a.agentId))?.tunnel.remote_port).toBeNull();
+    // Counted once the cut has finished (the client may exit before the endpoint has waited out its processes).
+    await waitFor(async () => (await tunnelMetrics()).get('tunnel_sessions_closed_total{reason="revoked"}') === 1, 'the cut to be counted');
+    // Its key is refused from now on, and counted so.
+    const again = reverse(a, `127.0.0.1:${portOf(a)}:127.0.0.1:${appliance.port}`);
+    expect(await again.exit).toBe(255);
+    expect((await tunnelMetrics()).get('tunnel_sessions_denied_total{reason="inactive_agent"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('approves without a reverse forward once the range is exhausted; that key may listen nowhere', async () => {
+  it('approves without a reverse forward once the range is exhausted; that key may listen nowhere', { timeout: 90_000 }, async () => {
     // A's port is free again: C and D take the two free ports, E finds none.
     const c = await enrollAgent('vma-rev-c');
     const d = await enrollAgent('vma-rev-d');
@@ -168,8 +202,17 @@ describe('one reverse port per agent', () => {
   });
 });
 
+describe('endpoint metrics', () => {
+  it('count sshd restarts', async () => {
+    const sshdPid = Number([...tunnel.lines()].reverse().find((l) => l.msg === 'sshd started')?.pid);
+    process.kill(sshdPid, 'SIGKILL');
+    await waitFor(async () => (await tunnelMetrics()).get('tunnel_sshd_restarts_total') === 1, 'the restart to be counted');
+    await waitFor(() => tunnel.lines().filter((l) => l.msg === 'sshd listening').length >= 2, 'sshd to listen again');
+  });
+});
+
 describe('an endpoint killed hard', () => {
-  it('shows its agents disconnected once its lease has run out', async () => {
+  it('shows its agents disconnected once its lease has run out', { timeout: 90_000 }, async () => {
     const victim = await startTunnel({ apiUrl: stack.apiUrl, token: tunnelToken, port: await freePort(), extraEnv: LEASE });
     extra.push(victim);
     const f = await enrollAgent('vma-rev-kill');

@@ -38,6 +38,7 @@ const spawnTunnel = async (env: Record<string, string>): Promise<ManagedProcess>
     AIRLOCK_DATA_DIR: dataDir,
     TUNNEL_HELPER_DIR: helper,
     TUNNEL_KEYS_SOCKET: socket,
+    TUNNEL_METRICS_PORT: '0',
     ...env,
   });
 };

@@ -83,6 +83,8 @@ export const startKeysService = async (o: {
   api: TunnelApi;
   reporter: Reporter;
   log: LogFn;
+  /** Seconds one api lookup took (the metrics' histogram). */
+  observeLookup?: (seconds: number) => void;
 }): Promise<KeysService> => {
   const { config, api, reporter, log } = o;
   const book = new AuthorisationBook();
@@ -109,10 +111,13 @@ export const startKeysService = async (o: {
       return 'deny';
     }
     let res;
+    const asked = performance.now();
     try {
       res = await api.authorizedKeys({ fingerprint, keyType, key });
+      o.observeLookup?.((performance.now() - asked) / 1000);
     } catch (err) {
       c.keys_failed++;
+      c.keys_lookup_errors++;
       log('warn', 'keys lookup failed; refused', { reason: err instanceof Error ? err.message : 'unknown' });
       return 'deny';
     }

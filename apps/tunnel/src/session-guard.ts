@@ -69,6 +69,7 @@ export const createSessionGuard = (o: {
     if (!t) return;
     tracked.delete(key);
     c.sessions_closed++;
+    reporter.closedByReason[reason] = (reporter.closedByReason[reason] ?? 0) + 1;
     log('info', 'tunnel closed', { agent_id: t.openedFor[0] ?? null, source_ip: t.sourceIp, reason });
     for (const agentId of t.openedFor) {
       await reporter.report({ event: 'closed', fingerprint: t.fingerprint, agent_id: agentId, source_ip: t.sourceIp, source_port: t.port, reason });
