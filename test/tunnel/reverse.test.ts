@@ -20,6 +20,10 @@ let stack: Stack;
 let tunnel: TunnelEndpoint;
 /** The appliance's own API, as the agent's side sees it (the -R target). */
 let appliance: Awaited<ReturnType<typeof startEcho>>;
+/** The management service the agent's -L reaches (permit_open). */
+let mgmt: Awaited<ReturnType<typeof startEcho>>;
+let a: Enrolled;
+let b: Enrolled;
 let tunnelPort: number;
 let tunnelToken: string;
 let site: string;
@@ -70,12 +74,13 @@ const listening = (port: number) =>
 beforeAll(async () => {
   ensureAccounts();
   appliance = await startEcho();
+  mgmt = await startEcho();
   tunnelPort = await freePort();
   stack = await startStack({
     tls: true,
     apiEnv: {
       AIRLOCK_SSH_ENDPOINT: `127.0.0.1:${tunnelPort}`,
-      AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809',
+      AIRLOCK_SSH_PERMIT_OPEN: `127.0.0.1:${mgmt.port}`,
       AIRLOCK_SSH_REMOTE_TARGET: `127.0.0.1:${appliance.port}`,
       AIRLOCK_SSH_REMOTE_PORTS: `${FIRST}-${LAST}`,
       AIRLOCK_POLL_INTERVAL_SECONDS: '1',
@@ -98,13 +103,11 @@ afterAll(async () => {
   if (tunnel) cleanupTunnelDirs(tunnel);
   await stack?.stop();
   appliance?.close();
+  mgmt?.close();
   await removeTempDirs();
 });
 
 describe('one reverse port per agent', () => {
-  let a: Enrolled;
-  let b: Enrolled;
-
   it("lets management software on the endpoint host reach the appliance's server through 127.0.0.1:{port}", async () => {
     a = await enrollAgent('vma-rev-a');
     b = await enrollAgent('vma-rev-b');
@@ -198,6 +201,40 @@ describe('one reverse port per agent', () => {
       const r = reverse(e, spec);
       expect(await r.exit, spec).toBe(255);
       expect(r.output(), spec).toMatch(/remote port forwarding failed/);
+    }
+  });
+});
+
+describe('airlock-agent tunnel', () => {
+  it('asks for its -L and its -R, reports them in status --json, and reconnects when a forward stops answering', { timeout: 120_000 }, async () => {
+    const lp = await freePort();
+    const agent = runAgent(['tunnel', '--state-dir', b.dir, '--forward', `${lp}=127.0.0.1:${mgmt.port}`, '--max-backoff', '2', '--keepalive', '5', '--health-interval', '1']);
+    try {
+      await agent.waitFor(/airlock-agent tunnel: up/);
+      // Both directions: the appliance reaches management, management reaches the appliance.
+      await waitFor(async () => (await echoThrough(lp)).got !== null, 'the -L forward');
+      await waitFor(async () => (await echoThrough(portOf(b))).got !== null, 'the -R forward');
+      const status = async () => {
+        const run = runAgent(['status', '--state-dir', b.dir, '--json']);
+        expect(await run.exit).toBe(0);
+        return JSON.parse(run.stdout()) as { tunnel: { state: string; forwards: { local: string[]; remote: string[] }; health: { ok: boolean | null; failures: number } } };
+      };
+      const up = await waitFor(async () => {
+        const s = await status();
+        return s.tunnel.health?.ok === true ? s : null;
+      }, 'a passing health check');
+      expect(up.tunnel.state).toBe('up');
+      expect(up.tunnel.forwards).toEqual({ local: [`127.0.0.1:${lp}:127.0.0.1:${mgmt.port}`], remote: [`127.0.0.1:${portOf(b)} -> 127.0.0.1:${appliance.port}`] });
+
+      // The management service stops answering: three failed checks, then a new connection.
+      mgmt.close();
+      await agent.waitFor(/did not answer 3 health checks in a row; reconnecting/);
+      expect(agent.stderr()).toContain('health check failed (3/3)');
+      const downCount = (agent.stderr().match(/airlock-agent tunnel: up/g) ?? []).length;
+      await waitFor(() => (agent.stderr().match(/airlock-agent tunnel: up/g) ?? []).length > downCount, 'the agent to reconnect', 60_000);
+    } finally {
+      agent.child.kill('SIGTERM');
+      expect(await agent.exit).toBe(0);
     }
   });
 });
