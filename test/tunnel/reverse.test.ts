@@ -7,7 +7,8 @@
  * tunnel-e2e covers the demux).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -236,6 +237,56 @@ describe('airlock-agent tunnel', () => {
       agent.child.kill('SIGTERM');
       expect(await agent.exit).toBe(0);
     }
+  });
+});
+
+describe('airlock-agent enroll starts the tunnel itself', () => {
+  /** A stand-in systemctl on PATH (no systemd runs here): answers as told and logs every call. */
+  const standIn = (o: { running: string; execStart: (dir: string) => string }) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airlock-systemctl-'));
+    const log = path.join(dir, 'calls.log');
+    writeFileSync(
+      path.join(dir, 'systemctl'),
+      `#!/bin/sh
+echo "$*" >> ${log}
+case "$1" in
+  is-system-running) echo ${o.running}; [ ${o.running} = running ] ;;
+  show) echo "${o.execStart('$STATE_DIR')}" ;;
+  enable) exit 0 ;;
+  *) exit 1 ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+    return { bin: dir, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []) };
+  };
+  const enroll = async (bin: string, extraEnv: Record<string, string> = {}) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'airlock-agent-unit-'));
+    const run = runAgent(
+      ['enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', dir, '--pin', pin, '--name', `vma-unit-${randomBytes(3).toString('hex')}`, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
+      { AIRLOCK_ENROLLMENT_KEY: enrollmentKey, PATH: `${bin}:${process.env.PATH ?? ''}`, STATE_DIR: dir, ...extraEnv },
+    );
+    expect(await run.exit).toBe(0);
+    return { dir, out: run.stdout() + run.stderr() };
+  };
+
+  it('enables and starts airlock-agent-tunnel.service as root under systemd, when the unit runs this state directory', async () => {
+    const s = standIn({ running: 'running', execStart: (d) => `{ path=/usr/local/bin/airlock-agent ; argv[]=/usr/local/bin/airlock-agent tunnel --state-dir ${d} ; ignore_errors=no }` });
+    const { out } = await enroll(s.bin);
+    expect(s.calls()).toEqual(['is-system-running', 'show -p ExecStart --value airlock-agent-tunnel.service', 'enable --now airlock-agent-tunnel.service']);
+    expect(out).toContain('Tunnel service airlock-agent-tunnel.service enabled and started');
+  });
+
+  it('prints the exact command instead when not under systemd, or when the unit serves another state directory', async () => {
+    const offline = standIn({ running: 'offline', execStart: () => '' });
+    const first = await enroll(offline.bin);
+    expect(offline.calls()).toEqual(['is-system-running']);
+    expect(first.out).toContain(`Start the tunnel with: airlock-agent tunnel --state-dir ${first.dir}`);
+    const elsewhere = standIn({ running: 'running', execStart: () => '{ argv[]=/usr/local/bin/airlock-agent tunnel --state-dir /var/lib/airlock-agent ; }' });
+    const second = await enroll(elsewhere.bin);
+    expect(elsewhere.calls()).not.toContain('enable --now airlock-agent-tunnel.service');
+    expect(second.out).toContain(`airlock-agent-tunnel.service is not installed for ${second.dir}`);
+    expect(second.out).toContain(`or start the tunnel with: airlock-agent tunnel --state-dir ${second.dir}`);
   });
 });
 

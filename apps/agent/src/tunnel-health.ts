@@ -10,7 +10,7 @@
 import * as net from 'node:net';
 
 /** True when 127.0.0.1:port accepts and the connection is not closed within `windowMs` (data counts as an answer). */
-export const probeForward = (port: number, windowMs = 1500, timeoutMs = 5000): Promise<boolean> =>
+const probeForward = (port: number, windowMs = 1500, timeoutMs = 5000): Promise<boolean> =>
   new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1' });
     let done = false;
