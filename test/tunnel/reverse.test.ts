@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '@airlock/testing';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent } from '../agent/support.ts';
+import { createSite, opensslPin, removeTempDirs, rotateEnrollmentKey, runAgent, runShellClient } from '../agent/support.ts';
 import { cleanupTunnelDirs, createTunnelOperator, echoThrough, enrollTunnelAgent, ensureAccounts, runSsh, startEcho, startTunnel, type Enrolled, type TunnelEndpoint } from './support.ts';
 
 let stack: Stack;
@@ -260,19 +260,20 @@ esac
     );
     return { bin: dir, calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []) };
   };
-  const enroll = async (bin: string, extraEnv: Record<string, string> = {}) => {
+  const enroll = async (bin: string, client: 'agent' | 'shell' = 'agent') => {
     const dir = mkdtempSync(path.join(tmpdir(), 'airlock-agent-unit-'));
-    const run = runAgent(
-      ['enroll', '--server', stack.edgeUrl, '--site', site, '--state-dir', dir, '--pin', pin, '--name', `vma-unit-${randomBytes(3).toString('hex')}`, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
-      { AIRLOCK_ENROLLMENT_KEY: enrollmentKey, PATH: `${bin}:${process.env.PATH ?? ''}`, STATE_DIR: dir, ...extraEnv },
+    const start = client === 'agent' ? (args: string[], env: Record<string, string>) => runAgent(['enroll', ...args], env) : runShellClient;
+    const run = start(
+      ['--server', stack.edgeUrl, '--site', site, '--state-dir', dir, '--pin', pin, '--name', `vma-unit-${randomBytes(3).toString('hex')}`, '--machine-uid', `vm-${randomBytes(6).toString('hex')}`],
+      { AIRLOCK_ENROLLMENT_KEY: enrollmentKey, PATH: `${bin}:${process.env.PATH ?? ''}`, STATE_DIR: dir },
     );
     expect(await run.exit).toBe(0);
     return { dir, out: run.stdout() + run.stderr() };
   };
 
-  it('enables and starts airlock-agent-tunnel.service as root under systemd, when the unit runs this state directory', async () => {
+  it.each(['agent', 'shell'] as const)('%s: enables and starts airlock-agent-tunnel.service as root under systemd, when the unit runs this state directory', async (client) => {
     const s = standIn({ running: 'running', execStart: (d) => `{ path=/usr/local/bin/airlock-agent ; argv[]=/usr/local/bin/airlock-agent tunnel --state-dir ${d} ; ignore_errors=no }` });
-    const { out } = await enroll(s.bin);
+    const { out } = await enroll(s.bin, client);
     expect(s.calls()).toEqual(['is-system-running', 'show -p ExecStart --value airlock-agent-tunnel.service', 'enable --now airlock-agent-tunnel.service']);
     expect(out).toContain('Tunnel service airlock-agent-tunnel.service enabled and started');
   });
