@@ -18,6 +18,8 @@
  *    max RSS and wall per call of the Perl client next to the Node helper it
  *    replaced (issue 18; target: Perl ≤ 20 ms CPU per call). Needs root and
  *    the airlock-keys account, as the tunnel does.
+ * 5. The tunnel's key lookup at the api (apps/api/bench/tunnel-lookup-bench.ts):
+ *    p50/p99 of the authorized-keys route at 10k and 1M agents (issue 21).
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { runApiBench, printApiBench } from '../apps/api/bench/api-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
+import { printTunnelLookupBench, runTunnelLookupBench } from '../apps/api/bench/tunnel-lookup-bench.ts';
 import { createTestDatabase, freePort, spawnManaged, type TestDatabase, waitForHttp } from '@airlock/testing';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
@@ -142,6 +145,11 @@ const main = async () => {
     keysPass = keys.perl.cpu_ms <= 20;
     process.stdout.write(`keys helper target (Perl ≤ 20 ms CPU per call) ${keysPass ? 'met' : 'NOT met'}\n`);
   }
+  // Issue 21: the lookup sshd waits on for every login, at 10k and 1M agents (reported, no target).
+  process.stdout.write('\ntunnel key lookup at the api (authorized-keys route, one at a time as sshd asks)...\n');
+  const lookups = await runTunnelLookupBench();
+  printTunnelLookupBench(lookups);
+  writeFileSync('bench-results/tunnel-key-lookup.json', JSON.stringify({ results: lookups, at: new Date().toISOString() }, null, 2));
   process.exitCode = edge.pass && sbsPass && apiBench.pass && keysPass ? 0 : 1;
 };
 

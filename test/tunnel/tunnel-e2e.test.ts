@@ -87,6 +87,8 @@ describe('through the edge port, with TLS on', () => {
       user: 'airlock',
       known_hosts: `[127.0.0.1]:${edgePort} ${hostKey}\n`,
       permit_open: [`127.0.0.1:${echo.port}`],
+      // Issue 21: no AIRLOCK_SSH_REMOTE_TARGET on this stack, so no reverse forward.
+      remote_forwards: [],
     });
   });
 
