@@ -26,10 +26,12 @@
  *    max RSS and wall per call of the Perl client next to the Node helper it
  *    replaced (issue 18; target: Perl ≤ 20 ms CPU per call). Needs root and
  *    the airlock-keys account, as the tunnel does.
+ * 5. The tunnel's key lookup at the api (apps/api/bench/tunnel-lookup-bench.ts):
+ *    p50/p99 of the authorized-keys route at 10k and 1M agents (issue 21).
  *
  * `pnpm bench --quick` (or BENCH_QUICK=1): a run of a few minutes: short crypto,
  * no autocannon edge bench, the side-by-side in one 3 s round without the
- * cluster parties, the api bench in one round, no webhooks bench, no keys helper.
+ * cluster parties, the api bench in one round, no webhooks bench, no keys helper, no tunnel key lookup.
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +46,7 @@ import { runFleetBench } from '../apps/api/bench/fleet-bench.ts';
 import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
+import { printTunnelLookupBench, runTunnelLookupBench } from '../apps/api/bench/tunnel-lookup-bench.ts';
 import { createTestDatabase, freePort, spawnManaged, type TestDatabase, waitForHttp } from '@airlock/testing';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
@@ -172,6 +175,14 @@ const main = async () => {
     printKeysHelperBench(keys);
     keysPass = keys.perl.cpu_ms <= 20;
     process.stdout.write(`keys helper target (Perl ≤ 20 ms CPU per call) ${keysPass ? 'met' : 'NOT met'}\n`);
+  }
+  // Issue 21: the lookup sshd waits on for every login, at 10k and 1M agents (reported, no target).
+  process.stdout.write('\ntunnel key lookup at the api (authorized-keys route, one at a time as sshd asks)...\n');
+  if (QUICK) process.stdout.write('  skipped in quick mode\n');
+  else {
+    const lookups = await runTunnelLookupBench();
+    printTunnelLookupBench(lookups);
+    writeFileSync('bench-results/tunnel-key-lookup.json', JSON.stringify({ results: lookups, at: new Date().toISOString() }, null, 2));
   }
   // Issue 22: list reads at a small and a large seeded fleet, p99 large ÷ small (reported, never a pass/fail).
   // Seeding takes minutes (hours at full size): FLEET_BENCH=1 runs it; FLEET_BENCH_SCALES picks the sizes.

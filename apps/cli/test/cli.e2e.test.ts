@@ -249,11 +249,15 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
       'vma-01',
       'active',
       '-',
+      // Issue 21: the tunnel column (no endpoint has seen it yet, no reverse port configured).
+      'disconnected never',
       agentFingerprint,
       expect.stringMatching(/Z \((just now|\d+s ago)\)$/),
       // Approval counts as the agent's first sighting.
       expect.stringMatching(/Z \((just now|\d+s ago)\)$/),
     ]);
+    expect((await run(['agents', 'list', '--tunnel', 'connected'])).stdout).toBe('no agents\n');
+    expect((await run(['agents', 'list', '--tunnel', 'maybe'])).code).toBe(2);
     const again = await run(['approve', enrollmentId]);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe('error: invalid_state: Cannot approve an enrollment that is approved\n');

@@ -235,7 +235,8 @@ export const cancelUncollectedEnrollments = async (db: Executor, agentId: string
 export const revokeAgent = async (db: Executor, id: string, by: string, reason: string | null, now: Date) => {
   await db
     .update(agents)
-    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason })
+    // Its reverse port is freed with it (issue 21): the endpoint refuses its key from now on anyway.
+    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason, remotePort: null })
     .where(eq(agents.id, id));
   return revokeAgentKeys(db, id, now);
 };
