@@ -51,6 +51,8 @@ Options:
   --machine-uid UID     zero-touch only; default: a hash of /etc/machine-id and
                         /sys/class/dmi/id/product_uuid (the raw ids never leave)
   --name NAME           host name to enroll as (default: this machine's)
+  --label KEY=VALUE     a label for the agent record (company, site, department,
+                        device_type, tags...); repeat for several (up to 16)
   --state-dir DIR       default /var/lib/airlock-agent as root, else
                         \$XDG_STATE_HOME/airlock-agent or ~/.local/state/airlock-agent
   --ca-file FILE        trust this CA (PEM) in addition to the system CAs
@@ -263,11 +265,27 @@ state_str() {
 # ---------------------------------------------------------------- arguments
 
 SERVER='' SITE='' CODE='' ENROLLMENT_KEY='' MACHINE_UID='' NAME='' STATE_DIR='' CA_FILE='' PIN=''
+LABELS_JSON='' LABEL_COUNT=0
 INSECURE=0 FORCE=0 RESUME=0 TIMEOUT_S=1800 TIMEOUT_SET=0 NO_TLS=0
 
 need_value() {
   [ $# -ge 2 ] || die_usage "$1 needs a value"
   case $2 in --*) die_usage "$1 needs a value" ;; esac
+}
+
+# add_label KEY=VALUE (as airlock-agent takes it): one more "key": "value" pair for the enroll's labels
+# (issue 22). The key as the api takes it; the value printable ASCII without
+# " or \, so it goes into the JSON as is.
+add_label() {
+  key=${1%%=*}
+  value=${1#*=}
+  [ "$key" != "$1" ] || die_usage "--label must be KEY=VALUE, got \"$1\""
+  is_match '[a-z0-9_.-]{1,32}' "$key" || die_usage '--label keys must be 1-32 characters of a-z 0-9 _ . -'
+  is_match '[] !#-[^-~]{0,128}' "$value" || die_usage '--label values must be at most 128 printable characters, without " or \\'
+  case $key in __proto__ | constructor | prototype) die_usage "--label key $key is reserved" ;; esac
+  LABEL_COUNT=$((LABEL_COUNT + 1))
+  [ "$LABEL_COUNT" -le 16 ] || die_usage 'at most 16 --label'
+  LABELS_JSON="$LABELS_JSON${LABELS_JSON:+, }\"$key\": \"$value\""
 }
 
 while [ $# -gt 0 ]; do
@@ -283,6 +301,7 @@ while [ $# -gt 0 ]; do
     --enrollment-key) need_value "$@"; ENROLLMENT_KEY=$2; shift 2 ;;
     --machine-uid) need_value "$@"; MACHINE_UID=$2; shift 2 ;;
     --name) need_value "$@"; NAME=$2; shift 2 ;;
+    --label) need_value "$@"; add_label "$2"; shift 2 ;;
     --state-dir) need_value "$@"; STATE_DIR=$2; shift 2 ;;
     --ca-file) need_value "$@"; CA_FILE=$2; shift 2 ;;
     --pin) need_value "$@"; PIN=$2; shift 2 ;;
@@ -1087,6 +1106,7 @@ VERIFY_STATUS=
   printf '{"site_code": "%s", "public_key": "%s", "hostname": "%s", "agent_version": "%s"' "$SITE" "$PUBLIC_LINE" "$NAME" "$VERSION"
   if [ "$METHOD" = pairing_code ]; then printf ', "pairing_code": "%s"' "$CODE"; else printf ', "enrollment_key": "%s"' "$ENROLLMENT_KEY"; fi
   if [ -n "$MACHINE_UID" ]; then printf ', "machine_uid": "%s"' "$MACHINE_UID"; fi
+  if [ -n "$LABELS_JSON" ]; then printf ', "labels": {%s}' "$LABELS_JSON"; fi
 } >"$WORK/enroll.head"
 { cat "$WORK/enroll.head"; printf '}'; } >"$WORK/enroll.json"
 if [ "$NO_TLS" = 0 ]; then
