@@ -293,6 +293,8 @@ add_label() {
   case $1 in *=*) ;; *) die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\"" ;; esac
   lkey=${1%%=*} lval=${1#*=}
   is_match '[a-z0-9_.-]{1,32}' "$lkey" || die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\""
+  # JSON.parse would make these the object's own prototype keys; the api refuses them too.
+  case $lkey in __proto__ | constructor | prototype) die_usage "--label key $lkey is reserved" ;; esac
   case $lval in *[![:print:]]*) die_usage "--label $lkey: value must be at most 128 printable characters" ;; esac
   [ "${#lval}" -le 128 ] || die_usage "--label $lkey: value must be at most 128 printable characters"
   LABEL_COUNT=$((LABEL_COUNT + 1))
