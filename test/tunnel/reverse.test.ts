@@ -213,8 +213,10 @@ describe('airlock-agent tunnel', () => {
     try {
       await agent.waitFor(/airlock-agent tunnel: up/);
       // Both directions: the appliance reaches management, management reaches the appliance.
-      await waitFor(async () => (await echoThrough(lp)).got !== null, 'the -L forward');
-      await waitFor(async () => (await echoThrough(portOf(b))).got !== null, 'the -R forward');
+      // Roomier than waitFor's 15 s: on a loaded 2-core CI machine the first login's key lookups (sshd → keys
+      // service → api) and the first health checks can take that long; alone it is about a second.
+      await waitFor(async () => (await echoThrough(lp)).got !== null, 'the -L forward', 45_000);
+      await waitFor(async () => (await echoThrough(portOf(b))).got !== null, 'the -R forward', 45_000);
       const status = async () => {
         const run = runAgent(['status', '--state-dir', b.dir, '--json']);
         expect(await run.exit).toBe(0);
