@@ -54,14 +54,14 @@ const summary = (samples: number[]): Way => {
 };
 
 /** Spawn `ssh -N -L` against `port`; milliseconds until a round trip through the forward comes back intact. */
-const forwardReady = async (port: number, knownHosts: string, agent: Enrolled, echoPort: number): Promise<number> => {
+const forwardReady = async (way: string, port: number, knownHosts: string, agent: Enrolled, echoPort: number): Promise<number> => {
   const local = await freePort();
   const started = performance.now();
   const ssh = runSsh({ port, key: agent.key, knownHosts, args: ['-N', '-o', 'ExitOnForwardFailure=yes', '-L', `127.0.0.1:${local}:127.0.0.1:${echoPort}`, '127.0.0.1'] });
   try {
     for (;;) {
-      if (ssh.child.exitCode !== null) throw new Error(`ssh exited ${ssh.child.exitCode} before the forward was ready:\n${ssh.output()}`);
-      if (performance.now() - started > 30_000) throw new Error(`no forward within 30 s:\n${ssh.output()}`);
+      if (ssh.child.exitCode !== null) throw new Error(`${way}: ssh exited ${ssh.child.exitCode} before the forward was ready:\n${ssh.output()}`);
+      if (performance.now() - started > 30_000) throw new Error(`${way}: no forward within 30 s:\n${ssh.output()}`);
       // Refused at once until ssh listens; then the echo answers only once the channel is open at sshd.
       const e = await echoThrough(local);
       if (e.got === e.sent) return performance.now() - started;
@@ -86,7 +86,8 @@ export const runForwardReadyBench = async (opts: { runs?: number; outFile?: stri
       tls: true,
       edgePort,
       apiEnv: { AIRLOCK_SSH_ENDPOINT: `127.0.0.1:${edgePort}`, AIRLOCK_SSH_PERMIT_OPEN: `127.0.0.1:${echo.port}` },
-      edgeEnv: { EDGE_SSH_UPSTREAM: `127.0.0.1:${tunnelPort}` },
+      // Every run comes from 127.0.0.1: the per-IP SSH rate limit (30 a minute by default) would refuse most.
+      edgeEnv: { EDGE_SSH_UPSTREAM: `127.0.0.1:${tunnelPort}`, EDGE_LIMIT_SSH_PER_MIN: '1000000' },
     });
     tunnel = await startTunnel({ apiUrl: stack.apiUrl, token: await createTunnelOperator(stack.admin), port: tunnelPort, redisUrl: REDIS_URL, redisPrefix: stack.redisPrefix });
     const site = await createSite(stack, 'auto');
@@ -94,7 +95,7 @@ export const runForwardReadyBench = async (opts: { runs?: number; outFile?: stri
     // The issued known_hosts names the edge's port; straight to sshd, the same host key under its own port.
     const directHosts = `${agent.knownHosts}.direct`;
     writeFileSync(directHosts, agent.credentials.ssh.known_hosts.replaceAll(`[127.0.0.1]:${edgePort} `, `[127.0.0.1]:${tunnelPort} `));
-    const ways = { demux: () => forwardReady(edgePort, agent.knownHosts, agent, echo.port), direct: () => forwardReady(tunnelPort, directHosts, agent, echo.port) };
+    const ways = { demux: () => forwardReady('demux', edgePort, agent.knownHosts, agent, echo.port), direct: () => forwardReady('direct', tunnelPort, directHosts, agent, echo.port) };
     // One untimed round each way: first-use costs (page cache, the api's pools) are not the path's.
     await ways.demux();
     await ways.direct();
