@@ -28,10 +28,15 @@
  *    the airlock-keys account, as the tunnel does.
  * 5. The tunnel's key lookup at the api (apps/api/bench/tunnel-lookup-bench.ts):
  *    p50/p99 of the authorized-keys route at 10k and 1M agents (issue 21).
+ * 6. The tunnel's forward (scripts/tunnel-forward-bench.ts): time from `ssh`
+ *    start to a byte round-tripping through its -L forward, p50/p99, through
+ *    the edge's port-443 demux ÷ straight to sshd (issue 21; reported, no
+ *    target). Needs root and the tunnel's accounts, as test/tunnel does.
  *
  * `pnpm bench --quick` (or BENCH_QUICK=1): a run of a few minutes: short crypto,
  * no autocannon edge bench, the side-by-side in one 3 s round without the
- * cluster parties, the api bench in one round, no webhooks bench, no keys helper, no tunnel key lookup.
+ * cluster parties, the api bench in one round, no webhooks bench, no keys helper, no tunnel key lookup, the
+ * tunnel forward in 5 runs each way instead of 30.
  */
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +52,7 @@ import { runEdgeBench } from '../apps/edge/bench/edge-bench.ts';
 import { runSideBySide } from '../apps/edge/bench/side-by-side.ts';
 import { printKeysHelperBench, runKeysHelperBench } from '../apps/tunnel/bench/keys-helper-bench.ts';
 import { printTunnelLookupBench, runTunnelLookupBench } from '../apps/api/bench/tunnel-lookup-bench.ts';
+import { printForwardReadyBench, runForwardReadyBench } from './tunnel-forward-bench.ts';
 import { createTestDatabase, freePort, spawnManaged, type TestDatabase, waitForHttp } from '@airlock/testing';
 
 /** Runs fn repeatedly for about `ms` milliseconds; returns operations per second. */
@@ -184,6 +190,10 @@ const main = async () => {
     printTunnelLookupBench(lookups);
     writeFileSync('bench-results/tunnel-key-lookup.json', JSON.stringify({ results: lookups, at: new Date().toISOString() }, null, 2));
   }
+  // Issue 21: ssh start to forward ready, through the edge's demux and straight to sshd (reported, no target).
+  process.stdout.write('\ntunnel forward ready (ssh -N -L through the edge demux vs straight to sshd, interleaved)...\n');
+  if (process.getuid?.() !== 0) process.stdout.write('  skipped: needs root (sshd, the tunnel accounts), as the tunnel endpoint does\n');
+  else printForwardReadyBench(await runForwardReadyBench({ runs: QUICK ? 5 : 30, outFile: 'bench-results/tunnel-forward-ready.json' }));
   // Issue 22: list reads at a small and a large seeded fleet, p99 large ÷ small (reported, never a pass/fail).
   // Seeding takes minutes (hours at full size): FLEET_BENCH=1 runs it; FLEET_BENCH_SCALES picks the sizes.
   if (process.env.FLEET_BENCH === '1') {
