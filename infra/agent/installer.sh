@@ -171,11 +171,16 @@ enroll() { # enroll STATE_DIR AGENT...
 
 # The embedded configuration, written only when enrollment must wait for the
 # next boot (network down); the first-boot unit deletes it once used.
+# The --name and --machine-uid given to the installer go with it, so the
+# first-boot enrollment is the one asked for. The file is sourced as root:
+# every value is single-quoted, with a ' inside written as '\''.
+shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 write_pending() {
   (
     umask 077
     printf "AIRLOCK_SITE='%s'\nAIRLOCK_SERVER='%s'\nAIRLOCK_PIN='%s'\nAIRLOCK_KEY='%s'\nAIRLOCK_KEY_VERSION='%s'\nAIRLOCK_KEY_FINGERPRINT='%s'\n" \
       "$AIRLOCK_SITE" "$AIRLOCK_SERVER" "$AIRLOCK_PIN" "$AIRLOCK_KEY" "$AIRLOCK_KEY_VERSION" "$AIRLOCK_KEY_FINGERPRINT" >"$1/enroll.env"
+    printf 'NAME=%s\nMACHINE_UID=%s\n' "$(shq "$NAME")" "$(shq "$MACHINE_UID")" >>"$1/enroll.env"
   )
 }
 

@@ -156,6 +156,8 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
     expect(boot.code, boot.stdout + boot.stderr).toBe(0);
     expect(existsSync(pending)).toBe(false);
     expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
+    // The --machine-uid given to the installer went with the pending enrollment (not this machine's own ids).
+    expect(await readFile(path.join(STATE, 'credentials.json'), 'utf8')).toContain('installer-root-0004');
     expect(await readFile(systemctlLog, 'utf8')).toMatch(/start airlock-agent-tunnel\.service airlock-agent-renew\.timer/);
   });
 
