@@ -27,6 +27,8 @@ import * as v from 'valibot';
 import type { TlsFlags } from '../args.ts';
 import { createHttpClient } from '../http.ts';
 import { proxyFor } from '@airlock/transport';
+import { readPrivateKeyPem } from '../keys.ts';
+import { isSealed, runtimeKeyFile } from '../sealed.ts';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { ExitCode } from '../exit-codes.ts';
@@ -207,7 +209,24 @@ const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => 
     io.err.write('airlock-agent tunnel: the credentials carry no host key for the tunnel endpoint; refusing to trust one on first use\n');
     return TunnelExit.Internal;
   }
-  const keyFile = path.resolve(opts.stateDir, creds.private_key_file);
+  // Sealed: ssh -i gets the decrypted key in a 0700 runtime directory (tmpfs under the unit), removed on exit.
+  const sealedPem = (await isSealed(paths)) ? await readPrivateKeyPem(paths) : null;
+  const runtimeKey = sealedPem !== null ? await runtimeKeyFile(sealedPem, io.env) : null;
+  try {
+    return await keepUp(opts, io, creds, ssh, runtimeKey?.file ?? path.resolve(opts.stateDir, creds.private_key_file), setState);
+  } finally {
+    await runtimeKey?.remove();
+  }
+};
+
+const keepUp = async (
+  opts: TunnelOptions,
+  io: TunnelIo,
+  creds: CredentialsState,
+  ssh: SshCredentials,
+  keyFile: string,
+  setState: (state: TunnelStateName, detail: string) => Promise<void>,
+): Promise<number> => {
   const { secretKey } = parseOpenSshPrivateKey(await readFile(keyFile, 'utf8'));
   const knownHosts = path.join(opts.stateDir, TUNNEL_KNOWN_HOSTS_FILE);
   await writeFileAtomic(knownHosts, ssh.known_hosts.endsWith('\n') ? ssh.known_hosts : `${ssh.known_hosts}\n`);
