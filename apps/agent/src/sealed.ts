@@ -69,7 +69,7 @@ const runCreds = (args: string[], input: Buffer | string): Promise<Ran> =>
 
 const encrypt = async (name: SecretName | 'airlock-probe', plain: string): Promise<Buffer> => {
   const ran = await runCreds(['encrypt', '--with-key=auto', `--name=${name}`, '-', '-'], plain);
-  if (ran.missing) throw new StateError('this state directory is sealed with systemd-creds, but systemd-creds is not installed here');
+  if (ran.missing) throw new StateError('sealing needs systemd-creds, but systemd-creds is not installed here (or not on PATH)');
   if (ran.code !== 0 || ran.stdout.length === 0) throw new StateError(`systemd-creds could not encrypt the ${name} (${ran.stderr || `exit ${ran.code}`})`);
   return ran.stdout;
 };
