@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../helpers/stack.ts';
-import { createSite, fileMode, readJson, removeTempDirs, rotateEnrollmentKey, runAgent, startAttendedStack, tempStateDir, verifyAgentKey } from './support.ts';
+import { createSite, fileMode, readJson, removeTempDirs, rotateEnrollmentKey, runAgent, standInSystemdCreds, startAttendedStack, tempStateDir, verifyAgentKey } from './support.ts';
 
 // Sealed state (docs/installers.md#protection-of-the-agents-secrets) against a
 // real stack. `systemd-creds` is a stand-in on PATH: a script that "encrypts"
@@ -36,27 +36,6 @@ afterAll(async () => {
   if (scratch) await fs.rm(scratch, { recursive: true, force: true });
 });
 
-const STAND_IN = (secret: string, log: string) => `#!/bin/sh
-# stand-in systemd-creds: encrypt/decrypt [--with-key=...] [--name=...] IN|- OUT|-
-printf '%s\\n' "$*" >>'${log}'
-cmd=$1; shift
-in=''; out=''
-for a in "$@"; do case $a in --*) ;; *) if [ -z "$in" ]; then in=$a; else out=$a; fi ;; esac; done
-[ "$in" = - ] || exec <"$in"
-[ "$out" = - ] || exec >"$out"
-case $cmd in
-  encrypt) { printf 'airlock-test-sealed\\n'; cat; } | openssl enc -aes-256-cbc -pbkdf2 -salt -pass 'file:${secret}' ;;
-  decrypt)
-    t=$(mktemp)
-    if openssl enc -d -aes-256-cbc -pbkdf2 -pass 'file:${secret}' >"$t" 2>/dev/null && [ "$(head -n 1 "$t")" = airlock-test-sealed ]; then
-      tail -n +2 "$t"; rm -f "$t"
-    else
-      rm -f "$t"; echo 'Failed to decrypt the credential: Bad message' >&2; exit 1
-    fi ;;
-  *) echo "stand-in: $cmd not supported" >&2; exit 1 ;;
-esac
-`;
-
 /** A "machine": its own systemd-creds secret, runtime directory and PATH. */
 const makeHost = async (): Promise<Host> => {
   const dir = await fs.mkdtemp(path.join(scratch, 'host-'));
@@ -64,10 +43,7 @@ const makeHost = async (): Promise<Host> => {
   const runtime = path.join(dir, 'run');
   await fs.mkdir(bin);
   await fs.mkdir(runtime, { mode: 0o700 });
-  const secret = path.join(dir, 'host-secret');
-  const log = path.join(dir, 'creds.log');
-  await fs.writeFile(secret, randomBytes(32).toString('hex'), { mode: 0o600 });
-  await fs.writeFile(path.join(bin, 'systemd-creds'), STAND_IN(secret, log), { mode: 0o755 });
+  const { log } = await standInSystemdCreds(dir, bin);
   return { bin, log, runtime, env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, RUNTIME_DIRECTORY: runtime } };
 };
 
