@@ -81,7 +81,7 @@ const decrypt = async (file: string, name: SecretName | 'airlock-probe', sealed:
     throw new StateError(
       `${file} cannot be decrypted on this machine (systemd-creds: ${ran.stderr || `exit ${ran.code}`}). ` +
         'It was sealed to another host, or this host\'s TPM2 or host key changed: a copied state directory does not work elsewhere. ' +
-        'Enroll this machine anew (airlock-agent enroll --force), or use the original machine.',
+        'Move this state directory away and enroll this machine anew, or use it on the original machine.',
     );
   }
   return ran.stdout.toString('utf8');
