@@ -206,10 +206,12 @@ enroll() { # enroll STATE_DIR AGENT...
 # The embedded configuration, written only when enrollment must wait for the
 # next boot (network down); the first-boot unit deletes it once used.
 write_pending() {
+  # --name and --machine-uid go with it (sourced as shell: no quote may slip in).
+  case $NAME$MACHINE_UID in *"'"*) die "$EXIT_USAGE" "--name and --machine-uid cannot contain a quote" ;; esac
   (
     umask 077
-    printf "AIRLOCK_SITE='%s'\nAIRLOCK_SERVER='%s'\nAIRLOCK_PIN='%s'\nAIRLOCK_KEY='%s'\nAIRLOCK_KEY_VERSION='%s'\nAIRLOCK_KEY_FINGERPRINT='%s'\nNO_SEAL='%s'\n" \
-      "$AIRLOCK_SITE" "$AIRLOCK_SERVER" "$AIRLOCK_PIN" "$AIRLOCK_KEY" "$AIRLOCK_KEY_VERSION" "$AIRLOCK_KEY_FINGERPRINT" "$NO_SEAL" >"$1/enroll.env"
+    printf "AIRLOCK_SITE='%s'\nAIRLOCK_SERVER='%s'\nAIRLOCK_PIN='%s'\nAIRLOCK_KEY='%s'\nAIRLOCK_KEY_VERSION='%s'\nAIRLOCK_KEY_FINGERPRINT='%s'\nNO_SEAL='%s'\nNAME='%s'\nMACHINE_UID='%s'\n" \
+      "$AIRLOCK_SITE" "$AIRLOCK_SERVER" "$AIRLOCK_PIN" "$AIRLOCK_KEY" "$AIRLOCK_KEY_VERSION" "$AIRLOCK_KEY_FINGERPRINT" "$NO_SEAL" "$NAME" "$MACHINE_UID" >"$1/enroll.env"
   )
 }
 

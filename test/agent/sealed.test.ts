@@ -75,7 +75,7 @@ const enroll = async (env: Record<string, string>) => {
     { ...env, AIRLOCK_ENROLLMENT_KEY: key },
   );
   expect(r.code, r.out + r.err).toBe(0);
-  return { site, stateDir, out: r.out };
+  return { site, key, stateDir, out: r.out };
 };
 
 /** Every byte of every file under `dir`, to look for secrets in. */
@@ -103,7 +103,7 @@ describe('sealed state (systemd-creds available, AIRLOCK_AGENT_SEAL=systemd-cred
   it('keeps no plaintext cak_ or private key in any file, says sealed, and renew, rotate and the tunnel key still work', async () => {
     const host = await makeHost();
     const sealEnv = { ...host.env, AIRLOCK_AGENT_SEAL: 'systemd-creds' };
-    const { stateDir, out } = await enroll(sealEnv);
+    const { key, stateDir, out } = await enroll(sealEnv);
     expect(out).toMatch(/Secrets sealed to this host with systemd-creds/);
 
     const files = await allFiles(stateDir);
@@ -169,6 +169,17 @@ describe('sealed state (systemd-creds available, AIRLOCK_AGENT_SEAL=systemd-cred
     tunnel.child.kill('SIGTERM');
     expect(await tunnel.exit).toBe(0);
     expect(await fs.readdir(host.runtime)).toEqual([]);
+
+    // rotate-key: the new key is sealed too (agent-key.next.cred, then agent-key.cred), and renew proves it.
+    const before = await fs.readFile(path.join(stateDir, 'id_ed25519.pub'), 'utf8');
+    const rekey = await run(['rotate-key', '--state-dir', stateDir], { ...sealEnv, AIRLOCK_ENROLLMENT_KEY: key });
+    expect(rekey.code, rekey.out + rekey.err).toBe(0);
+    expect(await fs.readFile(path.join(stateDir, 'id_ed25519.pub'), 'utf8')).not.toBe(before);
+    const after = await allFiles(stateDir);
+    expect(after.has('agent-key.next.cred') || after.has('id_ed25519.next') || after.has('id_ed25519')).toBe(false);
+    for (const [name, bytes] of after) expect(bytes.toString('latin1'), name).not.toMatch(/cak_|PRIVATE KEY/);
+    const proved = await run(['renew', '--state-dir', stateDir, '--force'], sealEnv);
+    expect(proved.code, proved.out + proved.err).toBe(0);
   });
 
   it('copied to another host, the state directory cannot be used: a clear message, no secret', async () => {
