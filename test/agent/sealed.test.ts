@@ -99,7 +99,8 @@ const statusJson = async (stateDir: string, env: Record<string, string>) => {
   return { code: r.code, report: JSON.parse(r.out) as Record<string, unknown>, err: r.err };
 };
 
-describe('sealed state (systemd-creds available, AIRLOCK_AGENT_SEAL=systemd-creds)', () => {
+// Each test runs several agent processes (tsx start-up is seconds on a loaded machine).
+describe('sealed state (systemd-creds available, AIRLOCK_AGENT_SEAL=systemd-creds)', { timeout: 180_000 }, () => {
   it('keeps no plaintext cak_ or private key in any file, says sealed, and renew, rotate and the tunnel key still work', async () => {
     const host = await makeHost();
     const sealEnv = { ...host.env, AIRLOCK_AGENT_SEAL: 'systemd-creds' };
@@ -202,7 +203,7 @@ describe('sealed state (systemd-creds available, AIRLOCK_AGENT_SEAL=systemd-cred
   });
 });
 
-describe('0600 files (no sealing)', () => {
+describe('0600 files (no sealing)', { timeout: 120_000 }, () => {
   it('without AIRLOCK_AGENT_SEAL: plaintext 0600 files, and status says so', async () => {
     const host = await makeHost();
     const { stateDir } = await enroll(host.env);
