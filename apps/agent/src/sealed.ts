@@ -117,9 +117,9 @@ export const applySealRequest = async (paths: StatePaths, env: NodeJS.ProcessEnv
   const holdsSecrets = await Promise.all([paths.privateKey, paths.credentials].map((f) => fs.stat(f).then(() => true, () => false)));
   if (holdsSecrets.some(Boolean)) return '0600 files';
   const probe = 'airlock-seal-probe';
-  if ((await decrypt('the probe', 'airlock-probe', await encrypt('airlock-probe', probe))) !== probe) {
-    throw new StateError('systemd-creds did not give back what it encrypted; not sealing');
-  }
+  const sealed = await encrypt('airlock-probe', probe);
+  const back = await decrypt('a probe', 'airlock-probe', sealed).catch((error: unknown) => (error instanceof StateError ? null : Promise.reject(error)));
+  if (back !== probe) throw new StateError('systemd-creds cannot decrypt what it just encrypted here; not sealing (unset AIRLOCK_AGENT_SEAL for 0600 files)');
   await writeFileAtomic(markerPath(paths), MARKER_TEXT, 0o600);
   return 'sealed (systemd-creds)';
 };
