@@ -293,6 +293,8 @@ add_label() {
   case $1 in *=*) ;; *) die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\"" ;; esac
   lkey=${1%%=*} lval=${1#*=}
   is_match '[a-z0-9_.-]{1,32}' "$lkey" || die_usage "--label must be key=value with key [a-z0-9_.-]{1,32}, got \"$1\""
+  # JSON.parse would make these the object's own prototype keys; the api refuses them too.
+  case $lkey in __proto__ | constructor | prototype) die_usage "--label key $lkey is reserved" ;; esac
   case $lval in *[![:print:]]*) die_usage "--label $lkey: value must be at most 128 printable characters" ;; esac
   [ "${#lval}" -le 128 ] || die_usage "--label $lkey: value must be at most 128 printable characters"
   LABEL_COUNT=$((LABEL_COUNT + 1))
@@ -1004,7 +1006,40 @@ save_credentials() {
     say_plain "  $STATE_DIR/tls/key.pem  (0600) the same key, PKCS#8 PEM for TLS"
   fi
   [ "$ssh" != null ] && say_plain "  SSH tunnel settings are included in credentials.json."
+  [ "$ssh" != null ] && start_tunnel_service
   exit "$EXIT_OK"
+}
+
+# Issue 21, as airlock-agent enroll does it: as root under systemd, enable and
+# start the tunnel unit when it is installed for this state directory; else
+# print the exact command. Never fails the enrollment.
+start_tunnel_service() {
+  unit=airlock-agent-tunnel.service
+  by_hand="airlock-agent tunnel --state-dir $STATE_DIR"
+  running=$(systemctl is-system-running 2>/dev/null | head -n 1)
+  case $running in
+    running|degraded|starting|initializing|maintenance) ;;
+    *) say_plain "Start the tunnel with: $by_hand"; return 0 ;;
+  esac
+  if [ "$(id -u)" != 0 ]; then
+    say_plain "Start the tunnel with: sudo systemctl enable --now $unit  (or: $by_hand)"
+    return 0
+  fi
+  exec_start=$(systemctl show -p ExecStart --value "$unit" 2>/dev/null)
+  case " $exec_start " in
+    *" --state-dir $STATE_DIR "*|*" --state-dir $STATE_DIR;"*) ;;
+    *)
+      say_plain "$unit is not installed for $STATE_DIR: install infra/systemd/$unit (its ExecStart names the state directory), then"
+      say_plain "  systemctl enable --now $unit"
+      say_plain "or start the tunnel with: $by_hand"
+      return 0 ;;
+  esac
+  if systemctl enable --now "$unit" >/dev/null 2>&1; then
+    say_ok "Tunnel service $unit enabled and started"
+  else
+    say_warn "Could not enable $unit"
+    say_plain "Start it with: systemctl enable --now $unit  (or: $by_hand)"
+  fi
 }
 
 wait_for_approval() {

@@ -56,11 +56,15 @@ describe('airlock-enroll.sh against the real stack', () => {
     const site = await createSite(stack);
     const { code } = await createPairingCode(stack, site);
     const stateDir = await tempStateDir();
-    const client = runShellClient(args(site, stateDir, ['--code', code.toLowerCase(), '--pin', pin]));
+    const labels = ['--label', 'company=Acme Corp', '--label', 'tags=dmz,phx'];
+    const client = runShellClient(args(site, stateDir, ['--code', code.toLowerCase(), '--pin', pin, ...labels]));
     const fingerprint = await approvalLine(client, site);
     await decide(stack, (await enrollmentByFingerprint(stack, site, fingerprint)).id, 'approve');
     expect(await client.exit).toBe(0);
     expect(client.stdout()).toContain('Credentials saved');
+    // Issue 22: the labels it was given are on the agent record.
+    const agents = await stack.admin('GET', `/api/v1/admin/agents?site_code=${site}&q=${encodeURIComponent(fingerprint)}`);
+    expect(agents.body.items[0].labels).toEqual({ company: 'Acme Corp', tags: 'dmz,phx' });
 
     expect(await fileMode(stateDir)).toBe(0o700);
     expect(await fileMode(path.join(stateDir, 'id_ed25519'))).toBe(0o600);
@@ -90,6 +94,15 @@ describe('airlock-enroll.sh against the real stack', () => {
 
     const again = runShellClient(args(site, stateDir, ['--code', code, '--pin', pin]));
     expect(await again.exit).toBe(9);
+  });
+
+  it('refuses a malformed --label locally with the usage exit code, sending nothing', async () => {
+    // A quote or backslash in a value is fine (JSON-escaped); a value too long, or a bad or reserved key, is not.
+    for (const label of ['noequals', 'Bad=x', `k=${'v'.repeat(129)}`, '__proto__=x']) {
+      const client = runShellClient(args('ACME', await tempStateDir(), ['--code', 'AX7K-PJ3F-TH2Q', '--pin', pin, '--label', label]));
+      expect(await client.exit, label).toBe(2);
+      expect(client.stderr()).toContain('--label');
+    }
   });
 
   it('catches a mistyped code locally with the usage exit code', async () => {

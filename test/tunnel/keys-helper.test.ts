@@ -21,7 +21,7 @@ import { cleanupTunnelDirs, createTunnelOperator, ensureAccounts, helperDir, KEY
 
 const run = promisify(execFile);
 const A = '11111111-1111-4111-8111-111111111111';
-const OPTIONS = 'restrict,port-forwarding,permitopen="127.0.0.1:10809",command="/bin/false"';
+const OPTIONS = 'restrict,port-forwarding,permitopen="127.0.0.1:10809",permitlisten="127.0.0.1:20417",command="/bin/false"';
 
 /** As sshd does: as the keys user, with an almost empty environment. */
 const callHelper = async (helper: string, args: string[], as = KEYS_USER) => {
@@ -108,6 +108,11 @@ describe('the keys helper against a scripted peer', () => {
       `ok 1\n${line('restrict,port-forwarding,permitopen="*:*",command="/bin/false"')}\n`,
       `ok 1\n${line('restrict,pty,port-forwarding,permitopen="127.0.0.1:1",command="/bin/false"')}\n`,
       `ok 1\n${line('port-forwarding,permitopen="127.0.0.1:1",command="/bin/false"')}\n`,
+      // Issue 21: -R only on the agent's own loopback port; no line without a permitlisten, none on another address.
+      `ok 1\n${line('restrict,port-forwarding,permitopen="127.0.0.1:10809",command="/bin/false"')}\n`,
+      `ok 1\n${line('restrict,port-forwarding,permitopen="127.0.0.1:10809",permitlisten="0.0.0.0:20417",command="/bin/false"')}\n`,
+      `ok 1\n${line('restrict,port-forwarding,permitopen="127.0.0.1:10809",permitlisten="*:*",command="/bin/false"')}\n`,
+      `ok 1\n${line('restrict,port-forwarding,permitopen="127.0.0.1:10809",permitlisten="127.0.0.1:20417",permitlisten="127.0.0.1:20418",command="/bin/false"')}\n`,
       `ok 1\n${line(OPTIONS)} extra\n`,
       `ok 1\n${line(OPTIONS)}\nssh-ed25519 ${blob}\n`,
       `ok 1\n${line(OPTIONS)}\n${'x'.repeat(70_000)}\n`,

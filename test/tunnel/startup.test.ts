@@ -5,7 +5,7 @@
  * match TUNNEL_API_PIN.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tls from 'node:tls';
@@ -38,6 +38,7 @@ const spawnTunnel = async (env: Record<string, string>): Promise<ManagedProcess>
     AIRLOCK_DATA_DIR: dataDir,
     TUNNEL_HELPER_DIR: helper,
     TUNNEL_KEYS_SOCKET: socket,
+    TUNNEL_METRICS_PORT: '0',
     ...env,
   });
 };
@@ -78,6 +79,19 @@ describe('the endpoint stops at start, saying what to do', () => {
     expect(await exitOf(p)).toBe(1);
     expect(p.output()).toContain('airlock-tunnel: sshd not found at /nonexistent/sbin/sshd: install openssh-server');
     expect(p.output()).not.toContain('sshd -t rejected');
+  });
+
+  it('when the installed sshd predates PermitListen / permitlisten (issue 21)', async () => {
+    // A stand-in for an OpenSSH older than 7.8: it rejects the config as that sshd does.
+    const dir = mkdtempSync(path.join(tmpdir(), 'airlock-old-sshd-'));
+    dirs.push(dir);
+    const oldSshd = path.join(dir, 'sshd');
+    writeFileSync(oldSshd, '#!/bin/sh\necho "$4 line 60: Bad configuration option: PermitListen" >&2\nexit 255\n', { mode: 0o755 });
+    const p = await spawnTunnel({ TUNNEL_SSHD: oldSshd });
+    expect(await exitOf(p)).toBe(1);
+    expect(p.output()).toContain(`airlock-tunnel: ${oldSshd} does not support PermitListen / permitlisten (OpenSSH 7.8 or later`);
+    expect(p.output()).toContain('upgrade openssh-server');
+    expect(p.output()).not.toContain('"msg":"sshd started"');
   });
 
   it('when the api is plain http:// on another host', async () => {

@@ -101,6 +101,8 @@ export const startTunnel = async (opts: {
     TUNNEL_HELPER_DIR: dir,
     TUNNEL_KEYS_SOCKET: keysSocket,
     TUNNEL_REVOCATION_POLL_MS: '1000',
+    // Several endpoints run at once in tests: no fixed metrics port unless a test asks for one.
+    TUNNEL_METRICS_PORT: '0',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl, EDGE_REDIS_PREFIX: opts.redisPrefix ?? '' } : {}),
     ...opts.extraEnv,
   };

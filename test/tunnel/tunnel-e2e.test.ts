@@ -87,6 +87,8 @@ describe('through the edge port, with TLS on', () => {
       user: 'airlock',
       known_hosts: `[127.0.0.1]:${edgePort} ${hostKey}\n`,
       permit_open: [`127.0.0.1:${echo.port}`],
+      // Issue 21: no AIRLOCK_SSH_REMOTE_TARGET on this stack, so no reverse forward.
+      remote_forwards: [],
     });
   });
 
@@ -138,7 +140,7 @@ describe('through the edge port, with TLS on', () => {
     expect(agentFwd.output()).not.toMatch(/\/tmp\/ssh-/);
     // What sshd itself will do for this account, from the generated config.
     const effective = execFileSync('/usr/sbin/sshd', ['-T', '-f', path.join(tunnel.dataDir, 'tunnel', 'sshd_config'), '-C', 'user=airlock,host=x,addr=127.0.0.1'], { encoding: 'utf8' });
-    for (const line of ['allowagentforwarding no', 'allowtcpforwarding local', 'permittty no', 'x11forwarding no', 'permittunnel no', 'forcecommand /bin/false', 'passwordauthentication no', 'kbdinteractiveauthentication no', 'allowusers airlock', 'authorizedkeysfile none']) {
+    for (const line of ['allowagentforwarding no', 'allowtcpforwarding yes', 'permitlisten 127.0.0.1:*', 'gatewayports no', 'allowstreamlocalforwarding no', 'permittty no', 'x11forwarding no', 'permittunnel no', 'forcecommand /bin/false', 'passwordauthentication no', 'kbdinteractiveauthentication no', 'allowusers airlock', 'authorizedkeysfile none']) {
       expect(effective).toContain(line);
     }
     expect(effective).not.toMatch(/^subsystem/m);

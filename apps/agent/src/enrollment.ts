@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as v from 'valibot';
+import { startTunnelService } from './tunnel-unit.ts';
 import { signRaw, signedMessage } from '@airlock/crypto';
 import { ExitCode } from './exit-codes.ts';
 import { TransportError, type HttpClient, type HttpResponse } from './http.ts';
@@ -150,7 +151,7 @@ export const waitForApproval = async (
 
       if (response.status === 200) {
         progress.stopWaiting();
-        return await saveApproval(response, key, state, paths, progress);
+        return await saveApproval(response, key, state, paths, ctx);
       }
       checkInterrupted(ctx, paths, true);
 
@@ -211,8 +212,9 @@ const saveApproval = async (
   key: AgentKey,
   state: EnrollmentState,
   paths: StatePaths,
-  progress: Progress,
+  ctx: CommandContext,
 ): Promise<ExitCode> => {
+  const { progress } = ctx;
   const parsed = v.safeParse(StatusApproved, response.json);
   if (!parsed.success) {
     // Keep whatever arrived rather than lose a one-time secret to a shape mismatch.
@@ -280,6 +282,7 @@ const saveApproval = async (
   }
   if (approved.credentials.ssh !== null) progress.plain('  SSH tunnel settings are included in credentials.json.');
   progress.plain(`Check any time with: airlock-agent status${stateDirFlag(paths)}`);
+  if (approved.credentials.ssh !== null) await startTunnelService(paths, ctx);
   return ExitCode.Ok;
 };
 

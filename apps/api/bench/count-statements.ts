@@ -13,6 +13,9 @@
  *
  *   pnpm tsx apps/api/bench/count-statements.ts
  *
+ * apps/api/test/round-trips.test.ts holds the counts (statements and round
+ * trips are not timings: they do not depend on the machine).
+ *
  * Steady state: a few enrollments warm up first (each connection prepares a
  * statement the first time it runs it), then every route is averaged over
  * ENROLLMENTS complete zero-touch enrollments (site key, auto policy).
@@ -104,7 +107,7 @@ const countingRelay = async (target: { host: string; port: number }) => {
 
 export type RouteCounts = Record<'enroll' | 'verify' | 'status', WireCounts>;
 
-const countStatements = async (): Promise<RouteCounts> => {
+export const countStatements = async (enrollments = ENROLLMENTS): Promise<RouteCounts> => {
   const db = await createTestDatabase('airlock_count');
   const dbUrl = new URL(db.url);
   const relay = await countingRelay({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) });
@@ -118,6 +121,10 @@ const countStatements = async (): Promise<RouteCounts> => {
     AIRLOCK_DATA_DIR: dataDir,
     API_PORT: '0',
     AIRLOCK_LOG_LEVEL: 'warn',
+    // Background work on its own clock would land in a route's counts: the
+    // expiry sweeper off, the webhook worker's poll slower than the run.
+    AIRLOCK_EXPIRY_SWEEP_SECONDS: '0',
+    AIRLOCK_WEBHOOK_POLL_MS: '60000',
   });
   const api = await startApi(config, { logger: silentLogger });
   try {
@@ -138,7 +145,7 @@ const countStatements = async (): Promise<RouteCounts> => {
       totals[route].statements += c.statements;
       totals[route].roundTrips += c.roundTrips;
     };
-    for (let n = 0; n < WARM_UP + ENROLLMENTS; n++) {
+    for (let n = 0; n < WARM_UP + enrollments; n++) {
       const measured = n >= WARM_UP;
       const { privateKey, raw } = nodeEd25519KeyPair();
       relay.take();
@@ -161,7 +168,7 @@ const countStatements = async (): Promise<RouteCounts> => {
       if (s.status !== 200) throw new Error(`status answered ${s.status}`);
       if (measured) add('status', relay.take());
     }
-    const avg = (c: WireCounts): WireCounts => ({ statements: c.statements / ENROLLMENTS, roundTrips: c.roundTrips / ENROLLMENTS });
+    const avg = (c: WireCounts): WireCounts => ({ statements: c.statements / enrollments, roundTrips: c.roundTrips / enrollments });
     return { enroll: avg(totals.enroll), verify: avg(totals.verify), status: avg(totals.status) };
   } finally {
     await api.close();

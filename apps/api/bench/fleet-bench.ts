@@ -151,11 +151,13 @@ export const runFleetBench = async (log: (l: string) => void = (l) => console.lo
   const [small = 0.001, large = 0.1] = scales;
   const a = await runScale(small, log);
   const b = await runScale(large, log);
-  const rows = [...a.keys()].map((name) => ({ name, small: a.get(name) ?? NaN, large: b.get(name) ?? NaN }));
+  // A read one size cannot make (a 20th page of a list with fewer pages) shows as '-'.
+  const rows = [...new Set([...a.keys(), ...b.keys()])].map((name) => ({ name, small: a.get(name) ?? NaN, large: b.get(name) ?? NaN }));
+  const ms = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
   log(`\nfleet bench: p99 in ms at scale ${small} and ${large} (${SAMPLES} samples each); goal large ÷ small ≤ 2`);
   log('| read | p99 small | p99 large | large ÷ small |');
   log('|---|---:|---:|---:|');
-  for (const r of rows) log(`| ${r.name} | ${r.small.toFixed(1)} | ${r.large.toFixed(1)} | ${(r.large / r.small).toFixed(2)} |`);
+  for (const r of rows) log(`| ${r.name} | ${ms(r.small)} | ${ms(r.large)} | ${Number.isNaN(r.large / r.small) ? '-' : (r.large / r.small).toFixed(2)} |`);
   return rows;
 };
 

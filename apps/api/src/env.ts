@@ -44,7 +44,28 @@ export interface SshEndpointConfig {
   port: number;
   user: string;
   permitOpen: string[];
+  /** Issue 21: where each agent's -R leads on the appliance (`host:port`); null: no reverse forward. */
+  remoteTarget: string | null;
+  /** The ports agents' -R may listen on, on the endpoint's loopback (inclusive). */
+  remotePorts: { first: number; last: number };
 }
+
+/** `first-last` (inclusive), unprivileged ports only: an agent's -R listens as the tunnel account. */
+const portRange = () =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const m = /^(\d{4,5})-(\d{4,5})$/.exec(dataset.value);
+      const first = Number(m?.[1]);
+      const last = Number(m?.[2]);
+      if (!m || first < 1024 || last > 65535 || first > last) {
+        addIssue({ message: 'must be a port range FIRST-LAST within 1024-65535 (e.g. 20000-29999)' });
+        return NEVER;
+      }
+      return { first, last };
+    }),
+  );
 
 /** Every variable the api reads; docs/configuration.md's api table is checked against it. */
 export const ApiEnv = defineEnv(
@@ -128,6 +149,9 @@ export const ApiEnv = defineEnv(
     AIRLOCK_WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
     AIRLOCK_WEBHOOK_POLL_MS: int(1000, 10, 60_000),
     AIRLOCK_WEBHOOK_CONCURRENCY: int(4, 1, 64),
+    // Issue 21: each active agent's reverse forward (-R) to this host:port on the appliance; unset: none.
+    AIRLOCK_SSH_REMOTE_TARGET: v.optional(hostPort('127.0.0.1:8081')),
+    AIRLOCK_SSH_REMOTE_PORTS: v.optional(portRange(), '20000-29999'),
     // Prometheus listener, loopback by default like the edge's; port 0 disables it.
     API_METRICS_HOST: v.optional(ipAddress(), '127.0.0.1'),
     API_METRICS_PORT: port(9465, { allowZero: true }),
@@ -234,6 +258,7 @@ export interface WebhookDeliveryConfig {
   /** Attempts in flight per endpoint and replica. */
   perEndpoint: number;
 }
+const formatHostPort = (hp: { host: string; port: number }) => (hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
 
 export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig => {
   const o = ApiEnv.parse(env);
@@ -291,6 +316,8 @@ export const loadApiConfig = (env: NodeJS.ProcessEnv = process.env): ApiConfig =
           port: endpoint.port,
           user: o.AIRLOCK_SSH_USER,
           permitOpen: o.AIRLOCK_SSH_PERMIT_OPEN?.items ?? [],
+          remoteTarget: o.AIRLOCK_SSH_REMOTE_TARGET ? formatHostPort(o.AIRLOCK_SSH_REMOTE_TARGET) : null,
+          remotePorts: o.AIRLOCK_SSH_REMOTE_PORTS,
         }
       : null,
     metricsHost: o.API_METRICS_HOST,

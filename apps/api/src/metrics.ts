@@ -172,9 +172,27 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
     registers: [],
     collect: probe,
   });
+  const connectedAgents = new Gauge({
+    name: 'api_tunnel_connected_agents',
+    help: 'Agents holding a live SSH tunnel session, by site',
+    labelNames: ['site_code'] as const,
+    registers: [],
+    collect: probe,
+  });
+  const remotePortsExhausted = new Counter({
+    name: 'api_tunnel_remote_ports_exhausted_total',
+    help: 'Credentials issued without a reverse forward because AIRLOCK_SSH_REMOTE_PORTS was exhausted',
+    registers: [registry],
+  });
+  const tunnelTransitions = new Counter({
+    name: 'api_tunnel_state_changes_total',
+    help: 'Agents whose tunnel went connected or disconnected',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
   const poolMaxGauge = new Gauge({ name: 'api_db_pool_max', help: 'Connections the api may open', registers: [] });
   poolMaxGauge.set(poolMax);
-  for (const m of [dbUp, dbLatency, poolMaxGauge, dbConnections, pending]) registry.registerMetric(m);
+  for (const m of [dbUp, dbLatency, poolMaxGauge, dbConnections, pending, connectedAgents]) registry.registerMetric(m);
 
   async function runProbe(): Promise<void> {
     if (!db) return;
@@ -192,6 +210,11 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
         )
         select p.pending, c.state, c.n from p left join c on true`);
       pending.set(Number(rows[0]?.pending ?? 0));
+      const connected = await db.execute<{ site_code: string; n: string }>(
+        rawSql`select site_code, count(*) as n from agents where tunnel_connected group by 1`,
+      );
+      connectedAgents.reset();
+      for (const r of connected) connectedAgents.set({ site_code: r.site_code }, Number(r.n));
       dbConnections.reset();
       for (const r of rows) if (r.state) dbConnections.set({ state: r.state }, Number(r.n));
       dbUp.set(1);
@@ -234,6 +257,12 @@ export const createApiMetrics = (db: Database | null, poolMax: number): ApiMetri
           return decisions.inc({ decision: 'expired' });
         case 'credentials.issued':
           return credentials.inc();
+        case 'tunnel.remote_ports_exhausted':
+          return remotePortsExhausted.inc();
+        case 'tunnel.connected':
+          return tunnelTransitions.inc({ state: 'connected' });
+        case 'tunnel.disconnected':
+          return tunnelTransitions.inc({ state: 'disconnected' });
         default:
           return undefined;
       }

@@ -21,6 +21,10 @@ import { loadServerSecret } from './secret.ts';
 import { ensurePrivateDir } from './data-dir.ts';
 import { connectLockoutStore } from './store/lockouts.ts';
 import { startDeliveryWorker } from './webhooks/worker.ts';
+import { startTunnelReaper } from './domain/tunnel-state.ts';
+
+/** How often an api looks for tunnel endpoints whose lease ran out (docs/tunnel.md: the bound on "disconnected"). */
+const TUNNEL_REAP_EVERY_MS = 5000;
 
 export interface RunningApi {
   url: string;
@@ -104,6 +108,7 @@ export const startApi = async (
   if (metrics) database.handle.observeQueries((seconds, ok) => metrics.query(seconds, ok));
   if (config.bootstrapAdmin) await bootstrapAdmin(deps);
   const stopSweeper = startExpirySweeper(deps, config.expirySweepSeconds);
+  const stopReaper = startTunnelReaper(deps, TUNNEL_REAP_EVERY_MS);
   const app = createApp(deps, { isReady: () => isMigrated(database.handle.sql), ...opts.app });
   const worker = config.webhooks.worker ? startDeliveryWorker(deps) : null;
   // NOTIFY at an event's commit wakes the worker at once (the poll is the fallback). The embedded
@@ -147,6 +152,7 @@ export const startApi = async (
     deps,
     close: async () => {
       stopSweeper();
+      stopReaper();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await worker?.stop();
       await listening?.unlisten().catch(() => undefined);

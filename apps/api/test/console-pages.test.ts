@@ -118,6 +118,12 @@ describe('console pages', () => {
     const revoked = await c.get('/console/agents?site=&status=revoked');
     expect(revoked.text).not.toContain('fleet-01');
     expect((await c.get('/console/agents?status=bogus')).status).toBe(400);
+    // Issue 21: the Tunnel column and its filter (no endpoint has reported a session: disconnected, never connected).
+    expect(bySite.text).toContain('<th scope="col">Tunnel</th>');
+    expect(bySite.text).toMatch(/badge-disconnected[^]*never connected/);
+    expect((await c.get('/console/agents?tunnel=connected')).text).not.toContain('fleet-01');
+    expect((await c.get('/console/agents?tunnel=disconnected')).text).toContain('fleet-01');
+    expect((await c.get('/console/agents?tunnel=bogus')).status).toBe(400);
   });
 
   it('revokes a pairing code from its page', async () => {

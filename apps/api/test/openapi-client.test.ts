@@ -62,8 +62,14 @@ export const all = async () => {
 
   const site = await client.POST('/api/v1/admin/sites', { body: { site_code: 'ACME', name: 'Acme', policy: 'auto' } });
   if (site.data) { const p: 'manual' | 'auto' = site.data.policy; void p; }
-  const sites = await client.GET('/api/v1/admin/sites');
-  if (sites.data) { const code: string = sites.data.items[0].site_code; void code; }
+  const sites = await client.GET('/api/v1/admin/sites', { params: { query: { tenant_code: 'default', limit: '50' } } });
+  if (sites.data) { const code: string = sites.data.items[0].site_code; const cidrs: string[] = sites.data.items[0].allowed_cidrs; const next: string | null = sites.data.next_cursor; void code; void cidrs; void next; }
+  const updated = await client.PATCH('/api/v1/admin/sites/{site_code}', { params: { path: { site_code: 'ACME' } }, body: { allowed_cidrs: ['198.51.100.0/24'] } });
+  if (updated.data) { const tenant: string = updated.data.tenant_code; void tenant; }
+  const tenant = await client.POST('/api/v1/admin/tenants', { body: { tenant_code: 'acme', name: 'Acme' } });
+  if (tenant.data) { const t: string = tenant.data.tenant_code; void t; }
+  const tenants = await client.GET('/api/v1/admin/tenants');
+  if (tenants.data) { const name: string = tenants.data.items[0].name; void name; }
   const rotated = await client.POST('/api/v1/admin/sites/{site_code}/enrollment-key', { params: { path: { site_code: 'ACME' } }, body: { max_uses: 10 } });
   if (rotated.data) { const key: string = rotated.data.key; const until: string | null = rotated.data.expires_at; void key; void until; }
   const described = await client.GET('/api/v1/admin/sites/{site_code}/enrollment-key', { params: { path: { site_code: 'ACME' } } });
@@ -94,8 +100,10 @@ export const all = async () => {
   const rejected = await client.POST('/api/v1/admin/enrollments/{id}/reject', { params: { path: { id: ID } }, body: { reason: 'unknown machine' } });
   if (rejected.data) { const id: string = rejected.data.id; void id; }
 
-  const agents = await client.GET('/api/v1/admin/agents', { params: { query: { status: 'active' } } });
-  if (agents.data) { const fp: string = agents.data.items[0].fingerprint; const seen: string | null = agents.data.items[0].last_seen_at; void fp; void seen; }
+  const agents = await client.GET('/api/v1/admin/agents', { params: { query: { status: 'active', label: ['company:Acme'], q: 'vma-' } } });
+  if (agents.data) { const fp: string = agents.data.items[0].fingerprint; const seen: string | null = agents.data.items[0].last_seen_at; const by: string | null = agents.data.items[0].approved_by; void fp; void seen; void by; }
+  const labelled = await client.PATCH('/api/v1/admin/agents/{id}', { params: { path: { id: ID } }, body: { labels: { company: 'Acme' } } });
+  if (labelled.data) { const labels: Record<string, string> = labelled.data.labels; void labels; }
   const revoked = await client.POST('/api/v1/admin/agents/{id}/revoke', { params: { path: { id: ID } }, body: { reason: 'stolen' } });
   if (revoked.data) { const advised: boolean = revoked.data.rotate_site_key_advised; void advised; }
 
@@ -148,6 +156,10 @@ export const all = async () => {
   if (cert.data) { const id: string = cert.data.agent_id; void id; }
   const keys = await client.POST('/api/v1/internal/tunnel/authorized-keys', { body: { fingerprint: 'SHA256:x' } });
   if (keys.data) { const key: string = keys.data.keys[0].public_key; const targets: string[] = keys.data.permit_open; void key; void targets; }
+  const sessions = await client.POST('/api/v1/internal/tunnel/sessions', {
+    body: { endpoint: 'tunnel-1', lease_seconds: 45, sessions: [{ session: 's1', agent_id: ID, source_ip: '203.0.113.7', opened_at: '2026-12-01T10:00:00Z' }] },
+  });
+  if (sessions.data) { const n: number = sessions.data.connected_agents; void n; }
   const registered = await client.POST('/api/v1/internal/tunnel/host-keys', { body: { keys: ['ssh-ed25519 AAAA'] } });
   { const status: number = registered.response.status; void status; }
   const event = await client.POST('/api/v1/internal/tunnel/events', { body: { event: 'opened', fingerprint: 'SHA256:x', agent_id: ID, source_ip: '203.0.113.7' } });
@@ -188,7 +200,7 @@ const typeProblems = (files: Record<string, string>): string[] => {
 
 describe('a client generated from the served OpenAPI document', () => {
   it('calls every route the document lists (the call file is complete)', async () => {
-    const called = new Set([...CALLS.matchAll(/client\.(GET|POST|DELETE)\('([^']+)'/g)].map((m) => `${m[1]} ${m[2]}`));
+    const called = new Set([...CALLS.matchAll(/client\.(GET|POST|PATCH|DELETE)\('([^']+)'/g)].map((m) => `${m[1]} ${m[2]}`));
     const res = await t.http.get('/api/v1/openapi.json').set('authorization', `Bearer ${t.adminToken}`);
     const listed = Object.entries(res.body.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`),

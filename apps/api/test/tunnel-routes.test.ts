@@ -30,6 +30,8 @@ describe('credentials.ssh', () => {
       user: 'airlock',
       known_hosts: `[oma.example.com]:443 ${HOST_KEY}\n`,
       permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'],
+      // Issue 21: no AIRLOCK_SSH_REMOTE_TARGET here, so no reverse forward.
+      remote_forwards: [],
     });
   });
 
@@ -55,7 +57,7 @@ describe('authorized-keys', () => {
     expect(hit.status).toBe(200);
     // `inactive` (issue 18) is empty while the agent is active.
     expect(hit.body).toEqual({
-      keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}` }],
+      keys: [{ agent_id: a.agentId, site_code: 'TUN', public_key: `ssh-ed25519 ${a.blob}`, remote_port: null }],
       permit_open: ['127.0.0.1:10809', '127.0.0.1:8081'],
       inactive: [],
     });

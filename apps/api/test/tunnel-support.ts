@@ -17,9 +17,9 @@ export interface TunnelTestApi {
   close(): Promise<void>;
 }
 
-export const startTunnelTestApi = async (site: string): Promise<TunnelTestApi> => {
+export const startTunnelTestApi = async (site: string, env: Record<string, string> = {}): Promise<TunnelTestApi> => {
   const t = await startTestApi({
-    env: { AIRLOCK_SSH_ENDPOINT: 'oma.example.com:443', AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809,127.0.0.1:8081' },
+    env: { AIRLOCK_SSH_ENDPOINT: 'oma.example.com:443', AIRLOCK_SSH_PERMIT_OPEN: '127.0.0.1:10809,127.0.0.1:8081', ...env },
   });
   await createSite(t, site);
   const createOperator = async (name: string, role: string): Promise<string> => {

@@ -249,11 +249,15 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
       'vma-01',
       'active',
       '-',
+      // Issue 21: the tunnel column (no endpoint has seen it yet, no reverse port configured).
+      'disconnected never',
       agentFingerprint,
       expect.stringMatching(/Z \((just now|\d+s ago)\)$/),
       // Approval counts as the agent's first sighting.
       expect.stringMatching(/Z \((just now|\d+s ago)\)$/),
     ]);
+    expect((await run(['agents', 'list', '--tunnel', 'connected'])).stdout).toBe('no agents\n');
+    expect((await run(['agents', 'list', '--tunnel', 'maybe'])).code).toBe(2);
     const again = await run(['approve', enrollmentId]);
     expect(again.code).toBe(1);
     expect(again.stderr).toBe('error: invalid_state: Cannot approve an enrollment that is approved\n');
@@ -329,6 +333,27 @@ describe('airlock CLI against a real api', { timeout: 120_000 }, () => {
         `error: cannot reach the api at http://127.0.0.1:${port} (ECONNREFUSED)\n` +
         'hint: check that the api is running (`pnpm start`, or `systemctl status airlock-api`) and that --api or AIRLOCK_API_URL points at it\n',
     });
+  });
+
+  it('manages tenants, scoped operators, site allowlists and labelled lists (issue 22)', async () => {
+    expect((await run(['tenants', 'create', '--code', 'cli-co', '--name', 'CLI Co'])).stdout).toBe('created tenant cli-co (CLI Co)\n');
+    const site = await run(['sites', 'create', '--code', 'cli-site', '--name', 'CLI', '--tenant', 'cli-co', '--allow', '198.51.100.0/24,2001:db8::/32']);
+    expect(site.stdout).toBe('created site CLI-SITE (CLI) in tenant cli-co, policy manual, enroll from 198.51.100.0/24,2001:db8::/32\n');
+    const updated = await run(['sites', 'update', 'CLI-SITE', '--allow', '']);
+    expect(updated.stdout).toBe('updated site CLI-SITE (CLI), policy manual, enroll from any source\n');
+    const op = await run(['operators', 'create', '--name', 'cli-scoped', '--role', 'auditor', '--tenant', 'cli-co']);
+    expect(op.stdout).toMatch(/^created auditor operator cli-scoped \(id [0-9a-f-]{36}, tenant cli-co\) through the api/);
+    const scopedToken = lastLine(op.stdout);
+    const sites = await run(['sites', 'list', '--json'], { AIRLOCK_TOKEN: scopedToken });
+    expect((JSON.parse(sites.stdout) as { items: Array<{ site_code: string }> }).items.map((x) => x.site_code)).toEqual(['CLI-SITE']);
+    expect((await run(['tenants', 'create', '--code', 'nope', '--name', 'n'], { AIRLOCK_TOKEN: scopedToken })).code).toBe(1);
+    const none = await run(['agents', 'list', '--label', 'company:nobody', '--label', 'tags:x']);
+    expect(none).toEqual({ code: 0, stdout: 'no agents\n', stderr: '' });
+    const paged = await run(['audit', '--limit', '1', '--json']);
+    const page = JSON.parse(paged.stdout) as { items: unknown[]; next_cursor: string | null };
+    expect(page.items).toHaveLength(1);
+    expect(page.next_cursor).not.toBeNull();
+    expect((await run(['agents', 'list', '--label', 'nocolon'])).code).toBe(2);
   });
 
   it('lists an edge lockout and lifts it', async () => {

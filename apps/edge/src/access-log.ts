@@ -13,8 +13,10 @@ const headerOf = (ex: Exchange, name: string): string | undefined => {
 /** One metric and (when enabled) one access line per request, without bodies, keys or unmatched targets. */
 export const accessLog = (edge: EdgeContext, ex: Exchange): void => {
   const { req, res } = ex;
-  edge.metrics.requests.inc({ route: ex.route, status: String(res.statusCode) });
+  edge.metrics.requests.inc(ex.route, String(res.statusCode));
   if (!edge.config.accessLog) return;
+  // A flood's refusals: the first per (IP, rule) and interval in full, the rest counted (refusal-log.ts).
+  if (ex.quiet) return;
   edge.logger.log('info', 'access', {
     request_id: ex.requestId,
     method: loggable(req.method, 16),

@@ -3,6 +3,7 @@ import type { BlockList, Socket } from 'node:net';
 import type { EdgeConfig } from './env.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
+import type { RefusalLog } from './refusal-log.ts';
 import type { Forwarder } from './proxy.ts';
 import type { RouteId } from './screen.ts';
 import type { Throttle } from './throttle/index.ts';
@@ -16,6 +17,8 @@ export interface EdgeContext {
   /** EDGE_TRUSTED_PROXIES is non-empty. */
   hasTrustedProxies: boolean;
   throttle: Throttle;
+  /** Throttle refusals logged per (IP, rule) and interval (refusal-log.ts). */
+  refusals: RefusalLog;
   forwarder: Forwarder;
   /** Sockets that sent a refused request; requests pipelined after it are never handled. */
   poisoned: WeakSet<Socket>;
@@ -40,6 +43,8 @@ export class Exchange {
   reason: string | undefined = undefined;
   rule: string | undefined = undefined;
   throttleKey: string | undefined = undefined;
+  /** A throttle refusal past the first of its (IP, rule) pair in the interval: counted, no line of its own. */
+  quiet = false;
   upstreamMs: number | undefined = undefined;
   bytesIn = 0;
   /** The access line waits for both the answer and our own bookkeeping. */

@@ -203,3 +203,32 @@ describe('without Redis', () => {
     expect((await status()).status).toBe(429);
   });
 });
+
+describe('refusal log (issue 24)', () => {
+  it('logs the first throttle refusal of an (IP, rule) pair in full and counts the rest in one summary line', async () => {
+    const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '2', EDGE_REFUSAL_LOG_INTERVAL_MS: '3600000' });
+    fx.upstream.respond(202);
+    const statuses: number[] = [];
+    for (let n = 0; n < 12; n += 1) statuses.push((await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer x' } })).status);
+    expect(statuses).toEqual([202, 202, ...Array<number>(10).fill(429)]);
+    const access = edge.logs.filter((l) => l.msg === 'access');
+    // Two forwarded, one refusal in full; nine counted, no line each.
+    expect(access.map((l) => l.fields['status'])).toEqual([202, 202, 429]);
+    expect(access[2]?.fields).toMatchObject({ rule: 'status', ip: '127.0.0.1' });
+    expect(edge.logs.some((l) => l.msg === 'refusals')).toBe(false);
+    // The summary is written when the interval ends, or on shutdown.
+    await edge.close();
+    const summary = edge.logs.filter((l) => l.msg === 'refusals');
+    expect(summary).toHaveLength(1);
+    expect(summary[0]?.fields).toMatchObject({ ip: '127.0.0.1', rule: 'status', route: 'status', status: 429, count: 9, seconds: 3600 });
+  });
+
+  it('logs every refusal in full with EDGE_REFUSAL_LOG_INTERVAL_MS=0', async () => {
+    const edge = await edgeWith({ EDGE_LIMIT_STATUS_PER_MIN: '1', EDGE_REFUSAL_LOG_INTERVAL_MS: '0' });
+    fx.upstream.respond(202);
+    for (let n = 0; n < 5; n += 1) await send(edge.port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer x' } });
+    await edge.close();
+    expect(edge.logs.filter((l) => l.msg === 'access' && l.fields['status'] === 429)).toHaveLength(4);
+    expect(edge.logs.some((l) => l.msg === 'refusals')).toBe(false);
+  });
+});

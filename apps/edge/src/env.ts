@@ -62,6 +62,10 @@ export interface EdgeConfig {
   maxBodyBytes: number;
   maxRequestsPerSocket: number;
   accessLog: boolean;
+  /** Throttle refusals: first per (IP, rule) in full, then one count line per interval; 0 = every one (refusal-log.ts). */
+  refusalLogIntervalMs: number;
+  /** Slice of the status and verify budgets an edge leases from Redis, in % of the limit; 0 = none (throttle/index.ts). */
+  leasePercent: number;
   rateLimitHeaders: boolean;
   /** Known blocks, lockouts and exhausted budgets kept in memory (entries). */
   negativeCacheSize: number;
@@ -134,6 +138,8 @@ export const EdgeEnv = defineEnv(
     EDGE_MAX_BODY_BYTES: int(16_384, 1, 16_384),
     EDGE_MAX_REQUESTS_PER_SOCKET: int(100, 1, 1_000_000),
     EDGE_ACCESS_LOG: bool('true'),
+    EDGE_REFUSAL_LOG_INTERVAL_MS: int(10_000, 0, 3_600_000),
+    EDGE_LEASE_PERCENT: int(5, 0, 50),
     EDGE_RATELIMIT_HEADERS: bool('true'),
   },
   (rule) => [
@@ -221,6 +227,8 @@ export const loadConfig = (env: Record<string, string | undefined>): EdgeConfig 
     maxBodyBytes: e.EDGE_MAX_BODY_BYTES,
     maxRequestsPerSocket: e.EDGE_MAX_REQUESTS_PER_SOCKET,
     accessLog: e.EDGE_ACCESS_LOG,
+    refusalLogIntervalMs: e.EDGE_REFUSAL_LOG_INTERVAL_MS,
+    leasePercent: e.EDGE_LEASE_PERCENT,
     rateLimitHeaders: e.EDGE_RATELIMIT_HEADERS,
     negativeCacheSize: e.EDGE_NEGATIVE_CACHE_SIZE,
     workers: e.EDGE_WORKERS,

@@ -15,7 +15,7 @@ export const refuseProtocolAbuse = (server: http.Server, edge: EdgeContext, conn
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
     const code = err.code ?? 'unknown';
     const timeout = code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT';
-    metrics.requests.inc({ route: 'refused', status: timeout ? '408' : '400' });
+    metrics.requests.inc('refused', timeout ? '408' : '400');
     if (config.accessLog) {
       logger.log('info', 'access', {
         route: 'refused',
@@ -43,16 +43,16 @@ export const refuseProtocolAbuse = (server: http.Server, edge: EdgeContext, conn
   // Node answers unknown expectations with a bare 417; answer with the envelope instead.
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
     edge.poisoned.add(req.socket);
-    metrics.requests.inc({ route: 'refused', status: '400' });
+    metrics.requests.inc('refused', '400');
     sendError(res, 'invalid_request', 'Request refused: unsupported Expect', true);
   });
 
   server.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => {
-    metrics.requests.inc({ route: 'refused', status: '400' });
+    metrics.requests.inc('refused', '400');
     rawError(socket, 'invalid_request', 'Request refused: protocol upgrade');
   });
   server.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
-    metrics.requests.inc({ route: 'refused', status: '400' });
+    metrics.requests.inc('refused', '400');
     rawError(socket, 'invalid_request', 'Request refused: CONNECT');
   });
   if (config.tls) {

@@ -19,6 +19,7 @@ import { handleRequest } from './pipeline.ts';
 import { refuseProtocolAbuse } from './protocol-refusals.ts';
 import { createForwarder } from './proxy.ts';
 import { createFailFastRedisClient as createRedisClient } from '@airlock/lockouts';
+import { createRefusalLog } from './refusal-log.ts';
 import { sendError } from './respond.ts';
 import { createThrottle } from './throttle/index.ts';
 import { createLockoutReporter } from './lockout-reports.ts';
@@ -69,19 +70,38 @@ function onResponseClose(this: Tagged): void {
   settle(served, ex);
 }
 
-const serve = async (served: Served, ex: Exchange): Promise<void> => {
+const failed = (served: Served, ex: Exchange, err: unknown): void => {
+  served.edge.logger.log('error', 'request failed', {
+    request_id: ex.requestId,
+    reason: err instanceof Error ? err.message : 'unknown',
+  });
+  sendError(ex.res, 'internal_error', 'Internal error');
+};
+
+/** Handles one request; settles it at once when nothing had to wait (pipeline.ts). */
+const serve = (served: Served, ex: Exchange): void => {
+  let pending: Promise<void> | undefined;
   try {
-    if (served.edge.listenerClosing !== null) await served.edge.listenerClosing;
-    await handleRequest(served.edge, ex);
+    pending = handleRequest(served.edge, ex);
   } catch (err) {
-    served.edge.logger.log('error', 'request failed', {
-      request_id: ex.requestId,
-      reason: err instanceof Error ? err.message : 'unknown',
-    });
-    sendError(ex.res, 'internal_error', 'Internal error');
-  } finally {
-    settle(served, ex);
+    failed(served, ex, err);
   }
+  if (pending === undefined) {
+    settle(served, ex);
+    return;
+  }
+  pending.then(
+    () => settle(served, ex),
+    (err: unknown) => {
+      failed(served, ex, err);
+      settle(served, ex);
+    },
+  );
+};
+
+const serveAfterClose = async (served: Served, ex: Exchange, closing: Promise<unknown>): Promise<void> => {
+  await closing;
+  serve(served, ex);
 };
 
 const onRequest = (served: Served, req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -109,7 +129,9 @@ const onRequest = (served: Served, req: http.IncomingMessage, res: http.ServerRe
     return;
   }
   if (served.edge.draining || nth === limit) res.setHeader('connection', 'close');
-  void serve(served, ex);
+  const closing = served.edge.listenerClosing;
+  if (closing === null) serve(served, ex);
+  else void serveAfterClose(served, ex, closing);
 };
 
 const listen = (s: http.Server, port: number, host: string) =>
@@ -146,6 +168,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
     trust: buildTrustList(config.trustedProxies),
     hasTrustedProxies: config.trustedProxies.length > 0,
     throttle: createThrottle(config, logger, metrics, redis, (r) => reporter?.report(r)),
+    refusals: createRefusalLog(logger, config.refusalLogIntervalMs),
     forwarder: createForwarder(config.upstream, config.timeouts.upstreamMs, upstreamTrust, config.upstreamLimits),
     poisoned: new WeakSet(),
     expectsContinue: new WeakSet(),
@@ -222,6 +245,7 @@ export const startEdge = async (config: EdgeConfig, options: StartOptions = {}):
         metricsServer.closeAllConnections();
       }
       edge.forwarder.close();
+      edge.refusals.close();
       await edge.throttle.close();
       await reporter?.close();
       logger.log('info', 'edge stopped');

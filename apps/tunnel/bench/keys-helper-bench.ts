@@ -71,7 +71,7 @@ export const runKeysHelperBench = async (opts: { outFile?: string; rounds?: numb
     mkdirSync(sockDir, { mode: 0o750 });
     chownSync(sockDir, 0, accounts.keys.gid);
     const socket = path.join(sockDir, 'keys.sock');
-    const answer = `ok 1\n${keyLine(PERMIT, KEY, AGENT)}\n`;
+    const answer = `ok 1\n${keyLine(PERMIT, KEY, AGENT, 20417)}\n`;
     const unix = net.createServer({ allowHalfOpen: true }, (s) => {
       s.on('data', (d: Buffer) => d.includes(10) && s.end(answer));
       s.on('error', () => {});
@@ -101,7 +101,7 @@ export const runKeysHelperBench = async (opts: { outFile?: string; rounds?: numb
     const nodeCmd = `${node} airlock ${FINGERPRINT} ssh-ed25519 ${KEY}`;
     for (const cmd of [perlCmd, nodeCmd]) {
       const { stdout } = await run('runuser', ['-u', keysUser, '--', 'env', '-i', 'PATH=/usr/bin:/bin', 'sh', '-c', cmd]);
-      if (stdout !== `${keyLine(PERMIT, KEY, AGENT)}\n`) throw new Error(`helper answered ${JSON.stringify(stdout)}`);
+      if (stdout !== `${keyLine(PERMIT, KEY, AGENT, 20417)}\n`) throw new Error(`helper answered ${JSON.stringify(stdout)}`);
     }
 
     const perlRuns: HelperCost[] = [];

@@ -64,12 +64,14 @@ fail('refused') if !defined $head || $head !~ /\Aok ([0-9]{1,2})\z/;
 my $count = $1;
 fail('truncated answer') if @lines != $count;
 
-# Exactly what the service builds: forwarding to permit_open only, no shell,
-# and the offered key itself, byte for byte.
+# Exactly what the service builds: forwarding to permit_open only, one
+# permitlisten (the agent's own loopback port, or localhost:1, which sshd_config's
+# PermitListen never matches), no shell, and the offered key itself, byte for byte.
 my $hostport = qr/(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}/;
+my $listen = qr/(?:127\.0\.0\.1:[0-9]{4,5}|localhost:1)/;
 my $uuid = qr/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 for my $line (@lines) {
-    $line =~ m{\Arestrict,port-forwarding(?:,permitopen="$hostport")+,command="/bin/false" ssh-ed25519 \Q$key\E airlock-agent-$uuid\z}
+    $line =~ m{\Arestrict,port-forwarding(?:,permitopen="$hostport")+,permitlisten="$listen",command="/bin/false" ssh-ed25519 \Q$key\E airlock-agent-$uuid\z}
       or fail('odd answer');
 }
 print map { "$_\n" } @lines;

@@ -5,7 +5,7 @@
  * the request (and its token) is written (issue 18, finding 9).
  */
 import { AirlockClient, ApiRequestError, ApiUnreachableError } from '@airlock/client';
-import type { TunnelAuthorizedKeysResponse, TunnelEventRequest } from '@airlock/schema';
+import type { TunnelAuthorizedKeysResponse, TunnelEventRequest, TunnelSessionsRequest } from '@airlock/schema';
 import type { InferInput } from 'valibot';
 import { TUNNEL_TOKEN_HOWTO, type TunnelConfig } from './env.ts';
 
@@ -28,7 +28,11 @@ export interface TunnelApi {
   authorizedKeys(q: { fingerprint: string; keyType: string; key: string }): Promise<TunnelAuthorizedKeysResponse>;
   event(e: TunnelEvent): Promise<void>;
   activeAgents(ids: string[]): Promise<Set<string>>;
+  /** Issue 21: every session held now, and the lease that keeps them counted. */
+  reportSessions(r: TunnelSessionsReport): Promise<void>;
 }
+
+export type TunnelSessionsReport = InferInput<typeof TunnelSessionsRequest>;
 
 const refusal = (err: ApiRequestError): string => {
   if (err.status === 401) return `the api did not accept TUNNEL_API_TOKEN (unknown or disabled operator); make ${TUNNEL_TOKEN_HOWTO}`;
@@ -83,5 +87,6 @@ export const createTunnelApi = (config: Pick<TunnelConfig, 'apiUrl' | 'apiToken'
     authorizedKeys: (q) => call(() => client.tunnelAuthorizedKeys({ fingerprint: q.fingerprint, key_type: q.keyType, key: q.key })),
     event: async (e) => void (await call(() => client.tunnelEvent(e))),
     activeAgents,
+    reportSessions: async (r) => void (await call(() => client.tunnelSessions(r))),
   };
 };

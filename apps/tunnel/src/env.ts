@@ -70,6 +70,12 @@ export const TunnelEnv = defineEnv(
     TUNNEL_API_TIMEOUT_MS: int(3000, 100, 30_000),
     // How often the counters of refused keys and cut sessions are logged (one line, only when they moved).
     TUNNEL_SUMMARY_INTERVAL_MS: int(60_000, 1000, 3_600_000),
+    // Issue 21: the lease under which the api counts this endpoint's sessions (renewed every third of it);
+    // an endpoint that dies shows its agents disconnected this long after its last report (+ up to 5 s).
+    TUNNEL_LEASE_SECONDS: int(45, 5, 600),
+    // Prometheus metrics (issue 21); port 0 disables the listener.
+    TUNNEL_METRICS_HOST: v.optional(ipAddress(), '127.0.0.1'),
+    TUNNEL_METRICS_PORT: port(9466, { allowZero: true }),
     // The edge's Redis (URL or Sentinel group) and key prefix, where it notes which client each piped SSH connection came from.
     ...redisFields(),
     EDGE_REDIS_PREFIX: redisKeyPrefix(DEFAULT_KEY_PREFIX),
@@ -114,6 +120,10 @@ export interface TunnelConfig {
   revocationPollMs: number;
   apiTimeoutMs: number;
   summaryEveryMs: number;
+  leaseSeconds: number;
+  metricsHost: string;
+  /** 0: no metrics listener. */
+  metricsPort: number;
   /** The edge's Redis, URL or Sentinel group; null: the audit shows the address sshd saw. */
   redis: RedisTarget | null;
   redisPrefix: string;
@@ -146,6 +156,9 @@ export const loadTunnelConfig = (env: NodeJS.ProcessEnv = process.env): TunnelCo
     revocationPollMs: o.TUNNEL_REVOCATION_POLL_MS,
     apiTimeoutMs: o.TUNNEL_API_TIMEOUT_MS,
     summaryEveryMs: o.TUNNEL_SUMMARY_INTERVAL_MS,
+    leaseSeconds: o.TUNNEL_LEASE_SECONDS,
+    metricsHost: o.TUNNEL_METRICS_HOST,
+    metricsPort: o.TUNNEL_METRICS_PORT,
     redis: resolveRedisTarget({ url: o.REDIS_URL, sentinels: o.REDIS_SENTINELS, name: o.REDIS_SENTINEL_NAME }).target,
     redisPrefix: o.EDGE_REDIS_PREFIX,
   };

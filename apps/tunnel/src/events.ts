@@ -36,12 +36,18 @@ export interface TunnelCounters {
   sessions_closed: number;
   sessions_cut_revoked: number;
   sessions_cut_unidentified: number;
+  /** Key lookups the api did not answer (issue 21 metrics). */
+  keys_lookup_errors: number;
+  /** sshd exited and was started again. */
+  sshd_restarts: number;
 }
 
 const DENIED_PER_AGENT_MS = 60_000;
 
 export interface Reporter {
   counters: TunnelCounters;
+  /** Sessions closed, by why (the metrics' tunnel_sessions_closed_total). */
+  closedByReason: Record<string, number>;
   /** The agent's own address: the edge's note for a piped connection, else the peer sshd saw. */
   sourceIpOf(peer: Peer): Promise<string>;
   report(e: TunnelEvent): Promise<void>;
@@ -61,7 +67,10 @@ export const createReporter = (config: Pick<TunnelConfig, 'redis' | 'redisPrefix
     sessions_closed: 0,
     sessions_cut_revoked: 0,
     sessions_cut_unidentified: 0,
+    keys_lookup_errors: 0,
+    sshd_restarts: 0,
   };
+  const closedByReason: Record<string, number> = {};
   // The edge's own client recipe (URL or Sentinel group): a lookup fails at once while Redis is away.
   const redis = config.redis ? createFailFastRedisClient(config.redis) : null;
   const peerKey = edgeKeys(config.redisPrefix).sshPeer;
@@ -116,6 +125,7 @@ export const createReporter = (config: Pick<TunnelConfig, 'redis' | 'redisPrefix
 
   return {
     counters,
+    closedByReason,
     sourceIpOf,
     report,
     deniedKnown,

@@ -159,6 +159,13 @@ export const writeSshdConfig = async (config: TunnelConfig, keysCommand: string)
     await run(config.sshd, ['-t', '-f', file]);
   } catch (err) {
     const stderr = typeof err === 'object' && err !== null && 'stderr' in err ? String(err.stderr).trim() : '';
+    // PermitListen and the key option permitlisten came together (OpenSSH 7.8): without them sshd
+    // could not hold each agent's -R to its own port, so the endpoint does not start at all.
+    if (/PermitListen/i.test(stderr)) {
+      throw new SetupError(
+        `${config.sshd} does not support PermitListen / permitlisten (OpenSSH 7.8 or later is needed to keep each agent's reverse forward on its own port): upgrade openssh-server. sshd said: ${stderr}`,
+      );
+    }
     throw new SetupError(`sshd -t rejected the generated config: ${stderr || 'unknown error'}`);
   }
   return file;

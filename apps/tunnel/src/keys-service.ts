@@ -16,6 +16,7 @@ import type { TunnelApi } from './api.ts';
 import { AuthorisationBook } from './authorisations.ts';
 import type { TunnelConfig } from './env.ts';
 import type { LogFn, Peer, Reporter } from './events.ts';
+import { REMOTE_LISTEN_HOST } from './sshd-config.ts';
 import { childrenOf, ourConnections, readProc, socketInodes, tcpSockets, type ProcRef } from './procfs.ts';
 
 const QUESTION = /^airlock-keys\/1 (\d{1,10}) ([a-z_][a-z0-9_-]{0,31}) (SHA256:[A-Za-z0-9+/]{43}) ([a-z0-9@.-]{1,64}) ([A-Za-z0-9+/]{1,4096}={0,2})$/;
@@ -24,11 +25,26 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // What goes inside permitopen="…": no quotes, spaces or commas can get in. The helper checks the same shape.
 const HOST_PORT = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$/;
 const MAX_QUESTION = 8192;
+const isPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1024 && p <= 65535;
 const QUESTION_TIMEOUT_MS = 5000;
 
-/** The authorized_keys line for one agent: forwarding to permit_open only, no shell, the offered key itself. */
-export const keyLine = (permitOpen: string[], key: string, agentId: string): string =>
-  `${['restrict', 'port-forwarding', ...permitOpen.map((p) => `permitopen="${p}"`), 'command="/bin/false"'].join(',')} ssh-ed25519 ${key} airlock-agent-${agentId}`;
+/**
+ * An agent without a reverse port: a listen host sshd_config's PermitListen
+ * (127.0.0.1 only) never matches, so sshd refuses every -R of this key. Without
+ * any permitlisten the key would be allowed every loopback port.
+ */
+const NO_REMOTE_LISTEN = 'localhost:1';
+
+/**
+ * The authorized_keys line for one agent: forwarding to permit_open only,
+ * listening (-R) only on its own port of the endpoint's loopback, no shell,
+ * the offered key itself.
+ */
+export const keyLine = (permitOpen: string[], key: string, agentId: string, remotePort: number | null): string => {
+  const listen = remotePort === null ? NO_REMOTE_LISTEN : `${REMOTE_LISTEN_HOST}:${remotePort}`;
+  const options = ['restrict', 'port-forwarding', ...permitOpen.map((p) => `permitopen="${p}"`), `permitlisten="${listen}"`, 'command="/bin/false"'];
+  return `${options.join(',')} ssh-ed25519 ${key} airlock-agent-${agentId}`;
+};
 
 export interface Monitor extends ProcRef {
   peer: Peer;
@@ -67,6 +83,8 @@ export const startKeysService = async (o: {
   api: TunnelApi;
   reporter: Reporter;
   log: LogFn;
+  /** Seconds one api lookup took (the metrics' histogram). */
+  observeLookup?: (seconds: number) => void;
 }): Promise<KeysService> => {
   const { config, api, reporter, log } = o;
   const book = new AuthorisationBook();
@@ -93,10 +111,13 @@ export const startKeysService = async (o: {
       return 'deny';
     }
     let res;
+    const asked = performance.now();
     try {
       res = await api.authorizedKeys({ fingerprint, keyType, key });
+      o.observeLookup?.((performance.now() - asked) / 1000);
     } catch (err) {
       c.keys_failed++;
+      c.keys_lookup_errors++;
       log('warn', 'keys lookup failed; refused', { reason: err instanceof Error ? err.message : 'unknown' });
       return 'deny';
     }
@@ -110,13 +131,13 @@ export const startKeysService = async (o: {
     // Only the offered key itself, byte for byte: the api cannot widen what sshd accepts.
     const agents = (Array.isArray(res.keys) ? res.keys : [])
       .filter((k) => typeof k.agent_id === 'string' && UUID.test(k.agent_id) && k.public_key === `ssh-ed25519 ${key}`)
-      .map((k) => k.agent_id)
+      .map((k) => ({ id: k.agent_id, port: isPort(k.remote_port) ? k.remote_port : null }))
       .slice(0, 8);
     if (agents.length > 0) {
       // Recorded before sshd reads the answer: the record is complete before the session can begin.
-      book.record(monitor, { agentIds: agents, fingerprint });
+      book.record(monitor, { agentIds: agents.map((a) => a.id), fingerprint });
       c.keys_authorised++;
-      return [`ok ${agents.length}`, ...agents.map((id) => keyLine(permit, key, id))].join('\n');
+      return [`ok ${agents.length}`, ...agents.map((a) => keyLine(permit, key, a.id, a.port))].join('\n');
     }
     const inactive = (res.inactive ?? []).map((h) => h.agent_id).filter((id) => typeof id === 'string' && UUID.test(id));
     if (inactive.length > 0) {

@@ -70,8 +70,10 @@ describe('text from sshd and lines for sshd', () => {
   });
 
   it('builds the authorized_keys line the helper checks', () => {
-    expect(keyLine(['127.0.0.1:10809', '[::1]:8081'], 'AAAAkey', A)).toBe(
-      `restrict,port-forwarding,permitopen="127.0.0.1:10809",permitopen="[::1]:8081",command="/bin/false" ssh-ed25519 AAAAkey airlock-agent-${A}`,
+    expect(keyLine(['127.0.0.1:10809', '[::1]:8081'], 'AAAAkey', A, 20417)).toBe(
+      `restrict,port-forwarding,permitopen="127.0.0.1:10809",permitopen="[::1]:8081",permitlisten="127.0.0.1:20417",command="/bin/false" ssh-ed25519 AAAAkey airlock-agent-${A}`,
     );
+    // No reverse port: a listen host sshd_config's PermitListen (127.0.0.1 only) never matches.
+    expect(keyLine(['127.0.0.1:10809'], 'AAAAkey', A, null)).toContain('permitlisten="localhost:1"');
   });
 });

@@ -28,6 +28,15 @@ interface Tracked {
   openedFor: string[];
   sourceIp: string;
   port: number;
+  openedAt: Date;
+}
+
+/** One live session as the api's session report lists it (one entry per agent it was opened for). */
+export interface LiveSession {
+  session: string;
+  agent_id: string;
+  source_ip: string;
+  opened_at: string;
 }
 
 export interface SessionGuard {
@@ -36,6 +45,8 @@ export interface SessionGuard {
   endAll(reason: string): Promise<number>;
   /** Live sessions the guard has reported opened. */
   readonly open: number;
+  /** The sessions held now, for the api's live state (live-state.ts). */
+  snapshot(): LiveSession[];
 }
 
 const procsOf = (s: Session): ProcRef[] => (s.monitor ? [s.monitor, s.child] : [s.child]);
@@ -58,6 +69,7 @@ export const createSessionGuard = (o: {
     if (!t) return;
     tracked.delete(key);
     c.sessions_closed++;
+    reporter.closedByReason[reason] = (reporter.closedByReason[reason] ?? 0) + 1;
     log('info', 'tunnel closed', { agent_id: t.openedFor[0] ?? null, source_ip: t.sourceIp, reason });
     for (const agentId of t.openedFor) {
       await reporter.report({ event: 'closed', fingerprint: t.fingerprint, agent_id: agentId, source_ip: t.sourceIp, source_port: t.port, reason });
@@ -121,7 +133,7 @@ export const createSessionGuard = (o: {
       for (const x of keep) {
         if (tracked.has(x.s.key)) continue;
         const sourceIp = await reporter.sourceIpOf(x.s.peer);
-        tracked.set(x.s.key, { agentIds: x.agentIds, fingerprint: x.fingerprint, openedFor: x.openedFor, sourceIp, port: x.s.peer.port });
+        tracked.set(x.s.key, { agentIds: x.agentIds, fingerprint: x.fingerprint, openedFor: x.openedFor, sourceIp, port: x.s.peer.port, openedAt: new Date() });
         c.sessions_opened++;
         log('info', 'tunnel opened', { agent_id: x.openedFor[0] ?? null, source_ip: sourceIp, fingerprint: x.fingerprint });
         for (const agentId of x.openedFor) {
@@ -146,5 +158,9 @@ export const createSessionGuard = (o: {
     get open() {
       return tracked.size;
     },
+    snapshot: () =>
+      [...tracked].flatMap(([key, t]) =>
+        t.openedFor.map((agentId) => ({ session: key, agent_id: agentId, source_ip: t.sourceIp, opened_at: t.openedAt.toISOString() })),
+      ),
   };
 };

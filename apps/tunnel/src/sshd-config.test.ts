@@ -24,7 +24,7 @@ describe('the generated sshd_config', () => {
 
   it('holds every hardening line and no Subsystem', () => {
     const text = renderSshdConfig(input);
-    for (const line of ['AllowUsers airlock', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'AuthorizedKeysFile none', 'AllowTcpForwarding local', 'PermitTTY no', 'X11Forwarding no', 'AllowAgentForwarding no', 'PermitTunnel no', 'ForceCommand /bin/false', 'AuthorizedKeysCommandUser airlock-keys']) {
+    for (const line of ['AllowUsers airlock', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'AuthorizedKeysFile none', 'AllowTcpForwarding yes', 'PermitListen 127.0.0.1:*', 'GatewayPorts no', 'AllowStreamLocalForwarding no', 'PermitTTY no', 'X11Forwarding no', 'AllowAgentForwarding no', 'PermitTunnel no', 'ForceCommand /bin/false', 'AuthorizedKeysCommandUser airlock-keys']) {
       expect(lines()).toContain(line);
     }
     expect(text).not.toMatch(/^Subsystem/m);

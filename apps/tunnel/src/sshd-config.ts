@@ -31,6 +31,9 @@ export const SSH_ALGORITHMS = {
   PubkeyAcceptedAlgorithms: ['ssh-ed25519'],
 } as const;
 
+/** Where agents' -R listen on the endpoint: its loopback, literally (what key lines and PermitListen name). */
+export const REMOTE_LISTEN_HOST = '127.0.0.1';
+
 // Anything outside this set could break out of an sshd_config line.
 const SAFE = /^[A-Za-z0-9_./:@-]+$/;
 
@@ -76,11 +79,16 @@ MaxAuthTries 3
 LoginGraceTime 20
 MaxStartups 64:30:128
 
-# Local forwarding only (the key lines add permitopen); no -R, no sockets, no shell.
-AllowTcpForwarding local
+# Forwarding: -L only to the key line's permitopen list. -R only where BOTH this
+# line and the key line's permitlisten allow it (sshd requires both, issue 21):
+# here any port on 127.0.0.1, literally; on the key line exactly that agent's
+# own port, or for an agent without one a host (localhost) this line never
+# matches, so every -R of such a key is refused. GatewayPorts no keeps
+# listeners on loopback. No Unix sockets, no shell.
+AllowTcpForwarding yes
 AllowStreamLocalForwarding no
 GatewayPorts no
-PermitListen none
+PermitListen ${REMOTE_LISTEN_HOST}:*
 PermitTTY no
 X11Forwarding no
 AllowAgentForwarding no

@@ -38,7 +38,7 @@ const listenerOf = async (pid: number, host: string, port: number): Promise<stri
   return null;
 };
 
-export const startSshd = (config: Pick<TunnelConfig, 'sshd' | 'host' | 'port'>, sshdConfigPath: string, log: LogFn): SshdProcess => {
+export const startSshd = (config: Pick<TunnelConfig, 'sshd' | 'host' | 'port'>, sshdConfigPath: string, log: LogFn, onRestart: () => void = () => {}): SshdProcess => {
   let child: ChildProcess | null = null;
   let stopping = false;
   let restartDelay = RESTART_MIN_MS;
@@ -87,6 +87,7 @@ export const startSshd = (config: Pick<TunnelConfig, 'sshd' | 'host' | 'port'>, 
       // A crash loop backs off; a long healthy run starts the backoff over.
       if (Date.now() - started > 60_000) restartDelay = RESTART_MIN_MS;
       log('error', 'sshd exited; restarting', { code, signal, in_ms: restartDelay });
+      onRestart();
       restartTimer = setTimeout(start, restartDelay);
       restartDelay = Math.min(restartDelay * 2, RESTART_MAX_MS);
     });

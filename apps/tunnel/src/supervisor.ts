@@ -11,10 +11,12 @@ import type { TunnelConfig } from './env.ts';
 import { createReporter, type LogFn, type TunnelCounters } from './events.ts';
 import type { Account } from './install.ts';
 import { startKeysService } from './keys-service.ts';
-import { createSessionGuard } from './session-guard.ts';
+import { createSessionGuard, type SessionGuard } from './session-guard.ts';
+import { createTunnelMetrics, serveTunnelMetrics } from './metrics.ts';
 import { sshdListenersFor } from './sessions.ts';
 import { endProcesses } from './procfs.ts';
 import { startSshd } from './sshd-process.ts';
+import { createLiveStateReporter } from './live-state.ts';
 
 export type { LogFn };
 
@@ -36,14 +38,23 @@ export const startSupervisor = async (
 ): Promise<Supervisor> => {
   const reporter = createReporter(config, api, log);
   // Before sshd: its first login must find the service answering.
-  const keys = await startKeysService({ config, keysAccount: accounts.keys, api, reporter, log });
-  const guard = createSessionGuard({ config, tunnelUid: accounts.tunnel.uid, api, book: keys.book, reporter, log });
-  const sshd = startSshd(config, sshdConfigPath, log);
+  let guard: SessionGuard | null = null;
+  const metrics = createTunnelMetrics({ counters: reporter.counters, closedByReason: reporter.closedByReason, liveSessions: () => guard?.open ?? 0 });
+  const keys = await startKeysService({ config, keysAccount: accounts.keys, api, reporter, log, observeLookup: metrics.observeLookup });
+  guard = createSessionGuard({ config, tunnelUid: accounts.tunnel.uid, api, book: keys.book, reporter, log });
+  const sessionGuard = guard;
+  const sshd = startSshd(config, sshdConfigPath, log, () => reporter.counters.sshd_restarts++);
+  const metricsServer = config.metricsPort === 0 ? null : await serveTunnelMetrics(metrics, config.metricsHost, config.metricsPort);
+  if (metricsServer) log('info', 'metrics listening', { host: config.metricsHost, port: metricsServer.port });
+  const live = createLiveStateReporter({ api, port: config.port, leaseSeconds: config.leaseSeconds, log });
 
   let stopping = false;
   const pollTimer = setInterval(() => {
     if (stopping) return;
-    guard.poll().catch((err: unknown) => log('error', 'session poll failed', { reason: err instanceof Error ? err.message : 'unknown' }));
+    sessionGuard
+      .poll()
+      .then(() => live.update(sessionGuard.snapshot()))
+      .catch((err: unknown) => log('error', 'session poll failed', { reason: err instanceof Error ? err.message : 'unknown' }));
   }, config.revocationPollMs);
 
   const stop = async () => {
@@ -55,9 +66,11 @@ export const startSupervisor = async (
     await endProcesses(await sshdListenersFor(sshdConfigPath));
     // Sessions outlive the listener (setsid); without this process nobody would
     // enforce revocation on them, so they end with it.
-    await guard.endAll('endpoint_stopped');
+    await sessionGuard.endAll('endpoint_stopped');
+    await live.close();
     await keys.close();
     reporter.close();
+    if (metricsServer) await new Promise<void>((r) => metricsServer.close(() => r()));
   };
 
   return { stop, listening: sshd.listening, reload: sshd.reload, counters: reporter.counters };

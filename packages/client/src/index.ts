@@ -125,6 +125,7 @@ export class AirlockClient extends AdminClient {
   tunnelAuthorizedKeys = (body: RequestOf<'tunnelAuthorizedKeys'>) => this.call('tunnelAuthorizedKeys', { body });
   tunnelHostKeys = (body: RequestOf<'tunnelHostKeys'>) => this.call('tunnelHostKeys', { body });
   tunnelEvent = (body: RequestOf<'tunnelEvent'>) => this.call('tunnelEvent', { body });
+  tunnelSessions = (body: RequestOf<'tunnelSessions'>) => this.call('tunnelSessions', { body });
   tunnelActiveAgents = (body: RequestOf<'tunnelActiveAgents'>) => this.call('tunnelActiveAgents', { body });
 
   /** The api's OpenAPI 3.1 document (any operator role). */

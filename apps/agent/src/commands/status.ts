@@ -49,6 +49,14 @@ const TunnelStateFile = v.object({
   since: Rfc3339,
   detail: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(2000)))),
   pid: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1)))),
+  // Issue 21: the forwards asked for and the last health check.
+  forwards: v.optional(
+    v.object({
+      local: v.pipe(v.array(v.pipe(v.string(), v.maxLength(300))), v.maxLength(64)),
+      remote: v.pipe(v.array(v.pipe(v.string(), v.maxLength(300))), v.maxLength(8)),
+    }),
+  ),
+  health: v.optional(v.object({ checked_at: v.nullable(Rfc3339), ok: v.nullable(v.boolean()), failures: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
 });
 
 interface TunnelReport {
@@ -56,6 +64,8 @@ interface TunnelReport {
   since: string | null;
   detail: string | null;
   pid: number | null;
+  forwards?: { local: string[]; remote: string[] };
+  health?: { checked_at: string | null; ok: boolean | null; failures: number };
 }
 
 interface StatusReport {
@@ -107,7 +117,14 @@ const readTunnelState = async (paths: StatePaths): Promise<TunnelReport> => {
   if (!parsed.success) return { ...NOT_RUNNING, detail: `${paths.tunnelState} is not in the expected format` };
   const t = parsed.output;
   const pid = t.pid ?? null;
-  const report = { state: t.state, since: t.since, detail: t.detail == null ? null : stripControls(t.detail), pid };
+  const report: TunnelReport = {
+    state: t.state,
+    since: t.since,
+    detail: t.detail == null ? null : stripControls(t.detail),
+    pid,
+    ...(t.forwards ? { forwards: { local: t.forwards.local.map(stripControls), remote: t.forwards.remote.map(stripControls) } } : {}),
+    ...(t.health ? { health: t.health } : {}),
+  };
   // A tunnel that was killed cannot say so; its last word is still on disk.
   const finished = t.state === 'stopped' || t.state === 'revoked';
   if (!finished && pid !== null && !alive(pid)) return { ...report, state: 'not running', detail: `last state ${t.state}; process ${pid} is gone` };
@@ -188,6 +205,12 @@ const printReport = (r: StatusReport, ctx: CommandContext): void => {
   }
   const t = r.tunnel;
   progress.plain(`Tunnel:       ${t.state}${t.since ? ` since ${t.since}` : ''}${t.pid ? ` (pid ${t.pid})` : ''}${t.detail ? `: ${t.detail}` : ''}`);
+  if (t.forwards) {
+    progress.plain(`Forwards:     ${t.forwards.local.map((f) => `-L ${f}`).concat(t.forwards.remote.map((f) => `-R ${f}`)).join(', ') || 'none'}`);
+  }
+  if (t.health?.checked_at) {
+    progress.plain(`Health:       ${t.health.ok ? 'answering' : `NOT answering (${t.health.failures} in a row)`}, checked ${t.health.checked_at}`);
+  }
   if (r.pending) {
     progress.plain('');
     progress.plain(`Pending:      enrollment ${r.pending.enrollment_id} into site ${r.pending.site_code} at ${r.pending.server}`);

@@ -31,6 +31,7 @@ import { readPrivateKeyPem } from '../keys.ts';
 import { isSealed, runtimeKeyFile } from '../sealed.ts';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
+import { watchForwards, type HealthWatch } from '../tunnel-health.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { AgentCommand } from './types.ts';
 
@@ -60,14 +61,23 @@ export interface TunnelOptions {
   ssh: string;
   keepaliveSeconds: number;
   maxBackoffMs: number;
+  /** Issue 21: how often each forward is checked end to end; 0: never. */
+  healthIntervalMs: number;
+  /** Rounds in a row with a forward not answering before the connection is dropped and made again. */
+  healthFailures: number;
 }
 
 const TUNNEL_HELP = `Usage: airlock-agent tunnel [--state-dir DIR] [--forward LOCAL=HOST:PORT]... [--ssh PATH]
                            [--keepalive SECONDS] [--max-backoff SECONDS]
+                           [--health-interval SECONDS] [--health-failures N]
 
 Keeps the SSH tunnel issued at enrollment up. Each permitted destination
 HOST:PORT is forwarded from 127.0.0.1:PORT unless --forward LOCAL=HOST:PORT
-says another local port. Exit codes: 0 stopped (SIGTERM/Ctrl-C), 2 usage,
+says another local port; the reverse forward in the credentials (if any)
+lets the management server reach this appliance. Every --health-interval
+seconds (60; 0: off) each forward is dialled end to end; after
+--health-failures rounds in a row (3) without an answer the connection is
+made again. Exit codes: 0 stopped (SIGTERM/Ctrl-C), 2 usage,
 10 not enrolled or no tunnel issued, 11 the agent was revoked (do not restart),
 1 anything else.
 `;
@@ -83,6 +93,8 @@ const parseTunnelArgs = (argv: readonly string[], env: NodeJS.ProcessEnv = proce
         ssh: { type: 'string' },
         keepalive: { type: 'string' },
         'max-backoff': { type: 'string' },
+        'health-interval': { type: 'string' },
+        'health-failures': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -112,6 +124,8 @@ const parseTunnelArgs = (argv: readonly string[], env: NodeJS.ProcessEnv = proce
     ssh,
     keepaliveSeconds: seconds(values.keepalive, 'keepalive', 15, 1, 3600),
     maxBackoffMs: seconds(values['max-backoff'], 'max-backoff', 60, 1, 3600) * 1000,
+    healthIntervalMs: seconds(values['health-interval'], 'health-interval', 60, 0, 86400) * 1000,
+    healthFailures: seconds(values['health-failures'], 'health-failures', 3, 1, 100),
   };
 };
 
@@ -133,6 +147,17 @@ const forwardArgs = (ssh: SshCredentials, forwards: Map<string, number>): string
   });
 };
 
+/** The local ports the -L forwards listen on (what the health check dials). */
+const localPorts = (args: string[]): number[] =>
+  args.flatMap((a, i) => (args[i - 1] === '-L' ? [Number(/^127\.0\.0\.1:(\d+):/.exec(a)?.[1])] : [])).filter((p) => p > 0);
+
+/**
+ * The `-R` of contract v1.2: exactly what the credentials say, listen host
+ * included (the endpoint grants `permitlisten` on that literal address only).
+ */
+const remoteArgs = (ssh: SshCredentials): string[] =>
+  (ssh.remote_forwards ?? []).flatMap((f) => ['-R', `${f.listen}:${f.to}`]);
+
 const sshArgs = (ssh: SshCredentials, keyFile: string, knownHosts: string, opts: TunnelOptions): string[] => [
   '-N',
   '-T',
@@ -151,6 +176,7 @@ const sshArgs = (ssh: SshCredentials, keyFile: string, knownHosts: string, opts:
     .concat(['ForwardAgent=no', 'ForwardX11=no', 'LogLevel=VERBOSE'])
     .flatMap((o) => ['-o', o]),
   ...forwardArgs(ssh, opts.forwards),
+  ...remoteArgs(ssh),
   '--',
   ssh.host,
 ];
@@ -186,10 +212,18 @@ const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => 
   const paths = statePaths(opts.stateDir);
   const stateFile = path.join(opts.stateDir, TUNNEL_STATE_FILE);
   let current: TunnelStateName | null = null;
+  let since = new Date().toISOString();
+  let detailNow = '';
+  let forwardsNow: { local: string[]; remote: string[] } = { local: [], remote: [] };
+  let health: { checked_at: string | null; ok: boolean | null; failures: number } = { checked_at: null, ok: null, failures: 0 };
+  const writeState = () =>
+    writeFileAtomic(stateFile, `${JSON.stringify({ state: current, since, detail: detailNow, pid: process.pid, forwards: forwardsNow, health })}\n`);
   const setState = async (state: TunnelStateName, detail: string) => {
     if (state !== current) io.err.write(`${new Date().toISOString()} airlock-agent tunnel: ${state}${detail ? ` (${detail})` : ''}\n`);
+    if (state !== current) since = new Date().toISOString();
     current = state;
-    await writeFileAtomic(stateFile, `${JSON.stringify({ state, since: new Date().toISOString(), detail, pid: process.pid })}\n`).catch(() => {
+    detailNow = detail;
+    await writeState().catch(() => {
       io.err.write(`airlock-agent tunnel: cannot write ${stateFile}\n`);
     });
   };
@@ -231,6 +265,11 @@ const keepUp = async (
   const knownHosts = path.join(opts.stateDir, TUNNEL_KNOWN_HOSTS_FILE);
   await writeFileAtomic(knownHosts, ssh.known_hosts.endsWith('\n') ? ssh.known_hosts : `${ssh.known_hosts}\n`);
   const args = sshArgs(ssh, keyFile, knownHosts, opts);
+  const probed = localPorts(args);
+  forwardsNow = {
+    local: args.flatMap((a, i) => (args[i - 1] === '-L' ? [a] : [])),
+    remote: (ssh.remote_forwards ?? []).map((f) => `${f.listen} -> ${f.to}`),
+  };
 
   const attempt = (): Promise<Attempt> =>
     new Promise((resolve) => {
@@ -239,11 +278,29 @@ const keepUp = async (
       let wasUp = false;
       const onAbort = () => child.kill('SIGTERM');
       io.signal.addEventListener('abort', onAbort, { once: true });
+      let unhealthy = false;
+      let watch: HealthWatch | null = null;
       child.stderr?.on('data', (d: Buffer) => {
         stderr = (stderr + d.toString('utf8')).slice(-8192);
         if (!wasUp && /Authenticated to /.test(stderr)) {
           wasUp = true;
-          void setState('up', `${ssh.user}@${ssh.host}:${ssh.port}, forwarding ${ssh.permit_open.join(', ')}`);
+          void setState('up', `${ssh.user}@${ssh.host}:${ssh.port}, forwarding ${[...ssh.permit_open, ...forwardsNow.remote].join(', ')}`);
+          if (opts.healthIntervalMs > 0) {
+            watch = watchForwards({
+              ports: probed,
+              intervalMs: opts.healthIntervalMs,
+              maxFailures: opts.healthFailures,
+              onRound: (r) => {
+                health = { checked_at: new Date().toISOString(), ok: r.ok, failures: r.failures };
+                if (!r.ok) io.err.write(`${new Date().toISOString()} airlock-agent tunnel: health check failed (${r.failures}/${opts.healthFailures})\n`);
+                void writeState().catch(() => {});
+              },
+              onUnhealthy: () => {
+                unhealthy = true;
+                child.kill('SIGTERM');
+              },
+            });
+          }
         }
       });
       let settled = false;
@@ -257,9 +314,14 @@ const keepUp = async (
         }
       });
       child.once('close', (code) => {
+        (watch as HealthWatch | null)?.stop();
         if (settled) return;
         settled = true;
         io.signal.removeEventListener('abort', onAbort);
+        if (unhealthy && !io.signal.aborted) {
+          resolve({ outcome: 'dropped', wasUp, detail: `the forwards did not answer ${opts.healthFailures} health checks in a row; reconnecting` });
+          return;
+        }
         const last = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('debug') && !/^Authenticated to|^Warning: Permanently/.test(l)).pop() ?? `ssh exited ${code}`;
         const detail = last.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
         if (io.signal.aborted) resolve({ outcome: 'stopped', wasUp, detail: 'stopped' });

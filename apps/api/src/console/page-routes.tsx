@@ -12,7 +12,7 @@ import type { Scope } from '../store/scope.ts';
 import { loadActiveCodes, loadLockouts, loadPending, loadSites, loadWebhooks, siteCodes } from './data.ts';
 import { parseWith } from './forms.ts';
 import { requireAdmin, sessionCsrfToken } from './session.ts';
-import { AGENT_STATUS_FILTERS, AgentsPage } from './views/agents.tsx';
+import { AGENT_STATUS_FILTERS, AgentsPage, TUNNEL_FILTERS } from './views/agents.tsx';
 import { AuditPage } from './views/audit.tsx';
 import { CodesPage } from './views/codes.tsx';
 import { LockoutsPage } from './views/lockouts.tsx';
@@ -56,6 +56,7 @@ const AgentsQuery = v.object({
   hostname: v.optional(v.pipe(v.string(), v.maxLength(128), v.regex(/^[\x21-\x7e]{1,128}$/, 'is not a hostname prefix or fingerprint'))),
   cursor: Cursor,
   rotate: v.optional(SiteCode),
+  tunnel: v.optional(v.picklist(TUNNEL_FILTERS, 'must be connected or disconnected')),
 });
 
 /**
@@ -118,14 +119,15 @@ export const registerPageRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       hostname: blankToUndefined(c.req.query('hostname')?.trim()),
       cursor: blankToUndefined(c.req.query('cursor')),
       rotate: blankToUndefined(c.req.query('rotate')),
+      tunnel: blankToUndefined(c.req.query('tunnel')),
     });
     const [page, sites] = await Promise.all([
-      listFleetAgents(deps, scope, { status: q.status, siteCode: q.site, labels: q.label ? [q.label] : undefined, q: q.hostname, cursor: q.cursor, limit: 100 }),
+      listFleetAgents(deps, scope, { status: q.status, siteCode: q.site, labels: q.label ? [q.label] : undefined, q: q.hostname, tunnel: q.tunnel, cursor: q.cursor, limit: 100 }),
       listAllSites(deps, scope, { limit: 500 }),
     ]);
     // The hint names only a real auto site: the query can pick one, never invent one.
     const rotateHint = q.rotate && sites.items.some((s) => s.site_code === q.rotate && s.policy === 'auto') ? q.rotate : null;
-    const filter = { tenant: tenantParam, site: q.site, status: q.status, label: q.label, hostname: q.hostname };
+    const filter = { tenant: tenantParam, site: q.site, status: q.status, label: q.label, hostname: q.hostname, tunnel: q.tunnel };
     return sendPage(
       c,
       <AgentsPage

@@ -17,6 +17,7 @@ import {
 } from '../store/agents.ts';
 import { revokeAgentCertificates } from '../store/certificates.ts';
 import { recordAudit } from './audit.ts';
+import { tunnelFilter, tunnelView } from './tunnel-state.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 import { pageOf, timeIdCursor } from './paging.ts';
 
@@ -35,6 +36,7 @@ export const agentView = (a: AgentRow) => ({
   tenant_code: a.tenantCode,
   approved_by: a.approvedBy,
   approved_at: a.approvedAt?.toISOString() ?? null,
+  tunnel: tunnelView(a),
 });
 
 /** The list's query as the wire has it. */
@@ -45,13 +47,14 @@ export interface AgentListRequest {
   /** `key:value`, all must match. */
   labels?: readonly string[];
   q?: string;
+  tunnel?: 'connected' | 'disconnected';
   limit?: number;
   cursor?: string;
 }
 
 /**
- * The wire's filters as store conditions, in one place. The tunnel filter
- * (`tunnel=connected|disconnected`) adds its SQL fragment to `extra` here.
+ * The wire's filters as store conditions, in one place; the tunnel filter
+ * (`tunnel=connected|disconnected`) is its own module's SQL fragment.
  */
 const agentFilter = (q: AgentListRequest): AgentFilter => ({
   status: q.status,
@@ -62,7 +65,7 @@ const agentFilter = (q: AgentListRequest): AgentFilter => ({
     return [l.slice(0, at), l.slice(at + 1)] as const;
   }),
   q: q.q,
-  extra: [],
+  extra: [q.tunnel ? tunnelFilter(q.tunnel) : undefined],
 });
 
 /** One page of the agents this operator may see, newest first (never more than `limit` rows read, plus one). */
@@ -114,7 +117,7 @@ export const revokeAgentById = async (deps: Deps, id: string, reason: string | n
       details: { reason, revoked_keys: keys, cancelled_enrollments: cancelled, revoked_certificates: certificates },
     });
     return {
-      ...agentView({ ...agent, status: 'revoked', revokedAt: now }),
+      ...agentView({ ...agent, status: 'revoked', revokedAt: now, remotePort: null }),
       // Issue 18: on an auto site the machine may have leaked the site's enrollment key, which enrolls
       // new machines with no operator: the caller is told to consider rotating it.
       rotate_site_key_advised: site?.policy === 'auto',

@@ -87,5 +87,5 @@ export const issueCredentials = async (
     await insertAgentKey(tx, { agentId: s.agentId, digest: secretDigest(agentKey), start: secretDisplayStart(agentKey), createdAt: now });
   }
   const tls = opts.withCertificate ? await issueTls(deps, tx, s, opts.client, opts.actor) : null;
-  return { credentials: { agent_key: agentKey, ssh: await sshCredentials(tx, deps), tls }, revokedKeys };
+  return { credentials: { agent_key: agentKey, ssh: await sshCredentials(tx, deps, s, opts.client), tls }, revokedKeys };
 };

@@ -20,6 +20,7 @@ import {
   upsertHostKeys,
 } from '../store/tunnel.ts';
 import { recordAudit } from './audit.ts';
+import { remoteForwardFor } from './tunnel-state.ts';
 import type { Actor, Client, Deps } from './deps.ts';
 
 /**
@@ -34,11 +35,13 @@ export const authorizedKeysFor = async (
   const permitOpen = deps.config.sshEndpoint?.permitOpen ?? [];
   // No tunnel configured, or a key type agents never enroll: nobody, and no query.
   if (permitOpen.length === 0 || (q.keyType !== undefined && q.keyType !== 'ssh-ed25519')) return { keys: [], permit_open: permitOpen, inactive: [] };
-  const rows = (await agentsByFingerprint(deps.db, q.fingerprint))
+  const rows = (await agentsByFingerprint(deps.db, q.fingerprint, deps.config.sshEndpoint?.remoteTarget != null))
     .map((r) => ({ ...r, publicKey: r.publicKey.split(' ').slice(0, 2).join(' ') }))
     .filter((r) => q.key === undefined || r.publicKey === `ssh-ed25519 ${q.key}`);
   return {
-    keys: rows.filter((r) => r.status === 'active').map((r) => ({ agent_id: r.id, site_code: r.siteCode, public_key: r.publicKey })),
+    keys: rows
+      .filter((r) => r.status === 'active')
+      .map((r) => ({ agent_id: r.id, site_code: r.siteCode, public_key: r.publicKey, remote_port: r.remotePort })),
     permit_open: permitOpen,
     inactive: rows.filter((r) => r.status !== 'active').map((r) => ({ agent_id: r.id, site_code: r.siteCode, status: r.status })),
   };
@@ -101,10 +104,19 @@ export const retireTunnelHostKey = async (deps: Deps, fingerprint: string, actor
 
 const knownHostsName = (host: string, port: number) => (port === 22 ? host : `[${host.replace(/^\[|\]$/g, '')}]:${port}`);
 
-/** `credentials.ssh` for an approved agent, or null when no endpoint is configured. */
-export const sshCredentials = async (db: Executor, deps: Pick<Deps, 'config' | 'logger'>): Promise<SshCredentials | null> => {
+/**
+ * `credentials.ssh` for an approved agent, or null when no endpoint is
+ * configured; with a reverse target, the agent's port (allocated once, kept).
+ */
+export const sshCredentials = async (
+  db: Executor,
+  deps: Pick<Deps, 'config' | 'logger' | 'clock' | 'metrics'>,
+  agent: { agentId: string; siteCode: string },
+  client: Client | null,
+): Promise<SshCredentials | null> => {
   const ep = deps.config.sshEndpoint;
   if (!ep) return null;
+  const reverse = await remoteForwardFor(db, deps, agent, client);
   const hostKeys = await listHostKeys(db);
   // Issued anyway: the agent refuses to connect without a host key rather than trust one blindly.
   if (hostKeys.length === 0) deps.logger.warn('credentials.ssh issued without host keys: the tunnel endpoint has not registered yet');
@@ -115,6 +127,7 @@ export const sshCredentials = async (db: Executor, deps: Pick<Deps, 'config' | '
     user: ep.user,
     known_hosts: hostKeys.map((k) => `${name} ${k}\n`).join(''),
     permit_open: ep.permitOpen,
+    remote_forwards: reverse ? [reverse] : [],
   };
 };
 

@@ -6,7 +6,7 @@ import { ApiError } from '../errors.ts';
 export const MAX_BODY_BYTES = 16 * 1024;
 
 /**
- * Reads a JSON body strictly: JSON media type (415), at most 16 KiB (413),
+ * Reads a JSON body strictly: JSON media type (415), at most 16 KiB unless the route says otherwise (413),
  * parseable JSON, then the schema (400 with per-field problems, never values).
  * Every refusal is audited (field names only); `auditEvent` names the row.
  */
@@ -14,6 +14,7 @@ export const readJson = async <S extends v.GenericSchema>(
   c: Context,
   schema: S,
   auditEvent = 'request.invalid',
+  maxBytes = MAX_BODY_BYTES,
 ): Promise<v.InferOutput<S>> => {
   // A stranger's malformed body concerns nothing real: counted, not one row each (an operator's still gets its row).
   const audit = (fields: string[]) => ({ eventType: auditEvent, anonymous: true, details: { route: c.req.routePath, fields } });
@@ -22,10 +23,10 @@ export const readJson = async <S extends v.GenericSchema>(
     throw new ApiError('unsupported_media_type', 'The body must be application/json', { audit: audit(['_body']) });
   }
   const declared = Number(c.req.header('content-length') ?? '0');
-  const tooLarge = () => new ApiError('payload_too_large', 'The body is larger than 16 KiB', { audit: audit(['_body']) });
-  if (!Number.isFinite(declared) || declared > MAX_BODY_BYTES) throw tooLarge();
+  const tooLarge = () => new ApiError('payload_too_large', `The body is larger than ${maxBytes / 1024} KiB`, { audit: audit(['_body']) });
+  if (!Number.isFinite(declared) || declared > maxBytes) throw tooLarge();
   const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  if (buf.byteLength > maxBytes) throw tooLarge();
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf));

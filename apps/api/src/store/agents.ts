@@ -99,24 +99,26 @@ export const upsertAgentForEnrollment = async (db: Executor, a: AgentFromEnrollm
  * embedded by a store statement that approves in one round trip
  * (enrollments.ts approveVerifiedEnrollment), so both take over a row alike.
  */
+/** A new agent row for an approved enrollment, its tenant its site's. */
+const newAgentValues = (a: Omit<AgentFromEnrollment, 'machineInstance'>) => ({
+  siteCode: a.siteCode,
+  enrollmentId: a.enrollmentId,
+  publicKey: a.publicKey,
+  fingerprint: a.fingerprint,
+  hostname: a.hostname,
+  machineUid: a.machineUid,
+  status: 'active' as const,
+  createdAt: a.now,
+  createdBy: a.createdBy,
+  lastSeenAt: a.now,
+  tenantCode: tenantOfSite(a.siteCode),
+  labels: a.labels,
+  approvedBy: approvedByOf(a.createdBy),
+  approvedAt: a.now,
+});
+
 export const agentUpsert = (db: Executor, a: AgentFromEnrollment) => {
-  const values = {
-    siteCode: a.siteCode,
-    enrollmentId: a.enrollmentId,
-    publicKey: a.publicKey,
-    fingerprint: a.fingerprint,
-    hostname: a.hostname,
-    machineUid: a.machineUid,
-    machineInstance: a.machineInstance,
-    status: 'active' as const,
-    createdAt: a.now,
-    createdBy: a.createdBy,
-    lastSeenAt: a.now,
-    tenantCode: tenantOfSite(a.siteCode),
-    labels: a.labels,
-    approvedBy: approvedByOf(a.createdBy),
-    approvedAt: a.now,
-  };
+  const values = { ...newAgentValues(a), machineInstance: a.machineInstance };
   if (a.machineUid === null) return db.insert(agents).values(values).returning();
   return db
     .insert(agents)
@@ -157,21 +159,9 @@ export const insertSeparateAgent = async (db: Executor, a: Omit<AgentFromEnrollm
   const rows = await db
     .insert(agents)
     .values({
-      siteCode: a.siteCode,
-      enrollmentId: a.enrollmentId,
-      publicKey: a.publicKey,
-      fingerprint: a.fingerprint,
-      hostname: a.hostname,
-      machineUid: a.machineUid,
+      ...newAgentValues(a),
       machineInstance: sql`(select coalesce(max(machine_instance), -1) + 1 from agents where tenant_code = ${tenant} and machine_uid = ${a.machineUid})`,
-      status: 'active',
-      createdAt: a.now,
-      createdBy: a.createdBy,
-      lastSeenAt: a.now,
       tenantCode: tenant,
-      labels: a.labels,
-      approvedBy: approvedByOf(a.createdBy),
-      approvedAt: a.now,
     })
     .returning();
   const row = rows[0];
@@ -245,7 +235,8 @@ export const cancelUncollectedEnrollments = async (db: Executor, agentId: string
 export const revokeAgent = async (db: Executor, id: string, by: string, reason: string | null, now: Date) => {
   await db
     .update(agents)
-    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason })
+    // Its reverse port is freed with it (issue 21): the endpoint refuses its key from now on anyway.
+    .set({ status: 'revoked', revokedAt: now, revokedBy: by, revokeReason: reason, remotePort: null })
     .where(eq(agents.id, id));
   return revokeAgentKeys(db, id, now);
 };

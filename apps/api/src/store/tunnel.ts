@@ -9,9 +9,9 @@ import type { Executor } from '../db/client.ts';
  * names the others, so the endpoint can tell a revoked agent's key from a
  * stranger's.
  */
-export const agentsByFingerprint = (db: Executor, fingerprint: string) =>
+export const agentsByFingerprint = (db: Executor, fingerprint: string, withPort: boolean) =>
   db
-    .select({ id: agents.id, siteCode: agents.siteCode, publicKey: agents.publicKey, status: agents.status })
+    .select({ id: agents.id, siteCode: agents.siteCode, publicKey: agents.publicKey, status: agents.status, remotePort: withPort ? agents.remotePort : sql<null>`null` })
     .from(agents)
     .where(eq(agents.fingerprint, fingerprint))
     .orderBy(sql`${agents.createdAt} desc`)

@@ -31,15 +31,17 @@ export const agentsListCommand: Command = {
     tenant: { type: 'string' },
     label: { type: 'string', multiple: true },
     q: { type: 'string' },
+    tunnel: { type: 'string' },
     ...PAGING_OPTIONS,
   },
-  synopsis: `[--status S] [--site S] [--tenant T] [--label key:value]... [--q PREFIX|SHA256:…] ${PAGING_SYNOPSIS}`,
+  synopsis: `[--status S] [--site S] [--tenant T] [--label key:value]... [--q PREFIX|SHA256:…] [--tunnel connected|disconnected] ${PAGING_SYNOPSIS}`,
   summary: 'list enrolled agents, newest first',
   details: `  --status STATUS   one of: ${AGENT_STATUSES.join(', ')}
   --site S          only this site's agents
   --tenant T        only this tenant's agents (a global operator's choice)
   --label key:value only agents with this label; repeat it: all must match
   --q TEXT          a hostname prefix, or an exact key fingerprint (SHA256:…)
+  --tunnel STATE    connected (an SSH session on any tunnel endpoint now) or disconnected
 ${pagingDetails(500, 100)}`,
   run: async (ctx) => {
     const query = {
@@ -48,6 +50,7 @@ ${pagingDetails(500, 100)}`,
       tenant_code: stringFlag(ctx.values, 'tenant'),
       label: labelFlags(ctx.values),
       q: stringFlag(ctx.values, 'q'),
+      tunnel: choiceFlag(ctx.values, 'tunnel', ['connected', 'disconnected'] as const, agentsListCommand),
     };
     const req = pagingFlags(ctx, agentsListCommand, 500, 100);
     const client = ctx.admin();
@@ -60,6 +63,7 @@ ${pagingDetails(500, 100)}`,
         { header: 'hostname', value: (a) => a.hostname, max: 40 },
         { header: 'status', value: (a) => a.status },
         { header: 'labels', value: (a) => labelsCell(a.labels), max: 60 },
+        { header: 'tunnel', value: (a) => tunnelText(ctx, a.tunnel) },
         { header: 'fingerprint', value: (a) => a.fingerprint },
         { header: 'created', value: (a) => timeOf(ctx, a.created_at) },
         { header: 'last seen', value: (a) => timeOf(ctx, a.last_seen_at) ?? 'never' },
@@ -87,6 +91,17 @@ export const agentsLabelCommand: Command = {
     emit(ctx, agent, (a) => `labels of agent ${a.id} (${a.hostname}): ${labelsCell(a.labels) || 'none'}\n`);
   },
 };
+
+/** Issue 21: `connected since … from …, port N`, or `disconnected` with the same details of the last session. */
+const tunnelText = (ctx: Parameters<typeof timeOf>[0], t: AgentView['tunnel']): string =>
+  [
+    t.connected ? 'connected' : 'disconnected',
+    t.since ? `since ${timeOf(ctx, t.since)}` : 'never',
+    t.source_ip ? `from ${t.source_ip}` : null,
+    t.remote_port !== null ? `port ${t.remote_port}` : null,
+  ]
+    .filter(Boolean)
+    .join(' ');
 
 /**
  * Issue 18: on an `auto` site the revoked machine may have carried the site's

@@ -9,6 +9,19 @@
  * - while Redis is down, the memory store starts from them, so an outage
  *   never unlocks a client this edge knew to be locked out;
  * - blocks made during an outage are kept and written to Redis once it is back.
+ *
+ * Leases (issue 24): the large per-IP budgets of status and verify are not
+ * spent one Redis script per request. The script takes a slice of the
+ * budget at once (EDGE_LEASE_PERCENT of the limit, taken against the limit,
+ * so the shared count never passes it), with the gates checked in the same
+ * call; the edge then spends the slice in memory until it runs out or its
+ * window ends. That is only done while this edge hears both the `lifted`
+ * channel and the `gated` channel, on which the edge that sets a block
+ * publishes it before answering the request that set it: a block set by any
+ * edge stops the others' leases within the pub/sub delivery. What a lease did
+ * not spend goes back to Redis when the edge stops. Every other budget and
+ * gate (enroll, pairing codes, agent routes, lockouts, block thresholds)
+ * stays one script per request, exact.
  */
 import type { Redis } from 'ioredis';
 import { edgeKeys } from '@airlock/lockouts';
@@ -18,6 +31,7 @@ import type { LockoutReport } from '../lockout-reports.ts';
 import type { Metrics } from '../metrics.ts';
 import { MemoryStore } from './memory-store.ts';
 import { createRules, type AdmitPlan, type EnrollFacts, type Gate, type ThrottledRoute } from './plan.ts';
+import { Leases, type Lease } from './leases.ts';
 import { RedisStore } from './redis-store.ts';
 import { ExpiringSet, type Verdict } from './verdict.ts';
 
@@ -28,8 +42,11 @@ export type Admission =
   | { ok: false; retryAfterSeconds: number; rule: string; key: string; kind: 'limit' | 'lockout' | 'block' | 'error' };
 
 export interface Throttle {
-  /** Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client. */
-  admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Promise<Admission>;
+  /**
+   * Decides before forwarding. Never forwards on doubt: errors refuse. `ids`: throttleIdentities of the client.
+   * Synchronous when the answer is known in memory (a known block or spent budget, or no Redis).
+   */
+  admit: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null) => Admission | Promise<Admission>;
   /** Counts the api's answer (see plan.ts for which answers count where). */
   /** `streak`: from the admission; a success resets a failure streak only when one was seen. */
   recordOutcome: (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null, status: number, streak: boolean) => Promise<void>;
@@ -48,6 +65,9 @@ const BLOCK_LINE: Record<Gate['rule'], string> = {
   poll_failures: 'poll block',
   agent_failures: 'agent block',
 };
+
+/** Plans kept (planOf); a plan is a few hundred bytes. */
+const PLAN_CACHE = 10_000;
 
 /** What each gate rule is called in a lockout report (the api's LOCKOUT_KINDS). */
 const REPORT_KIND: Record<Gate['rule'], LockoutReport['kind']> = {
@@ -78,6 +98,9 @@ export const createThrottle = (
   let up = false;
   let liftsHeard = false;
   let subscriber: Redis | null = null;
+  /** Blocks set by any edge are published here (see the header comment). */
+  const gatedChannel = `${config.redisPrefix}gated`;
+  const leases = new Leases(config.leasePercent);
 
   if (redis === null) {
     logger.log('warn', 'REDIS_URL unset: throttle counters are in-process; run a single edge only');
@@ -114,12 +137,23 @@ export const createThrottle = (
     sub.on('close', () => {
       liftsHeard = false;
     });
-    sub.on('message', (_channel: string, key: string) => knownGates.delete(key));
+    sub.on('message', (channel: string, message: string) => {
+      if (channel !== gatedChannel) {
+        knownGates.delete(message);
+        return;
+      }
+      // "<ms> <key>": a block another edge (or this one) just set.
+      const cut = message.indexOf(' ');
+      const ms = Number(message.slice(0, cut));
+      if (cut > 0 && ms > 0) knownGates.set(message.slice(cut + 1), Date.now() + ms);
+    });
     sub.on('ready', () => {
-      sub.subscribe(keys.liftChannel).then(
+      sub.subscribe(keys.liftChannel, gatedChannel).then(
         () => {
-          // Lifts may have been missed while deaf: forget what Redis can tell again.
+          // Lifts and blocks may have been missed while deaf: forget what Redis can tell again,
+          // and the leases too (the next slice checks the gates in Redis).
           knownGates.clear();
+          leases.clear();
           for (const [key, until] of madeOffline.live(Date.now())) knownGates.set(key, until);
           liftsHeard = true;
         },
@@ -136,6 +170,7 @@ export const createThrottle = (
       try {
         await store.restoreGate(key, until - now);
         madeOffline.delete(key);
+        await redis?.publish(gatedChannel, `${Math.round(until - now)} ${key}`);
       } catch {
         // Still down after all; the next `ready` tries again.
         return;
@@ -179,11 +214,12 @@ export const createThrottle = (
     knownSpent.sweep(now);
     madeOffline.sweep(now);
     memory.sweep(now);
+    leases.sweep(now);
   }, 10_000);
   sweep.unref();
 
   const refuseGate = (gate: Gate, ms: number): Admission => {
-    metrics.throttle.inc({ rule: gate.rule, decision: gate.kind });
+    metrics.throttle.inc(gate.rule, gate.kind);
     return { ok: false, retryAfterSeconds: seconds(ms), rule: gate.rule, key: gate.key, kind: gate.kind };
   };
 
@@ -198,7 +234,7 @@ export const createThrottle = (
     for (const b of plan.budgets) {
       const until = knownSpent.until(b.key, now);
       if (until !== undefined) {
-        metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+        metrics.throttle.inc(b.rule, 'limit');
         return { ok: false, retryAfterSeconds: seconds(until - now), rule: b.rule, key: b.key, kind: 'limit' };
       }
     }
@@ -218,11 +254,11 @@ export const createThrottle = (
       if (b === undefined) return ERROR;
       // Remember only shared verdicts: an outage-time count must not outlive the outage.
       if (shared) knownSpent.set(b.key, now + verdict.ms);
-      metrics.throttle.inc({ rule: b.rule, decision: 'limit' });
+      metrics.throttle.inc(b.rule, 'limit');
       return { ok: false, retryAfterSeconds: seconds(verdict.ms), rule: b.rule, key: b.key, kind: 'limit' };
     }
     if (primary === undefined) return { ok: true, streak: verdict.watched };
-    metrics.throttle.inc({ rule: primary.rule, decision: 'allow' });
+    metrics.throttle.inc(primary.rule, 'allow');
     return {
       ok: true,
       limit: { limit: primary.limit, remaining: Math.max(0, verdict.remaining), resetSeconds: seconds(verdict.ms) },
@@ -230,25 +266,82 @@ export const createThrottle = (
     };
   };
 
-  const admit: Throttle['admit'] = async (route, ids, enroll) => {
+  const failed = (err: unknown): Admission => {
+    // Refuse rather than fail open.
+    logger.log('error', 'throttle error; refusing request', { reason: err instanceof Error ? err.message : 'unknown' });
+    metrics.throttle.inc('internal', 'error');
+    return ERROR;
+  };
+
+  const spendLease = (lease: Lease, now: number): Admission => {
+    lease.tokens -= 1;
+    const primary = lease.plan.budgets[0];
+    if (primary !== undefined) metrics.throttle.inc(primary.rule, 'allow');
+    return {
+      ok: true,
+      ...(primary === undefined ? {} : { limit: { limit: primary.limit, remaining: Math.max(0, lease.remaining + lease.tokens), resetSeconds: seconds(lease.until - now) } }),
+      streak: false,
+    };
+  };
+
+  const shared = async (plan: AdmitPlan, leaseKey: string | null = null, slice = 1): Promise<Admission> => {
     try {
-      const plan = rules.admit(route, ids, enroll);
-      const now = Date.now();
-      const cached = fromCache(plan, now);
-      if (cached !== null) return cached;
-      if (store !== null && up) {
+      if (store !== null) {
         try {
-          return decide(plan, await store.admit(plan), Date.now(), true);
+          const verdict = await store.admit(plan, slice);
+          const now = Date.now();
+          if (leaseKey !== null && verdict.kind === 'ok') leases.granted(leaseKey, plan, verdict.taken ?? 1, verdict.ms, verdict.remaining, now);
+          return decide(plan, verdict, now, true);
         } catch (err) {
           logger.log('error', 'redis throttle call failed; deciding in memory', { reason: err instanceof Error ? err.message : 'unknown' });
         }
       }
+      const now = Date.now();
       return decide(plan, memory.admit(plan, now), now, store === null);
     } catch (err) {
-      // Refuse rather than fail open.
-      logger.log('error', 'throttle error; refusing request', { reason: err instanceof Error ? err.message : 'unknown' });
-      metrics.throttle.inc({ rule: 'internal', decision: 'error' });
-      return ERROR;
+      return failed(err);
+    }
+  };
+
+  /**
+   * Plans of the routes whose plan depends on the client's identities only
+   * (not enroll, whose plan reads the body): built once per (route, client)
+   * and reused, so a flood from one address allocates no plan per request.
+   * Plans are read-only. Bounded: emptied when full.
+   */
+  const plans = new Map<string, AdmitPlan>();
+  const planKey = (route: ThrottledRoute, ids: readonly string[]): string => `${route} ${ids[0] ?? ''}`;
+  const planOf = (route: ThrottledRoute, ids: readonly string[], enroll: EnrollFacts | null): AdmitPlan => {
+    if (route === 'enroll') return rules.admit(route, ids, enroll);
+    const key = planKey(route, ids);
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      if (plans.size >= PLAN_CACHE) plans.clear();
+      plan = rules.admit(route, ids, enroll);
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+
+  const admit: Throttle['admit'] = (route, ids, enroll) => {
+    try {
+      const plan = planOf(route, ids, enroll);
+      const now = Date.now();
+      const cached = fromCache(plan, now);
+      if (cached !== null) return cached;
+      if (store !== null && up) {
+        // Leases only while both channels are heard: the gates this edge knows are then all of them.
+        const slice = liftsHeard ? leases.sliceOf(route, plan) : 0;
+        if (slice > 0) {
+          const key = planKey(route, ids);
+          const lease = leases.usable(key, now);
+          return lease === undefined ? shared(plan, key, slice) : spendLease(lease, now);
+        }
+        return shared(plan);
+      }
+      return decide(plan, memory.admit(plan, now), now, store === null);
+    } catch (err) {
+      return failed(err);
     }
   };
 
@@ -273,8 +366,10 @@ export const createThrottle = (
         if (tally === undefined || gate === undefined || gate === null) continue;
         knownGates.set(gate.key, now + tally.gateMs);
         if (offline) madeOffline.set(gate.key, now + tally.gateMs);
+        // Other edges stop their leases for this client before it hears this answer.
+        else if (redis !== null) await redis.publish(gatedChannel, `${Math.round(tally.gateMs)} ${gate.key}`).catch(() => 0);
         const lockout = gate.kind === 'lockout';
-        metrics.throttle.inc({ rule: gate.rule, decision: lockout ? 'lockout_set' : 'block_set' });
+        metrics.throttle.inc(gate.rule, lockout ? 'lockout_set' : 'block_set');
         logger.log('warn', lockout ? 'lockout' : BLOCK_LINE[gate.rule], {
           key: gate.key,
           ...(lockout && enroll !== null ? { site_code: enroll.site } : {}),
@@ -303,7 +398,10 @@ export const createThrottle = (
     redisStatus: () => (redis === null ? 'none' : up ? 'up' : 'down'),
     waitForRedis: (ms) =>
       new Promise<void>((resolve) => {
-        if (redis === null || up) {
+        // Up, and hearing lifts and blocks (leases need both); the subscription is
+        // quick once Redis answers, and without it the edge only forgoes leases.
+        const ready = () => up && (subscriber === null || liftsHeard);
+        if (redis === null || ready()) {
           resolve();
           return;
         }
@@ -314,7 +412,7 @@ export const createThrottle = (
         }, ms);
         // `up` turns true a tick after `ready` (after offline blocks are restored).
         const poll = setInterval(() => {
-          if (up) {
+          if (ready()) {
             clearTimeout(timer);
             clearInterval(poll);
             resolve();
@@ -323,6 +421,8 @@ export const createThrottle = (
       }),
     close: async () => {
       clearInterval(sweep);
+      // What the leases did not spend goes back to their window (not when it is about to end).
+      if (store !== null && up) await leases.giveBack(store, Date.now());
       subscriber?.disconnect();
       redis?.disconnect();
     },

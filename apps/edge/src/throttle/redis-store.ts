@@ -10,7 +10,7 @@ import type { Verdict } from './verdict.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    airlockAdmit(...args: Array<string | number>): Result<[number, number, number, number?], Context>;
+    airlockAdmit(...args: Array<string | number>): Result<[number, number, number, number?, number?], Context>;
     airlockRecord(...args: Array<string | number>): Result<number[], Context>;
     airlockAddTally(key: string, count: number, ms: number): Result<number, Context>;
   }
@@ -18,8 +18,9 @@ declare module 'ioredis' {
 
 /**
  * KEYS: gates…, budgets…, [watched]  ARGV: #gates, #budgets, has watched (1/0), then per
- * budget limit, window ms, consume (1/0).
- * Returns {1, gate#, ms} | {2, budget#, ms} | {0, remaining of budget 1, ms of budget 1, watched exists}.
+ * budget limit, window ms, consume (1/0), then how many to take (1, or a lease's slice).
+ * Returns {1, gate#, ms} | {2, budget#, ms} | {0, remaining of budget 1, ms of budget 1, watched exists, taken}.
+ * A slice is taken against the limit: never more than every consumed budget has left.
  */
 const ADMIT = `
 local ng = tonumber(ARGV[1])
@@ -39,12 +40,20 @@ for j = 1, nb do
     return {2, j, t}
   end
 end
+local take = tonumber(ARGV[4 + nb * 3] or '1')
+for j = 1, nb do
+  local b = 3 + (j - 1) * 3
+  if ARGV[b + 3] == '1' then
+    local room = tonumber(ARGV[b + 1]) - tonumber(redis.call('GET', KEYS[ng + j]) or '0')
+    if room < take then take = room end
+  end
+end
 local rem, ms = -1, -1
 for j = 1, nb do
   local b = 3 + (j - 1) * 3
   if ARGV[b + 3] == '1' then
     local k = KEYS[ng + j]
-    local v = redis.call('INCR', k)
+    local v = redis.call('INCRBY', k, take)
     local t = redis.call('PTTL', k)
     if t < 0 then
       redis.call('PEXPIRE', k, ARGV[b + 2])
@@ -58,7 +67,7 @@ for j = 1, nb do
 end
 local watched = 0
 if nw == 1 then watched = redis.call('EXISTS', KEYS[ng + nb + 1]) end
-return {0, rem, ms, watched}
+return {0, rem, ms, watched, take}
 `;
 
 /**
@@ -94,6 +103,14 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return v
 `;
 
+/** KEYS: a lease's counters. ARGV[1]: the unspent count. */
+const GIVE_BACK = `
+for i = 1, #KEYS do
+  if redis.call('PTTL', KEYS[i]) > 0 then redis.call('DECRBY', KEYS[i], ARGV[1]) end
+end
+return 0
+`;
+
 export class RedisStore {
   constructor(private readonly redis: Redis) {
     redis.defineCommand('airlockAdmit', { lua: ADMIT });
@@ -101,7 +118,8 @@ export class RedisStore {
     redis.defineCommand('airlockAddTally', { lua: ADD_TALLY, numberOfKeys: 1 });
   }
 
-  async admit(plan: AdmitPlan): Promise<Verdict> {
+  /** `take` > 1: a lease's slice (throttle/index.ts); the verdict says how many were taken. */
+  async admit(plan: AdmitPlan, take = 1): Promise<Verdict> {
     const { gates, budgets } = plan;
     const watch = plan.watch;
     const args: Array<string | number> = [gates.length + budgets.length + (watch === null ? 0 : 1)];
@@ -110,10 +128,19 @@ export class RedisStore {
     if (watch !== null) args.push(watch);
     args.push(gates.length, budgets.length, watch === null ? 0 : 1);
     for (const b of budgets) args.push(b.limit, b.windowMs, b.consume ? 1 : 0);
-    const [kind, a, ms, watched] = await this.redis.airlockAdmit(...args);
+    args.push(take);
+    const [kind, a, ms, watched, taken] = await this.redis.airlockAdmit(...args);
     if (kind === 1) return { kind: 'gate', index: a - 1, ms };
     if (kind === 2) return { kind: 'limit', index: a - 1, ms };
-    return { kind: 'ok', remaining: a, ms, watched: watched === 1 };
+    return { kind: 'ok', remaining: a, ms, watched: watched === 1, taken: taken ?? 1 };
+  }
+
+  /**
+   * Gives back what a lease did not spend, to the window it was taken from:
+   * a counter that has already expired (a new window) is left alone.
+   */
+  async giveBack(keys: readonly string[], count: number): Promise<void> {
+    await this.redis.eval(GIVE_BACK, keys.length, ...keys, count);
   }
 
   async record(plan: OutcomePlan): Promise<number[]> {

@@ -2,7 +2,7 @@
 export type Verdict =
   | { kind: 'gate'; index: number; ms: number }
   | { kind: 'limit'; index: number; ms: number }
-  | { kind: 'ok'; remaining: number; ms: number; watched: boolean };
+  | { kind: 'ok'; remaining: number; ms: number; watched: boolean; taken?: number };
 
 /**
  * A map of keys to expiry times (ms since epoch), bounded in size: the

@@ -215,6 +215,12 @@ export const agents = pgTable(
     /** The operator's name, or `policy` for an automatic approval. */
     approvedBy: text('approved_by'),
     approvedAt: ts('approved_at'),
+    /** Migration 0011: this agent's port of AIRLOCK_SSH_REMOTE_PORTS (its -R on the endpoint's loopback); null: none. */
+    remotePort: integer('remote_port'),
+    /** Migration 0011: live tunnel state as the endpoints report it (domain/tunnel-state.ts). */
+    tunnelConnected: boolean('tunnel_connected').notNull().default(false),
+    tunnelSince: ts('tunnel_since'),
+    tunnelSourceIp: text('tunnel_source_ip'),
   },
   (t) => [
     foreignKey({ name: 'agents_site_tenant_fk', columns: [t.tenantCode, t.siteCode], foreignColumns: [sites.tenantCode, sites.code] }),
@@ -234,6 +240,13 @@ export const agents = pgTable(
       .where(sql`${t.revokedAt} is not null`),
     // The tunnel's keys helper looks an offered key up by fingerprint on every SSH login (migration 0003).
     index('agents_fingerprint_idx').on(t.fingerprint),
+    // Race-free reverse port allocation: two agents can never commit the same port (migration 0011).
+    uniqueIndex('agents_remote_port_idx')
+      .on(t.remotePort)
+      .where(sql`${t.remotePort} is not null`),
+    index('agents_tunnel_connected_idx')
+      .on(t.tunnelConnected)
+      .where(sql`${t.tunnelConnected}`),
   ],
 );
 
@@ -518,4 +531,35 @@ export const webhookDeliveries = pgTable(
       .where(sql`${t.state} = 'retrying'`),
     index('webhook_deliveries_webhook_idx').on(t.webhookId, t.seq),
   ],
+);
+
+// ---- live tunnel state (migration 0011) -------------------------------------
+
+/** One row per running tunnel endpoint process; its sessions count only while its lease is live. */
+export const tunnelEndpoints = pgTable(
+  'tunnel_endpoints',
+  {
+    endpoint: text('endpoint').primaryKey(),
+    leaseExpiresAt: ts('lease_expires_at').notNull(),
+    renewedAt: ts('renewed_at').notNull(),
+    reportedFrom: text('reported_from'),
+  },
+  (t) => [index('tunnel_endpoints_lease_idx').on(t.leaseExpiresAt)],
+);
+
+/** The sessions each endpoint holds now, as its last report listed them. */
+export const tunnelSessions = pgTable(
+  'tunnel_sessions',
+  {
+    endpoint: text('endpoint')
+      .notNull()
+      .references(() => tunnelEndpoints.endpoint, { onDelete: 'cascade' }),
+    session: text('session').notNull(),
+    agentId: uuid('agent_id')
+      .notNull()
+      .references(() => agents.id),
+    sourceIp: text('source_ip').notNull(),
+    openedAt: ts('opened_at').notNull(),
+  },
+  (t) => [primaryKey({ name: 'tunnel_sessions_pk', columns: [t.endpoint, t.session, t.agentId] }), index('tunnel_sessions_agent_idx').on(t.agentId)],
 );

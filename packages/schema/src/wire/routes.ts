@@ -345,9 +345,14 @@ export const ROUTES = {
     responses: { 204: { description: 'Recorded' }, ...bodyErrors, ...operatorErrors, 404: { codes: ['not_found'], description: 'No agent with this id holds this key' } },
   },
   reportLockout: {
-    method: 'post', path: '/api/v1/internal/security/lockouts', area: 'internal', summary: 'An edge reports a lockout or block it imposed (security.lockout)', auth: 'operator', roles: EDGE,
+    method: 'post', path: '/api/v1/internal/security/lockouts', area: 'internal', summary: 'An edge reports a lockout or block it imposed (security.lockout)', auth: 'operator', roles: EDGE, globalOnly: true,
     body: internal.LockoutReportRequest,
     responses: { 202: { description: 'Recorded (once per report_id)', schema: internalAnswers.LockoutReportResponse }, ...bodyErrors, ...operatorErrors },
+  },
+  tunnelSessions: {
+    method: 'post', path: '/api/v1/internal/tunnel/sessions', area: 'internal', summary: "The endpoint's live sessions and its lease (tunnel.connected / tunnel.disconnected on change)", auth: 'operator', roles: TUNNEL, globalOnly: true,
+    body: internal.TunnelSessionsRequest,
+    responses: { 200: { description: 'Recorded', schema: internalAnswers.TunnelSessionsResponse }, ...bodyErrors, ...operatorErrors },
   },
   tunnelActiveAgents: {
     method: 'post', path: '/api/v1/internal/tunnel/active-agents', area: 'internal', summary: 'Which of these connected agents are still active (live revocation)', auth: 'operator', roles: TUNNEL, globalOnly: true,

@@ -6,6 +6,27 @@ import { Badge, CsrfField, DataTable, Empty, Fingerprint, Layout, Pager, Time, t
 export type AgentItem = Agent;
 
 export const AGENT_STATUS_FILTERS = ['active', 'pending_confirmation', 'revoked'] as const;
+export const TUNNEL_FILTERS = ['connected', 'disconnected'] as const;
+
+/** Issue 21: is the appliance's tunnel up now, since when, from where, and its reverse port on the endpoint. */
+const TunnelCell = ({ t }: { t: AgentItem['tunnel'] }) => (
+  <>
+    <Badge value={t.connected ? 'connected' : 'disconnected'} />
+    {t.since ? (
+      <div class="muted small">
+        since <Time iso={t.since} />
+      </div>
+    ) : (
+      <div class="muted small">never connected</div>
+    )}
+    {t.source_ip ? <div class="muted small">from {t.source_ip}</div> : null}
+    {t.remote_port !== null ? (
+      <div class="muted small">
+        remote port <code>{t.remote_port}</code>
+      </div>
+    ) : null}
+  </>
+);
 
 /**
  * Issue 18: after revoking an agent of an `auto` site. The machine may have
@@ -37,7 +58,7 @@ export const AgentsPage = (
     items: AgentItem[];
     sites: string[];
     /** Issue 22: every filter lives in the URL, so a filtered page can be shared and paged. */
-    filter: { tenant?: string; site?: string; status?: string; label?: string; hostname?: string };
+    filter: { tenant?: string; site?: string; status?: string; label?: string; hostname?: string; tunnel?: string };
     paging: { nextCursor: string | null; paged: boolean };
     canAct: boolean;
     /** An auto site whose agent was just revoked. */
@@ -78,6 +99,17 @@ export const AgentsPage = (
         <label for="agents-hostname">Hostname</label>
         <input id="agents-hostname" name="hostname" type="text" maxlength={128} placeholder="prefix or SHA256:…" value={props.filter.hostname ?? ''} />
       </div>
+      <div class="field">
+        <label for="agents-tunnel">Tunnel</label>
+        <select id="agents-tunnel" name="tunnel">
+          <option value="">Any</option>
+          {TUNNEL_FILTERS.map((s) => (
+            <option value={s} selected={s === props.filter.tunnel}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
       <div class="field field-submit">
         <button type="submit" class="btn">
           Filter
@@ -87,7 +119,7 @@ export const AgentsPage = (
     {props.items.length === 0 ? (
       <Empty title="No agents match." hint="Agents appear here once an enrollment is approved." />
     ) : (
-      <DataTable columns={['Hostname', 'Site', 'Labels', 'Status', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
+      <DataTable columns={['Hostname', 'Site', 'Labels', 'Status', 'Tunnel', 'Fingerprint', 'Enrolled', 'Last seen']} actions={props.canAct}>
         {props.items.map((a) => (
           <tr data-id={a.id}>
             <td data-label="Hostname">
@@ -110,6 +142,9 @@ export const AgentsPage = (
             </td>
             <td data-label="Status">
               <Badge value={a.status} />
+            </td>
+            <td data-label="Tunnel">
+              <TunnelCell t={a.tunnel} />
             </td>
             <td data-label="Fingerprint">
               <Fingerprint value={a.fingerprint} />

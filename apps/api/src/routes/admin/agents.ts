@@ -14,6 +14,7 @@ export const registerAgentRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       tenantCode: q.tenant_code,
       labels: q.label,
       q: q.q,
+      tunnel: q.tunnel,
       limit: q.limit,
       cursor: q.cursor,
     });

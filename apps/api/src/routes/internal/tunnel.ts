@@ -3,10 +3,11 @@
  * `/api/v1/internal/*` guard in agent-keys.ts applies, see http/auth.ts). Parse, ask the
  * domain, answer.
  */
-import { ROUTES, TunnelActiveAgentsRequest, TunnelAuthorizedKeysRequest, TunnelEventRequest, TunnelHostKeysRequest, type ResponseOf } from '@airlock/schema';
+import { ROUTES, TUNNEL_SESSIONS_MAX_BYTES, TunnelActiveAgentsRequest, TunnelAuthorizedKeysRequest, TunnelEventRequest, TunnelHostKeysRequest, TunnelSessionsRequest, type ResponseOf } from '@airlock/schema';
 import type { Hono } from 'hono';
 import type { Deps } from '../../domain/deps.ts';
 import { authorizedKeysFor, recordTunnelEvent, registerHostKeys, stillActive } from '../../domain/tunnel.ts';
+import { reportTunnelSessions } from '../../domain/tunnel-state.ts';
 import { readJson } from '../../http/body.ts';
 import type { AppEnv } from '../../http/context.ts';
 
@@ -30,6 +31,13 @@ export const registerTunnelRoutes = (app: Hono<AppEnv>, deps: Deps) => {
       c.get('client'),
     );
     return c.body(null, 204);
+  });
+  app.post(ROUTES.tunnelSessions.path, async (c) => {
+    // Every session the endpoint holds, in one report: a larger body than other routes take.
+    const b = await readJson(c, TunnelSessionsRequest, 'request.invalid', TUNNEL_SESSIONS_MAX_BYTES);
+    const sessions = b.sessions.map((s) => ({ session: s.session, agentId: s.agent_id.toLowerCase(), sourceIp: s.source_ip, openedAt: new Date(s.opened_at) }));
+    const r = await reportTunnelSessions(deps, { endpoint: b.endpoint, leaseSeconds: b.lease_seconds, sessions }, c.get('operator'), c.get('client'));
+    return c.json({ connected_agents: r.connected } satisfies ResponseOf<'tunnelSessions'>);
   });
   app.post(ROUTES.tunnelActiveAgents.path, async (c) => {
     const body = await readJson(c, TunnelActiveAgentsRequest);

@@ -3,7 +3,7 @@
  * service) and the SSH tunnel endpoint (role tunnel, `/api/v1/internal/tunnel/*`).
  */
 import * as v from 'valibot';
-import { HostPublicKeyLine, Instant, IpAddressText, KeyFingerprint, strict, Uuid } from '../formats.ts';
+import { HostPublicKeyLine, Instant, IpAddressText, KeyFingerprint, Rfc3339, strict, Uuid } from '../formats.ts';
 import { LOCKOUT_KINDS, TUNNEL_EVENTS } from '../vocabulary.ts';
 
 export const AgentKeyVerifyRequest = strict({
@@ -44,6 +44,32 @@ export const TunnelEventRequest = strict({
   source_port: v.optional(v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(1, 'must be a port'), v.maxValue(65535, 'must be a port'))),
   /** Why a connection closed or was refused, e.g. "revoked", "client_closed". */
   reason: v.optional(v.pipe(v.string('must be a string'), v.maxLength(64, 'is too long'), v.regex(/^[a-z_]+$/, 'must be a-z and _'))),
+});
+
+/** How many sessions one report may list (its body is read up to TUNNEL_SESSIONS_MAX_BYTES). */
+export const TUNNEL_SESSIONS_MAX = 5000;
+export const TUNNEL_SESSIONS_MAX_BYTES = 1024 * 1024;
+
+/**
+ * POST /api/v1/internal/tunnel/sessions (issue 21): every session the endpoint
+ * holds now, and the lease that keeps them counted; sent on every change and
+ * renewed well before the lease runs out. `endpoint` names this endpoint process.
+ */
+export const TunnelSessionsRequest = strict({
+  endpoint: v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'must be 1-128 of A-Z a-z 0-9 _ . : @ -')),
+  lease_seconds: v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(5, 'must be 5-600'), v.maxValue(600, 'must be 5-600')),
+  sessions: v.pipe(
+    v.array(
+      strict({
+        session: v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9:_-]{1,64}$/, 'is not a session id')),
+        agent_id: Uuid,
+        source_ip: IpAddressText,
+        opened_at: Rfc3339,
+      }),
+      'must be an array',
+    ),
+    v.maxLength(TUNNEL_SESSIONS_MAX, `at most ${TUNNEL_SESSIONS_MAX} sessions`),
+  ),
 });
 
 /** POST /api/v1/internal/tunnel/active-agents: which of these agents may keep their tunnels. */

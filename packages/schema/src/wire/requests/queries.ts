@@ -46,6 +46,8 @@ export const AgentListQuery = v.strictObject({
   label: v.optional(v.pipe(v.array(LabelFilter), v.maxLength(16, 'at most 16 label filters'))),
   /** A hostname prefix, or an exact key fingerprint (`SHA256:…`). */
   q: v.optional(printable(128, 1)),
+  // Contract v1.2 (issue 21): connected while any tunnel endpoint holds a session of the agent.
+  tunnel: v.optional(v.picklist(['connected', 'disconnected'], 'must be connected or disconnected')),
   ...page,
 });
 

@@ -134,6 +134,15 @@ export type Decision = v.InferOutput<typeof Decision>;
 
 // ---- agents -----------------------------------------------------------------------------
 
+/** Contract v1.2: the agent's live tunnel state (null fields: it never connected; no reverse port). */
+export const AgentTunnel = v.object({
+  connected: v.boolean(),
+  since: v.nullable(Rfc3339),
+  source_ip: v.nullable(v.string()),
+  remote_port: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
+});
+export type AgentTunnel = v.InferOutput<typeof AgentTunnel>;
+
 export const Agent = v.object({
   id: Uuid,
   site_code: SiteCodeStored,
@@ -150,6 +159,7 @@ export const Agent = v.object({
   /** The operator's name, or `policy` for an automatic approval; null for rows older than the record. */
   approved_by: v.nullable(v.string()),
   approved_at: v.nullable(Rfc3339),
+  tunnel: AgentTunnel,
 });
 export type Agent = v.InferOutput<typeof Agent>;
 export const AgentList = pageOf(Agent);

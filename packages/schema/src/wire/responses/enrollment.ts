@@ -52,6 +52,12 @@ export const SshCredentials = v.object({
   user: UnixUser,
   known_hosts: KnownHosts,
   permit_open: v.pipe(v.array(HostPort), v.maxLength(64)),
+  /**
+   * Contract v1.2 (issue 21): the agent's reverse forward, `-R listen:to`; `listen` is on the
+   * endpoint's loopback, `to` on the appliance. Empty when none is configured or the port range
+   * is exhausted; absent from servers before v1.2.
+   */
+  remote_forwards: v.optional(v.pipe(v.array(v.object({ listen: HostPort, to: HostPort })), v.maxLength(1)), []),
 });
 export type SshCredentials = v.InferOutput<typeof SshCredentials>;
 

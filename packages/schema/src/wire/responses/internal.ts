@@ -22,6 +22,8 @@ export const TunnelAuthorizedKey = v.object({
   site_code: SiteCodeStored,
   /** `ssh-ed25519 AAAA…` without comment. */
   public_key: v.string(),
+  /** Issue 21: the only port this key may listen on (`permitlisten="127.0.0.1:N"`); null or absent: no -R at all. */
+  remote_port: v.optional(v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)))),
 });
 /** An agent that holds the offered key but is not active (revoked, pending): its key is refused. */
 export const TunnelInactiveKeyHolder = v.object({ agent_id: Uuid, site_code: SiteCodeStored, status: v.picklist(AGENT_STATUSES) });
@@ -37,6 +39,10 @@ export const TunnelAuthorizedKeysResponse = v.object({
   inactive: v.optional(v.array(TunnelInactiveKeyHolder)),
 });
 export type TunnelAuthorizedKeysResponse = v.InferOutput<typeof TunnelAuthorizedKeysResponse>;
+
+/** Issue 21: an endpoint's session report, answered with how many agents it holds. */
+export const TunnelSessionsResponse = v.object({ connected_agents: v.pipe(v.number(), v.integer()) });
+export type TunnelSessionsResponse = v.InferOutput<typeof TunnelSessionsResponse>;
 
 export const TunnelActiveAgentsResponse = v.object({ active: v.array(Uuid) });
 export type TunnelActiveAgentsResponse = v.InferOutput<typeof TunnelActiveAgentsResponse>;
