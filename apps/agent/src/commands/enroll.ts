@@ -25,7 +25,7 @@ import { describeProxy, proxyFor } from '@airlock/transport';
 import {
   StateError,
   ensureStateDir,
-  readCredentials,
+  readCredentialsInfo,
   readEnrollment,
   removeEnrollment,
   tlsFromState,
@@ -168,7 +168,7 @@ const refusedCsrField = (response: HttpResponse): boolean => {
 
 /** One machine, one enrollment: refuse a second one unless --force (exit 9), or null to go on. */
 const refuseIfEnrolled = async (paths: StatePaths, force: boolean, progress: Progress): Promise<ExitCode | null> => {
-  const existing = await readCredentials(paths);
+  const existing = await readCredentialsInfo(paths);
   const pending = await readEnrollment(paths);
   if (force) {
     if (existing || pending) {
@@ -207,7 +207,7 @@ const resolveMachineUid = async (given: string | undefined, paths: StatePaths, c
     progress.ok('Machine uid taken from --machine-uid');
     return given;
   }
-  const stored = (await readCredentials(paths))?.machine_uid;
+  const stored = (await readCredentialsInfo(paths))?.machine_uid;
   if (stored !== undefined) {
     progress.ok(`Machine uid kept from ${paths.credentials} (the one the server knows this machine by)`);
     return stored;
@@ -269,7 +269,7 @@ const runResume = async (cmd: ResumeCommand, ctx: CommandContext): Promise<ExitC
   await ensureStateDir(paths.dir);
   const state = await readEnrollment(paths);
   if (state === null) {
-    const credentials = await readCredentials(paths);
+    const credentials = await readCredentialsInfo(paths);
     if (credentials) {
       progress.ok(`Nothing to resume: already enrolled as agent ${credentials.agent_id} of site ${credentials.site_code}.`);
       return ExitCode.Ok;
