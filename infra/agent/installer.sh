@@ -79,6 +79,8 @@ Options:
   --machine-uid UID
                   this machine's identity (default: derived from /etc/machine-id)
   --no-start      install and enroll, but do not start the tunnel now
+  --no-seal       keep the agent's secrets as 0600 files even where systemd-creds
+                  could seal them to this host
   -h, --help      this help
 
 Exit codes: 0 done, 2 usage, 20 the embedded enrollment key was rotated out,
@@ -87,7 +89,7 @@ and no terminal to ask on; otherwise the agent's own exit code.
 EOF
 }
 
-STATE_DIR='' NO_INSTALL=0 UNINSTALL=0 PURGE=0 NO_START=0 NAME='' MACHINE_UID='' ENROLL_PENDING=0
+STATE_DIR='' NO_INSTALL=0 UNINSTALL=0 PURGE=0 NO_START=0 NO_SEAL=0 NAME='' MACHINE_UID='' ENROLL_PENDING=0
 while [ $# -gt 0 ]; do
   case $1 in
     --state-dir) [ $# -ge 2 ] || die "$EXIT_USAGE" "--state-dir needs a directory"; STATE_DIR=$2; shift 2 ;;
@@ -95,6 +97,7 @@ while [ $# -gt 0 ]; do
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
     --no-start) NO_START=1; shift ;;
+    --no-seal) NO_SEAL=1; shift ;;
     --name) [ $# -ge 2 ] || die "$EXIT_USAGE" "--name needs a value"; NAME=$2; shift 2 ;;
     --machine-uid) [ $# -ge 2 ] || die "$EXIT_USAGE" "--machine-uid needs a value"; MACHINE_UID=$2; shift 2 ;;
     --enroll-pending) ENROLL_PENDING=1; shift ;;
@@ -145,6 +148,36 @@ node_bin() {
   printf '%s\n' "$n"
 }
 
+# Sealed state (docs/installers.md): the Node agent keeps its cak_ and private
+# key encrypted to this host with systemd-creds (TPM2 when present, else the
+# host key) when a round trip works here; else 0600 files, and it says which.
+AGENT_SEAL=off
+choose_protection() { # choose_protection node|shell
+  why=''
+  if [ "$1" = shell ]; then
+    why='the shell client cannot seal'
+  elif [ "$NO_SEAL" = 1 ]; then
+    why='--no-seal'
+  elif [ "$NO_INSTALL" = 1 ]; then
+    why='a --no-install trial does not seal: it touches no host key'
+  elif ! command -v systemd-creds >/dev/null 2>&1; then
+    why='systemd-creds is not available here'
+  else
+    # The host key must exist before a sandboxed unit needs it (no-op when it does).
+    [ "$(id -u)" != 0 ] || systemd-creds setup >/dev/null 2>&1 || true
+    probe=$(printf 'airlock-seal-probe' | systemd-creds encrypt --with-key=auto --name=airlock-probe - - 2>/dev/null |
+      systemd-creds decrypt --name=airlock-probe - - 2>/dev/null)
+    [ "$probe" = airlock-seal-probe ] || why='systemd-creds cannot encrypt here'
+  fi
+  if [ -z "$why" ]; then
+    AGENT_SEAL=systemd-creds
+    say "Protection: the agent's secrets are sealed to this machine with systemd-creds (TPM2 when present, else the host key)."
+  else
+    AGENT_SEAL=off
+    say "Protection: 0600 files in a 0700 directory ($why)."
+  fi
+}
+
 # The enrollment, as the agent (or the shell client) runs it, with the key in
 # its environment: never on a command line, never in a file of ours.
 enroll() { # enroll STATE_DIR AGENT...
@@ -154,12 +187,13 @@ enroll() { # enroll STATE_DIR AGENT...
     say "This machine is already enrolled (state in $state); nothing to enroll. Re-running the installer is harmless."
     return 0
   fi
+  if [ "$1" = sh ] || { [ "$1" = "$LINK" ] && [ ! -f "$PREFIX/lib/airlock-agent.mjs" ]; }; then choose_protection shell; else choose_protection node; fi
   set -- "$@" --server "$AIRLOCK_SERVER" --site "$AIRLOCK_SITE" --state-dir "$state"
   if [ -n "$AIRLOCK_PIN" ]; then set -- "$@" --pin "$AIRLOCK_PIN"; else set -- "$@" --ca-file "$state/server-ca.pem"; fi
   [ -z "$NAME" ] || set -- "$@" --name "$NAME"
   [ -z "$MACHINE_UID" ] || set -- "$@" --machine-uid "$MACHINE_UID"
   say "Enrolling with $AIRLOCK_SERVER as site $AIRLOCK_SITE (enrollment key $AIRLOCK_KEY_FINGERPRINT)..."
-  AIRLOCK_ENROLLMENT_KEY=$AIRLOCK_KEY "$@"
+  AIRLOCK_ENROLLMENT_KEY=$AIRLOCK_KEY AIRLOCK_AGENT_SEAL=$AGENT_SEAL "$@"
   rc=$?
   if [ "$rc" = 5 ]; then
     warn "the server refused this installer's enrollment key $AIRLOCK_KEY_FINGERPRINT (version $AIRLOCK_KEY_VERSION) for site $AIRLOCK_SITE: it was rotated out (or expired, or used up)."
@@ -171,16 +205,13 @@ enroll() { # enroll STATE_DIR AGENT...
 
 # The embedded configuration, written only when enrollment must wait for the
 # next boot (network down); the first-boot unit deletes it once used.
-# The --name and --machine-uid given to the installer go with it, so the
-# first-boot enrollment is the one asked for. The file is sourced as root:
-# every value is single-quoted, with a ' inside written as '\''.
-shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 write_pending() {
+  # --name and --machine-uid go with it (sourced as shell: no quote may slip in).
+  case $NAME$MACHINE_UID in *"'"*) die "$EXIT_USAGE" "--name and --machine-uid cannot contain a quote" ;; esac
   (
     umask 077
-    printf "AIRLOCK_SITE='%s'\nAIRLOCK_SERVER='%s'\nAIRLOCK_PIN='%s'\nAIRLOCK_KEY='%s'\nAIRLOCK_KEY_VERSION='%s'\nAIRLOCK_KEY_FINGERPRINT='%s'\n" \
-      "$AIRLOCK_SITE" "$AIRLOCK_SERVER" "$AIRLOCK_PIN" "$AIRLOCK_KEY" "$AIRLOCK_KEY_VERSION" "$AIRLOCK_KEY_FINGERPRINT" >"$1/enroll.env"
-    printf 'NAME=%s\nMACHINE_UID=%s\n' "$(shq "$NAME")" "$(shq "$MACHINE_UID")" >>"$1/enroll.env"
+    printf "AIRLOCK_SITE='%s'\nAIRLOCK_SERVER='%s'\nAIRLOCK_PIN='%s'\nAIRLOCK_KEY='%s'\nAIRLOCK_KEY_VERSION='%s'\nAIRLOCK_KEY_FINGERPRINT='%s'\nNO_SEAL='%s'\nNAME='%s'\nMACHINE_UID='%s'\n" \
+      "$AIRLOCK_SITE" "$AIRLOCK_SERVER" "$AIRLOCK_PIN" "$AIRLOCK_KEY" "$AIRLOCK_KEY_VERSION" "$AIRLOCK_KEY_FINGERPRINT" "$NO_SEAL" "$NAME" "$MACHINE_UID" >"$1/enroll.env"
   )
 }
 
@@ -308,7 +339,10 @@ if [ "$ENROLL_PENDING" = 1 ]; then enroll_pending; exit $?; fi
 if [ "$AIRLOCK_EMBEDDED" != 1 ]; then
   # No site configuration (the installed copy, /opt/airlock-agent/lib/installer.sh):
   # on a console, the setup wizard asks for it; unattended there is nothing to do.
-  if [ -t 0 ] && [ -t 1 ] && [ -x "$LINK" ] && [ "$NO_INSTALL" = 0 ]; then exec "$LINK" setup; fi
+  if [ -t 0 ] && [ -t 1 ] && [ -x "$LINK" ] && [ "$NO_INSTALL" = 0 ]; then
+    choose_protection "$([ -f "$PREFIX/lib/airlock-agent.mjs" ] && echo node || echo shell)"
+    AIRLOCK_AGENT_SEAL=$AGENT_SEAL exec "$LINK" setup
+  fi
   die "$EXIT_NO_CONFIG" "this installer carries no site configuration: on a terminal with the agent installed it starts airlock-agent setup; otherwise ask your Airlock operator for the site's installer"
 fi
 if [ "$NO_INSTALL" = 1 ]; then trial; fi

@@ -173,3 +173,38 @@ export const startAttendedStack = async (): Promise<{ stack: Stack; pin: string 
   });
   return { stack, pin: opensslPin(stack.certSha256 ?? '') };
 };
+
+const standInCredsScript = (secret: string, log: string) => `#!/bin/sh
+# stand-in systemd-creds: encrypt/decrypt [--with-key=...] [--name=...] IN|- OUT|-
+printf '%s\\n' "$*" >>'${log}'
+cmd=$1; shift
+in=''; out=''
+for a in "$@"; do case $a in --*) ;; *) if [ -z "$in" ]; then in=$a; else out=$a; fi ;; esac; done
+[ "$in" = - ] || exec <"$in"
+[ "$out" = - ] || exec >"$out"
+case $cmd in
+  encrypt) { printf 'airlock-test-sealed\\n'; cat; } | openssl enc -aes-256-cbc -pbkdf2 -salt -pass 'file:${secret}' ;;
+  decrypt)
+    t=$(mktemp)
+    if openssl enc -d -aes-256-cbc -pbkdf2 -pass 'file:${secret}' >"$t" 2>/dev/null && [ "$(head -n 1 "$t")" = airlock-test-sealed ]; then
+      tail -n +2 "$t"; rm -f "$t"
+    else
+      rm -f "$t"; echo 'Failed to decrypt the credential: Bad message' >&2; exit 1
+    fi ;;
+  *) echo "stand-in: $cmd not supported" >&2; exit 1 ;;
+esac
+`;
+
+/**
+ * A stand-in `systemd-creds` in `bin` for one "host": it "encrypts" with
+ * openssl under a secret file of its own in `dir`, so what one host sealed
+ * does not decrypt on another (like a TPM2 or host key). It appends its argv
+ * to `log`, for checks that no secret travels on a command line.
+ */
+export const standInSystemdCreds = async (dir: string, bin: string): Promise<{ log: string }> => {
+  const secret = path.join(dir, 'host-secret');
+  const log = path.join(dir, 'creds.log');
+  await fs.writeFile(secret, randomBytes(32).toString('hex'), { mode: 0o600 });
+  await fs.writeFile(path.join(bin, 'systemd-creds'), standInCredsScript(secret, log), { mode: 0o755 });
+  return { log };
+};

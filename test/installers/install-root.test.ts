@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@airlock/testing';
 import { startStack, type Stack } from '../helpers/stack.ts';
-import { createSite, fileMode } from '../agent/support.ts';
+import { createSite, fileMode, standInSystemdCreds } from '../agent/support.ts';
 import { airlock, bundleAgent, run, standIn } from './support.ts';
 
 const PREFIX = '/opt/airlock-agent';
@@ -25,6 +25,8 @@ let stack: Stack;
 let work: string;
 let systemctlLog: string;
 let pathWithStandIn: string;
+/** A stand-in systemd-creds (test/agent/support.ts): this machine's real one, if any, would seal with its host key. */
+let credsBin: string;
 
 const everythingGone = () => [PREFIX, LINK, ...UNITS.map((u) => path.join(UNIT_DIR, u))].filter((p) => existsSync(p));
 
@@ -36,7 +38,9 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'airlock-installers-root-'));
   systemctlLog = path.join(work, 'systemctl.log');
   const dir = await standIn(work, 'systemctl', systemctlLog, { 'is-system-running': 'running' });
-  pathWithStandIn = `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`;
+  credsBin = await mkdtemp(path.join(work, 'creds-'));
+  await standInSystemdCreds(work, credsBin);
+  pathWithStandIn = `${dir}:${credsBin}:${process.env.PATH ?? '/usr/bin:/bin'}`;
   stack = await startStack({ tls: true, apiEnv: { AIRLOCK_AGENT_BUNDLE: await bundleAgent(work) } });
 }, 180_000);
 
@@ -71,6 +75,12 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
     expect(await fileMode(STATE)).toBe(0o700);
     expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);
     expect(await fileMode(path.join(STATE, 'credentials.json'))).toBe(0o600);
+    // systemd-creds works here (the stand-in): the secrets are sealed, nothing in plaintext.
+    expect(r.stdout).toMatch(/Protection: the agent's secrets are sealed to this machine with systemd-creds/);
+    expect(await fileMode(path.join(STATE, 'agent-key.cred'))).toBe(0o600);
+    expect(await fileMode(path.join(STATE, 'credentials.cred'))).toBe(0o600);
+    expect(existsSync(path.join(STATE, 'id_ed25519'))).toBe(false);
+    expect(await readFile(path.join(STATE, 'credentials.json'), 'utf8')).not.toMatch(/cak_/);
     expect(existsSync(path.join(STATE, 'enroll.env'))).toBe(false);
     expect(await fileMode(`${PREFIX}/bin/airlock-agent`)).toBe(0o755);
     expect(await fileMode(`${PREFIX}/lib/airlock-agent.mjs`)).toBe(0o755);
@@ -84,7 +94,7 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
 
     const status = await run(LINK, ['status', '--json']);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ enrolled: true, site_code: site, state_dir: STATE });
+    expect(JSON.parse(status.stdout)).toMatchObject({ enrolled: true, site_code: site, state_dir: STATE, protection: 'sealed (systemd-creds)' });
     expect(await readFile(systemctlLog, 'utf8')).toMatch(/daemon-reload\nenable airlock-agent-enroll\.service airlock-agent-tunnel\.service airlock-agent-renew\.timer\n/);
 
     // Again: harmless, and says so.
@@ -113,9 +123,11 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
     const { files } = await buildFor(path.join(work, 'nosystemd'));
     const runFile = files.find((f) => f.endsWith('.run')) ?? '';
     const dir = await standIn(work, 'systemctl', systemctlLog, { 'is-system-running': 'offline' });
-    const env = { PATH: `${dir}:${process.env.PATH ?? ''}` };
-    const r = await run('sh', [runFile, '--machine-uid', 'installer-root-0002'], env);
+    const env = { PATH: `${dir}:${credsBin}:${process.env.PATH ?? ''}` };
+    const r = await run('sh', [runFile, '--machine-uid', 'installer-root-0002', '--no-seal'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Protection: 0600 files in a 0700 directory \(--no-seal\)/);
+    expect(existsSync(path.join(STATE, 'sealed'))).toBe(false);
     expect(r.stdout).toMatch(/systemd is not running here: installed the units .* but did not enable or start them/);
     expect(r.stdout).toMatch(/Skipped: systemctl daemon-reload; systemctl enable --now airlock-agent-enroll\.service/);
     expect((await run('sh', [runFile, '--uninstall', '--purge'], env)).code).toBe(0);
@@ -129,6 +141,8 @@ describe('sh installer.run as root', { timeout: 420_000 }, () => {
     const r = await run('sh', [runFile, '--machine-uid', 'installer-root-0003'], env);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/installed the shell client/);
+    expect(r.stdout).toMatch(/Protection: 0600 files in a 0700 directory \(the shell client cannot seal\)/);
+    expect(await fileMode(path.join(STATE, 'id_ed25519'))).toBe(0o600);
     expect(existsSync(`${PREFIX}/lib/airlock-agent.mjs`)).toBe(false);
     expect(existsSync(path.join(UNIT_DIR, 'airlock-agent-tunnel.service'))).toBe(false);
     expect(existsSync(path.join(STATE, 'credentials.json'))).toBe(true);

@@ -4,7 +4,8 @@ import { startTunnelService } from './tunnel-unit.ts';
 import { signRaw, signedMessage } from '@airlock/crypto';
 import { ExitCode } from './exit-codes.ts';
 import { TransportError, type HttpClient, type HttpResponse } from './http.ts';
-import type { AgentKey } from './keys.ts';
+import { privateKeyFile, type AgentKey } from './keys.ts';
+import { isSealed } from './sealed.ts';
 import { formatSeconds, sanitizeServerText } from './messages.ts';
 import { StatusApproved, StatusWaiting, VerifyOk, errorCodeOf, expectShape, explainResponse } from './protocol.ts';
 import {
@@ -238,7 +239,7 @@ const saveApproval = async (
     hostname: state.hostname,
     ...(state.machine_uid !== undefined ? { machine_uid: state.machine_uid } : {}),
     enrolled_at: new Date().toISOString(),
-    private_key_file: paths.privateKey,
+    private_key_file: await privateKeyFile(paths),
     ssh: approved.credentials.ssh,
     tls: state.tls,
     certificate: null,
@@ -266,12 +267,18 @@ const saveApproval = async (
   }
   progress.plain('');
   progress.plain('Written:');
-  progress.plain(`  ${paths.credentials}  (0600) agent id, site, server, agent key (cak_…, not shown)`);
-  progress.plain(`  ${paths.privateKey}  (0600) SSH private key, for ssh -i`);
+  const sealed = await isSealed(paths);
+  if (sealed) {
+    progress.plain(`  ${paths.credentials}  (0600) agent id, site, server; the agent key is sealed in credentials.cred (systemd-creds)`);
+    progress.plain(`  ${await privateKeyFile(paths)}  (0600) SSH private key, sealed to this host (systemd-creds)`);
+  } else {
+    progress.plain(`  ${paths.credentials}  (0600) agent id, site, server, agent key (cak_…, not shown)`);
+    progress.plain(`  ${paths.privateKey}  (0600) SSH private key, for ssh -i`);
+  }
   progress.plain(`  ${paths.publicKey}  public key ${key.fingerprint}`);
   if (tls !== null) {
     progress.plain(`  ${paths.tlsCert}, ${paths.tlsCa}  (0644) certificate and CA bundle`);
-    progress.plain(`  ${paths.tlsKey}  (0600) the same key, PKCS#8 PEM for TLS`);
+    if (!sealed) progress.plain(`  ${paths.tlsKey}  (0600) the same key, PKCS#8 PEM for TLS`);
   }
   if (approved.credentials.ssh !== null) progress.plain('  SSH tunnel settings are included in credentials.json.');
   progress.plain(`Check any time with: airlock-agent status${stateDirFlag(paths)}`);

@@ -52,6 +52,8 @@ Options:
 Environment:
   AIRLOCK_ENROLLMENT_KEY           zero-touch key, instead of --enrollment-key
   AIRLOCK_MACHINE_ROOT             read the hardware ids under this directory (default /)
+  AIRLOCK_AGENT_SEAL=systemd-creds seal the agent key and private key to this host (a fresh
+                                   state directory; default off: 0600 files)
   HTTPS_PROXY, NO_PROXY (any case) an http:// proxy (CONNECT); TLS and --pin stay end to end
   NO_COLOR                         no colours on a terminal`;
 

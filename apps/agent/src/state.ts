@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as v from 'valibot';
 import type { TlsFlags } from './args.ts';
+import { credentialsCredPath, isSealed, readSealed, writeSealed } from './sealed.ts';
 import { AgentKeyValue, Challenge, ENROLLMENT_METHODS, Hostname, KeyFingerprint, MachineUid, PollInterval, PollToken, Rfc3339, SiteCodeStored, SshCredentials, Uuid } from '@airlock/schema';
 
 /**
@@ -19,6 +20,10 @@ import { AgentKeyValue, Challenge, ENROLLMENT_METHODS, Hostname, KeyFingerprint,
  *   tls/key.pem       0600  the same Ed25519 key as id_ed25519, PKCS#8 PEM for TLS stacks
  *   tunnel-state.json 0600  written by `airlock-agent tunnel`, read by `status`
  *   renew.lock        0600  held while renew/recover runs
+ *
+ * Sealed (sealed.ts): `sealed` marks it, agent-key.cred replaces id_ed25519
+ * (tls/key.pem is not written), credentials.cred holds the agent key and
+ * credentials.json everything else.
  */
 const FILES = {
   privateKey: 'id_ed25519',
@@ -71,12 +76,12 @@ export const ensureStateDir = async (dir: string): Promise<{ tightened: boolean 
  * new one, never a torn or world-readable file: temp file created 0600 with
  * O_EXCL, fsync, rename over the target, fsync the directory.
  */
-export const writeFileAtomic = async (file: string, content: string, mode = 0o600): Promise<void> => {
+export const writeFileAtomic = async (file: string, content: string | Buffer, mode = 0o600): Promise<void> => {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode);
   try {
-    await handle.writeFile(content, 'utf8');
+    await handle.writeFile(content);
     // The umask may have narrowed the mode further; make it exact either way.
     await handle.chmod(mode);
     await handle.sync();
@@ -202,13 +207,39 @@ const readJson = async <S extends v.GenericSchema>(file: string, schema: S): Pro
 };
 
 export const readEnrollment = (paths: StatePaths) => readJson(paths.enrollment, EnrollmentState);
-export const readCredentials = (paths: StatePaths) => readJson(paths.credentials, CredentialsState);
+
+/** credentials.json as stored: without the agent key when the state is sealed. */
+const StoredCredentials = v.object({ ...CredentialsState.entries, agent_key: v.optional(AgentKeyValue) });
+
+/** Everything but the agent key, without decrypting anything (status). */
+export const readCredentialsInfo = (paths: StatePaths) => readJson(paths.credentials, StoredCredentials);
+
+/** The credentials with the agent key, decrypted from credentials.cred when the state is sealed. */
+export const readCredentials = async (paths: StatePaths): Promise<CredentialsState | null> => {
+  const stored = await readCredentialsInfo(paths);
+  if (stored === null) return null;
+  if (stored.agent_key !== undefined) return { ...stored, agent_key: stored.agent_key };
+  const cred = credentialsCredPath(paths);
+  const text = (await isSealed(paths)) ? await readSealed(cred, 'credentials') : null;
+  if (text === null) throw new StateError(`${paths.credentials} holds no agent key and ${cred} is missing; enroll again (--force)`);
+  const agentKey = v.safeParse(AgentKeyValue, text.trim());
+  if (!agentKey.success) throw new StateError(`${cred} does not hold an agent key; enroll again (--force)`);
+  return { ...stored, agent_key: agentKey.output };
+};
 
 export const writeEnrollment = (paths: StatePaths, state: EnrollmentState) =>
   writeFileAtomic(paths.enrollment, `${JSON.stringify(state, null, 2)}\n`);
 
-export const writeCredentials = (paths: StatePaths, state: v.InferInput<typeof CredentialsState>) =>
-  writeFileAtomic(paths.credentials, `${JSON.stringify(state, null, 2)}\n`);
+/** Sealed: the agent key goes to credentials.cred first, credentials.json never holds it. */
+export const writeCredentials = async (paths: StatePaths, state: v.InferInput<typeof CredentialsState>): Promise<void> => {
+  let stored: v.InferInput<typeof StoredCredentials> = state;
+  if (await isSealed(paths)) {
+    const { agent_key: agentKey, ...rest } = state;
+    await writeSealed(credentialsCredPath(paths), 'credentials', agentKey);
+    stored = rest;
+  }
+  await writeFileAtomic(paths.credentials, `${JSON.stringify(stored, null, 2)}\n`);
+};
 
 export const removeEnrollment = async (paths: StatePaths): Promise<void> => {
   await fs.rm(paths.enrollment, { force: true });

@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import type { TlsCredentials } from '@airlock/schema';
 import type { AgentKey } from './keys.ts';
 import { ProtocolError } from './protocol.ts';
+import { isSealed, sealedKeyPath } from './sealed.ts';
 import { fileMode, writeFileAtomic, type CertificateState, type StatePaths } from './state.ts';
 
 /**
@@ -38,15 +39,19 @@ export const writeTlsFiles = async (paths: StatePaths, tls: TlsCredentials, key:
   await fs.mkdir(paths.tlsDir, { recursive: true, mode: 0o755 });
   await fs.chmod(paths.tlsDir, 0o755);
   // PKCS#8 PEM: TLS stacks (Node, OpenSSL, Go) do not read the OpenSSH format.
-  const keyPem = ed25519PrivateKeyPem(key.secretKey);
-  const currentKey = await fs.readFile(paths.tlsKey, 'utf8').catch(() => null);
-  if (currentKey !== keyPem || (await fileMode(paths.tlsKey)) !== 0o600) await writeFileAtomic(paths.tlsKey, keyPem, 0o600);
+  // Sealed state writes no plaintext key: key_file names the sealed agent-key.cred (docs/known-limits.md).
+  const sealed = await isSealed(paths);
+  if (!sealed) {
+    const keyPem = ed25519PrivateKeyPem(key.secretKey);
+    const currentKey = await fs.readFile(paths.tlsKey, 'utf8').catch(() => null);
+    if (currentKey !== keyPem || (await fileMode(paths.tlsKey)) !== 0o600) await writeFileAtomic(paths.tlsKey, keyPem, 0o600);
+  }
   await writeFileAtomic(paths.tlsCa, ensureNewline(tls.ca_certificates), 0o644);
   await writeFileAtomic(paths.tlsCert, ensureNewline(tls.certificate), 0o644);
   return {
     cert_file: paths.tlsCert,
     ca_file: paths.tlsCa,
-    key_file: paths.tlsKey,
+    key_file: sealed ? sealedKeyPath(paths.privateKey) : paths.tlsKey,
     expires_at: new Date(cert.validTo).toISOString(),
     issued_at: new Date(cert.validFrom).toISOString(),
   };

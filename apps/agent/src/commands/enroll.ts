@@ -15,7 +15,8 @@ import { BUSY_RETRIES, busyRetry, verify, waitForApproval } from '../enrollment.
 import { ExitCode } from '../exit-codes.ts';
 import { ENROLL_HELP } from '../help.ts';
 import type { HttpClient, HttpResponse } from '../http.ts';
-import { loadOrCreateKey } from '../keys.ts';
+import { loadOrCreateKey, privateKeyFile } from '../keys.ts';
+import { applySealRequest } from '../sealed.ts';
 import { FALLBACK_WARNING, deriveMachineUid, machineRoot } from '../machine-uid.ts';
 import { formatSeconds } from '../messages.ts';
 import type { Progress } from '../progress.ts';
@@ -24,7 +25,7 @@ import { describeProxy, proxyFor } from '@airlock/transport';
 import {
   StateError,
   ensureStateDir,
-  readCredentials,
+  readCredentialsInfo,
   readEnrollment,
   removeEnrollment,
   tlsFromState,
@@ -101,8 +102,11 @@ const runEnroll = async (cmd: EnrollCommand, ctx: CommandContext): Promise<ExitC
   progress.ok(cmd.credential.method === 'pairing_code' ? 'Pairing code format checked' : 'Enrollment key format checked');
   const machineUid = cmd.credential.method === 'enrollment_key' ? await resolveMachineUid(cmd.credential.machineUid, paths, ctx) : undefined;
 
+  const protection = await applySealRequest(paths, ctx.env);
+  if (protection === 'sealed (systemd-creds)') progress.ok('Secrets sealed to this host with systemd-creds (AIRLOCK_AGENT_SEAL)');
+  else if (ctx.env.AIRLOCK_AGENT_SEAL?.trim() === 'systemd-creds') progress.warn(`${paths.dir} already holds 0600 key files; they stay as they are (sealing applies to a fresh state directory)`);
   const key = await loadOrCreateKey(paths, hostname);
-  progress.ok(`${key.generated ? 'Generated a new' : 'Reusing the'} Ed25519 key pair ${key.fingerprint} (${paths.privateKey})`);
+  progress.ok(`${key.generated ? 'Generated a new' : 'Reusing the'} Ed25519 key pair ${key.fingerprint} (${await privateKeyFile(paths)})`);
 
   const proxy = proxyFor(cmd.server, ctx.env);
   const client = await connectTo(cmd.server, cmd.tls, ctx.env);
@@ -164,7 +168,7 @@ const refusedCsrField = (response: HttpResponse): boolean => {
 
 /** One machine, one enrollment: refuse a second one unless --force (exit 9), or null to go on. */
 const refuseIfEnrolled = async (paths: StatePaths, force: boolean, progress: Progress): Promise<ExitCode | null> => {
-  const existing = await readCredentials(paths);
+  const existing = await readCredentialsInfo(paths);
   const pending = await readEnrollment(paths);
   if (force) {
     if (existing || pending) {
@@ -203,7 +207,7 @@ const resolveMachineUid = async (given: string | undefined, paths: StatePaths, c
     progress.ok('Machine uid taken from --machine-uid');
     return given;
   }
-  const stored = (await readCredentials(paths))?.machine_uid;
+  const stored = (await readCredentialsInfo(paths))?.machine_uid;
   if (stored !== undefined) {
     progress.ok(`Machine uid kept from ${paths.credentials} (the one the server knows this machine by)`);
     return stored;
@@ -265,7 +269,7 @@ const runResume = async (cmd: ResumeCommand, ctx: CommandContext): Promise<ExitC
   await ensureStateDir(paths.dir);
   const state = await readEnrollment(paths);
   if (state === null) {
-    const credentials = await readCredentials(paths);
+    const credentials = await readCredentialsInfo(paths);
     if (credentials) {
       progress.ok(`Nothing to resume: already enrolled as agent ${credentials.agent_id} of site ${credentials.site_code}.`);
       return ExitCode.Ok;
@@ -284,7 +288,7 @@ const runResume = async (cmd: ResumeCommand, ctx: CommandContext): Promise<ExitC
 
   const key = await loadOrCreateKey(paths, state.hostname);
   if (key.fingerprint !== state.fingerprint) {
-    throw new StateError(`${paths.privateKey} (${key.fingerprint}) is not the key this enrollment was made with (${state.fingerprint})`);
+    throw new StateError(`${await privateKeyFile(paths)} (${key.fingerprint}) is not the key this enrollment was made with (${state.fingerprint})`);
   }
   progress.ok(`Key pair ${key.fingerprint}`);
   const client = await connectTo(server, tls, ctx.env);

@@ -6,7 +6,7 @@ import { proveKey } from '../agent-proof.ts';
 import { connectTo, refuse, resolveStatePaths, stateDirFlag, warnInsecure, type CommandContext } from '../context.ts';
 import { ExitCode } from '../exit-codes.ts';
 import type { HttpResponse } from '../http.ts';
-import { loadKey, type AgentKey } from '../keys.ts';
+import { loadKey, privateKeyFile, type AgentKey } from '../keys.ts';
 import { acquireRenewLock } from '../lock.ts';
 import { AgentCredentials, ProtocolError, errorCodeOf, explainResponse } from '../protocol.ts';
 import {
@@ -149,10 +149,10 @@ export const runRenew = async (opts: RenewOptions, ctx: CommandContext): Promise
 const requireKey = async (paths: StatePaths, fingerprint: string, hostname: string): Promise<AgentKey> => {
   const key = await loadKey(paths, hostname);
   if (key === null) {
-    throw new StateError(`${paths.privateKey} is missing; only the enrolled key can renew or recover, so this machine must enroll again`);
+    throw new StateError(`${await privateKeyFile(paths)} is missing; only the enrolled key can renew or recover, so this machine must enroll again`);
   }
   if (key.fingerprint !== fingerprint) {
-    throw new StateError(`${paths.privateKey} (${key.fingerprint}) is not the enrolled key (${fingerprint})`);
+    throw new StateError(`${await privateKeyFile(paths)} (${key.fingerprint}) is not the enrolled key (${fingerprint})`);
   }
   return key;
 };
@@ -246,7 +246,7 @@ const fromEnrollment = async (opts: RenewOptions, paths: StatePaths, ctx: Comman
     hostname: enrollment.hostname,
     ...(enrollment.machine_uid !== undefined ? { machine_uid: enrollment.machine_uid } : {}),
     enrolled_at: now,
-    private_key_file: paths.privateKey,
+    private_key_file: await privateKeyFile(paths),
     ssh: answer.credentials.ssh,
     tls: enrollment.tls,
     certificate: null,

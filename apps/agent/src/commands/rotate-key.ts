@@ -4,7 +4,8 @@ import { DEFAULT_TIMEOUT_MS, UsageError, parsePairingCode, parsePin, parseStrict
 import { connectTo, refuse, resolveStatePaths, stateDirFlag, warnInsecure, type CommandContext } from '../context.ts';
 import { verify, waitForApproval } from '../enrollment.ts';
 import { ExitCode } from '../exit-codes.ts';
-import { generateKeyAt, loadKey, promoteKey } from '../keys.ts';
+import { generateKeyAt, loadKey, privateKeyFile, promoteKey } from '../keys.ts';
+import { sealedKeyPath } from '../sealed.ts';
 import { acquireRenewLock } from '../lock.ts';
 import { EnrollCreated, expectShape, explainResponse } from '../protocol.ts';
 import { ensureStateDir, readCredentials, removeEnrollment, tlsFromState, writeCredentials, writeEnrollment, type EnrollmentState } from '../state.ts';
@@ -92,7 +93,7 @@ const rotate = async (
   if (current === null || current.fingerprint !== credentials.fingerprint) {
     return refuse(progress, {
       exitCode: ExitCode.Internal,
-      title: `${paths.privateKey} is missing or is not the enrolled key (${credentials.fingerprint}).`,
+      title: `${await privateKeyFile(paths)} is missing or is not the enrolled key (${credentials.fingerprint}).`,
       action: 'Restore the enrolled key; without it only an operator can re-enroll this machine.',
     });
   }
@@ -109,7 +110,7 @@ const rotate = async (
     const tls = tlsFromState(credentials.tls, opts.tlsOverride);
     warnInsecure(progress, server, tls);
     progress.plain(`airlock-agent ${AGENT_VERSION}: rotating the key of agent ${credentials.agent_id} (${credentials.fingerprint})`);
-    const next = await generateKeyAt(nextFile, credentials.hostname);
+    const next = await generateKeyAt(paths, nextFile, credentials.hostname);
     progress.ok(`Generated a new Ed25519 key pair ${next.fingerprint} (${nextFile} until approved)`);
     const client = await connectTo(server, tls, ctx.env);
     const body: Record<string, unknown> = {
@@ -165,7 +166,7 @@ const rotate = async (
     return code;
   } finally {
     if (outcomeUnknown) progress.warn(`The answer to the re-key was lost; the new key is kept in ${nextFile}. If the old key is refused from now on, move it to id_ed25519 and run airlock-agent recover.`);
-    else await fs.rm(nextFile, { force: true });
+    else await Promise.all([nextFile, sealedKeyPath(nextFile)].map((f) => fs.rm(f, { force: true })));
     await lock.release();
   }
 };

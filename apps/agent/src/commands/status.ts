@@ -5,7 +5,9 @@ import { resolveStatePaths, stateDirFlag, type CommandContext } from '../context
 import { ExitCode } from '../exit-codes.ts';
 import { Rfc3339 } from '@airlock/schema';
 import { stripControls } from '../sanitize.ts';
-import { isNotFound, readCredentials, readEnrollment, type CertificateState, type StatePaths } from '../state.ts';
+import { privateKeyFile } from '../keys.ts';
+import { credentialsCredPath, protectionOf, type Protection } from '../sealed.ts';
+import { isNotFound, readCredentialsInfo, readEnrollment, type CertificateState, type StatePaths } from '../state.ts';
 import type { AgentCommand } from './types.ts';
 
 const STATUS_OPTIONS = {
@@ -14,7 +16,8 @@ const STATUS_OPTIONS = {
 } as const;
 
 const HELP = `Show what this machine is enrolled as: agent id, site, server, key
-fingerprint, certificate expiry and tunnel state. Never prints a secret.
+fingerprint, certificate expiry, tunnel state and how the secrets are
+protected ("sealed (systemd-creds)" or "0600 files"). Never prints a secret.
 
   airlock-agent status [--state-dir DIR] [--json]
 
@@ -68,6 +71,10 @@ interface TunnelReport {
 interface StatusReport {
   enrolled: boolean;
   state_dir: string;
+  /** How the cak_ and the private key are kept: sealed to this host, or plain 0600 files. */
+  protection: Protection;
+  private_key_file: string;
+  agent_key_file: string;
   agent_id: string | null;
   site_code: string | null;
   server: string | null;
@@ -141,12 +148,16 @@ const collect = async (paths: StatePaths, ctx: CommandContext): Promise<StatusRe
     () => true,
     () => false,
   );
-  const credentials = exists ? await readCredentials(paths) : null;
+  const credentials = exists ? await readCredentialsInfo(paths) : null;
+  const protection = exists ? await protectionOf(paths) : '0600 files';
   const pending = exists ? await readEnrollment(paths) : null;
   const tunnel = exists ? await readTunnelState(paths) : NOT_RUNNING;
   return {
     enrolled: credentials !== null,
     state_dir: paths.dir,
+    protection,
+    private_key_file: exists ? await privateKeyFile(paths) : paths.privateKey,
+    agent_key_file: protection === '0600 files' ? paths.credentials : credentialsCredPath(paths),
     agent_id: credentials?.agent_id ?? null,
     site_code: credentials?.site_code ?? null,
     server: credentials?.server ?? null,
@@ -178,8 +189,13 @@ const printReport = (r: StatusReport, ctx: CommandContext): void => {
     progress.plain(`Site:         ${r.site_code}`);
     progress.plain(`Server:       ${r.server}`);
     progress.plain(`Host name:    ${r.hostname}`);
-    progress.plain(`Key:          ${r.fingerprint} (${paths.privateKey})`);
-    progress.plain(`Agent key:    stored in ${paths.credentials} (not shown)`);
+    progress.plain(`Key:          ${r.fingerprint} (${r.private_key_file})`);
+    progress.plain(`Agent key:    stored in ${r.agent_key_file} (not shown)`);
+    progress.plain(
+      r.protection === '0600 files'
+        ? 'Protection:   0600 files (not sealed: a copy of the state directory works elsewhere; see docs/installers.md)'
+        : 'Protection:   sealed (systemd-creds): the secrets decrypt on this host only',
+    );
     progress.plain(
       r.certificate
         ? `Certificate:  ${r.certificate.expired ? 'EXPIRED' : 'valid'} until ${r.certificate.expires_at}, renews after ${r.certificate.renews_after} (${r.certificate.cert_file})`

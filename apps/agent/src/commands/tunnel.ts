@@ -27,6 +27,8 @@ import * as v from 'valibot';
 import type { TlsFlags } from '../args.ts';
 import { createHttpClient } from '../http.ts';
 import { proxyFor } from '@airlock/transport';
+import { readPrivateKeyPem } from '../keys.ts';
+import { isSealed, runtimeKeyFile } from '../sealed.ts';
 import { defaultStateDir, readCredentials, statePaths, writeFileAtomic, type CredentialsState } from '../state.ts';
 import { AGENT_VERSION } from '../version.ts';
 import { watchForwards, type HealthWatch } from '../tunnel-health.ts';
@@ -206,7 +208,7 @@ interface Attempt {
 }
 
 /** The whole command; resolves to its exit code. */
-const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => {
+const runTunnel = async (opts: TunnelOptions, io: TunnelIo, sealedKeyFile: string | null): Promise<number> => {
   const paths = statePaths(opts.stateDir);
   const stateFile = path.join(opts.stateDir, TUNNEL_STATE_FILE);
   let current: TunnelStateName | null = null;
@@ -241,7 +243,7 @@ const runTunnel = async (opts: TunnelOptions, io: TunnelIo): Promise<number> => 
     io.err.write('airlock-agent tunnel: the credentials carry no host key for the tunnel endpoint; refusing to trust one on first use\n');
     return TunnelExit.Internal;
   }
-  const keyFile = path.resolve(opts.stateDir, creds.private_key_file);
+  const keyFile = sealedKeyFile ?? path.resolve(opts.stateDir, creds.private_key_file);
   const { secretKey } = parseOpenSshPrivateKey(await readFile(keyFile, 'utf8'));
   const knownHosts = path.join(opts.stateDir, TUNNEL_KNOWN_HOSTS_FILE);
   await writeFileAtomic(knownHosts, ssh.known_hosts.endsWith('\n') ? ssh.known_hosts : `${ssh.known_hosts}\n`);
@@ -351,7 +353,15 @@ const runTunnelCommand = async (argv: readonly string[], io: TunnelIo): Promise<
       io.err.write(TUNNEL_HELP);
       return TunnelExit.Stopped;
     }
-    return await runTunnel(opts, io);
+    // Sealed state: ssh -i gets the decrypted key in a 0700 runtime directory (tmpfs under the unit), removed on exit.
+    const paths = statePaths(opts.stateDir);
+    const sealedPem = (await isSealed(paths)) ? await readPrivateKeyPem(paths) : null;
+    const runtimeKey = sealedPem !== null ? await runtimeKeyFile(sealedPem, io.env) : null;
+    try {
+      return await runTunnel(opts, io, runtimeKey?.file ?? null);
+    } finally {
+      await runtimeKey?.remove();
+    }
   } catch (err) {
     if (err instanceof TunnelUsageError) {
       io.err.write(`airlock-agent tunnel: ${err.message}\nRun airlock-agent tunnel --help for usage.\n`);
