@@ -49,7 +49,8 @@ describe('the allowlist', () => {
       const target = r.path.replace(/:[A-Za-z_]+/g, 'x');
       const method = r.method.toUpperCase();
       const s = screenRequest({ ...base, method, target, rawHeaders: ['Host', 'e'] }, { trustedPeer: false });
-      expect(s.ok ? 'ok' : `${s.code}`, `${method} ${target}`).toBe(method === 'DELETE' ? 'invalid_request' : 'not_found');
+      // A method the edge never forwards (DELETE, PATCH) is refused before the path is looked at.
+      expect(s.ok ? 'ok' : `${s.code}`, `${method} ${target}`).toBe(method === 'GET' || method === 'POST' ? 'not_found' : 'invalid_request');
     }
   });
 });
