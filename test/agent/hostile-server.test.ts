@@ -246,7 +246,7 @@ describe.each(CLIENTS)('%s storing what a server issued', (client) => {
     expect(credentials).toMatchObject({ agent_id: v.agentId, agent_key: v.agentKey, site_code: 'ACME' });
     // A server of before v1.2's reverse tunnels sends no remote_forwards: airlock-agent stores none ([]),
     // the shell client stores the block as it came; both mean no reverse forward.
-    expect({ remote_forwards: [], ...credentials.ssh }).toEqual({ ...SSH, remote_forwards: [] });
+    expect({ remote_forwards: [], ...(credentials.ssh as object) }).toEqual({ ...SSH, remote_forwards: [] });
     expect(await fileMode(path.join(dir, 'tls', 'cert.pem'))).toBe(0o644);
     expect(await fileMode(path.join(dir, 'tls', 'ca.pem'))).toBe(0o644);
     expect(await fileMode(path.join(dir, 'tls', 'key.pem'))).toBe(0o600);
