@@ -5,29 +5,15 @@
  * stopped edge did not spend goes back; the exact budgets (pairing codes)
  * stay exact; a block set through one edge stops the other's lease at once.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { usePrivateRedisFixture } from './testing/fixture.ts';
 import { startTestEdge } from './testing/harness.ts';
-import { enrollWithCode, type RecordingUpstream, type RedisServer, send, startRecordingUpstream, startRedisServer, uniquePrefix } from '@airlock/testing';
+import { enrollWithCode, send, uniquePrefix } from '@airlock/testing';
 
-let upstream: RecordingUpstream;
-let redisServer: RedisServer;
-let probe: Redis;
-
-beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  redisServer = await startRedisServer();
-  probe = new Redis(redisServer.url);
-});
-
-afterAll(async () => {
-  probe.disconnect();
-  await redisServer.stop();
-  await upstream.close();
-});
+const fx = usePrivateRedisFixture();
 
 const scriptCalls = async (): Promise<number> => {
-  const info = await probe.info('commandstats');
+  const info = await fx.probe.info('commandstats');
   let total = 0;
   for (const m of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) total += Number(m[2]);
   return total;
@@ -36,7 +22,7 @@ const scriptCalls = async (): Promise<number> => {
 /** Two edges on one Redis prefix, as two replicas behind one load balancer. */
 const twoEdges = async (env: Record<string, string>) => {
   const prefix = uniquePrefix();
-  const common = { EDGE_UPSTREAM: upstream.url, REDIS_URL: redisServer.url, EDGE_REDIS_PREFIX: prefix, ...env };
+  const common = { EDGE_UPSTREAM: fx.upstream.url, REDIS_URL: fx.redisServer.url, EDGE_REDIS_PREFIX: prefix, ...env };
   const a = await startTestEdge(common);
   const b = await startTestEdge(common);
   return { a, b, prefix, close: () => Promise.all([a.close(), b.close()]) };
@@ -48,8 +34,8 @@ describe('leased budgets across two edges', () => {
   it('never passes the limit, leaves no slice unspent when both edges are used, and costs one script per slice', async () => {
     const edges = await twoEdges({ EDGE_LIMIT_STATUS_PER_MIN: '100', EDGE_LEASE_PERCENT: '10' });
     try {
-      upstream.requests.length = 0;
-      upstream.respond(202);
+      fx.upstream.requests.length = 0;
+      fx.upstream.respond(202);
       const before = await scriptCalls();
       const statuses: number[] = [];
       for (let i = 0; i < 130; i += 1) statuses.push((await status(i % 2 === 0 ? edges.a.port : edges.b.port)).status);
@@ -57,7 +43,7 @@ describe('leased budgets across two edges', () => {
       // Slices are taken against the limit: the shared count never passes it.
       expect(forwarded).toBe(100);
       expect(statuses.slice(100).every((s) => s === 429)).toBe(true);
-      expect(Number(await probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(100);
+      expect(Number(await fx.probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(100);
       // 10 slices of 10, then one refused slice per edge (remembered from then on).
       expect((await scriptCalls()) - before).toBe(12);
     } finally {
@@ -67,24 +53,24 @@ describe('leased budgets across two edges', () => {
 
   it('gives back what a stopped edge did not spend', async () => {
     const edges = await twoEdges({ EDGE_LIMIT_STATUS_PER_MIN: '100', EDGE_LEASE_PERCENT: '10' });
-    upstream.respond(202);
+    fx.upstream.respond(202);
     expect((await status(edges.a.port)).status).toBe(202);
     expect((await status(edges.b.port)).status).toBe(202);
     // Two slices of 10 taken, one request spent from each.
-    expect(Number(await probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(20);
+    expect(Number(await fx.probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(20);
     await edges.close();
-    expect(Number(await probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(2);
+    expect(Number(await fx.probe.get(`${edges.prefix}rl:status:127.0.0.1`))).toBe(2);
   });
 
   it('keeps the pairing-code budget exact: 10 an hour across both edges', async () => {
     const edges = await twoEdges({ EDGE_LIMIT_ENROLL_PAIRING_PER_HOUR: '10', EDGE_LIMIT_ENROLL_PER_MIN: '1000', EDGE_LEASE_PERCENT: '50' });
     try {
-      upstream.requests.length = 0;
-      upstream.respond(201);
+      fx.upstream.requests.length = 0;
+      fx.upstream.respond(201);
       const statuses: number[] = [];
       for (let i = 0; i < 16; i += 1) statuses.push((await enrollWithCode(i % 2 === 0 ? edges.a.port : edges.b.port, 'ACME')).status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(10);
-      expect(upstream.requests).toHaveLength(10);
+      expect(fx.upstream.requests).toHaveLength(10);
     } finally {
       await edges.close();
     }
@@ -93,17 +79,17 @@ describe('leased budgets across two edges', () => {
   it('stops the other edge’s lease as soon as a block is set through one edge', async () => {
     const edges = await twoEdges({ EDGE_LIMIT_STATUS_PER_MIN: '1000', EDGE_LEASE_PERCENT: '10', EDGE_POLL_BLOCK_FAILURES: '3' });
     try {
-      upstream.respond(202);
+      fx.upstream.respond(202);
       // Edge B holds a lease of 100 for this client.
       expect((await status(edges.b.port)).status).toBe(202);
-      upstream.respond(404);
+      fx.upstream.respond(404);
       for (let i = 0; i < 3; i += 1) expect((await status(edges.a.port)).status).toBe(404);
-      upstream.requests.length = 0;
+      fx.upstream.requests.length = 0;
       // The third failure set the poll block; B hears it before A answered it.
       const refused = await status(edges.b.port);
       expect(refused.status).toBe(429);
-      expect(upstream.requests).toHaveLength(0);
-      expect(await probe.exists(`${edges.prefix}pollblock:127.0.0.1`)).toBe(1);
+      expect(fx.upstream.requests).toHaveLength(0);
+      expect(await fx.probe.exists(`${edges.prefix}pollblock:127.0.0.1`)).toBe(1);
     } finally {
       await edges.close();
     }

@@ -5,31 +5,17 @@
  * refused before throttling, none for a client whose block or exhausted
  * budget this edge already knows.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clearLockout } from '@airlock/lockouts';
+import { usePrivateRedisFixture } from './testing/fixture.ts';
 import { startTestEdge } from './testing/harness.ts';
-import { enrollWithKey, rawRequest, type RecordingUpstream, type RedisServer, req, send, startRecordingUpstream, startRedisServer, uniquePrefix, waitFor } from '@airlock/testing';
+import { enrollWithKey, rawRequest, req, send, uniquePrefix, waitFor } from '@airlock/testing';
 
-let upstream: RecordingUpstream;
-let redisServer: RedisServer;
-let probe: Redis;
-
-beforeAll(async () => {
-  upstream = await startRecordingUpstream();
-  redisServer = await startRedisServer();
-  probe = new Redis(redisServer.url);
-});
-
-afterAll(async () => {
-  probe.disconnect();
-  await redisServer.stop();
-  await upstream.close();
-});
+const fx = usePrivateRedisFixture();
 
 /** Calls of every command (script-internal ones included), as Redis counts them. */
 const commandCalls = async (): Promise<number> => {
-  const info = await probe.info('commandstats');
+  const info = await fx.probe.info('commandstats');
   let total = 0;
   for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
     const name = m[1] ?? '';
@@ -42,14 +28,14 @@ const commandCalls = async (): Promise<number> => {
 
 /** Script calls (EVALSHA, or EVAL while a script loads): the edge's round trips on the request path. */
 const scriptCalls = async (): Promise<number> => {
-  const info = await probe.info('commandstats');
+  const info = await fx.probe.info('commandstats');
   let total = 0;
   for (const m of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) total += Number(m[2]);
   return total;
 };
 
 const edgeOn = async (env: Record<string, string> = {}) =>
-  startTestEdge({ EDGE_UPSTREAM: upstream.url, REDIS_URL: redisServer.url, EDGE_REDIS_PREFIX: uniquePrefix(), ...env });
+  startTestEdge({ EDGE_UPSTREAM: fx.upstream.url, REDIS_URL: fx.redisServer.url, EDGE_REDIS_PREFIX: uniquePrefix(), ...env });
 
 const status = (port: number) => send(port, 'GET', '/api/v1/enroll/status', { headers: { authorization: 'Bearer t' } });
 
@@ -59,14 +45,14 @@ describe('Redis round trips', () => {
     const edge = await edgeOn({ EDGE_LEASE_PERCENT: '0' });
     try {
       // Scripts load once (EVALSHA falls back to EVAL); warm them up first.
-      upstream.respond(202);
+      fx.upstream.respond(202);
       await status(edge.port);
-      upstream.respond(201);
+      fx.upstream.respond(201);
       await enrollWithKey(edge.port, 'ACME', 'warm');
       const before = await scriptCalls();
-      upstream.respond(202);
+      fx.upstream.respond(202);
       for (let i = 0; i < 10; i += 1) expect((await status(edge.port)).status).toBe(202);
-      upstream.respond(201);
+      fx.upstream.respond(201);
       for (let i = 0; i < 10; i += 1) expect((await enrollWithKey(edge.port, 'ACME', `m${i}`)).status).toBe(201);
       expect((await scriptCalls()) - before).toBe(20);
     } finally {
@@ -91,18 +77,18 @@ describe('Redis round trips', () => {
   it('answers a known lockout and an exhausted budget from memory, and hears a lift at once', async () => {
     const prefix = uniquePrefix();
     const edge = await startTestEdge({
-      EDGE_UPSTREAM: upstream.url,
-      REDIS_URL: redisServer.url,
+      EDGE_UPSTREAM: fx.upstream.url,
+      REDIS_URL: fx.redisServer.url,
       EDGE_REDIS_PREFIX: prefix,
       EDGE_LOCKOUT_FAILURES: '2',
       EDGE_LIMIT_STATUS_PER_MIN: '1',
     });
     try {
-      upstream.respond(401);
+      fx.upstream.respond(401);
       await enrollWithKey(edge.port, 'ACME', 'a');
       await enrollWithKey(edge.port, 'ACME', 'b');
       expect((await enrollWithKey(edge.port, 'ACME', 'c')).status).toBe(429);
-      upstream.respond(202);
+      fx.upstream.respond(202);
       await status(edge.port);
       expect((await status(edge.port)).status).toBe(429);
 
@@ -114,8 +100,8 @@ describe('Redis round trips', () => {
       expect(await commandCalls()).toBe(before);
 
       // An operator lifts the lockout: the cached one goes with it.
-      expect(await clearLockout(probe, `${prefix}lockout:ACME:127.0.0.1`, { prefix })).toBe(true);
-      upstream.respond(201);
+      expect(await clearLockout(fx.probe, `${prefix}lockout:ACME:127.0.0.1`, { prefix })).toBe(true);
+      fx.upstream.respond(201);
       await waitFor(async () => (await enrollWithKey(edge.port, 'ACME', 'after')).status === 201, 'lift to reach the edge', 5_000);
     } finally {
       await edge.close();

@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { deletePrefix, type RecordingUpstream, REDIS_URL, startRecordingUpstream, uniquePrefix } from '@airlock/testing';
+import { deletePrefix, type RecordingUpstream, REDIS_URL, type RedisServer, startRecordingUpstream, startRedisServer, uniquePrefix } from '@airlock/testing';
 import { startTestEdge } from './harness.ts';
 
 type TestEdge = Awaited<ReturnType<typeof startTestEdge>>;
@@ -64,4 +64,44 @@ export const useEdgeFixture = (): EdgeFixture => {
     },
   };
   return fixture;
+};
+
+export interface PrivateRedisFixture {
+  readonly upstream: RecordingUpstream;
+  /** A redis-server of this file's own, so its command counts are the edges' alone. */
+  readonly redisServer: RedisServer;
+  /** A client of that server, for INFO commandstats. */
+  readonly probe: Redis;
+}
+
+/** For tests that count Redis round trips: a recording upstream and a private redis-server, for the whole file. */
+export const usePrivateRedisFixture = (): PrivateRedisFixture => {
+  let upstream: RecordingUpstream | undefined;
+  let redisServer: RedisServer | undefined;
+  let probe: Redis | undefined;
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream();
+    redisServer = await startRedisServer();
+    probe = new Redis(redisServer.url);
+  });
+  afterAll(async () => {
+    probe?.disconnect();
+    await redisServer?.stop();
+    await upstream?.close();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the fixture starts in beforeAll');
+    return v;
+  };
+  return {
+    get upstream() {
+      return started(upstream);
+    },
+    get redisServer() {
+      return started(redisServer);
+    },
+    get probe() {
+      return started(probe);
+    },
+  };
 };
