@@ -8,7 +8,7 @@
  * counted by error code where every ApiError becomes an envelope.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from '@airlock/net';
 import { errorEnvelope } from '@airlock/schema';
 import { sql as rawSql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -289,12 +289,5 @@ export const serveMetrics = async (metrics: ApiMetrics, host: string, port: numb
     }
     send(res, 404, JSON.stringify(errorEnvelope('not_found', 'Not found')), 'application/json');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return Object.assign(server, { port: (server.address() as AddressInfo).port });
+  return Object.assign(server, { port: await listenOn(server, port, host) });
 };

@@ -6,7 +6,7 @@
  * only the key-lookup latency is observed here directly.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from '@airlock/net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TunnelCounters } from './events.ts';
 
@@ -86,12 +86,5 @@ export const serveTunnelMetrics = async (metrics: TunnelMetrics, host: string, p
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return Object.assign(server, { port: (server.address() as AddressInfo).port });
+  return Object.assign(server, { port: await listenOn(server, port, host) });
 };
